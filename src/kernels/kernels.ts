@@ -1,0 +1,82 @@
+// The kernel interface: every numeric operation of the MobileLLM forward pass, in one place.
+//
+// Two implementations share it: `kernels/ts/` (the readable reference, plain loops) and the
+// WebAssembly SIMD kernels compiled from `assembly/`. The model code in `src/model/` only ever
+// calls these functions, so the same model runs on either backend and the property tests can
+// compare the two on identical inputs.
+//
+// Shape letters used in names throughout the project:
+//   T tokens in this call, P positions held in a KV cache, D hidden size (dim), H query heads,
+//   KV key/value heads, Dh head dim, F ffn (intermediate) size, V vocab, L layers, I/O matmul in/out.
+// A name like `qTHDh` is a row-major Float32Array of shape [T, H, Dh].
+//
+// Conventions (llm.c style): outputs first, then inputs, then sizes. Kernels never allocate;
+// they write into buffers the caller owns. All buffers come from the backend's allocator, so on
+// the wasm backend they are views on the module's linear memory and no data is copied between
+// JavaScript and WebAssembly inside a forward pass.
+
+/** Storage dtype of a weight tensor. Activations are always f32. */
+export type DType = "f32" | "f16" | "bf16";
+
+/**
+ * A weight tensor in its storage dtype. Linear weights are PyTorch's `[out, in]` row-major
+ * (y = x Wᵀ). f16 and bf16 are kept as their raw 16-bit patterns and widened inside the kernels,
+ * so resident weight memory equals the checkpoint's size.
+ */
+export interface Weight {
+  dtype: DType;
+  shape: number[];
+  /** f32 → Float32Array; f16/bf16 → Uint16Array of raw bits. Length = product of shape. */
+  data: Float32Array | Uint16Array;
+}
+
+export interface Kernels {
+  /** Backend name, as accepted by `loadModel(..., { backend })`. */
+  readonly name: "ts" | "wasm";
+
+  // ---- memory -------------------------------------------------------------------------------
+  /** Hint: about `bytes` more bytes will be allocated soon (lets wasm grow its memory once). */
+  reserve(bytes: number): void;
+  /** A zero-filled f32 buffer owned by this backend. */
+  allocF32(n: number): Float32Array;
+  /** A zero-filled u16 buffer (f16/bf16 weight bits) owned by this backend. */
+  allocU16(n: number): Uint16Array;
+
+  // ---- forward operations ------------------------------------------------------------------------
+  /** yTO[t,o] = Σ_i xTI[t,i]·W[o,i]  (F.linear without bias; W is [O, I] in any DType). */
+  matmul(yTO: Float32Array, xTI: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
+
+  /** outTD[t,:] = table[ids[t], :] widened to f32 (table is [V, D]). */
+  embedding(outTD: Float32Array, tableVD: Weight, ids: ArrayLike<number>, T: number, D: number): void;
+
+  /** yTD[t,:] = xTD[t,:] / sqrt(mean(xTD[t,:]²) + eps) · wD   (RMSNorm; y may alias x). */
+  rmsnorm(yTD: Float32Array, xTD: Float32Array, wD: Float32Array, T: number, D: number, eps: number): void;
+
+  /**
+   * Rotary position embedding, Hugging Face "rotate_half" convention, in place on xTHDh for
+   * positions pos0 .. pos0+T-1. cosPR/sinPR are tables [maxPositions, Dh/2] (R = Dh/2):
+   *   x'[i]      = x[i]·cos − x[i+R]·sin
+   *   x'[i+R]    = x[i+R]·cos + x[i]·sin
+   */
+  rope(xTHDh: Float32Array, T: number, H: number, Dh: number, pos0: number,
+       cosPR: Float32Array, sinPR: Float32Array): void;
+
+  /**
+   * Causal grouped-query attention for T new queries at positions pos0 .. pos0+T-1.
+   * kPKVDh/vPKVDh are the KV cache of this attention application, [maxP, KV, Dh], already holding
+   * keys/values (keys rotated) for positions 0 .. pos0+T-1. Query head h uses kv head
+   * floor(h / (H/KV)). outTHDh[t,h,:] = softmax_j(q·k_j / sqrt(Dh), j ≤ pos0+t) · v.
+   * scoresP is scratch of at least pos0+T floats.
+   */
+  attention(outTHDh: Float32Array, qTHDh: Float32Array, kPKVDh: Float32Array, vPKVDh: Float32Array,
+            T: number, pos0: number, H: number, KV: number, Dh: number, scoresP: Float32Array): void;
+
+  /** outN = silu(gateN) · upN, elementwise (SwiGLU's gate; out may alias gate). */
+  siluMul(outN: Float32Array, gateN: Float32Array, upN: Float32Array, n: number): void;
+
+  /** yN += xN (residual connection). */
+  add(yN: Float32Array, xN: Float32Array, n: number): void;
+
+  /** In-place softmax of each of the R rows of xRC (length C). */
+  softmax(xRC: Float32Array, R: number, C: number): void;
+}

@@ -1,0 +1,159 @@
+// The readable reference kernels: plain TypeScript loops, one per operation of the forward pass.
+// Each line of math names the PyTorch expression it implements. The wasm kernels compute the
+// same things; the property tests hold them to these.
+
+import type { Kernels, Weight } from "../kernels.js";
+import { BF16_TABLE, F16_TABLE } from "../half.js";
+
+/** Copy row `r` of a weight (any dtype) into `out` as f32. */
+function widenRow(out: Float32Array, w: Weight, r: number, n: number): void {
+  const base = r * n;
+  if (w.dtype === "f32") {
+    out.set((w.data as Float32Array).subarray(base, base + n));
+    return;
+  }
+  const table = w.dtype === "f16" ? F16_TABLE : BF16_TABLE;
+  const bits = w.data as Uint16Array;
+  for (let i = 0; i < n; i++) out[i] = table[bits[base + i]!]!;
+}
+
+export function createTsKernels(): Kernels {
+  let rowScratch = new Float32Array(0); // one widened weight row, reused
+
+  return {
+    name: "ts",
+
+    reserve() {},
+    allocF32: (n) => new Float32Array(n),
+    allocU16: (n) => new Uint16Array(n),
+
+    // y = x @ W.T  — for each output feature o, widen W[o,:] once, then dot it with every row of x.
+    matmul(yTO, xTI, wOI, T, I, O) {
+      if (rowScratch.length < I) rowScratch = new Float32Array(I);
+      const w = wOI.dtype === "f32" ? null : rowScratch;
+      const wf32 = wOI.data as Float32Array;
+      for (let o = 0; o < O; o++) {
+        let wBase = o * I;
+        let wRow: Float32Array = wf32;
+        if (w) {
+          widenRow(w, wOI, o, I);
+          wRow = w;
+          wBase = 0;
+        }
+        for (let t = 0; t < T; t++) {
+          const xBase = t * I;
+          let s0 = 0, s1 = 0, s2 = 0, s3 = 0; // four partial sums: shorter dependency chains
+          let i = 0;
+          for (; i + 4 <= I; i += 4) {
+            s0 += xTI[xBase + i]! * wRow[wBase + i]!;
+            s1 += xTI[xBase + i + 1]! * wRow[wBase + i + 1]!;
+            s2 += xTI[xBase + i + 2]! * wRow[wBase + i + 2]!;
+            s3 += xTI[xBase + i + 3]! * wRow[wBase + i + 3]!;
+          }
+          for (; i < I; i++) s0 += xTI[xBase + i]! * wRow[wBase + i]!;
+          yTO[t * O + o] = s0 + s1 + s2 + s3;
+        }
+      }
+    },
+
+    // x = embed_tokens.weight[ids]
+    embedding(outTD, tableVD, ids, T, D) {
+      const V = tableVD.shape[0]!;
+      for (let t = 0; t < T; t++) {
+        const id = ids[t]!;
+        if (!(id >= 0 && id < V)) throw new RangeError(`token id ${id} at position ${t} is outside the vocabulary [0, ${V})`);
+        widenRow(outTD.subarray(t * D, (t + 1) * D), tableVD, id, D);
+      }
+    },
+
+    // y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+    rmsnorm(yTD, xTD, wD, T, D, eps) {
+      for (let t = 0; t < T; t++) {
+        const base = t * D;
+        let ss = 0;
+        for (let i = 0; i < D; i++) ss += xTD[base + i]! * xTD[base + i]!;
+        const scale = 1 / Math.sqrt(ss / D + eps);
+        for (let i = 0; i < D; i++) yTD[base + i] = xTD[base + i]! * scale * wD[i]!;
+      }
+    },
+
+    // q_embed = q * cos + rotate_half(q) * sin, rotate_half(x) = cat(-x[R:], x[:R])
+    rope(xTHDh, T, H, Dh, pos0, cosPR, sinPR) {
+      const R = Dh >> 1;
+      for (let t = 0; t < T; t++) {
+        const tab = (pos0 + t) * R;
+        for (let h = 0; h < H; h++) {
+          const base = (t * H + h) * Dh;
+          for (let i = 0; i < R; i++) {
+            const c = cosPR[tab + i]!, s = sinPR[tab + i]!;
+            const a = xTHDh[base + i]!, b = xTHDh[base + i + R]!;
+            xTHDh[base + i] = a * c - b * s;
+            xTHDh[base + i + R] = b * c + a * s;
+          }
+        }
+      }
+    },
+
+    // out = softmax(q @ k.T / sqrt(Dh) + causal_mask) @ v, query head h reading kv head h / (H/KV)
+    attention(outTHDh, qTHDh, kPKVDh, vPKVDh, T, pos0, H, KV, Dh, scoresP) {
+      const group = H / KV;
+      const scale = 1 / Math.sqrt(Dh);
+      for (let t = 0; t < T; t++) {
+        const P = pos0 + t + 1; // positions this query may see: 0 .. pos0+t
+        for (let h = 0; h < H; h++) {
+          const kvh = Math.floor(h / group);
+          const qBase = (t * H + h) * Dh;
+          let max = -Infinity;
+          for (let p = 0; p < P; p++) {
+            const kBase = (p * KV + kvh) * Dh;
+            let dot = 0;
+            for (let i = 0; i < Dh; i++) dot += qTHDh[qBase + i]! * kPKVDh[kBase + i]!;
+            const score = dot * scale;
+            scoresP[p] = score;
+            if (score > max) max = score;
+          }
+          let sum = 0;
+          for (let p = 0; p < P; p++) {
+            const e = Math.exp(scoresP[p]! - max);
+            scoresP[p] = e;
+            sum += e;
+          }
+          const outBase = qBase;
+          for (let i = 0; i < Dh; i++) outTHDh[outBase + i] = 0;
+          for (let p = 0; p < P; p++) {
+            const weight = scoresP[p]! / sum;
+            const vBase = (p * KV + kvh) * Dh;
+            for (let i = 0; i < Dh; i++) outTHDh[outBase + i] += weight * vPKVDh[vBase + i]!;
+          }
+        }
+      }
+    },
+
+    // F.silu(gate) * up, silu(x) = x * sigmoid(x)
+    siluMul(outN, gateN, upN, n) {
+      for (let i = 0; i < n; i++) {
+        const g = gateN[i]!;
+        outN[i] = (g / (1 + Math.exp(-g))) * upN[i]!;
+      }
+    },
+
+    add(yN, xN, n) {
+      for (let i = 0; i < n; i++) yN[i] += xN[i]!;
+    },
+
+    softmax(xRC, R, C) {
+      for (let r = 0; r < R; r++) {
+        const base = r * C;
+        let max = -Infinity;
+        for (let c = 0; c < C; c++) if (xRC[base + c]! > max) max = xRC[base + c]!;
+        let sum = 0;
+        for (let c = 0; c < C; c++) {
+          const e = Math.exp(xRC[base + c]! - max);
+          xRC[base + c] = e;
+          sum += e;
+        }
+        for (let c = 0; c < C; c++) xRC[base + c] /= sum;
+      }
+    },
+  };
+}
