@@ -1,3 +1,11 @@
 // mobilellm: MobileLLM in readable TypeScript with WebAssembly SIMD kernels.
+export { loadModel, readConfig, type LoadModelOptions } from "./load.js";
+export { MobileLLM, type ModelOptions, type LogitsCallback } from "./model/model.js";
+export {
+  parseConfig, parameterCount, presetName, configToJson, PRESETS, ConfigError, type MobileLLMConfig,
+} from "./model/config.js";
 export type { DType, Weight, Kernels } from "./kernels/kernels.js";
+export { createKernels, BACKENDS, type BackendName } from "./kernels/index.js";
 export { createTsKernels } from "./kernels/ts/index.js";
+export { openSafetensors, encodeSafetensors } from "./io/safetensors.js";
+export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } from "./io/tensor-file.js";

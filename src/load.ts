@@ -1,0 +1,60 @@
+// loadModel: from a checkpoint folder to a runnable model.
+
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { chooseCheckpoint } from "./io/checkpoint.js";
+import type { DType } from "./kernels/kernels.js";
+import { createKernels, type BackendName } from "./kernels/index.js";
+import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
+import { MobileLLM } from "./model/model.js";
+import { expectedTensors, loadWeights } from "./model/weights.js";
+
+export interface LoadModelOptions {
+  /** Kernel backend: "ts" (readable reference) or "wasm" (SIMD). */
+  backend?: BackendName;
+  /** In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), or f32/f16/bf16. */
+  dtype?: DType | "auto";
+  /** A specific weights file inside the folder (default: chosen automatically). */
+  weights?: string;
+  /** KV cache capacity in positions (default: max_position_embeddings). */
+  maxPositions?: number;
+  /** Largest batched chunk of tokens (default 256). */
+  maxChunk?: number;
+  /** Reject unknown config.json keys (default true). */
+  strictConfig?: boolean;
+  /** Receives progress/info messages (which file was used and why). */
+  log?: (message: string) => void;
+}
+
+/** Read and validate `folder/config.json`. */
+export function readConfig(folder: string, strict = true, warn?: (m: string) => void): MobileLLMConfig {
+  const file = join(folder, "config.json");
+  if (!existsSync(file)) throw new ConfigError(file, "not found: a MobileLLM folder needs config.json beside its weights");
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new ConfigError(file, `not valid JSON (${(e as Error).message})`);
+  }
+  return parseConfig(json, file, warn ? { strict, warn } : { strict });
+}
+
+/** Load a MobileLLM from a Hugging Face style folder (config.json + weights). */
+export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<MobileLLM> {
+  if (!existsSync(source) || !statSync(source).isDirectory()) {
+    throw new Error(`${source}: not a folder; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin`);
+  }
+  const config = readConfig(source, options.strictConfig ?? true, options.log);
+  const kernels = await createKernels(options.backend ?? "ts");
+  const { file, reason } = chooseCheckpoint(source, [...expectedTensors(config).keys()], options.weights);
+  options.log?.(`weights: ${reason}`);
+  try {
+    const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
+    const modelOptions: { maxPositions?: number; maxChunk?: number } = {};
+    if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;
+    if (options.maxChunk !== undefined) modelOptions.maxChunk = options.maxChunk;
+    return new MobileLLM(config, kernels, weights, modelOptions);
+  } finally {
+    file.close();
+  }
+}

@@ -1,0 +1,201 @@
+// MobileLLM configuration: the architecture hyper-parameters, read from a checkpoint's config.json.
+//
+// The paper's sub-billion models are "deep and thin" (30-54 layers at hidden size 576-1600), use
+// grouped-query attention (3-6 key/value heads), SwiGLU feed-forward blocks, and share the input
+// embedding with the output projection. The "-LS" variants repeat each block twice in a row with
+// the same weights (immediate block-wise layer sharing).
+
+export interface MobileLLMConfig {
+  /** V: vocabulary size (32000 for the released models: the LLaMA SentencePiece vocabulary). */
+  vocabSize: number;
+  /** D: hidden size, the width of the residual stream. */
+  hiddenSize: number;
+  /** F: SwiGLU inner size. */
+  intermediateSize: number;
+  /** L: number of distinct transformer blocks (weights). */
+  numLayers: number;
+  /** H: query heads. */
+  numHeads: number;
+  /** KV: key/value heads (grouped-query attention: H / KV query heads share one). */
+  numKvHeads: number;
+  /** Dh: per-head size (D / H for every released model). */
+  headDim: number;
+  /** Context length the model was trained for (2048). */
+  maxPositions: number;
+  /** RMSNorm epsilon. */
+  rmsNormEps: number;
+  /** Rotary embedding base. */
+  ropeTheta: number;
+  /** Output projection reuses the input embedding matrix (no lm_head.weight). */
+  shareEmbedding: boolean;
+  /** Immediate block-wise layer sharing: every block runs twice in a row. */
+  layerSharing: boolean;
+  bosTokenId: number;
+  eosTokenId: number;
+}
+
+/** The five published sizes (Table 9 of the paper; Hugging Face facebook/MobileLLM-*). */
+function preset(L: number, H: number, KV: number, D: number, F: number): MobileLLMConfig {
+  return {
+    vocabSize: 32000, hiddenSize: D, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: KV,
+    headDim: D / H, maxPositions: 2048, rmsNormEps: 1e-5, ropeTheta: 10000,
+    shareEmbedding: true, layerSharing: false, bosTokenId: 1, eosTokenId: 2,
+  };
+}
+
+export const PRESETS: Record<string, MobileLLMConfig> = {
+  "125M": preset(30, 9, 3, 576, 1536),
+  "350M": preset(32, 15, 5, 960, 2560),
+  "600M": preset(40, 18, 6, 1152, 3072),
+  "1B": preset(54, 20, 5, 1280, 3584),
+  "1.5B": preset(54, 25, 5, 1600, 4352),
+};
+for (const name of Object.keys(PRESETS)) PRESETS[`${name}-LS`] = { ...PRESETS[name]!, layerSharing: true };
+
+/** Parameter count (weights stored once: layer sharing and the shared embedding add none). */
+export function parameterCount(c: MobileLLMConfig): number {
+  const D = c.hiddenSize, F = c.intermediateSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+  const attention = D * qDim + 2 * D * kvDim + qDim * D; // q, k, v, o projections
+  const mlp = 3 * D * F; // gate, up, down
+  const norms = 2 * D;
+  const embedding = c.vocabSize * D;
+  const lmHead = c.shareEmbedding ? 0 : c.vocabSize * D;
+  return c.numLayers * (attention + mlp + norms) + embedding + D + lmHead;
+}
+
+/** Which published size a config is, if any (e.g. "125M", "350M-LS"). */
+export function presetName(c: MobileLLMConfig): string | undefined {
+  for (const [name, p] of Object.entries(PRESETS)) {
+    if (p.vocabSize === c.vocabSize && p.hiddenSize === c.hiddenSize && p.intermediateSize === c.intermediateSize &&
+        p.numLayers === c.numLayers && p.numHeads === c.numHeads && p.numKvHeads === c.numKvHeads &&
+        p.layerSharing === c.layerSharing && p.shareEmbedding === c.shareEmbedding) return name;
+  }
+  return undefined;
+}
+
+/** Keys of config.json that change nothing for this implementation (bookkeeping, training-only). */
+const IGNORED_KEYS = new Set([
+  "_name_or_path", "architectures", "auto_map", "transformers_version", "torch_dtype", "use_cache",
+  "initializer_range", "pretraining_tp", "attention_dropout", "pad_token_id", "tie_word_embeddings",
+  "hidden_act", "attention_bias", "mlp_bias", "rope_scaling", "model_type", "head_dim",
+  "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+  "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "rope_theta", "share_embedding",
+  "layer_sharing", "bos_token_id", "eos_token_id", "dtype",
+]);
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, message: string) {
+    super(`${file}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface ParseConfigOptions {
+  /** Reject keys this loader does not know (default true): an unknown key may change the math. */
+  strict?: boolean;
+  /** Called with a message for each unknown key when strict is false. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Read a config.json object in either published form:
+ * - the Hugging Face release (`model_type: "mobilellm"`, `share_embedding`, `layer_sharing`, `head_dim`);
+ * - the GitHub training repo's Llama form (`model_type: "llama"`, no `share_embedding`: it defaults
+ *   to true, as the training scripts always share the embedding).
+ */
+export function parseConfig(json: unknown, file = "config.json", options: ParseConfigOptions = {}): MobileLLMConfig {
+  const fail = (msg: string): never => { throw new ConfigError(file, msg); };
+  if (typeof json !== "object" || json === null || Array.isArray(json)) fail("expected a JSON object");
+  const o = json as Record<string, unknown>;
+
+  const modelType = o.model_type;
+  if (modelType !== "mobilellm" && modelType !== "llama") {
+    fail(`model_type is ${JSON.stringify(modelType)}; expected "mobilellm" (Hugging Face release) or "llama" (MobileLLM training repo)`);
+  }
+  for (const key of Object.keys(o)) {
+    if (IGNORED_KEYS.has(key)) continue;
+    const msg = `unknown key "${key}": this loader does not know how it changes the model`;
+    if (options.strict ?? true) fail(`${msg} (remove it, or load with strictConfig: false to ignore it)`);
+    options.warn?.(`${file}: ${msg}; ignored`);
+  }
+
+  const int = (key: string, fallback?: number): number => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) fail(`"${key}" must be a positive integer, got ${JSON.stringify(o[key])}`);
+    return v as number;
+  };
+  const num = (key: string, fallback: number): number => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) fail(`"${key}" must be a positive number, got ${JSON.stringify(o[key])}`);
+    return v as number;
+  };
+  const bool = (key: string, fallback: boolean): boolean => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== "boolean") fail(`"${key}" must be true or false, got ${JSON.stringify(o[key])}`);
+    return v as boolean;
+  };
+
+  // Features MobileLLM never uses: refuse them rather than compute something else silently.
+  if ((o.hidden_act ?? "silu") !== "silu") fail(`hidden_act ${JSON.stringify(o.hidden_act)} is not supported (MobileLLM uses "silu")`);
+  if (o.rope_scaling != null) fail("rope_scaling is not supported (MobileLLM uses plain rotary embeddings: rope_scaling null)");
+  if (o.attention_bias === true) fail("attention_bias: true is not supported (MobileLLM has no biases)");
+  if (o.mlp_bias === true) fail("mlp_bias: true is not supported (MobileLLM has no biases)");
+
+  const hiddenSize = int("hidden_size");
+  const numHeads = int("num_attention_heads");
+  const numKvHeads = int("num_key_value_heads", numHeads);
+  if (hiddenSize % numHeads !== 0 && o.head_dim === undefined) {
+    fail(`num_attention_heads (${numHeads}) does not divide hidden_size (${hiddenSize}) and no head_dim is given`);
+  }
+  const headDim = int("head_dim", hiddenSize / numHeads);
+  if (numHeads % numKvHeads !== 0) fail(`num_key_value_heads (${numKvHeads}) must divide num_attention_heads (${numHeads})`);
+  if (headDim % 2 !== 0) fail(`head_dim (${headDim}) must be even for rotary embeddings`);
+
+  const config: MobileLLMConfig = {
+    vocabSize: int("vocab_size"),
+    hiddenSize,
+    intermediateSize: int("intermediate_size"),
+    numLayers: int("num_hidden_layers"),
+    numHeads,
+    numKvHeads,
+    headDim,
+    maxPositions: int("max_position_embeddings", 2048),
+    rmsNormEps: num("rms_norm_eps", 1e-5),
+    ropeTheta: num("rope_theta", 10000),
+    shareEmbedding: bool("share_embedding", true),
+    layerSharing: bool("layer_sharing", false),
+    bosTokenId: typeof o.bos_token_id === "number" ? o.bos_token_id : 1,
+    eosTokenId: typeof o.eos_token_id === "number" ? o.eos_token_id : 2,
+  };
+  if (config.bosTokenId >= config.vocabSize || config.eosTokenId >= config.vocabSize) {
+    fail(`bos_token_id/eos_token_id (${config.bosTokenId}/${config.eosTokenId}) outside vocab_size ${config.vocabSize}`);
+  }
+  return config;
+}
+
+/** The config.json object for a config (Hugging Face release form), for writing checkpoints. */
+export function configToJson(c: MobileLLMConfig): Record<string, unknown> {
+  return {
+    architectures: ["MobileLLMForCausalLM"],
+    model_type: "mobilellm",
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    max_position_embeddings: c.maxPositions,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: null,
+    share_embedding: c.shareEmbedding,
+    layer_sharing: c.layerSharing,
+    tie_word_embeddings: false,
+    hidden_act: "silu",
+    attention_bias: false,
+    mlp_bias: false,
+    bos_token_id: c.bosTokenId,
+    eos_token_id: c.eosTokenId,
+  };
+}

@@ -1,0 +1,144 @@
+// The MobileLLM model: embedding → L decoder blocks (each applied twice with layer sharing) →
+// final RMSNorm → output projection through the shared embedding.
+//
+// MobileLLM §2.2: for sub-billion models, depth matters more than width ("deep and thin": 30
+// layers at width 576 for 125M), sharing the input and output embeddings saves 16M parameters
+// (11.8% of 125M) for a 0.2-point accuracy loss that the saved budget more than buys back, and
+// §2.3 immediate block-wise weight sharing (the "-LS" models) runs every block twice in a row:
+// more depth at no parameter cost, and the repeated block's weights are still in cache.
+
+import type { Kernels, Weight } from "../kernels/kernels.js";
+import { blockForward } from "./block.js";
+import type { MobileLLMConfig } from "./config.js";
+import { fillRopeTables, type RopeTables } from "./rotary.js";
+import {
+  activationFloats, allocActivations, allocKVCache, allocRopeTables, kvCacheFloats, numApplications,
+  type Activations, type KVCache,
+} from "./state.js";
+import type { ModelWeights } from "./weights.js";
+
+export interface ModelOptions {
+  /** KV cache capacity in positions (default: the config's max_position_embeddings). */
+  maxPositions?: number;
+  /** Largest number of tokens processed in one batched chunk (default 256). */
+  maxChunk?: number;
+}
+
+/** Called with the logits of every token of a chunk: logitsTV is [T, V], for tokens t0 .. t0+T-1 of the call. */
+export type LogitsCallback = (logitsTV: Float32Array, t0: number, T: number) => void;
+
+export class MobileLLM {
+  readonly config: MobileLLMConfig;
+  readonly kernels: Kernels;
+  readonly weights: ModelWeights;
+  /** The model's KV cache; `cache.length` is the number of positions processed since reset(). */
+  readonly cache: KVCache;
+  private readonly act: Activations;
+  private readonly rope: RopeTables;
+  private readonly idsT: Int32Array;
+
+  constructor(config: MobileLLMConfig, kernels: Kernels, weights: ModelWeights, options: ModelOptions = {}) {
+    this.config = config;
+    this.kernels = kernels;
+    this.weights = weights;
+    const maxP = options.maxPositions ?? config.maxPositions;
+    const maxT = Math.max(1, Math.min(options.maxChunk ?? 256, maxP));
+    const floats = activationFloats(config, maxT, maxP) + kvCacheFloats(config, maxP) + maxP * config.headDim;
+    kernels.reserve(floats * 4 + 64 * 16);
+    this.act = allocActivations(kernels, config, maxT, maxP);
+    this.cache = allocKVCache(kernels, config, maxP);
+    this.rope = allocRopeTables(kernels, maxP, config.headDim);
+    fillRopeTables(this.rope, maxP, config.headDim, config.ropeTheta);
+    this.idsT = new Int32Array(maxT);
+  }
+
+  /** Forget all cached positions (the next token is at position 0). */
+  reset(): void {
+    this.cache.length = 0;
+  }
+
+  /** Drop cached positions beyond `length` (e.g. to score several continuations of one prefix). */
+  truncate(length: number): void {
+    if (!(length >= 0 && length <= this.cache.length)) throw new RangeError(`cannot truncate a cache of ${this.cache.length} positions to ${length}`);
+    this.cache.length = length;
+  }
+
+  /** The block that attention application `a` uses: a, or a/2 with immediate block-wise sharing. */
+  blockOf(a: number): number {
+    return this.config.layerSharing ? a >> 1 : a;
+  }
+
+  /**
+   * Feed `ids` at positions cache.length, cache.length+1, ..., extending the KV cache. The prompt is
+   * processed in batched chunks (matrix-matrix work); a single id is one decode step.
+   * With `onLogits`, the logits of every token are computed and handed over chunk by chunk;
+   * otherwise only the last token's. Returns the last token's logits [V] (a view, valid until the
+   * next call).
+   */
+  feed(ids: ArrayLike<number>, onLogits?: LogitsCallback): Float32Array {
+    const c = this.config, k = this.kernels, act = this.act, cache = this.cache;
+    const N = ids.length, D = c.hiddenSize, V = c.vocabSize;
+    if (N === 0) throw new RangeError("feed() needs at least one token id");
+    if (cache.length + N > cache.maxP) {
+      throw new RangeError(`context overflow: ${cache.length} cached + ${N} new tokens exceed the ${cache.maxP}-position context ` +
+                           `(max_position_embeddings); shorten the input or reset()`);
+    }
+    let last = act.logitsTV.subarray(0, V);
+    for (let t0 = 0; t0 < N; t0 += act.maxT) {
+      const T = Math.min(act.maxT, N - t0);
+      const pos0 = cache.length;
+      for (let t = 0; t < T; t++) this.idsT[t] = ids[t0 + t]!;
+      k.embedding(act.xTD, this.weights.embedVD, this.idsT, T, D);           // h = embed_tokens(ids)
+      for (let a = 0; a < numApplications(c); a++) {
+        blockForward(k, c, this.weights.layers[this.blockOf(a)]!, act, cache, a, this.rope, T, pos0);
+      }
+      cache.length += T;
+      if (onLogits) {
+        this.project(act.xTD, act.xnTD, act.logitsTV, T);
+        onLogits(act.logitsTV.subarray(0, T * V), t0, T);
+        last = act.logitsTV.subarray((T - 1) * V, T * V);
+      } else if (t0 + T === N) {
+        this.project(act.xTD.subarray((T - 1) * D, T * D), act.xnTD, act.logitsTV, 1);
+        last = act.logitsTV.subarray(0, V);
+      }
+    }
+    return last;
+  }
+
+  /** logits = lm_head(norm(h)) for T rows of h; the lm_head is the embedding when shared. */
+  private project(hTD: Float32Array, xnTD: Float32Array, logitsTV: Float32Array, T: number): void {
+    const c = this.config;
+    this.kernels.rmsnorm(xnTD, hTD, this.weights.finalNormD, T, c.hiddenSize, c.rmsNormEps);
+    this.kernels.matmul(logitsTV, xnTD, this.weights.lmHeadVD, T, c.hiddenSize, c.vocabSize);
+  }
+
+  /** Logits for every position of `ids` from position 0, row-major [T, V] (a new array). */
+  forward(ids: ArrayLike<number>): Float32Array {
+    const V = this.config.vocabSize;
+    const logitsTV = new Float32Array(ids.length * V);
+    this.reset();
+    this.feed(ids, (chunkTV, t0) => logitsTV.set(chunkTV, t0 * V));
+    return logitsTV;
+  }
+
+  /** The weight tensors in Hugging Face naming, e.g. for saving a checkpoint. */
+  namedWeights(): Map<string, Weight | Float32Array> {
+    const w = this.weights, m = new Map<string, Weight | Float32Array>();
+    m.set("model.embed_tokens.weight", w.embedVD);
+    w.layers.forEach((l, i) => {
+      const p = `model.layers.${i}.`;
+      m.set(p + "input_layernorm.weight", l.inputNormD);
+      m.set(p + "self_attn.q_proj.weight", l.wqQD);
+      m.set(p + "self_attn.k_proj.weight", l.wkKD);
+      m.set(p + "self_attn.v_proj.weight", l.wvKD);
+      m.set(p + "self_attn.o_proj.weight", l.woDQ);
+      m.set(p + "post_attention_layernorm.weight", l.postNormD);
+      m.set(p + "mlp.gate_proj.weight", l.wGateFD);
+      m.set(p + "mlp.up_proj.weight", l.wUpFD);
+      m.set(p + "mlp.down_proj.weight", l.wDownDF);
+    });
+    m.set("model.norm.weight", w.finalNormD);
+    if (!this.config.shareEmbedding) m.set("lm_head.weight", w.lmHeadVD);
+    return m;
+  }
+}

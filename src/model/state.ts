@@ -1,0 +1,80 @@
+// Run state: the activation buffers of one forward chunk and the KV cache. Planned once per
+// model from the config and the largest chunk, allocated from the backend (so on wasm they live
+// in linear memory beside the weights), and reused by every forward: nothing allocates inside.
+
+import type { Kernels } from "../kernels/kernels.js";
+import type { MobileLLMConfig } from "./config.js";
+import type { RopeTables } from "./rotary.js";
+
+export interface Activations {
+  /** Largest number of tokens one chunk may hold (prefill is processed in chunks of this size). */
+  maxT: number;
+  xTD: Float32Array;        // the residual stream h [T, D]
+  xnTD: Float32Array;       // a normalized copy of h, input of the attention / MLP [T, D]
+  qTHDh: Float32Array;      // queries [T, H, Dh]
+  attTHDh: Float32Array;    // attention output, heads concatenated [T, H, Dh]
+  outTD: Float32Array;      // a sub-layer's output before the residual add [T, D]
+  gateTF: Float32Array;     // SwiGLU gate projection, then silu(gate)·up [T, F]
+  upTF: Float32Array;       // SwiGLU up projection [T, F]
+  scoresP: Float32Array;    // attention scores of one query over the cache [P]
+  logitsTV: Float32Array;   // output logits [T, V]
+}
+
+/**
+ * The KV cache: for every attention *application*, keys (already rotated) and values of every
+ * position seen so far, [P, KV, Dh] each. With layer sharing a block runs twice per token and each
+ * run attends over its own inputs, so it needs its own slot: 2·L slots, not L. (The published
+ * training code keeps one per block, which is only right when nothing is cached.)
+ */
+export interface KVCache {
+  /** Positions held (the next token goes at this position). */
+  length: number;
+  /** Capacity in positions. */
+  maxP: number;
+  kPKVDh: Float32Array[];   // one per application
+  vPKVDh: Float32Array[];
+}
+
+/** How many times the blocks are applied per token: L, or 2·L with layer sharing. */
+export function numApplications(c: MobileLLMConfig): number {
+  return c.numLayers * (c.layerSharing ? 2 : 1);
+}
+
+export function activationFloats(c: MobileLLMConfig, maxT: number, maxP: number): number {
+  const D = c.hiddenSize, Q = c.numHeads * c.headDim, F = c.intermediateSize, V = c.vocabSize;
+  return maxT * (3 * D + 2 * Q + 2 * F + V) + maxP;
+}
+
+export function allocActivations(k: Kernels, c: MobileLLMConfig, maxT: number, maxP: number): Activations {
+  const D = c.hiddenSize, Q = c.numHeads * c.headDim, F = c.intermediateSize, V = c.vocabSize;
+  return {
+    maxT,
+    xTD: k.allocF32(maxT * D),
+    xnTD: k.allocF32(maxT * D),
+    qTHDh: k.allocF32(maxT * Q),
+    attTHDh: k.allocF32(maxT * Q),
+    outTD: k.allocF32(maxT * D),
+    gateTF: k.allocF32(maxT * F),
+    upTF: k.allocF32(maxT * F),
+    scoresP: k.allocF32(maxP),
+    logitsTV: k.allocF32(maxT * V),
+  };
+}
+
+export function kvCacheFloats(c: MobileLLMConfig, maxP: number): number {
+  return 2 * numApplications(c) * maxP * c.numKvHeads * c.headDim;
+}
+
+export function allocKVCache(k: Kernels, c: MobileLLMConfig, maxP: number): KVCache {
+  const n = maxP * c.numKvHeads * c.headDim;
+  const kPKVDh: Float32Array[] = [], vPKVDh: Float32Array[] = [];
+  for (let a = 0; a < numApplications(c); a++) {
+    kPKVDh.push(k.allocF32(n));
+    vPKVDh.push(k.allocF32(n));
+  }
+  return { length: 0, maxP, kPKVDh, vPKVDh };
+}
+
+export function allocRopeTables(k: Kernels, maxP: number, Dh: number): RopeTables {
+  return { cosPR: k.allocF32(maxP * (Dh / 2)), sinPR: k.allocF32(maxP * (Dh / 2)) };
+}
