@@ -1,0 +1,248 @@
+// Autoregressive generation with the KV cache: prefill the prompt, then decode one token at a time.
+//
+//   logits = model.feed(promptIds)          prefill: the whole prompt in batched chunks (matrix-
+//                                            matrix work), filling every attention application's
+//                                            KV cache slot for positions 0 .. P-1
+//   repeat: id = sampler.sample(logits)      greedy or sampled (sampling.ts)
+//           logits = model.feed([id])        decode: one position; attention reads the cache
+//
+// The cache lives in the model (src/model/state.ts): keys (already rotated) and values of every
+// position for every attention *application*. With MobileLLM's immediate block-wise layer sharing
+// ("-LS" models) each block runs twice in a row on different inputs, so the two runs have separate
+// cache slots (2·L slots, not L); a decode step therefore costs exactly what one column of the full
+// re-run costs, and the cached logits equal a full `model.forward()` of the whole sequence.
+//
+// Usage:
+//   const gen = generate(model, "Once upon a time", { tokenizer, maxNewTokens: 64, temperature: 0.8, topP: 0.9, seed: 1 });
+//   for await (const step of gen) process.stdout.write(step.text);   // streamed text
+//   const { stopReason, decodeTokensPerSecond } = await gen.result;  // summary
+// or, without streaming: `const result = await generate(model, ids, opts).complete();`
+//
+// Context limit: the prompt plus maxNewTokens must fit the model's KV cache (max_position_embeddings,
+// or loadModel's maxPositions); otherwise generate() throws before doing any work.
+
+import type { MobileLLM } from "../model/model.js";
+import { IncrementalDecoder, type TextCodec } from "./detokenize.js";
+import { checkSamplingOptions, Sampler, type SamplingOptions } from "./sampling.js";
+import { StopStrings } from "./stop.js";
+
+export type { TextCodec } from "./detokenize.js";
+
+/** Generation settings, with the names Hugging Face `generate()` users know (camelCase). */
+export interface GenerateOptions extends SamplingOptions {
+  /** Tokens to generate at most (default 32). */
+  maxNewTokens?: number;
+  /** Stop when the generated text contains one of these (not included in the output text). Needs a tokenizer. */
+  stop?: string | readonly string[];
+  /** Stop after sampling this id (or any of these). Default: the config's eos_token_id; null: never. */
+  eosTokenId?: number | readonly number[] | null;
+  /** Abort between tokens; the result then has stopReason "abort". */
+  signal?: AbortSignal;
+  /** Needed for a text prompt, for step text and for stop strings; without it steps carry ids only. */
+  tokenizer?: TextCodec;
+  /** For a text prompt: prepend the BOS id (default true, as MobileLLM's tokenizer does). */
+  addBos?: boolean;
+}
+
+/** One generated token. */
+export interface GenerateStep {
+  /** The sampled token id. */
+  id: number;
+  /** New text this token completes ("" while a character or a possible stop string is held back). */
+  text: string;
+  /** The vocabulary piece of `id`, when the tokenizer provides idToPiece. */
+  piece?: string;
+  /** All text emitted so far (generated text only, not the prompt). */
+  runningText: string;
+}
+
+export type StopReason = "eos" | "stop" | "length" | "abort";
+
+/** The summary of a finished generation. */
+export interface GenerateResult {
+  /** Generated ids, including a final EOS id or the id that completed a stop string. */
+  ids: number[];
+  /** The generated text: always the concatenation of every step's text. */
+  text: string;
+  promptTokens: number;
+  generatedTokens: number;
+  /** Prompt tokens per second of prefill (model forward and first sample). */
+  prefillTokensPerSecond: number;
+  /** Tokens per second of the decode steps (generatedTokens - 1 forwards; 0 if none). */
+  decodeTokensPerSecond: number;
+  prefillSeconds: number;
+  decodeSeconds: number;
+  stopReason: StopReason;
+  /** The sampler's PRNG seed (pass it as `seed` to reproduce a sampled run). */
+  seed: number;
+}
+
+/** What generation needs from a model (MobileLLM has it). */
+export type GenerationModel = Pick<MobileLLM, "config" | "cache" | "reset" | "feed">;
+
+interface Plan {
+  model: GenerationModel;
+  promptIds: number[];
+  maxNewTokens: number;
+  eos: Set<number>;
+  stops: string[];
+  sampler: Sampler;
+  signal: AbortSignal | undefined;
+  tokenizer: TextCodec | undefined;
+}
+
+/**
+ * Generate a continuation of `prompt` (text, with `options.tokenizer`, or token ids).
+ * Validates everything (options, ids, context length) and throws before any work; the returned
+ * Generation runs as it is iterated.
+ */
+export function generate(model: GenerationModel, prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Generation {
+  return new Generation(plan(model, prompt, options));
+}
+
+function plan(model: GenerationModel, prompt: string | ArrayLike<number>, o: GenerateOptions): Plan {
+  const c = model.config, V = c.vocabSize;
+  checkSamplingOptions(o);
+  const maxNewTokens = o.maxNewTokens ?? 32;
+  if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) {
+    throw new RangeError(`maxNewTokens must be an integer >= 1, got ${JSON.stringify(o.maxNewTokens)}`);
+  }
+  let promptIds: number[];
+  if (typeof prompt === "string") {
+    if (!o.tokenizer) throw new TypeError("a text prompt needs options.tokenizer (or pass token ids)");
+    promptIds = o.tokenizer.encode(prompt, { addBos: o.addBos ?? true });
+  } else {
+    promptIds = Array.from(prompt);
+  }
+  if (promptIds.length === 0) throw new RangeError("the prompt is empty: give at least one token (e.g. the BOS id)");
+  const badId = promptIds.findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < V));
+  if (badId >= 0) throw new RangeError(`prompt token ${badId} is ${promptIds[badId]}, outside the vocabulary [0, ${V})`);
+  const capacity = model.cache.maxP;
+  if (promptIds.length + maxNewTokens > capacity) {
+    throw new RangeError(`the prompt (${promptIds.length} tokens) plus maxNewTokens (${maxNewTokens}) is ${promptIds.length + maxNewTokens} ` +
+                         `positions, more than the model's context of ${capacity} (max_position_embeddings or maxPositions); ` +
+                         `shorten the prompt or lower maxNewTokens`);
+  }
+  const eosIds = o.eosTokenId === null ? [] : o.eosTokenId === undefined ? [c.eosTokenId] :
+                 typeof o.eosTokenId === "number" ? [o.eosTokenId] : [...o.eosTokenId];
+  const stops = o.stop === undefined ? [] : typeof o.stop === "string" ? [o.stop] : [...o.stop];
+  if (stops.length > 0 && !o.tokenizer) throw new TypeError("stop strings need options.tokenizer to turn ids into text");
+  return {
+    model, promptIds, maxNewTokens, eos: new Set(eosIds), stops,
+    sampler: new Sampler(V, o), signal: o.signal, tokenizer: o.tokenizer,
+  };
+}
+
+/** Let timers and signal handlers run (an abort from a timer or Ctrl-C lands between tokens). */
+function yieldToEventLoop(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
+}
+
+/**
+ * A running generation: iterate it (once) for the steps; `result` resolves with the summary when
+ * it ends (also when the loop is left early: stopReason "abort"), and rejects if generation fails.
+ */
+export class Generation implements AsyncIterable<GenerateStep> {
+  readonly result: Promise<GenerateResult>;
+  private resolve!: (r: GenerateResult) => void;
+  private reject!: (e: unknown) => void;
+  private started = false;
+  private readonly plan: Plan;
+
+  constructor(p: Plan) {
+    this.plan = p;
+    this.result = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.result.catch(() => {}); // the error also reaches the iterating loop; don't report it twice
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<GenerateStep> {
+    if (this.started) throw new Error("a Generation can be iterated only once");
+    this.started = true;
+    return this.run();
+  }
+
+  /** Run to the end (if nobody iterates yet) and return the summary. */
+  async complete(): Promise<GenerateResult> {
+    if (!this.started) for await (const _step of this);
+    return this.result;
+  }
+
+  private async *run(): AsyncGenerator<GenerateStep, void> {
+    const { model, promptIds, maxNewTokens, eos, sampler, signal, tokenizer } = this.plan;
+    const P = promptIds.length;
+    const contextIds = new Int32Array(P + maxNewTokens); // prompt + generated, for the repetition penalty
+    contextIds.set(promptIds);
+    const oneId = new Int32Array(1);
+    const ids: number[] = [];
+    const decoder = tokenizer ? new IncrementalDecoder(tokenizer, promptIds) : null;
+    const stops = this.plan.stops.length ? new StopStrings(this.plan.stops) : null;
+    let runningText = "";
+    let stopReason: StopReason | null = null;
+    let prefillSeconds = 0, decodeSeconds = 0;
+    const finish = (reason: StopReason) => {
+      this.resolve({
+        ids, text: runningText, promptTokens: P, generatedTokens: ids.length,
+        prefillTokensPerSecond: prefillSeconds > 0 ? P / prefillSeconds : 0,
+        decodeTokensPerSecond: decodeSeconds > 0 ? (ids.length - 1) / decodeSeconds : 0,
+        prefillSeconds, decodeSeconds, stopReason: reason, seed: sampler.seed,
+      });
+    };
+    try {
+      if (signal?.aborted) {
+        stopReason = "abort";
+        return;
+      }
+      let t = performance.now();
+      model.reset();
+      let logits = model.feed(promptIds);                         // prefill
+      for (let i = 0; i < maxNewTokens; i++) {
+        const id = sampler.sample(logits, contextIds, P + i);
+        const now = performance.now();
+        if (i === 0) prefillSeconds = (now - t) / 1000;
+        else decodeSeconds += (now - t) / 1000;
+        contextIds[P + i] = id;
+        ids.push(id);
+
+        const isEos = eos.has(id);
+        const last = isEos || i === maxNewTokens - 1;
+        let text = "";
+        if (decoder) {
+          text = isEos ? "" : decoder.push(id, last);
+          if (stops) {
+            const s = stops.push(text);
+            text = s.text;
+            if (s.stopped) stopReason = "stop";
+            else if (last) text += stops.flush();
+          }
+        }
+        runningText += text;
+        if (stopReason === null && last) stopReason = isEos ? "eos" : "length";
+        const step: GenerateStep = { id, text, runningText };
+        const piece = tokenizer?.idToPiece?.(id);
+        if (piece !== undefined) step.piece = piece;
+        yield step;
+        if (stopReason !== null) return;
+
+        await yieldToEventLoop();
+        if (signal?.aborted) {
+          stopReason = "abort";
+          return;
+        }
+        t = performance.now();
+        oneId[0] = id;
+        logits = model.feed(oneId);                                // decode one position
+      }
+    } catch (e) {
+      stopReason = "abort";
+      this.reject(e);
+      throw e;
+    } finally {
+      // Also reached when the consumer leaves the loop early (stopReason still null): an abort.
+      finish(stopReason ?? "abort");
+    }
+  }
+}

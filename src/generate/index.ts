@@ -1,0 +1,10 @@
+// Generation: KV-cache decoding, sampling, streaming text and stop strings.
+export {
+  generate, Generation, type GenerateOptions, type GenerateStep, type GenerateResult, type StopReason,
+  type GenerationModel,
+} from "./generate.js";
+export {
+  Sampler, Mulberry32, argmax, applyRepetitionPenalty, kthLargest, checkSamplingOptions, type SamplingOptions,
+} from "./sampling.js";
+export { IncrementalDecoder, type TextCodec } from "./detokenize.js";
+export { StopStrings } from "./stop.js";

@@ -1,0 +1,268 @@
+// Choosing the next token from the model's logits: greedy, or sampling with temperature, top-k,
+// top-p (nucleus), min-p and a repetition penalty, combined in the order Hugging Face
+// transformers applies them in `generate(do_sample=True)`:
+//
+//   1. repetition penalty  every token already in the context (prompt + generated so far) has its
+//                          logit divided by the penalty if positive, multiplied if negative
+//                          (RepetitionPenaltyLogitsProcessor, CTRL paper §4.1; once per distinct id)
+//   2. temperature         logits / T              (T = 0 means greedy: argmax after step 1)
+//   3. top-k               keep logits >= the k-th largest (ties with it are kept, as in HF)
+//   4. top-p               keep the smallest most-probable prefix whose probability mass >= p
+//   5. min-p               keep tokens whose probability >= minP · (largest probability)
+//   then renormalize what is left and draw one token with a seeded PRNG.
+//
+// Steps 4 and 5 both keep a prefix of the tokens sorted by probability (computed once, after
+// top-k), so the kept set is the shorter of the two prefixes; at least one token is always kept.
+//
+// Per token nothing is allocated: the working copy of the logits, the probabilities and the
+// candidate index list are buffers of size V planned in the constructor.
+
+/**
+ * Mulberry32 (Tommy Ettinger, public domain): a 32-bit state PRNG that adds a Weyl constant and
+ * mixes with two multiply-xorshift rounds. Period 2^32, passes the usual statistical batteries at
+ * the sample counts we need, and is four lines, so a sampled generation can be reproduced exactly
+ * from its seed on any JavaScript engine.
+ */
+export class Mulberry32 {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** The next uint32. */
+  nextUint32(): number {
+    this.state = (this.state + 0x6d2b79f5) | 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+
+  /** Uniform in [0, 1), with 32 bits of randomness. */
+  next(): number {
+    return this.nextUint32() / 4294967296;
+  }
+}
+
+/** Sampling settings, named as in Hugging Face's GenerationConfig (camelCase). */
+export interface SamplingOptions {
+  /** Softmax temperature; 0 = greedy (argmax). Default 1. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (ties with the k-th kept); 0 = off. Default 0. */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set of most likely tokens with mass >= topP; 1 = off. Default 1. */
+  topP?: number;
+  /** Keep tokens with probability >= minP · max probability; 0 = off. Default 0. */
+  minP?: number;
+  /** > 1 discourages tokens already in the context, < 1 encourages them; 1 = off. Default 1. */
+  repetitionPenalty?: number;
+  /** PRNG seed (uint32). Default: a random seed (reported by `Sampler.seed`). */
+  seed?: number;
+}
+
+/** Throw a RangeError naming the first bad sampling option. */
+export function checkSamplingOptions(o: SamplingOptions): void {
+  const bad = (name: string, want: string, got: unknown): never => {
+    throw new RangeError(`${name} must be ${want}, got ${JSON.stringify(got)}`);
+  };
+  const { temperature: t, topK: k, topP: p, minP: m, repetitionPenalty: r, seed: s } = o;
+  if (t !== undefined && !(Number.isFinite(t) && t >= 0)) bad("temperature", "a number >= 0 (0 = greedy)", t);
+  if (k !== undefined && !(Number.isInteger(k) && k >= 0)) bad("topK", "an integer >= 0 (0 = off)", k);
+  if (p !== undefined && !(p > 0 && p <= 1)) bad("topP", "in (0, 1] (1 = off)", p);
+  if (m !== undefined && !(m >= 0 && m <= 1)) bad("minP", "in [0, 1] (0 = off)", m);
+  if (r !== undefined && !(Number.isFinite(r) && r > 0)) bad("repetitionPenalty", "a number > 0 (1 = off)", r);
+  if (s !== undefined && !(Number.isInteger(s) && s >= 0 && s <= 0xffffffff)) bad("seed", "an integer in [0, 2^32)", s);
+}
+
+/** Index of the largest of xV[0..n) (the first one on ties). */
+export function argmax(xV: ArrayLike<number>, n: number = xV.length): number {
+  let best = 0;
+  for (let v = 1; v < n; v++) if (xV[v]! > xV[best]!) best = v;
+  return best;
+}
+
+/**
+ * Hugging Face repetition penalty, in place: for each distinct id in contextIds[0..n),
+ * x = x > 0 ? x / penalty : x · penalty. `seenV` is [V] scratch, all zero on entry and on return.
+ */
+export function applyRepetitionPenalty(xV: Float32Array, contextIds: ArrayLike<number>, n: number, penalty: number,
+                                       seenV: Uint8Array): void {
+  for (let i = 0; i < n; i++) {
+    const id = contextIds[i]!;
+    if (seenV[id]) continue; // a token repeated in the context is penalized once
+    seenV[id] = 1;
+    const x = xV[id]!;
+    xV[id] = x > 0 ? x / penalty : x * penalty;
+  }
+  for (let i = 0; i < n; i++) seenV[contextIds[i]!] = 0;
+}
+
+/**
+ * The k-th largest value (k >= 1) of a[0..n), found by Hoare's quickselect with a median-of-three
+ * pivot. Reorders `a` in place; O(n) on average.
+ */
+export function kthLargest(a: Float32Array, n: number, k: number): number {
+  const target = k - 1; // position in descending order
+  let lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const x = a[lo]!, y = a[mid]!, z = a[hi]!;
+    const pivot = x > y ? (y > z ? y : x > z ? z : x) : (x > z ? x : y > z ? z : y);
+    let i = lo, j = hi;
+    while (i <= j) { // descending partition: a[lo..j] >= pivot >= a[i..hi]
+      while (a[i]! > pivot) i++;
+      while (a[j]! < pivot) j--;
+      if (i <= j) {
+        const tmp = a[i]!; a[i] = a[j]!; a[j] = tmp;
+        i++; j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return pivot; // j < target < i: everything between equals the pivot
+  }
+  return a[target]!;
+}
+
+/**
+ * The sampler of one generation: settings, PRNG state and scratch buffers for a vocabulary of V.
+ * `sample()` applies the pipeline described at the top of this file to a logits row.
+ */
+export class Sampler {
+  readonly V: number;
+  /** The PRNG seed in use (given, or drawn at random): pass it back to reproduce a run. */
+  readonly seed: number;
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
+  readonly minP: number;
+  readonly repetitionPenalty: number;
+  private readonly rng: Mulberry32;
+  private readonly xV: Float32Array;     // working copy of the logits
+  private readonly selectV: Float32Array; // scratch for the top-k quickselect
+  private readonly probV: Float64Array;  // probabilities after top-k (not renormalized after top-p/min-p)
+  private readonly idxV: Int32Array;     // candidate ids; the kept ones are idxV[0..kept)
+  private readonly seenV: Uint8Array;    // repetition-penalty marks
+  private readonly byProbDesc: (a: number, b: number) => number;
+  private keptMass = 0;                   // Σ probV over the kept candidates
+
+  constructor(V: number, options: SamplingOptions = {}) {
+    checkSamplingOptions(options);
+    this.V = V;
+    this.temperature = options.temperature ?? 1;
+    this.topK = options.topK ?? 0;
+    this.topP = options.topP ?? 1;
+    this.minP = options.minP ?? 0;
+    this.repetitionPenalty = options.repetitionPenalty ?? 1;
+    this.seed = options.seed ?? Math.floor(Math.random() * 4294967296);
+    this.rng = new Mulberry32(this.seed);
+    this.xV = new Float32Array(V);
+    this.selectV = new Float32Array(this.topK > 0 && this.topK < V ? V : 0);
+    this.probV = new Float64Array(V);
+    this.idxV = new Int32Array(V);
+    this.seenV = new Uint8Array(V);
+    const probV = this.probV;
+    this.byProbDesc = (a, b) => probV[b]! - probV[a]! || a - b; // ties: lower id first (deterministic)
+  }
+
+  /** True when the settings reduce to argmax (temperature 0 or top-k 1). */
+  get greedy(): boolean {
+    return this.temperature === 0 || this.topK === 1;
+  }
+
+  /**
+   * Choose the next token from logitsV [V], given the context ids contextIds[0..n) (prompt and
+   * generated tokens, for the repetition penalty). Deterministic for a given seed and call sequence.
+   */
+  sample(logitsV: Float32Array, contextIds: ArrayLike<number> = [], n: number = contextIds.length): number {
+    const kept = this.filter(logitsV, contextIds, n);
+    if (kept === 1) return this.idxV[0]!;
+    const r = this.rng.next() * this.keptMass;
+    let cum = 0;
+    for (let i = 0; i < kept; i++) {
+      const id = this.idxV[i]!;
+      cum += this.probV[id]!;
+      if (r < cum) return id;
+    }
+    return this.idxV[kept - 1]!; // r landed in the rounding slack of the last one
+  }
+
+  /** The final distribution `sample()` draws from, as a new [V] array (for tests and inspection). */
+  distribution(logitsV: Float32Array, contextIds: ArrayLike<number> = [], n: number = contextIds.length): Float64Array {
+    const kept = this.filter(logitsV, contextIds, n);
+    const pV = new Float64Array(this.V);
+    if (kept === 1) {
+      pV[this.idxV[0]!] = 1;
+      return pV;
+    }
+    for (let i = 0; i < kept; i++) pV[this.idxV[i]!] = this.probV[this.idxV[i]!]! / this.keptMass;
+    return pV;
+  }
+
+  /** Steps 1-5: leaves the kept ids in idxV[0..kept), their probabilities in probV; returns kept. */
+  private filter(logitsV: Float32Array, contextIds: ArrayLike<number>, n: number): number {
+    const V = this.V, xV = this.xV, probV = this.probV, idxV = this.idxV;
+    if (logitsV.length < V) throw new RangeError(`logits have ${logitsV.length} entries, the sampler expects V = ${V}`);
+    xV.set(logitsV.length === V ? logitsV : logitsV.subarray(0, V));
+
+    // 1. repetition penalty
+    if (this.repetitionPenalty !== 1) applyRepetitionPenalty(xV, contextIds, n, this.repetitionPenalty, this.seenV);
+
+    // 2. temperature (0: greedy)
+    if (this.greedy) {
+      idxV[0] = argmax(xV, V);
+      return 1;
+    }
+    if (this.temperature !== 1) {
+      const invT = 1 / this.temperature;
+      for (let v = 0; v < V; v++) xV[v] = xV[v]! * invT;
+    }
+
+    // 3. top-k: drop everything below the k-th largest logit
+    if (this.topK > 0 && this.topK < V) {
+      this.selectV.set(xV);
+      const kth = kthLargest(this.selectV, V, this.topK);
+      for (let v = 0; v < V; v++) if (xV[v]! < kth) xV[v] = -Infinity;
+    }
+
+    // softmax of what is left (masked logits get probability 0)
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) if (xV[v]! > max) max = xV[v]!;
+    let sum = 0;
+    for (let v = 0; v < V; v++) {
+      const e = Math.exp(xV[v]! - max);
+      probV[v] = e;
+      sum += e;
+    }
+    const pMax = 1 / sum; // the largest probability: exp(0) / sum
+    for (let v = 0; v < V; v++) probV[v] = probV[v]! / sum;
+
+    if (this.topP >= 1 && this.minP <= 0) { // plain sampling over every token left
+      let kept = 0;
+      for (let v = 0; v < V; v++) if (probV[v]! > 0) idxV[kept++] = v;
+      this.keptMass = 1;
+      return kept;
+    }
+
+    // 4 + 5. Both keep a prefix of the ids sorted by probability. Only ids with probability >= a
+    // threshold can be in it, so only those are sorted:
+    //  - min-p keeps exactly the ids with p >= minP·pMax;
+    //  - top-p: the ids with p < (1 - topP)/V hold less than V·(1 - topP)/V = 1 - topP in total,
+    //    so the ids with p >= (1 - topP)/V already hold more than topP: the prefix ends among them.
+    const minPThreshold = this.minP * pMax;
+    const threshold = Math.max(this.topP < 1 ? (1 - this.topP) / V : 0, minPThreshold);
+    let candidates = 0;
+    for (let v = 0; v < V; v++) if (probV[v]! > 0 && probV[v]! >= threshold) idxV[candidates++] = v;
+    idxV.subarray(0, candidates).sort(this.byProbDesc);
+    let kept = 0, mass = 0;
+    while (kept < candidates) {
+      const p = probV[idxV[kept]!]!;
+      if (kept > 0 && (mass >= this.topP || p < minPThreshold)) break; // always keep at least one
+      mass += p;
+      kept++;
+    }
+    this.keptMass = mass;
+    return kept;
+  }
+}
