@@ -1,0 +1,175 @@
+// Streaming: text from byte pieces emitted once per complete character, stop strings held back and
+// never emitted, EOS, aborting between tokens. A scripted fake model makes the ids exact; the real
+// SentencePiece tokenizer joins in when it is on this branch and ../shared has its model.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { IncrementalDecoder } from "../src/generate/detokenize.js";
+import { generate, type GenerateStep } from "../src/generate/generate.js";
+import { StopStrings } from "../src/generate/stop.js";
+import { byteCodec, randomModel, scriptedModel, tinyConfig } from "./generate-helpers.js";
+import { SHARED } from "./helpers.js";
+
+const bytesOf = (s: string) => Array.from(new TextEncoder().encode(s));
+
+async function collect(gen: AsyncIterable<GenerateStep>): Promise<GenerateStep[]> {
+  const steps: GenerateStep[] = [];
+  for await (const s of gen) steps.push(s);
+  return steps;
+}
+
+describe("streaming text from byte pieces", () => {
+  const text = "héllo € 😀 世界!";
+  const script = [...bytesOf(text), 2]; // then EOS
+
+  it("emits each multi-byte character once, when its last byte arrives", async () => {
+    const codec = byteCodec();
+    const gen = generate(scriptedModel(script, 300), [1], { tokenizer: codec, maxNewTokens: 100, temperature: 0 });
+    const steps = await collect(gen);
+    const result = await gen.result;
+    expect(steps.map((s) => s.id)).toEqual(script);
+    expect(steps.map((s) => s.text).join("")).toBe(text);
+    expect(result).toMatchObject({ text, stopReason: "eos", generatedTokens: script.length });
+    expect(steps.every((s) => !s.text.includes("\uFFFD"))).toBe(true);
+    // "€" is E2 82 AC: nothing for its first two bytes, the whole character with the third.
+    const euro = bytesOf("héllo ").length;
+    expect(steps.slice(euro, euro + 3).map((s) => s.text)).toEqual(["", "", "€"]);
+    // "😀" is four bytes: one surrogate pair, emitted once.
+    const smile = bytesOf("héllo € ").length;
+    expect(steps.slice(smile, smile + 4).map((s) => s.text)).toEqual(["", "", "", "😀"]);
+    expect(steps.at(-1)!.runningText).toBe(text);
+    expect(steps[0]!.piece).toBe("<0x68>");
+  });
+
+  it("a character split across the prompt and the generated ids is emitted once complete", () => {
+    const [a, b, c] = bytesOf("€");
+    const d = new IncrementalDecoder(byteCodec(), [...bytesOf("ab"), a!]); // prompt ends mid-character
+    expect(d.push(b!)).toBe("");
+    expect(d.push(c!)).toBe("€");
+    expect(d.push(bytesOf("x")[0]!)).toBe("x");
+  });
+
+  it("flushes an incomplete character at the end as U+FFFD (what decode gives)", async () => {
+    const [a, b] = bytesOf("€");
+    const steps = await collect(generate(scriptedModel([0x41, a!, b!], 300), [1], { tokenizer: byteCodec(), maxNewTokens: 3, temperature: 0 }));
+    expect(steps.map((s) => s.text)).toEqual(["A", "", "\uFFFD"]);
+  });
+
+  it("keeps the window small yet exact over long outputs (words and bytes mixed)", () => {
+    const words = [" the", " cat", "é", " 世"];
+    const codec = byteCodec(words);
+    const ids: number[] = [];
+    for (let i = 0; i < 300; i++) ids.push(i % 7 === 3 ? bytesOf("ж")[0]! : i % 7 === 4 ? bytesOf("ж")[1]! : 256 + (i % 4));
+    const d = new IncrementalDecoder(codec, [256]);
+    let out = "";
+    ids.forEach((id, i) => (out += d.push(id, i === ids.length - 1)));
+    expect(out).toBe(codec.decode(ids));
+  });
+});
+
+describe("stop strings", () => {
+  it("StopStrings holds back possible beginnings and cuts at the earliest stop", () => {
+    const s = new StopStrings(["\nUser:", "###"]);
+    expect(s.push("Hello")).toEqual({ text: "Hello", stopped: false });
+    expect(s.push(" there\n")).toEqual({ text: " there", stopped: false }); // "\n" may start "\nUser:"
+    expect(s.push("Us")).toEqual({ text: "", stopped: false });
+    expect(s.push("ual #")).toEqual({ text: "\nUsual ", stopped: false });
+    expect(s.push("## tail")).toEqual({ text: "", stopped: true });
+    const t = new StopStrings(["ab"]);
+    expect(t.push("xa")).toEqual({ text: "x", stopped: false });
+    expect(t.flush()).toBe("a");
+    expect(() => new StopStrings([""])).toThrow(/must not be empty/);
+  });
+
+  it("generation stops at a stop string spanning tokens; the output never contains it", async () => {
+    const words = ["Hi", " there", ".\n", "\nUs", "er:", " more"];
+    const script = [256, 257, 258, 259, 260, 261, 261, 261];
+    const gen = generate(scriptedModel(script, 300), [1], { tokenizer: byteCodec(words), maxNewTokens: 20, stop: ["\n\nUser:"], temperature: 0 });
+    const steps = await collect(gen);
+    const result = await gen.result;
+    expect(result.stopReason).toBe("stop");
+    expect(result.text).toBe("Hi there.");
+    expect(steps.map((s) => s.text).join("")).toBe("Hi there.");
+    expect(result.ids).toEqual([256, 257, 258, 259, 260]); // the id completing the stop string is the last
+    expect(steps.map((s) => s.text)).toEqual(["Hi", " there", ".", "", ""]);
+  });
+
+  it("text held back for a stop string that never comes is emitted at the end", async () => {
+    const words = ["a", "b", "#"];
+    const gen = generate(scriptedModel([256, 258, 258], 300), [1], { tokenizer: byteCodec(words), maxNewTokens: 3, stop: "###", temperature: 0 });
+    const steps = await collect(gen);
+    expect(steps.map((s) => s.text)).toEqual(["a", "", "##"]);
+    expect((await gen.result).stopReason).toBe("length");
+  });
+});
+
+describe("ending a generation", () => {
+  it("stops at EOS (the config's by default, or the given ids)", async () => {
+    const r1 = await generate(scriptedModel([5, 6, 2, 7], 300), [1], { temperature: 0 }).complete();
+    expect(r1).toMatchObject({ ids: [5, 6, 2], stopReason: "eos", text: "" });
+    const r2 = await generate(scriptedModel([5, 6, 2, 7], 300), [1], { temperature: 0, eosTokenId: [6, 9] }).complete();
+    expect(r2).toMatchObject({ ids: [5, 6], stopReason: "eos" });
+    const r3 = await generate(scriptedModel([5, 6, 2, 7], 300), [1], { temperature: 0, eosTokenId: null, maxNewTokens: 4 }).complete();
+    expect(r3).toMatchObject({ ids: [5, 6, 2, 7], stopReason: "length" });
+  });
+
+  it("an abort from a timer stops within one token with stopReason abort", async () => {
+    const model = await randomModel(tinyConfig({ maxPositions: 4096 }));
+    const controller = new AbortController();
+    const gen = generate(model, [1, 5, 9], { maxNewTokens: 4000, eosTokenId: null, seed: 1, signal: controller.signal });
+    let n = 0, atAbort = -1;
+    for await (const _step of gen) {
+      n++;
+      if (n === 20) setTimeout(() => { atAbort = n; controller.abort(); }, 0);
+    }
+    const result = await gen.result;
+    expect(result.stopReason).toBe("abort");
+    expect(atAbort).toBeGreaterThan(0);
+    expect(n - atAbort).toBeLessThanOrEqual(1); // at most the token already in flight
+    expect(result.generatedTokens).toBe(n);
+    expect(model.cache.length).toBeLessThan(3 + 4000);
+  });
+
+  it("an already aborted signal generates nothing; breaking out of the loop reports abort", async () => {
+    const model = scriptedModel([5], 300);
+    const r = await generate(model, [1], { signal: AbortSignal.abort(), eosTokenId: null }).complete();
+    expect(r).toMatchObject({ stopReason: "abort", generatedTokens: 0 });
+    expect(model.feeds).toBe(0);
+    const gen = generate(model, [1], { maxNewTokens: 50, eosTokenId: null, temperature: 0 });
+    for await (const step of gen) if (step.id === 5) break;
+    expect(await gen.result).toMatchObject({ stopReason: "abort", generatedTokens: 1 });
+    expect(() => gen[Symbol.asyncIterator]()).toThrow(/only once/);
+  });
+
+  it("reports prompt/generated counts and speeds", async () => {
+    const model = await randomModel(tinyConfig());
+    const r = await generate(model, [1, 2, 3, 4], { maxNewTokens: 6, eosTokenId: null, seed: 9 }).complete();
+    expect(r).toMatchObject({ promptTokens: 4, generatedTokens: 6, stopReason: "length", seed: 9 });
+    expect(r.prefillTokensPerSecond).toBeGreaterThan(0);
+    expect(r.decodeTokensPerSecond).toBeGreaterThan(0);
+  });
+});
+
+// The project's SentencePiece tokenizer (branch tok), when merged, with the real model file.
+const TOKENIZER_MODEL = join(SHARED, "tokenizer", "tokenizer.model");
+const tokenizerModule = existsSync(join(import.meta.dirname, "..", "src", "tokenizer", "index.ts"))
+  ? await import("../src/tokenizer/index.js" as string) as { loadTokenizer: (p: string) => Promise<unknown> | unknown }
+  : null;
+const haveTokenizer = tokenizerModule !== null && existsSync(TOKENIZER_MODEL);
+if (!haveTokenizer) console.log("generate-stream: real-tokenizer streaming test skipped (needs src/tokenizer and ../shared/tokenizer/tokenizer.model)");
+
+describe.skipIf(!haveTokenizer)("streaming with the real SentencePiece tokenizer", () => {
+  it("byte-fallback characters and leading spaces come out exactly as decode() of all ids", async () => {
+    const tok = await tokenizerModule!.loadTokenizer(TOKENIZER_MODEL) as {
+      encode(t: string, o?: { addBos?: boolean }): number[]; decode(ids: number[]): string;
+    };
+    const prompt = tok.encode("Say:", { addBos: true });
+    const continuation = tok.encode(" naïve café 😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — done", { addBos: false });
+    const gen = generate(scriptedModel([...continuation, 2], 32000), prompt, { tokenizer: tok, maxNewTokens: 200, temperature: 0 });
+    const steps = await collect(gen);
+    const want = tok.decode([...prompt, ...continuation]).slice(tok.decode(prompt).length);
+    expect(steps.map((s) => s.text).join("")).toBe(want);
+    expect(want).toContain("😀");
+    expect(steps.some((s) => s.text.includes("\uFFFD"))).toBe(false);
+  });
+});
