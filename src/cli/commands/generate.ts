@@ -1,38 +1,125 @@
-// mobilellm generate: greedy continuation of token ids (sampling, text and streaming come with
-// the generation module).
+// mobilellm generate: continue a prompt, streaming the text to stdout as it is produced.
+// Greedy by default (like Hugging Face generate() without do_sample); --temperature > 0 samples.
 
+import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
 import { loadModel } from "../../load.js";
 import { idsFlag, numberFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
 
+/** The tokenizer of a checkpoint folder, if this build can read one (null: ids only). */
+async function loadCodec(_folder: string): Promise<TextCodec | null> {
+  return null; // the SentencePiece tokenizer is not in this build yet
+}
+
 export const generate: Command = {
   name: "generate",
-  summary: "Continue a prompt with the model",
-  usage: "[--model DIR] --ids 1,2,3 [--max-new-tokens N] [--backend ts|wasm] [--json]",
+  summary: "Continue a prompt with the model, streaming the text",
+  usage: "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
+         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--dtype f32|f16|bf16|auto] [--json]",
   options: {
-    model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder" },
-    ids: { type: "string", value: "IDS", description: "prompt as comma-separated token ids" },
-    "max-new-tokens": { type: "string", value: "N", description: "tokens to generate", default: "16" },
+    model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model)" },
+    prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
+    ids: { type: "string", value: "IDS", description: "prompt as comma-separated token ids, instead of --prompt" },
+    "max-new-tokens": { type: "string", short: "n", value: "N", description: "tokens to generate at most", default: "32" },
+    temperature: { type: "string", short: "t", value: "T", description: "sampling temperature; 0 = greedy", default: "0" },
+    "top-k": { type: "string", value: "K", description: "sample from the K most likely tokens (0 = off)" },
+    "top-p": { type: "string", value: "P", description: "nucleus sampling: smallest set with probability >= P (1 = off)" },
+    "min-p": { type: "string", value: "P", description: "drop tokens below P times the top probability (0 = off)" },
+    "repetition-penalty": { type: "string", value: "R", description: "penalize tokens already in the context (1 = off)" },
+    seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
+    stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed)", multiple: true },
     backend: { type: "string", value: "NAME", description: "kernel backend: ts or wasm", default: "ts" },
-    json: { type: "boolean", description: "print one JSON object" },
+    dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
+    json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
-  async run(values, _positionals, { stdout, signal }) {
-    if (values.ids === undefined) throw new UsageError("give the prompt with --ids 1,2,3");
-    const ids = idsFlag(values.ids as string);
-    const maxNew = numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!;
+  details: [
+    "Examples:",
+    "  mobilellm generate --model ./MobileLLM-125M --prompt \"The capital of France is\" -n 20",
+    "  mobilellm generate --ids 1,450,4996 --temperature 0.8 --top-p 0.9 --seed 42 --json",
+    "",
+    "Text goes to stdout as it is produced (token ids when the folder has no tokenizer); prompt and",
+    "speed statistics go to stderr. Ctrl-C stops after the current token.",
+  ].join("\n"),
+
+  async run(values, _positionals, { stdout, stderr, signal }) {
+    // Check every flag before loading anything.
+    if (values.ids !== undefined && values.prompt !== undefined) throw new UsageError("give either --prompt or --ids, not both");
+    if (values.ids === undefined && values.prompt === undefined) throw new UsageError("give the prompt with --prompt TEXT or --ids 1,2,3");
+    const promptIds = values.ids !== undefined ? idsFlag(values.ids as string) : null;
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const model = await loadModel(resolveModelArg(values.model as string | undefined), { backend });
-    const out: number[] = [];
-    let logits = model.feed(ids);
-    for (let i = 0; i < maxNew && !signal.aborted; i++) {
-      let best = 0;
-      for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[best]!) best = v;
-      out.push(best);
-      if (!values.json) stdout.write(`${i ? "," : ""}${best}`);
-      if (best === model.config.eosTokenId) break;
-      if (i + 1 < maxNew) logits = model.feed([best]);
+    const dtype = values.dtype as string;
+    if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16" && dtype !== "auto") {
+      throw new UsageError(`--dtype must be f32, f16, bf16 or auto, got ${JSON.stringify(dtype)}`);
     }
-    stdout.write(values.json ? JSON.stringify({ ids: out }) + "\n" : "\n");
+    const options: GenerateOptions = {
+      maxNewTokens: numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!,
+      temperature: numberFlag(values, "temperature", { min: 0 })!,
+      signal,
+    };
+    const topK = numberFlag(values, "top-k", { integer: true, min: 0 });
+    const topP = numberFlag(values, "top-p", { min: 0 });
+    const minP = numberFlag(values, "min-p", { min: 0, max: 1 });
+    const repetitionPenalty = numberFlag(values, "repetition-penalty", {});
+    const seed = numberFlag(values, "seed", { integer: true, min: 0, max: 0xffffffff });
+    if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new UsageError(`--top-p expects a number in (0, 1], got ${JSON.stringify(values["top-p"])}`);
+    if (repetitionPenalty !== undefined && !(repetitionPenalty > 0)) {
+      throw new UsageError(`--repetition-penalty expects a number > 0 (1 = off, 1.1-1.3 is typical), got ${JSON.stringify(values["repetition-penalty"])}`);
+    }
+    if (topK !== undefined) options.topK = topK;
+    if (topP !== undefined) options.topP = topP;
+    if (minP !== undefined) options.minP = minP;
+    if (repetitionPenalty !== undefined) options.repetitionPenalty = repetitionPenalty;
+    if (seed !== undefined) options.seed = seed;
+    const stops = (values.stop as string[] | undefined) ?? [];
+    if (stops.some((s) => s === "")) throw new UsageError("--stop needs a non-empty string");
+
+    const folder = resolveModelArg(values.model as string | undefined);
+    const codec = await loadCodec(folder);
+    if (!codec && promptIds === null) {
+      throw new UsageError(`${folder} has no tokenizer this build can read, so --prompt text cannot be encoded; give token ids with --ids 1,2,3`);
+    }
+    if (!codec && stops.length > 0) throw new UsageError("--stop needs a tokenizer to see text; this model folder has none");
+    if (codec) options.tokenizer = codec;
+    if (stops.length > 0) options.stop = stops;
+
+    const model = await loadModel(folder, { backend, dtype });
+    const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
+    const P = ids.length, N = options.maxNewTokens!, context = model.cache.maxP;
+    if (P + N > context) {
+      throw new UsageError(`the prompt (${P} tokens) plus --max-new-tokens ${N} needs ${P + N} positions, ` +
+                           `more than the model's context of ${context}; shorten the prompt or lower --max-new-tokens`);
+    }
+    let gen;
+    try {
+      gen = runGeneration(model, ids, options);
+    } catch (e) {
+      throw new UsageError((e as Error).message); // e.g. an id outside the vocabulary
+    }
+    let first = true;
+    for await (const step of gen) {
+      if (values.json) continue;
+      if (codec) stdout.write(step.text);
+      else stdout.write(`${first ? "" : ","}${step.id}`);
+      first = false;
+    }
+    const r = await gen.result;
+    if (values.json) {
+      stdout.write(JSON.stringify({
+        ids: r.ids, text: r.text, prompt_tokens: r.promptTokens, generated_tokens: r.generatedTokens,
+        prefill_tokens_per_s: round(r.prefillTokensPerSecond), decode_tokens_per_s: round(r.decodeTokensPerSecond),
+        stop_reason: r.stopReason, seed: r.seed,
+      }) + "\n");
+    } else {
+      stdout.write("\n");
+    }
+    const sampling = options.temperature === 0 ? "greedy" : `sampled, seed ${r.seed}`;
+    stderr.write(`[${r.promptTokens} prompt tokens at ${r.prefillTokensPerSecond.toFixed(1)} tok/s; ` +
+                 `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend); ` +
+                 `stopped: ${r.stopReason}]\n`);
   },
 };
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
