@@ -72,7 +72,12 @@ export type PyValue = PyKey | Uint8Array | PyValue[] | PyTuple | PyDict | PyGlob
 
 /** Refusal to load a pickle that references code: the message says exactly what it asked for. */
 export class UnsafePickleError extends CheckpointError {
-  constructor(file: string, what: string) {
+  constructor(
+    file: string,
+    what: string,
+    /** Byte offset in data.pkl of the opcode that was refused. */
+    readonly opcodeOffset: number,
+  ) {
     super(file, `refusing to load: the pickle references ${what}; only tensor data is accepted`);
     this.message = `refusing to load ${file}: the pickle references ${what}; only tensor data is accepted`;
     this.name = "UnsafePickleError";
@@ -175,7 +180,7 @@ export function unpickle(data: Uint8Array, file: string): PyValue {
     return s;
   };
   const resolveGlobal = (module: string, name: string): PyGlobal => {
-    if (!ALLOWED_GLOBALS.has(`${module} ${name}`)) throw new UnsafePickleError(file, `${module}.${name}`);
+    if (!ALLOWED_GLOBALS.has(`${module} ${name}`)) throw new UnsafePickleError(file, `${module}.${name}`, opAt);
     return new PyGlobal(module, name);
   };
   const memoPut = (idx: number): void => {
@@ -287,13 +292,13 @@ export function unpickle(data: Uint8Array, file: string): PyValue {
       case OP.REDUCE: {
         const args = pop();
         const callable = pop();
-        stack.push(reduce(callable, args, file, fail));
+        stack.push(reduce(callable, args, file, opAt, fail));
         break;
       }
       case OP.BUILD: {
         const state = pop();
         const obj = top();
-        build(obj, state, file, fail);
+        build(obj, state, file, opAt, fail);
         break;
       }
       case OP.BINPERSID: stack.push(persistentLoad(pop(), fail)); break;
@@ -345,9 +350,9 @@ function persistentLoad(pid: PyValue, fail: (m: string) => never): StorageRef {
 }
 
 /** REDUCE: "call" an allow-listed global. Each case builds data; nothing else can be called. */
-function reduce(callable: PyValue, args: PyValue, file: string, fail: (m: string) => never): PyValue {
+function reduce(callable: PyValue, args: PyValue, file: string, at: number, fail: (m: string) => never): PyValue {
   if (!(callable instanceof PyGlobal)) {
-    throw new UnsafePickleError(file, "a call (REDUCE) on something that is not an allowed function");
+    throw new UnsafePickleError(file, "a call (REDUCE) on something that is not an allowed function", at);
   }
   if (!(args instanceof PyTuple)) return fail(`REDUCE arguments for ${callable.qualifiedName} are not a tuple`);
   const a = args.items;
@@ -370,14 +375,14 @@ function reduce(callable: PyValue, args: PyValue, file: string, fail: (m: string
       if (a.length !== 3 || !(a[0] instanceof TensorRef)) return fail("_rebuild_parameter expects (tensor, requires_grad, hooks)");
       return a[0];
     default:
-      throw new UnsafePickleError(file, `a call (REDUCE) of ${callable.qualifiedName}`);
+      throw new UnsafePickleError(file, `a call (REDUCE) of ${callable.qualifiedName}`, at);
   }
 }
 
 /** BUILD: only OrderedDict state (state_dict()'s `_metadata`): a dict of attribute -> value. */
-function build(obj: PyValue, state: PyValue, file: string, fail: (m: string) => never): void {
+function build(obj: PyValue, state: PyValue, file: string, at: number, fail: (m: string) => never): void {
   if (!(obj instanceof PyDict) || !obj.ordered) {
-    throw new UnsafePickleError(file, "BUILD (setting object state) on something other than an OrderedDict");
+    throw new UnsafePickleError(file, "BUILD (setting object state) on something other than an OrderedDict", at);
   }
   if (!(state instanceof PyDict)) return fail("BUILD state for an OrderedDict must be a dict of attributes");
   obj.attributes ??= new Map();
