@@ -19,20 +19,21 @@ import { CheckpointError } from "./tensor-file.js";
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (ISO-HDLC, the zip/PNG/gzip one): reflected polynomial 0xEDB88320, init and final
-// xor 0xFFFFFFFF. Table-driven, "slicing by 4": four table lookups per 4 input bytes.
+// xor 0xFFFFFFFF. Table-driven "slicing by 8": eight table lookups per 8 input bytes instead of
+// eight dependent byte steps (≈2x faster than one table; this runs over every weight byte).
 
 const CRC_TABLE = makeCrcTables();
 
 function makeCrcTables(): Uint32Array {
-  // tables[k][b] = CRC of byte b followed by k zero bytes; k = 0..3, laid out flat.
-  const t = new Uint32Array(4 * 256);
+  // table k (at k·256) maps byte b to the CRC of b followed by k zero bytes; k = 0..7.
+  const t = new Uint32Array(8 * 256);
   for (let b = 0; b < 256; b++) {
     let c = b;
     for (let bit = 0; bit < 8; bit++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
     t[b] = c >>> 0;
   }
   for (let b = 0; b < 256; b++) {
-    for (let k = 1; k < 4; k++) {
+    for (let k = 1; k < 8; k++) {
       const prev = t[(k - 1) * 256 + b]!;
       t[k * 256 + b] = (t[prev & 0xff]! ^ (prev >>> 8)) >>> 0;
     }
@@ -40,18 +41,30 @@ function makeCrcTables(): Uint32Array {
   return t;
 }
 
+/** Whether this machine is little-endian (then 4 input bytes can be read as one 32-bit word). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * Continue a CRC-32 over `bytes`. Start with `crc32Update(0, ...)`; the running value is the
  * finished CRC of everything fed so far (init/final xor handled here), so calls chain.
  */
 export function crc32Update(crc: number, bytes: Uint8Array): number {
   const t = CRC_TABLE;
-  let c = ~crc >>> 0;
+  let c = ~crc;
   const n = bytes.length;
   let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    c = t[768 + (c & 0xff)]! ^ t[512 + ((c >>> 8) & 0xff)]! ^ t[256 + ((c >>> 16) & 0xff)]! ^ t[c >>> 24]!;
+  // Byte steps until the position is 4-byte aligned, so the bulk can be read as 32-bit words.
+  while (i < n && ((bytes.byteOffset + i) & 3) !== 0) c = t[(c ^ bytes[i++]!) & 0xff]! ^ (c >>> 8);
+  if (LITTLE_ENDIAN) {
+    const nWords = ((n - i) >>> 3) << 1; // whole 8-byte groups, as 32-bit words
+    const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, nWords);
+    for (let j = 0; j < nWords; j += 2) {
+      const lo = c ^ w[j]!; // bytes 0..3 (xored with the running CRC)
+      const hi = w[j + 1]!; // bytes 4..7
+      c = t[1792 + (lo & 0xff)]! ^ t[1536 + ((lo >>> 8) & 0xff)]! ^ t[1280 + ((lo >>> 16) & 0xff)]! ^ t[1024 + (lo >>> 24)]! ^
+          t[768 + (hi & 0xff)]! ^ t[512 + ((hi >>> 8) & 0xff)]! ^ t[256 + ((hi >>> 16) & 0xff)]! ^ t[hi >>> 24]!;
+    }
+    i += nWords * 4;
   }
   for (; i < n; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
