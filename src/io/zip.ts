@@ -55,7 +55,7 @@ export function crc32Update(crc: number, bytes: Uint8Array): number {
   let i = 0;
   // Byte steps until the position is 4-byte aligned, so the bulk can be read as 32-bit words.
   while (i < n && ((bytes.byteOffset + i) & 3) !== 0) c = t[(c ^ bytes[i++]!) & 0xff]! ^ (c >>> 8);
-  if (LITTLE_ENDIAN) {
+  if (LITTLE_ENDIAN && n - i >= 8) {
     const nWords = ((n - i) >>> 3) << 1; // whole 8-byte groups, as 32-bit words
     const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, nWords);
     for (let j = 0; j < nWords; j += 2) {
