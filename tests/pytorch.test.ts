@@ -74,7 +74,24 @@ describe("crafted checkpoints", () => {
     const p = checkpoint([{ name: "wT", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }], new Map([["0", storage6]]));
     const f = openPytorchCheckpoint(p);
     expect(f32(readAll(f, "wT"))).toEqual([0, 3, 1, 4, 2, 5]);
+    // element-wise path (aligned destination) and byte-wise path (unaligned destination) agree
+    const unaligned = new Uint8Array(25).subarray(1);
+    f.tensors.get("wT")!.read(unaligned);
+    expect(f32(unaligned.slice())).toEqual([0, 3, 1, 4, 2, 5]);
     f.close();
+    // f16 and i64 elements (2-byte and 8-byte copies)
+    const h = new Uint8Array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+    const l = new Uint8Array(new BigInt64Array([0n, 1n, 2n, 3n, 4n, 5n]).buffer);
+    const g = openPytorchCheckpoint(checkpoint([
+      { name: "h", storageType: "HalfStorage", key: "h", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] },
+      { name: "l", storageType: "LongStorage", key: "l", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] },
+    ], new Map([["h", h], ["l", l]])));
+    expect([...readAll(g, "h")]).toEqual([0, 0, 3, 3, 1, 1, 4, 4, 2, 2, 5, 5]);
+    expect(g.tensors.get("l")!.dtype).toBe("I64");
+    const l8 = new Uint8Array(48);
+    g.tensors.get("l")!.read(l8);
+    expect([...new BigInt64Array(l8.buffer)]).toEqual([0n, 3n, 1n, 4n, 2n, 5n]);
+    g.close();
   });
 
   it("honours storage_offset (contiguous and strided) and zero strides (expand)", () => {

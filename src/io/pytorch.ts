@@ -117,6 +117,15 @@ function tensorEntry(zip: ZipReader, path: string, name: string, t: TensorRef, r
 
 /** dst[i] = src[Σ idx_k · stride_k] for the row-major index i ↔ (idx_0, ..., idx_{n-1}); elements of `es` bytes. */
 function gather(dst: Uint8Array, src: Uint8Array, shape: number[], stride: number[], es: number): void {
+  // Move whole elements at once when dst is aligned for them (src is a fresh, aligned buffer).
+  if (es === 2 && dst.byteOffset % 2 === 0) {
+    gatherElements(new Uint16Array(dst.buffer, dst.byteOffset, dst.length / 2), new Uint16Array(src.buffer, src.byteOffset, src.length / 2), shape, stride);
+    return;
+  }
+  if (es === 4 && dst.byteOffset % 4 === 0) {
+    gatherElements(new Uint32Array(dst.buffer, dst.byteOffset, dst.length / 4), new Uint32Array(src.buffer, src.byteOffset, src.length / 4), shape, stride);
+    return;
+  }
   const ndim = shape.length;
   const idx = new Array<number>(ndim).fill(0);
   const numel = dst.length / es;
@@ -124,6 +133,23 @@ function gather(dst: Uint8Array, src: Uint8Array, shape: number[], stride: numbe
   for (let i = 0; i < numel; i++) {
     for (let b = 0; b < es; b++) dst[i * es + b] = src[s * es + b]!;
     for (let k = ndim - 1; k >= 0; k--) { // odometer step
+      idx[k]++;
+      s += stride[k]!;
+      if (idx[k]! < shape[k]!) break;
+      s -= stride[k]! * shape[k]!;
+      idx[k] = 0;
+    }
+  }
+}
+
+/** The same gather, one typed-array element per step. */
+function gatherElements(dst: Uint16Array | Uint32Array, src: Uint16Array | Uint32Array, shape: number[], stride: number[]): void {
+  const ndim = shape.length;
+  const idx = new Array<number>(ndim).fill(0);
+  let s = 0;
+  for (let i = 0; i < dst.length; i++) {
+    dst[i] = src[s]!;
+    for (let k = ndim - 1; k >= 0; k--) {
       idx[k]++;
       s += stride[k]!;
       if (idx[k]! < shape[k]!) break;
