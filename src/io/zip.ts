@@ -3,7 +3,8 @@
 // PyTorch writes every record STORED (no compression), aligns record data to 64 bytes with a
 // padding extra field ("FB") in the local header, sets the data-descriptor flag (so the local
 // header's CRC and sizes are zero: the central directory is the authority), and always ends the
-// file with zip64 end-of-central-directory records. Layout of a zip, from the end backwards:
+// file with zip64 end-of-central-directory records. Layout of a zip, in file order (a reader
+// starts from the EOCD at the end and works back):
 //
 //   [local header + data] ...      one per entry; local header = 30 bytes + name + extra
 //   [central directory]            one 46-byte record + name + extra + comment per entry
@@ -19,8 +20,9 @@ import { CheckpointError } from "./tensor-file.js";
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (ISO-HDLC, the zip/PNG/gzip one): reflected polynomial 0xEDB88320, init and final
-// xor 0xFFFFFFFF. Table-driven "slicing by 8": eight table lookups per 8 input bytes instead of
-// eight dependent byte steps (≈2x faster than one table; this runs over every weight byte).
+// xor 0xFFFFFFFF. Table-driven "slicing by 8": eight independent table lookups per 8 input bytes
+// instead of eight dependent byte steps. It runs over every weight byte, so speed matters: about
+// 1 GB/s in Node 20 here (bench/pytorch-read.ts), about 0.6 GB/s when words are assembled from bytes.
 
 const CRC_TABLE = makeCrcTables();
 
@@ -91,6 +93,8 @@ const ZIP64_EXTRA_ID = 0x0001;
 const MAX_COMMENT = 0xffff;
 /** A central directory larger than this is corrupt for any checkpoint (≈ 1M entries). */
 const MAX_CENTRAL_DIRECTORY_BYTES = 256 << 20;
+/** Node's fs.readSync reads at most 2 GiB - 1 per call; larger reads are split. */
+const MAX_READ_BYTES = 1 << 30;
 /** Chunk size for reads that are checked but not kept (CRC of a partially read entry). */
 const CHUNK_BYTES = 4 << 20;
 
@@ -162,7 +166,7 @@ export class ZipReader {
     }
     let done = 0;
     while (done < dst.length) {
-      const n = fs.readSync(this.fd, dst, done, dst.length - done, pos + done);
+      const n = fs.readSync(this.fd, dst, done, Math.min(dst.length - done, MAX_READ_BYTES), pos + done);
       if (n === 0) throw new CheckpointError(this.path, `unexpected end of file while reading ${what}; the file is truncated`);
       done += n;
     }
