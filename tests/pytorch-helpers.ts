@@ -138,10 +138,13 @@ export interface ZipInput {
  * Write a zip of STORED entries. With `zip64`, every central record puts size, compressed size and
  * local header offset in a zip64 extra field (32-bit fields = 0xFFFFFFFF) and the archive ends with
  * a zip64 EOCD record + locator whose EOCD fields are all 0xFFFF/0xFFFFFFFF.
+ * Entry offsets beyond 4 GiB need `zip64` (the 32-bit fields cannot hold them).
  */
-export function writeZip(entries: ZipInput[], opts: { zip64?: boolean } = {}): Uint8Array {
+export function writeZip(entries: ZipInput[], opts: { zip64?: boolean; baseOffset?: number } = {}): Uint8Array {
   const parts: Uint8Array[] = [];
-  let pos = 0;
+  // `baseOffset`: the zip will be written at this file position (after a prefix); offsets in
+  // the headers are absolute file positions, so they all include it.
+  let pos = opts.baseOffset ?? 0;
   const push = (b: Uint8Array) => {
     parts.push(b);
     pos += b.length;
