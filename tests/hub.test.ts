@@ -9,7 +9,7 @@ import {
   chooseModelFiles, HubError, hubCacheDir, isHubId, linkIntoSnapshot, lookupCachedSnapshot, repoFolderName,
   requestHeaders, resolveHubModel, shardsOfIndex, type HubProgressEvent,
 } from "../src/io/hub.js";
-import { formatProgress } from "../src/util/progress.js";
+import { createProgressBar, formatProgress } from "../src/util/progress.js";
 import { gitBlobSha1, sha256, startFakeHub, type FakeFile, type FakeHub, type FakeRepo } from "./hub-fake.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -115,6 +115,27 @@ describe("names and choices", () => {
     const line = formatProgress({ label: "model.safetensors", done: 5 * 1024 * 1024, total: 10 * 1024 * 1024, unit: "bytes", seconds: 2, barWidth: 10 });
     expect(line).toBe("model.safetensors  [#####.....]   50%  5.0/10.0 MB  2.5 MB/s");
     expect(formatProgress({ label: "eval", done: 30, unit: "tok", seconds: 3 })).toBe("eval  30 tok  10.0 tok/s");
+  });
+
+  it("createProgressBar draws on a TTY only", () => {
+    const fake = (isTTY: boolean) => {
+      const out: string[] = [];
+      return { out, stream: { isTTY, write: (s: string) => { out.push(s); return true; } } as unknown as NodeJS.WriteStream };
+    };
+    const tty = fake(true);
+    const bar = createProgressBar({ label: "f.bin", total: 2 * 1024 * 1024, unit: "bytes", stream: tty.stream });
+    bar.update(1024 * 1024);
+    bar.update(2 * 1024 * 1024);
+    bar.done();
+    bar.done();
+    expect(tty.out[0]).toMatch(/^\rf\.bin  \[#+\.+\]   50%  1\.0\/2\.0 MB/);
+    expect(tty.out.length).toBeLessThanOrEqual(3); // redraws are throttled; done() draws once
+    expect(tty.out.at(-1)).toMatch(/^\rf\.bin  \[#+\]  100%  2\.0\/2\.0 MB  .* MB\/s\x1b\[K\n$/);
+    const pipe = fake(false);
+    const quiet = createProgressBar({ label: "f.bin", total: 10, stream: pipe.stream });
+    quiet.update(5);
+    quiet.done();
+    expect(pipe.out).toEqual([]);
   });
 
   it("linkIntoSnapshot copies when symlinks are not allowed", () => {
@@ -223,6 +244,43 @@ describe("resolveHubModel against a fake hub", () => {
     } finally {
       hub.ignoreRange = false;
     }
+  });
+
+  it("continues a part left by an interrupted run, and starts over if that part was bad", async () => {
+    const blobs = (c: string) => join(c, "models--tiny--gqa", "blobs");
+    const etag = sha256(bin.data);
+    const good = tempCache();
+    mkdirSync(blobs(good), { recursive: true });
+    writeFileSync(join(blobs(good), `${etag}.incomplete`), bin.data.subarray(0, 1000));
+    let before = hub.log.length;
+    let snap = await resolveHubModel("tiny/gqa", { ...base(hub, good), files: ["pytorch_model.bin"] });
+    expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
+    expect(hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET").map((r) => r.range)).toEqual(["bytes=1000-"]);
+
+    const bad = tempCache();
+    mkdirSync(blobs(bad), { recursive: true });
+    writeFileSync(join(blobs(bad), `${etag}.incomplete`), Buffer.alloc(1000, 7));
+    before = hub.log.length;
+    snap = await resolveHubModel("tiny/gqa", { ...base(hub, bad), files: ["pytorch_model.bin"] });
+    expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
+    expect(hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET").map((r) => r.range)).toEqual(["bytes=1000-", undefined]);
+    expect(readdirSync(blobs(bad))).toEqual([etag]);
+  });
+
+  it("an abort leaves only a .incomplete part, which the next run resumes", async () => {
+    const c = tempCache();
+    const ac = new AbortController();
+    const err = await resolveHubModel("tiny/gqa", {
+      ...base(hub, c), files: ["model.safetensors"], signal: ac.signal,
+      progress: (e) => { if (e.done > 0) ac.abort(); },
+    }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.name).toBe("AbortError");
+    const storage = join(c, "models--tiny--gqa");
+    const etag = sha256(safetensors.data);
+    expect(readdirSync(join(storage, "blobs"))).toEqual([`${etag}.incomplete`]);
+    expect(existsSync(join(storage, "snapshots", C1, "model.safetensors"))).toBe(false);
+    const snap = await resolveHubModel("tiny/gqa", { ...base(hub, c), files: ["model.safetensors"] });
+    expect(readFileSync(join(snap, "model.safetensors")).equals(safetensors.data)).toBe(true);
   });
 
   it("rejects bytes whose sha256 is not the ETag and keeps no blob", async () => {

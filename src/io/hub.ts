@@ -496,6 +496,20 @@ async function fetchInto(ctx: Ctx, url: string, file: string, part: string, have
 async function downloadBlob(ctx: Ctx, commit: string, file: string, meta: FileMeta, blob: string): Promise<void> {
   const part = `${blob}.incomplete`;
   mkdirSync(dirname(blob), { recursive: true });
+  // A part left by an earlier, interrupted run is resumed; if the result then fails the check,
+  // that old part may be the culprit, so we start over from zero once before giving up.
+  const leftover = isFile(part) && statSync(part).size > 0;
+  for (let pass = 0; ; pass++) {
+    const problem = await fetchAndVerify(ctx, commit, file, meta, part);
+    if (problem === undefined) break;
+    rmSync(part, { force: true });
+    if (!(leftover && pass === 0)) throw problem;
+  }
+  renameSync(part, blob);
+}
+
+/** Fill `part` (resuming, with retries) and check it; returns the verification error, if any. */
+async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: FileMeta, part: string): Promise<HubError | undefined> {
   const bar = ctx.quiet ? undefined : createProgressBar({ label: file, total: meta.size, unit: "bytes" });
   const report = (done: number) => {
     bar?.update(done);
@@ -517,20 +531,18 @@ async function downloadBlob(ctx: Ctx, commit: string, file: string, meta: FileMe
 
   const got = statSync(part).size;
   if (meta.size !== undefined && got !== meta.size) {
-    rmSync(part, { force: true });
-    throw new HubError("size", ctx.repoId, file,
+    return new HubError("size", ctx.repoId, file,
       `${ctx.repoId}: ${file}: downloaded ${got} bytes but the hub announced ${meta.size}; the partial file was removed, try again.`);
   }
   if (/^[0-9a-f]{64}$/.test(meta.etag)) {
     // LFS files are named by their sha256: check the bytes really are that file.
     const digest = await sha256File(part);
     if (digest !== meta.etag) {
-      rmSync(part, { force: true });
-      throw new HubError("checksum", ctx.repoId, file,
+      return new HubError("checksum", ctx.repoId, file,
         `${ctx.repoId}: ${file}: sha256 mismatch (expected ${meta.etag}, got ${digest}); the corrupt download was removed, try again.`);
     }
   }
-  renameSync(part, blob);
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
