@@ -42,6 +42,8 @@ export interface FakeHub {
   corrupt: Set<string>;
   /** Answer Range requests with the whole file (200). */
   ignoreRange: boolean;
+  /** Statuses to answer the next hub requests with, one each (e.g. 503 then 429). */
+  failNext: number[];
   close(): Promise<void>;
 }
 
@@ -61,7 +63,7 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
   for (const r of repos) for (const files of Object.values(r.commits)) for (const f of files) if (f.lfs) blobs.set(sha256(f.data), f.data);
 
   const hub: FakeHub = {
-    url: "", cdnUrl: "", repos, log: [], dropAfter: new Map(), corrupt: new Set(), ignoreRange: false,
+    url: "", cdnUrl: "", repos, log: [], dropAfter: new Map(), corrupt: new Set(), ignoreRange: false, failNext: [],
     close: async () => {},
   };
 
@@ -117,6 +119,8 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
     const path = decodeURIComponent(url.pathname);
     if (path.startsWith("/cdn/") && !opts.separateCdn) return cdnHandler(req, res);
     logReq("hub", req);
+    const status = hub.failNext.shift();
+    if (status !== undefined) return fail(res, status, "Busy");
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
     const repoId = api?.[1] ?? resolve?.[1];

@@ -321,6 +321,17 @@ describe("resolveHubModel against a fake hub", () => {
     expect(noFile.message).toMatch(/tiny\/gqa: repository or file not found: missing\.bin/);
   });
 
+  it("retries a 503 or 429 and then succeeds", async () => {
+    hub.failNext.push(503, 429);
+    try {
+      const snap = await resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), files: ["config.json"] });
+      expect(readFileSync(join(snap, "config.json")).equals(config.data)).toBe(true);
+      expect(hub.failNext).toEqual([]);
+    } finally {
+      hub.failNext.length = 0;
+    }
+  });
+
   it("a gated repo answers 401 without a token; with HF_TOKEN it downloads", async () => {
     const err = await rejection(resolveHubModel("tiny/gated", base(hub, tempCache())));
     expect(err.code).toBe("unauthorized");
@@ -349,6 +360,7 @@ describe("resolveHubModel against a fake hub", () => {
 
   it("refuses ids that are not owner/name and unsafe file names", async () => {
     expect((await rejection(resolveHubModel("not-an-id", base(hub, tempCache())))).code).toBe("invalid-id");
-    expect((await rejection(resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), files: ["../evil"] }))).message).toMatch(/unsafe file name/);
+    expect((await rejection(resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), files: ["../evil"] }))).message).toMatch(/unsafe name "\.\.\/evil"/);
+    expect((await rejection(resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), revision: "../../x" }))).message).toMatch(/unsafe name/);
   });
 });

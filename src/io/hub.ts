@@ -27,7 +27,7 @@
 // One deliberate difference from huggingface_hub: when refs/{revision} exists and every wanted
 // file is in that snapshot, we return it WITHOUT touching the network (huggingface_hub sends a
 // HEAD per file to see whether the branch moved). Loading a model then works on a plane, and a
-// moved branch is picked up with `forceRefresh: true` (the CLI's --refresh).
+// moved branch is picked up with `forceRefresh: true` (e.g. behind a CLI --refresh flag).
 
 import { createHash } from "node:crypto";
 import {
@@ -131,7 +131,7 @@ function isTrue(v: string | undefined): boolean {
 /** Repo file names become cache paths: refuse anything that could step outside the snapshot. */
 function assertSafeRepoPath(repoId: string, file: string): void {
   if (file === "" || isAbsolute(file) || file.includes("\\") || file.split("/").some((p) => p === ".." || p === "." || p === "")) {
-    throw new HubError("bad-response", repoId, file, `${repoId}: refusing unsafe file name "${file}" (must be a relative path inside the repository)`);
+    throw new HubError("bad-response", repoId, file, `${repoId}: refusing unsafe name "${file}" (file names and revisions must be relative paths inside the repository)`);
   }
 }
 
@@ -322,6 +322,9 @@ const MAX_ATTEMPTS = 3;
 /** Thrown inside a download attempt for failures worth retrying (with resume). */
 class RetryableError extends Error {}
 
+/** Server trouble and rate limiting are worth another try; other HTTP errors are final. */
+const isTransient = (status: number) => status === 429 || status >= 500;
+
 interface Ctx {
   repoId: string;
   revision: string;
@@ -332,6 +335,8 @@ interface Ctx {
   signal: AbortSignal | undefined;
   quiet: boolean;
   progress: ((e: HubProgressEvent) => void) | undefined;
+  /** What the cache lacks for this revision (for error messages). */
+  missing: string[];
 }
 
 function isAbort(e: unknown): boolean {
@@ -343,7 +348,7 @@ function networkError(ctx: Ctx, file: string, e: unknown): HubError {
   return new HubError("network", ctx.repoId, file,
     `${ctx.repoId}: cannot download ${file} from ${ctx.endpoint} (${cause}). ` +
     `Without network, set HF_HUB_OFFLINE=1 to load from the cache at ${ctx.storage} ` +
-    `(works once the files were downloaded).`);
+    `(works once the files were downloaded; missing now: ${ctx.missing.join(", ") || "nothing"}).`);
 }
 
 function httpError(ctx: Ctx, file: string, res: Response): HubError {
@@ -405,7 +410,7 @@ async function fetchRepoInfo(ctx: Ctx): Promise<RepoInfo> {
   const url = `${ctx.endpoint}/api/models/${ctx.repoId}/revision/${encodeURIComponent(ctx.revision)}`;
   return withRetries(ctx, what, async () => {
     const { res } = await fetchFollow(ctx, url, { method: "GET", extra: { Accept: "application/json" } });
-    if (res.status >= 500) throw new RetryableError(`HTTP ${res.status}`);
+    if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
     if (!res.ok) throw httpError(ctx, what, res);
     const body = (await res.json().catch(() => null)) as { sha?: unknown; siblings?: unknown } | null;
     const siblings = Array.isArray(body?.siblings) ? (body!.siblings as { rfilename?: unknown }[]) : null;
@@ -439,7 +444,7 @@ async function headFile(ctx: Ctx, commit: string, file: string): Promise<FileMet
   return withRetries(ctx, file, async () => {
     const { res } = await fetchFollow(ctx, resolveUrl(ctx, commit, file), { method: "HEAD" },
       (r) => r.headers.has("x-linked-etag") || r.headers.has("x-repo-commit"));
-    if (res.status >= 500) throw new RetryableError(`HTTP ${res.status}`);
+    if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
     if (res.status >= 400) throw httpError(ctx, file, res);
     const etag = res.headers.get("x-linked-etag") ?? res.headers.get("etag");
     if (!etag) {
@@ -463,7 +468,7 @@ async function fetchInto(ctx: Ctx, url: string, file: string, part: string, have
     rmSync(part, { force: true });
     throw new RetryableError(`range not satisfiable`);
   }
-  if (res.status >= 500) throw new RetryableError(`HTTP ${res.status}`);
+  if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
   if (!res.ok) throw httpError(ctx, file, res);
   let append = false;
   if (res.status === 206) {
@@ -560,6 +565,7 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
       `"${repoId}" is not a hub repository id: expected "owner/name" like "facebook/MobileLLM-125M".`);
   }
   const revision = opts.revision ?? "main";
+  assertSafeRepoPath(repoId, revision); // it names refs/{revision}: no "..", no absolute path
   const cacheDir = opts.cacheDir ?? hubCacheDir(env);
   const storage = join(cacheDir, repoFolderName(repoId));
   for (const f of opts.files ?? []) assertSafeRepoPath(repoId, f);
@@ -582,6 +588,7 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
     signal: opts.signal,
     quiet: opts.quiet ?? false,
     progress: opts.progress,
+    missing: cached.missing,
   };
 
   // 2. Which commit, and which files.
