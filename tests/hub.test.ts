@@ -1,7 +1,7 @@
 // resolveHubModel against a fake hub on 127.0.0.1 (tests/hub-fake.ts): cache layout identical to
 // huggingface_hub, reuse without network, offline mode, resume, verification, errors, tokens.
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -281,6 +281,38 @@ describe("resolveHubModel against a fake hub", () => {
     expect(existsSync(join(storage, "snapshots", C1, "model.safetensors"))).toBe(false);
     const snap = await resolveHubModel("tiny/gqa", { ...base(hub, c), files: ["model.safetensors"] });
     expect(readFileSync(join(snap, "model.safetensors")).equals(safetensors.data)).toBe(true);
+  });
+
+  it("waits for another process's lock on a blob, and takes over a dead process's lock", async () => {
+    const etag = sha256(bin.data);
+    const c = tempCache();
+    const blobs = join(c, "models--tiny--gqa", "blobs");
+    mkdirSync(blobs, { recursive: true });
+    const lock = join(blobs, `${etag}.lock`);
+    writeFileSync(lock, `${process.pid}@${hostname()}`); // a live holder (this very process)
+    let released = false;
+    setTimeout(() => { released = true; rmSync(lock); }, 300);
+    const snap = await resolveHubModel("tiny/gqa", { ...base(hub, c), files: ["pytorch_model.bin"] });
+    expect(released).toBe(true);
+    expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+
+    const c2 = tempCache();
+    const blobs2 = join(c2, "models--tiny--gqa", "blobs");
+    mkdirSync(blobs2, { recursive: true });
+    writeFileSync(join(blobs2, `${etag}.lock`), `2147483646@${hostname()}`); // no such process
+    const snap2 = await resolveHubModel("tiny/gqa", { ...base(hub, c2), files: ["pytorch_model.bin"] });
+    expect(readFileSync(join(snap2, "pytorch_model.bin")).equals(bin.data)).toBe(true);
+    expect(readdirSync(blobs2)).toEqual([etag]);
+  });
+
+  it("two concurrent calls on one cache both succeed and download each blob once", async () => {
+    const c = tempCache();
+    const before = hub.log.length;
+    const [a, b] = await Promise.all([resolveHubModel("tiny/gqa", base(hub, c)), resolveHubModel("tiny/gqa", base(hub, c))]);
+    expect(a).toBe(b);
+    for (const f of [config, tokenizer, safetensors, bin]) expect(readFileSync(join(a, f.name)).equals(f.data)).toBe(true);
+    expect(hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET").length).toBe(2);
   });
 
   it("rejects bytes whose sha256 is not the ETag and keeps no blob", async () => {

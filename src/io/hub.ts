@@ -32,10 +32,11 @@
 import { createHash } from "node:crypto";
 import {
   copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, renameSync,
-  rmSync, statSync, symlinkSync, unlinkSync, writeFileSync,
+  rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { dirname, isAbsolute, join, relative } from "node:path";
 import { createProgressBar } from "../util/progress.js";
 
@@ -274,7 +275,8 @@ export function linkIntoSnapshot(blob: string, snapPath: string, symlink: (targe
   try {
     symlink(relative(dirname(snapPath), blob), snapPath);
     return "symlink";
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST" && isFile(snapPath)) return "symlink"; // another process linked it
     copyFileSync(blob, snapPath);
     return "copy";
   }
@@ -497,26 +499,93 @@ async function fetchInto(ctx: Ctx, url: string, file: string, part: string, have
   return done;
 }
 
+// Two processes (say `generate` and `perplexity` started together) must not both append to one
+// .incomplete file. The first creates blobs/{etag}.lock exclusively and keeps its mtime fresh
+// while data flows; the others wait for it to go. A lock whose owner died is taken over: at
+// once when its pid (on this machine) no longer exists, else once untouched for LOCK_STALE_MS.
+const LOCK_STALE_MS = 60_000;
+const LOCK_TOUCH_MS = 10_000;
+const LOCK_POLL_MS = 200;
+
+interface BlobLock {
+  path: string;
+  lastTouch: number;
+}
+
+async function lockBlob(path: string, signal: AbortSignal | undefined): Promise<BlobLock> {
+  const owner = `${process.pid}@${hostname()}`;
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      writeFileSync(path, owner, { flag: "wx" }); // fails with EEXIST if someone holds it
+      return { path, lastTouch: Date.now() };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    if (lockIsStale(path)) rmSync(path, { force: true });
+    else await sleep(LOCK_POLL_MS, undefined, { signal });
+  }
+}
+
+function lockIsStale(path: string): boolean {
+  try {
+    const [pid, host] = readFileSync(path, "utf8").split("@");
+    if (host === hostname() && !processAlive(Number(pid))) return true;
+    return Date.now() - statSync(path).mtimeMs > LOCK_STALE_MS;
+  } catch {
+    return false; // released meanwhile: just try again
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0); // signal 0: existence check only
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, but not ours
+  }
+}
+
+function touchLock(lock: BlobLock): void {
+  const now = Date.now();
+  if (now - lock.lastTouch < LOCK_TOUCH_MS) return;
+  lock.lastTouch = now;
+  try {
+    utimesSync(lock.path, now / 1000, now / 1000);
+  } catch {
+    // lock taken over after a long stall; the checks at the end still protect the blob
+  }
+}
+
 /** Download `file` into blobs/{etag}: resumable, verified, renamed into place only when right. */
 async function downloadBlob(ctx: Ctx, commit: string, file: string, meta: FileMeta, blob: string): Promise<void> {
   const part = `${blob}.incomplete`;
   mkdirSync(dirname(blob), { recursive: true });
-  // A part left by an earlier, interrupted run is resumed; if the result then fails the check,
-  // that old part may be the culprit, so we start over from zero once before giving up.
-  const leftover = isFile(part) && statSync(part).size > 0;
-  for (let pass = 0; ; pass++) {
-    const problem = await fetchAndVerify(ctx, commit, file, meta, part);
-    if (problem === undefined) break;
-    rmSync(part, { force: true });
-    if (!(leftover && pass === 0)) throw problem;
+  const lock = await lockBlob(`${blob}.lock`, ctx.signal);
+  try {
+    if (isFile(blob) && (meta.size === undefined || statSync(blob).size === meta.size)) return; // done by another process meanwhile
+    // A part left by an earlier, interrupted run is resumed; if the result then fails the check,
+    // that old part may be the culprit, so we start over from zero once before giving up.
+    const leftover = isFile(part) && statSync(part).size > 0;
+    for (let pass = 0; ; pass++) {
+      const problem = await fetchAndVerify(ctx, commit, file, meta, part, lock);
+      if (problem === undefined) break;
+      rmSync(part, { force: true });
+      if (!(leftover && pass === 0)) throw problem;
+    }
+    renameSync(part, blob);
+  } finally {
+    rmSync(lock.path, { force: true });
   }
-  renameSync(part, blob);
 }
 
 /** Fill `part` (resuming, with retries) and check it; returns the verification error, if any. */
-async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: FileMeta, part: string): Promise<HubError | undefined> {
+async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: FileMeta, part: string,
+  lock: BlobLock): Promise<HubError | undefined> {
   const bar = ctx.quiet ? undefined : createProgressBar({ label: file, total: meta.size, unit: "bytes" });
   const report = (done: number) => {
+    touchLock(lock);
     bar?.update(done);
     ctx.progress?.({ repoId: ctx.repoId, file, done, total: meta.size });
   };
