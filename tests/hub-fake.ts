@@ -38,6 +38,8 @@ export interface FakeHub {
   log: LoggedRequest[];
   /** file sha256 -> bytes after which the next GET of it is cut (one shot per entry). */
   dropAfter: Map<string, number>;
+  /** file sha256 -> bytes after which the next GET of it goes silent, connection left open (one shot). */
+  stallAfter: Map<string, number>;
   /** sha256 of files served with one byte flipped. */
   corrupt: Set<string>;
   /** Answer Range requests with the whole file (200). */
@@ -63,7 +65,7 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
   for (const r of repos) for (const files of Object.values(r.commits)) for (const f of files) if (f.lfs) blobs.set(sha256(f.data), f.data);
 
   const hub: FakeHub = {
-    url: "", cdnUrl: "", repos, log: [], dropAfter: new Map(), corrupt: new Set(), ignoreRange: false, failNext: [],
+    url: "", cdnUrl: "", repos, log: [], dropAfter: new Map(), stallAfter: new Map(), corrupt: new Set(), ignoreRange: false, failNext: [],
     close: async () => {},
   };
 
@@ -109,6 +111,12 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
       hub.dropAfter.delete(key);
       // Send the first `cut` bytes, then kill the connection after they are flushed.
       res.write(body.subarray(0, cut), () => res.socket?.destroy());
+      return;
+    }
+    const stall = hub.stallAfter.get(key);
+    if (stall !== undefined && stall < body.length) {
+      hub.stallAfter.delete(key);
+      res.write(body.subarray(0, stall)); // ...and never another byte (closed in close())
       return;
     }
     res.end(body);

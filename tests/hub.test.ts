@@ -234,6 +234,17 @@ describe("resolveHubModel against a fake hub", () => {
     expect(readdirSync(join(c, "models--tiny--gqa", "blobs")).sort()).toEqual([gitBlobSha1(config.data), sha256(bin.data)].sort());
   });
 
+  it("gives up on a stalled connection after timeoutMs and resumes", async () => {
+    const c = tempCache();
+    hub.stallAfter.set(sha256(bin.data), 50_000);
+    const before = hub.log.length;
+    const snap = await resolveHubModel("tiny/gqa", { ...base(hub, c), files: ["pytorch_model.bin"], timeoutMs: 300 });
+    expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
+    const gets = hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET");
+    expect(gets.length).toBe(2);
+    expect(gets[1].range).toMatch(/^bytes=[1-9]\d*-$/);
+  });
+
   it("restarts from zero when the server ignores Range", async () => {
     const c = tempCache();
     hub.dropAfter.set(sha256(safetensors.data), 100_000);

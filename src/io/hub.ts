@@ -70,6 +70,9 @@ export interface ResolveHubOptions {
   /** No progress bar. */
   quiet?: boolean;
   signal?: AbortSignal;
+  /** Give up an attempt (and retry, resuming) after this long without an answer or data;
+   *  default $HF_HUB_DOWNLOAD_TIMEOUT seconds, else 30 s. */
+  timeoutMs?: number;
   /** fetch implementation (tests, proxies); default globalThis.fetch. */
   fetch?: typeof fetch;
   progress?: (e: HubProgressEvent) => void;
@@ -335,14 +338,11 @@ interface Ctx {
   storage: string;
   fetch: typeof fetch;
   signal: AbortSignal | undefined;
+  timeoutMs: number;
   quiet: boolean;
   progress: ((e: HubProgressEvent) => void) | undefined;
   /** What the cache lacks for this revision (for error messages). */
   missing: string[];
-}
-
-function isAbort(e: unknown): boolean {
-  return e instanceof Error && (e.name === "AbortError" || e.name === "TimeoutError");
 }
 
 function networkError(ctx: Ctx, file: string, e: unknown): HubError {
@@ -370,15 +370,45 @@ function httpError(ctx: Ctx, file: string, res: Response): HubError {
   return new HubError("http", ctx.repoId, file, `${ctx.repoId}: ${file}: unexpected answer from ${ctx.endpoint} (${what} ${res.statusText}).`);
 }
 
+/**
+ * One try of a request: its signal aborts when the caller's does, or when `alive()` was not
+ * called for ctx.timeoutMs (a stalled connection), so the retry loop can resume elsewhere.
+ */
+interface Attempt {
+  signal: AbortSignal;
+  alive(): void;
+}
+
+function startAttempt(ctx: Ctx): Attempt & { end(): void } {
+  const ac = new AbortController();
+  const onOuterAbort = () => ac.abort(ctx.signal!.reason);
+  if (ctx.signal?.aborted) onOuterAbort();
+  ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const alive = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => ac.abort(new RetryableError(`no data for ${ctx.timeoutMs / 1000} s`)), ctx.timeoutMs);
+  };
+  alive();
+  return {
+    signal: ac.signal,
+    alive,
+    end: () => {
+      clearTimeout(timer);
+      ctx.signal?.removeEventListener("abort", onOuterAbort);
+    },
+  };
+}
+
 /** fetch `url`, following up to MAX_REDIRECTS redirects by hand (so headers are decided per hop). */
-async function fetchFollow(ctx: Ctx, url: string, init: { method: string; extra?: Record<string, string> },
+async function fetchFollow(ctx: Ctx, attempt: Attempt, url: string, init: { method: string; extra?: Record<string, string> },
   stopAt?: (res: Response) => boolean): Promise<{ res: Response; url: string }> {
   for (let hop = 0; ; hop++) {
     const res = await ctx.fetch(url, {
       method: init.method,
       redirect: "manual",
       headers: { ...requestHeaders(url, ctx.endpoint, ctx.token), ...init.extra },
-      signal: ctx.signal,
+      signal: attempt.signal,
     });
     const location = res.headers.get("location");
     if (res.status < 300 || res.status > 399 || location === null || (stopAt && stopAt(res))) return { res, url };
@@ -388,15 +418,19 @@ async function fetchFollow(ctx: Ctx, url: string, init: { method: string; extra?
   }
 }
 
-/** Run `fn` up to MAX_ATTEMPTS times while it fails with a network-ish error. */
-async function withRetries<T>(ctx: Ctx, file: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+/** Run `fn` up to MAX_ATTEMPTS times while it fails with a network-ish error or stalls. */
+async function withRetries<T>(ctx: Ctx, file: string, fn: (attempt: Attempt) => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    const attempt = startAttempt(ctx);
     try {
-      return await fn();
+      return await fn(attempt);
     } catch (e) {
-      if (e instanceof HubError || isAbort(e)) throw e;
-      if (attempt >= MAX_ATTEMPTS) throw networkError(ctx, file, e);
-      await new Promise((r) => setTimeout(r, 200 * attempt));
+      if (e instanceof HubError) throw e;
+      if (ctx.signal?.aborted) throw ctx.signal.reason; // the caller's abort, not our stall timer
+      if (n >= MAX_ATTEMPTS) throw networkError(ctx, file, e);
+      await sleep(200 * n, undefined, { signal: ctx.signal });
+    } finally {
+      attempt.end();
     }
   }
 }
@@ -410,8 +444,8 @@ interface RepoInfo {
 async function fetchRepoInfo(ctx: Ctx): Promise<RepoInfo> {
   const what = `file list (revision "${ctx.revision}")`;
   const url = `${ctx.endpoint}/api/models/${ctx.repoId}/revision/${encodeURIComponent(ctx.revision)}`;
-  return withRetries(ctx, what, async () => {
-    const { res } = await fetchFollow(ctx, url, { method: "GET", extra: { Accept: "application/json" } });
+  return withRetries(ctx, what, async (attempt) => {
+    const { res } = await fetchFollow(ctx, attempt, url, { method: "GET", extra: { Accept: "application/json" } });
     if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
     if (!res.ok) throw httpError(ctx, what, res);
     const body = (await res.json().catch(() => null)) as { sha?: unknown; siblings?: unknown } | null;
@@ -443,8 +477,8 @@ function resolveUrl(ctx: Ctx, commit: string, file: string): string {
  * CDN is not: its answer already carries X-Linked-Etag / X-Linked-Size for the real file.
  */
 async function headFile(ctx: Ctx, commit: string, file: string): Promise<FileMeta> {
-  return withRetries(ctx, file, async () => {
-    const { res } = await fetchFollow(ctx, resolveUrl(ctx, commit, file), { method: "HEAD" },
+  return withRetries(ctx, file, async (attempt) => {
+    const { res } = await fetchFollow(ctx, attempt, resolveUrl(ctx, commit, file), { method: "HEAD" },
       (r) => r.headers.has("x-linked-etag") || r.headers.has("x-repo-commit"));
     if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
     if (res.status >= 400) throw httpError(ctx, file, res);
@@ -460,10 +494,10 @@ async function headFile(ctx: Ctx, commit: string, file: string): Promise<FileMet
 }
 
 /** One GET attempt: append to (206) or rewrite (200) the .incomplete file. Returns bytes on disk. */
-async function fetchInto(ctx: Ctx, url: string, file: string, part: string, have: number, meta: FileMeta,
+async function fetchInto(ctx: Ctx, attempt: Attempt, url: string, file: string, part: string, have: number, meta: FileMeta,
   report: (done: number) => void): Promise<number> {
   const extra: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
-  const { res } = await fetchFollow(ctx, url, { method: "GET", extra });
+  const { res } = await fetchFollow(ctx, attempt, url, { method: "GET", extra });
   if (res.status === 416) {
     // Our partial file does not fit the server's file: start over.
     await res.body?.cancel();
@@ -488,6 +522,7 @@ async function fetchInto(ctx: Ctx, url: string, file: string, part: string, have
     if (res.body) {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         await fh.write(chunk);
+        attempt.alive();
         done += chunk.length;
         report(done);
       }
@@ -590,14 +625,14 @@ async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: File
     ctx.progress?.({ repoId: ctx.repoId, file, done, total: meta.size });
   };
   try {
-    await withRetries(ctx, file, async () => {
+    await withRetries(ctx, file, async (attempt) => {
       let have = isFile(part) ? statSync(part).size : 0;
       if (meta.size !== undefined && have > meta.size) {
         rmSync(part, { force: true });
         have = 0;
       }
       if (meta.size !== undefined && have === meta.size) return; // finished earlier, only unverified
-      await fetchInto(ctx, resolveUrl(ctx, commit, file), file, part, have, meta, report);
+      await fetchInto(ctx, attempt, resolveUrl(ctx, commit, file), file, part, have, meta, report);
     });
   } finally {
     bar?.done();
@@ -655,6 +690,7 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
     token: opts.token ?? (env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined),
     fetch: opts.fetch ?? globalThis.fetch,
     signal: opts.signal,
+    timeoutMs: opts.timeoutMs ?? (Number(env.HF_HUB_DOWNLOAD_TIMEOUT) > 0 ? Number(env.HF_HUB_DOWNLOAD_TIMEOUT) * 1000 : 30_000),
     quiet: opts.quiet ?? false,
     progress: opts.progress,
     missing: cached.missing,
