@@ -22,7 +22,8 @@
 //
 // Downloads go to blobs/{etag}.incomplete, resume with `Range: bytes={have}-`, are checked
 // (size, and sha256 when the ETag is one) and only then renamed to the final blob: a blob that
-// exists is always complete.
+// exists is always complete. A dropped or stalled connection (timeoutMs) is retried, resuming;
+// a lock file per blob keeps two processes from writing the same .incomplete file.
 //
 // One deliberate difference from huggingface_hub: when refs/{revision} exists and every wanted
 // file is in that snapshot, we return it WITHOUT touching the network (huggingface_hub sends a
