@@ -198,6 +198,29 @@ describe("resolveHubModel against a fake hub", () => {
     expect(hub.log.slice(before2).filter((r) => r.server === "cdn" && r.method === "GET").length).toBe(0);
   });
 
+  it("a moved branch is only noticed with forceRefresh (the cache is trusted otherwise)", async () => {
+    const c = tempCache();
+    const C4 = "4444444444444444444444444444444444444444";
+    const split = await startFakeHub(repos());
+    try {
+      const repo = split.repos.find((r) => r.id === "tiny/gqa")!;
+      const old = await resolveHubModel("tiny/gqa", base(split, c));
+      const config2: FakeFile = { name: "config.json", data: Buffer.from('{"changed": true}'), lfs: false };
+      repo.commits[C4] = [config2, safetensors, bin];
+      repo.refs.main = C4;
+      expect(await resolveHubModel("tiny/gqa", base(split, c))).toBe(old);
+      const fresh = await resolveHubModel("tiny/gqa", { ...base(split, c), forceRefresh: true });
+      expect(fresh).toBe(join(c, "models--tiny--gqa", "snapshots", C4));
+      expect(readFileSync(join(c, "models--tiny--gqa", "refs", "main"), "utf8")).toBe(C4);
+      expect(readFileSync(join(fresh, "config.json"), "utf8")).toBe('{"changed": true}');
+      expect(existsSync(join(c, "models--tiny--gqa", ".no_exist", C4, "tokenizer.model"))).toBe(true);
+      // The weights are shared blobs: the new snapshot links the same files, nothing re-downloaded.
+      expect(split.log.filter((r) => r.server === "cdn" && r.method === "GET").length).toBe(2);
+    } finally {
+      await split.close();
+    }
+  });
+
   it("offline mode resolves from the cache or says exactly what is missing", async () => {
     const env = { HF_HUB_OFFLINE: "1" };
     const snap = await resolveHubModel("tiny/gqa", { ...base(hub, cache), env, fetch: noNetwork, forceRefresh: true });

@@ -97,17 +97,18 @@ export class HubError extends Error {
 
 const REPO_PART = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$/;
 
+/** "owner/name" spelled as the hub allows: letters, digits, '-', '_', '.', no "--" or "..". */
+function isRepoIdSyntax(s: string): boolean {
+  const parts = s.split("/");
+  return parts.length === 2 && parts.every((p) => REPO_PART.test(p) && !p.includes("--") && !p.includes(".."));
+}
+
 /**
  * True for a hub repository id "owner/name" (e.g. "facebook/MobileLLM-125M") that is not an
- * existing local path. Hub names are letters, digits, '-', '_', '.', without "--" or "..".
+ * existing local path (a local folder "models/tiny" wins over a repo of that name).
  */
 export function isHubId(s: string): boolean {
-  const parts = s.split("/");
-  if (parts.length !== 2) return false;
-  for (const p of parts) {
-    if (!REPO_PART.test(p) || p.includes("--") || p.includes("..")) return false;
-  }
-  return !existsSync(s);
+  return isRepoIdSyntax(s) && !existsSync(s);
 }
 
 /** The hub cache root as huggingface_hub computes it from the environment. */
@@ -664,8 +665,7 @@ async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: File
  */
 export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
-  const parts = repoId.split("/");
-  if (parts.length !== 2 || !parts.every((p) => REPO_PART.test(p) && !p.includes("--") && !p.includes(".."))) {
+  if (!isRepoIdSyntax(repoId)) {
     throw new HubError("invalid-id", repoId, undefined,
       `"${repoId}" is not a hub repository id: expected "owner/name" like "facebook/MobileLLM-125M".`);
   }
@@ -700,7 +700,6 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
   // 2. Which commit, and which files.
   const info = await fetchRepoInfo(ctx);
   const commit = info.sha;
-  for (const f of info.files) assertSafeRepoPath(repoId, f);
   if (revision !== commit) writeRef(storage, revision, commit);
   let files: string[];
   if (opts.files) {
