@@ -124,3 +124,18 @@ export function byteCodec(words: string[] = []) {
     },
   };
 }
+
+/** byteCodec plus a streaming decoder (TextDecoder in stream mode), like Tokenizer.createDecodeStream. */
+export function streamingByteCodec(words: string[] = []) {
+  const codec = byteCodec(words);
+  return {
+    ...codec,
+    createDecodeStream() {
+      const utf8 = new TextDecoder();
+      return {
+        push: (id: number) => (id === 2 ? "" : utf8.decode(id < 256 ? Uint8Array.of(id) : new TextEncoder().encode(words[id - 256]!), { stream: true })),
+        flush: () => utf8.decode(),
+      };
+    },
+  };
+}

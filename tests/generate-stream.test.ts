@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { IncrementalDecoder } from "../src/generate/detokenize.js";
 import { generate, type GenerateStep } from "../src/generate/generate.js";
 import { StopStrings } from "../src/generate/stop.js";
-import { byteCodec, randomModel, scriptedModel, tinyConfig } from "./generate-helpers.js";
+import { byteCodec, randomModel, scriptedModel, streamingByteCodec, tinyConfig } from "./generate-helpers.js";
 import { SHARED } from "./helpers.js";
 
 const bytesOf = (s: string) => Array.from(new TextEncoder().encode(s));
@@ -39,6 +39,21 @@ describe("streaming text from byte pieces", () => {
     expect(steps.slice(smile, smile + 4).map((s) => s.text)).toEqual(["", "", "", "😀"]);
     expect(steps.at(-1)!.runningText).toBe(text);
     expect(steps[0]!.piece).toBe("<0x68>");
+  });
+
+  it("uses the tokenizer's streaming decoder when it has one, primed with the prompt", async () => {
+    const [a, b, c] = bytesOf("€");
+    const prompt = [...bytesOf("ab"), a!]; // the prompt ends inside "€"
+    const script = [b!, c!, ...bytesOf(" 😀 x"), 2];
+    for (const codec of [streamingByteCodec(), byteCodec()]) {
+      const steps = await collect(generate(scriptedModel(script, 300), prompt, { tokenizer: codec, maxNewTokens: 20, temperature: 0 }));
+      expect(steps.map((s) => s.text)).toEqual(["", "€", " ", "", "", "", "😀", " ", "x", ""]);
+    }
+  });
+
+  it("encodes a text prompt with the tokenizer", async () => {
+    const r = await generate(scriptedModel([0x21, 2], 300), "hé", { tokenizer: byteCodec(), temperature: 0 }).complete();
+    expect(r).toMatchObject({ promptTokens: 3, text: "!", stopReason: "eos" });
   });
 
   it("a character split across the prompt and the generated ids is emitted once complete", () => {

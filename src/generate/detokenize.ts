@@ -7,9 +7,11 @@
 //  - the leading space: SentencePiece writes a space as "▁" at the start of a piece and decode()
 //    drops the space of the very first piece (the dummy prefix), so decoding the new tokens alone
 //    would lose the space between the prompt and the first generated word.
-// So we decode a window of context ids plus the new ids and emit only what lies beyond the text
-// the window had already produced. The window starts with a few prompt ids and slides forward
-// whenever the text is complete, so each step decodes a handful of ids, not the whole sequence.
+// A tokenizer with its own streaming decoder (the project's Tokenizer.createDecodeStream) handles
+// both in linear time; createTextStream() prefers it. For any other codec, IncrementalDecoder
+// decodes a window of context ids plus the new ids and emits only what lies beyond the text the
+// window had already produced. The window starts with a few prompt ids and slides forward whenever
+// the text is complete, so each step decodes a handful of ids, not the whole sequence.
 
 /** What generation needs from a tokenizer (the project's Tokenizer satisfies it). */
 export interface TextCodec {
@@ -19,6 +21,28 @@ export interface TextCodec {
   decode(ids: number[]): string;
   /** The vocabulary piece of an id, e.g. "▁the" or "<0x0A>" (optional). */
   idToPiece?(id: number): string;
+  /**
+   * A linear-time streaming decoder (optional): push(id) returns the text the id completes,
+   * flush() what is left at the end, and together they equal decode(all ids).
+   */
+  createDecodeStream?(): { push(id: number): string; flush(): string };
+}
+
+/** Streaming text of generated ids: push(id, final) returns the new complete text. */
+export interface TextStream {
+  push(id: number, final?: boolean): string;
+}
+
+/**
+ * The streaming detokenizer for a generation continuing `promptIds`: the tokenizer's own decode
+ * stream when it has one (fed the prompt first, so the first generated word keeps its space and a
+ * character split across prompt and output comes out whole), else an IncrementalDecoder.
+ */
+export function createTextStream(codec: TextCodec, promptIds: ArrayLike<number>): TextStream {
+  if (!codec.createDecodeStream) return new IncrementalDecoder(codec, promptIds);
+  const stream = codec.createDecodeStream();
+  for (let i = 0; i < promptIds.length; i++) stream.push(promptIds[i]!); // prompt text: not output
+  return { push: (id, final = false) => stream.push(id) + (final ? stream.flush() : "") };
 }
 
 const REPLACEMENT = "\uFFFD";
@@ -28,7 +52,7 @@ const KEEP = 4;
 const SLIDE_AT = 16;
 
 /** Incremental detokenizer: push ids one at a time, get the new complete text of each. */
-export class IncrementalDecoder {
+export class IncrementalDecoder implements TextStream {
   private readonly codec: TextCodec;
   private window: number[];   // context ids, then the ids pushed since the window last slid
   private done: string;       // decode(window) up to the text already emitted

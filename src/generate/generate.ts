@@ -22,7 +22,7 @@
 // or loadModel's maxPositions); otherwise generate() throws before doing any work.
 
 import type { MobileLLM } from "../model/model.js";
-import { IncrementalDecoder, type TextCodec } from "./detokenize.js";
+import { createTextStream, type TextCodec } from "./detokenize.js";
 import { checkSamplingOptions, Sampler, type SamplingOptions } from "./sampling.js";
 import { StopStrings } from "./stop.js";
 
@@ -178,7 +178,7 @@ export class Generation implements AsyncIterable<GenerateStep> {
     contextIds.set(promptIds);
     const oneId = new Int32Array(1);
     const ids: number[] = [];
-    const decoder = tokenizer ? new IncrementalDecoder(tokenizer, promptIds) : null;
+    const decoder = tokenizer ? createTextStream(tokenizer, promptIds) : null;
     const stops = this.plan.stops.length ? new StopStrings(this.plan.stops) : null;
     let runningText = "";
     let stopReason: StopReason | null = null;

@@ -6,5 +6,5 @@ export {
 export {
   Sampler, Mulberry32, argmax, applyRepetitionPenalty, kthLargest, checkSamplingOptions, type SamplingOptions,
 } from "./sampling.js";
-export { IncrementalDecoder, type TextCodec } from "./detokenize.js";
+export { IncrementalDecoder, createTextStream, type TextCodec, type TextStream } from "./detokenize.js";
 export { StopStrings } from "./stop.js";
