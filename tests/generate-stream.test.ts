@@ -156,6 +156,17 @@ describe("ending a generation", () => {
     expect(() => gen[Symbol.asyncIterator]()).toThrow(/only once/);
   });
 
+  it("refuses a second generation on a model whose cache is in use", async () => {
+    const model = scriptedModel([5], 300);
+    const first = generate(model, [1], { maxNewTokens: 10, eosTokenId: null, temperature: 0 });
+    const it1 = first[Symbol.asyncIterator]();
+    await it1.next();
+    await expect(generate(model, [1], { temperature: 0 }).complete()).rejects.toThrow(/already running a generation/);
+    await it1.return!();
+    expect(await first.result).toMatchObject({ stopReason: "abort", generatedTokens: 1 });
+    expect(await generate(model, [1], { maxNewTokens: 2, eosTokenId: null, temperature: 0 }).complete()).toMatchObject({ generatedTokens: 2 });
+  });
+
   it("reports prompt/generated counts and speeds", async () => {
     const model = await randomModel(tinyConfig());
     const r = await generate(model, [1, 2, 3, 4], { maxNewTokens: 6, eosTokenId: null, seed: 9 }).complete();

@@ -133,6 +133,9 @@ function plan(model: GenerationModel, prompt: string | ArrayLike<number>, o: Gen
   };
 }
 
+/** Models with a generation in progress: the KV cache belongs to one generation at a time. */
+const busy = new WeakSet<object>();
+
 /** Let timers and signal handlers run (an abort from a timer or Ctrl-C lands between tokens). */
 function yieldToEventLoop(): Promise<void> {
   const immediate = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
@@ -191,6 +194,12 @@ export class Generation implements AsyncIterable<GenerateStep> {
         prefillSeconds, decodeSeconds, stopReason: reason, seed: sampler.seed,
       });
     };
+    if (busy.has(model)) {
+      const e = new Error("this model is already running a generation (its KV cache is in use); finish or leave that loop first");
+      this.reject(e);
+      throw e;
+    }
+    busy.add(model);
     try {
       if (signal?.aborted) {
         stopReason = "abort";
@@ -241,6 +250,7 @@ export class Generation implements AsyncIterable<GenerateStep> {
       this.reject(e);
       throw e;
     } finally {
+      busy.delete(model);
       // Also reached when the consumer leaves the loop early (stopReason still null): an abort.
       finish(stopReason ?? "abort");
     }
