@@ -17,7 +17,7 @@ export const generate: Command = {
   usage: "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
          "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--dtype f32|f16|bf16|auto] [--json]",
   options: {
-    model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model)" },
+    model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model) or hub id" },
     prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
     ids: { type: "string", value: "IDS", description: "prompt as comma-separated token ids, instead of --prompt" },
     "max-new-tokens": { type: "string", short: "n", value: "N", description: "tokens to generate at most", default: "32" },
@@ -74,7 +74,7 @@ export const generate: Command = {
     const stops = (values.stop as string[] | undefined) ?? [];
     if (stops.some((s) => s === "")) throw new UsageError("--stop needs a non-empty string");
 
-    const folder = resolveModelArg(values.model as string | undefined);
+    const folder = await resolveModelArg(values.model as string | undefined, { signal });
     const codec = await loadCodec(folder);
     if (!codec && promptIds === null) {
       throw new UsageError(`${folder} has no tokenizer this build can read, so --prompt text cannot be encoded; give token ids with --ids 1,2,3`);
