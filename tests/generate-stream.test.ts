@@ -68,6 +68,9 @@ describe("streaming text from byte pieces", () => {
     const [a, b] = bytesOf("€");
     const steps = await collect(generate(scriptedModel([0x41, a!, b!], 300), [1], { tokenizer: byteCodec(), maxNewTokens: 3, temperature: 0 }));
     expect(steps.map((s) => s.text)).toEqual(["A", "", "\uFFFD"]);
+    // ... also when EOS comes right after the unfinished character
+    const eos = await collect(generate(scriptedModel([0x41, a!, 2], 300), [1], { tokenizer: byteCodec(), maxNewTokens: 9, temperature: 0 }));
+    expect(eos.map((s) => s.text)).toEqual(["A", "", "\uFFFD"]);
   });
 
   it("keeps the window small yet exact over long outputs (words and bytes mixed)", () => {
@@ -77,7 +80,8 @@ describe("streaming text from byte pieces", () => {
     for (let i = 0; i < 300; i++) ids.push(i % 7 === 3 ? bytesOf("ж")[0]! : i % 7 === 4 ? bytesOf("ж")[1]! : 256 + (i % 4));
     const d = new IncrementalDecoder(codec, [256]);
     let out = "";
-    ids.forEach((id, i) => (out += d.push(id, i === ids.length - 1)));
+    for (const id of ids) out += d.push(id);
+    out += d.flush();
     expect(out).toBe(codec.decode(ids));
   });
 });

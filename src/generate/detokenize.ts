@@ -28,9 +28,10 @@ export interface TextCodec {
   createDecodeStream?(): { push(id: number): string; flush(): string };
 }
 
-/** Streaming text of generated ids: push(id, final) returns the new complete text. */
+/** Streaming text of generated ids: push(id) returns the new complete text, flush() the rest at the end. */
 export interface TextStream {
-  push(id: number, final?: boolean): string;
+  push(id: number): string;
+  flush(): string;
 }
 
 /**
@@ -42,7 +43,7 @@ export function createTextStream(codec: TextCodec, promptIds: ArrayLike<number>)
   if (!codec.createDecodeStream) return new IncrementalDecoder(codec, promptIds);
   const stream = codec.createDecodeStream();
   for (let i = 0; i < promptIds.length; i++) stream.push(promptIds[i]!); // prompt text: not output
-  return { push: (id, final = false) => stream.push(id) + (final ? stream.flush() : "") };
+  return stream;
 }
 
 const REPLACEMENT = "\uFFFD";
@@ -64,12 +65,18 @@ export class IncrementalDecoder implements TextStream {
     this.done = stripIncomplete(this.window.length ? codec.decode(this.window) : "");
   }
 
-  /**
-   * Add one id; returns the text it completes (possibly "" while a character is incomplete).
-   * With `final`, incomplete trailing bytes are flushed as U+FFFD (what decode() gives).
-   */
-  push(id: number, final = false): string {
+  /** Add one id; returns the text it completes (possibly "" while a character is incomplete). */
+  push(id: number): string {
     this.window.push(id);
+    return this.emit(false);
+  }
+
+  /** The end: incomplete trailing bytes come out as U+FFFD (what decode() gives). */
+  flush(): string {
+    return this.emit(true);
+  }
+
+  private emit(final: boolean): string {
     const full = this.codec.decode(this.window);
     const complete = final ? full : stripIncomplete(full);
     let text: string;

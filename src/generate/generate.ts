@@ -220,7 +220,8 @@ export class Generation implements AsyncIterable<GenerateStep> {
         const last = isEos || i === maxNewTokens - 1;
         let text = "";
         if (decoder) {
-          text = isEos ? "" : decoder.push(id, last);
+          if (!isEos) text = decoder.push(id);  // EOS has no text
+          if (last) text += decoder.flush();      // an unfinished character at the very end
           if (stops) {
             const s = stops.push(text);
             text = s.text;
