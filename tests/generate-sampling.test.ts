@@ -56,7 +56,7 @@ function referenceDistribution(logits: number[], o: Required<Omit<SamplingOption
   const keep = new Set<number>();
   let mass = 0;
   for (const i of order) {
-    if (keep.size > 0 && (mass >= o.topP || p[i]! < o.minP * p[order[0]!]!)) break;
+    if (keep.size > 0 && ((o.topP < 1 && mass >= o.topP) || p[i]! < o.minP * p[order[0]!]!)) break;
     keep.add(i);
     mass += p[i]!;
   }

@@ -13,6 +13,7 @@
 //
 // Steps 4 and 5 both keep a prefix of the tokens sorted by probability (computed once, after
 // top-k), so the kept set is the shorter of the two prefixes; at least one token is always kept.
+// Only the few ids around the top-p boundary are ever sorted (see splitTopP).
 //
 // Per token nothing is allocated: the working copy of the logits, the probabilities and the
 // candidate index list are buffers of size V planned in the constructor.
@@ -245,24 +246,73 @@ export class Sampler {
       return kept;
     }
 
-    // 4 + 5. Both keep a prefix of the ids sorted by probability. Only ids with probability >= a
-    // threshold can be in it, so only those are sorted:
-    //  - min-p keeps exactly the ids with p >= minP·pMax;
+    // 4 + 5. Both keep a prefix of the ids sorted by probability:
+    //  - min-p keeps exactly the ids with p >= minP·pMax: that is a filter, no sorting needed;
     //  - top-p: the ids with p < (1 - topP)/V hold less than V·(1 - topP)/V = 1 - topP in total,
     //    so the ids with p >= (1 - topP)/V already hold more than topP: the prefix ends among them.
     const minPThreshold = this.minP * pMax;
     const threshold = Math.max(this.topP < 1 ? (1 - this.topP) / V : 0, minPThreshold);
     let candidates = 0;
     for (let v = 0; v < V; v++) if (probV[v]! > 0 && probV[v]! >= threshold) idxV[candidates++] = v;
-    idxV.subarray(0, candidates).sort(this.byProbDesc);
-    let kept = 0, mass = 0;
-    while (kept < candidates) {
-      const p = probV[idxV[kept]!]!;
-      if (kept > 0 && (mass >= this.topP || p < minPThreshold)) break; // always keep at least one
-      mass += p;
+    if (this.topP >= 1) { // min-p only
+      this.keptMass = 0;
+      for (let i = 0; i < candidates; i++) this.keptMass += probV[idxV[i]!]!;
+      return candidates;
+    }
+    // Top-p: idxV[0..sure) are certainly in the prefix (unsorted, mass sureMass); the prefix ends
+    // in the band idxV[sure..candidates), the only part that needs sorting.
+    const { sure, sureMass, end } = this.splitTopP(candidates, threshold, pMax);
+    idxV.subarray(sure, end).sort(this.byProbDesc);
+    let kept = sure, mass = sureMass;
+    while (kept < end && (kept === 0 || mass < this.topP)) { // always keep at least one
+      mass += probV[idxV[kept]!]!;
       kept++;
     }
     this.keptMass = mass;
     return kept;
+  }
+
+  /**
+   * Bisect the top-p boundary among the candidates idxV[0..n) (all with p >= lo), so that a flat
+   * distribution does not mean sorting most of the vocabulary. For a threshold τ, let M(τ) be the
+   * mass of the ids with p >= τ:
+   *  - M(τ) < topP: all of them are in the prefix (it needs more mass) — they become "sure";
+   *  - M(τ) >= topP: the prefix lies within them (a shorter prefix holds less than topP) — the
+   *    others are dropped.
+   * A 1e-9 margin keeps the decisions independent of summation order. Returns the ids reordered
+   * as [sure | band] and the band's end.
+   */
+  private splitTopP(n: number, lo: number, pMax: number): { sure: number; sureMass: number; end: number } {
+    const probV = this.probV, idxV = this.idxV;
+    let hi = 2 * pMax; // M(hi) = 0: nothing above it
+    for (let iter = 0; iter < 40; iter++) {
+      let band = 0;
+      for (let i = 0; i < n; i++) if (probV[idxV[i]!]! < hi) band++;
+      if (band <= 64) break;
+      const tau = 0.5 * (lo + hi);
+      let mass = 0;
+      for (let i = 0; i < n; i++) if (probV[idxV[i]!]! >= tau) mass += probV[idxV[i]!]!;
+      if (mass < this.topP - 1e-9) {
+        hi = tau;
+      } else if (mass >= this.topP + 1e-9) {
+        let kept = 0;
+        for (let i = 0; i < n; i++) if (probV[idxV[i]!]! >= tau) idxV[kept++] = idxV[i]!;
+        n = kept;
+        lo = tau;
+      } else {
+        break; // M(τ) is within rounding of topP: let the sorted walk decide
+      }
+    }
+    // Move the sure ids (p >= hi) to the front.
+    let sure = 0, sureMass = 0;
+    for (let i = 0; i < n; i++) {
+      const id = idxV[i]!;
+      if (probV[id]! >= hi) {
+        idxV[i] = idxV[sure]!;
+        idxV[sure++] = id;
+        sureMass += probV[id]!;
+      }
+    }
+    return { sure, sureMass, end: n };
   }
 }
