@@ -171,6 +171,14 @@ describe("ending a generation", () => {
     expect(await generate(model, [1], { maxNewTokens: 2, eosTokenId: null, temperature: 0 }).complete()).toMatchObject({ generatedTokens: 2 });
   });
 
+  it("the repetition penalty sees the prompt and every generated id", async () => {
+    const logits = Float32Array.of(0, 3, 2.5, 2.2, 0, 0);
+    const model = { ...scriptedModel([0], 6), feed: () => logits };
+    // greedy with penalty 1.5: 1 (prompt) drops to 2, then 2 to 1.67, then 3 to 1.47
+    const r = await generate(model, [1], { temperature: 0, repetitionPenalty: 1.5, maxNewTokens: 3, eosTokenId: null }).complete();
+    expect(r.ids).toEqual([2, 3, 1]);
+  });
+
   it("reports prompt/generated counts and speeds", async () => {
     const model = await randomModel(tinyConfig());
     const r = await generate(model, [1, 2, 3, 4], { maxNewTokens: 6, eosTokenId: null, seed: 9 }).complete();
