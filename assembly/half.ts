@@ -53,15 +53,27 @@
 }
 
 /**
- * Fast widening of 4 f16 held sign-extended in the i32 lanes of `v`, exact for every FINITE f16:
- * placing  s eeeee m  at f32 bit positions 31 | 27..23 | 22..13  gives the value's f32 with its
- * exponent 112 too small (for normals and subnormals alike), and one exact multiply by 2^112
- * fixes it. Inf/NaN come out as finite numbers >= 2^16, so callers check for f16 exponent 31
- * separately (see `f16NonFinite`) and recompute with the exact path.
+ * Fast widening of 8 f16, exact for every FINITE f16, in three steps per 8 lanes:
+ * the f32 bit pattern  s 000 eeeee mmmmmmmmmm 0^13  is assembled from two 16-bit halves,
+ *   high half = (h >> 3 arithmetic) & 0x8fff   ->  s 000 eeeee mmmmmmm
+ *   low half  = h << 13                        ->  mmm 0^13
+ * interleaved into 32-bit lanes by the caller (i16x8.shuffle, lanes 0..3 and 4..7), which gives
+ * the value's f32 with its exponent 112 too small, for normals and subnormals alike; one exact
+ * multiply by 2^112 (`f16Finish`) fixes that. Inf/NaN come out as finite numbers >= 2^16, so
+ * callers check for f16 exponent 31 separately (`f16TrackMax`) and recompute with the exact path.
  */
 // @ts-ignore: decorator
-@inline export function f16x4Finite(vSigned: v128): v128 {
-  const bits = v128.and(i32x4.shl(vSigned, 13), i32x4.splat(0x8fffe000));
+@inline export function f16HighHalves(h8: v128): v128 {
+  return v128.and(i16x8.shr_s(h8, 3), i16x8.splat(<i16>0x8fff));
+}
+
+// @ts-ignore: decorator
+@inline export function f16LowHalves(h8: v128): v128 {
+  return i16x8.shl(h8, 13);
+}
+
+// @ts-ignore: decorator
+@inline export function f16Finish(bits: v128): v128 {
   return f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000))); // · 2^112
 }
 

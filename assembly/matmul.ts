@@ -10,13 +10,47 @@
 //    cost is paid once per weight, not once per token.
 
 import { hsum, hsum4 } from "./simd";
-import { DT_F32, DT_F16, DT_BF16, f16x4Finite, f16x4Exact, f16TrackMax, f16NonFinite, f16ToF32, bf16ToF32, widenRow } from "./half";
+import { DT_F32, DT_F16, DT_BF16, f16HighHalves, f16LowHalves, f16Finish, f16x4Exact, f16TrackMax, f16NonFinite, f16ToF32, bf16ToF32, widenRow } from "./half";
 
 /** Largest k-block of the packed panel; the panel is KC·8 f32 (16 KB) and fits in L1. */
 // @ts-ignore: decorator
 @inline const KC: i32 = 512;
 /** Bytes of scratch `matmul` needs: the panel plus one widened row chunk of 8 rows. */
 export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
+
+/**
+ * Internal dtype of the f16 matvec when x was pre-multiplied by 2^112: the fast f16 widening
+ * leaves each weight 2^112 too small, and x·2^112 · w·2^-112 is the same product (exactly the
+ * same f32 rounding), so the per-weight "· 2^112" disappears from the inner loop.
+ */
+// @ts-ignore: decorator
+@inline const DT_F16_XSCALED: i32 = 3;
+
+/** xs = x · 2^112 if every |x| < 2^15 (so xs stays finite, and exact); returns false otherwise. */
+function scaleBy2p112(xs: usize, x: usize, n: i32): bool {
+  const limit = f32x4.splat(32768);
+  const k = f32x4.splat(reinterpret<f32>(0x77800000));
+  let ok = i32x4.splat(-1);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    ok = v128.and(ok, f32x4.lt(f32x4.abs(v), limit)); // false for NaN too
+    v128.store(xs + (<usize>i << 2), f32x4.mul(v, k));
+  }
+  let allOk = v128.all_true<i32>(ok);
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    allOk = allOk && abs(v) < 32768;
+    store<f32>(xs + (<usize>i << 2), v * reinterpret<f32>(0x77800000));
+  }
+  return allOk;
+}
+
+/** f32 lanes of fast-widened f16 bits: · 2^112, unless x was pre-scaled instead. */
+// @ts-ignore: decorator
+@inline function f16Lanes(bits: v128, dtype: i32): v128 {
+  return dtype == DT_F16_XSCALED ? bits : f16Finish(bits);
+}
 
 /** Scalar weight element `e` of W as f32 (exact for every dtype). */
 // @ts-ignore: decorator
@@ -55,8 +89,11 @@ export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
 
 /** Decode: y[o] = Σ_i x[i]·W[o,i] for one token. */
 // @ts-ignore: decorator
-@inline function matvec(y: usize, x: usize, w: usize, dtype: i32, I: i32, O: i32): void {
+@inline function matvec(y: usize, x: usize, xs: usize, w: usize, dtype: i32, I: i32, O: i32): void {
   const I8 = I & ~7;
+  const rowBytes = <usize>I << (dtype == DT_F32 ? 2 : 1);
+  const xsEnd = xs + (<usize>I8 << 2);
+  const dt = dtype == DT_F16_XSCALED ? DT_F16 : dtype; // the weights' real dtype
   let o = 0;
   for (; o + 4 <= O; o += 4) {
     const e0 = <usize>o * <usize>I, e1 = e0 + <usize>I, e2 = e1 + <usize>I, e3 = e2 + <usize>I;
@@ -64,48 +101,46 @@ export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
     let maxBits = i16x8.splat(0); // f16 only: detects Inf/NaN weights (exponent 31)
-    for (let i = 0; i < I8; i += 8) {
-      const xp = x + (<usize>i << 2);
+    let p0 = w + <usize>o * rowBytes, p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
+    for (let xp = xs; xp < xsEnd; xp += 32) {
       const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-      const ei = <usize>i;
       if (dtype == DT_F32) {
-        a0 = f32x4.add(a0, f32x4.mul(v128.load(w + ((e0 + ei) << 2)), x0));
-        b0 = f32x4.add(b0, f32x4.mul(v128.load(w + ((e0 + ei) << 2), 16), x1));
-        a1 = f32x4.add(a1, f32x4.mul(v128.load(w + ((e1 + ei) << 2)), x0));
-        b1 = f32x4.add(b1, f32x4.mul(v128.load(w + ((e1 + ei) << 2), 16), x1));
-        a2 = f32x4.add(a2, f32x4.mul(v128.load(w + ((e2 + ei) << 2)), x0));
-        b2 = f32x4.add(b2, f32x4.mul(v128.load(w + ((e2 + ei) << 2), 16), x1));
-        a3 = f32x4.add(a3, f32x4.mul(v128.load(w + ((e3 + ei) << 2)), x0));
-        b3 = f32x4.add(b3, f32x4.mul(v128.load(w + ((e3 + ei) << 2), 16), x1));
-      } else if (dtype == DT_F16) {
-        const h0 = v128.load(w + ((e0 + ei) << 1));
-        const h1 = v128.load(w + ((e1 + ei) << 1));
-        const h2 = v128.load(w + ((e2 + ei) << 1));
-        const h3 = v128.load(w + ((e3 + ei) << 1));
-        a0 = f32x4.add(a0, f32x4.mul(f16x4Finite(i32x4.extend_low_i16x8_s(h0)), x0));
-        b0 = f32x4.add(b0, f32x4.mul(f16x4Finite(i32x4.extend_high_i16x8_s(h0)), x1));
-        a1 = f32x4.add(a1, f32x4.mul(f16x4Finite(i32x4.extend_low_i16x8_s(h1)), x0));
-        b1 = f32x4.add(b1, f32x4.mul(f16x4Finite(i32x4.extend_high_i16x8_s(h1)), x1));
-        a2 = f32x4.add(a2, f32x4.mul(f16x4Finite(i32x4.extend_low_i16x8_s(h2)), x0));
-        b2 = f32x4.add(b2, f32x4.mul(f16x4Finite(i32x4.extend_high_i16x8_s(h2)), x1));
-        a3 = f32x4.add(a3, f32x4.mul(f16x4Finite(i32x4.extend_low_i16x8_s(h3)), x0));
-        b3 = f32x4.add(b3, f32x4.mul(f16x4Finite(i32x4.extend_high_i16x8_s(h3)), x1));
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(p0), x0)); b0 = f32x4.add(b0, f32x4.mul(v128.load(p0, 16), x1));
+        a1 = f32x4.add(a1, f32x4.mul(v128.load(p1), x0)); b1 = f32x4.add(b1, f32x4.mul(v128.load(p1, 16), x1));
+        a2 = f32x4.add(a2, f32x4.mul(v128.load(p2), x0)); b2 = f32x4.add(b2, f32x4.mul(v128.load(p2, 16), x1));
+        a3 = f32x4.add(a3, f32x4.mul(v128.load(p3), x0)); b3 = f32x4.add(b3, f32x4.mul(v128.load(p3, 16), x1));
+        p0 += 32; p1 += 32; p2 += 32; p3 += 32;
+      } else if (dtype == DT_F16 || dtype == DT_F16_XSCALED) {
+        // f16 is compute-bound here, so one accumulator per row: a_r += lo·x0 + hi·x1
+        const h0 = v128.load(p0), h1 = v128.load(p1), h2 = v128.load(p2), h3 = v128.load(p3);
+        let hi = f16HighHalves(h0), lo = f16LowHalves(h0);
+        a0 = f32x4.add(a0, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
+                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
+        hi = f16HighHalves(h1); lo = f16LowHalves(h1);
+        a1 = f32x4.add(a1, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
+                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
+        hi = f16HighHalves(h2); lo = f16LowHalves(h2);
+        a2 = f32x4.add(a2, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
+                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
+        hi = f16HighHalves(h3); lo = f16LowHalves(h3);
+        a3 = f32x4.add(a3, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
+                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
         maxBits = f16TrackMax(f16TrackMax(maxBits, h0), h1);
         maxBits = f16TrackMax(f16TrackMax(maxBits, h2), h3);
+        p0 += 16; p1 += 16; p2 += 16; p3 += 16;
       } else {
-        // bf16 -> f32 is a shift into the top half of each lane
-        const h0 = v128.load(w + ((e0 + ei) << 1));
-        const h1 = v128.load(w + ((e1 + ei) << 1));
-        const h2 = v128.load(w + ((e2 + ei) << 1));
-        const h3 = v128.load(w + ((e3 + ei) << 1));
-        a0 = f32x4.add(a0, f32x4.mul(i32x4.shl(i32x4.extend_low_i16x8_u(h0), 16), x0));
-        b0 = f32x4.add(b0, f32x4.mul(i32x4.shl(i32x4.extend_high_i16x8_u(h0), 16), x1));
-        a1 = f32x4.add(a1, f32x4.mul(i32x4.shl(i32x4.extend_low_i16x8_u(h1), 16), x0));
-        b1 = f32x4.add(b1, f32x4.mul(i32x4.shl(i32x4.extend_high_i16x8_u(h1), 16), x1));
-        a2 = f32x4.add(a2, f32x4.mul(i32x4.shl(i32x4.extend_low_i16x8_u(h2), 16), x0));
-        b2 = f32x4.add(b2, f32x4.mul(i32x4.shl(i32x4.extend_high_i16x8_u(h2), 16), x1));
-        a3 = f32x4.add(a3, f32x4.mul(i32x4.shl(i32x4.extend_low_i16x8_u(h3), 16), x0));
-        b3 = f32x4.add(b3, f32x4.mul(i32x4.shl(i32x4.extend_high_i16x8_u(h3), 16), x1));
+        // bf16 -> f32: each 16-bit value becomes the top half of an f32 lane (interleave with zeros)
+        const z = i16x8.splat(0);
+        const h0 = v128.load(p0), h1 = v128.load(p1), h2 = v128.load(p2), h3 = v128.load(p3);
+        a0 = f32x4.add(a0, f32x4.mul(i16x8.shuffle(z, h0, 0, 8, 1, 9, 2, 10, 3, 11), x0));
+        b0 = f32x4.add(b0, f32x4.mul(i16x8.shuffle(z, h0, 4, 12, 5, 13, 6, 14, 7, 15), x1));
+        a1 = f32x4.add(a1, f32x4.mul(i16x8.shuffle(z, h1, 0, 8, 1, 9, 2, 10, 3, 11), x0));
+        b1 = f32x4.add(b1, f32x4.mul(i16x8.shuffle(z, h1, 4, 12, 5, 13, 6, 14, 7, 15), x1));
+        a2 = f32x4.add(a2, f32x4.mul(i16x8.shuffle(z, h2, 0, 8, 1, 9, 2, 10, 3, 11), x0));
+        b2 = f32x4.add(b2, f32x4.mul(i16x8.shuffle(z, h2, 4, 12, 5, 13, 6, 14, 7, 15), x1));
+        a3 = f32x4.add(a3, f32x4.mul(i16x8.shuffle(z, h3, 0, 8, 1, 9, 2, 10, 3, 11), x0));
+        b3 = f32x4.add(b3, f32x4.mul(i16x8.shuffle(z, h3, 4, 12, 5, 13, 6, 14, 7, 15), x1));
+        p0 += 16; p1 += 16; p2 += 16; p3 += 16;
       }
     }
     let s = hsum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
@@ -113,20 +148,46 @@ export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
       let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
       for (let i = I8; i < I; i++) {
         const xi = load<f32>(x + (<usize>i << 2));
-        t0 += xi * wScalar(w, e0 + <usize>i, dtype);
-        t1 += xi * wScalar(w, e1 + <usize>i, dtype);
-        t2 += xi * wScalar(w, e2 + <usize>i, dtype);
-        t3 += xi * wScalar(w, e3 + <usize>i, dtype);
+        t0 += xi * wScalar(w, e0 + <usize>i, dt);
+        t1 += xi * wScalar(w, e1 + <usize>i, dt);
+        t2 += xi * wScalar(w, e2 + <usize>i, dt);
+        t3 += xi * wScalar(w, e3 + <usize>i, dt);
       }
       s = f32x4.add(s, f32x4(t0, t1, t2, t3));
     }
     v128.store(y + (<usize>o << 2), s);
-    if (dtype == DT_F16 && f16NonFinite(maxBits)) {
+    if (dt == DT_F16 && f16NonFinite(maxBits)) {
       // an Inf/NaN weight in these rows: the fast widening is wrong for it, redo them exactly
-      for (let r = 0; r < 4; r++) store<f32>(y + (<usize>(o + r) << 2), dotRow(x, w, <usize>(o + r), I, dtype));
+      for (let r = 0; r < 4; r++) store<f32>(y + (<usize>(o + r) << 2), dotRow(x, w, <usize>(o + r), I, dt));
     }
   }
-  for (; o < O; o++) store<f32>(y + (<usize>o << 2), dotRow(x, w, <usize>o, I, dtype));
+  for (; o < O; o++) store<f32>(y + (<usize>o << 2), dotRow(x, w, <usize>o, I, dt));
+}
+
+/**
+ * Decode with f32 weights: one row at a time, so W is read as a single sequential stream (like
+ * the streaming baseline); x (a few KB) stays in L1. 16 weights per step, 4 accumulators.
+ */
+function matvecF32(y: usize, x: usize, w: usize, I: i32, O: i32): void {
+  const I16 = I & ~15;
+  const rowBytes = <usize>I << 2;
+  const xEnd = x + (<usize>I16 << 2);
+  let wp = w;
+  for (let o = 0; o < O; o++) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let p = wp;
+    for (let xp = x; xp < xEnd; xp += 64) {
+      a0 = f32x4.add(a0, f32x4.mul(v128.load(p), v128.load(xp)));
+      a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), v128.load(xp, 16)));
+      a2 = f32x4.add(a2, f32x4.mul(v128.load(p, 32), v128.load(xp, 32)));
+      a3 = f32x4.add(a3, f32x4.mul(v128.load(p, 48), v128.load(xp, 48)));
+      p += 64;
+    }
+    let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+    for (let i = I16; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * load<f32>(wp + (<usize>i << 2));
+    store<f32>(y + (<usize>o << 2), s);
+    wp += rowBytes;
+  }
 }
 
 /** Copy W[o0 .. o0+nO, k0 .. k0+kc] widened and transposed into panel[k][8] (rows >= nO are 0). */
@@ -199,50 +260,6 @@ function kernel4x8(c: usize, cRow: usize, a: usize, aRow: usize, aK: usize, b: u
   storeRow8(c + 3 * cRow, c30, c31, nC, accumulate);
 }
 
-/** The forward micro-kernel with A k-step 4 bytes and the packed panel (B k-step 32 bytes), unrolled by 2. */
-function kernel4x8Packed(c: usize, cRow: usize, a: usize, aRow: usize, panel: usize, K: i32, nC: i32, accumulate: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let a0 = a, a1 = a + aRow, a2 = a + 2 * aRow, a3 = a + 3 * aRow, bp = panel;
-  const end = a + (<usize>(K & ~1) << 2);
-  while (a0 < end) {
-    let b0 = v128.load(bp), b1 = v128.load(bp, 16);
-    let s = v128.load32_splat(a0);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0)); c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0)); c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    b0 = v128.load(bp, 32); b1 = v128.load(bp, 48);
-    s = v128.load32_splat(a0, 4);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1, 4);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2, 4);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0)); c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3, 4);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0)); c31 = f32x4.add(c31, f32x4.mul(s, b1));
-    a0 += 8; a1 += 8; a2 += 8; a3 += 8; bp += 64;
-  }
-  if (K & 1) {
-    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-    let s = v128.load32_splat(a0);
-    c00 = f32x4.add(c00, f32x4.mul(s, b0)); c01 = f32x4.add(c01, f32x4.mul(s, b1));
-    s = v128.load32_splat(a1);
-    c10 = f32x4.add(c10, f32x4.mul(s, b0)); c11 = f32x4.add(c11, f32x4.mul(s, b1));
-    s = v128.load32_splat(a2);
-    c20 = f32x4.add(c20, f32x4.mul(s, b0)); c21 = f32x4.add(c21, f32x4.mul(s, b1));
-    s = v128.load32_splat(a3);
-    c30 = f32x4.add(c30, f32x4.mul(s, b0)); c31 = f32x4.add(c31, f32x4.mul(s, b1));
-  }
-  storeRow8(c, c00, c01, nC, accumulate);
-  storeRow8(c + cRow, c10, c11, nC, accumulate);
-  storeRow8(c + 2 * cRow, c20, c21, nC, accumulate);
-  storeRow8(c + 3 * cRow, c30, c31, nC, accumulate);
-}
-
 /** One row of the micro-kernel (row tails): C[0:8] (+)= Σ_k A[k]·B[k, 0:8]. */
 function kernel1x8(c: usize, a: usize, aK: usize, b: usize, bK: usize, K: i32, nC: i32, accumulate: bool): void {
   let c0 = f32x4.splat(0), c1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
@@ -266,9 +283,10 @@ export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32,
   if (T < 4) {
     for (let t = 0; t < T; t++) {
       const yt = y + (<usize>t * <usize>O << 2), xt = x + (<usize>t * <usize>I << 2);
-      if (dtype == DT_F32) matvec(yt, xt, w, DT_F32, I, O);
-      else if (dtype == DT_F16) matvec(yt, xt, w, DT_F16, I, O);
-      else matvec(yt, xt, w, DT_BF16, I, O);
+      if (dtype == DT_F32) matvecF32(yt, xt, w, I, O);
+      else if (dtype == DT_BF16) matvec(yt, xt, xt, w, DT_BF16, I, O);
+      else if (I <= KC * 16 && scaleBy2p112(scratch, xt, I)) matvec(yt, xt, scratch, w, DT_F16_XSCALED, I, O);
+      else matvec(yt, xt, xt, w, DT_F16, I, O);
     }
     return;
   }
@@ -284,8 +302,8 @@ export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32,
       const accumulate = k0 > 0;
       let t = 0;
       for (; t + 4 <= T; t += 4) {
-        kernel4x8Packed(y + <usize>t * yRow + (<usize>o0 << 2), yRow, x + <usize>t * xRow + (<usize>k0 << 2), xRow,
-                        panel, kc, nO, accumulate);
+        kernel4x8(y + <usize>t * yRow + (<usize>o0 << 2), yRow, x + <usize>t * xRow + (<usize>k0 << 2), xRow, 4,
+                  panel, 32, kc, nO, accumulate);
       }
       for (; t < T; t++) {
         kernel1x8(y + <usize>t * yRow + (<usize>o0 << 2), x + <usize>t * xRow + (<usize>k0 << 2), 4, panel, 32,
