@@ -26,7 +26,8 @@ const D = 576, F = 1536, V = 32000, H = 9, KV = 3, Dh = 64;
 const QUICK = process.argv.includes("--quick"); // shorter timing, for a smoke run
 
 const root = process.cwd();
-const wasm = await createWasmKernels({ wasmUrl: pathToFileURL(path.join(root, "build/kernels.wasm")) });
+// (bench/out/ is not where the default module path points, so name the module: the shared-memory build)
+const wasm = await createWasmKernels({ wasmUrl: pathToFileURL(path.join(root, "build/kernels-shared.wasm")) });
 const ref = createTsKernels();
 
 // tfjs-backend-wasm: the plain SIMD binary (no threads), loaded from node_modules by file path

@@ -499,12 +499,26 @@ describe("wasm arena", () => {
     });
   });
 
-  it("throws a clear error instead of detaching views when memory must grow after buffers exist", async () => {
+  it("with a shared memory (the default here), views stay valid when memory grows after they were made", async () => {
     const k = await createWasmKernels();
+    expect(k.arena.shared).toBe(true);
+    const a = k.allocF32(1000);
+    a.fill(3);
+    const b = k.allocF32(4 << 20); // 16 MiB more: the memory grows
+    expect(a.length).toBe(1000);
+    expect(a[999]).toBe(3);
+    k.add(b, a, 1000); // views made before and after growth both work
+    expect(b[999]).toBe(3);
+    expect(k.arena.highWaterMark).toBeGreaterThan(16 << 20);
+  });
+
+  it("with an ordinary memory, growing after views exist throws a clear error instead of detaching them", async () => {
+    const k = await createWasmKernels({ shared: false });
     k.reserve(1 << 20);
     const a = k.allocF32(1000); // fits in the reservation
     expect(() => k.allocF32(1 << 20)).toThrow(/call reserve\(\) first with the total size/);
     expect(a.length).toBe(1000); // still attached
+    k.add(a, a, 1000);
     expect(k.arena.highWaterMark).toBeGreaterThan(4000);
   });
 });

@@ -1,11 +1,14 @@
 // A bump allocator over the wasm module's linear memory.
 //
 // Every weight and activation buffer of a model is a typed-array view on this one memory, so the
-// kernels read them in place (no copies between JavaScript and WebAssembly). The catch: growing a
-// WebAssembly.Memory replaces its ArrayBuffer and DETACHES every view made before (they read as
-// length 0). So growth happens in exactly one place (`ensure`), and once views have been handed
-// out it is an error instead of silent detachment: call `reserve(totalBytes)` once, up front,
-// before creating buffers (the model plans all its buffers and does exactly this).
+// kernels read them in place (no copies between JavaScript and WebAssembly). Growth happens in
+// exactly one place (`ensure`), and what it means depends on the memory:
+//  * shared memory (the default where SharedArrayBuffer exists): growing leaves every existing
+//    view valid (old views simply do not cover the new pages), so allocation may happen at any
+//    time; `reserve` only saves repeated small grows.
+//  * ordinary memory: growing replaces the ArrayBuffer and DETACHES every view made before (they
+//    read as length 0). So once views have been handed out, growth is an error instead of silent
+//    detachment: call `reserve(totalBytes)` once, up front, before creating buffers.
 
 const PAGE = 65536;
 /** wasm32 addresses 4 GiB at most: 65536 pages. */
@@ -16,10 +19,24 @@ export class WasmArena {
   private top: number;
   private highest: number; // highest `top` ever reached: memory above it is still zero
   private viewsHandedOut = false;
+  /** Every buffer object views were made on (a shared memory hands out a new one after growth). */
+  private readonly buffers = new Set<ArrayBufferLike>();
 
-  constructor(readonly memory: WebAssembly.Memory, readonly base: number) {
+  constructor(readonly memory: WebAssembly.Memory, readonly base: number, readonly shared: boolean) {
     this.top = alignUp(base);
     this.highest = this.top;
+  }
+
+  /** Whether `buffer` is (a view-able snapshot of) this arena's memory. */
+  owns(buffer: ArrayBufferLike): boolean {
+    return buffer === this.memory.buffer || this.buffers.has(buffer);
+  }
+
+  private view(): ArrayBufferLike {
+    const b = this.memory.buffer;
+    this.buffers.add(b);
+    this.viewsHandedOut = true;
+    return b;
   }
 
   /** Bytes in use right now (above the module's static data). */
@@ -46,7 +63,7 @@ export class WasmArena {
     const end = alignUp(ptr + bytes);
     this.ensure(end);
     // memory that was used before (then released) may hold old data; fresh memory is already 0
-    if (ptr < this.highest) new Uint8Array(this.memory.buffer, ptr, Math.min(end, this.highest) - ptr).fill(0);
+    if (ptr < this.highest) new Uint8Array(this.memory.buffer as ArrayBuffer, ptr, Math.min(end, this.highest) - ptr).fill(0);
     this.top = end;
     if (end > this.highest) this.highest = end;
     return ptr;
@@ -54,14 +71,12 @@ export class WasmArena {
 
   allocF32(n: number): Float32Array {
     const ptr = this.alloc(n * 4);
-    this.viewsHandedOut = true;
-    return new Float32Array(this.memory.buffer, ptr, n);
+    return new Float32Array(this.view(), ptr, n);
   }
 
   allocU16(n: number): Uint16Array {
     const ptr = this.alloc(n * 2);
-    this.viewsHandedOut = true;
-    return new Uint16Array(this.memory.buffer, ptr, n);
+    return new Uint16Array(this.view(), ptr, n);
   }
 
   /** A position to `release` back to: everything allocated after it is freed at once (scratch). */
@@ -86,7 +101,7 @@ export class WasmArena {
       throw new RangeError(
         `wasm arena (src/kernels/wasm/arena.ts): ${end} bytes requested, more than wasm32's 4 GiB of memory`);
     }
-    if (this.viewsHandedOut) {
+    if (this.viewsHandedOut && !this.shared) {
       throw new Error(
         "wasm arena (src/kernels/wasm/arena.ts): wasm memory must grow after buffers were created, which would " +
         `detach them (need ${end} bytes, have ${have}): call reserve() first with the total size`);

@@ -2,8 +2,9 @@
 //
 // Every Float32Array / Uint16Array passed in must be a view on the module's memory (made by
 // allocF32/allocU16 of this backend); a kernel call passes `array.byteOffset` as the pointer, so
-// nothing is copied. Views from elsewhere, or views detached by memory growth, are rejected
-// with an error naming the argument.
+// nothing is copied. Views from elsewhere are rejected with an error naming the argument.
+// Memory growth: see arena.ts (shared memory where available, so buffers may be allocated at any
+// time; otherwise reserve() the total up front).
 
 import type { DType, Kernels, Weight } from "../kernels.js";
 import { WasmArena } from "./arena.js";
@@ -32,13 +33,13 @@ export interface WasmKernels extends Kernels {
 export type WasmKernelOptions = LoadOptions;
 
 export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels> {
-  const { exports: wasm, memory } = await instantiateKernels(opts);
-  const arena = new WasmArena(memory, wasm.heapBase());
+  const { exports: wasm, memory, shared } = await instantiateKernels(opts);
+  const arena = new WasmArena(memory, wasm.heapBase(), shared);
   const scratch = arena.alloc(wasm.MATMUL_SCRATCH_BYTES.value as number); // matmul's packed panel
 
   /** Byte address of `a` after checking it lives in our memory and holds `need` elements. */
   function ptr(a: Float32Array | Uint16Array, need: number, what: string, op: string): number {
-    if (a.buffer !== memory.buffer) {
+    if (!arena.owns(a.buffer)) {
       throw new Error(
         `wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} is not a view on this backend's wasm memory ` +
         "(allocate it with kernels.allocF32/allocU16; a view also detaches if the memory grew after it was made)");

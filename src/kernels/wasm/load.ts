@@ -1,6 +1,11 @@
-// Finding and instantiating build/kernels.wasm: the only platform-dependent part of the backend.
+// Finding and instantiating the kernels: the only platform-dependent part of the backend.
 // Node, Deno and Bun read the file with node:fs; a browser fetches it. The path is relative to
 // this module, which works from both src/kernels/wasm/ and dist/kernels/wasm/.
+//
+// Two builds of the same code exist (scripts/build-wasm.mjs): kernels-shared.wasm imports a
+// shared memory, whose growth leaves existing views valid, so buffers can be allocated at any
+// time; kernels.wasm imports an ordinary memory (growth would detach views, so the arena refuses
+// to grow once views exist). The shared build is used wherever SharedArrayBuffer is available.
 
 import { MAX_PAGES } from "./arena.js";
 
@@ -26,11 +31,14 @@ export interface KernelExports {
 export interface LoadOptions {
   /** The compiled module's bytes, if the caller already has them (skips file lookup). */
   wasmBytes?: ArrayBuffer | Uint8Array;
-  /** Where to find kernels.wasm (default: build/kernels.wasm next to the package root). */
+  /** Where to find the module (default: build/kernels-shared.wasm or build/kernels.wasm under the package root). */
   wasmUrl?: URL | string;
+  /** Use a shared (growable without detaching views) memory; default: when SharedArrayBuffer exists. */
+  shared?: boolean;
 }
 
 export const DEFAULT_WASM_URL = new URL("../../../build/kernels.wasm", import.meta.url);
+export const DEFAULT_SHARED_WASM_URL = new URL("../../../build/kernels-shared.wasm", import.meta.url);
 
 async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
   if (url.protocol === "file:") {
@@ -46,10 +54,13 @@ async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
 }
 
 /** Compile and instantiate the kernels with a fresh imported memory (1 page, growable to 4 GiB). */
-export async function instantiateKernels(opts: LoadOptions = {}): Promise<{ exports: KernelExports; memory: WebAssembly.Memory }> {
-  const url = opts.wasmUrl === undefined ? DEFAULT_WASM_URL : new URL(opts.wasmUrl, DEFAULT_WASM_URL);
+export async function instantiateKernels(opts: LoadOptions = {}):
+    Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean }> {
+  const shared = opts.shared ?? typeof SharedArrayBuffer !== "undefined";
+  const fallback = shared ? DEFAULT_SHARED_WASM_URL : DEFAULT_WASM_URL;
+  const url = opts.wasmUrl === undefined ? fallback : new URL(opts.wasmUrl, fallback);
   const bytes = opts.wasmBytes ?? (await readBytes(url));
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES });
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
   const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
-  return { exports: instance.exports as unknown as KernelExports, memory };
+  return { exports: instance.exports as unknown as KernelExports, memory, shared };
 }

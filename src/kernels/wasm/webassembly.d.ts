@@ -4,7 +4,7 @@
 
 declare namespace WebAssembly {
   interface MemoryDescriptor { initial: number; maximum?: number; shared?: boolean }
-  interface Memory { readonly buffer: ArrayBuffer; grow(delta: number): number }
+  interface Memory { readonly buffer: ArrayBuffer | SharedArrayBuffer; grow(delta: number): number }
   var Memory: { prototype: Memory; new (descriptor: MemoryDescriptor): Memory };
   interface Global { value: unknown }
   interface Instance { readonly exports: Record<string, unknown> }
