@@ -2,14 +2,16 @@
 // products used in training. Pointers are byte addresses into linear memory.
 //
 // Two algorithms, chosen by the number of tokens T:
-//  * decode (T < 4): matrix-vector. Every weight is used once, so this is a streaming read of W:
-//    4 rows at a time share each load of x, 8 independent f32x4 accumulators hide add latency.
+//  * decode (T < 4): matrix-vector. Every weight is used once, so this is a streaming read of W,
+//    done one row at a time so W is a single sequential stream (x, a few KB, stays in L1).
+//    f16 weights are widened with integer SIMD on the fly (see half.ts); that widening, not
+//    memory, bounds f16 decode speed when W is cache-resident.
 //  * prefill (T >= 4): register-blocked matrix-matrix. W is copied 8 rows at a time (widened to
 //    f32, transposed) into a small packed panel [kc][8]; a 4x8 micro-kernel then computes 4 tokens
 //    × 8 outputs with 8 f32x4 accumulators (broadcast x[t,k], multiply by panel row k). Widening
 //    cost is paid once per weight, not once per token.
 
-import { hsum, hsum4 } from "./simd";
+import { hsum } from "./simd";
 import { DT_F32, DT_F16, DT_BF16, f16HighHalves, f16LowHalves, f16Finish, f16x4Exact, f16TrackMax, f16NonFinite, f16ToF32, bf16ToF32, widenRow } from "./half";
 
 /** Largest k-block of the packed panel; the panel is KC·8 f32 (16 KB) and fits in L1. */
@@ -87,83 +89,6 @@ function scaleBy2p112(xs: usize, x: usize, n: i32): bool {
   return s;
 }
 
-/** Decode: y[o] = Σ_i x[i]·W[o,i] for one token. */
-// @ts-ignore: decorator
-@inline function matvec(y: usize, x: usize, xs: usize, w: usize, dtype: i32, I: i32, O: i32): void {
-  const I8 = I & ~7;
-  const rowBytes = <usize>I << (dtype == DT_F32 ? 2 : 1);
-  const xsEnd = xs + (<usize>I8 << 2);
-  const dt = dtype == DT_F16_XSCALED ? DT_F16 : dtype; // the weights' real dtype
-  let o = 0;
-  for (; o + 4 <= O; o += 4) {
-    const e0 = <usize>o * <usize>I, e1 = e0 + <usize>I, e2 = e1 + <usize>I, e3 = e2 + <usize>I;
-    // a_r: lanes 0..3 of each 8-wide step of row r, b_r: lanes 4..7 (8 independent chains)
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-    let maxBits = i16x8.splat(0); // f16 only: detects Inf/NaN weights (exponent 31)
-    let p0 = w + <usize>o * rowBytes, p1 = p0 + rowBytes, p2 = p1 + rowBytes, p3 = p2 + rowBytes;
-    for (let xp = xs; xp < xsEnd; xp += 32) {
-      const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-      if (dtype == DT_F32) {
-        a0 = f32x4.add(a0, f32x4.mul(v128.load(p0), x0)); b0 = f32x4.add(b0, f32x4.mul(v128.load(p0, 16), x1));
-        a1 = f32x4.add(a1, f32x4.mul(v128.load(p1), x0)); b1 = f32x4.add(b1, f32x4.mul(v128.load(p1, 16), x1));
-        a2 = f32x4.add(a2, f32x4.mul(v128.load(p2), x0)); b2 = f32x4.add(b2, f32x4.mul(v128.load(p2, 16), x1));
-        a3 = f32x4.add(a3, f32x4.mul(v128.load(p3), x0)); b3 = f32x4.add(b3, f32x4.mul(v128.load(p3, 16), x1));
-        p0 += 32; p1 += 32; p2 += 32; p3 += 32;
-      } else if (dtype == DT_F16 || dtype == DT_F16_XSCALED) {
-        // f16 is compute-bound here, so one accumulator per row: a_r += lo·x0 + hi·x1
-        const h0 = v128.load(p0), h1 = v128.load(p1), h2 = v128.load(p2), h3 = v128.load(p3);
-        let hi = f16HighHalves(h0), lo = f16LowHalves(h0);
-        a0 = f32x4.add(a0, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
-                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
-        hi = f16HighHalves(h1); lo = f16LowHalves(h1);
-        a1 = f32x4.add(a1, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
-                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
-        hi = f16HighHalves(h2); lo = f16LowHalves(h2);
-        a2 = f32x4.add(a2, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
-                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
-        hi = f16HighHalves(h3); lo = f16LowHalves(h3);
-        a3 = f32x4.add(a3, f32x4.add(f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), x0),
-                                     f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), x1)));
-        maxBits = f16TrackMax(f16TrackMax(maxBits, h0), h1);
-        maxBits = f16TrackMax(f16TrackMax(maxBits, h2), h3);
-        p0 += 16; p1 += 16; p2 += 16; p3 += 16;
-      } else {
-        // bf16 -> f32: each 16-bit value becomes the top half of an f32 lane (interleave with zeros)
-        const z = i16x8.splat(0);
-        const h0 = v128.load(p0), h1 = v128.load(p1), h2 = v128.load(p2), h3 = v128.load(p3);
-        a0 = f32x4.add(a0, f32x4.mul(i16x8.shuffle(z, h0, 0, 8, 1, 9, 2, 10, 3, 11), x0));
-        b0 = f32x4.add(b0, f32x4.mul(i16x8.shuffle(z, h0, 4, 12, 5, 13, 6, 14, 7, 15), x1));
-        a1 = f32x4.add(a1, f32x4.mul(i16x8.shuffle(z, h1, 0, 8, 1, 9, 2, 10, 3, 11), x0));
-        b1 = f32x4.add(b1, f32x4.mul(i16x8.shuffle(z, h1, 4, 12, 5, 13, 6, 14, 7, 15), x1));
-        a2 = f32x4.add(a2, f32x4.mul(i16x8.shuffle(z, h2, 0, 8, 1, 9, 2, 10, 3, 11), x0));
-        b2 = f32x4.add(b2, f32x4.mul(i16x8.shuffle(z, h2, 4, 12, 5, 13, 6, 14, 7, 15), x1));
-        a3 = f32x4.add(a3, f32x4.mul(i16x8.shuffle(z, h3, 0, 8, 1, 9, 2, 10, 3, 11), x0));
-        b3 = f32x4.add(b3, f32x4.mul(i16x8.shuffle(z, h3, 4, 12, 5, 13, 6, 14, 7, 15), x1));
-        p0 += 16; p1 += 16; p2 += 16; p3 += 16;
-      }
-    }
-    let s = hsum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
-    if (I8 < I) { // scalar tail: the last I % 8 inputs
-      let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
-      for (let i = I8; i < I; i++) {
-        const xi = load<f32>(x + (<usize>i << 2));
-        t0 += xi * wScalar(w, e0 + <usize>i, dt);
-        t1 += xi * wScalar(w, e1 + <usize>i, dt);
-        t2 += xi * wScalar(w, e2 + <usize>i, dt);
-        t3 += xi * wScalar(w, e3 + <usize>i, dt);
-      }
-      s = f32x4.add(s, f32x4(t0, t1, t2, t3));
-    }
-    v128.store(y + (<usize>o << 2), s);
-    if (dt == DT_F16 && f16NonFinite(maxBits)) {
-      // an Inf/NaN weight in these rows: the fast widening is wrong for it, redo them exactly
-      for (let r = 0; r < 4; r++) store<f32>(y + (<usize>(o + r) << 2), dotRow(x, w, <usize>(o + r), I, dt));
-    }
-  }
-  for (; o < O; o++) store<f32>(y + (<usize>o << 2), dotRow(x, w, <usize>o, I, dt));
-}
-
 /**
  * Decode with f32 weights: one row at a time, so W is read as a single sequential stream (like
  * the streaming baseline); x (a few KB) stays in L1. 16 weights per step, 4 accumulators.
@@ -185,6 +110,60 @@ function matvecF32(y: usize, x: usize, w: usize, I: i32, O: i32): void {
     }
     let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
     for (let i = I16; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * load<f32>(wp + (<usize>i << 2));
+    store<f32>(y + (<usize>o << 2), s);
+    wp += rowBytes;
+  }
+}
+
+/**
+ * Decode with f16 weights, one row at a time (W read as one sequential stream). `xs` is x·2^112
+ * (see DT_F16_XSCALED) or x itself (then each widened weight is multiplied by 2^112).
+ */
+// @ts-ignore: decorator
+@inline function matvecF16(y: usize, x: usize, xs: usize, w: usize, I: i32, O: i32, dtype: i32): void {
+  const I8 = I & ~7;
+  const rowBytes = <usize>I << 1;
+  const xsEnd = xs + (<usize>I8 << 2);
+  let wp = w;
+  for (let o = 0; o < O; o++) {
+    let a = f32x4.splat(0), b = f32x4.splat(0);
+    let maxBits = i16x8.splat(0);
+    let p = wp;
+    for (let xp = xs; xp < xsEnd; xp += 32) {
+      const h = v128.load(p);
+      const hi = f16HighHalves(h), lo = f16LowHalves(h);
+      a = f32x4.add(a, f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), v128.load(xp)));
+      b = f32x4.add(b, f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), v128.load(xp, 16)));
+      maxBits = f16TrackMax(maxBits, h);
+      p += 16;
+    }
+    let s = hsum(f32x4.add(a, b));
+    for (let i = I8; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * f16ToF32(<u32>load<u16>(wp + (<usize>i << 1)));
+    // an Inf/NaN weight in this row: the fast widening is wrong for it, redo the row exactly
+    if (f16NonFinite(maxBits)) s = dotRow(x, w, <usize>o, I, DT_F16);
+    store<f32>(y + (<usize>o << 2), s);
+    wp += rowBytes;
+  }
+}
+
+/** Decode with bf16 weights, one row at a time: bf16 -> f32 is an interleave with zero halves. */
+function matvecBF16(y: usize, x: usize, w: usize, I: i32, O: i32): void {
+  const I8 = I & ~7;
+  const rowBytes = <usize>I << 1;
+  const xEnd = x + (<usize>I8 << 2);
+  const z = i16x8.splat(0);
+  let wp = w;
+  for (let o = 0; o < O; o++) {
+    let a = f32x4.splat(0), b = f32x4.splat(0);
+    let p = wp;
+    for (let xp = x; xp < xEnd; xp += 32) {
+      const h = v128.load(p);
+      a = f32x4.add(a, f32x4.mul(i16x8.shuffle(z, h, 0, 8, 1, 9, 2, 10, 3, 11), v128.load(xp)));
+      b = f32x4.add(b, f32x4.mul(i16x8.shuffle(z, h, 4, 12, 5, 13, 6, 14, 7, 15), v128.load(xp, 16)));
+      p += 16;
+    }
+    let s = hsum(f32x4.add(a, b));
+    for (let i = I8; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * bf16ToF32(<u32>load<u16>(wp + (<usize>i << 1)));
     store<f32>(y + (<usize>o << 2), s);
     wp += rowBytes;
   }
@@ -284,9 +263,9 @@ export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32,
     for (let t = 0; t < T; t++) {
       const yt = y + (<usize>t * <usize>O << 2), xt = x + (<usize>t * <usize>I << 2);
       if (dtype == DT_F32) matvecF32(yt, xt, w, I, O);
-      else if (dtype == DT_BF16) matvec(yt, xt, xt, w, DT_BF16, I, O);
-      else if (I <= KC * 16 && scaleBy2p112(scratch, xt, I)) matvec(yt, xt, scratch, w, DT_F16_XSCALED, I, O);
-      else matvec(yt, xt, xt, w, DT_F16, I, O);
+      else if (dtype == DT_BF16) matvecBF16(yt, xt, w, I, O);
+      else if (I <= KC * 16 && scaleBy2p112(scratch, xt, I)) matvecF16(yt, xt, scratch, w, I, O, DT_F16_XSCALED);
+      else matvecF16(yt, xt, xt, w, I, O, DT_F16);
     }
     return;
   }
