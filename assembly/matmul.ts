@@ -54,38 +54,18 @@ function scaleBy2p112(xs: usize, x: usize, n: i32): bool {
   return dtype == DT_F16_XSCALED ? bits : f16Finish(bits);
 }
 
-/** Scalar weight element `e` of W as f32 (exact for every dtype). */
-// @ts-ignore: decorator
-@inline function wScalar(w: usize, e: usize, dtype: i32): f32 {
-  if (dtype == DT_F32) return load<f32>(w + (e << 2));
-  const bits = <u32>load<u16>(w + (e << 1));
-  return dtype == DT_F16 ? f16ToF32(bits) : bf16ToF32(bits);
-}
-
-/** Σ_i x[i]·W[row, i] for one row (exact widening; used for row tails and non-finite rows). */
-// @ts-ignore: decorator
-@inline function dotRow(x: usize, w: usize, row: usize, I: i32, dtype: i32): f32 {
-  const e0 = row * <usize>I;
+/** Σ_i x[i]·W[row, i] for one f16 row with the exact widening (for rows holding Inf/NaN). */
+function dotRowF16Exact(x: usize, w: usize, row: usize, I: i32): f32 {
+  const wRow = w + ((row * <usize>I) << 1);
   let a = f32x4.splat(0), b = f32x4.splat(0);
   let i = 0;
   for (; i + 8 <= I; i += 8) {
-    const e = e0 + <usize>i;
-    const x0 = v128.load(x + (<usize>i << 2)), x1 = v128.load(x + (<usize>i << 2), 16);
-    let w0: v128, w1: v128;
-    if (dtype == DT_F32) {
-      w0 = v128.load(w + (e << 2)); w1 = v128.load(w + (e << 2), 16);
-    } else if (dtype == DT_F16) {
-      const h = v128.load(w + (e << 1));
-      w0 = f16x4Exact(i32x4.extend_low_i16x8_u(h)); w1 = f16x4Exact(i32x4.extend_high_i16x8_u(h));
-    } else {
-      const h = v128.load(w + (e << 1));
-      w0 = i32x4.shl(i32x4.extend_low_i16x8_u(h), 16); w1 = i32x4.shl(i32x4.extend_high_i16x8_u(h), 16);
-    }
-    a = f32x4.add(a, f32x4.mul(x0, w0));
-    b = f32x4.add(b, f32x4.mul(x1, w1));
+    const h = v128.load(wRow + (<usize>i << 1));
+    a = f32x4.add(a, f32x4.mul(v128.load(x + (<usize>i << 2)), f16x4Exact(i32x4.extend_low_i16x8_u(h))));
+    b = f32x4.add(b, f32x4.mul(v128.load(x + (<usize>i << 2), 16), f16x4Exact(i32x4.extend_high_i16x8_u(h))));
   }
   let s = hsum(f32x4.add(a, b));
-  for (; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * wScalar(w, e0 + <usize>i, dtype);
+  for (; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * f16ToF32(<u32>load<u16>(wRow + (<usize>i << 1)));
   return s;
 }
 
@@ -140,7 +120,7 @@ function matvecF32(y: usize, x: usize, w: usize, I: i32, O: i32): void {
     let s = hsum(f32x4.add(a, b));
     for (let i = I8; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * f16ToF32(<u32>load<u16>(wp + (<usize>i << 1)));
     // an Inf/NaN weight in this row: the fast widening is wrong for it, redo the row exactly
-    if (f16NonFinite(maxBits)) s = dotRow(x, w, <usize>o, I, DT_F16);
+    if (f16NonFinite(maxBits)) s = dotRowF16Exact(x, w, <usize>o, I);
     store<f32>(y + (<usize>o << 2), s);
     wp += rowBytes;
   }
