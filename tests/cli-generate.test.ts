@@ -33,11 +33,11 @@ const promptIds = expectedIds("tiny-mha-unshared", "input_ids");
 const greedyIds = expectedIds("tiny-mha-unshared", "greedy_ids");
 
 describe("mobilellm generate (in-process)", () => {
-  it("--ids on a folder without a tokenizer streams the greedy ids", async () => {
-    const r = await cli(["generate", "--model", fixture, "--ids", promptIds.join(","), "--max-new-tokens", "16"]);
+  it.each(["wasm", "ts"])("--ids on a folder without a tokenizer streams the greedy ids (--backend %s)", async (backend) => {
+    const r = await cli(["generate", "--model", fixture, "--ids", promptIds.join(","), "--max-new-tokens", "16", "--backend", backend]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(greedyIds.join(","));
-    expect(r.stderr).toMatch(/24 prompt tokens at [\d.]+ tok\/s; 16 generated at [\d.]+ tok\/s \(greedy, ts backend\); stopped: length/);
+    expect(r.stderr).toMatch(new RegExp(`24 prompt tokens at [\\d.]+ tok/s; 16 generated at [\\d.]+ tok/s \\(greedy, ${backend} backend\\); stopped: length`));
   });
 
   it("--json prints one object with the ids and the statistics", async () => {

@@ -28,7 +28,7 @@ export const generate: Command = {
     "repetition-penalty": { type: "string", value: "R", description: "penalize tokens already in the context (1 = off)" },
     seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
     stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed)", multiple: true },
-    backend: { type: "string", value: "NAME", description: "kernel backend: ts or wasm", default: "ts" },
+    backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
     dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
