@@ -1,0 +1,288 @@
+// SentencePiece BPE encoding (the algorithm of sentencepiece's bpe_model.cc, re-derived):
+//
+//   1. Split the normalized string into symbols: one Unicode character each, except that a
+//      USER_DEFINED piece found in the text becomes one frozen symbol that never merges.
+//   2. For every adjacent pair whose concatenation is a vocabulary piece, push the pair on a
+//      max-heap keyed by that piece's score (ties: the leftmost pair first).
+//   3. Pop the best pair, merge right into left (a doubly linked list over the symbols), and push
+//      the two new pairs it forms with its neighbours. Popped pairs made stale by an earlier merge
+//      are recognised by their length no longer matching and are skipped.
+//   4. Each final symbol becomes its piece id; a symbol that is not in the vocabulary becomes the
+//      byte pieces <0xHH> of its UTF-8 encoding (byte_fallback) or <unk>.
+//
+// The reference merges over the whole normalized string. When no vocabulary piece contains
+// "x▁" (x any non-space character), no merge can ever cross the boundary in front of a "▁" that
+// follows a non-space, so the string can be cut there into words that are encoded independently
+// (and cached) with exactly the same result. This holds for SentencePiece models trained with
+// split_by_whitespace (MobileLLM/LLaMA); for other models the whole string is one chunk.
+
+import { PieceType, type ModelProto } from "./proto.js";
+
+const SPACE_CODE = 0x2581; // U+2581, the escaped space
+const CACHE_MAX_WORD = 48; // cache the ids of words up to this many UTF-16 units
+const CACHE_MAX_ENTRIES = 1 << 16;
+
+export class BpeEncoder {
+  /** NORMAL / USER_DEFINED / UNUSED pieces: the ones merges can produce. */
+  private readonly mergeable = new Map<string, number>();
+  /** UNKNOWN / CONTROL / BYTE pieces (looked up first for a final symbol, as the reference does). */
+  private readonly reserved = new Map<string, number>();
+  private readonly scores: Float64Array;
+  private readonly types: Uint8Array;
+  private readonly maxPieceLength: number; // in UTF-16 units: longer pairs cannot be pieces
+  private readonly byteIds: Int32Array | null; // byte value -> id of <0xHH>, when byte_fallback
+  private readonly unkId: number;
+  private readonly userDefined: string[]; // longest first, for prefix matching
+  private readonly hasUnused: boolean;
+  private readonly splitBeforeSpace: boolean;
+  private readonly cache = new Map<string, number[]>();
+
+  // Scratch buffers, grown on demand and reused by every call (no allocation per symbol).
+  private symStart = new Int32Array(0); // UTF-16 offset of symbol i in the chunk
+  private symLen = new Int32Array(0); // UTF-16 length; 0 once merged into its left neighbour
+  private symPrev = new Int32Array(0);
+  private symNext = new Int32Array(0);
+  private symFrozen = new Uint8Array(0);
+  private pairLeft = new Int32Array(0);
+  private pairRight = new Int32Array(0);
+  private pairLen = new Int32Array(0);
+  private pairScore = new Float64Array(0);
+  private heap = new Int32Array(0); // max-heap of pair indices
+  private heapSize = 0;
+  private pairCount = 0;
+  private chunkText = "";
+
+  private readonly utf8 = new TextEncoder();
+
+  constructor(model: ModelProto) {
+    const V = model.pieces.length;
+    this.scores = new Float64Array(V);
+    this.types = new Uint8Array(V);
+    let maxLen = 1;
+    let hasUnused = false;
+    let crossesSpace = false;
+    const userDefined: string[] = [];
+    for (let id = 0; id < V; id++) {
+      const { piece, score, type } = model.pieces[id]!;
+      this.scores[id] = score;
+      this.types[id] = type;
+      if (type === PieceType.NORMAL || type === PieceType.USER_DEFINED || type === PieceType.UNUSED) {
+        this.mergeable.set(piece, id);
+        maxLen = Math.max(maxLen, piece.length);
+        if (type === PieceType.USER_DEFINED) userDefined.push(piece);
+        if (type === PieceType.UNUSED) hasUnused = true;
+        // Does this piece contain a non-space followed by "▁"? Then words are not independent.
+        for (let k = 1; k < piece.length; k++) {
+          if (piece.charCodeAt(k) === SPACE_CODE && piece.charCodeAt(k - 1) !== SPACE_CODE) crossesSpace = true;
+        }
+      } else {
+        this.reserved.set(piece, id);
+      }
+    }
+    this.maxPieceLength = maxLen;
+    this.hasUnused = hasUnused;
+    this.splitBeforeSpace = !crossesSpace;
+    this.userDefined = userDefined.sort((a, b) => b.length - a.length);
+    this.unkId = model.pieces.findIndex((p) => p.type === PieceType.UNKNOWN);
+
+    if (model.trainerSpec.byteFallback) {
+      this.byteIds = new Int32Array(256).fill(-1);
+      for (let id = 0; id < V; id++) {
+        const p = model.pieces[id]!;
+        if (p.type === PieceType.BYTE) this.byteIds[parseInt(p.piece.slice(3, 5), 16)] = id;
+      }
+    } else {
+      this.byteIds = null;
+    }
+  }
+
+  /** Append the ids of a normalized string (see normalizer.ts) to `out`. */
+  encodeNormalized(normalized: string, out: number[]): void {
+    if (!this.splitBeforeSpace) {
+      this.encodeChunk(normalized, out);
+      return;
+    }
+    // Cut in front of every "▁" that follows a non-"▁" character.
+    let start = 0;
+    for (let i = 1; i < normalized.length; i++) {
+      if (normalized.charCodeAt(i) === SPACE_CODE && normalized.charCodeAt(i - 1) !== SPACE_CODE) {
+        this.encodeCached(normalized.slice(start, i), out);
+        start = i;
+      }
+    }
+    if (start < normalized.length) this.encodeCached(normalized.slice(start), out);
+  }
+
+  private encodeCached(word: string, out: number[]): void {
+    if (word.length > CACHE_MAX_WORD) {
+      this.encodeChunk(word, out);
+      return;
+    }
+    let ids = this.cache.get(word);
+    if (ids === undefined) {
+      ids = [];
+      this.encodeChunk(word, ids);
+      if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.clear();
+      this.cache.set(word, ids);
+    }
+    for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
+  }
+
+  /** The reference algorithm over one chunk (steps 1-4 above). */
+  private encodeChunk(text: string, out: number[]): void {
+    this.chunkText = text;
+    this.ensureCapacity(text.length);
+
+    // 1. Symbols: user-defined pieces (frozen) or single code points.
+    let n = 0;
+    for (let pos = 0; pos < text.length; ) {
+      let len = 0;
+      let frozen = 0;
+      for (const u of this.userDefined) {
+        if (text.startsWith(u, pos)) {
+          len = u.length;
+          frozen = 1;
+          break;
+        }
+      }
+      if (len === 0) {
+        const c = text.charCodeAt(pos);
+        len = c >= 0xd800 && c <= 0xdbff && pos + 1 < text.length ? 2 : 1; // surrogate pair
+      }
+      this.symStart[n] = pos;
+      this.symLen[n] = len;
+      this.symFrozen[n] = frozen;
+      this.symPrev[n] = n - 1;
+      this.symNext[n] = n + 1;
+      n++;
+      pos += len;
+    }
+    if (n === 0) return;
+    this.symNext[n - 1] = -1;
+
+    // 2. Candidate pairs.
+    this.heapSize = 0;
+    this.pairCount = 0;
+    const revMerge = this.hasUnused ? new Map<string, [string, string]>() : null;
+    for (let i = 1; i < n; i++) this.tryPair(i - 1, i, revMerge);
+
+    // 3. Merge best-first.
+    while (this.heapSize > 0) {
+      const p = this.popBest();
+      const L = this.pairLeft[p]!;
+      const R = this.pairRight[p]!;
+      const lenL = this.symLen[L]!;
+      const lenR = this.symLen[R]!;
+      if (lenL === 0 || lenR === 0 || lenL + lenR !== this.pairLen[p]) continue; // stale
+      this.symLen[L] = lenL + lenR;
+      this.symLen[R] = 0;
+      const next = this.symNext[R]!;
+      this.symNext[L] = next;
+      if (next >= 0) this.symPrev[next] = L;
+      const prev = this.symPrev[L]!;
+      if (prev >= 0) this.tryPair(prev, L, revMerge);
+      if (next >= 0) this.tryPair(L, next, revMerge);
+    }
+
+    // 4. Final symbols -> ids.
+    for (let i = 0; i >= 0; i = this.symNext[i]!) {
+      const s = this.symStart[i]!;
+      this.emit(text.slice(s, s + this.symLen[i]!), out, revMerge);
+    }
+  }
+
+  private emit(piece: string, out: number[], revMerge: Map<string, [string, string]> | null): void {
+    let id = this.reserved.get(piece) ?? this.mergeable.get(piece) ?? -1;
+    if (id >= 0 && revMerge !== null && this.types[id] === PieceType.UNUSED) {
+      // UNUSED pieces are never emitted: split back into the two parts that formed them.
+      const parts = revMerge.get(piece);
+      if (parts !== undefined) {
+        this.emit(parts[0], out, revMerge);
+        this.emit(parts[1], out, revMerge);
+        return;
+      }
+    }
+    if (id < 0) id = this.unkId;
+    if (id === this.unkId && this.byteIds !== null) {
+      for (const b of this.utf8.encode(piece)) out.push(this.byteIds[b]!);
+      return;
+    }
+    out.push(id);
+  }
+
+  /** Push (L, R) if their concatenation is a mergeable piece. */
+  private tryPair(L: number, R: number, revMerge: Map<string, [string, string]> | null): void {
+    if (this.symFrozen[L] === 1 || this.symFrozen[R] === 1) return;
+    const len = this.symLen[L]! + this.symLen[R]!;
+    if (len > this.maxPieceLength) return;
+    const start = this.symStart[L]!;
+    const merged = this.chunkText.slice(start, start + len);
+    const id = this.mergeable.get(merged);
+    if (id === undefined) return;
+    if (revMerge !== null && this.types[id] === PieceType.UNUSED) {
+      const split = start + this.symLen[L]!;
+      revMerge.set(merged, [this.chunkText.slice(start, split), this.chunkText.slice(split, start + len)]);
+    }
+    const p = this.pairCount++;
+    this.pairLeft[p] = L;
+    this.pairRight[p] = R;
+    this.pairLen[p] = len;
+    this.pairScore[p] = this.scores[id]!;
+    this.pushHeap(p);
+  }
+
+  // --- binary max-heap over pair indices: higher score first, then smaller left index ---
+
+  private better(a: number, b: number): boolean {
+    const sa = this.pairScore[a]!;
+    const sb = this.pairScore[b]!;
+    return sa > sb || (sa === sb && this.pairLeft[a]! < this.pairLeft[b]!);
+  }
+
+  private pushHeap(p: number): void {
+    const h = this.heap;
+    let i = this.heapSize++;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.better(p, h[parent]!)) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = p;
+  }
+
+  private popBest(): number {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h[--this.heapSize]!;
+    let i = 0;
+    const size = this.heapSize;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= size) break;
+      if (child + 1 < size && this.better(h[child + 1]!, h[child]!)) child++;
+      if (!this.better(h[child]!, last)) break;
+      h[i] = h[child]!;
+      i = child;
+    }
+    if (size > 0) h[i] = last;
+    return top;
+  }
+
+  private ensureCapacity(n: number): void {
+    if (this.symStart.length >= n + 1) return;
+    const cap = Math.max(n + 1, 2 * this.symStart.length, 64);
+    this.symStart = new Int32Array(cap);
+    this.symLen = new Int32Array(cap);
+    this.symPrev = new Int32Array(cap);
+    this.symNext = new Int32Array(cap);
+    this.symFrozen = new Uint8Array(cap);
+    // Every merge adds at most two pairs to the n-1 initial ones.
+    const pairCap = 3 * cap;
+    this.pairLeft = new Int32Array(pairCap);
+    this.pairRight = new Int32Array(pairCap);
+    this.pairLen = new Int32Array(pairCap);
+    this.pairScore = new Float64Array(pairCap);
+    this.heap = new Int32Array(pairCap);
+  }
+}
