@@ -10,15 +10,15 @@
 //   4. Each final symbol becomes its piece id; a symbol that is not in the vocabulary becomes the
 //      byte pieces <0xHH> of its UTF-8 encoding (byte_fallback) or <unk>.
 //
-// The reference merges over the whole normalized string. When no vocabulary piece contains
-// "x▁" (x any non-space character), no merge can ever cross the boundary in front of a "▁" that
-// follows a non-space, so the string can be cut there into words that are encoded independently
-// (and cached) with exactly the same result. This holds for SentencePiece models trained with
-// split_by_whitespace (MobileLLM/LLaMA); for other models the whole string is one chunk.
+// The reference merges over the whole normalized string. A merge can only join two characters
+// that stand next to each other inside some vocabulary piece, so wherever the text has an
+// adjacent pair (c1, c2) that occurs in no piece, no symbol can ever span that boundary: the
+// string can be cut there into chunks that are encoded independently (and cached) with exactly
+// the same result. For LLaMA/MobileLLM that cuts in front of every "▁" after a word and around
+// every "\n", so chunks are words and the cache makes repeated words cost one Map lookup.
 
 import { PieceType, type ModelProto } from "./proto.js";
 
-const SPACE_CODE = 0x2581; // U+2581, the escaped space
 const CACHE_MAX_WORD = 48; // cache the ids of words up to this many UTF-16 units
 const CACHE_MAX_ENTRIES = 1 << 16;
 
@@ -34,7 +34,10 @@ export class BpeEncoder {
   private readonly unkId: number;
   private readonly userDefined: string[]; // longest first, for prefix matching
   private readonly hasUnused: boolean;
-  private readonly splitBeforeSpace: boolean;
+  /** joinAscii[a * 128 + b] = 1 if the ASCII pair "ab" occurs inside some mergeable piece. */
+  private readonly joinAscii = new Uint8Array(128 * 128);
+  /** The same for UTF-16 code-unit pairs with a unit >= 128, as a * 65536 + b. */
+  private readonly joinOther = new Set<number>();
   private readonly cache = new Map<string, number[]>();
 
   // Scratch buffers, grown on demand and reused by every call (no allocation per symbol).
@@ -60,7 +63,6 @@ export class BpeEncoder {
     this.types = new Uint8Array(V);
     let maxLen = 1;
     let hasUnused = false;
-    let crossesSpace = false;
     const userDefined: string[] = [];
     for (let id = 0; id < V; id++) {
       const { piece, score, type } = model.pieces[id]!;
@@ -71,9 +73,11 @@ export class BpeEncoder {
         maxLen = Math.max(maxLen, piece.length);
         if (type === PieceType.USER_DEFINED) userDefined.push(piece);
         if (type === PieceType.UNUSED) hasUnused = true;
-        // Does this piece contain a non-space followed by "▁"? Then words are not independent.
         for (let k = 1; k < piece.length; k++) {
-          if (piece.charCodeAt(k) === SPACE_CODE && piece.charCodeAt(k - 1) !== SPACE_CODE) crossesSpace = true;
+          const a = piece.charCodeAt(k - 1);
+          const b = piece.charCodeAt(k);
+          if (a < 128 && b < 128) this.joinAscii[a * 128 + b] = 1;
+          else this.joinOther.add(a * 65536 + b);
         }
       } else {
         this.reserved.set(piece, id);
@@ -81,7 +85,6 @@ export class BpeEncoder {
     }
     this.maxPieceLength = maxLen;
     this.hasUnused = hasUnused;
-    this.splitBeforeSpace = !crossesSpace;
     this.userDefined = userDefined.sort((a, b) => b.length - a.length);
     this.unkId = model.pieces.findIndex((p) => p.type === PieceType.UNKNOWN);
 
@@ -98,17 +101,20 @@ export class BpeEncoder {
 
   /** Append the ids of a normalized string (see normalizer.ts) to `out`. */
   encodeNormalized(normalized: string, out: number[]): void {
-    if (!this.splitBeforeSpace) {
-      this.encodeChunk(normalized, out);
-      return;
-    }
-    // Cut in front of every "▁" that follows a non-"▁" character.
+    // Cut between every adjacent pair of characters that no piece contains (see top of file).
     let start = 0;
+    let a = normalized.charCodeAt(0);
     for (let i = 1; i < normalized.length; i++) {
-      if (normalized.charCodeAt(i) === SPACE_CODE && normalized.charCodeAt(i - 1) !== SPACE_CODE) {
+      const b = normalized.charCodeAt(i);
+      const joinable =
+        a < 128 && b < 128
+          ? this.joinAscii[a * 128 + b] === 1
+          : (b >= 0xdc00 && b <= 0xdfff) || this.joinOther.has(a * 65536 + b); // never split a surrogate pair
+      if (!joinable) {
         this.encodeCached(normalized.slice(start, i), out);
         start = i;
       }
+      a = b;
     }
     if (start < normalized.length) this.encodeCached(normalized.slice(start), out);
   }

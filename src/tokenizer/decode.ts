@@ -18,6 +18,8 @@ const SPACE_SYMBOL = "\u2581";
 /** What decoding needs to know about the vocabulary. */
 export interface DecodeVocab {
   pieces: readonly string[];
+  /** pieces[id] with every U+2581 replaced by a space (precomputed: decode is a lookup). */
+  surfaces: readonly string[];
   types: Uint8Array; // PieceType per id
   byteValue: Int16Array; // the byte of a BYTE piece, -1 otherwise
   unkSurface: string;
@@ -121,15 +123,16 @@ export class DecodeStream {
       if (v.unkSurface.length > 0) this.atStart = false;
       return text + v.unkSurface;
     }
-    let piece = v.pieces[id]!;
-    let consumed = false;
-    if (this.atStart && v.stripLeadingSpace && piece.startsWith(SPACE_SYMBOL)) {
-      piece = piece.slice(SPACE_SYMBOL.length);
-      consumed = !v.stripAllLeadingSpaces;
+    let surface = v.surfaces[id]!;
+    if (this.atStart) {
+      let consumed = false;
+      if (v.stripLeadingSpace && v.pieces[id]!.startsWith(SPACE_SYMBOL)) {
+        surface = surface.slice(1); // the dummy-prefix space
+        consumed = !v.stripAllLeadingSpaces;
+      }
+      if (surface.length > 0 || consumed) this.atStart = false;
     }
-    if (piece.length > 0 || consumed) this.atStart = false;
-    text += piece.replaceAll(SPACE_SYMBOL, " ");
-    return text;
+    return text + surface;
   }
 
   /** End of the sequence: an unfinished UTF-8 character becomes U+FFFD per byte. */
@@ -180,14 +183,16 @@ export function decodeIds(vocab: DecodeVocab, ids: ArrayLike<number>): string {
       if (vocab.unkSurface.length > 0) atStart = false;
       continue;
     }
-    let piece = vocab.pieces[id]!;
-    let consumed = false;
-    if (atStart && vocab.stripLeadingSpace && piece.startsWith(SPACE_SYMBOL)) {
-      piece = piece.slice(SPACE_SYMBOL.length);
-      consumed = !vocab.stripAllLeadingSpaces;
+    let surface = vocab.surfaces[id]!;
+    if (atStart) {
+      let consumed = false;
+      if (vocab.stripLeadingSpace && vocab.pieces[id]!.startsWith(SPACE_SYMBOL)) {
+        surface = surface.slice(1); // the dummy-prefix space
+        consumed = !vocab.stripAllLeadingSpaces;
+      }
+      if (surface.length > 0 || consumed) atStart = false;
     }
-    if (piece.length > 0 || consumed) atStart = false;
-    text += piece.replaceAll(SPACE_SYMBOL, " ");
+    text += surface;
   }
   flushBytes();
   return text;

@@ -87,6 +87,7 @@ export class Tokenizer {
     this.bpe = new BpeEncoder(model);
     this.vocab = {
       pieces: model.pieces.map((p) => p.piece),
+      surfaces: model.pieces.map((p) => p.piece.replaceAll("\u2581", " ")),
       types,
       byteValue,
       unkSurface: spec.unkSurface,
