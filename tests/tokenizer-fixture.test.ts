@@ -36,7 +36,7 @@ describe("project SentencePiece model shakespeare-bpe800", async () => {
     expect(tok.idToPiece(4)).toBe("<0x00>");
     expect(tok.model.trainerSpec.byteFallback).toBe(true);
     expect(tok.model.normalizerSpec.name).toBe("identity");
-    expect(refs.length).toBe(40);
+    expect(refs.length).toBe(42);
   });
 
   it("encodes and decodes every reference string exactly", () => {

@@ -56,4 +56,19 @@ describe.skipIf(!haveShared)("MobileLLM tokenizer.model (LLaMA SentencePiece BPE
       expect(streamed).toBe(c.decoded);
     }
   });
+
+  it("breaks score ties leftmost, as sentencepiece (values from sentencepiece 0.1.97)", () => {
+    // "aa" and "aaaa" pairs tie at several positions; leftmost-first gives ▁a aaaa aa.
+    expect(tok.encodePieces("aaaaaaa", { addBos: false })).toEqual(["▁a", "aaaa", "aa"]);
+    expect(tok.encode("     five", { addBos: false })).toEqual([418, 5320]);
+  });
+
+  it("encode() defaults to MobileLLM's Hugging Face setup: BOS, no EOS, special strings parsed", () => {
+    expect(tok.encode("Hello world")).toEqual([1, 15043, 3186]);
+    expect(tok.encode("Hello world", { addEos: true })).toEqual([1, 15043, 3186, 2]);
+    // LlamaTokenizer (legacy): "<s>" becomes id 1 and the text after it gets its own "▁".
+    expect(tok.encode("Hello<s>world")).toEqual([1, 15043, 1, 3186]);
+    expect(tok.encode("<s>", { addBos: false, parseSpecial: false })).toEqual([529, 29879, 29958]);
+    expect(tok.decode([1, 15043, 1, 3186, 2])).toBe("Hello world");
+  });
 });

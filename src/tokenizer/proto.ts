@@ -282,6 +282,8 @@ function readNormalizerSpec(r: WireReader, bytes: Uint8Array): NormalizerSpec {
  */
 export function parseModelProto(bytes: Uint8Array, name: string): ModelProto {
   const r = new WireReader(bytes, 0, bytes.length, name);
+  let sawTrainer = false;
+  let sawNormalizer = false;
   const model: ModelProto = {
     pieces: [],
     trainerSpec: defaultTrainerSpec(),
@@ -293,9 +295,20 @@ export function parseModelProto(bytes: Uint8Array, name: string): ModelProto {
     const wire = key & 7;
     if (field === 0) r.fail("field number 0");
     if (field === 1 && wire === 2) model.pieces.push(readPiece(r.sub(r.span())));
-    else if (field === 2 && wire === 2) model.trainerSpec = readTrainerSpec(r.sub(r.span()));
-    else if (field === 3 && wire === 2) model.normalizerSpec = readNormalizerSpec(r.sub(r.span()), bytes);
-    else r.skip(wire);
+    else if (field === 2 && wire === 2) {
+      model.trainerSpec = readTrainerSpec(r.sub(r.span()));
+      sawTrainer = true;
+    } else if (field === 3 && wire === 2) {
+      model.normalizerSpec = readNormalizerSpec(r.sub(r.span()), bytes);
+      sawNormalizer = true;
+    } else r.skip(wire);
+  }
+  if (model.pieces.length > 0 && (!sawTrainer || !sawNormalizer)) {
+    // Every real model has both; a file cut exactly between two fields parses but lacks them.
+    throw new Error(
+      `${name}: not a valid SentencePiece model (no ${sawTrainer ? "normalizer_spec" : "trainer_spec"}); ` +
+        `the file is truncated or corrupt — download tokenizer.model again`,
+    );
   }
   validateModel(model, name);
   return model;
