@@ -39,6 +39,16 @@ export class BpeEncoder {
   /** The same for UTF-16 code-unit pairs with a unit >= 128, as a * 65536 + b. */
   private readonly joinOther = new Set<number>();
   private readonly cache = new Map<string, number[]>();
+  /** Id of each single-UTF-16-unit mergeable piece (-1: none), so symbols start with their ids. */
+  private readonly unitId = new Int32Array(65536).fill(-1);
+  /**
+   * (left id * V + right id) -> id of the piece left+right, for every way of writing a mergeable
+   * piece as two mergeable pieces. It answers "is this pair a piece?" for two symbols that are
+   * themselves pieces without building their string; other pairs use the string lookup. Not
+   * used for models with UNUSED pieces (their split-back bookkeeping needs the strings).
+   */
+  private readonly pairMerge: Map<number, number> | null;
+  private readonly V: number;
 
   // Scratch buffers, grown on demand and reused by every call (no allocation per symbol).
   private symStart = new Int32Array(0); // UTF-16 offset of symbol i in the chunk
@@ -46,10 +56,12 @@ export class BpeEncoder {
   private symPrev = new Int32Array(0);
   private symNext = new Int32Array(0);
   private symFrozen = new Uint8Array(0);
+  private symId = new Int32Array(0); // mergeable id of the symbol's text, -1 if it is not a piece
   private pairLeft = new Int32Array(0);
   private pairRight = new Int32Array(0);
   private pairLen = new Int32Array(0);
   private pairScore = new Float64Array(0);
+  private pairId = new Int32Array(0); // id of the merged piece
   private heap = new Int32Array(0); // max-heap of pair indices
   private heapSize = 0;
   private pairCount = 0;
@@ -59,6 +71,7 @@ export class BpeEncoder {
 
   constructor(model: ModelProto) {
     const V = model.pieces.length;
+    this.V = V;
     this.scores = new Float64Array(V);
     this.types = new Uint8Array(V);
     let maxLen = 1;
@@ -71,6 +84,7 @@ export class BpeEncoder {
       if (type === PieceType.NORMAL || type === PieceType.USER_DEFINED || type === PieceType.UNUSED) {
         this.mergeable.set(piece, id);
         maxLen = Math.max(maxLen, piece.length);
+        if (piece.length === 1) this.unitId[piece.charCodeAt(0)] = id;
         if (type === PieceType.USER_DEFINED) userDefined.push(piece);
         if (type === PieceType.UNUSED) hasUnused = true;
         for (let k = 1; k < piece.length; k++) {
@@ -84,6 +98,20 @@ export class BpeEncoder {
       }
     }
     this.maxPieceLength = maxLen;
+    if (hasUnused) {
+      this.pairMerge = null;
+    } else {
+      this.pairMerge = new Map();
+      for (const [piece, id] of this.mergeable) {
+        for (let k = 1; k < piece.length; k++) {
+          const c = piece.charCodeAt(k);
+          if (c >= 0xdc00 && c <= 0xdfff) continue; // not between the halves of a surrogate pair
+          const left = this.mergeable.get(piece.slice(0, k));
+          const right = this.mergeable.get(piece.slice(k));
+          if (left !== undefined && right !== undefined) this.pairMerge.set(left * V + right, id);
+        }
+      }
+    }
     this.hasUnused = hasUnused;
     this.userDefined = userDefined.sort((a, b) => b.length - a.length);
     this.unkId = model.pieces.findIndex((p) => p.type === PieceType.UNKNOWN);
@@ -151,10 +179,15 @@ export class BpeEncoder {
           break;
         }
       }
-      if (len === 0) {
+      let id: number;
+      if (len > 0) {
+        id = this.mergeable.get(text.slice(pos, pos + len))!;
+      } else {
         const c = text.charCodeAt(pos);
         len = c >= 0xd800 && c <= 0xdbff && pos + 1 < text.length ? 2 : 1; // surrogate pair
+        id = len === 1 ? this.unitId[c]! : (this.mergeable.get(text.slice(pos, pos + 2)) ?? -1);
       }
+      this.symId[n] = id;
       this.symStart[n] = pos;
       this.symLen[n] = len;
       this.symFrozen[n] = frozen;
@@ -182,6 +215,7 @@ export class BpeEncoder {
       if (lenL === 0 || lenR === 0 || lenL + lenR !== this.pairLen[p]) continue; // stale
       this.symLen[L] = lenL + lenR;
       this.symLen[R] = 0;
+      this.symId[L] = this.pairId[p]!;
       const next = this.symNext[R]!;
       this.symNext[L] = next;
       if (next >= 0) this.symPrev[next] = L;
@@ -192,8 +226,12 @@ export class BpeEncoder {
 
     // 4. Final symbols -> ids.
     for (let i = 0; i >= 0; i = this.symNext[i]!) {
-      const s = this.symStart[i]!;
-      this.emit(text.slice(s, s + this.symLen[i]!), out, revMerge);
+      if (revMerge === null && this.symId[i]! >= 0) {
+        out.push(this.symId[i]!); // a NORMAL or USER_DEFINED piece
+      } else {
+        const s = this.symStart[i]!;
+        this.emit(text.slice(s, s + this.symLen[i]!), out, revMerge);
+      }
     }
   }
 
@@ -221,19 +259,27 @@ export class BpeEncoder {
     if (this.symFrozen[L] === 1 || this.symFrozen[R] === 1) return;
     const len = this.symLen[L]! + this.symLen[R]!;
     if (len > this.maxPieceLength) return;
-    const start = this.symStart[L]!;
-    const merged = this.chunkText.slice(start, start + len);
-    const id = this.mergeable.get(merged);
-    if (id === undefined) return;
-    if (revMerge !== null && this.types[id] === PieceType.UNUSED) {
-      const split = start + this.symLen[L]!;
-      revMerge.set(merged, [this.chunkText.slice(start, split), this.chunkText.slice(split, start + len)]);
+    const idL = this.symId[L]!;
+    const idR = this.symId[R]!;
+    let id: number | undefined;
+    if (this.pairMerge !== null && idL >= 0 && idR >= 0) {
+      id = this.pairMerge.get(idL * this.V + idR); // both are pieces: no string needed
+    } else {
+      const start = this.symStart[L]!;
+      const merged = this.chunkText.slice(start, start + len);
+      id = this.mergeable.get(merged);
+      if (id !== undefined && revMerge !== null && this.types[id] === PieceType.UNUSED) {
+        const split = start + this.symLen[L]!;
+        revMerge.set(merged, [this.chunkText.slice(start, split), this.chunkText.slice(split, start + len)]);
+      }
     }
+    if (id === undefined) return;
     const p = this.pairCount++;
     this.pairLeft[p] = L;
     this.pairRight[p] = R;
     this.pairLen[p] = len;
     this.pairScore[p] = this.scores[id]!;
+    this.pairId[p] = id;
     this.pushHeap(p);
   }
 
@@ -283,12 +329,14 @@ export class BpeEncoder {
     this.symPrev = new Int32Array(cap);
     this.symNext = new Int32Array(cap);
     this.symFrozen = new Uint8Array(cap);
+    this.symId = new Int32Array(cap);
     // Every merge adds at most two pairs to the n-1 initial ones.
     const pairCap = 3 * cap;
     this.pairLeft = new Int32Array(pairCap);
     this.pairRight = new Int32Array(pairCap);
     this.pairLen = new Int32Array(pairCap);
     this.pairScore = new Float64Array(pairCap);
+    this.pairId = new Int32Array(pairCap);
     this.heap = new Int32Array(pairCap);
   }
 }
