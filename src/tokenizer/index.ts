@@ -40,3 +40,5 @@ export async function loadTokenizer(folderOrFile: string): Promise<Tokenizer> {
   const bytes = await readFile(path);
   return Tokenizer.fromBytes(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
 }
+
+export { trainBpeTokenizer, trainBpeModel, type TrainBpeOptions } from "./train.js";
