@@ -52,7 +52,7 @@ function checkWithSpm(modelBytes: Uint8Array, texts: string[]): void {
 }
 
 describe("trainBpeTokenizer", () => {
-  const V = 420;
+  const V = 600;
   const bytes = trainBpeTokenizer(corpus, { vocabSize: V });
   const tok = Tokenizer.fromBytes(bytes, "trained.model");
 
@@ -97,6 +97,13 @@ describe("trainBpeTokenizer", () => {
   it("rejects a vocabulary too small for the characters", () => {
     expect(() => trainBpeTokenizer(corpus, { vocabSize: 260 })).toThrow(/too small/);
     expect(() => trainBpeTokenizer(corpus, { vocabSize: 100 })).toThrow(/vocabSize must be/);
+  });
+
+  it("stops early, with a smaller model, when no pair is left to merge", () => {
+    const m = trainBpeModel("abab abab", { vocabSize: 5000 });
+    expect(m.pieces.length).toBeLessThan(5000);
+    expect(m.trainerSpec.vocabSize).toBe(m.pieces.length);
+    expect(m.pieces.map((p) => p.piece)).toContain("▁abab");
   });
 
   it.skipIf(!haveSpm)("encodes exactly like spm_encode with the same model", () => {
