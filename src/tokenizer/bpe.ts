@@ -129,6 +129,7 @@ export class BpeEncoder {
 
   /** Append the ids of a normalized string (see normalizer.ts) to `out`. */
   encodeNormalized(normalized: string, out: number[]): void {
+    const first = out.length;
     // Cut between every adjacent pair of characters that no piece contains (see top of file).
     let start = 0;
     let a = normalized.charCodeAt(0);
@@ -145,6 +146,16 @@ export class BpeEncoder {
       a = b;
     }
     if (start < normalized.length) this.encodeCached(normalized.slice(start), out);
+
+    // Without byte fallback the reference emits a run of unknown characters as one <unk>.
+    if (this.byteIds === null) {
+      let w = first;
+      for (let r = first; r < out.length; r++) {
+        if (out[r] === this.unkId && w > first && out[w - 1] === this.unkId) continue;
+        out[w++] = out[r]!;
+      }
+      out.length = w;
+    }
   }
 
   private encodeCached(word: string, out: number[]): void {
