@@ -47,8 +47,7 @@ export class BpeEncoder {
    * themselves pieces without building their string; other pairs use the string lookup. Not
    * used for models with UNUSED pieces (their split-back bookkeeping needs the strings).
    */
-  private readonly pairMerge: Map<number, number> | null;
-  private readonly V: number;
+  private readonly pairMerge: PairTable | null;
 
   // Scratch buffers, grown on demand and reused by every call (no allocation per symbol).
   private symStart = new Int32Array(0); // UTF-16 offset of symbol i in the chunk
@@ -71,7 +70,6 @@ export class BpeEncoder {
 
   constructor(model: ModelProto) {
     const V = model.pieces.length;
-    this.V = V;
     this.scores = new Float64Array(V);
     this.types = new Uint8Array(V);
     let maxLen = 1;
@@ -101,16 +99,18 @@ export class BpeEncoder {
     if (hasUnused) {
       this.pairMerge = null;
     } else {
-      this.pairMerge = new Map();
+      const triples: number[] = []; // left, right, merged
       for (const [piece, id] of this.mergeable) {
         for (let k = 1; k < piece.length; k++) {
           const c = piece.charCodeAt(k);
           if (c >= 0xdc00 && c <= 0xdfff) continue; // not between the halves of a surrogate pair
           const left = this.mergeable.get(piece.slice(0, k));
           const right = this.mergeable.get(piece.slice(k));
-          if (left !== undefined && right !== undefined) this.pairMerge.set(left * V + right, id);
+          if (left !== undefined && right !== undefined) triples.push(left, right, id);
         }
       }
+      this.pairMerge = new PairTable(triples.length / 3);
+      for (let t = 0; t < triples.length; t += 3) this.pairMerge.set(triples[t]!, triples[t + 1]!, triples[t + 2]!);
     }
     this.hasUnused = hasUnused;
     this.userDefined = userDefined.sort((a, b) => b.length - a.length);
@@ -125,6 +125,11 @@ export class BpeEncoder {
     } else {
       this.byteIds = null;
     }
+  }
+
+  /** Forget the cached ids of words seen so far. */
+  clearCache(): void {
+    this.cache.clear();
   }
 
   /** Append the ids of a normalized string (see normalizer.ts) to `out`. */
@@ -274,7 +279,8 @@ export class BpeEncoder {
     const idR = this.symId[R]!;
     let id: number | undefined;
     if (this.pairMerge !== null && idL >= 0 && idR >= 0) {
-      id = this.pairMerge.get(idL * this.V + idR); // both are pieces: no string needed
+      const merged = this.pairMerge.get(idL, idR); // both are pieces: no string needed
+      id = merged >= 0 ? merged : undefined;
     } else {
       const start = this.symStart[L]!;
       const merged = this.chunkText.slice(start, start + len);
@@ -349,5 +355,48 @@ export class BpeEncoder {
     this.pairScore = new Float64Array(pairCap);
     this.pairId = new Int32Array(pairCap);
     this.heap = new Int32Array(pairCap);
+  }
+}
+
+/**
+ * Open-addressing hash table (left id, right id) -> merged id, in typed arrays: a lookup is a
+ * multiply, a shift and usually one probe (a Map with number keys is several times slower here).
+ */
+class PairTable {
+  private readonly lefts: Int32Array;
+  private readonly rights: Int32Array;
+  private readonly values: Int32Array;
+  private readonly mask: number;
+
+  constructor(maxEntries: number) {
+    let cap = 16;
+    while (cap < 2 * maxEntries) cap *= 2; // load factor <= 1/2
+    this.lefts = new Int32Array(cap).fill(-1);
+    this.rights = new Int32Array(cap);
+    this.values = new Int32Array(cap);
+    this.mask = cap - 1;
+  }
+
+  private slot(left: number, right: number): number {
+    return (Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca6b)) >>> 0;
+  }
+
+  set(left: number, right: number, value: number): void {
+    let i = this.slot(left, right) & this.mask;
+    while (this.lefts[i] !== -1 && (this.lefts[i] !== left || this.rights[i] !== right)) i = (i + 1) & this.mask;
+    this.lefts[i] = left;
+    this.rights[i] = right;
+    this.values[i] = value;
+  }
+
+  /** The merged id, or -1. */
+  get(left: number, right: number): number {
+    let i = this.slot(left, right) & this.mask;
+    for (;;) {
+      const l = this.lefts[i]!;
+      if (l === -1) return -1;
+      if (l === left && this.rights[i] === right) return this.values[i]!;
+      i = (i + 1) & this.mask;
+    }
   }
 }

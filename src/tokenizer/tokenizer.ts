@@ -128,6 +128,11 @@ export class Tokenizer {
     return decodeIds(this.vocab, ids);
   }
 
+  /** Drop the per-word cache that makes repeated words cheap (it holds at most 65536 words). */
+  clearCache(): void {
+    this.bpe.clearCache();
+  }
+
   /** Incremental decoder for generation: push(id) returns newly completed text; flush() at the end. */
   createDecodeStream(): DecodeStream {
     return new DecodeStream(this.vocab);
