@@ -1,11 +1,12 @@
 // A project-made SentencePiece BPE model (tests/fixtures/tokenizer/) against reference encodings
 // from the sentencepiece library, and against Debian's spm_encode when it is installed.
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer, PieceType } from "../src/tokenizer/index.js";
+import { loadTokenizer, parseModelProto, PieceType, serializeModelProto, Tokenizer } from "../src/tokenizer/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, "fixtures", "tokenizer");
@@ -94,3 +95,29 @@ referenceTests("shakespeare-bpe800.model", "shakespeare-bpe800.refs.jsonl");
 // Without byte fallback: unknown characters become <unk> (a run of them one <unk>), which
 // decodes as " \u2047 ".
 referenceTests("nofallback-bpe300.model", "nofallback-bpe300.refs.jsonl");
+
+describe("UNUSED pieces are split back into the pieces that formed them", () => {
+  // The fixture with some common pieces marked UNUSED (as a model can mark pieces it must never
+  // emit). Expected pieces from spm_encode 0.1.97 on this exact model.
+  const m = parseModelProto(new Uint8Array(readFileSync(modelPath)), modelPath);
+  for (const piece of ["▁the", "he", "in", "▁t", "ou", "▁s", "ll", "oo", "▁and"]) {
+    m.pieces.find((p) => p.piece === piece)!.type = PieceType.UNUSED;
+  }
+  const bytes = serializeModelProto(m);
+  const tok = Tokenizer.fromBytes(bytes, "unused.model");
+
+  it("matches sentencepiece", () => {
+    const pieces = tok.encodePieces("the thin hello soon and", { addBos: false, parseSpecial: false });
+    expect(pieces.join(" ")).toBe("▁ t h e ▁th i n ▁he l l o ▁so on ▁a nd");
+  });
+
+  it.skipIf(!haveSpm)("matches spm_encode on the reference strings", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "mobilellm-unused-")), "unused.model");
+    writeFileSync(file, bytes);
+    const lines = refs.map((r) => r.text).filter((t) => !/[\n\r\0]/.test(t));
+    const ids = execFileSync("spm_encode", [`--model=${file}`, "--output_format=id"], { input: lines.join("\n") + "\n", encoding: "utf8" }).split("\n");
+    lines.forEach((text, k) => {
+      expect({ text, ids: tok.encode(text, { addBos: false, parseSpecial: false }).join(" ") }).toEqual({ text, ids: ids[k] });
+    });
+  });
+});
