@@ -75,6 +75,14 @@ export class Tokenizer {
       if (p.type === PieceType.BYTE) byteValue[id] = parseInt(p.piece.slice(3, 5), 16);
     }
     this.unkId = types.indexOf(PieceType.UNKNOWN);
+    if (spec.byteFallback) {
+      const have = new Set(byteValue.filter((b) => b >= 0));
+      for (let b = 0; b < 256; b++) {
+        if (!have.has(b)) {
+          throw new Error(`${name}: byte_fallback is on but the byte piece <0x${b.toString(16).toUpperCase().padStart(2, "0")}> is missing`);
+        }
+      }
+    }
     // As SentencePieceProcessor: bos/eos/pad ids are those of the named pieces, if CONTROL.
     const controlId = (piece: string): number => {
       const id = this.pieceIds.get(piece);
