@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer, Tokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer, parseModelProto, serializeModelProto, Tokenizer } from "../src/tokenizer/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixturePath = join(here, "fixtures", "tokenizer", "shakespeare-bpe800.model");
@@ -121,6 +121,20 @@ describe("bad tokenizer.model files", () => {
     await expect(loadTokenizer(join(dir, "nope.model"))).rejects.toThrow("nope.model");
     const empty = mkdtempSync(join(tmpdir(), "mobilellm-tok-empty-"));
     await expect(loadTokenizer(empty)).rejects.toThrow(/has no tokenizer.model/);
+  });
+
+  it("models this project cannot run faithfully are refused with the reason", () => {
+    const base = () => parseModelProto(good, "x.model");
+    const noByte = base();
+    noByte.pieces = noByte.pieces.filter((p) => p.piece !== "<0x41>");
+    expect(() => Tokenizer.fromBytes(serializeModelProto(noByte), "nobyte.model")).toThrow(/nobyte.model: byte_fallback is on but the byte piece <0x41> is missing/);
+    const unigram = base();
+    unigram.trainerSpec.modelType = 1;
+    expect(() => Tokenizer.fromBytes(serializeModelProto(unigram), "uni.model")).toThrow(/uni.model: unsupported SentencePiece model type UNIGRAM/);
+    const nfkc = base();
+    nfkc.normalizerSpec.name = "nmt_nfkc";
+    nfkc.normalizerSpec.precompiledCharsmap = new Uint8Array([1, 2, 3]);
+    expect(() => Tokenizer.fromBytes(serializeModelProto(nfkc), "nfkc.model")).toThrow(/nfkc.model: unsupported normalizer "nmt_nfkc"/);
   });
 
   it("out-of-range ids are rejected with a clear error", () => {

@@ -99,6 +99,13 @@ describe("trainBpeTokenizer", () => {
     expect(() => trainBpeTokenizer(corpus, { vocabSize: 100 })).toThrow(/vocabSize must be/);
   });
 
+  it("gives the same model from an iterable of chunks cut mid-line", () => {
+    function* chunks(): Generator<string> {
+      for (let i = 0; i < corpus.length; i += 77) yield corpus.slice(i, i + 77);
+    }
+    expect(trainBpeTokenizer(chunks(), { vocabSize: V })).toEqual(bytes);
+  });
+
   it("stops early, with a smaller model, when no pair is left to merge", () => {
     const m = trainBpeModel("abab abab", { vocabSize: 5000 });
     expect(m.pieces.length).toBeLessThan(5000);

@@ -42,7 +42,7 @@ export class BpeEncoder {
   /** Id of each single-UTF-16-unit mergeable piece (-1: none), so symbols start with their ids. */
   private readonly unitId = new Int32Array(65536).fill(-1);
   /**
-   * (left id * V + right id) -> id of the piece left+right, for every way of writing a mergeable
+   * (left id, right id) -> id of the piece left+right, for every way of writing a mergeable
    * piece as two mergeable pieces. It answers "is this pair a piece?" for two symbols that are
    * themselves pieces without building their string; other pairs use the string lookup. Not
    * used for models with UNUSED pieces (their split-back bookkeeping needs the strings).
@@ -367,22 +367,26 @@ class PairTable {
   private readonly rights: Int32Array;
   private readonly values: Int32Array;
   private readonly mask: number;
+  private readonly shift: number;
 
   constructor(maxEntries: number) {
-    let cap = 16;
-    while (cap < 2 * maxEntries) cap *= 2; // load factor <= 1/2
+    let bits = 4;
+    while (1 << bits < 2 * maxEntries) bits++; // load factor <= 1/2
+    const cap = 1 << bits;
     this.lefts = new Int32Array(cap).fill(-1);
     this.rights = new Int32Array(cap);
     this.values = new Int32Array(cap);
     this.mask = cap - 1;
+    this.shift = 32 - bits;
   }
 
+  /** Multiplicative hash: the top bits of the mixed product pick the slot. */
   private slot(left: number, right: number): number {
-    return (Math.imul(left, 0x9e3779b1) ^ Math.imul(right, 0x85ebca6b)) >>> 0;
+    return (Math.imul(Math.imul(left, 0x9e3779b1) ^ right, 0x85ebca6b) >>> this.shift) & this.mask;
   }
 
   set(left: number, right: number, value: number): void {
-    let i = this.slot(left, right) & this.mask;
+    let i = this.slot(left, right);
     while (this.lefts[i] !== -1 && (this.lefts[i] !== left || this.rights[i] !== right)) i = (i + 1) & this.mask;
     this.lefts[i] = left;
     this.rights[i] = right;
@@ -391,7 +395,7 @@ class PairTable {
 
   /** The merged id, or -1. */
   get(left: number, right: number): number {
-    let i = this.slot(left, right) & this.mask;
+    let i = this.slot(left, right);
     for (;;) {
       const l = this.lefts[i]!;
       if (l === -1) return -1;

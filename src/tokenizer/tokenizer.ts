@@ -18,9 +18,9 @@ export interface EncodeOptions {
    * Treat the literal strings of special pieces ("<s>", "</s>", "<unk>") in the text as those
    * tokens. Default true, which is what Hugging Face LlamaTokenizer does: its tokenize() first
    * splits the text on its special tokens, then runs SentencePiece on every piece of text in
-   * between separately (legacy: true), so each of those pieces gets its own dummy-prefix "▁" and
-   * no whitespace next to a special token is stripped (transformers >= 4.34; older versions
-   * stripped it). "a<s>b" -> ["▁a", "<s>", "▁b"].
+   * between separately (legacy: true), so each of those pieces gets its own dummy-prefix "▁".
+   * Whitespace next to a special token is kept, as in current transformers, whose special tokens
+   * have lstrip/rstrip false (some older versions stripped it). "a<s>b" -> ["▁a", "<s>", "▁b"].
    * false: raw SentencePiece, the special strings are ordinary characters ("<s>" -> "▁<", "s",
    * ">"); this is what SentencePieceProcessor.encode() and the reference cases.jsonl do.
    */
@@ -75,6 +75,14 @@ export class Tokenizer {
       if (p.type === PieceType.BYTE) byteValue[id] = parseInt(p.piece.slice(3, 5), 16);
     }
     this.unkId = types.indexOf(PieceType.UNKNOWN);
+    if (spec.byteFallback) {
+      const have = new Set(byteValue.filter((b) => b >= 0));
+      for (let b = 0; b < 256; b++) {
+        if (!have.has(b)) {
+          throw new Error(`${name}: byte_fallback is on but the byte piece <0x${b.toString(16).toUpperCase().padStart(2, "0")}> is missing`);
+        }
+      }
+    }
     // As SentencePieceProcessor: bos/eos/pad ids are those of the named pieces, if CONTROL.
     const controlId = (piece: string): number => {
       const id = this.pieceIds.get(piece);
@@ -123,7 +131,10 @@ export class Tokenizer {
     return this.encodeWithPieces(text, opts).pieces;
   }
 
-  /** Text of `ids` (control tokens such as BOS decode to ""). */
+  /**
+   * Text of `ids`, as SentencePieceProcessor.decode: control tokens such as BOS decode to ""
+   * (like Hugging Face decode(ids, skip_special_tokens=True)), <unk> to " \u2047 ".
+   */
   decode(ids: ArrayLike<number>): string {
     return decodeIds(this.vocab, ids);
   }
