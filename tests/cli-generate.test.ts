@@ -1,32 +1,13 @@
 // `mobilellm generate`: run in-process the way main.ts dispatches (strict flag parsing, UsageError
 // → exit 2 with a hint), with stdout/stderr captured; and the built CLI when dist/ exists.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
-import { parseCommandArgs, UsageError } from "../src/cli/command.js";
-import { COMMANDS } from "../src/cli/commands/index.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { cli } from "./cli-helpers.js";
+import { loadTokenizer } from "../src/tokenizer/index.js";
 import { expectedIds, FIXTURES, TESTS_DIR } from "./helpers.js";
-
-interface Run { code: number; stdout: string; stderr: string }
-
-/** What main.ts does for one command, with captured streams. */
-async function cli(argv: string[], signal = new AbortController().signal): Promise<Run> {
-  const out: string[] = [], err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(chunk, _enc, done) { into.push(String(chunk)); done(); } });
-  const cmd = COMMANDS.find((c) => c.name === argv[0])!;
-  let code: number;
-  try {
-    const { values, positionals } = parseCommandArgs(cmd, argv.slice(1));
-    code = (await cmd.run(values, positionals, { stdout: sink(out), stderr: sink(err), signal })) ?? 0;
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    err.push(`mobilellm ${cmd.name}: ${e.message}\nRun \`mobilellm ${cmd.name} --help\` for usage.\n`);
-    code = 2;
-  }
-  return { code, stdout: out.join(""), stderr: err.join("") };
-}
 
 const fixture = join(FIXTURES, "tiny-mha-unshared");
 const promptIds = expectedIds("tiny-mha-unshared", "input_ids");
@@ -84,8 +65,9 @@ describe("mobilellm generate (in-process)", () => {
     [["--ids", "1", "--frobnicate"], /Unknown option '--frobnicate'/],
     [["--ids", "1", "--prompt", "hi"], /either --prompt or --ids/],
     [[], /give the prompt with --prompt TEXT or --ids/],
-    [["--prompt", "hello"], /no tokenizer this build can read.*--ids/],
+    [["--prompt", "hello"], /has no tokenizer.model, so --prompt text cannot be encoded.*--ids/],
     [["--ids", "1", "--stop", "x"], /--stop needs a tokenizer/],
+    [["--ids", "1", "--stop="], /--stop needs a non-empty string/],
     [["--ids", "1,999"], /prompt token 1 is 999, outside the vocabulary \[0, 300\)/],
     [["--ids", "1,2", "-n", "127"], /needs 129 positions, more than the model's context of 128/],
   ])("bad input %j exits 2 with a hint", async (args, message) => {
@@ -94,6 +76,34 @@ describe("mobilellm generate (in-process)", () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toContain("Run `mobilellm generate --help` for usage.");
     expect(r.stdout).toBe("");
+  });
+});
+
+describe("mobilellm generate with a tokenizer (tiny-mha-unshared + a 300-piece SentencePiece model)", () => {
+  // A model folder whose tokenizer.model matches the fixture's vocabulary of 300.
+  const folder = mkdtempSync(join(tmpdir(), "mobilellm-gen-"));
+  for (const f of ["config.json", "model.safetensors"]) copyFileSync(join(fixture, f), join(folder, f));
+  copyFileSync(join(FIXTURES, "tokenizer", "nofallback-bpe300.model"), join(folder, "tokenizer.model"));
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+  const prompt = "To be, or not";
+
+  it("--prompt: streams exactly the decoded continuation; --json has the same text", async () => {
+    const tok = await loadTokenizer(folder);
+    const json = JSON.parse((await cli(["generate", "-m", folder, "--prompt", prompt, "-n", "40", "--json"])).stdout);
+    const promptIds = tok.encode(prompt);
+    expect(json.prompt_tokens).toBe(promptIds.length);
+    expect(json.text).toBe(tok.decode([...promptIds, ...json.ids]).slice(tok.decode(promptIds).length));
+    expect(json.text.length).toBeGreaterThan(20);
+    const streamed = await cli(["generate", "-m", folder, "--prompt", prompt, "-n", "40", "--backend", "ts"]);
+    expect(streamed.stdout).toBe(json.text + "\n");
+  });
+
+  it("--stop ends the text before the stop string", async () => {
+    const full = JSON.parse((await cli(["generate", "-m", folder, "--prompt", prompt, "-n", "40", "--json"])).stdout).text as string;
+    const stop = full.slice(10, 13);
+    const r = JSON.parse((await cli(["generate", "-m", folder, "--prompt", prompt, "-n", "40", "--json", "--stop", "zzz", "--stop", stop])).stdout);
+    expect(r.stop_reason).toBe("stop");
+    expect(r.text).toBe(full.slice(0, full.indexOf(stop)));
   });
 });
 

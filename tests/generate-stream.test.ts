@@ -4,10 +4,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { IncrementalDecoder } from "../src/generate/detokenize.js";
+import { createTextStream, IncrementalDecoder } from "../src/generate/detokenize.js";
 import { generate, type GenerateStep } from "../src/generate/generate.js";
 import { StopStrings } from "../src/generate/stop.js";
 import { byteCodec, randomModel, scriptedModel, streamingByteCodec, tinyConfig } from "./generate-helpers.js";
+import { loadTokenizer } from "../src/tokenizer/index.js";
 import { SHARED } from "./helpers.js";
 
 const bytesOf = (s: string) => Array.from(new TextEncoder().encode(s));
@@ -188,26 +189,32 @@ describe("ending a generation", () => {
   });
 });
 
-// The project's SentencePiece tokenizer (branch tok), when merged, with the real model file.
+// The project's SentencePiece tokenizer with MobileLLM's tokenizer.model from ../shared.
 const TOKENIZER_MODEL = join(SHARED, "tokenizer", "tokenizer.model");
-const tokenizerModule = existsSync(join(import.meta.dirname, "..", "src", "tokenizer", "index.ts"))
-  ? await import("../src/tokenizer/index.js" as string) as { loadTokenizer: (p: string) => Promise<unknown> | unknown }
-  : null;
-const haveTokenizer = tokenizerModule !== null && existsSync(TOKENIZER_MODEL);
-if (!haveTokenizer) console.log("generate-stream: real-tokenizer streaming test skipped (needs src/tokenizer and ../shared/tokenizer/tokenizer.model)");
+const haveTokenizer = existsSync(TOKENIZER_MODEL);
+if (!haveTokenizer) console.log(`generate-stream: real-tokenizer streaming tests skipped (${TOKENIZER_MODEL} is absent)`);
 
 describe.skipIf(!haveTokenizer)("streaming with the real SentencePiece tokenizer", () => {
   it("byte-fallback characters and leading spaces come out exactly as decode() of all ids", async () => {
-    const tok = await tokenizerModule!.loadTokenizer(TOKENIZER_MODEL) as {
-      encode(t: string, o?: { addBos?: boolean }): number[]; decode(ids: number[]): string;
-    };
+    const tok = await loadTokenizer(TOKENIZER_MODEL);
     const prompt = tok.encode("Say:", { addBos: true });
-    const continuation = tok.encode(" naïve café 😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — done", { addBos: false });
+    const continuation = tok.encode("naïve café 😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — done", { addBos: false }); // "▁na", "ï", ...
     const gen = generate(scriptedModel([...continuation, 2], 32000), prompt, { tokenizer: tok, maxNewTokens: 200, temperature: 0 });
     const steps = await collect(gen);
     const want = tok.decode([...prompt, ...continuation]).slice(tok.decode(prompt).length);
     expect(steps.map((s) => s.text).join("")).toBe(want);
     expect(want).toContain("😀");
     expect(steps.some((s) => s.text.includes("\uFFFD"))).toBe(false);
+    expect(want).toBe(" naïve café 😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — done"); // the first generated word keeps its space
+  });
+
+  it("the decode-diff fallback (a codec without a decode stream) gives the same text, piece by piece", async () => {
+    const tok = await loadTokenizer(TOKENIZER_MODEL);
+    const prompt = tok.encode("Emoji: ");
+    const ids = tok.encode("😀 and 𝔘𝔫𝔦 plus ∑ and spaces   here\nnew line", { addBos: false });
+    const streamed = createTextStream(tok, prompt);
+    const diffed = new IncrementalDecoder({ encode: (t) => tok.encode(t), decode: (i) => tok.decode(i) }, prompt);
+    for (const id of ids) expect(diffed.push(id)).toBe(streamed.push(id));
+    expect(diffed.flush()).toBe(streamed.flush());
   });
 });

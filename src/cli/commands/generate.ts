@@ -1,14 +1,17 @@
 // mobilellm generate: continue a prompt, streaming the text to stdout as it is produced.
 // Greedy by default (like Hugging Face generate() without do_sample); --temperature > 0 samples.
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
 import { loadModel } from "../../load.js";
+import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
 
-/** The tokenizer of a checkpoint folder, if this build can read one (null: ids only). */
-async function loadCodec(_folder: string): Promise<TextCodec | null> {
-  return null; // the SentencePiece tokenizer is not in this build yet
+/** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
+async function loadCodec(folder: string): Promise<TextCodec | null> {
+  return existsSync(join(folder, "tokenizer.model")) ? loadTokenizer(folder) : null;
 }
 
 export const generate: Command = {
@@ -77,9 +80,9 @@ export const generate: Command = {
     const folder = await resolveModelArg(values.model as string | undefined, { signal });
     const codec = await loadCodec(folder);
     if (!codec && promptIds === null) {
-      throw new UsageError(`${folder} has no tokenizer this build can read, so --prompt text cannot be encoded; give token ids with --ids 1,2,3`);
+      throw new UsageError(`${folder} has no tokenizer.model, so --prompt text cannot be encoded; give token ids with --ids 1,2,3`);
     }
-    if (!codec && stops.length > 0) throw new UsageError("--stop needs a tokenizer to see text; this model folder has none");
+    if (!codec && stops.length > 0) throw new UsageError("--stop needs a tokenizer to see text; this model folder has no tokenizer.model");
     if (codec) options.tokenizer = codec;
     if (stops.length > 0) options.stop = stops;
 

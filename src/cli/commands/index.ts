@@ -2,5 +2,6 @@
 import type { Command } from "../command.js";
 import { generate } from "./generate.js";
 import { info } from "./info.js";
+import { tokenize } from "./tokenize.js";
 
-export const COMMANDS: Command[] = [generate, info];
+export const COMMANDS: Command[] = [generate, info, tokenize];
