@@ -15,6 +15,7 @@ import { PRESETS } from "../dist/model/config.js";
 import { MobileLLM } from "../dist/model/model.js";
 import { generate } from "../dist/generate/generate.js";
 import { Mulberry32 } from "../dist/generate/sampling.js";
+import { loadavg } from "node:os";
 import { updateBenchmarks } from "./report.mjs";
 
 const arg = (name, fallback) => {
@@ -56,6 +57,7 @@ const config = PRESETS["125M"];
 const rng = new Mulberry32(2);
 const promptIds = Array.from({ length: PROMPT }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rng.next() * 31997)));
 const rows = [];
+const loadAtStart = loadavg()[0];
 for (const backend of backends) {
   let kernels;
   try {
@@ -102,5 +104,6 @@ if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
   updateBenchmarks("Generation (MobileLLM-125M shape)", `node bench/generate.bench.mjs ${args}`.trim(), table,
     `Random weights, ${PROMPT}-token prompt, greedy; one thread. tinybench columns: prefill mean of 3 runs after 1 warm-up ` +
-    "(ts: 1 run), decode step mean of 16 (ts: 4) after 1 warm-up; generate() columns: one call's summary.");
+    "(ts: 1 run), decode step mean of 16 (ts: 4) after 1 warm-up; generate() columns: one call's summary. " +
+    `1-minute load average at the start: ${loadAtStart.toFixed(1)} (other jobs on the machine slow every column).`);
 }
