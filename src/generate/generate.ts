@@ -9,8 +9,9 @@
 // The cache lives in the model (src/model/state.ts): keys (already rotated) and values of every
 // position for every attention *application*. With MobileLLM's immediate block-wise layer sharing
 // ("-LS" models) each block runs twice in a row on different inputs, so the two runs have separate
-// cache slots (2·L slots, not L); a decode step therefore costs exactly what one column of the full
+// cache slots (2·L slots, not L); a decode step therefore costs what one position of the full
 // re-run costs, and the cached logits equal a full `model.forward()` of the whole sequence.
+// A model runs one generation at a time (generate() resets its cache; a second one is refused).
 //
 // Usage:
 //   const gen = generate(model, "Once upon a time", { tokenizer, maxNewTokens: 64, temperature: 0.8, topP: 0.9, seed: 1 });
