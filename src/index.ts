@@ -8,4 +8,8 @@ export type { DType, Weight, Kernels } from "./kernels/kernels.js";
 export { createKernels, BACKENDS, type BackendName } from "./kernels/index.js";
 export { createTsKernels } from "./kernels/ts/index.js";
 export { openSafetensors, encodeSafetensors } from "./io/safetensors.js";
+export { openPytorchCheckpoint } from "./io/pytorch.js";
+export { openShardedCheckpoint, type TensorFileOpener } from "./io/sharded.js";
+export { UnsafePickleError } from "./io/pickle.js";
+export { chooseCheckpoint, openCheckpointFile, WEIGHT_FILES } from "./io/checkpoint.js";
 export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } from "./io/tensor-file.js";
