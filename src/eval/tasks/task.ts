@@ -65,11 +65,13 @@ export function strArray(row: Record<string, unknown>, key: string, fail: (p: st
   return v as string[];
 }
 
-/** An integer label given as a number or a numeric string ("1"), checked to lie in [min, max]. */
+/** An integer label given as a number, bigint or numeric string ("1"), checked to lie in [min, max]. */
 export function intLabel(row: Record<string, unknown>, key: string, min: number, max: number, fail: (p: string) => never): number {
   const v = row[key];
   if (v === undefined || v === null) fail(`missing field "${key}"`);
-  const n = typeof v === "number" ? v : typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  // parquet INT64 columns arrive as bigint; the datasets' string labels ("1") as strings
+  const n = typeof v === "number" ? v : typeof v === "bigint" ? Number(v) :
+            typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n)) fail(`field "${key}" should be an integer label, got ${JSON.stringify(v)}`);
   if (n < min || n > max) fail(`label "${key}" = ${JSON.stringify(v)} is out of range (expected ${min}..${max})`);
   return n;
