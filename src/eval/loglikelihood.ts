@@ -41,6 +41,9 @@ export class LoglikelihoodScorer {
   score(context: number[], continuation: number[]): LoglikelihoodResult {
     const model = this.model, V = model.config.vocabSize, maxP = model.cache.maxP;
     if (continuation.length === 0) throw new RangeError("empty continuation: nothing to score");
+    for (const id of [...context, ...continuation]) {
+      if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new RangeError(`token id ${id} is outside the model's vocabulary [0, ${V}): do the tokenizer and the model match?`);
+    }
     if (continuation.length > maxP) throw new RangeError(`continuation of ${continuation.length} tokens exceeds the model's ${maxP}-position context`);
     // The model sees (context + continuation)[-(maxP+1):][:-1]: keep the last maxP+1-len(cont) context tokens.
     const keep = maxP + 1 - continuation.length;
