@@ -13,3 +13,7 @@ export { openShardedCheckpoint, type TensorFileOpener } from "./io/sharded.js";
 export { UnsafePickleError } from "./io/pickle.js";
 export { chooseCheckpoint, openCheckpointFile, WEIGHT_FILES } from "./io/checkpoint.js";
 export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } from "./io/tensor-file.js";
+export { perplexity, perplexityFromLosses, type PerplexityOptions, type PerplexityResult } from "./eval/perplexity.js";
+export { evaluateTask, encodePair, type EvalTokenizer, type TaskResult, type ItemResult } from "./eval/harness.js";
+export { LoglikelihoodScorer, type LoglikelihoodResult } from "./eval/loglikelihood.js";
+export { TASKS, findTask, type McTask } from "./eval/tasks/index.js";
