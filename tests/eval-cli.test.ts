@@ -91,8 +91,11 @@ describe.skipIf(!HAS_TOKENIZER)("eval and ppl with the SentencePiece tokenizer",
     const { out } = await run(evalCommand, args);
     expect(out).toContain("| model | arc_easy | arc_challenge | boolq | piqa | siqa | hellaswag | obqa | winogrande | avg. |");
     expect(out).toMatch(/\| tiny-32k( \| \d+\.\d){9} \|/);
+    const two = (await run(evalCommand, [...args, "--model", model, "--limit", "1"])).out;
+    expect(two.match(/^\| tiny-32k \|/gm)?.length).toBe(2); // one row per --model
     const json = JSON.parse((await run(evalCommand, [...args, "--json", "--limit", "1"])).out);
-    expect(json.results.map((r: { task: string; n: number }) => [r.task, r.n])).toEqual(
+    expect(json.models[0].model).toBe("tiny-32k");
+    expect(json.models[0].results.map((r: { task: string; n: number }) => [r.task, r.n])).toEqual(
       ["arc_easy", "arc_challenge", "boolq", "piqa", "siqa", "hellaswag", "openbookqa", "winogrande"].map((t) => [t, 1]));
   });
 

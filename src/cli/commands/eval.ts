@@ -5,7 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { evaluateTask, type TaskResult } from "../../eval/harness.js";
 import { compactNumber, ProgressLine } from "../../eval/progress.js";
-import { detailTable, resultsTable } from "../../eval/report.js";
+import { detailTable, resultsTable, type ModelResults } from "../../eval/report.js";
 import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
 import { loadEvalTokenizer } from "../../eval/tokenizer-loader.js";
 import { loadModel } from "../../load.js";
@@ -29,9 +29,9 @@ function dataFile(data: string, task: McTask, single: boolean): string {
 export const evalCommand: Command = {
   name: "eval",
   summary: "Zero-shot commonsense reasoning (BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC, OBQA)",
-  usage: "[--model DIR] --task NAME[,NAME...]|all --data DIR|FILE [--limit N] [--metric acc|acc_norm] [--json]",
+  usage: "[--model DIR ...] --task NAME[,NAME...]|all --data DIR|FILE [--limit N] [--metric acc|acc_norm] [--json]",
   options: {
-    model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder" },
+    model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (repeat for one table row per model)", multiple: true },
     task: { type: "string", value: "NAME", description: `task(s), comma-separated, or all: ${TASKS.map((t) => t.name).join(", ")}`, default: "all" },
     data: { type: "string", value: "DIR|FILE", description: "folder of <task>.jsonl / <task>.parquet files, or one task's file" },
     tokenizer: { type: "string", value: "PATH", description: "tokenizer folder or tokenizer.model (default: the model folder)" },
@@ -60,33 +60,38 @@ export const evalCommand: Command = {
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const files = tasks.map((t) => dataFile(values.data as string, t, tasks.length === 1));
 
-    const modelDir = resolveModelArg(values.model as string | undefined);
-    const tokenizer = await loadEvalTokenizer((values.tokenizer as string | undefined) ?? modelDir);
-    const model = await loadModel(modelDir, { backend });
+    const modelArgs = (values.model as string[] | undefined) ?? [undefined];
+    if (modelArgs.length > 1 && values.resume !== undefined) throw new UsageError("--resume works with a single --model");
 
-    const results: TaskResult[] = [];
+    const rows: ModelResults[] = [];
     const progress = new ProgressLine(stderr);
-    for (let i = 0; i < tasks.length; i++) {
-      const task = tasks[i]!, t0 = Date.now();
-      let correct = 0;
-      const result = await evaluateTask(model, tokenizer, task, files[i]!, {
-        addBos: !values["no-bos"], signal,
-        ...(limit !== undefined ? { limit } : {}),
-        ...(values.resume !== undefined ? { resumeFile: values.resume as string } : {}),
-        onItem: (done, item) => {
-          if (item.pred === item.gold) correct++;
-          progress.update(`${task.name}: ${done} items  acc ${(100 * correct / done).toFixed(1)}  ${compactNumber(done / ((Date.now() - t0) / 1000))} items/s`);
-        },
-      }).finally(() => progress.done());
-      results.push(result);
+    for (const modelArg of modelArgs) {
+      const modelDir = resolveModelArg(modelArg);
+      const tokenizer = await loadEvalTokenizer((values.tokenizer as string | undefined) ?? modelDir);
+      const model = await loadModel(modelDir, { backend });
+      const results: TaskResult[] = [];
+      for (let i = 0; i < tasks.length; i++) {
+        const task = tasks[i]!, t0 = Date.now();
+        let correct = 0;
+        const result = await evaluateTask(model, tokenizer, task, files[i]!, {
+          addBos: !values["no-bos"], signal,
+          ...(limit !== undefined ? { limit } : {}),
+          ...(values.resume !== undefined ? { resumeFile: values.resume as string } : {}),
+          onItem: (done, item) => {
+            if (item.pred === item.gold) correct++;
+            progress.update(`${task.name}: ${done} items  acc ${(100 * correct / done).toFixed(1)}  ${compactNumber(done / ((Date.now() - t0) / 1000))} items/s`);
+          },
+        }).finally(() => progress.done());
+        results.push(result);
+      }
+      rows.push({ model: basename(resolve(modelDir)), results });
     }
 
-    const model_ = basename(resolve(modelDir));
     if (values.json) {
-      const strip = results.map(({ items: _items, ...r }) => r);
-      stdout.write(JSON.stringify({ model: modelDir, addBos: !values["no-bos"], results: strip }) + "\n");
+      const models = rows.map((m) => ({ model: m.model, results: m.results.map(({ items: _items, ...r }) => r) }));
+      stdout.write(JSON.stringify({ addBos: !values["no-bos"], models }) + "\n");
       return;
     }
-    stdout.write(resultsTable([{ model: model_, results }], metric) + "\n" + detailTable(results));
+    stdout.write(resultsTable(rows, metric) + "\n" + rows.map((m) => (rows.length > 1 ? `${m.model}\n` : "") + detailTable(m.results)).join("\n"));
   },
 };
