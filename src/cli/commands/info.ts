@@ -17,8 +17,8 @@ export const info: Command = {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json + weights)" },
     json: { type: "boolean", description: "print one JSON object" },
   },
-  async run(values, _positionals, { stdout }) {
-    const folder = resolveModelArg(values.model as string | undefined);
+  async run(values, _positionals, { stdout, signal }) {
+    const folder = await resolveModelArg(values.model as string | undefined, { signal });
     const config = readConfig(folder, false);
     const files = readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile())
       .map((f) => ({ name: f, bytes: statSync(join(folder, f)).size }));
