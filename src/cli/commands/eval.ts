@@ -66,7 +66,7 @@ export const evalCommand: Command = {
     const rows: ModelResults[] = [];
     const progress = new ProgressLine(stderr);
     for (const modelArg of modelArgs) {
-      const modelDir = resolveModelArg(modelArg);
+      const modelDir = await resolveModelArg(modelArg, { signal });
       const tokenizer = await loadEvalTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       const model = await loadModel(modelDir, { backend });
       const results: TaskResult[] = [];

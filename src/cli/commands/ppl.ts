@@ -40,7 +40,7 @@ export const ppl: Command = {
     const limitWindows = numberFlag(values, "limit-windows", { integer: true, min: 1 });
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const modelDir = resolveModelArg(values.model as string | undefined);
+    const modelDir = await resolveModelArg(values.model as string | undefined, { signal });
     const maxP = readConfig(modelDir, false).maxPositions;
     if (seqlen > maxP) throw new UsageError(`--seqlen ${seqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
 
