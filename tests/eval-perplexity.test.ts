@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DataError, readCorpusText, readIdsFile } from "../src/eval/data.js";
-import { perplexity, perplexityFromLosses } from "../src/eval/perplexity.js";
+import { perplexity, perplexityFromLosses, type PerplexityProgress } from "../src/eval/perplexity.js";
+import { ProgressLine } from "../src/eval/progress.js";
 import { loadModel } from "../src/load.js";
 import { FIXTURE_NAMES, FIXTURES, expectedIds } from "./helpers.js";
 
@@ -64,6 +65,25 @@ describe("perplexity arithmetic and resume", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("reports progress per chunk and per window; the progress line draws only on a terminal", async () => {
+    const model = await loadModel(join(FIXTURES, "tiny-gqa"));
+    const seen: PerplexityProgress[] = [];
+    await perplexity(model, expectedIds("tiny-gqa", "ppl_stream"), { seqlen: 32, onProgress: (p) => seen.push({ ...p }) });
+    expect(seen.at(-1)).toMatchObject({ done: 3, total: 3, tokensThisRun: 96 });
+    expect(Number.isNaN(seen[0]!.ppl)).toBe(true); // before the first window finishes
+    let written = "";
+    const stream = { isTTY: true, write: (s: string) => { written += s; return true; } } as unknown as NodeJS.WritableStream;
+    const line = new ProgressLine(stream);
+    line.update("windows 1/3", true);
+    line.done();
+    expect(written).toBe("\rwindows 1/3\x1b[K\n");
+    written = "";
+    const piped = new ProgressLine({ ...stream, isTTY: false } as unknown as NodeJS.WritableStream);
+    piped.update("x", true);
+    piped.done();
+    expect(written).toBe("");
   });
 
   it("rejects out-of-vocabulary ids, too-short streams and too-long windows", async () => {

@@ -36,15 +36,15 @@ export interface PerplexityOptions {
   signal?: AbortSignal;
   /** JSON file holding the finished windows' losses: read on start (if present), rewritten after each window. */
   resumeFile?: string;
-  /** Called after every window (for progress displays). */
-  onWindow?: (progress: WindowProgress) => void;
+  /** Called after every chunk of tokens and every window (for progress displays). */
+  onProgress?: (progress: PerplexityProgress) => void;
 }
 
-export interface WindowProgress {
+export interface PerplexityProgress {
   /** Windows finished so far (including resumed ones) and the number that will be evaluated. */
   done: number;
   total: number;
-  /** Perplexity over the windows finished so far. */
+  /** Perplexity over the windows finished so far (NaN before the first). */
   ppl: number;
   /** Tokens fed in this process (resumed windows excluded), for a tokens/s rate. */
   tokensThisRun: number;
@@ -83,7 +83,8 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * -log p(window[t+1] | window[..t]). Feeds `chunk` tokens at a time (between chunks the event
  * loop runs and `signal` is checked).
  */
-export async function windowLoss(model: MobileLLM, window: ArrayLike<number>, signal?: AbortSignal, chunk = 256): Promise<number> {
+export async function windowLoss(model: MobileLLM, window: ArrayLike<number>, signal?: AbortSignal,
+                                 onChunk?: (tokens: number) => void, chunk = 256): Promise<number> {
   const T = window.length, V = model.config.vocabSize;
   if (T < 2) throw new RangeError("a perplexity window needs at least 2 tokens");
   let sumCE = 0;
@@ -98,6 +99,7 @@ export async function windowLoss(model: MobileLLM, window: ArrayLike<number>, si
         if (t + 1 < T) sumCE += crossEntropy(logitsTV, r * V, V, window[t + 1]!);
       }
     });
+    onChunk?.(b - a);
     if (b < T) await yieldToEventLoop();
   }
   return sumCE / (T - 1);
@@ -164,12 +166,15 @@ export async function perplexity(model: MobileLLM, ids: ArrayLike<number>, optio
   const windowLosses = options.resumeFile ? readResume(options.resumeFile, header).slice(0, nsamples) : [];
   const resumedWindows = windowLosses.length;
   let tokensThisRun = 0;
+  const report = () => options.onProgress?.({
+    done: windowLosses.length, total: nsamples, tokensThisRun,
+    ppl: windowLosses.length ? perplexityFromLosses(windowLosses, seqlen, options.strict) : NaN,
+  });
   for (let i = windowLosses.length; i < nsamples; i++) {
     const window = Array.prototype.slice.call(ids, i * seqlen, (i + 1) * seqlen) as number[];
-    windowLosses.push(await windowLoss(model, window, options.signal));
-    tokensThisRun += seqlen;
+    windowLosses.push(await windowLoss(model, window, options.signal, (n) => { tokensThisRun += n; report(); }));
     if (options.resumeFile) writeResume(options.resumeFile, { ...header, windowLosses });
-    options.onWindow?.({ done: i + 1, total: nsamples, ppl: perplexityFromLosses(windowLosses, seqlen, options.strict), tokensThisRun });
+    report();
     await yieldToEventLoop();
   }
   return {

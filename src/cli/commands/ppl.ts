@@ -59,8 +59,8 @@ export const ppl: Command = {
       seqlen, strict: Boolean(values.strict), signal,
       ...(limitWindows !== undefined ? { limitWindows } : {}),
       ...(values.resume !== undefined ? { resumeFile: values.resume as string } : {}),
-      onWindow: (p) => progress.update(
-        `window ${p.done}/${p.total}  ppl ${p.ppl.toFixed(3)}  ${compactNumber(p.tokensThisRun / ((Date.now() - t0) / 1000))} tok/s`, true),
+      onProgress: (p) => progress.update(
+        `windows ${p.done}/${p.total}  ppl ${Number.isNaN(p.ppl) ? "-" : p.ppl.toFixed(3)}  ${compactNumber(p.tokensThisRun / ((Date.now() - t0) / 1000))} tok/s`),
     }).finally(() => progress.done());
 
     const source = (values.data ?? values.ids) as string;
