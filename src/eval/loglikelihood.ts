@@ -27,6 +27,7 @@ function commonPrefix(a: number[], b: number[]): number {
   return i;
 }
 
+/** Scores continuations on one model. It assumes it is the only user of the model's KV cache while in use. */
 export class LoglikelihoodScorer {
   /** The context whose positions are in the cache (followed by some continuation tokens). */
   private cachedContext: number[] = [];
