@@ -79,4 +79,11 @@ export interface Kernels {
 
   /** In-place softmax of each of the R rows of xRC (length C). */
   softmax(xRC: Float32Array, R: number, C: number): void;
+
+  // ---- backward operations (optional: used by training) -------------------------------------
+  /** dXTI[t,i] = Σ_o dYTO[t,o]·W[o,i]  (gradient of `matmul` w.r.t. its input; overwrites dX). */
+  matmulBackwardX?(dXTI: Float32Array, dYTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
+
+  /** dWOI[o,i] += Σ_t dYTO[t,o]·xTI[t,i]  (gradient of `matmul` w.r.t. an f32 weight; accumulates). */
+  matmulBackwardW?(dWOI: Float32Array, dYTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
 }

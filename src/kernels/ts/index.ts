@@ -137,6 +137,30 @@ export function createTsKernels(): Kernels {
       }
     },
 
+    // dx = dy @ W  — the input gradient of y = x @ W.T
+    matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
+      if (rowScratch.length < I) rowScratch = new Float32Array(I);
+      dXTI.fill(0, 0, T * I);
+      for (let o = 0; o < O; o++) {
+        widenRow(rowScratch, wOI, o, I);
+        for (let t = 0; t < T; t++) {
+          const g = dYTO[t * O + o]!;
+          for (let i = 0; i < I; i++) dXTI[t * I + i] += g * rowScratch[i]!;
+        }
+      }
+    },
+
+    // dW += dy.T @ x  — the weight gradient of y = x @ W.T (accumulated, llm.c style)
+    matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
+      for (let o = 0; o < O; o++) {
+        for (let i = 0; i < I; i++) {
+          let s = 0;
+          for (let t = 0; t < T; t++) s += dYTO[t * O + o]! * xTI[t * I + i]!;
+          dWOI[o * I + i] += s;
+        }
+      }
+    },
+
     add(yN, xN, n) {
       for (let i = 0; i < n; i++) yN[i] += xN[i]!;
     },
