@@ -18,6 +18,7 @@ import { encodePair, evaluateTask, meanStderr, scoreItem, type EvalTokenizer } f
 import { LoglikelihoodScorer } from "../src/eval/loglikelihood.js";
 import { findTask, TASKS } from "../src/eval/tasks/index.js";
 import { rowFailer, type McItem } from "../src/eval/tasks/task.js";
+import { BACKENDS } from "../src/kernels/index.js";
 import { loadModel } from "../src/load.js";
 import type { MobileLLM } from "../src/model/model.js";
 import { FIXTURE_NAMES, FIXTURES } from "./helpers.js";
@@ -38,10 +39,12 @@ interface McExpected {
   argmax_choice: number;
 }
 
-describe.each(FIXTURE_NAMES)("multiple-choice log-likelihoods %s", (fixture) => {
+const CASES = BACKENDS.flatMap((backend) => FIXTURE_NAMES.map((fixture) => [fixture, backend] as const));
+
+describe.each(CASES)("multiple-choice log-likelihoods %s (%s kernels)", (fixture, backend) => {
   it("match expected.json to 1e-4 absolute (is_greedy, num_tokens, argmax too)", async () => {
     const exp = (JSON.parse(readFileSync(join(FIXTURES, fixture, "expected.json"), "utf8")) as { multiple_choice: McExpected[] }).multiple_choice;
-    const model = await loadModel(join(FIXTURES, fixture), { weights: "model.safetensors" });
+    const model = await loadModel(join(FIXTURES, fixture), { weights: "model.safetensors", backend });
     const scorer = new LoglikelihoodScorer(model);
     expect(exp.length).toBeGreaterThan(0);
     for (const item of exp) {

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { DataError, readCorpusText, readIdsFile } from "../src/eval/data.js";
 import { perplexity, perplexityFromLosses, type PerplexityProgress } from "../src/eval/perplexity.js";
 import { ProgressLine } from "../src/eval/progress.js";
+import { BACKENDS } from "../src/kernels/index.js";
 import { loadModel } from "../src/load.js";
 import { FIXTURE_NAMES, FIXTURES, expectedIds } from "./helpers.js";
 
@@ -14,10 +15,12 @@ interface PplExpected { seqlen: number; stream_length: number; nsamples: number;
 const pplExpected = (f: string) =>
   (JSON.parse(readFileSync(join(FIXTURES, f, "expected.json"), "utf8")) as { perplexity: PplExpected }).perplexity;
 
-describe.each(FIXTURE_NAMES)("perplexity %s", (fixture) => {
+const CASES = BACKENDS.flatMap((backend) => FIXTURE_NAMES.map((fixture) => [fixture, backend] as const));
+
+describe.each(CASES)("perplexity %s (%s kernels)", (fixture, backend) => {
   it("reproduces window losses and ppl to 1e-4 relative", async () => {
     const exp = pplExpected(fixture);
-    const model = await loadModel(join(FIXTURES, fixture), { weights: "model.safetensors" });
+    const model = await loadModel(join(FIXTURES, fixture), { weights: "model.safetensors", backend });
     const ids = expectedIds(fixture, "ppl_stream");
     expect(ids.length).toBe(exp.stream_length);
     const r = await perplexity(model, ids, { seqlen: exp.seqlen });

@@ -7,7 +7,7 @@ import { evaluateTask, type TaskResult } from "../../eval/harness.js";
 import { compactNumber, ProgressLine } from "../../eval/progress.js";
 import { detailTable, resultsTable, type ModelResults } from "../../eval/report.js";
 import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
-import { loadEvalTokenizer } from "../../eval/tokenizer-loader.js";
+import { loadTokenizer } from "../../tokenizer/index.js";
 import { loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
@@ -39,7 +39,7 @@ export const evalCommand: Command = {
     metric: { type: "string", value: "NAME", description: "metric in the summary table: acc or acc_norm", default: "acc" },
     "no-bos": { type: "boolean", description: "do not prepend BOS to contexts (lm-evaluation-harness's default for HF causal LMs)" },
     resume: { type: "string", value: "FILE", description: "append each finished item here; rerun to continue" },
-    backend: { type: "string", value: "NAME", description: "kernel backend: ts or wasm", default: "ts" },
+    backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
     json: { type: "boolean", description: "print one JSON object (per-task metrics; no per-item records)" },
   },
   details: [
@@ -67,7 +67,7 @@ export const evalCommand: Command = {
     const progress = new ProgressLine(stderr);
     for (const modelArg of modelArgs) {
       const modelDir = await resolveModelArg(modelArg, { signal });
-      const tokenizer = await loadEvalTokenizer((values.tokenizer as string | undefined) ?? modelDir);
+      const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       const model = await loadModel(modelDir, { backend });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {

@@ -5,7 +5,7 @@ import { basename, resolve } from "node:path";
 import { readCorpusText, readIdsFile } from "../../eval/data.js";
 import { perplexity } from "../../eval/perplexity.js";
 import { compactNumber, ProgressLine } from "../../eval/progress.js";
-import { loadEvalTokenizer } from "../../eval/tokenizer-loader.js";
+import { loadTokenizer } from "../../tokenizer/index.js";
 import { loadModel, readConfig } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
@@ -23,7 +23,7 @@ export const ppl: Command = {
     strict: { type: "boolean", description: "average over the nsamples*(seqlen-1) predictions actually made" },
     "limit-windows": { type: "string", value: "N", description: "evaluate only the first N windows" },
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
-    backend: { type: "string", value: "NAME", description: "kernel backend: ts or wasm", default: "ts" },
+    backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -48,7 +48,7 @@ export const ppl: Command = {
     if (values.ids !== undefined) {
       ids = readIdsFile(values.ids as string);
     } else {
-      const tokenizer = await loadEvalTokenizer((values.tokenizer as string | undefined) ?? modelDir);
+      const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       ids = tokenizer.encode(await readCorpusText(values.data as string), { addBos: true });
     }
     const model = await loadModel(modelDir, { backend, maxPositions: seqlen });
