@@ -96,8 +96,8 @@ const section = [
   "",
   "One MobileLLM `eval.py` window (`mobilellm ppl`: chunked forward from position 0, float64 cross-entropy " +
   "of every row) on a MobileLLM-125M-shaped model with random f32 weights. The ts reference backend is " +
-  "timed on a 256-token window (a 2048-token window takes it about 11 minutes). WikiText-2's test split " +
-  "is ~140 windows of 2048 LLaMA tokens.",
+  "timed on a 256-token window (a 2048-token window takes it about 11 minutes). A full run takes " +
+  "floor(tokens / 2048) times the s / window of the 2048 row.",
   "",
   md,
   "",
