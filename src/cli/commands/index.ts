@@ -1,6 +1,8 @@
 // Every CLI command, in the order `mobilellm --help` lists them.
 import type { Command } from "../command.js";
+import { evalCommand } from "./eval.js";
 import { generate } from "./generate.js";
 import { info } from "./info.js";
+import { ppl } from "./ppl.js";
 
-export const COMMANDS: Command[] = [generate, info];
+export const COMMANDS: Command[] = [generate, info, ppl, evalCommand];
