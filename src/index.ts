@@ -18,4 +18,8 @@ export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } fr
 export {
   loadTokenizer, Tokenizer, DecodeStream, trainBpeTokenizer, type EncodeOptions, type TrainBpeOptions,
 } from "./tokenizer/index.js";
+export { perplexity, perplexityFromLosses, type PerplexityOptions, type PerplexityResult } from "./eval/perplexity.js";
+export { evaluateTask, encodePair, type EvalTokenizer, type TaskResult, type ItemResult } from "./eval/harness.js";
+export { LoglikelihoodScorer, type LoglikelihoodResult } from "./eval/loglikelihood.js";
+export { TASKS, findTask, type McTask } from "./eval/tasks/index.js";
 export * from "./generate/index.js";
