@@ -7,6 +7,7 @@
 // §2.3 immediate block-wise weight sharing (the "-LS" models) runs every block twice in a row:
 // more depth at no parameter cost, and the repeated block's weights are still in cache.
 
+import { generate, type GenerateOptions, type Generation } from "../generate/generate.js";
 import type { Kernels, Weight } from "../kernels/kernels.js";
 import { blockForward } from "./block.js";
 import type { MobileLLMConfig } from "./config.js";
@@ -119,6 +120,14 @@ export class MobileLLM {
     this.reset();
     this.feed(ids, (chunkTV, t0) => logitsTV.set(chunkTV, t0 * V));
     return logitsTV;
+  }
+
+  /**
+   * Generate a continuation of `prompt` (text, with options.tokenizer, or token ids): an async
+   * iterable of steps; `await generation.result` gives the ids, text and tokens/s. See generate().
+   */
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation {
+    return generate(this, prompt, options);
   }
 
   /** The weight tensors in Hugging Face naming, e.g. for saving a checkpoint. */
