@@ -82,17 +82,23 @@ function weightsFor(I: number, O: number) {
   return weights.get(key)!;
 }
 
-interface Row { group: string; shape: string; impl: string; ms: number; gflops?: number; gbs?: number; note?: string }
+/** One measured line of the table; `ms` is filled in by the measuring rounds below. */
+interface Row {
+  group: string; shape: string; impl: string; ms: number;
+  flop?: number; bytes?: number; baseline?: boolean; gflops?: number; gbs?: number;
+  fn: () => void; slow: boolean;
+}
 const rows: Row[] = [];
 
+/** Fastest sample of `fn` over a short tinybench run (slow tasks: a couple of iterations). */
 async function time(fn: () => void, slow: boolean): Promise<number> {
   const bench = new Bench(slow
     ? { time: 0, iterations: QUICK ? 1 : 2, warmup: false }
-    : { time: QUICK ? 100 : 500, iterations: 5, warmupTime: QUICK ? 20 : 100 });
+    : { time: QUICK ? 60 : 200, iterations: 5, warmupTime: QUICK ? 10 : 30 });
   bench.add("task", fn);
   await bench.run();
   const r = bench.tasks[0]!.result as unknown as { latency: { min: number } };
-  return r.latency.min; // ms: the fastest sample, since the machine may be shared with other work
+  return r.latency.min; // ms
 }
 
 // ---- matmul ------------------------------------------------------------------------------------------
@@ -105,36 +111,30 @@ for (const s of [...decodeShapes, ...prefillShapes]) {
   const yHost = new Float32Array(T * O);
   const flop = 2 * T * I * O;
   const group = T === 1 ? "decode matvec" : "prefill matmul";
-  const add = (impl: string, ms: number, wBytes: number) =>
-    rows.push({ group, shape: s.name, impl, ms, gflops: flop / ms / 1e6, gbs: T === 1 ? wBytes / ms / 1e6 : undefined });
+  const add = (impl: string, fn: () => void, wBytes: number, slow = false) =>
+    rows.push({ group, shape: s.name, impl, ms: Infinity, flop, bytes: T === 1 ? wBytes : undefined, fn, slow });
 
-  const tsSlow = flop > 1e9;
-  add("TS reference (f32)", await time(() => ref.matmul(yHost, xHost, { dtype: "f32", shape: [O, I], data: w.host }, T, I, O), tsSlow || T > 1), O * I * 4);
-  add("WASM f32", await time(() => wasm.matmul(y, x, w.f32, T, I, O), false), O * I * 4);
-  add("WASM f16", await time(() => wasm.matmul(y, x, w.f16, T, I, O), false), O * I * 2);
-  add("WASM bf16", await time(() => wasm.matmul(y, x, w.bf16, T, I, O), false), O * I * 2);
+  add("TS reference (f32)", () => ref.matmul(yHost, xHost, { dtype: "f32", shape: [O, I], data: w.host }, T, I, O), O * I * 4, T > 1);
+  add("WASM f32", () => wasm.matmul(y, x, w.f32, T, I, O), O * I * 4);
+  add("WASM f16", () => wasm.matmul(y, x, w.f16, T, I, O), O * I * 2);
+  add("WASM bf16", () => wasm.matmul(y, x, w.bf16, T, I, O), O * I * 2);
 
   // tfjs-backend-wasm: W as [I, O] (its fast fully-connected layout) and as [O, I] with transposeB
   const xt = tf.tensor2d(xHost, [T, I]);
   const wOI = tf.tensor2d(w.host, [O, I]);
   const wIO = tf.transpose(wOI);
-  add("tfjs-wasm f32 (W [I,O])", await time(() => tf.matMul(xt, wIO).dispose(), false), O * I * 4);
-  add("tfjs-wasm f32 (W [O,I], transposeB)", await time(() => tf.matMul(xt, wOI, false, true).dispose(), T > 1 || O > 10000), O * I * 4);
-  xt.dispose(); wOI.dispose(); wIO.dispose();
+  add("tfjs-wasm f32 (W [I,O])", () => tf.matMul(xt, wIO).dispose(), O * I * 4);
+  add("tfjs-wasm f32 (W [O,I], transposeB)", () => tf.matMul(xt, wOI, false, true).dispose(), O * I * 4, T > 1 || O > 10000);
 
   if (T === 1) {
     // streaming-read baseline over the same number of bytes (the f32 weights, or the first half of them)
     const n4 = O * I, n2 = (O * I) / 2;
     const buf = w.f32.data as Float32Array;
-    rows.push({ group, shape: s.name, impl: "stream sumF32, f32 bytes", ms: 0, note: "baseline" });
-    const r32 = rows[rows.length - 1]!;
-    r32.ms = await time(() => wasm.sumF32(buf, n4), false);
-    r32.gbs = (n4 * 4) / r32.ms / 1e6;
-    const r16: Row = { group, shape: s.name, impl: "stream sumF32, f16 bytes", ms: await time(() => wasm.sumF32(buf, n2), false), note: "baseline" };
-    r16.gbs = (n2 * 4) / r16.ms / 1e6;
-    rows.push(r16);
+    rows.push({ group, shape: s.name, impl: "stream sumF32, f32 bytes", ms: Infinity, bytes: n4 * 4, baseline: true,
+      fn: () => wasm.sumF32(buf, n4), slow: false });
+    rows.push({ group, shape: s.name, impl: "stream sumF32, f16 bytes", ms: Infinity, bytes: n2 * 4, baseline: true,
+      fn: () => wasm.sumF32(buf, n2), slow: false });
   }
-  console.log(`done: ${s.name}`);
 }
 
 // ---- attention (decode: one new query at the end of the context; prefill: 128 queries from 0) -------
@@ -148,15 +148,27 @@ for (const [ctx, T] of [[128, 1], [2048, 1], [128, 128]] as const) {
   let pairs = 0;
   for (let t = 0; t < T; t++) pairs += pos0 + t + 1;
   const flop = 4 * Dh * H * pairs;
-  const name = `attention H=9 KV=3 Dh=64, ${T === 1 ? "decode" : `prefill T=${T}`}, context ${ctx}`;
-  for (const [impl, fn] of [
-    ["TS reference", () => ref.attention(oh, qh, kh, vh, T, pos0, H, KV, Dh, sh)],
-    ["WASM", () => wasm.attention(out, q, k, v, T, pos0, H, KV, Dh, scores)],
-  ] as const) {
-    const ms = await time(fn, false);
-    rows.push({ group: "attention", shape: name, impl, ms, gflops: flop / ms / 1e6 });
+  const shape = `attention H=9 KV=3 Dh=64, ${T === 1 ? "decode" : `prefill T=${T}`}, context ${ctx}`;
+  rows.push({ group: "attention", shape, impl: "TS reference", ms: Infinity, flop, slow: false,
+    fn: () => ref.attention(oh, qh, kh, vh, T, pos0, H, KV, Dh, sh) });
+  rows.push({ group: "attention", shape, impl: "WASM", ms: Infinity, flop, slow: false,
+    fn: () => wasm.attention(out, q, k, v, T, pos0, H, KV, Dh, scores) });
+}
+
+// ---- measure: several rounds over all tasks, keeping each task's fastest sample ----------------------
+// (other processes on a shared machine slow down whole stretches of time; interleaving the tasks
+// and keeping the best of several rounds keeps the comparisons within a row group fair)
+const ROUNDS = QUICK ? 1 : 3;
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const r of rows) {
+    if (r.slow && round > 1) continue; // the slow TS / transposeB runs: one round is enough
+    r.ms = Math.min(r.ms, await time(r.fn, r.slow));
   }
-  console.log(`done: ${name}`);
+  console.log(`round ${round}/${ROUNDS} done`);
+}
+for (const r of rows) {
+  if (r.flop !== undefined) r.gflops = r.flop / r.ms / 1e6;
+  if (r.bytes !== undefined) r.gbs = r.bytes / r.ms / 1e6;
 }
 
 // ---- report ------------------------------------------------------------------------------------------
@@ -168,7 +180,7 @@ const table: string[][] = [["shape", "implementation", "time (ms)", "GFLOP/s", "
 for (const r of rows) {
   let vs = "";
   const wasmF32 = find(r.shape, "WASM f32");
-  if (r.group === "decode matvec" && r.gbs !== undefined && r.note === undefined) {
+  if (r.group === "decode matvec" && r.gbs !== undefined && !r.baseline) {
     const base = find(r.shape, r.impl.includes("16") ? "stream sumF32, f16 bytes" : "stream sumF32, f32 bytes")!;
     vs = `${(r.gbs / base.gbs!).toFixed(2)}× stream BW`;
     if (r.impl === "WASM f16" || r.impl === "WASM bf16") vs += `, ${(wasmF32!.ms / r.ms).toFixed(2)}× f32 rows/s`;
