@@ -239,6 +239,10 @@ function kernel1x8(c: usize, a: usize, aK: usize, b: usize, bK: usize, K: i32, n
 
 /** yTO = xTI · Wᵀ with W [O, I] of `dtype`; `scratch` holds MATMUL_SCRATCH_BYTES (16-byte aligned). */
 export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, scratch: usize): void {
+  if (I <= 0) { // empty sums
+    memory.fill(y, 0, <usize>T * <usize>O << 2);
+    return;
+  }
   if (T < 4) {
     for (let t = 0; t < T; t++) {
       const yt = y + (<usize>t * <usize>O << 2), xt = x + (<usize>t * <usize>I << 2);

@@ -94,7 +94,7 @@ const rows: Row[] = [];
 async function time(fn: () => void, slow: boolean): Promise<number> {
   const bench = new Bench(slow
     ? { time: 0, iterations: QUICK ? 1 : 2, warmup: false }
-    : { time: QUICK ? 60 : 200, iterations: 5, warmupTime: QUICK ? 10 : 30 });
+    : { time: QUICK ? 60 : 150, iterations: 5, warmupTime: QUICK ? 10 : 30 });
   bench.add("task", fn);
   await bench.run();
   const r = bench.tasks[0]!.result as unknown as { latency: { min: number } };
@@ -158,7 +158,7 @@ for (const [ctx, T] of [[128, 1], [2048, 1], [128, 128]] as const) {
 // ---- measure: several rounds over all tasks, keeping each task's fastest sample ----------------------
 // (other processes on a shared machine slow down whole stretches of time; interleaving the tasks
 // and keeping the best of several rounds keeps the comparisons within a row group fair)
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 5;
 for (let round = 1; round <= ROUNDS; round++) {
   for (const r of rows) {
     if (r.slow && round > 1) continue; // the slow TS / transposeB runs: one round is enough
