@@ -60,7 +60,7 @@
  * interleaved into 32-bit lanes by the caller (i16x8.shuffle, lanes 0..3 and 4..7), which gives
  * the value's f32 with its exponent 112 too small, for normals and subnormals alike; one exact
  * multiply by 2^112 (`f16Finish`) fixes that. Inf/NaN come out as finite numbers >= 2^16, so
- * callers check for f16 exponent 31 separately (`f16TrackMax`) and recompute with the exact path.
+ * callers check for f16 exponent 31 separately (`f16NonFinite`) and recompute with the exact path.
  */
 // @ts-ignore: decorator
 @inline export function f16HighHalves(h8: v128): v128 {
@@ -69,7 +69,7 @@
 
 // @ts-ignore: decorator
 @inline export function f16LowHalves(h8: v128): v128 {
-  return i16x8.shl(h8, 13);
+  return i16x8.mul(h8, i16x8.splat(8192)); // h << 13, on the multiplier (shift units are busy)
 }
 
 // @ts-ignore: decorator
@@ -77,15 +77,14 @@
   return f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000))); // · 2^112
 }
 
-/** Running max used to detect f16 Inf/NaN (exponent 31) cheaply: max over (h << 1) as u16. */
+/**
+ * Inf/NaN detection from two running maxima over the raw bits h: as unsigned 16-bit numbers the
+ * negative Inf/NaN patterns are the largest (>= 0xfc00); as signed ones the positive Inf/NaN
+ * patterns are (>= 0x7c00). Two max instructions per 8 weights, no shifts.
+ */
 // @ts-ignore: decorator
-@inline export function f16TrackMax(acc: v128, h8: v128): v128 {
-  return i16x8.max_u(acc, i16x8.shl(h8, 1));
-}
-
-// @ts-ignore: decorator
-@inline export function f16NonFinite(acc: v128): bool {
-  return v128.any_true(i16x8.ge_u(acc, i16x8.splat(<i16>0xf800)));
+@inline export function f16NonFinite(maxU: v128, maxS: v128): bool {
+  return v128.any_true(v128.or(i16x8.ge_u(maxU, i16x8.splat(<i16>0xfc00)), i16x8.ge_s(maxS, i16x8.splat(<i16>0x7c00))));
 }
 
 /** Widen n values of any dtype starting at src into f32 at dst (exact; dst must not overlap src). */

@@ -12,7 +12,7 @@
 //    cost is paid once per weight, not once per token.
 
 import { hsum } from "./simd";
-import { DT_F32, DT_F16, DT_BF16, f16HighHalves, f16LowHalves, f16Finish, f16x4Exact, f16TrackMax, f16NonFinite, f16ToF32, bf16ToF32, widenRow } from "./half";
+import { DT_F32, DT_F16, DT_BF16, f16HighHalves, f16LowHalves, f16Finish, f16x4Exact, f16NonFinite, f16ToF32, bf16ToF32, widenRow } from "./half";
 
 /** Largest k-block of the packed panel; the panel is KC·8 f32 (16 KB) and fits in L1. */
 // @ts-ignore: decorator
@@ -107,20 +107,20 @@ function matvecF32(y: usize, x: usize, w: usize, I: i32, O: i32): void {
   let wp = w;
   for (let o = 0; o < O; o++) {
     let a = f32x4.splat(0), b = f32x4.splat(0);
-    let maxBits = i16x8.splat(0);
+    let maxU = i16x8.splat(0), maxS = i16x8.splat(0); // Inf/NaN detection (see f16NonFinite)
     let p = wp;
     for (let xp = xs; xp < xsEnd; xp += 32) {
       const h = v128.load(p);
       const hi = f16HighHalves(h), lo = f16LowHalves(h);
       a = f32x4.add(a, f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), v128.load(xp)));
       b = f32x4.add(b, f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), v128.load(xp, 16)));
-      maxBits = f16TrackMax(maxBits, h);
+      maxU = i16x8.max_u(maxU, h); maxS = i16x8.max_s(maxS, h);
       p += 16;
     }
     let s = hsum(f32x4.add(a, b));
     for (let i = I8; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * f16ToF32(<u32>load<u16>(wp + (<usize>i << 1)));
     // an Inf/NaN weight in this row: the fast widening is wrong for it, redo the row exactly
-    if (f16NonFinite(maxBits)) s = dotRowF16Exact(x, w, <usize>o, I);
+    if (f16NonFinite(maxU, maxS)) s = dotRowF16Exact(x, w, <usize>o, I);
     store<f32>(y + (<usize>o << 2), s);
     wp += rowBytes;
   }
@@ -239,6 +239,10 @@ function kernel1x8(c: usize, a: usize, aK: usize, b: usize, bK: usize, K: i32, n
 
 /** yTO = xTI · Wᵀ with W [O, I] of `dtype`; `scratch` holds MATMUL_SCRATCH_BYTES (16-byte aligned). */
 export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, scratch: usize): void {
+  if (I <= 0) { // empty sums
+    memory.fill(y, 0, <usize>T * <usize>O << 2);
+    return;
+  }
   if (T < 4) {
     for (let t = 0; t < T; t++) {
       const yt = y + (<usize>t * <usize>O << 2), xt = x + (<usize>t * <usize>I << 2);

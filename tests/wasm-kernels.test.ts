@@ -224,6 +224,17 @@ describe("wasm matmul vs TS reference", () => {
     });
   }
 
+  it("I = 0 (empty sums) writes zeros on both paths", () => {
+    scoped(() => {
+      for (const T of [1, 5]) {
+        const y = wasm.allocF32(T * 3);
+        y.fill(9);
+        wasm.matmul(y, wasm.allocF32(0), { dtype: "f16", shape: [3, 0], data: wasm.allocU16(0) }, T, 0, 3);
+        expect(Array.from(y)).toEqual(new Array(T * 3).fill(0));
+      }
+    });
+  });
+
   it("f16 weights containing Inf and NaN give the reference's Inf/NaN (fast path falls back exactly)", () => {
     fc.assert(
       fc.property(seed, fc.constantFrom(1, 5), size, size, (s, T, I, O) => scoped(() => {
