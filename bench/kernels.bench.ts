@@ -42,7 +42,7 @@ await tf.setBackend("wasm");
 await tf.ready();
 
 // every buffer lives in wasm memory: reserve it all once (weights f32+f16+bf16 of the vocab matrix dominate)
-wasm.reserve(420 << 20);
+wasm.reserve(800 << 20);
 
 let seed = 12345;
 function rand(): number { // xorshift: deterministic data
@@ -137,6 +137,41 @@ for (const s of [...decodeShapes, ...prefillShapes]) {
   }
 }
 
+// ---- decode from memory: a real decode step walks all L layers, so every matrix comes from DRAM, not
+// cache. Here each call uses the next of COPIES copies of the matrix (together larger than the 32 MiB L3),
+// and the streaming baseline reads the next copy's bytes the same way.
+const COPIES = 24;
+const coldShapes: MatShape[] = [
+  { name: `decode 1×576·576×1536 (gate/up), ${COPIES} layer copies from memory`, T: 1, I: D, O: F },
+  { name: `decode 1×1536·1536×576 (down), ${COPIES} layer copies from memory`, T: 1, I: F, O: D },
+];
+for (const s of coldShapes) {
+  const { I, O } = s;
+  const group = "decode matvec";
+  const x = fillNormalish(wasm.allocF32(I), 1), y = wasm.allocF32(O);
+  const host = fillNormalish(new Float32Array(O * I), 0.05);
+  const copies = { f32: [] as Weight[], f16: [] as Weight[], bf16: [] as Weight[] };
+  for (let c = 0; c < COPIES; c++) {
+    const f32 = wasm.allocF32(O * I), f16 = wasm.allocU16(O * I), bf16 = wasm.allocU16(O * I);
+    f32.set(host);
+    for (let i = 0; i < host.length; i++) { f16[i] = numberToF16Bits(host[i]!); bf16[i] = numberToBf16Bits(host[i]!); }
+    copies.f32.push({ dtype: "f32", shape: [O, I], data: f32 });
+    copies.f16.push({ dtype: "f16", shape: [O, I], data: f16 });
+    copies.bf16.push({ dtype: "bf16", shape: [O, I], data: bf16 });
+  }
+  const flop = 2 * I * O;
+  for (const dtype of ["f32", "f16", "bf16"] as const) {
+    let c = 0;
+    rows.push({ group, shape: s.name, impl: `WASM ${dtype}`, ms: Infinity, flop, bytes: O * I * (dtype === "f32" ? 4 : 2), slow: false,
+      fn: () => { wasm.matmul(y, x, copies[dtype][c]!, 1, I, O); c = (c + 1) % COPIES; } });
+  }
+  for (const [impl, n] of [["stream sumF32, f32 bytes", O * I], ["stream sumF32, f16 bytes", (O * I) / 2]] as const) {
+    let c = 0;
+    rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true, slow: false,
+      fn: () => { wasm.sumF32(copies.f32[c]!.data as Float32Array, n); c = (c + 1) % COPIES; } });
+  }
+}
+
 // ---- attention (decode: one new query at the end of the context; prefill: 128 queries from 0) -------
 for (const [ctx, T] of [[128, 1], [2048, 1], [128, 128]] as const) {
   const pos0 = ctx - T;
@@ -200,7 +235,7 @@ console.log(md);
 // the targets set for this backend (issue 8), checked against this run
 const bars: string[] = [];
 const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
-for (const s of decodeShapes) {
+for (const s of [...decodeShapes, ...coldShapes]) {
   const f32 = find(s.name, "WASM f32")!, f16 = find(s.name, "WASM f16")!;
   const stream = find(s.name, "stream sumF32, f32 bytes")!;
   const bw = f32.gbs! / stream.gbs!, rows = f32.ms / f16.ms;
@@ -227,7 +262,10 @@ const section = [
   "Node runs with --no-liftoff (all wasm optimized up front). MobileLLM-125M shapes. GFLOP/s counts 2·T·I·O per matmul. For decode (T=1) the weight GB/s is weight bytes / time, " +
   "compared with a streaming read (`sumF32`, SIMD sum) over the same number of bytes in the same run; " +
   "\"× f32 rows/s\" is the speed-up of 16-bit weights over f32 weights. Prefill is compared with " +
-  "@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, 1 thread) given W as [I, O], its fast layout.",
+  "@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, 1 thread) given W as [I, O], its fast layout. " +
+  `The "${COPIES} layer copies from memory" rows cycle through ${COPIES} copies of the matrix (more than the L3 cache), ` +
+  "as a real decode step does walking the layer stack: there the weights come from DRAM, which is where 16-bit " +
+  "weights pay off; the single-matrix rows above stay in cache, where widening f16 costs more than the bytes it saves.",
   "",
   md,
   "",
