@@ -79,4 +79,10 @@ export interface Kernels {
 
   /** In-place softmax of each of the R rows of xRC (length C). */
   softmax(xRC: Float32Array, R: number, C: number): void;
+
+  // ---- backward operations (training; optional: src/train/ needs them) ---------------------------
+  /** dxTI[t,i] = Σ_o dyTO[t,o]·W[o,i]  (the input gradient of y = x Wᵀ; overwrites dxTI). */
+  matmulBackwardX?(dxTI: Float32Array, dyTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
+  /** dwOI[o,i] += Σ_t dyTO[t,o]·xTI[t,i]  (the weight gradient of y = x Wᵀ; accumulates). */
+  matmulBackwardW?(dwOI: Float32Array, dyTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
 }

@@ -155,5 +155,37 @@ export function createTsKernels(): Kernels {
         for (let c = 0; c < C; c++) xRC[base + c] /= sum;
       }
     },
+
+    // dx = dy @ W  — for each output feature o, widen W[o,:] once and add dy[t,o]·W[o,:] to every dx[t,:].
+    matmulBackwardX(dxTI, dyTO, wOI, T, I, O) {
+      if (rowScratch.length < I) rowScratch = new Float32Array(I);
+      dxTI.fill(0, 0, T * I);
+      for (let o = 0; o < O; o++) {
+        let wRow = wOI.data as Float32Array;
+        let wBase = o * I;
+        if (wOI.dtype !== "f32") {
+          widenRow(rowScratch, wOI, o, I);
+          wRow = rowScratch;
+          wBase = 0;
+        }
+        for (let t = 0; t < T; t++) {
+          const d = dyTO[t * O + o]!;
+          const xBase = t * I;
+          for (let i = 0; i < I; i++) dxTI[xBase + i] += d * wRow[wBase + i]!;
+        }
+      }
+    },
+
+    // dW += dy.T @ x  — row o of dW gathers dy[t,o]·x[t,:] over the T tokens.
+    matmulBackwardW(dwOI, dyTO, xTI, T, I, O) {
+      for (let o = 0; o < O; o++) {
+        const wBase = o * I;
+        for (let t = 0; t < T; t++) {
+          const d = dyTO[t * O + o]!;
+          const xBase = t * I;
+          for (let i = 0; i < I; i++) dwOI[wBase + i] += d * xTI[xBase + i]!;
+        }
+      }
+    },
   };
 }
