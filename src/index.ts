@@ -1,5 +1,7 @@
 // mobilellm: MobileLLM in readable TypeScript with WebAssembly SIMD kernels.
-export { loadModel, readConfig, type LoadModelOptions } from "./load.js";
+export { loadModel, readConfig, resolveModelSource, type LoadModelOptions } from "./load.js";
+export { resolveHubModel, isHubId, hubCacheDir, HubError, type ResolveHubOptions } from "./io/hub.js";
+export { createProgressBar } from "./util/progress.js";
 export { MobileLLM, type ModelOptions, type LogitsCallback } from "./model/model.js";
 export {
   parseConfig, parameterCount, presetName, configToJson, PRESETS, ConfigError, type MobileLLMConfig,
@@ -8,4 +10,8 @@ export type { DType, Weight, Kernels } from "./kernels/kernels.js";
 export { createKernels, BACKENDS, type BackendName } from "./kernels/index.js";
 export { createTsKernels } from "./kernels/ts/index.js";
 export { openSafetensors, encodeSafetensors } from "./io/safetensors.js";
+export { openPytorchCheckpoint } from "./io/pytorch.js";
+export { openShardedCheckpoint, type TensorFileOpener } from "./io/sharded.js";
+export { UnsafePickleError } from "./io/pickle.js";
+export { chooseCheckpoint, openCheckpointFile, WEIGHT_FILES } from "./io/checkpoint.js";
 export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } from "./io/tensor-file.js";

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chooseCheckpoint } from "./io/checkpoint.js";
+import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import type { DType } from "./kernels/kernels.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
@@ -24,6 +25,27 @@ export interface LoadModelOptions {
   strictConfig?: boolean;
   /** Receives progress/info messages (which file was used and why). */
   log?: (message: string) => void;
+  /** For a hub id: the revision (branch, tag or commit; default "main"). */
+  revision?: string;
+  /** For a hub id: download options (cache folder, token, endpoint, offline, quiet, signal...). */
+  hub?: ResolveHubOptions;
+}
+
+/**
+ * A local folder as is; a Hugging Face hub id ("facebook/MobileLLM-125M") is downloaded into the
+ * standard cache (or found there) and its snapshot folder returned.
+ */
+export async function resolveModelSource(source: string, options: Pick<LoadModelOptions, "revision" | "hub"> = {}): Promise<string> {
+  if (existsSync(source)) {
+    if (!statSync(source).isDirectory()) {
+      throw new Error(`${source}: not a folder; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin`);
+    }
+    return source;
+  }
+  if (isHubId(source)) {
+    return resolveHubModel(source, { ...options.hub, ...(options.revision ? { revision: options.revision } : {}) });
+  }
+  throw new Error(`${source}: not a folder and not a hub id ("owner/name"); pass a checkpoint folder or e.g. facebook/MobileLLM-125M`);
 }
 
 /** Read and validate `folder/config.json`. */
@@ -39,14 +61,12 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
   return parseConfig(json, file, warn ? { strict, warn } : { strict });
 }
 
-/** Load a MobileLLM from a Hugging Face style folder (config.json + weights). */
+/** Load a MobileLLM from a Hugging Face style folder (config.json + weights) or a hub id. */
 export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<MobileLLM> {
-  if (!existsSync(source) || !statSync(source).isDirectory()) {
-    throw new Error(`${source}: not a folder; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin`);
-  }
-  const config = readConfig(source, options.strictConfig ?? true, options.log);
+  const folder = await resolveModelSource(source, options);
+  const config = readConfig(folder, options.strictConfig ?? true, options.log);
   const kernels = await createKernels(options.backend ?? "ts");
-  const { file, reason } = chooseCheckpoint(source, [...expectedTensors(config).keys()], options.weights);
+  const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
   options.log?.(`weights: ${reason}`);
   try {
     const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);

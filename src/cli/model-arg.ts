@@ -1,8 +1,8 @@
-// Where a --model argument points: a local checkpoint folder (or, later, a hub id), with a
-// default that works on a fresh clone.
+// Where a --model argument points: a local checkpoint folder or a Hugging Face hub id (downloaded
+// into the standard cache, or found there), with a default that works on a fresh clone.
 
-import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { resolveModelSource } from "../load.js";
 
 /** The model used when --model is not given. */
 export function defaultModelPath(): string {
@@ -10,8 +10,10 @@ export function defaultModelPath(): string {
   return fileURLToPath(new URL("../../tests/fixtures/tiny-gqa", import.meta.url));
 }
 
-export function resolveModelArg(arg: string | undefined): string {
-  const path = arg ?? defaultModelPath();
-  if (!existsSync(path)) throw new Error(`model "${path}" not found: pass --model with a folder holding config.json and weights`);
-  return path;
+/** The local folder for a --model value (a folder, or a hub id such as facebook/MobileLLM-125M). */
+export async function resolveModelArg(arg: string | undefined, options: { revision?: string; quiet?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+  const hub: { quiet?: boolean; signal?: AbortSignal } = {};
+  if (options.quiet !== undefined) hub.quiet = options.quiet;
+  if (options.signal) hub.signal = options.signal;
+  return resolveModelSource(arg ?? defaultModelPath(), { ...(options.revision ? { revision: options.revision } : {}), hub });
 }

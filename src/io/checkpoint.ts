@@ -6,18 +6,23 @@
 
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
+import { openPytorchCheckpoint } from "./pytorch.js";
 import { openSafetensors } from "./safetensors.js";
+import { openShardedCheckpoint } from "./sharded.js";
 import { CheckpointError, type TensorFile } from "./tensor-file.js";
 
 /** Weight file names we look for in a folder, in order of preference. */
 export const WEIGHT_FILES = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
 
-/** Open one weights file by its name: .safetensors (more formats register here). */
+/** Open one weights file by its name: *.safetensors, *.bin (torch.save zip), or a shard index. */
 export function openCheckpointFile(path: string): TensorFile {
   if (!existsSync(path)) throw new CheckpointError(path, "file not found");
   const name = basename(path);
   if (name.endsWith(".safetensors")) return openSafetensors(path);
-  throw new CheckpointError(path, `unsupported weights file type (expected ${WEIGHT_FILES.join(" or ")})`);
+  if (name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth")) return openPytorchCheckpoint(path);
+  if (name.endsWith(".safetensors.index.json")) return openShardedCheckpoint(path, openSafetensors);
+  if (name.endsWith(".bin.index.json")) return openShardedCheckpoint(path, openPytorchCheckpoint);
+  throw new CheckpointError(path, `unsupported weights file type (expected ${WEIGHT_FILES.join(", ")})`);
 }
 
 export interface ChosenCheckpoint {

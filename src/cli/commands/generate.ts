@@ -22,7 +22,7 @@ export const generate: Command = {
     const maxNew = numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!;
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const model = await loadModel(resolveModelArg(values.model as string | undefined), { backend });
+    const model = await loadModel(await resolveModelArg(values.model as string | undefined, { signal }), { backend });
     const out: number[] = [];
     let logits = model.feed(ids);
     for (let i = 0; i < maxNew && !signal.aborted; i++) {

@@ -2,7 +2,9 @@
 
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { chooseCheckpoint } from "../../io/checkpoint.js";
 import { readConfig } from "../../load.js";
+import { expectedTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
 import type { Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
@@ -15,12 +17,18 @@ export const info: Command = {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json + weights)" },
     json: { type: "boolean", description: "print one JSON object" },
   },
-  async run(values, _positionals, { stdout }) {
-    const folder = resolveModelArg(values.model as string | undefined);
+  async run(values, _positionals, { stdout, signal }) {
+    const folder = await resolveModelArg(values.model as string | undefined, { signal });
     const config = readConfig(folder, false);
     const files = readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile())
       .map((f) => ({ name: f, bytes: statSync(join(folder, f)).size }));
-    const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, files };
+    // Which weights file a load would use, and the dtypes stored in it.
+    const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()]);
+    const dtypes: Record<string, number> = {};
+    for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
+    file.close();
+    const weights = { file: reason, format: file.format, dtypes };
+    const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, weights, files };
     if (values.json) {
       stdout.write(JSON.stringify(result, null, 2) + "\n");
       return;
@@ -33,6 +41,7 @@ export const info: Command = {
         `${c.numHeads} heads / ${c.numKvHeads} kv heads of ${c.headDim}`,
       `vocab       ${c.vocabSize}, context ${c.maxPositions}, rope theta ${c.ropeTheta}, ` +
         `${c.shareEmbedding ? "shared input/output embedding" : "separate lm_head"}`,
+      `weights     ${reason} (${file.format}; ${Object.entries(dtypes).map(([d, n]) => `${d} ${(n / 1e6).toFixed(2)}M`).join(", ")})`,
       "files",
       ...files.map((f) => `  ${f.name.padEnd(28)} ${(f.bytes / 1e6).toFixed(2).padStart(10)} MB`),
       "",

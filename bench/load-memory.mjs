@@ -1,0 +1,57 @@
+// Resident memory of a loaded checkpoint: RSS growth of a fresh process from just before
+// loadModel to just after, compared with the weights file size. Each measurement runs in its own
+// child process so nothing else is on its heap.
+// Usage (after `npm run build`): node bench/load-memory.mjs [presets...]   (default: 125M 1.5B)
+import { execFileSync } from "node:child_process";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { writeRandomCheckpoint } from "./random-checkpoint.mjs";
+import { updateBenchmarks } from "./report.mjs";
+
+if (process.argv[2] === "--child") {
+  const [, , , dir, dtype, backend] = process.argv;
+  const { loadModel } = await import("../dist/index.js");
+  const { createKernels } = await import("../dist/kernels/index.js");
+  await createKernels(backend); // module instantiation is not part of the checkpoint's cost
+  globalThis.gc?.();
+  const before = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const model = await loadModel(dir, { backend, dtype });
+  const seconds = (performance.now() - t0) / 1000;
+  globalThis.gc?.();
+  const after = process.memoryUsage().rss;
+  console.log(JSON.stringify({ before, after, seconds, dtype: model.weights.embedVD.dtype }));
+  process.exit(0);
+}
+
+const presets = process.argv.slice(2).length ? process.argv.slice(2) : ["125M", "1.5B"];
+const backends = ["ts"];
+const rows = [];
+for (const preset of presets) {
+  const dir = join("bench", "out", `random-${preset}-f16`);
+  const file = writeRandomCheckpoint(dir, preset, "f16");
+  const fileBytes = statSync(file).size;
+  for (const backend of backends) {
+    let r;
+    try {
+      const out = execFileSync(process.execPath, ["--expose-gc", "--max-old-space-size=8192", "bench/load-memory.mjs", "--child", dir, "f16", backend], { encoding: "utf8" });
+      r = JSON.parse(out.trim().split("\n").pop());
+    } catch (e) {
+      rows.push(`| ${preset} | ${backend} | ${(fileBytes / 1e6).toFixed(0)} | failed: ${String(e.message).split("\n")[0]} | | | |`);
+      continue;
+    }
+    const extra = r.after - r.before;
+    rows.push(`| ${preset} | ${backend} | ${(fileBytes / 1e6).toFixed(0)} | ${r.dtype} | ${(extra / 1e6).toFixed(0)} | ${(extra / fileBytes).toFixed(2)}× | ${r.seconds.toFixed(1)} |`);
+    console.log(rows.at(-1));
+  }
+}
+const table = [
+  "| shape | backend | file MB (fp16) | resident dtype | extra RSS MB | RSS / file | load s |",
+  "|---|---|---|---|---|---|---|",
+  ...rows,
+].join("\n");
+console.log(table);
+updateBenchmarks("Checkpoint load memory", "node bench/load-memory.mjs " + presets.join(" "), table,
+  "RSS growth across `loadModel` in a fresh process (random fp16 weights, safetensors). The KV cache and " +
+  "activation buffers are reserved at load but their pages are only touched as positions are used, so they " +
+  "are not resident here.");

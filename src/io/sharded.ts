@@ -1,0 +1,63 @@
+// Sharded checkpoints: large models are split into several files plus an index,
+// `pytorch_model.bin.index.json` or `model.safetensors.index.json`:
+//
+//   {"metadata": {"total_size": ...}, "weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors", ...}}
+//
+// We open every shard once (with the opener for its format, passed in), check that each name
+// in weight_map really is in the shard the index points to, and present one merged table.
+
+import * as fs from "node:fs";
+import * as nodePath from "node:path";
+import { CheckpointError, type TensorEntry, type TensorFile } from "./tensor-file.js";
+
+/** Opens one checkpoint file (e.g. openPytorchCheckpoint or openSafetensors). */
+export type TensorFileOpener = (path: string) => TensorFile;
+
+/**
+ * Open a sharded checkpoint from its index JSON. `openShard` opens one shard file (resolved
+ * relative to the index's directory). The result's tensors are exactly the names in
+ * weight_map; close() closes every shard.
+ */
+export function openShardedCheckpoint(indexPath: string, openShard: TensorFileOpener): TensorFile {
+  let index: unknown;
+  try {
+    index = JSON.parse(fs.readFileSync(indexPath, "utf8"));
+  } catch (e) {
+    throw new CheckpointError(indexPath, `cannot read the shard index as JSON: ${(e as Error).message}`);
+  }
+  const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof weightMap !== "object" || weightMap === null || Array.isArray(weightMap)) {
+    throw new CheckpointError(indexPath, `no "weight_map" object: expected {"metadata": ..., "weight_map": {tensor name: shard file}}`);
+  }
+  const dir = nodePath.dirname(indexPath);
+  const entries = Object.entries(weightMap as Record<string, unknown>);
+  for (const [name, shard] of entries) {
+    // Shards are files next to the index: plain relative names only.
+    if (typeof shard !== "string" || shard === "" || nodePath.isAbsolute(shard) || shard.split(/[\\/]/).includes("..")) {
+      throw new CheckpointError(indexPath, `weight_map["${name}"] = ${JSON.stringify(shard)} is not a shard file name next to the index`);
+    }
+  }
+
+  const shards = new Map<string, TensorFile>(); // shard file name -> opened file, each opened once
+  const closeAll = () => {
+    for (const f of shards.values()) f.close();
+  };
+  try {
+    const tensors = new Map<string, TensorEntry>();
+    for (const [name, shard] of entries as [string, string][]) {
+      let file = shards.get(shard);
+      if (!file) {
+        file = openShard(nodePath.join(dir, shard));
+        shards.set(shard, file);
+      }
+      const entry = file.tensors.get(name);
+      if (!entry) throw new CheckpointError(indexPath, `weight_map says "${name}" is in ${shard}, but that shard has no such tensor`);
+      tensors.set(name, entry);
+    }
+    const formats = [...new Set([...shards.values()].map((f) => f.format))];
+    return { path: indexPath, format: `sharded ${formats.join("+") || "(empty)"}`, tensors, close: closeAll };
+  } catch (e) {
+    closeAll();
+    throw e;
+  }
+}
