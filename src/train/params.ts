@@ -134,9 +134,9 @@ export interface TrainParams {
   grads: ModelGrads;           // named views of `gradFlat`
 }
 
+/** Parameters and gradients in backend memory (the caller has reserved 2·total floats, see state.ts). */
 export function allocTrainParams(k: Kernels, c: MobileLLMConfig): TrainParams {
   const layout = paramLayout(c);
-  k.reserve(2 * layout.total * 4 + 64);
   const flat = k.allocF32(layout.total);
   const gradFlat = k.allocF32(layout.total);
   return { layout, flat, gradFlat, weights: viewWeights(flat, layout, c), grads: viewGrads(gradFlat, layout, c) };

@@ -8,7 +8,7 @@
 import type { Kernels } from "../kernels/kernels.js";
 import type { MobileLLMConfig } from "../model/config.js";
 import { fillRopeTables, type RopeTables } from "../model/rotary.js";
-import { allocTrainParams, type TrainParams } from "./params.js";
+import { allocTrainParams, paramLayout, type TrainParams } from "./params.js";
 
 export interface ApplicationActs {
   rstd1N: Float32Array;     // input_layernorm 1/rms per row [N]
@@ -68,8 +68,12 @@ export function trainStateFloats(c: MobileLLMConfig, B: number, T: number): numb
 /** Parameters (zero) + activations for batches of B sequences of T tokens. */
 export function allocTrainState(k: Kernels, c: MobileLLMConfig, B: number, T: number): TrainState {
   if (T < 2) throw new RangeError(`sequence length ${T} is too short: next-token training needs at least 2 tokens`);
+  // One reservation for everything (parameters, gradients, activations, scratch): on the wasm
+  // backend memory must grow before the first view into it is handed out. 16 bytes of alignment
+  // slack per buffer.
+  const buffers = 2 + 16 * numApplications(c) + 20;
+  k.reserve((2 * paramLayout(c).total + trainStateFloats(c, B, T)) * 4 + buffers * 16);
   const params = allocTrainParams(k, c);
-  k.reserve(trainStateFloats(c, B, T) * 4 + 1024);
   const N = B * T, D = c.hiddenSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
   const F = c.intermediateSize, V = c.vocabSize, A = numApplications(c);
   const f = (n: number) => k.allocF32(n);
