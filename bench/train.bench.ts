@@ -27,18 +27,18 @@ const SHAPES = [
 
 const rows: Record<string, string>[] = [];
 for (const backend of BACKENDS) {
-  let k;
-  try {
-    k = await createKernels(backend);
-  } catch (e) {
-    console.log(`backend ${backend}: skipped (${(e as Error).message})`);
-    continue;
-  }
-  if (!k.matmulBackwardX) {
-    console.log(`backend ${backend}: skipped (no matmul backward kernels)`);
-    continue;
-  }
   for (const { name, c, B, T } of SHAPES) {
+    let k;
+    try {
+      k = await createKernels(backend); // a fresh backend per shape: wasm memory is reserved once per instance
+    } catch (e) {
+      console.log(`backend ${backend}: skipped (${(e as Error).message})`);
+      break;
+    }
+    if (!k.matmulBackwardX) {
+      console.log(`backend ${backend}: skipped (no matmul backward kernels)`);
+      break;
+    }
     const s = allocTrainState(k, c, B, T);
     const rng = new Rng(1);
     initParams(s.params, rng);
