@@ -46,7 +46,7 @@ export function trainForward(s: TrainState): number {
     k.matmul(act.vNK, act.xn1ND, l.wvKD, N, D, K);                                    // v = x Wvᵀ
     ropeForward(act.qNQ, B, T, H, Dh, s.rope.cosPR, s.rope.sinPR);
     ropeForward(act.kNK, B, T, KV, Dh, s.rope.cosPR, s.rope.sinPR);
-    attentionForward(act.attNQ, act.probsBHTT, act.qNQ, act.kNK, act.vNK, B, T, H, KV, Dh);
+    attentionForward(k, s.att, act.attNQ, act.probsBHTT, act.qNQ, act.kNK, act.vNK, B, T, H, KV, Dh);
     k.matmul(act.midND, act.attNQ, l.woDQ, N, Q, D);                                  // o_proj
     k.add(act.midND, hIn, N * D);                                                     // h + attn(…)
     // MLP sub-layer
@@ -94,7 +94,7 @@ export function trainBackward(s: TrainState, lossScale = 1): void {
     // attention sub-layer: mid = hIn + o_proj(att); dresND becomes d hIn
     matmulBackwardW(gl.woDQ, s.dresND, act.attNQ, N, Q, D);
     matmulBackwardX(s.dattNQ, s.dresND, l.woDQ, N, Q, D);
-    attentionBackward(s.dqNQ, s.dkNK, s.dvNK, s.dattNQ, act.qNQ, act.kNK, act.vNK, act.probsBHTT, B, T, H, KV, Dh, s.dpT);
+    attentionBackward(k, s.att, s.dqNQ, s.dkNK, s.dvNK, s.dattNQ, act.qNQ, act.kNK, act.vNK, act.probsBHTT, B, T, H, KV, Dh);
     ropeBackward(s.dqNQ, B, T, H, Dh, s.rope.cosPR, s.rope.sinPR);
     ropeBackward(s.dkNK, B, T, KV, Dh, s.rope.cosPR, s.rope.sinPR);
     matmulBackwardW(gl.wqQD, s.dqNQ, act.xn1ND, N, D, Q);

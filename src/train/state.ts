@@ -8,6 +8,7 @@
 import type { Kernels } from "../kernels/kernels.js";
 import type { MobileLLMConfig } from "../model/config.js";
 import { fillRopeTables, type RopeTables } from "../model/rotary.js";
+import { allocAttentionScratch, type AttentionScratch } from "./attention.js";
 import { allocTrainParams, paramLayout, type TrainParams } from "./params.js";
 
 export interface ApplicationActs {
@@ -50,7 +51,7 @@ export interface TrainState {
   dactNF: Float32Array;
   dgateNF: Float32Array;
   dupNF: Float32Array;
-  dpT: Float32Array;        // attention backward scratch [T]
+  att: AttentionScratch;    // one head's contiguous q, k, v, scores (attention.ts)
 }
 
 export function numApplications(c: MobileLLMConfig): number {
@@ -62,7 +63,7 @@ export function trainStateFloats(c: MobileLLMConfig, B: number, T: number): numb
   const N = B * T, D = c.hiddenSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
   const F = c.intermediateSize, V = c.vocabSize, A = numApplications(c);
   const perApp = 2 * N + 3 * N * D + N * Q * 2 + 2 * N * K + B * c.numHeads * T * T + 3 * N * F;
-  return A * perApp + (A + 1) * N * D + N + N * D + N * V + 3 * N * D + 2 * N * Q + 2 * N * K + 3 * N * F + T + T * c.headDim;
+  return A * perApp + (A + 1) * N * D + N + N * D + N * V + 3 * N * D + 2 * N * Q + 2 * N * K + 3 * N * F + T * c.headDim + 7 * T * c.headDim + 2 * T * T;
 }
 
 /** Parameters (zero) + activations for batches of B sequences of T tokens. */
@@ -71,7 +72,7 @@ export function allocTrainState(k: Kernels, c: MobileLLMConfig, B: number, T: nu
   // One reservation for everything (parameters, gradients, activations, scratch): on the wasm
   // backend memory must grow before the first view into it is handed out. 16 bytes of alignment
   // slack per buffer.
-  const buffers = 2 + 16 * numApplications(c) + 20;
+  const buffers = 2 + 16 * numApplications(c) + 30;
   k.reserve((2 * paramLayout(c).total + trainStateFloats(c, B, T)) * 4 + buffers * 16);
   const params = allocTrainParams(k, c);
   const N = B * T, D = c.hiddenSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
@@ -93,6 +94,6 @@ export function allocTrainState(k: Kernels, c: MobileLLMConfig, B: number, T: nu
     config: c, kernels: k, params, B, T, rope, idsN: new Int32Array(N), residND, apps,
     rstdFN: f(N), xnFND: f(N * D), logitsNV: f(N * V),
     dresND: f(N * D), dxnND: f(N * D), dtmpND: f(N * D), dqNQ: f(N * Q), dkNK: f(N * K), dvNK: f(N * K),
-    dattNQ: f(N * Q), dactNF: f(N * F), dgateNF: f(N * F), dupNF: f(N * F), dpT: f(T),
+    dattNQ: f(N * Q), dactNF: f(N * F), dgateNF: f(N * F), dupNF: f(N * F), att: allocAttentionScratch(k, T, c.headDim),
   };
 }
