@@ -113,7 +113,7 @@ export function attentionBackward(k: Kernels, sc: AttentionScratch, dqNQ: Float3
         gather(sc.qTDh, qNQ, b, h, T, H, Dh);
         gather(sc.oTDh, doutNQ, b, h, T, H, Dh);
         const pHead = (b * H + h) * T * T;
-        P.set(probsBHTT.subarray(pHead, pHead + T * T));
+        for (let j = 0; j < T * T; j++) P[j] = probsBHTT[pHead + j]!;
         k.matmul(dS, sc.oTDh, sc.vW, T, Dh, T);                  // dP = dout vᵀ
         k.matmulBackwardW!(sc.dvTDh, P, sc.oTDh, T, Dh, T);      // dv += Pᵀ dout
         for (let t = 0; t < T; t++) {                            // dS = P ∘ (dP − rowsum(P ∘ dP)) / sqrt(Dh)

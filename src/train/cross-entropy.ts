@@ -15,10 +15,15 @@ export function crossEntropyForward(logitsNV: Float32Array, ids: Int32Array, B: 
       const base = (b * T + t) * V;
       let max = -Infinity;
       for (let v = 0; v < V; v++) if (logitsNV[base + v]! > max) max = logitsNV[base + v]!;
+      const target = t < T - 1 ? logitsNV[base + ids[b * T + t + 1]!]! : 0;
       let sum = 0;
-      for (let v = 0; v < V; v++) sum += Math.exp(logitsNV[base + v]! - max);
-      if (t < T - 1) total += Math.log(sum) + max - logitsNV[base + ids[b * T + t + 1]!]!;
-      for (let v = 0; v < V; v++) logitsNV[base + v] = Math.exp(logitsNV[base + v]! - max) / sum;
+      for (let v = 0; v < V; v++) {
+        const e = Math.exp(logitsNV[base + v]! - max);
+        logitsNV[base + v] = e;
+        sum += e;
+      }
+      if (t < T - 1) total += Math.log(sum) + max - target;
+      for (let v = 0; v < V; v++) logitsNV[base + v] /= sum;
     }
   }
   return total / (B * (T - 1));

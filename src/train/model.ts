@@ -21,16 +21,16 @@ export function blockOf(s: TrainState, a: number): number {
   return s.config.layerSharing ? a >> 1 : a;
 }
 
-function backwardKernels(k: Kernels): Required<Pick<Kernels, "matmulBackwardX" | "matmulBackwardW">> {
+function checkBackwardKernels(k: Kernels): void {
   if (!k.matmulBackwardX || !k.matmulBackwardW) {
     throw new Error(`the "${k.name}" kernel backend has no matmul backward kernels; train with --backend ts`);
   }
-  return { matmulBackwardX: k.matmulBackwardX.bind(k), matmulBackwardW: k.matmulBackwardW.bind(k) };
 }
 
 /** Forward over the B·T ids already in s.idsN; returns the mean loss. logitsNV then holds softmax probabilities. */
 export function trainForward(s: TrainState): number {
   const c = s.config, k = s.kernels, w = s.params.weights;
+  checkBackwardKernels(k); // attention's out = P v uses matmulBackwardX
   const B = s.B, T = s.T, N = B * T;
   const D = c.hiddenSize, H = c.numHeads, KV = c.numKvHeads, Dh = c.headDim, F = c.intermediateSize, V = c.vocabSize;
   const Q = H * Dh, K = KV * Dh, eps = c.rmsNormEps;
@@ -68,42 +68,42 @@ export function trainForward(s: TrainState): number {
  */
 export function trainBackward(s: TrainState, lossScale = 1): void {
   const c = s.config, k = s.kernels, w = s.params.weights, g = s.params.grads;
-  const { matmulBackwardX, matmulBackwardW } = backwardKernels(k);
+  checkBackwardKernels(k);
   const B = s.B, T = s.T, N = B * T;
   const D = c.hiddenSize, H = c.numHeads, KV = c.numKvHeads, Dh = c.headDim, F = c.intermediateSize, V = c.vocabSize;
   const Q = H * Dh, K = KV * Dh, A = numApplications(c);
 
   crossEntropyBackward(s.logitsNV, s.idsN, B, T, V, lossScale / (B * (T - 1)));     // d logits
-  matmulBackwardW(g.lmHeadVD, s.logitsNV, s.xnFND, N, D, V);                          // d W_lm (= d embed when shared)
-  matmulBackwardX(s.dxnND, s.logitsNV, w.lmHeadVD, N, D, V);                          // d norm(h)
+  k.matmulBackwardW!(g.lmHeadVD, s.logitsNV, s.xnFND, N, D, V);                          // d W_lm (= d embed when shared)
+  k.matmulBackwardX!(s.dxnND, s.logitsNV, w.lmHeadVD, N, D, V);                          // d norm(h)
   s.dresND.fill(0, 0, N * D);
   rmsnormBackward(s.dresND, g.finalNormD, s.dxnND, s.residND[A]!, w.finalNormD, s.rstdFN, N, D);
 
   for (let a = A - 1; a >= 0; a--) {
     const l = w.layers[blockOf(s, a)]!, gl = g.layers[blockOf(s, a)]!, act = s.apps[a]!;
     // MLP sub-layer: hOut = mid + down(silu(gate)·up); dresND is d hOut and becomes d mid
-    matmulBackwardW(gl.wDownDF, s.dresND, act.actNF, N, F, D);
-    matmulBackwardX(s.dactNF, s.dresND, l.wDownDF, N, F, D);
+    k.matmulBackwardW!(gl.wDownDF, s.dresND, act.actNF, N, F, D);
+    k.matmulBackwardX!(s.dactNF, s.dresND, l.wDownDF, N, F, D);
     swigluBackward(s.dgateNF, s.dupNF, s.dactNF, act.gateNF, act.upNF, N * F);
-    matmulBackwardW(gl.wGateFD, s.dgateNF, act.xn2ND, N, D, F);
-    matmulBackwardW(gl.wUpFD, s.dupNF, act.xn2ND, N, D, F);
-    matmulBackwardX(s.dxnND, s.dgateNF, l.wGateFD, N, D, F);
-    matmulBackwardX(s.dtmpND, s.dupNF, l.wUpFD, N, D, F);
+    k.matmulBackwardW!(gl.wGateFD, s.dgateNF, act.xn2ND, N, D, F);
+    k.matmulBackwardW!(gl.wUpFD, s.dupNF, act.xn2ND, N, D, F);
+    k.matmulBackwardX!(s.dxnND, s.dgateNF, l.wGateFD, N, D, F);
+    k.matmulBackwardX!(s.dtmpND, s.dupNF, l.wUpFD, N, D, F);
     k.add(s.dxnND, s.dtmpND, N * D);
     rmsnormBackward(s.dresND, gl.postNormD, s.dxnND, act.midND, l.postNormD, act.rstd2N, N, D);
     // attention sub-layer: mid = hIn + o_proj(att); dresND becomes d hIn
-    matmulBackwardW(gl.woDQ, s.dresND, act.attNQ, N, Q, D);
-    matmulBackwardX(s.dattNQ, s.dresND, l.woDQ, N, Q, D);
+    k.matmulBackwardW!(gl.woDQ, s.dresND, act.attNQ, N, Q, D);
+    k.matmulBackwardX!(s.dattNQ, s.dresND, l.woDQ, N, Q, D);
     attentionBackward(k, s.att, s.dqNQ, s.dkNK, s.dvNK, s.dattNQ, act.qNQ, act.kNK, act.vNK, act.probsBHTT, B, T, H, KV, Dh);
     ropeBackward(s.dqNQ, B, T, H, Dh, s.rope.cosPR, s.rope.sinPR);
     ropeBackward(s.dkNK, B, T, KV, Dh, s.rope.cosPR, s.rope.sinPR);
-    matmulBackwardW(gl.wqQD, s.dqNQ, act.xn1ND, N, D, Q);
-    matmulBackwardW(gl.wkKD, s.dkNK, act.xn1ND, N, D, K);
-    matmulBackwardW(gl.wvKD, s.dvNK, act.xn1ND, N, D, K);
-    matmulBackwardX(s.dxnND, s.dqNQ, l.wqQD, N, D, Q);
-    matmulBackwardX(s.dtmpND, s.dkNK, l.wkKD, N, D, K);
+    k.matmulBackwardW!(gl.wqQD, s.dqNQ, act.xn1ND, N, D, Q);
+    k.matmulBackwardW!(gl.wkKD, s.dkNK, act.xn1ND, N, D, K);
+    k.matmulBackwardW!(gl.wvKD, s.dvNK, act.xn1ND, N, D, K);
+    k.matmulBackwardX!(s.dxnND, s.dqNQ, l.wqQD, N, D, Q);
+    k.matmulBackwardX!(s.dtmpND, s.dkNK, l.wkKD, N, D, K);
     k.add(s.dxnND, s.dtmpND, N * D);
-    matmulBackwardX(s.dtmpND, s.dvNK, l.wvKD, N, D, K);
+    k.matmulBackwardX!(s.dtmpND, s.dvNK, l.wvKD, N, D, K);
     k.add(s.dxnND, s.dtmpND, N * D);
     rmsnormBackward(s.dresND, gl.inputNormD, s.dxnND, s.residND[a]!, l.inputNormD, act.rstd1N, N, D);
   }
