@@ -8,6 +8,7 @@ import { parseCommandArgs, type Command } from "../src/cli/command.js";
 import { prepare } from "../src/cli/commands/prepare.js";
 import { pretrain } from "../src/cli/commands/pretrain.js";
 import { splitText } from "../src/train/prepare.js";
+import { loadModel } from "../src/load.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-train-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -58,5 +59,16 @@ describe("mobilellm prepare / pretrain", () => {
     const more = await run(pretrain, ["--data", join(tmp, "data"), "--out", out, "--resume", "--steps", "6"]);
     expect(more).toMatch(/resuming from .*checkpoint-4 at step 4/);
     expect(more).toMatch(/checkpoint-6: step 6/);
+    // a finished run only exports: fp16 weights that load and give nearly the f32 checkpoint's logits
+    const exported = join(tmp, "model");
+    const msg2 = await run(pretrain, ["--data", join(tmp, "data"), "--out", out, "--resume", "--export", exported]);
+    expect(msg2).toMatch(/exported .*checkpoint-6 as f16/);
+    const f16 = await loadModel(exported), f32 = await loadModel(join(out, "checkpoint-6"));
+    expect(f16.weights.embedVD.dtype).toBe("f16");
+    const a = f16.forward([1, 70, 71]), b = f32.forward([1, 70, 71]);
+    let err = 0;
+    for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
+    expect(err).toBeLessThan(1e-2);
+    expect(err).toBeGreaterThan(0);
   });
 });

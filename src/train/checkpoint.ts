@@ -61,11 +61,15 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Atomically replace a small text file. */
-export function writeTextAtomic(path: string, text: string): void {
+/** Atomically replace a file: write a temporary beside it, fsync, rename over. */
+export function writeFileAtomic(path: string, chunks: Uint8Array[]): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSynced(tmp, [new TextEncoder().encode(text)]);
+  writeFileSynced(tmp, chunks);
   renameSync(tmp, path);
+}
+
+export function writeTextAtomic(path: string, text: string): void {
+  writeFileAtomic(path, [new TextEncoder().encode(text)]);
 }
 
 export function checkpointName(step: number): string {

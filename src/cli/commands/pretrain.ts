@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
+import { exportModel } from "../../train/export.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 
@@ -43,6 +44,8 @@ export const pretrain: Command = {
     tokenizer: { type: "string", value: "FILE", description: "tokenizer.model to copy into checkpoints (default: BASEPATH/tokenizer.model if present)" },
     "eval-data": { type: "string", value: "BASEPATH", description: "validation data: its loss is computed at every checkpoint" },
     "eval-sequences": { type: "string", value: "N", description: "at most N validation sequences" },
+    export: { type: "string", value: "DIR", description: "afterwards, write the final model (config.json, model.safetensors, tokenizer.model) to DIR" },
+    "export-dtype": { type: "string", value: "DT", description: "dtype of the exported weights: f16, bf16 or f32", default: "f16" },
     resume: { type: "boolean", description: "continue the run in --out from its latest checkpoint (bit-exact)" },
     force: { type: "boolean", description: "discard a previous run in --out and start over" },
     strict: { type: "boolean", description: "stop at a malformed JSONL line instead of skipping it" },
@@ -96,6 +99,8 @@ export const pretrain: Command = {
       weightDecay: num("weight-decay", "weightDecay", { min: 0 }),
       seed: num("seed", "seed", { integer: true, min: 0 }),
     };
+    const exportDType = values["export-dtype"] as string;
+    if (exportDType !== "f16" && exportDType !== "bf16" && exportDType !== "f32") throw new UsageError(`--export-dtype must be f16, bf16 or f32, got ${JSON.stringify(exportDType)}`);
     const tokenizer = (values.tokenizer as string | undefined) ?? (existsSync(join(data, "tokenizer.model")) ? join(data, "tokenizer.model") : undefined);
     const evalSequences = numberFlag(values, "eval-sequences", { integer: true, min: 1 });
 
@@ -126,5 +131,9 @@ export const pretrain: Command = {
     if (tty) stderr.write("\n");
     stderr.write(`${res.checkpoint}: step ${res.step}, last loss ${res.records.at(-1)?.loss.toFixed(4) ?? "-"}` +
                  `${res.valLoss !== undefined ? `, validation loss ${res.valLoss.toFixed(4)}` : ""}, ${Math.round(res.tokensPerSecond)} tok/s\n`);
+    if (values.export !== undefined && res.checkpoint) {
+      exportModel(res.checkpoint, values.export as string, config, exportDType);
+      stderr.write(`exported ${res.checkpoint} as ${exportDType} to ${values.export as string}\n`);
+    }
   },
 };
