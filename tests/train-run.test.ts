@@ -131,6 +131,29 @@ describe("training data (basepath/<node>/*.jsonl)", () => {
     expect(() => s.nextBatch(new Int32Array(8))).toThrow(/a\.jsonl:5: token id 12 at index 3 is outside the vocabulary \[0, 12\)/);
   });
 
+  it("reads lines across read-buffer boundaries (files over 1 MB) and resumes from a saved position", () => {
+    const big = join(tmp, "big");
+    mkdirSync(join(big, "1"), { recursive: true });
+    const rows = Array.from({ length: 2500 }, (_, i) => Array.from({ length: 100 }, (_, j) => (i * 7 + j) % 1000));
+    writeFileSync(join(big, "1", "data.jsonl"), rows.map((r) => JSON.stringify({ token_ids: r })).join("\n") + "\n");
+    const s = new TokenStream(big, 1000, 100);
+    const seq = new Int32Array(100);
+    for (let i = 0; i < 1700; i++) {
+      s.nextBatch(seq);
+      expect(seq[0]).toBe(rows[i]![0]);
+      expect(seq[99]).toBe(rows[i]![99]);
+    }
+    const pos = s.position();
+    const t = new TokenStream(big, 1000, 100);
+    t.seek(pos);
+    for (let i = 1700; i < 2600; i++) {
+      t.nextBatch(seq);
+      expect(Array.from(seq)).toEqual(rows[i % 2500]);
+    }
+    expect(t.position().pass).toBe(1);
+    expect(t.counts.malformed).toBe(0);
+  });
+
   it("a missing node folder names the expected layout", () => {
     expect(() => new TokenStream(join(tmp, "nowhere"), 10, 4)).toThrow(/nowhere.*1: training data folder not found.*<basepath>\/<node>\/\*\.jsonl/);
   });
