@@ -25,7 +25,7 @@ if (process.argv[2] === "--child") {
 }
 
 const presets = process.argv.slice(2).length ? process.argv.slice(2) : ["125M", "1.5B"];
-const backends = ["ts"];
+const backends = ["ts", "wasm"];
 const rows = [];
 for (const preset of presets) {
   const dir = join("bench", "out", `random-${preset}-f16`);

@@ -15,4 +15,7 @@ export { openShardedCheckpoint, type TensorFileOpener } from "./io/sharded.js";
 export { UnsafePickleError } from "./io/pickle.js";
 export { chooseCheckpoint, openCheckpointFile, WEIGHT_FILES } from "./io/checkpoint.js";
 export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } from "./io/tensor-file.js";
+export {
+  loadTokenizer, Tokenizer, DecodeStream, trainBpeTokenizer, type EncodeOptions, type TrainBpeOptions,
+} from "./tokenizer/index.js";
 export * as train from "./train/index.js";

@@ -11,7 +11,7 @@ import { MobileLLM } from "./model/model.js";
 import { expectedTensors, loadWeights } from "./model/weights.js";
 
 export interface LoadModelOptions {
-  /** Kernel backend: "ts" (readable reference) or "wasm" (SIMD). */
+  /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
   backend?: BackendName;
   /** In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), or f32/f16/bf16. */
   dtype?: DType | "auto";
@@ -65,7 +65,7 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
 export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<MobileLLM> {
   const folder = await resolveModelSource(source, options);
   const config = readConfig(folder, options.strictConfig ?? true, options.log);
-  const kernels = await createKernels(options.backend ?? "ts");
+  const kernels = await createKernels(options.backend ?? "wasm");
   const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
   options.log?.(`weights: ${reason}`);
   try {

@@ -11,11 +11,11 @@ const bin = (name: string) => join(ROOT, "node_modules", ".bin", name);
 const script = join("tests", "runtime", "forward.mjs");
 const fixture = join(FIXTURES, "tiny-gqa");
 
-const runtimes: [string, string, string[]][] = [
-  ["node", process.execPath, [script, fixture]],
-  ["deno", bin("deno"), ["run", "--allow-read", "--allow-env", "--no-prompt", script, fixture]],
-  ["bun", bin("bun"), [script, fixture]],
-];
+const runtimes: [string, string, string[]][] = ["ts", "wasm"].flatMap((backend): [string, string, string[]][] => [
+  [`node (${backend})`, process.execPath, [script, fixture, backend]],
+  [`deno (${backend})`, bin("deno"), ["run", "--allow-read", "--allow-env", "--no-prompt", script, fixture, backend]],
+  [`bun (${backend})`, bin("bun"), [script, fixture, backend]],
+]);
 
 describe("runtimes (built package)", () => {
   beforeAll(() => {

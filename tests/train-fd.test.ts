@@ -145,10 +145,39 @@ describe("finite differences, per layer (float64)", () => {
   });
 });
 
-/** TS kernels whose buffers are Float64Arrays: the whole training step in float64. */
+/**
+ * TS kernels whose buffers are Float64Arrays and whose three matmuls are plain float64 loops
+ * written here: the whole training step in float64.
+ */
 function f64Kernels(): Kernels {
   const k = createTsKernels();
-  return { ...k, allocF32: (n) => f64(n) };
+  return {
+    ...k,
+    allocF32: (n) => f64(n),
+    matmul(y, x, w, T, I, O) {
+      const W = w.data;
+      for (let t = 0; t < T; t++) for (let o = 0; o < O; o++) {
+        let s = 0;
+        for (let i = 0; i < I; i++) s += x[t * I + i]! * W[o * I + i]!;
+        y[t * O + o] = s;
+      }
+    },
+    matmulBackwardX(dx, dy, w, T, I, O) {
+      const W = w.data;
+      for (let t = 0; t < T; t++) for (let i = 0; i < I; i++) {
+        let s = 0;
+        for (let o = 0; o < O; o++) s += dy[t * O + o]! * W[o * I + i]!;
+        dx[t * I + i] = s;
+      }
+    },
+    matmulBackwardW(dw, dy, x, T, I, O) {
+      for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) {
+        let s = 0;
+        for (let t = 0; t < T; t++) s += dy[t * O + o]! * x[t * I + i]!;
+        dw[o * I + i] += s;
+      }
+    },
+  };
 }
 
 describe("finite differences, whole model (float64, random configs)", () => {

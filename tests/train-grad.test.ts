@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSafetensors } from "../src/io/safetensors.js";
-import { createTsKernels } from "../src/kernels/ts/index.js";
+import { BACKENDS, createKernels, type BackendName } from "../src/kernels/index.js";
 import { parseConfig } from "../src/model/config.js";
 import { adamwStep, allocAdamW, ADAMW_DEFAULTS } from "../src/train/adamw.js";
 import { trainBackward, trainForward, zeroGrads } from "../src/train/model.js";
@@ -13,11 +13,11 @@ import { readParams } from "../src/train/params.js";
 import { allocTrainState } from "../src/train/state.js";
 import { expected, expectedIds, FIXTURE_NAMES, FIXTURES } from "./helpers.js";
 
-function setup(fixture: string) {
+async function setup(fixture: string, backend: BackendName) {
   const dir = join(FIXTURES, fixture);
   const config = parseConfig(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")), join(dir, "config.json"));
   const ids = expectedIds(fixture, "input_ids");
-  const s = allocTrainState(createTsKernels(), config, 1, ids.length);
+  const s = allocTrainState(await createKernels(backend), config, 1, ids.length);
   const file = openSafetensors(join(dir, "model.safetensors"));
   try {
     readParams(s.params, file, config);
@@ -28,8 +28,10 @@ function setup(fixture: string) {
   return s;
 }
 
-describe.each(FIXTURE_NAMES)("training step on %s", (fixture) => {
-  const s = setup(fixture);
+const CASES = FIXTURE_NAMES.flatMap((f) => BACKENDS.map((b) => [f, b] as const));
+
+describe.each(CASES)("training step on %s, %s backend", async (fixture, backend) => {
+  const s = await setup(fixture, backend);
   zeroGrads(s);
   const loss = trainForward(s);
   trainBackward(s);
@@ -52,7 +54,7 @@ describe.each(FIXTURE_NAMES)("training step on %s", (fixture) => {
       expect(err, t.name).toBeLessThanOrEqual(Math.max(1e-3 * scale, 1e-7));
       expect(err, t.name).toBeLessThanOrEqual(1e-5);
     }
-    console.log(`${fixture}\n  ${rows.join("\n  ")}`);
+    console.log(`${fixture} (${backend})\n  ${rows.join("\n  ")}`);
   });
 
   it("one AdamW step matches adamw1.* (elements with |g| < 1e-6 masked)", () => {

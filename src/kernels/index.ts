@@ -9,8 +9,10 @@ export async function createKernels(backend: BackendName): Promise<Kernels> {
   switch (backend) {
     case "ts":
       return createTsKernels();
-    case "wasm":
-      throw new Error('the "wasm" backend is not available in this build yet; use backend: "ts"');
+    case "wasm": {
+      const { createWasmKernels } = await import("./wasm/index.js");
+      return createWasmKernels();
+    }
     default:
       throw new Error(`unknown backend ${JSON.stringify(backend)}; choose one of ${BACKENDS.join(", ")}`);
   }

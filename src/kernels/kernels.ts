@@ -80,9 +80,10 @@ export interface Kernels {
   /** In-place softmax of each of the R rows of xRC (length C). */
   softmax(xRC: Float32Array, R: number, C: number): void;
 
-  // ---- backward operations (training; optional: src/train/ needs them) ---------------------------
-  /** dxTI[t,i] = Σ_o dyTO[t,o]·W[o,i]  (the input gradient of y = x Wᵀ; overwrites dxTI). */
-  matmulBackwardX?(dxTI: Float32Array, dyTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
-  /** dwOI[o,i] += Σ_t dyTO[t,o]·xTI[t,i]  (the weight gradient of y = x Wᵀ; accumulates). */
-  matmulBackwardW?(dwOI: Float32Array, dyTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
+  // ---- backward operations (optional: used by training) -------------------------------------
+  /** dXTI[t,i] = Σ_o dYTO[t,o]·W[o,i]  (gradient of `matmul` w.r.t. its input; overwrites dX). */
+  matmulBackwardX?(dXTI: Float32Array, dYTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
+
+  /** dWOI[o,i] += Σ_t dYTO[t,o]·xTI[t,i]  (gradient of `matmul` w.r.t. an f32 weight; accumulates). */
+  matmulBackwardW?(dWOI: Float32Array, dYTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
 }

@@ -92,7 +92,8 @@ function recipeDiff(a: Recipe, b: Recipe): string[] {
 function claimOutDir(o: PretrainOptions): void {
   const out = o.out;
   const runFile = join(out, "run.json");
-  const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe: o.recipe, data: resolve(o.data) };
+  const backend = o.backend ?? "ts";
+  const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe: o.recipe, data: resolve(o.data), backend };
   if (existsSync(out) && readdirSync(out).length > 0) {
     if (o.force && !o.resume) {
       for (const f of readdirSync(out)) {
@@ -108,6 +109,9 @@ function claimOutDir(o: PretrainOptions): void {
       }
       const diffs = JSON.stringify(prev.config) !== JSON.stringify(runJson.config) ? ["model config"] : [];
       diffs.push(...recipeDiff(o.recipe, prev.recipe));
+      if (prev.backend && prev.backend !== backend) {
+        o.log?.(`note: the run used the ${prev.backend} backend and resumes on ${backend}; the continuation is not bit-exact`);
+      }
       if (diffs.length) throw new Error(`${runFile}: --resume with different settings than the run was started with (${diffs.join("; ")}); use the same flags, or --force to start over`);
     }
   }

@@ -2,6 +2,7 @@
 
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { loadTokenizer } from "../../tokenizer/index.js";
 import { ByteTokenizer, prepare as prepareData, type Split, type TextTokenizer } from "../../train/prepare.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 
@@ -10,14 +11,7 @@ export async function loadTextTokenizer(arg: string): Promise<{ tokenizer: TextT
   if (arg === "bytes") return { tokenizer: new ByteTokenizer() };
   if (!existsSync(arg)) throw new Error(`${arg}: tokenizer not found; pass a tokenizer.model file, a folder holding one, or "bytes"`);
   const file = statSync(arg).isDirectory() ? join(arg, "tokenizer.model") : arg;
-  const spec = "../../tokenizer/index.js"; // the project tokenizer (kept out of the static import graph until it lands)
-  let mod: { loadTokenizer(p: string): unknown };
-  try {
-    mod = (await import(spec)) as typeof mod;
-  } catch {
-    throw new Error(`${arg}: this build has no SentencePiece tokenizer module yet; use --tokenizer bytes`);
-  }
-  const tok = (await mod.loadTokenizer(arg)) as { encode(text: string): number[]; vocabSize: number };
+  const tok = await loadTokenizer(arg);
   return { tokenizer: { encode: (text) => tok.encode(text), vocabSize: tok.vocabSize }, file };
 }
 

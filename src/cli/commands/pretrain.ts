@@ -40,7 +40,7 @@ export const pretrain: Command = {
     "grad-accum": { type: "string", value: "N", description: "micro-batches per optimizer step (default: 1)" },
     "save-every": { type: "string", value: "N", description: "checkpoint every N steps (and at the end)", default: "100" },
     seed: { type: "string", value: "S", description: "weight initialisation seed (default: 0)" },
-    backend: { type: "string", value: "NAME", description: "kernel backend: ts or wasm", default: "ts" },
+    backend: { type: "string", value: "NAME", description: "kernel backend: wasm or ts (default: wasm, or the run's own with --resume)" },
     tokenizer: { type: "string", value: "FILE", description: "tokenizer.model to copy into checkpoints (default: BASEPATH/tokenizer.model if present)" },
     "eval-data": { type: "string", value: "BASEPATH", description: "validation data: its loss is computed at every checkpoint" },
     "eval-sequences": { type: "string", value: "N", description: "at most N validation sequences" },
@@ -66,7 +66,9 @@ export const pretrain: Command = {
     if (values.data === undefined) throw new UsageError("give the training data with --data BASEPATH");
     if (values.out === undefined) throw new UsageError("give the run folder with --out DIR");
     const out = values.out as string, data = values.data as string;
-    const backend = values.backend as string;
+    const runFileForBackend = join(out, "run.json");
+    const backend = (values.backend as string | undefined) ??
+      (values.resume && existsSync(runFileForBackend) ? (JSON.parse(readFileSync(runFileForBackend, "utf8")) as { backend?: string }).backend ?? "wasm" : "wasm");
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const given = (name: string) => values[name] !== undefined;
     const DEFAULTS: Record<string, string> = {

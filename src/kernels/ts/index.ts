@@ -19,7 +19,6 @@ function widenRow(out: Float32Array, w: Weight, r: number, n: number): void {
 
 export function createTsKernels(): Kernels {
   let rowScratch = new Float32Array(0); // one widened weight row, reused
-  let matScratch = new Float32Array(0); // a whole widened weight matrix (backward of f16/bf16 weights)
 
   return {
     name: "ts",
@@ -138,6 +137,30 @@ export function createTsKernels(): Kernels {
       }
     },
 
+    // dx = dy @ W  — the input gradient of y = x @ W.T
+    matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
+      if (rowScratch.length < I) rowScratch = new Float32Array(I);
+      dXTI.fill(0, 0, T * I);
+      for (let o = 0; o < O; o++) {
+        widenRow(rowScratch, wOI, o, I);
+        for (let t = 0; t < T; t++) {
+          const g = dYTO[t * O + o]!;
+          for (let i = 0; i < I; i++) dXTI[t * I + i] += g * rowScratch[i]!;
+        }
+      }
+    },
+
+    // dW += dy.T @ x  — the weight gradient of y = x @ W.T (accumulated, llm.c style)
+    matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
+      for (let o = 0; o < O; o++) {
+        for (let i = 0; i < I; i++) {
+          let s = 0;
+          for (let t = 0; t < T; t++) s += dYTO[t * O + o]! * xTI[t * I + i]!;
+          dWOI[o * I + i] += s;
+        }
+      }
+    },
+
     add(yN, xN, n) {
       for (let i = 0; i < n; i++) yN[i] += xN[i]!;
     },
@@ -154,70 +177,6 @@ export function createTsKernels(): Kernels {
           sum += e;
         }
         for (let c = 0; c < C; c++) xRC[base + c] /= sum;
-      }
-    },
-
-    // dx = dy @ W  — dx[t,i] = Σ_o dy[t,o]·W[o,i], four tokens at a time: the four sums stay in
-    // registers and each W[o,i] is loaded once for the four (V8 is much faster this way than
-    // with a += into the array inside the loop).
-    matmulBackwardX(dxTI, dyTO, wOI, T, I, O) {
-      let W = wOI.data as Float32Array;
-      if (wOI.dtype !== "f32") { // widen the whole matrix once (training keeps f32 weights)
-        if (matScratch.length < O * I) matScratch = new Float32Array(O * I);
-        for (let o = 0; o < O; o++) widenRow(matScratch.subarray(o * I, (o + 1) * I), wOI, o, I);
-        W = matScratch;
-      }
-      let t = 0;
-      for (; t + 4 <= T; t += 4) {
-        const y0 = t * O, y1 = y0 + O, y2 = y1 + O, y3 = y2 + O;
-        for (let i = 0; i < I; i++) {
-          let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          for (let o = 0; o < O; o++) {
-            const w = W[o * I + i]!;
-            s0 += dyTO[y0 + o]! * w;
-            s1 += dyTO[y1 + o]! * w;
-            s2 += dyTO[y2 + o]! * w;
-            s3 += dyTO[y3 + o]! * w;
-          }
-          dxTI[t * I + i] = s0;
-          dxTI[(t + 1) * I + i] = s1;
-          dxTI[(t + 2) * I + i] = s2;
-          dxTI[(t + 3) * I + i] = s3;
-        }
-      }
-      for (; t < T; t++) {
-        for (let i = 0; i < I; i++) {
-          let sum = 0;
-          for (let o = 0; o < O; o++) sum += dyTO[t * O + o]! * W[o * I + i]!;
-          dxTI[t * I + i] = sum;
-        }
-      }
-    },
-
-    // dW += dy.T @ x  — dW[o,i] += Σ_t dy[t,o]·x[t,i], four columns i at a time with the sums in registers.
-    matmulBackwardW(dwOI, dyTO, xTI, T, I, O) {
-      for (let o = 0; o < O; o++) {
-        const wBase = o * I;
-        let i = 0;
-        for (; i + 4 <= I; i += 4) {
-          let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          for (let t = 0; t < T; t++) {
-            const d = dyTO[t * O + o]!, xBase = t * I + i;
-            s0 += d * xTI[xBase]!;
-            s1 += d * xTI[xBase + 1]!;
-            s2 += d * xTI[xBase + 2]!;
-            s3 += d * xTI[xBase + 3]!;
-          }
-          dwOI[wBase + i] += s0;
-          dwOI[wBase + i + 1] += s1;
-          dwOI[wBase + i + 2] += s2;
-          dwOI[wBase + i + 3] += s3;
-        }
-        for (; i < I; i++) {
-          let sum = 0;
-          for (let t = 0; t < T; t++) sum += dyTO[t * O + o]! * xTI[t * I + i]!;
-          dwOI[wBase + i] += sum;
-        }
       }
     },
   };

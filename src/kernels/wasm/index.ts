@@ -1,0 +1,144 @@
+// The WebAssembly SIMD backend: the Kernels interface implemented by build/kernels.wasm.
+//
+// Every Float32Array / Uint16Array passed in must be a view on the module's memory (made by
+// allocF32/allocU16 of this backend); a kernel call passes `array.byteOffset` as the pointer, so
+// nothing is copied. Views from elsewhere are rejected with an error naming the argument.
+// Memory growth: see arena.ts (shared memory where available, so buffers may be allocated at any
+// time; otherwise reserve() the total up front).
+
+import type { DType, Kernels, Weight } from "../kernels.js";
+import { WasmArena } from "./arena.js";
+import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
+
+const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
+
+/** The wasm Kernels, plus the training backward matmuls and access to the arena and raw exports. */
+export interface WasmKernels extends Kernels {
+  readonly name: "wasm";
+  /** dX[T,I] = dY[T,O]·W[O,I]  (backward of y = x·Wᵀ for x; W must be f32). */
+  matmulBackwardX(dXTI: Float32Array, dYTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
+  /** dW[O,I] += dY[T,O]ᵀ·X[T,I]  (backward of y = x·Wᵀ for W; accumulates). */
+  matmulBackwardW(dWOI: Float32Array, dYTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
+  /** Σ x[0..n): the streaming-read baseline used by bench/kernels.bench.ts. */
+  sumF32(x: Float32Array, n: number): number;
+  /** outN = weight elements [0, n) widened to f32 (exact; the f16/bf16 bit-exactness tests use it). */
+  widen(outN: Float32Array, w: Weight, n: number): void;
+  /** x = e^x in place with the kernels' f32 exp (for its accuracy test). */
+  expInPlace(xN: Float32Array, n: number): void;
+  readonly arena: WasmArena;
+  readonly memory: WebAssembly.Memory;
+  readonly exports: KernelExports;
+}
+
+export type WasmKernelOptions = LoadOptions;
+
+export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels> {
+  const { exports: wasm, memory, shared } = await instantiateKernels(opts);
+  const arena = new WasmArena(memory, wasm.heapBase(), shared);
+  const scratch = arena.alloc(wasm.MATMUL_SCRATCH_BYTES.value as number); // matmul's packed panel
+
+  /** Byte address of `a` after checking it lives in our memory and holds `need` elements. */
+  function ptr(a: Float32Array | Uint16Array, need: number, what: string, op: string): number {
+    if (!arena.owns(a.buffer)) {
+      throw new Error(
+        `wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} is not a view on this backend's wasm memory ` +
+        "(allocate it with kernels.allocF32/allocU16; a view also detaches if the memory grew after it was made)");
+    }
+    if (a.length < need) {
+      throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} has ${a.length} elements, needs ${need}`);
+    }
+    return a.byteOffset;
+  }
+
+  function weightPtr(w: Weight, need: number, what: string, op: string): number {
+    const expectBytes = w.dtype === "f32" ? 4 : 2;
+    if (DTYPE_CODE[w.dtype] === undefined || w.data.BYTES_PER_ELEMENT !== expectBytes) {
+      throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} has dtype ${w.dtype} but a ` +
+        `${w.data.constructor.name} (f32 -> Float32Array, f16/bf16 -> Uint16Array)`);
+    }
+    return ptr(w.data, need, what, op);
+  }
+
+  return {
+    name: "wasm",
+    arena,
+    memory,
+    exports: wasm,
+
+    reserve: (bytes) => arena.reserve(bytes),
+    allocF32: (n) => arena.allocF32(n),
+    allocU16: (n) => arena.allocU16(n),
+
+    matmul(yTO, xTI, wOI, T, I, O) {
+      wasm.matmul(ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"),
+        weightPtr(wOI, O * I, "wOI", "matmul"), DTYPE_CODE[wOI.dtype], T, I, O, scratch);
+    },
+
+    matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
+      if (wOI.dtype !== "f32") throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): matmulBackwardX needs f32 weights, got ${wOI.dtype}`);
+      wasm.matmulBackwardX(ptr(dXTI, T * I, "dXTI", "matmulBackwardX"), ptr(dYTO, T * O, "dYTO", "matmulBackwardX"),
+        weightPtr(wOI, O * I, "wOI", "matmulBackwardX"), T, I, O);
+    },
+
+    matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
+      wasm.matmulBackwardW(ptr(dWOI, O * I, "dWOI", "matmulBackwardW"), ptr(dYTO, T * O, "dYTO", "matmulBackwardW"),
+        ptr(xTI, T * I, "xTI", "matmulBackwardW"), T, I, O);
+    },
+
+    embedding(outTD, tableVD, ids, T, D) {
+      const V = tableVD.shape[0]!;
+      const out = ptr(outTD, T * D, "outTD", "embedding");
+      const table = weightPtr(tableVD, V * D, "tableVD", "embedding");
+      const bytes = tableVD.dtype === "f32" ? 4 : 2;
+      for (let t = 0; t < T; t++) {
+        const id = ids[t]!;
+        if (!(Number.isInteger(id) && id >= 0 && id < V)) {
+          throw new RangeError(`token id ${id} at position ${t} is outside the vocabulary [0, ${V})`);
+        }
+        wasm.widenRow(out + t * D * 4, table + id * D * bytes, DTYPE_CODE[tableVD.dtype], D);
+      }
+    },
+
+    widen(outN, w, n) {
+      wasm.widenRow(ptr(outN, n, "outN", "widen"), weightPtr(w, n, "w", "widen"), DTYPE_CODE[w.dtype], n);
+    },
+
+    rmsnorm(yTD, xTD, wD, T, D, eps) {
+      wasm.rmsnorm(ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps);
+    },
+
+    rope(xTHDh, T, H, Dh, pos0, cosPR, sinPR) {
+      const R = Dh >> 1;
+      wasm.rope(ptr(xTHDh, T * H * Dh, "xTHDh", "rope"), T, H, Dh, pos0,
+        ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"), ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"));
+    },
+
+    attention(outTHDh, qTHDh, kPKVDh, vPKVDh, T, pos0, H, KV, Dh, scoresP) {
+      if (H % KV !== 0) throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): attention: H=${H} is not a multiple of KV=${KV}`);
+      const P = pos0 + T;
+      wasm.attention(ptr(outTHDh, T * H * Dh, "outTHDh", "attention"), ptr(qTHDh, T * H * Dh, "qTHDh", "attention"),
+        ptr(kPKVDh, P * KV * Dh, "kPKVDh", "attention"), ptr(vPKVDh, P * KV * Dh, "vPKVDh", "attention"),
+        T, pos0, H, KV, Dh, ptr(scoresP, P, "scoresP", "attention"));
+    },
+
+    siluMul(outN, gateN, upN, n) {
+      wasm.siluMul(ptr(outN, n, "outN", "siluMul"), ptr(gateN, n, "gateN", "siluMul"), ptr(upN, n, "upN", "siluMul"), n);
+    },
+
+    add(yN, xN, n) {
+      wasm.add(ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n);
+    },
+
+    softmax(xRC, R, C) {
+      wasm.softmax(ptr(xRC, R * C, "xRC", "softmax"), R, C);
+    },
+
+    sumF32(x, n) {
+      return wasm.sumF32(ptr(x, n, "x", "sumF32"), n);
+    },
+
+    expInPlace(xN, n) {
+      wasm.expInPlace(ptr(xN, n, "xN", "expInPlace"), n);
+    },
+  };
+}

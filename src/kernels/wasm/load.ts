@@ -1,0 +1,66 @@
+// Finding and instantiating the kernels: the only platform-dependent part of the backend.
+// Node, Deno and Bun read the file with node:fs; a browser fetches it. The path is relative to
+// this module, which works from both src/kernels/wasm/ and dist/kernels/wasm/.
+//
+// Two builds of the same code exist (scripts/build-wasm.mjs): kernels-shared.wasm imports a
+// shared memory, whose growth leaves existing views valid, so buffers can be allocated at any
+// time; kernels.wasm imports an ordinary memory (growth would detach views, so the arena refuses
+// to grow once views exist). The shared build is used wherever SharedArrayBuffer is available.
+
+import { MAX_PAGES } from "./arena.js";
+
+/** The module's exports (build/kernels.wasm, compiled from assembly/). Pointers are byte addresses. */
+export interface KernelExports {
+  heapBase(): number;
+  MATMUL_SCRATCH_BYTES: WebAssembly.Global;
+  widenRow(dst: number, src: number, dtype: number, n: number): void;
+  matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
+  matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
+  matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number): void;
+  sumF32(x: number, n: number): number;
+  rmsnorm(y: number, x: number, w: number, T: number, D: number, eps: number): void;
+  rope(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number): void;
+  attention(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number,
+            Dh: number, scores: number): void;
+  siluMul(out: number, gate: number, up: number, n: number): void;
+  add(y: number, x: number, n: number): void;
+  softmax(x: number, R: number, C: number): void;
+  expInPlace(x: number, n: number): void;
+}
+
+export interface LoadOptions {
+  /** The compiled module's bytes, if the caller already has them (skips file lookup). */
+  wasmBytes?: ArrayBuffer | Uint8Array;
+  /** Where to find the module (default: build/kernels-shared.wasm or build/kernels.wasm under the package root). */
+  wasmUrl?: URL | string;
+  /** Use a shared (growable without detaching views) memory; default: when SharedArrayBuffer exists. */
+  shared?: boolean;
+}
+
+export const DEFAULT_WASM_URL = new URL("../../../build/kernels.wasm", import.meta.url);
+export const DEFAULT_SHARED_WASM_URL = new URL("../../../build/kernels-shared.wasm", import.meta.url);
+
+async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
+  if (url.protocol === "file:") {
+    const fs = await import("node:fs");
+    if (!fs.existsSync(url)) {
+      throw new Error(`wasm kernels (src/kernels/wasm/load.ts): ${url.pathname} not found: run \`npm run build:wasm\` first`);
+    }
+    return fs.readFileSync(url);
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`wasm kernels (src/kernels/wasm/load.ts): fetching ${url} failed with HTTP ${res.status}`);
+  return await res.arrayBuffer();
+}
+
+/** Compile and instantiate the kernels with a fresh imported memory (1 page, growable to 4 GiB). */
+export async function instantiateKernels(opts: LoadOptions = {}):
+    Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean }> {
+  const shared = opts.shared ?? typeof SharedArrayBuffer !== "undefined";
+  const fallback = shared ? DEFAULT_SHARED_WASM_URL : DEFAULT_WASM_URL;
+  const url = opts.wasmUrl === undefined ? fallback : new URL(opts.wasmUrl, fallback);
+  const bytes = opts.wasmBytes ?? (await readBytes(url));
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
+  const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
+  return { exports: instance.exports as unknown as KernelExports, memory, shared };
+}

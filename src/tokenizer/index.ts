@@ -1,0 +1,44 @@
+// Public tokenizer API: load MobileLLM's SentencePiece tokenizer.model and encode/decode text.
+
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Tokenizer } from "./tokenizer.js";
+
+export { Tokenizer, type EncodeOptions } from "./tokenizer.js";
+export { DecodeStream } from "./decode.js";
+export {
+  PieceType,
+  ModelType,
+  parseModelProto,
+  serializeModelProto,
+  type ModelProto,
+  type SentencePiece,
+  type TrainerSpec,
+  type NormalizerSpec,
+} from "./proto.js";
+
+/**
+ * Load a SentencePiece tokenizer. `folderOrFile` is either a tokenizer.model file or a model
+ * folder containing one (e.g. a downloaded MobileLLM checkpoint folder).
+ */
+export async function loadTokenizer(folderOrFile: string): Promise<Tokenizer> {
+  let path = folderOrFile;
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    throw new Error(`${path}: no such file or folder; pass a tokenizer.model file or a folder containing one`);
+  }
+  if (info.isDirectory()) {
+    path = join(folderOrFile, "tokenizer.model");
+    try {
+      await stat(path);
+    } catch {
+      throw new Error(`${path}: not found; the folder ${folderOrFile} has no tokenizer.model`);
+    }
+  }
+  const bytes = await readFile(path);
+  return Tokenizer.fromBytes(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+}
+
+export { trainBpeTokenizer, trainBpeModel, type TrainBpeOptions } from "./train.js";
