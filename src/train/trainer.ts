@@ -12,7 +12,7 @@
 // and the arithmetic is deterministic, so `resume` continues bit-exactly.
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { createKernels, type BackendName } from "../kernels/index.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
 import { adamwStep, allocAdamW, clipGradNorm, cosineLr, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
@@ -184,7 +184,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     state.rng = rng.getState();
     lastCheckpoint = saveCheckpoint(o.out, c, s.params, opt, state, o.tokenizer);
     writeTextAtomic(lossFile, records.map((x) => JSON.stringify(x) + "\n").join(""));
-    writeTextAtomic(join(o.out, "loss.svg"), lossCurveSvg(records, `MobileLLM pretraining: ${o.out}`));
+    writeTextAtomic(join(o.out, "loss.svg"), lossCurveSvg(records, `MobileLLM pretraining: ${basename(resolve(o.out))}`));
   };
 
   const tokensPerStep = r.batchSize * r.seqLen * r.gradAccum;
