@@ -2,9 +2,13 @@
 // two small MobileLLM shapes, per kernel backend. Reports tokens/s and the achieved GFLOP/s by
 // the usual estimate 6 × parameters × tokens/s (2 for the forward matmuls, 4 for the backward;
 // attention's T² work is not counted).
-// Run: npx bun bench/train.bench.ts      (or: npx tsc && node dist/... is not needed; bun runs TS)
+// Run: npx bun bench/train.bench.ts     (prints the table and writes the "Training throughput"
+// section of BENCHMARKS.md)
 
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { arch, cpus, loadavg, platform } from "node:os";
 import { Bench } from "tinybench";
+import { markdownTable, replaceSection } from "./report.js";
 import { BACKENDS, createKernels } from "../src/kernels/index.js";
 import { parameterCount, type MobileLLMConfig } from "../src/model/config.js";
 import { adamwStep, allocAdamW, clipGradNorm, ADAMW_DEFAULTS } from "../src/train/adamw.js";
@@ -62,3 +66,21 @@ for (const backend of BACKENDS) {
   }
 }
 console.table(rows);
+
+const heading = "## Training throughput";
+const cols = Object.keys(rows[0] ?? {});
+const section = [
+  heading,
+  "",
+  "Command: `npx bun bench/train.bench.ts`  ",
+  `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${platform()}/${arch()}; ` +
+    `load average ${loadavg()[0]!.toFixed(1)} while measuring; ${new Date().toISOString().slice(0, 10)}.`,
+  "",
+  "One optimizer step (forward, backward, gradient clipping, AdamW) on random tokens; one thread.",
+  "GFLOP/s is the usual 6 × parameters × tokens/s estimate (attention's T² work not counted).",
+  "",
+  markdownTable([cols, ...rows.map((r) => cols.map((c) => r[c]!))]),
+  "",
+].join("\n");
+const path = "BENCHMARKS.md";
+writeFileSync(path, replaceSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, section));
