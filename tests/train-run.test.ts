@@ -67,6 +67,18 @@ describe("pretraining a tiny model", () => {
     expect(nll / (ids.length - 1)).toBeLessThan(Math.log(V) - 1.5);
   });
 
+  it("an interrupted run (Ctrl-C) stops after the current step with a checkpoint, and --force starts over", async () => {
+    const out = join(tmp, "interrupted");
+    const ac = new AbortController();
+    const res = await pretrain({ config, recipe, data, out, saveEvery: 100, signal: ac.signal, onStep: (r) => { if (r.step === 3) ac.abort(); } });
+    expect(res.step).toBe(3);
+    expect(res.checkpoint).toBe(join(out, "checkpoint-3"));
+    expect(existsSync(join(out, "checkpoint-3", "optimizer.safetensors"))).toBe(true);
+    const again = await pretrain({ config, recipe: { ...recipe, steps: 2 }, data, out, force: true });
+    expect(again.records.map((r) => r.step)).toEqual([1, 2]);
+    expect(existsSync(join(out, "checkpoint-3"))).toBe(false);
+  });
+
   it("refuses an output folder holding another run unless --resume or --force", async () => {
     const out = join(tmp, "run");
     await expect(pretrain({ config, recipe, data, out })).rejects.toThrow(/already holds a training run.*--resume.*--force/);
