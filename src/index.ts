@@ -23,3 +23,4 @@ export { evaluateTask, encodePair, type EvalTokenizer, type TaskResult, type Ite
 export { LoglikelihoodScorer, type LoglikelihoodResult } from "./eval/loglikelihood.js";
 export { TASKS, findTask, type McTask } from "./eval/tasks/index.js";
 export * from "./generate/index.js";
+export * as train from "./train/index.js";

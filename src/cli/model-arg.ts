@@ -6,8 +6,9 @@ import { resolveModelSource } from "../load.js";
 
 /** The model used when --model is not given. */
 export function defaultModelPath(): string {
-  // Until the embedded default model exists, the tiny fixture model stands in (random weights).
-  return fileURLToPath(new URL("../../tests/fixtures/tiny-gqa", import.meta.url));
+  // The embedded default model: a 2.1M-parameter MobileLLM trained on tiny Shakespeare by this
+  // project's own commands (models/shakespeare-2m/README.md is its model card).
+  return fileURLToPath(new URL("../../models/shakespeare-2m", import.meta.url));
 }
 
 /** The local folder for a --model value (a folder, or a hub id such as facebook/MobileLLM-125M). */

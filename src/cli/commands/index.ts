@@ -4,6 +4,9 @@ import { evalCommand } from "./eval.js";
 import { generate } from "./generate.js";
 import { info } from "./info.js";
 import { ppl } from "./ppl.js";
+import { prepare } from "./prepare.js";
+import { pretrain } from "./pretrain.js";
 import { tokenize } from "./tokenize.js";
+import { trainTokenizer } from "./train-tokenizer.js";
 
-export const COMMANDS: Command[] = [generate, info, tokenize, ppl, evalCommand];
+export const COMMANDS: Command[] = [generate, info, tokenize, ppl, evalCommand, trainTokenizer, prepare, pretrain];

@@ -1,0 +1,87 @@
+// From raw text to the seed's training-data layout (see data.ts): tokenize each input file as one
+// document, concatenate the documents' ids, cut them into sequences of exactly T ids and write one
+// `{"token_ids": [...]}` line per sequence to `<out>/<node>/data.jsonl`. The last partial sequence
+// is dropped (reported). A `prepare.json` beside it records what was done.
+//
+// Train/validation split (the convention of /work/shared/data/README.md): the validation part of a
+// file is its last `validationFraction` of the bytes, starting at the first newline after the mark.
+
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { writeTextAtomic } from "./checkpoint.js";
+
+/** Anything that turns text into token ids (the project tokenizer, or `ByteTokenizer`). */
+export interface TextTokenizer {
+  encode(text: string): number[];
+  vocabSize?: number;
+}
+
+/** UTF-8 bytes as tokens: id = byte + 3 (0 unk, 1 bos, 2 eos), vocabulary 259. For tests and experiments. */
+export class ByteTokenizer implements TextTokenizer {
+  readonly vocabSize = 259;
+  encode(text: string): number[] {
+    return [1, ...Array.from(new TextEncoder().encode(text), (b) => b + 3)];
+  }
+}
+
+export type Split = "all" | "train" | "validation";
+
+export interface PrepareOptions {
+  inputs: string[];
+  out: string;
+  seqLen: number;
+  split?: Split;
+  /** Fraction of each file's bytes held out for validation (default 0.1). */
+  validationFraction?: number;
+  node?: string;
+  /** Tokenizer file to copy beside the data (pretrain copies it into its checkpoints). */
+  tokenizerFile?: string;
+}
+
+export interface PrepareResult {
+  file: string;
+  sequences: number;
+  tokens: number;
+  droppedTokens: number;
+  bytes: number;
+}
+
+/** The part of `text` a split keeps: validation starts at the first newline after the fraction mark. */
+export function splitText(text: string, split: Split, fraction: number): string {
+  if (split === "all") return text;
+  const bytes = Buffer.from(text, "utf8");
+  const mark = Math.floor(bytes.length * (1 - fraction));
+  let cut = bytes.indexOf(10, mark);
+  cut = cut < 0 ? bytes.length : cut + 1;
+  return (split === "train" ? bytes.subarray(0, cut) : bytes.subarray(cut)).toString("utf8");
+}
+
+export function prepare(tokenizer: TextTokenizer, o: PrepareOptions): PrepareResult {
+  const T = o.seqLen;
+  if (!(Number.isInteger(T) && T >= 2)) throw new Error(`--seq-len must be an integer >= 2, got ${T}`);
+  if (o.inputs.length === 0) throw new Error("no input files: pass --input FILE...");
+  const ids: number[] = [];
+  let bytes = 0;
+  for (const file of o.inputs) {
+    if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`${file}: input text file not found`);
+    const text = splitText(readFileSync(file, "utf8"), o.split ?? "all", o.validationFraction ?? 0.1);
+    bytes += Buffer.byteLength(text, "utf8");
+    for (const id of tokenizer.encode(text)) ids.push(id);
+  }
+  const sequences = Math.floor(ids.length / T);
+  if (sequences === 0) throw new Error(`the inputs give ${ids.length} tokens, fewer than one sequence of ${T}; lower --seq-len`);
+  const dir = join(o.out, o.node ?? "1");
+  mkdirSync(dir, { recursive: true });
+  const lines: string[] = [];
+  for (let i = 0; i < sequences; i++) lines.push(JSON.stringify({ token_ids: ids.slice(i * T, (i + 1) * T) }));
+  const file = join(dir, "data.jsonl");
+  writeTextAtomic(file, lines.join("\n") + "\n");
+  if (o.tokenizerFile) copyFileSync(o.tokenizerFile, join(o.out, "tokenizer.model"));
+  const result: PrepareResult = { file, sequences, tokens: sequences * T, droppedTokens: ids.length - sequences * T, bytes };
+  writeTextAtomic(join(o.out, "prepare.json"), JSON.stringify({
+    inputs: o.inputs.map((f) => basename(f)), split: o.split ?? "all", validation_fraction: o.validationFraction ?? 0.1,
+    seq_len: T, vocab_size: tokenizer.vocabSize ?? null, tokenizer: o.tokenizerFile ? resolve(o.tokenizerFile) : null,
+    sequences, tokens: result.tokens, dropped_tokens: result.droppedTokens, text_bytes: bytes,
+  }, null, 2) + "\n");
+  return result;
+}

@@ -1,0 +1,240 @@
+// The pretraining loop of the MobileLLM recipe (pretrain.py + the Hugging Face Trainer):
+// for every optimizer step, `gradAccum` micro-batches of B sequences of T tokens go forward and
+// backward (gradients accumulate, each micro-batch's loss scaled by 1/gradAccum), the gradients
+// are clipped to global norm 1.0, and AdamW updates the weights at the learning rate of a linear
+// warmup followed by a cosine decay to 0.1× the peak. The run writes into its output folder:
+//
+//   run.json        the run's model config and recipe (a folder holds one run)
+//   loss.jsonl      one line per optimizer step (see loss-curve.ts), loss.svg beside it
+//   checkpoint-N/   the latest checkpoint (see checkpoint.ts), `latest` names it
+//
+// Everything a step depends on (weights, Adam moments, step, data position) is in a checkpoint,
+// and the arithmetic is deterministic, so `resume` continues bit-exactly.
+
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { createKernels, type BackendName } from "../kernels/index.js";
+import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
+import { adamwStep, allocAdamW, clipGradNorm, cosineLr, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, writeTextAtomic, type TrainerState } from "./checkpoint.js";
+import { TokenStream, type DataOptions } from "./data.js";
+import { initParams } from "./init.js";
+import { lossCurveSvg, parseLossLog, type LossRecord } from "./loss-curve.js";
+import { trainBackward, trainForward, zeroGrads } from "./model.js";
+import { Rng } from "./rng.js";
+import { allocTrainState, type TrainState } from "./state.js";
+
+/** The hyper-parameters that define a run (stored in run.json; a resume must use the same). */
+export interface Recipe {
+  steps: number;          // total optimizer steps (sets the cosine schedule)
+  batchSize: number;      // B sequences per micro-batch
+  seqLen: number;         // T tokens per sequence
+  gradAccum: number;      // micro-batches per optimizer step
+  lr: number;             // peak learning rate
+  warmup: number;         // linear warmup steps
+  minLrRatio: number;     // cosine floor as a fraction of the peak
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  seed: number;           // weight initialisation
+}
+
+export const RECIPE_DEFAULTS: Omit<Recipe, "steps" | "batchSize" | "seqLen"> = {
+  gradAccum: 1, lr: ADAMW_DEFAULTS.lr, warmup: 1000, minLrRatio: 0.1, beta1: ADAMW_DEFAULTS.beta1, beta2: ADAMW_DEFAULTS.beta2,
+  eps: ADAMW_DEFAULTS.eps, weightDecay: ADAMW_DEFAULTS.weightDecay, maxGradNorm: 1.0, seed: 0,
+};
+
+export interface PretrainOptions {
+  config: MobileLLMConfig;
+  recipe: Recipe;
+  /** Base path of the training data (`<data>/<node>/*.jsonl`). */
+  data: string;
+  dataOptions?: DataOptions;
+  out: string;
+  saveEvery?: number;     // checkpoint every N steps (and always at the end)
+  resume?: boolean;
+  force?: boolean;
+  backend?: BackendName;
+  /** tokenizer.model to copy into checkpoints. */
+  tokenizer?: string;
+  /** Validation data base path: its loss is computed at every checkpoint. */
+  evalData?: string;
+  /** At most this many validation sequences (default all). */
+  evalSequences?: number;
+  /** Stop (with a checkpoint) once this many steps are done in total, e.g. to split a run. */
+  stopAfter?: number;
+  signal?: AbortSignal;
+  /** Informational messages (start, resume, data problems, checkpoints). */
+  log?: (message: string) => void;
+  /** Called after every optimizer step. */
+  onStep?: (r: LossRecord, info: { totalSteps: number; tokensPerSecond: number; etaSeconds: number }) => void;
+}
+
+export interface PretrainResult {
+  /** The records of the steps run by this call. */
+  records: LossRecord[];
+  checkpoint: string;
+  step: number;
+  tokensPerSecond: number;
+  valLoss?: number;
+  dataCounts: TrainerState["dataCounts"];
+}
+
+const RUN_FORMAT = "mobilellm-ts pretraining run";
+
+function recipeDiff(a: Recipe, b: Recipe): string[] {
+  return (Object.keys(a) as (keyof Recipe)[]).filter((k) => k !== "steps" && a[k] !== b[k]).map((k) => `${k}: ${b[k]} (run) vs ${a[k]} (now)`);
+}
+
+/** Prepare the output folder: refuse another run's folder unless resuming/forcing. */
+function claimOutDir(o: PretrainOptions): void {
+  const out = o.out;
+  const runFile = join(out, "run.json");
+  const backend = o.backend ?? "ts";
+  const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe: o.recipe, data: resolve(o.data), backend };
+  if (existsSync(out) && readdirSync(out).length > 0) {
+    if (o.force && !o.resume) {
+      for (const f of readdirSync(out)) {
+        if (/^(run\.json|loss\.jsonl|loss\.svg|latest)$|^checkpoint-\d+$|^\.tmp-/.test(f)) rmSync(join(out, f), { recursive: true, force: true });
+      }
+    } else if (!existsSync(runFile)) {
+      throw new Error(`${out}: the output folder is not empty and holds no training run (run.json); choose another --out, or pass --force to train into it anyway`);
+    } else {
+      const prev = JSON.parse(readFileSync(runFile, "utf8")) as typeof runJson;
+      if (!o.resume) {
+        throw new Error(`${out}: already holds a training run (run.json, ${latestCheckpoint(out) ?? "no checkpoint yet"}); ` +
+                        `pass --resume to continue it, or --force to discard it and start over`);
+      }
+      const diffs = JSON.stringify(prev.config) !== JSON.stringify(runJson.config) ? ["model config"] : [];
+      diffs.push(...recipeDiff(o.recipe, prev.recipe));
+      if (prev.backend && prev.backend !== backend) {
+        o.log?.(`note: the run used the ${prev.backend} backend and resumes on ${backend}; the continuation is not bit-exact`);
+      }
+      if (diffs.length) throw new Error(`${runFile}: --resume with different settings than the run was started with (${diffs.join("; ")}); use the same flags, or --force to start over`);
+    }
+  }
+  mkdirSync(out, { recursive: true });
+  writeTextAtomic(runFile, JSON.stringify(runJson, null, 2) + "\n");
+}
+
+/** Mean loss over full batches of the validation sequences (no gradients). */
+export function evaluate(s: TrainState, sequences: Int32Array[]): number {
+  const B = s.B, T = s.T;
+  const batches = Math.floor(sequences.length / B);
+  if (batches === 0) throw new Error(`validation needs at least ${B} sequences (one batch), got ${sequences.length}`);
+  let sum = 0;
+  for (let i = 0; i < batches; i++) {
+    for (let b = 0; b < B; b++) s.idsN.set(sequences[i * B + b]!, b * T);
+    sum += trainForward(s);
+  }
+  return sum / batches;
+}
+
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  const r = o.recipe, c = o.config, log = o.log ?? (() => {});
+  for (const [k, v] of Object.entries({ steps: r.steps, batchSize: r.batchSize, seqLen: r.seqLen, gradAccum: r.gradAccum })) {
+    if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
+  }
+  if (r.seqLen > c.maxPositions) throw new Error(`sequence length ${r.seqLen} exceeds the model's max_position_embeddings ${c.maxPositions}`);
+  claimOutDir(o);
+
+  const k = await createKernels(o.backend ?? "ts");
+  const s = allocTrainState(k, c, r.batchSize, r.seqLen);
+  const opt = allocAdamW(s.params.layout.total);
+  const adam: AdamWConfig = { lr: r.lr, beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay };
+  const data = new TokenStream(o.data, c.vocabSize, r.seqLen, { ...o.dataOptions, warn: (m) => log(m) });
+  const rng = new Rng(r.seed);
+  const lossFile = join(o.out, "loss.jsonl");
+  let records: LossRecord[] = [];
+  let state: TrainerState;
+
+  const ckpt = o.resume ? latestCheckpoint(o.out) : null;
+  if (ckpt) {
+    state = loadCheckpoint(ckpt, c, s.params, opt);
+    data.seek(state.data);
+    Object.assign(data.counts, state.dataCounts);
+    rng.setState(state.rng);
+    // keep the log of the steps up to the checkpoint (a crashed run may have logged more)
+    records = existsSync(lossFile) ? parseLossLog(readFileSync(lossFile, "utf8")).filter((x) => x.step <= state.step) : [];
+    log(`resuming from ${ckpt} at step ${state.step}`);
+  } else {
+    initParams(s.params, rng);
+    state = { step: 0, data: data.position(), dataCounts: { ...data.counts }, rng: rng.getState(), tokens: 0 };
+    log(`training from scratch: ${(parameterCount(c) / 1e6).toFixed(2)}M parameters, ${r.steps} steps of ` +
+        `${r.batchSize}×${r.seqLen}${r.gradAccum > 1 ? `×${r.gradAccum}` : ""} tokens`);
+  }
+  writeTextAtomic(lossFile, records.map((x) => JSON.stringify(x) + "\n").join(""));
+  const valSeqs = o.evalData
+    ? new TokenStream(o.evalData, c.vocabSize, r.seqLen, { ...o.dataOptions, warn: (m) => log(`validation: ${m}`) }).readPass(o.evalSequences)
+    : null;
+
+  const newRecords: LossRecord[] = [];
+  let lastCheckpoint = ckpt ?? "";
+  let valLoss: number | undefined;
+  const save = (rec?: LossRecord) => {
+    if (valSeqs) {
+      valLoss = evaluate(s, valSeqs);
+      if (rec) rec.val_loss = valLoss;
+      log(`step ${state.step}: validation loss ${valLoss.toFixed(4)} over ${Math.floor(valSeqs.length / r.batchSize) * r.batchSize} sequences`);
+    }
+    state.data = data.position();
+    state.dataCounts = { ...data.counts };
+    state.rng = rng.getState();
+    lastCheckpoint = saveCheckpoint(o.out, c, s.params, opt, state, o.tokenizer);
+    writeTextAtomic(lossFile, records.map((x) => JSON.stringify(x) + "\n").join(""));
+    writeTextAtomic(join(o.out, "loss.svg"), lossCurveSvg(records, `MobileLLM pretraining: ${basename(resolve(o.out))}`));
+  };
+
+  const tokensPerStep = r.batchSize * r.seqLen * r.gradAccum;
+  const until = Math.min(r.steps, o.stopAfter ?? Infinity);
+  const t0 = performance.now();
+  let stepsRun = 0;
+  while (state.step < until && !o.signal?.aborted) {
+    zeroGrads(s);
+    let loss = 0;
+    for (let micro = 0; micro < r.gradAccum; micro++) {
+      data.nextBatch(s.idsN);
+      loss += trainForward(s) / r.gradAccum;
+      trainBackward(s, 1 / r.gradAccum);
+    }
+    const gradNorm = clipGradNorm(s.params.gradFlat, r.maxGradNorm);
+    const lr = cosineLr(state.step, r.lr, r.warmup, r.steps, r.minLrRatio);
+    adamwStep(s.params.flat, s.params.gradFlat, opt, adam, lr);
+    state.step++;
+    state.tokens += tokensPerStep;
+    stepsRun++;
+    const rec: LossRecord = { step: state.step, loss, lr, grad_norm: gradNorm, tokens: state.tokens };
+    records.push(rec);
+    newRecords.push(rec);
+    const elapsed = (performance.now() - t0) / 1000;
+    const tps = (stepsRun * tokensPerStep) / elapsed;
+    o.onStep?.(rec, { totalSteps: r.steps, tokensPerSecond: tps, etaSeconds: ((until - state.step) * tokensPerStep) / tps });
+    const saveEvery = o.saveEvery ?? 0;
+    if (state.step === until || (saveEvery > 0 && state.step % saveEvery === 0)) save(rec);
+    else appendLossRecord(lossFile, rec);
+  }
+  if (o.signal?.aborted && stepsRun > 0 && !lastCheckpoint.endsWith(`checkpoint-${state.step}`)) {
+    log(`interrupted: saving step ${state.step}`);
+    save();
+  }
+  data.close();
+  const d = data.counts;
+  if (d.malformed || d.short || d.truncated) {
+    log(`data: ${d.sequences} sequences used; skipped ${d.malformed} malformed and ${d.short} too-short lines; ${d.truncated} longer lines truncated to ${r.seqLen}`);
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const result: PretrainResult = {
+    records: newRecords, checkpoint: lastCheckpoint, step: state.step,
+    tokensPerSecond: stepsRun ? (stepsRun * tokensPerStep) / elapsed : 0, dataCounts: { ...data.counts },
+  };
+  if (valLoss !== undefined) result.valLoss = valLoss;
+  return result;
+}
+
+/** Append one record to the loss log (between checkpoints; rewritten whole at each checkpoint). */
+function appendLossRecord(file: string, rec: LossRecord): void {
+  // appendFileSync is enough here: the log is rebuilt from the checkpoint's records on resume.
+  appendFileSync(file, JSON.stringify(rec) + "\n");
+}
