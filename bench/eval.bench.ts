@@ -12,6 +12,7 @@
 //   (add `-- --ts-2048` to also time the ts backend on a full 2048-token window)
 // Prints a table and rewrites the "## Perplexity" section of BENCHMARKS.md (other sections are kept).
 
+import { Mulberry32 } from "../src/generate/sampling.js";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -29,11 +30,10 @@ import { markdownTable, replaceSection } from "./report.js";
 const config = PRESETS["125M"]!;
 const root = process.cwd();
 
-/** mulberry32 + Box-Muller: deterministic N(0, 1) samples. */
+/** Box-Muller over the project's seeded Mulberry32: deterministic N(0, 1) samples. */
 function normal(seed: number): () => number {
-  let a = seed >>> 0;
-  const u = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-  return () => Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
+  const g = new Mulberry32(seed);
+  return () => Math.sqrt(-2 * Math.log(g.next() + 1e-12)) * Math.cos(2 * Math.PI * g.next());
 }
 
 /** Random weights N(0, 0.02²), norms 1, in the backend's own memory. */

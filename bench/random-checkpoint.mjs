@@ -4,15 +4,14 @@
 //   node bench/random-checkpoint.mjs <preset: 125M|350M|600M|1B|1.5B> <f32|f16> <out folder>
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { configToJson, PRESETS } from "../dist/index.js";
+import { configToJson, Mulberry32, PRESETS } from "../dist/index.js";
 import { expectedTensors } from "../dist/model/weights.js";
 import { numberToBf16Bits, numberToF16Bits } from "../dist/kernels/half.js";
 
-/** A small deterministic PRNG (mulberry32) and a normal sample from it. */
+/** Normal samples (Box-Muller) from the project's seeded Mulberry32 generator. */
 function rng(seed) {
-  let a = seed >>> 0;
-  const u = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-  return () => Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
+  const g = new Mulberry32(seed);
+  return () => Math.sqrt(-2 * Math.log(g.next() + 1e-12)) * Math.cos(2 * Math.PI * g.next());
 }
 
 export function writeRandomCheckpoint(dir, presetName, dtype = "f16", seed = 1) {

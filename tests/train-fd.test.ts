@@ -2,6 +2,7 @@
 // The layer code only indexes its arrays, so the test runs that very code in float64 by passing
 // Float64Arrays: central differences with h = 1e-5 are then accurate to ~1e-9, and a wrong
 // derivative shows up as an O(1) relative error.
+import { Mulberry32 } from "../src/generate/sampling.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Kernels } from "../src/kernels/kernels.js";
@@ -20,16 +21,10 @@ import { fillRopeTables } from "../src/model/rotary.js";
 type F = Float32Array; // the layers' declared type; a Float64Array is passed at runtime
 const f64 = (n: number) => new Float64Array(n) as unknown as F;
 
-/** Deterministic pseudo-random numbers in [-1, 1) from a seed (mulberry32). */
+/** Deterministic pseudo-random numbers in [-1, 1) from a seed (the project's Mulberry32). */
 function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const g = new Mulberry32(seed);
+  return () => g.next() * 2 - 1;
 }
 function randArray(n: number, r: () => number, scale = 1): F {
   const a = f64(n);

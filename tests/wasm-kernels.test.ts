@@ -8,6 +8,7 @@
 // i.e. relative to the sum of magnitudes (not to the possibly-cancelling result). Elementwise
 // kernels get a few-ulp relative bound, stated where used. f16/bf16 widening must be bit-exact.
 
+import { Mulberry32 } from "../src/generate/sampling.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { createWasmKernels, type WasmKernels } from "../src/kernels/wasm/index.js";
@@ -36,14 +37,8 @@ function scoped<R>(fn: () => R): R {
 // ---- random data ---------------------------------------------------------------------------------
 
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const g = new Mulberry32(seed);
+  return () => g.next();
 }
 
 /** n float32 values: sign · U(0.5, 1) · 2^(logScale + U{-8..8}); about 5 decades around 2^logScale. */

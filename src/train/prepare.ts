@@ -3,7 +3,7 @@
 // `{"token_ids": [...]}` line per sequence to `<out>/<node>/data.jsonl`. The last partial sequence
 // is dropped (reported). A `prepare.json` beside it records what was done.
 //
-// Train/validation split (the convention of /work/shared/data/README.md): the validation part of a
+// Train/validation split (the convention of ../shared/data/README.md): the validation part of a
 // file is its last `validationFraction` of the bytes, starting at the first newline after the mark.
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
