@@ -249,3 +249,13 @@ export function writeTemp(dir: string, name: string, bytes: Uint8Array): string 
 export function f32Bytes(values: number[]): Uint8Array {
   return new Uint8Array(Float32Array.from(values).buffer);
 }
+
+/** The error `f` throws (fails the test if it returns normally). */
+export function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected an exception");
+}

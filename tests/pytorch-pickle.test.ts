@@ -8,19 +8,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { PyDict, PyTuple, TensorRef, UnsafePickleError, unpickle } from "../src/io/pickle.js";
 import { openPytorchCheckpoint } from "../src/io/pytorch.js";
 import { CheckpointError } from "../src/io/tensor-file.js";
-import { PickleBuilder, makeTempDir, stateDictPickle, torchZip, writeTemp } from "./pytorch-helpers.js";
+import { PickleBuilder, makeTempDir, stateDictPickle, torchZip, writeTemp, thrown } from "./pytorch-helpers.js";
 
 const tmp = makeTempDir();
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected an exception");
-}
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 

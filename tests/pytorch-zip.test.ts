@@ -8,20 +8,11 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { ZipReader, crc32, crc32Update } from "../src/io/zip.js";
 import { CheckpointError } from "../src/io/tensor-file.js";
-import { makeTempDir, writeTemp, writeZip } from "./pytorch-helpers.js";
+import { makeTempDir, writeTemp, writeZip, thrown } from "./pytorch-helpers.js";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
 const tmp = makeTempDir();
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected an exception");
-}
 
 let counter = 0;
 const temp = (bytes: Uint8Array) => writeTemp(tmp, `z-${counter++}.zip`, bytes);

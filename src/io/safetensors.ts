@@ -3,21 +3,11 @@
 // We validate the whole header before reading any tensor, then read each tensor's bytes straight
 // into the caller's buffer with one positioned read: a 3 GB checkpoint is never held twice.
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { CheckpointError, FILE_DTYPE_BYTES, type FileDType, type TensorEntry, type TensorFile } from "./tensor-file.js";
+import { closeSync, fstatSync, openSync } from "node:fs";
+import { CheckpointError, FILE_DTYPE_BYTES, readExactly, type FileDType, type TensorEntry, type TensorFile } from "./tensor-file.js";
 
 /** Largest header we accept (the format's own readers cap it at 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
-
-/** Read exactly dst.length bytes at `position`, or throw naming the file. */
-export function readExactly(fd: number, dst: Uint8Array, position: number, file: string, what: string): void {
-  let done = 0;
-  while (done < dst.length) {
-    const n = readSync(fd, dst, done, Math.min(dst.length - done, 1 << 30), position + done);
-    if (n === 0) throw new CheckpointError(file, `file ends inside ${what} (truncated download? re-download the file)`);
-    done += n;
-  }
-}
 
 export function openSafetensors(path: string): TensorFile {
   const fd = openSync(path, "r");

@@ -1,3 +1,5 @@
+import { readSync } from "node:fs";
+
 // What every checkpoint reader (safetensors, pytorch_model.bin, sharded indexes) hands to the
 // model loader: a table of named tensors whose bytes are read on demand, straight into the
 // destination buffer. Nothing is read until asked, so a loader can allocate weights in the
@@ -30,6 +32,17 @@ export interface TensorFile {
   tensors: Map<string, TensorEntry>;
   /** Release open file descriptors. Entries must not be read afterwards. */
   close(): void;
+}
+
+/** Read exactly dst.length bytes at `position` of an open file, or throw naming the file and `what`. */
+export function readExactly(fd: number, dst: Uint8Array, position: number, file: string, what: string): void {
+  let done = 0;
+  while (done < dst.length) {
+    // fs.readSync reads at most 2 GiB - 1 per call: larger reads are split
+    const n = readSync(fd, dst, done, Math.min(dst.length - done, 1 << 30), position + done);
+    if (n === 0) throw new CheckpointError(file, `file ends inside ${what} (truncated download? re-download the file)`);
+    done += n;
+  }
 }
 
 /** An error about a specific file: the message names the file and says what to do. */

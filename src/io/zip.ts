@@ -16,7 +16,7 @@
 // (real checkpoints reach 3 GB). Entry bytes are CRC-32 checked as they are read.
 
 import * as fs from "node:fs";
-import { CheckpointError } from "./tensor-file.js";
+import { CheckpointError, readExactly } from "./tensor-file.js";
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (ISO-HDLC, the zip/PNG/gzip one): reflected polynomial 0xEDB88320, init and final
@@ -93,8 +93,6 @@ const ZIP64_EXTRA_ID = 0x0001;
 const MAX_COMMENT = 0xffff;
 /** A central directory larger than this is corrupt for any checkpoint (≈ 1M entries). */
 const MAX_CENTRAL_DIRECTORY_BYTES = 256 << 20;
-/** Node's fs.readSync reads at most 2 GiB - 1 per call; larger reads are split. */
-const MAX_READ_BYTES = 1 << 30;
 /** Chunk size for reads that are checked but not kept (CRC of a partially read entry). */
 const CHUNK_BYTES = 4 << 20;
 
@@ -164,12 +162,7 @@ export class ZipReader {
     if (pos < 0 || pos + dst.length > this.fileSize) {
       throw new CheckpointError(this.path, `${what} lies outside the file (bytes ${pos}..${pos + dst.length} of ${this.fileSize}); the file is truncated or corrupt`);
     }
-    let done = 0;
-    while (done < dst.length) {
-      const n = fs.readSync(this.fd, dst, done, Math.min(dst.length - done, MAX_READ_BYTES), pos + done);
-      if (n === 0) throw new CheckpointError(this.path, `unexpected end of file while reading ${what}; the file is truncated`);
-      done += n;
-    }
+    readExactly(this.fd, dst, pos, this.path, what);
   }
 
   private bytesAt(pos: number, length: number, what: string): DataView {

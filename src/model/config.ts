@@ -73,8 +73,11 @@ export function presetName(c: MobileLLMConfig): string | undefined {
   return undefined;
 }
 
-/** Keys of config.json that change nothing for this implementation (bookkeeping, training-only). */
-const IGNORED_KEYS = new Set([
+/**
+ * Every config.json key this loader knows: the ones read below, plus bookkeeping and training-only
+ * keys that change nothing here. Any other key is an error (or a warning with strict: false).
+ */
+const KNOWN_KEYS = new Set([
   "_name_or_path", "architectures", "auto_map", "transformers_version", "torch_dtype", "use_cache",
   "initializer_range", "pretraining_tp", "attention_dropout", "pad_token_id", "tie_word_embeddings",
   "hidden_act", "attention_bias", "mlp_bias", "rope_scaling", "model_type", "head_dim",
@@ -113,7 +116,7 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
     fail(`model_type is ${JSON.stringify(modelType)}; expected "mobilellm" (Hugging Face release) or "llama" (MobileLLM training repo)`);
   }
   for (const key of Object.keys(o)) {
-    if (IGNORED_KEYS.has(key)) continue;
+    if (KNOWN_KEYS.has(key)) continue;
     const msg = `unknown key "${key}": this loader does not know how it changes the model`;
     if (options.strict ?? true) fail(`${msg} (remove it, or load with strictConfig: false to ignore it)`);
     options.warn?.(`${file}: ${msg}; ignored`);

@@ -18,7 +18,7 @@
 // Pair counts are kept up to date incrementally: a merge only touches the words that contain
 // the pair, and a lazy max-heap (stale entries are re-checked when popped) finds the next best.
 
-import { ModelType, PieceType, serializeModelProto, type ModelProto, type SentencePiece } from "./proto.js";
+import { defaultTrainerSpec, ModelType, PieceType, serializeModelProto, type ModelProto, type SentencePiece } from "./proto.js";
 import { SPACE_SYMBOL, toWellFormed } from "./normalizer.js";
 
 export interface TrainBpeOptions {
@@ -208,26 +208,15 @@ export function trainBpeModel(text: string | Iterable<string>, options: TrainBpe
   return {
     pieces,
     trainerSpec: {
+      ...defaultTrainerSpec(), // special ids and pieces as sentencepiece's defaults
       modelType: ModelType.BPE,
       vocabSize: pieces.length,
       characterCoverage: opts.characterCoverage,
       maxSentencepieceLength: opts.maxPieceLength,
       splitByUnicodeScript: opts.splitByUnicodeScript,
-      splitByWhitespace: true,
-      splitByNumber: true,
-      treatWhitespaceAsSuffix: false,
       splitDigits: opts.splitDigits,
       allowWhitespaceOnlyPieces: opts.allowWhitespaceOnlyPieces,
       byteFallback: true,
-      unkId: 0,
-      bosId: 1,
-      eosId: 2,
-      padId: -1,
-      unkSurface: " \u2047 ",
-      unkPiece: "<unk>",
-      bosPiece: "<s>",
-      eosPiece: "</s>",
-      padPiece: "<pad>",
     },
     normalizerSpec: {
       name: "identity",
