@@ -53,38 +53,38 @@
 }
 
 /**
- * Fast widening of 8 f16, exact for every FINITE f16, in three steps per 8 lanes:
- * the f32 bit pattern  s 000 eeeee mmmmmmmmmm 0^13  is assembled from two 16-bit halves,
- *   high half = (h >> 3 arithmetic) & 0x8fff   ->  s 000 eeeee mmmmmmm
- *   low half  = h << 13                        ->  mmm 0^13
- * interleaved into 32-bit lanes by the caller (i16x8.shuffle, lanes 0..3 and 4..7), which gives
- * the value's f32 with its exponent 112 too small, for normals and subnormals alike; one exact
- * multiply by 2^112 (`f16Finish`) fixes that. Inf/NaN come out as finite numbers >= 2^16, so
- * callers check for f16 exponent 31 separately (`f16NonFinite`) and recompute with the exact path.
+ * Fast widening of 8 f16 (one v128) into two f32x4: the even-indexed values (0, 2, 4, 6) and the
+ * odd ones (1, 3, 5, 7), each exact for every FINITE f16 but 2^112 too small. Two instructions
+ * per 4 values, no shuffles. Each 32-bit lane holds an (even, odd) pair: even in the low half,
+ * odd in the high half. The f32 bit pattern  s 000 eeeee mmmmmmmmmm 0^13  (the f16's sign,
+ * exponent and mantissa moved into place) is that f16's value · 2^-112, for normals and
+ * subnormals alike, because f32's exponent bias exceeds f16's by 112:
+ *   odd:  (lane >> 3, arithmetic) keeps the sign in bit 31 and copies it into bits 30..28;
+ *         the mask clears those copies and the even value's bits shifted below bit 13.
+ *   even: i32x4.dot_i16x8_s(lane, [2^13, 0]) is the even value, sign-extended, times 2^13:
+ *         the same pattern with the sign copied into bits 31..28; the mask clears 30..28.
+ * Inf/NaN (exponent 31) would come out as finite numbers, so only matrices checked to hold none
+ * (f16AllFinite) take this path. Callers multiply x by 2^112 once instead of every weight.
  */
 // @ts-ignore: decorator
-@inline export function f16HighHalves(h8: v128): v128 {
-  return v128.and(i16x8.shr_s(h8, 3), i16x8.splat(<i16>0x8fff));
+@inline export function f16EvenBits(h8: v128): v128 {
+  return v128.and(i32x4.dot_i16x8_s(h8, i32x4.splat(0x2000)), i32x4.splat(0x8fffffff));
 }
 
 // @ts-ignore: decorator
-@inline export function f16LowHalves(h8: v128): v128 {
-  return i16x8.mul(h8, i16x8.splat(8192)); // h << 13, on the multiplier (shift units are busy)
+@inline export function f16OddBits(h8: v128): v128 {
+  return v128.and(i32x4.shr_s(h8, 3), i32x4.splat(0x8fffe000));
+}
+
+/** bf16 is the top half of an f32: the even values shift up into place, the odd ones are masked. */
+// @ts-ignore: decorator
+@inline export function bf16EvenBits(h8: v128): v128 {
+  return i32x4.shl(h8, 16);
 }
 
 // @ts-ignore: decorator
-@inline export function f16Finish(bits: v128): v128 {
-  return f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000))); // · 2^112
-}
-
-/**
- * Inf/NaN detection from two running maxima over the raw bits h: as unsigned 16-bit numbers the
- * negative Inf/NaN patterns are the largest (>= 0xfc00); as signed ones the positive Inf/NaN
- * patterns are (>= 0x7c00). Two max instructions per 8 weights, no shifts.
- */
-// @ts-ignore: decorator
-@inline export function f16NonFinite(maxU: v128, maxS: v128): bool {
-  return v128.any_true(v128.or(i16x8.ge_u(maxU, i16x8.splat(<i16>0xfc00)), i16x8.ge_s(maxS, i16x8.splat(<i16>0x7c00))));
+@inline export function bf16OddBits(h8: v128): v128 {
+  return v128.and(h8, i32x4.splat(0xffff0000));
 }
 
 /** Widen n values of any dtype starting at src into f32 at dst (exact; dst must not overlap src). */

@@ -3,8 +3,8 @@
 // the imported linear memory or a size; nothing here allocates (runtime "stub", no GC).
 
 export { widenRow } from "./half";
-export { matmul, matmulBackwardX, matmulBackwardW, MATMUL_SCRATCH_BYTES } from "./matmul";
-export { sumF32, rmsnorm, rope, attention, siluMul, add, softmax } from "./ops";
+export { matmul, matmulBackwardX, matmulBackwardW, f16AllFinite, MATMUL_SCRATCH_BYTES } from "./matmul";
+export { sumF32, sumF32Quarters, rmsnorm, rope, attention, siluMul, add, softmax } from "./ops";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */
 export function heapBase(): usize {

@@ -2,61 +2,137 @@
 // products used in training. Pointers are byte addresses into linear memory.
 //
 // Two algorithms, chosen by the number of tokens T:
-//  * decode (T < 4): matrix-vector. Every weight is used once, so this is a streaming read of W,
-//    done one row at a time so W is a single sequential stream (x, a few KB, stays in L1).
-//    f16 weights are widened with integer SIMD on the fly (see half.ts); that widening, not
-//    memory, bounds f16 decode speed when W is cache-resident.
+//  * decode (T < 4): matrix-vector. Every weight is used once, so this is a read of W from
+//    memory. Four output rows are computed per pass, one from each quarter of W: the weights are
+//    read as four sequential streams, which the hardware prefetchers keep busier than one (on the
+//    bench machine one stream reads about 19 GB/s, four about 30: see BENCHMARKS.md), and every
+//    load of x serves four rows. 16-bit weights are widened with integer SIMD on the fly
+//    (half.ts); for f16 that widening, not memory, bounds the speed.
 //  * prefill (T >= 4): register-blocked matrix-matrix. W is copied 8 rows at a time (widened to
 //    f32, transposed) into a small packed panel [kc][8]; a 4x8 micro-kernel then computes 4 tokens
 //    × 8 outputs with 8 f32x4 accumulators (broadcast x[t,k], multiply by panel row k). Widening
 //    cost is paid once per weight, not once per token.
 
 import { hsum } from "./simd";
-import { DT_F32, DT_F16, DT_BF16, f16HighHalves, f16LowHalves, f16Finish, f16x4Exact, f16NonFinite, f16ToF32, bf16ToF32, widenRow } from "./half";
+import { DT_F32, DT_F16, DT_BF16, f16EvenBits, f16OddBits, bf16EvenBits, bf16OddBits, f16x4Exact, f16ToF32, bf16ToF32,
+  widenRow } from "./half";
 
 /** Largest k-block of the packed panel; the panel is KC·8 f32 (16 KB) and fits in L1. */
 // @ts-ignore: decorator
 @inline const KC: i32 = 512;
 /** Bytes of scratch `matmul` needs: the panel plus one widened row chunk of 8 rows. */
 export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
+/** Largest I for which the decode path's prepared copy of x fits in the scratch. */
+// @ts-ignore: decorator
+@inline const MAX_PREPARED_I: i32 = KC * 16;
 
 /**
- * Internal dtype of the f16 matvec when x was pre-multiplied by 2^112: the fast f16 widening
- * leaves each weight 2^112 too small, and x·2^112 · w·2^-112 is the same product (exactly the
- * same f32 rounding), so the per-weight "· 2^112" disappears from the inner loop.
+ * dtype code the caller passes for f16 weights it has checked to hold no Inf/NaN
+ * (src/kernels/wasm/index.ts checks each matrix once). Only such matrices take the fast f16 decode
+ * path, whose widening is exact for finite values only; others are widened exactly, all cases.
  */
 // @ts-ignore: decorator
-@inline const DT_F16_XSCALED: i32 = 3;
-
-/** xs = x · 2^112 if every |x| < 2^15 (so xs stays finite, and exact); returns false otherwise. */
-function scaleBy2p112(xs: usize, x: usize, n: i32): bool {
-  const limit = f32x4.splat(32768);
-  const k = f32x4.splat(reinterpret<f32>(0x77800000));
-  let ok = i32x4.splat(-1);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const v = v128.load(x + (<usize>i << 2));
-    ok = v128.and(ok, f32x4.lt(f32x4.abs(v), limit)); // false for NaN too
-    v128.store(xs + (<usize>i << 2), f32x4.mul(v, k));
-  }
-  let allOk = v128.all_true<i32>(ok);
-  for (; i < n; i++) {
-    const v = load<f32>(x + (<usize>i << 2));
-    allOk = allOk && abs(v) < 32768;
-    store<f32>(xs + (<usize>i << 2), v * reinterpret<f32>(0x77800000));
-  }
-  return allOk;
-}
-
-/** f32 lanes of fast-widened f16 bits: · 2^112, unless x was pre-scaled instead. */
+@inline export const DT_F16_FINITE: i32 = 3;
+/** Internal: the fast f16 path with x prepared unscaled (some |x| too large to pre-scale). */
 // @ts-ignore: decorator
-@inline function f16Lanes(bits: v128, dtype: i32): v128 {
-  return dtype == DT_F16_XSCALED ? bits : f16Finish(bits);
+@inline const DT_F16_UNSCALED: i32 = 4;
+
+/**
+ * The decode path reads 8 weights at a time as one v128 of 16-bit values; the widening (half.ts)
+ * gives the even-indexed weights (0, 2, 4, 6) as one f32x4 and the odd ones as another, so x is
+ * prepared once per call in the same order: xq[8j .. 8j+8) = x[8j + (0, 2, 4, 6, 1, 3, 5, 7)],
+ * times `scale`. The fast f16 widening leaves each weight 2^-112 too small; scaling x by 2^112
+ * instead (exact, same products) removes a multiply from the inner loop. Returns false, having
+ * prepared nothing, when scale ≠ 1 and some |x| >= 2^15 (x·2^112 would overflow; NaN too).
+ */
+function prepareX(xq: usize, x: usize, I8: i32, scale: f32): bool {
+  const k = f32x4.splat(scale);
+  if (scale != 1) {
+    let ok = i32x4.splat(-1);
+    const limit = f32x4.splat(32768);
+    for (let i = 0; i < I8; i += 4) ok = v128.and(ok, f32x4.lt(f32x4.abs(v128.load(x + (<usize>i << 2))), limit));
+    if (!v128.all_true<i32>(ok)) return false;
+  }
+  for (let i = 0; i < I8; i += 8) {
+    const a = v128.load(x + (<usize>i << 2)), b = v128.load(x + (<usize>i << 2), 16);
+    v128.store(xq + (<usize>i << 2), f32x4.mul(v128.shuffle<f32>(a, b, 0, 2, 4, 6), k));
+    v128.store(xq + (<usize>i << 2), f32x4.mul(v128.shuffle<f32>(a, b, 1, 3, 5, 7), k), 16);
+  }
+  return true;
 }
 
-/** Σ_i x[i]·W[row, i] for one f16 row with the exact widening (for rows holding Inf/NaN). */
-function dotRowF16Exact(x: usize, w: usize, row: usize, I: i32): f32 {
-  const wRow = w + ((row * <usize>I) << 1);
+/** Σ over 8 weights at wp of w·x, as an f32x4 of partial sums; xe, xo: x for the even, odd weights. */
+// @ts-ignore: decorator
+@inline function dot8(dtype: i32, wp: usize, xe: v128, xo: v128): v128 {
+  if (dtype == DT_F32) { // x in natural order: xe = x[0..4), xo = x[4..8)
+    return f32x4.add(f32x4.mul(v128.load(wp), xe), f32x4.mul(v128.load(wp, 16), xo));
+  }
+  const h = v128.load(wp);
+  if (dtype == DT_BF16) return f32x4.add(f32x4.mul(bf16EvenBits(h), xe), f32x4.mul(bf16OddBits(h), xo));
+  let even = f16EvenBits(h), odd = f16OddBits(h); // the values · 2^-112
+  if (dtype == DT_F16_UNSCALED) {
+    even = f32x4.mul(even, f32x4.splat(reinterpret<f32>(0x77800000))); // · 2^112
+    odd = f32x4.mul(odd, f32x4.splat(reinterpret<f32>(0x77800000)));
+  }
+  return f32x4.add(f32x4.mul(even, xe), f32x4.mul(odd, xo));
+}
+
+/** x[i]·W[row, i] summed over the last columns i in [I8, I) (scalar, exact widening, natural x). */
+// @ts-ignore: decorator
+@inline function dotTail(dtype: i32, x: usize, wRow: usize, I8: i32, I: i32): f32 {
+  let s: f32 = 0;
+  for (let i = I8; i < I; i++) {
+    const xi = load<f32>(x + (<usize>i << 2));
+    if (dtype == DT_F32) s += xi * load<f32>(wRow + (<usize>i << 2));
+    else if (dtype == DT_BF16) s += xi * bf16ToF32(<u32>load<u16>(wRow + (<usize>i << 1)));
+    else s += xi * f16ToF32(<u32>load<u16>(wRow + (<usize>i << 1)));
+  }
+  return s;
+}
+
+/**
+ * Decode: y[O] = W[O, I]·x[I]. xq is x prepared by prepareX (for f32 weights, x itself).
+ * Rows o, o+Q, o+2Q, o+3Q (Q = floor(O/4)) are computed together, then the last O - 4Q rows one
+ * at a time.
+ */
+// @ts-ignore: decorator
+@inline function matvec(dtype: i32, y: usize, x: usize, xq: usize, w: usize, I: i32, O: i32): void {
+  const I8 = I & ~7;
+  const rowBytes = <usize>I << (dtype == DT_F32 ? 2 : 1);
+  const step: usize = dtype == DT_F32 ? 32 : 16; // bytes of 8 weights
+  const xqEnd = xq + (<usize>I8 << 2);
+  const Q = O >> 2;
+  const quarter = <usize>Q * rowBytes;
+  for (let o = 0; o < Q; o++) {
+    let w0 = w + <usize>o * rowBytes, w1 = w0 + quarter, w2 = w1 + quarter, w3 = w2 + quarter;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (let xp = xq; xp < xqEnd; xp += 32) {
+      const xe = v128.load(xp), xo = v128.load(xp, 16);
+      a0 = f32x4.add(a0, dot8(dtype, w0, xe, xo));
+      a1 = f32x4.add(a1, dot8(dtype, w1, xe, xo));
+      a2 = f32x4.add(a2, dot8(dtype, w2, xe, xo));
+      a3 = f32x4.add(a3, dot8(dtype, w3, xe, xo));
+      w0 += step; w1 += step; w2 += step; w3 += step;
+    }
+    const r0 = w + <usize>o * rowBytes;
+    store<f32>(y + (<usize>o << 2), hsum(a0) + dotTail(dtype, x, r0, I8, I));
+    store<f32>(y + (<usize>(o + Q) << 2), hsum(a1) + dotTail(dtype, x, r0 + quarter, I8, I));
+    store<f32>(y + (<usize>(o + 2 * Q) << 2), hsum(a2) + dotTail(dtype, x, r0 + 2 * quarter, I8, I));
+    store<f32>(y + (<usize>(o + 3 * Q) << 2), hsum(a3) + dotTail(dtype, x, r0 + 3 * quarter, I8, I));
+  }
+  for (let o = 4 * Q; o < O; o++) {
+    const r = w + <usize>o * rowBytes;
+    let a = f32x4.splat(0), wp = r;
+    for (let xp = xq; xp < xqEnd; xp += 32) {
+      a = f32x4.add(a, dot8(dtype, wp, v128.load(xp), v128.load(xp, 16)));
+      wp += step;
+    }
+    store<f32>(y + (<usize>o << 2), hsum(a) + dotTail(dtype, x, r, I8, I));
+  }
+}
+
+/** Σ_i x[i]·W[row, i] for one f16 row, widened exactly in all cases (matrices holding Inf/NaN). */
+function dotRowF16Exact(x: usize, wRow: usize, I: i32): f32 {
   let a = f32x4.splat(0), b = f32x4.splat(0);
   let i = 0;
   for (; i + 8 <= I; i += 8) {
@@ -64,89 +140,47 @@ function dotRowF16Exact(x: usize, w: usize, row: usize, I: i32): f32 {
     a = f32x4.add(a, f32x4.mul(v128.load(x + (<usize>i << 2)), f16x4Exact(i32x4.extend_low_i16x8_u(h))));
     b = f32x4.add(b, f32x4.mul(v128.load(x + (<usize>i << 2), 16), f16x4Exact(i32x4.extend_high_i16x8_u(h))));
   }
-  let s = hsum(f32x4.add(a, b));
-  for (; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * f16ToF32(<u32>load<u16>(wRow + (<usize>i << 1)));
-  return s;
+  return hsum(f32x4.add(a, b)) + dotTail(DT_F16, x, wRow, i, I);
 }
 
-/**
- * Decode with f32 weights: one row at a time, so W is read as a single sequential stream (like
- * the streaming baseline); x (a few KB) stays in L1. 16 weights per step, 4 accumulators.
- */
-function matvecF32(y: usize, x: usize, w: usize, I: i32, O: i32): void {
-  const I16 = I & ~15;
-  const rowBytes = <usize>I << 2;
-  const xEnd = x + (<usize>I16 << 2);
-  let wp = w;
-  for (let o = 0; o < O; o++) {
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let p = wp;
-    for (let xp = x; xp < xEnd; xp += 64) {
-      a0 = f32x4.add(a0, f32x4.mul(v128.load(p), v128.load(xp)));
-      a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), v128.load(xp, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(v128.load(p, 32), v128.load(xp, 32)));
-      a3 = f32x4.add(a3, f32x4.mul(v128.load(p, 48), v128.load(xp, 48)));
-      p += 64;
-    }
-    let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
-    for (let i = I16; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * load<f32>(wp + (<usize>i << 2));
-    store<f32>(y + (<usize>o << 2), s);
-    wp += rowBytes;
-  }
-}
-
-/**
- * Decode with f16 weights, one row at a time (W read as one sequential stream). `xs` is x·2^112
- * (see DT_F16_XSCALED) or x itself (then each widened weight is multiplied by 2^112).
- */
-// @ts-ignore: decorator
-@inline function matvecF16(y: usize, x: usize, xs: usize, w: usize, I: i32, O: i32, dtype: i32): void {
+/** Decode for one token: y[O] = W·x with W of `dtype`; `scratch` holds the prepared x. */
+function matvecAny(y: usize, x: usize, w: usize, dtype: i32, I: i32, O: i32, scratch: usize): void {
   const I8 = I & ~7;
-  const rowBytes = <usize>I << 1;
-  const xsEnd = xs + (<usize>I8 << 2);
-  let wp = w;
-  for (let o = 0; o < O; o++) {
-    let a = f32x4.splat(0), b = f32x4.splat(0);
-    let maxU = i16x8.splat(0), maxS = i16x8.splat(0); // Inf/NaN detection (see f16NonFinite)
-    let p = wp;
-    for (let xp = xs; xp < xsEnd; xp += 32) {
-      const h = v128.load(p);
-      const hi = f16HighHalves(h), lo = f16LowHalves(h);
-      a = f32x4.add(a, f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11), dtype), v128.load(xp)));
-      b = f32x4.add(b, f32x4.mul(f16Lanes(i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15), dtype), v128.load(xp, 16)));
-      maxU = i16x8.max_u(maxU, h); maxS = i16x8.max_s(maxS, h);
-      p += 16;
+  if (dtype == DT_F32) {
+    matvec(DT_F32, y, x, x, w, I, O);
+  } else if (dtype == DT_BF16 && I8 <= MAX_PREPARED_I) {
+    prepareX(scratch, x, I8, 1);
+    matvec(DT_BF16, y, x, scratch, w, I, O);
+  } else if (dtype == DT_F16_FINITE && I8 <= MAX_PREPARED_I) {
+    if (prepareX(scratch, x, I8, reinterpret<f32>(0x77800000))) { // x · 2^112
+      matvec(DT_F16_FINITE, y, x, scratch, w, I, O);
+    } else {
+      prepareX(scratch, x, I8, 1);
+      matvec(DT_F16_UNSCALED, y, x, scratch, w, I, O);
     }
-    let s = hsum(f32x4.add(a, b));
-    for (let i = I8; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * f16ToF32(<u32>load<u16>(wp + (<usize>i << 1)));
-    // an Inf/NaN weight in this row: the fast widening is wrong for it, redo the row exactly
-    if (f16NonFinite(maxU, maxS)) s = dotRowF16Exact(x, w, <usize>o, I);
-    store<f32>(y + (<usize>o << 2), s);
-    wp += rowBytes;
+  } else if (dtype == DT_BF16) { // I too large for the scratch: widen row by row (rare, never in MobileLLM)
+    for (let o = 0; o < O; o++) {
+      const r = w + (<usize>o * <usize>I << 1);
+      store<f32>(y + (<usize>o << 2), dotTail(DT_BF16, x, r, 0, I));
+    }
+  } else { // f16 that may hold Inf/NaN (or a huge I): the exact widening
+    for (let o = 0; o < O; o++) store<f32>(y + (<usize>o << 2), dotRowF16Exact(x, w + (<usize>o * <usize>I << 1), I));
   }
 }
 
-/** Decode with bf16 weights, one row at a time: bf16 -> f32 is an interleave with zero halves. */
-function matvecBF16(y: usize, x: usize, w: usize, I: i32, O: i32): void {
-  const I8 = I & ~7;
-  const rowBytes = <usize>I << 1;
-  const xEnd = x + (<usize>I8 << 2);
-  const z = i16x8.splat(0);
-  let wp = w;
-  for (let o = 0; o < O; o++) {
-    let a = f32x4.splat(0), b = f32x4.splat(0);
-    let p = wp;
-    for (let xp = x; xp < xEnd; xp += 32) {
-      const h = v128.load(p);
-      a = f32x4.add(a, f32x4.mul(i16x8.shuffle(z, h, 0, 8, 1, 9, 2, 10, 3, 11), v128.load(xp)));
-      b = f32x4.add(b, f32x4.mul(i16x8.shuffle(z, h, 4, 12, 5, 13, 6, 14, 7, 15), v128.load(xp, 16)));
-      p += 16;
-    }
-    let s = hsum(f32x4.add(a, b));
-    for (let i = I8; i < I; i++) s += load<f32>(x + (<usize>i << 2)) * bf16ToF32(<u32>load<u16>(wp + (<usize>i << 1)));
-    store<f32>(y + (<usize>o << 2), s);
-    wp += rowBytes;
+/** 1 if the n f16 values at p hold no Inf or NaN (exponent bits all ones), else 0. */
+export function f16AllFinite(p: usize, n: i32): i32 {
+  // as unsigned 16-bit numbers the negative Inf/NaN patterns are the largest (>= 0xfc00); as
+  // signed ones the positive Inf/NaN patterns are (>= 0x7c00)
+  let maxU = i16x8.splat(0), maxS = i16x8.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(p + (<usize>i << 1));
+    maxU = i16x8.max_u(maxU, h); maxS = i16x8.max_s(maxS, h);
   }
+  if (v128.any_true(v128.or(i16x8.ge_u(maxU, i16x8.splat(<i16>0xfc00)), i16x8.ge_s(maxS, i16x8.splat(<i16>0x7c00))))) return 0;
+  for (; i < n; i++) if ((<u32>load<u16>(p + (<usize>i << 1)) & 0x7c00) == 0x7c00) return 0;
+  return 1;
 }
 
 /** Copy W[o0 .. o0+nO, k0 .. k0+kc] widened and transposed into panel[k][8] (rows >= nO are 0). */
@@ -237,7 +271,10 @@ function kernel1x8(c: usize, a: usize, aK: usize, b: usize, bK: usize, K: i32, n
   storeRow8(c, f32x4.add(c0, d0), f32x4.add(c1, d1), nC, accumulate);
 }
 
-/** yTO = xTI · Wᵀ with W [O, I] of `dtype`; `scratch` holds MATMUL_SCRATCH_BYTES (16-byte aligned). */
+/**
+ * yTO = xTI · Wᵀ with W [O, I] of `dtype` (DT_F32, DT_F16, DT_BF16, or DT_F16_FINITE for f16
+ * checked by f16AllFinite); `scratch` holds MATMUL_SCRATCH_BYTES (16-byte aligned).
+ */
 export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, scratch: usize): void {
   if (I <= 0) { // empty sums
     memory.fill(y, 0, <usize>T * <usize>O << 2);
@@ -245,14 +282,11 @@ export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32,
   }
   if (T < 4) {
     for (let t = 0; t < T; t++) {
-      const yt = y + (<usize>t * <usize>O << 2), xt = x + (<usize>t * <usize>I << 2);
-      if (dtype == DT_F32) matvecF32(yt, xt, w, I, O);
-      else if (dtype == DT_BF16) matvecBF16(yt, xt, w, I, O);
-      else if (I <= KC * 16 && scaleBy2p112(scratch, xt, I)) matvecF16(yt, xt, scratch, w, I, O, DT_F16_XSCALED);
-      else matvecF16(yt, xt, xt, w, I, O, DT_F16);
+      matvecAny(y + (<usize>t * <usize>O << 2), x + (<usize>t * <usize>I << 2), w, dtype, I, O, scratch);
     }
     return;
   }
+  if (dtype == DT_F16_FINITE) dtype = DT_F16;
   const panel = scratch, tmp = scratch + (<usize>KC << 5);
   const nK = (I + KC - 1) / KC;
   const kcFull = (I + nK - 1) / nK; // split I evenly into nK blocks

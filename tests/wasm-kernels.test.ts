@@ -169,6 +169,41 @@ describe("wasm widening", () => {
       }
     });
   });
+  it("fast f16 decode path (matrix checked finite) picks out every finite W[o, i] bit-exactly", () => {
+    scoped(() => {
+      // all 63488 finite patterns = 248 rows × 256; with x one-hot the sum is the widened weight
+      // times x[i]: x = 1 takes the path with x pre-scaled by 2^112, x = 2^20 the unscaled one
+      const I = 256, O = 248;
+      const bits = wasm.allocU16(O * I);
+      let e = 0;
+      for (let h = 0; h < 65536; h++) if ((h & 0x7c00) !== 0x7c00) bits[e++] = h;
+      const w: Weight = { dtype: "f16", shape: [O, I], data: bits };
+      const x = wasm.allocF32(I), y = wasm.allocF32(O);
+      for (const scale of [1, 2 ** 20]) {
+        for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 255]) {
+          x.fill(0);
+          x[i] = scale;
+          wasm.matmul(y, x, w, 1, I, O);
+          for (let o = 0; o < O; o++) expect(y[o]).toBe(F16_TABLE[bits[o * I + i]!]! * scale + 0);
+        }
+      }
+    });
+  });
+});
+
+describe("wasm streaming-read baselines", () => {
+  it("sumF32 over one stream and over four quarters both give Σx (odd n included)", () => {
+    scoped(() => {
+      for (const n of [0, 1, 7, 31, 32, 33, 100, 1000, 4099]) {
+        const x = wasm.allocF32(n);
+        for (let i = 0; i < n; i++) x[i] = (i % 17) - 8 + 0.25; // exact in f32 at every partial sum
+        let want = 0;
+        for (let i = 0; i < n; i++) want += x[i]!;
+        expect(wasm.sumF32(x, n)).toBe(want);
+        expect(wasm.sumF32(x, n, 4)).toBe(want);
+      }
+    });
+  });
 });
 
 // ---- matmul ----------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ export type DType = "f32" | "f16" | "bf16";
 /**
  * A weight tensor in its storage dtype. Linear weights are PyTorch's `[out, in]` row-major
  * (y = x Wᵀ). f16 and bf16 are kept as their raw 16-bit patterns and widened inside the kernels,
- * so resident weight memory equals the checkpoint's size.
+ * so resident weight memory equals the checkpoint's size. A backend may remember facts about a
+ * 16-bit weight's values after its first use (the wasm backend checks each f16 matrix for Inf/NaN
+ * once), so treat `data` as read-only once a kernel has seen it: make a new Weight to change it.
  */
 export interface Weight {
   dtype: DType;

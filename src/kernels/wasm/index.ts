@@ -11,6 +11,8 @@ import { WasmArena } from "./arena.js";
 import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
 
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
+/** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
+const F16_FINITE_CODE = 3;
 
 /** The wasm Kernels, plus the training backward matmuls and access to the arena and raw exports. */
 export interface WasmKernels extends Kernels {
@@ -19,8 +21,8 @@ export interface WasmKernels extends Kernels {
   matmulBackwardX(dXTI: Float32Array, dYTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
   /** dW[O,I] += dY[T,O]ᵀ·X[T,I]  (backward of y = x·Wᵀ for W; accumulates). */
   matmulBackwardW(dWOI: Float32Array, dYTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
-  /** Σ x[0..n): the streaming-read baseline used by bench/kernels.bench.ts. */
-  sumF32(x: Float32Array, n: number): number;
+  /** Σ x[0..n) read as one stream, or as four (one per quarter): bench/kernels.bench.ts's streaming baselines. */
+  sumF32(x: Float32Array, n: number, streams?: 1 | 4): number;
   /** outN = weight elements [0, n) widened to f32 (exact; the f16/bf16 bit-exactness tests use it). */
   widen(outN: Float32Array, w: Weight, n: number): void;
   /** x = e^x in place with the kernels' f32 exp (for its accuracy test). */
@@ -36,6 +38,20 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   const { exports: wasm, memory, shared } = await instantiateKernels(opts);
   const arena = new WasmArena(memory, wasm.heapBase(), shared);
   const scratch = arena.alloc(wasm.MATMUL_SCRATCH_BYTES.value as number); // matmul's packed panel
+
+  // The fast f16 decode widening is exact for finite values only, so each f16 matrix is scanned for
+  // Inf/NaN once, on its first matmul, and the answer is remembered with its array: weights are
+  // read-only once a model uses them (a matrix holding Inf/NaN takes the exact, slower widening).
+  const f16Finite = new WeakMap<Uint16Array | Float32Array, boolean>();
+  function matmulDtypeCode(w: Weight, wPtr: number, n: number): number {
+    if (w.dtype !== "f16") return DTYPE_CODE[w.dtype];
+    let finite = f16Finite.get(w.data);
+    if (finite === undefined) {
+      finite = wasm.f16AllFinite(wPtr, n) === 1;
+      f16Finite.set(w.data, finite);
+    }
+    return finite ? F16_FINITE_CODE : DTYPE_CODE.f16;
+  }
 
   /** Byte address of `a` after checking it lives in our memory and holds `need` elements. */
   function ptr(a: Float32Array | Uint16Array, need: number, what: string, op: string): number {
@@ -70,8 +86,9 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     allocU16: (n) => arena.allocU16(n),
 
     matmul(yTO, xTI, wOI, T, I, O) {
-      wasm.matmul(ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"),
-        weightPtr(wOI, O * I, "wOI", "matmul"), DTYPE_CODE[wOI.dtype], T, I, O, scratch);
+      const w = weightPtr(wOI, O * I, "wOI", "matmul");
+      wasm.matmul(ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
+        matmulDtypeCode(wOI, w, O * I), T, I, O, scratch);
     },
 
     matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
@@ -133,8 +150,9 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       wasm.softmax(ptr(xRC, R * C, "xRC", "softmax"), R, C);
     },
 
-    sumF32(x, n) {
-      return wasm.sumF32(ptr(x, n, "x", "sumF32"), n);
+    sumF32(x, n, streams = 1) {
+      const p = ptr(x, n, "x", "sumF32");
+      return streams === 4 ? wasm.sumF32Quarters(p, n) : wasm.sumF32(p, n);
     },
 
     expInPlace(xN, n) {

@@ -17,7 +17,9 @@ export interface KernelExports {
   matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
   matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number): void;
+  f16AllFinite(p: number, n: number): number;
   sumF32(x: number, n: number): number;
+  sumF32Quarters(x: number, n: number): number;
   rmsnorm(y: number, x: number, w: number, T: number, D: number, eps: number): void;
   rope(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number): void;
   attention(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number,
