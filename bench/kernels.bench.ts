@@ -282,8 +282,15 @@ const section = [
   "\"× f32 rows/s\" is the speed-up of 16-bit weights over f32 weights. Prefill is compared with " +
   "@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, 1 thread) given W as [I, O], its fast layout. " +
   `The "${COPIES} layer copies from memory" rows cycle through ${COPIES} copies of the matrix (more than the L3 cache), ` +
-  "as a real decode step does walking the layer stack: there the weights come from DRAM, which is where 16-bit " +
-  "weights pay off; the single-matrix rows above stay in cache, where widening f16 costs more than the bytes it saves.",
+  "as a real decode step does walking the layer stack: there the weights come from DRAM; the single-matrix rows " +
+  "above stay in cache. bf16 widens with one integer op per four weights and gains from its halved bytes. f16 needs " +
+  "two per four (assembly/half.ts) on top of the multiply and the add (SIMD128 has no FMA and no half-precision " +
+  "conversion), eight vector ops per eight weights, so its kernel is compute-bound at the same speed in cache and " +
+  "from memory: it cannot go faster than four such ops per cycle (two cycles per eight weights; this CPU has four " +
+  "vector pipes), while the f32 kernel streams eight weights from DRAM in about three cycles, so f16 can at best " +
+  "reach about 1.5× f32 rows/s here, and in practice runs near 1×. f16 halves resident memory (what lets the 1B and " +
+  "1.5B models fit in 32-bit wasm); in a whole decode step it is still faster than f32 (see Generation above), " +
+  "where the f32 weights stream less efficiently than in this bench.",
   "",
   md,
   "",
