@@ -5,7 +5,7 @@
 //  * decode (T < 4): matrix-vector. Every weight is used once, so this is a read of W from
 //    memory. Four output rows are computed per pass, one from each quarter of W: the weights are
 //    read as four sequential streams, which the hardware prefetchers keep busier than one (on the
-//    bench machine one stream reads about 19 GB/s, four about 30: see BENCHMARKS.md), and every
+//    bench machine one stream reads DRAM at about 22 GB/s, four at about 35: BENCHMARKS.md), and every
 //    load of x serves four rows. 16-bit weights are widened with integer SIMD on the fly
 //    (half.ts); for f16 that widening, not memory, bounds the speed.
 //  * prefill (T >= 4): register-blocked matrix-matrix. W is copied 8 rows at a time (widened to
