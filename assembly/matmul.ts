@@ -148,22 +148,20 @@ function matvecAny(y: usize, x: usize, w: usize, dtype: i32, I: i32, O: i32, scr
   const I8 = I & ~7;
   if (dtype == DT_F32) {
     matvec(DT_F32, y, x, x, w, I, O);
-  } else if (dtype == DT_BF16 && I8 <= MAX_PREPARED_I) {
-    prepareX(scratch, x, I8, 1);
-    matvec(DT_BF16, y, x, scratch, w, I, O);
-  } else if (dtype == DT_F16_FINITE && I8 <= MAX_PREPARED_I) {
-    if (prepareX(scratch, x, I8, reinterpret<f32>(0x77800000))) { // x · 2^112
-      matvec(DT_F16_FINITE, y, x, scratch, w, I, O);
-    } else {
-      prepareX(scratch, x, I8, 1);
-      matvec(DT_F16_UNSCALED, y, x, scratch, w, I, O);
-    }
-  } else if (dtype == DT_BF16) { // I too large for the scratch: widen row by row (rare, never in MobileLLM)
+  } else if (I8 > MAX_PREPARED_I) { // x's prepared copy would not fit in the scratch (never in MobileLLM)
     for (let o = 0; o < O; o++) {
       const r = w + (<usize>o * <usize>I << 1);
-      store<f32>(y + (<usize>o << 2), dotTail(DT_BF16, x, r, 0, I));
+      store<f32>(y + (<usize>o << 2), dtype == DT_BF16 ? dotTail(DT_BF16, x, r, 0, I) : dotRowF16Exact(x, r, I));
     }
-  } else { // f16 that may hold Inf/NaN (or a huge I): the exact widening
+  } else if (dtype == DT_BF16) {
+    prepareX(scratch, x, I8, 1);
+    matvec(DT_BF16, y, x, scratch, w, I, O);
+  } else if (dtype == DT_F16_FINITE && prepareX(scratch, x, I8, reinterpret<f32>(0x77800000))) { // x · 2^112
+    matvec(DT_F16_FINITE, y, x, scratch, w, I, O);
+  } else if (dtype == DT_F16_FINITE) { // some |x| too large to pre-scale
+    prepareX(scratch, x, I8, 1);
+    matvec(DT_F16_UNSCALED, y, x, scratch, w, I, O);
+  } else { // f16 that may hold Inf/NaN: the exact widening
     for (let o = 0; o < O; o++) store<f32>(y + (<usize>o << 2), dotRowF16Exact(x, w + (<usize>o * <usize>I << 1), I));
   }
 }

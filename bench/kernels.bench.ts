@@ -87,7 +87,7 @@ function weightsFor(I: number, O: number) {
  * weights (or the f16 ones) read as one sequential stream, and as four streams (one per quarter,
  * the way the decode matvec reads W). Kernels are compared with the faster of the two.
  */
-function STREAM_BASELINES(n: number): [string, number, 1 | 4][] {
+function streamBaselines(n: number): [string, number, 1 | 4][] {
   return [
     ["stream sum, 1 stream, f32 bytes", n, 1], ["stream sum, 4 streams, f32 bytes", n, 4],
     ["stream sum, 1 stream, f16 bytes", n / 2, 1], ["stream sum, 4 streams, f16 bytes", n / 2, 4],
@@ -146,7 +146,7 @@ for (const s of [...decodeShapes, ...prefillShapes]) {
   if (T === 1) {
     // streaming-read baselines over the same number of bytes (the f32 weights, or the first half of them)
     const buf = w.f32.data as Float32Array;
-    for (const [impl, n, streams] of STREAM_BASELINES(O * I)) {
+    for (const [impl, n, streams] of streamBaselines(O * I)) {
       rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true,
         fn: () => wasm.sumF32(buf, n, streams), slow: false });
     }
@@ -181,7 +181,7 @@ for (const s of coldShapes) {
     rows.push({ group, shape: s.name, impl: `WASM ${dtype}`, ms: Infinity, flop, bytes: O * I * (dtype === "f32" ? 4 : 2), slow: false,
       fn: () => { wasm.matmul(y, x, copies[dtype][c]!, 1, I, O); c = (c + 1) % COPIES; } });
   }
-  for (const [impl, n, streams] of STREAM_BASELINES(O * I)) {
+  for (const [impl, n, streams] of streamBaselines(O * I)) {
     let c = 0;
     rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true, slow: false,
       fn: () => { wasm.sumF32(copies.f32[c]!.data as Float32Array, n, streams); c = (c + 1) % COPIES; } });

@@ -254,6 +254,22 @@ describe("wasm matmul vs TS reference", () => {
     });
   }
 
+  it("decode with I too large for the prepared copy of x (I > 8192) still matches, f16 and bf16", () => {
+    scoped(() => {
+      const rand = mulberry32(7);
+      const I = 8203, O = 5, T = 1;
+      for (const dtype of ["f16", "bf16"] as const) {
+        const x = values(rand, T * I, 0);
+        const w = makeWeight(rand, dtype, [O, I], -4);
+        const want = new Float32Array(T * O);
+        ts.matmul(want, x, w.host, T, I, O);
+        const got = wasm.allocF32(T * O);
+        wasm.matmul(got, toWasm(x), w.dev, T, I, O);
+        expectClose(got, want, matmulTolerance(x, w.host, T, I, O), `matmul ${dtype} T=${T} I=${I} O=${O}`);
+      }
+    });
+  });
+
   it("I = 0 (empty sums) writes zeros on both paths", () => {
     scoped(() => {
       for (const T of [1, 5]) {
