@@ -1,5 +1,5 @@
 // mobilellm: MobileLLM in readable TypeScript with WebAssembly SIMD kernels.
-export { loadModel, readConfig, resolveModelSource, type LoadModelOptions } from "./load.js";
+export { loadModel, readConfig, readGenerationDefaults, resolveModelSource, defaultModel, type LoadModelOptions } from "./load.js";
 export { resolveHubModel, isHubId, hubCacheDir, HubError, type ResolveHubOptions } from "./io/hub.js";
 export { createProgressBar } from "./util/progress.js";
 export { MobileLLM, type ModelOptions, type LogitsCallback } from "./model/model.js";

@@ -2,6 +2,9 @@
 
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { defaultModel } from "./default-model.js";
+import { samplingDefaults } from "./generate/generate.js";
+import type { SamplingOptions } from "./generate/sampling.js";
 import { chooseCheckpoint } from "./io/checkpoint.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import type { DType } from "./kernels/kernels.js";
@@ -61,8 +64,29 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
   return parseConfig(json, file, warn ? { strict, warn } : { strict });
 }
 
-/** Load a MobileLLM from a Hugging Face style folder (config.json + weights) or a hub id. */
-export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<MobileLLM> {
+/**
+ * The folder's default decoding for generate(): generation_config.json's sampling settings when
+ * it sets do_sample, else greedy (see samplingDefaults).
+ */
+export function readGenerationDefaults(folder: string): SamplingOptions {
+  const file = join(folder, "generation_config.json");
+  if (!existsSync(file)) return samplingDefaults(undefined);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message}); fix or remove it`);
+  }
+  return samplingDefaults(json, file);
+}
+
+export { defaultModel };
+
+/**
+ * Load a MobileLLM from a Hugging Face style folder (config.json + weights) or a hub id; without a
+ * source, the embedded default model (`defaultModel`), as the CLI does without --model.
+ */
+export async function loadModel(source: string = defaultModel, options: LoadModelOptions = {}): Promise<MobileLLM> {
   const folder = await resolveModelSource(source, options);
   const config = readConfig(folder, options.strictConfig ?? true, options.log);
   const kernels = await createKernels(options.backend ?? "wasm");
@@ -73,7 +97,9 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
     const modelOptions: { maxPositions?: number; maxChunk?: number } = {};
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;
     if (options.maxChunk !== undefined) modelOptions.maxChunk = options.maxChunk;
-    return new MobileLLM(config, kernels, weights, modelOptions);
+    const model = new MobileLLM(config, kernels, weights, modelOptions);
+    model.generationDefaults = readGenerationDefaults(folder);
+    return model;
   } finally {
     file.close();
   }

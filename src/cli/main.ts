@@ -2,7 +2,7 @@
 // mobilellm: the command-line interface. Each command lives in its own file under commands/.
 
 import { readFileSync } from "node:fs";
-import { commandHelp, parseCommandArgs, UsageError, type Command } from "./command.js";
+import { closestName, commandHelp, parseCommandArgs, UsageError, type Command } from "./command.js";
 import { COMMANDS } from "./commands/index.js";
 
 function version(): string {
@@ -37,7 +37,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
-    process.stderr.write(`mobilellm: unknown command "${name}"\n\n${mainHelp()}`);
+    const guess = closestName(name, COMMANDS.map((c) => c.name));
+    process.stderr.write(`mobilellm: unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ""}\n\n${mainHelp()}`);
     return 2;
   }
   const controller = new AbortController();

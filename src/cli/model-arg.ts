@@ -1,14 +1,12 @@
 // Where a --model argument points: a local checkpoint folder or a Hugging Face hub id (downloaded
 // into the standard cache, or found there), with a default that works on a fresh clone.
 
-import { fileURLToPath } from "node:url";
+import { defaultModel } from "../default-model.js";
 import { resolveModelSource } from "../load.js";
 
-/** The model used when --model is not given. */
+/** The model used when --model is not given: the embedded default model (as loadModel() uses). */
 export function defaultModelPath(): string {
-  // The embedded default model: a 2.1M-parameter MobileLLM trained on tiny Shakespeare by this
-  // project's own commands (models/shakespeare-2m/README.md is its model card).
-  return fileURLToPath(new URL("../../models/shakespeare-2m", import.meta.url));
+  return defaultModel;
 }
 
 /** The local folder for a --model value (a folder, or a hub id such as facebook/MobileLLM-125M). */

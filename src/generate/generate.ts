@@ -17,7 +17,13 @@
 //   const gen = generate(model, "Once upon a time", { tokenizer, maxNewTokens: 64, temperature: 0.8, topP: 0.9, seed: 1 });
 //   for await (const step of gen) process.stdout.write(step.text);   // streamed text
 //   const { stopReason, decodeTokensPerSecond } = await gen.result;  // summary
-// or, without streaming: `const result = await generate(model, ids, opts).complete();`
+// or, without streaming: `const { text } = await generate(model, ids, opts).result;` (awaiting
+// `result` of a generation nobody iterates runs it to the end; so does `.complete()`).
+//
+// Default decoding (the same in the library and the CLI): when the model folder's
+// generation_config.json sets `do_sample: true`, its temperature / top_k / top_p / min_p /
+// repetition_penalty (with transformers' defaults for the ones it omits: temperature 1, top_k 50,
+// top_p 1), as transformers' generate() does; otherwise greedy. Options given explicitly win.
 //
 // Context limit: the prompt plus maxNewTokens must fit the model's KV cache (max_position_embeddings,
 // or loadModel's maxPositions); otherwise generate() throws before doing any work.
@@ -78,8 +84,43 @@ export interface GenerateResult {
   seed: number;
 }
 
-/** What generation needs from a model (MobileLLM has it). */
-export type GenerationModel = Pick<MobileLLM, "config" | "cache" | "reset" | "feed">;
+/** What generation needs from a model (MobileLLM has it). `generationDefaults`: see samplingDefaults. */
+export type GenerationModel = Pick<MobileLLM, "config" | "cache" | "reset" | "feed"> & { generationDefaults?: SamplingOptions };
+
+/** Greedy: the default decoding when a model folder has no generation_config.json asking to sample. */
+export const GREEDY: Readonly<SamplingOptions> = Object.freeze({ temperature: 0 });
+
+/**
+ * The default sampling options of a model folder's generation_config.json (parsed JSON, or
+ * undefined when the folder has none): its sampling settings when it sets `do_sample: true`
+ * (transformers' GenerationConfig defaults for the ones it leaves out: temperature 1, top_k 50,
+ * top_p 1, min_p off), else greedy. A repetition_penalty applies either way, as in transformers.
+ */
+export function samplingDefaults(generationConfig: unknown, file = "generation_config.json"): SamplingOptions {
+  if (generationConfig === undefined) return { ...GREEDY };
+  if (typeof generationConfig !== "object" || generationConfig === null || Array.isArray(generationConfig)) {
+    throw new TypeError(`${file}: expected a JSON object`);
+  }
+  const g = generationConfig as Record<string, unknown>;
+  const num = (key: string): number | undefined => {
+    const v = g[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "number") throw new TypeError(`${file}: "${key}" must be a number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const o: SamplingOptions = g.do_sample === true
+    ? { temperature: num("temperature") ?? 1, topK: num("top_k") ?? 50, topP: num("top_p") ?? 1 }
+    : { ...GREEDY };
+  const minP = num("min_p"), penalty = num("repetition_penalty");
+  if (g.do_sample === true && minP !== undefined) o.minP = minP;
+  if (penalty !== undefined) o.repetitionPenalty = penalty;
+  try {
+    checkSamplingOptions(o);
+  } catch (e) {
+    throw new RangeError(`${file}: ${(e as Error).message}`);
+  }
+  return o;
+}
 
 interface Plan {
   model: GenerationModel;
@@ -101,8 +142,11 @@ export function generate(model: GenerationModel, prompt: string | ArrayLike<numb
   return new Generation(plan(model, prompt, options));
 }
 
-function plan(model: GenerationModel, prompt: string | ArrayLike<number>, o: GenerateOptions): Plan {
+function plan(model: GenerationModel, prompt: string | ArrayLike<number>, given: GenerateOptions): Plan {
   const c = model.config, V = c.vocabSize;
+  // The model's defaults (generation_config.json, else greedy), overridden by every option given.
+  const o: GenerateOptions = { ...(model.generationDefaults ?? GREEDY) };
+  for (const [key, value] of Object.entries(given)) if (value !== undefined) (o as Record<string, unknown>)[key] = value;
   checkSamplingOptions(o);
   const maxNewTokens = o.maxNewTokens ?? 32;
   if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) {
@@ -144,23 +188,61 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
+ * A promise that tells its owner when somebody waits on it (`await`, `.then`, `.catch`), so that
+ * awaiting a generation's result can start the generation. Derived promises are plain Promises.
+ */
+class ObservedPromise<T> extends Promise<T> {
+  static override get [Symbol.species]() {
+    return Promise;
+  }
+  onObserve: (() => void) | undefined;
+  override then<A = T, B = never>(onFulfilled?: ((v: T) => A | PromiseLike<A>) | null,
+                                  onRejected?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    this.onObserve?.();
+    return super.then(onFulfilled, onRejected);
+  }
+}
+
+/**
  * A running generation: iterate it (once) for the steps; `result` resolves with the summary when
  * it ends (also when the loop is left early: stopReason "abort"), and rejects if generation fails.
+ * Awaiting `result` without iterating runs the generation to the end (steps are then not seen);
+ * iterating and then awaiting `result` works as before.
  */
 export class Generation implements AsyncIterable<GenerateStep> {
   readonly result: Promise<GenerateResult>;
   private resolve!: (r: GenerateResult) => void;
   private reject!: (e: unknown) => void;
   private started = false;
+  private driveScheduled = false;
   private readonly plan: Plan;
 
   constructor(p: Plan) {
     this.plan = p;
-    this.result = new Promise((resolve, reject) => {
+    const result = new ObservedPromise<GenerateResult>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.result.catch(() => {}); // the error also reaches the iterating loop; don't report it twice
+    result.catch(() => {}); // the error also reaches the iterating loop; don't report it twice
+    result.onObserve = () => this.driveUnlessIterated();
+    this.result = result;
+  }
+
+  /**
+   * Someone awaits `result`: unless a loop starts iterating first (say `Promise.all([gen.result,
+   * loop()])`), run the generation to the end after the current turn of the event loop.
+   */
+  private driveUnlessIterated(): void {
+    if (this.started || this.driveScheduled) return;
+    this.driveScheduled = true;
+    void yieldToEventLoop().then(async () => {
+      if (this.started) return;
+      try {
+        for await (const _step of this);
+      } catch {
+        // already delivered as the rejection of `result`
+      }
+    });
   }
 
   [Symbol.asyncIterator](): AsyncIterator<GenerateStep> {

@@ -1,6 +1,6 @@
 // Generation: KV-cache decoding, sampling, streaming text and stop strings.
 export {
-  generate, Generation, type GenerateOptions, type GenerateStep, type GenerateResult, type StopReason,
+  generate, Generation, samplingDefaults, GREEDY, type GenerateOptions, type GenerateStep, type GenerateResult, type StopReason,
   type GenerationModel,
 } from "./generate.js";
 export {

@@ -48,7 +48,7 @@ export class Mulberry32 {
 
 /** Sampling settings, named as in Hugging Face's GenerationConfig (camelCase). */
 export interface SamplingOptions {
-  /** Softmax temperature; 0 = greedy (argmax). Default 1. */
+  /** Softmax temperature; 0 = greedy (argmax). Default 1 here; generate() defaults to the model's generation_config.json, else 0. */
   temperature?: number;
   /** Keep only the k most likely tokens (ties with the k-th kept); 0 = off. Default 0. */
   topK?: number;

@@ -7,7 +7,8 @@
 // §2.3 immediate block-wise weight sharing (the "-LS" models) runs every block twice in a row:
 // more depth at no parameter cost, and the repeated block's weights are still in cache.
 
-import { generate, type GenerateOptions, type Generation } from "../generate/generate.js";
+import { generate, GREEDY, type GenerateOptions, type Generation } from "../generate/generate.js";
+import type { SamplingOptions } from "../generate/sampling.js";
 import type { Kernels, Weight } from "../kernels/kernels.js";
 import { blockForward } from "./block.js";
 import type { MobileLLMConfig } from "./config.js";
@@ -34,6 +35,11 @@ export class MobileLLM {
   readonly weights: ModelWeights;
   /** The model's KV cache; `cache.length` is the number of positions processed since reset(). */
   readonly cache: KVCache;
+  /**
+   * Decoding used by generate() for options not given: from the folder's generation_config.json
+   * when it sets do_sample (loadModel fills this in; see samplingDefaults), else greedy.
+   */
+  generationDefaults: SamplingOptions = { ...GREEDY };
   private readonly act: Activations;
   private readonly rope: RopeTables;
   private readonly idsT: Int32Array;

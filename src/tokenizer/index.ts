@@ -2,6 +2,7 @@
 
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { defaultModel } from "../default-model.js";
 import { Tokenizer } from "./tokenizer.js";
 
 export { Tokenizer, type EncodeOptions } from "./tokenizer.js";
@@ -19,9 +20,10 @@ export {
 
 /**
  * Load a SentencePiece tokenizer. `folderOrFile` is either a tokenizer.model file or a model
- * folder containing one (e.g. a downloaded MobileLLM checkpoint folder).
+ * folder containing one (e.g. a downloaded MobileLLM checkpoint folder); without an argument, the
+ * embedded default model's tokenizer (`defaultModel`), as the CLI does without --model.
  */
-export async function loadTokenizer(folderOrFile: string): Promise<Tokenizer> {
+export async function loadTokenizer(folderOrFile: string = defaultModel): Promise<Tokenizer> {
   let path = folderOrFile;
   let info;
   try {

@@ -1,12 +1,13 @@
 // mobilellm generate: continue a prompt, streaming the text to stdout as it is produced.
-// Greedy by default (like Hugging Face generate() without do_sample); --temperature > 0 samples.
+// Decoding defaults to the model folder's generation_config.json when it sets do_sample (as
+// transformers does), else greedy; the same rule as model.generate() in the library.
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
 import { loadModel } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
-import { idsFlag, numberFlag, UsageError, type Command } from "../command.js";
+import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
 
 /** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
@@ -24,21 +25,26 @@ export const generate: Command = {
     prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
     ids: { type: "string", value: "IDS", description: "prompt as comma-separated token ids, instead of --prompt" },
     "max-new-tokens": { type: "string", short: "n", value: "N", description: "tokens to generate at most", default: "32" },
-    temperature: { type: "string", short: "t", value: "T", description: "sampling temperature; 0 = greedy", default: "0" },
+    temperature: { type: "string", short: "t", value: "T", description: "sampling temperature; 0 = greedy (default: see Decoding below)" },
     "top-k": { type: "string", value: "K", description: "sample from the K most likely tokens (0 = off)" },
     "top-p": { type: "string", value: "P", description: "nucleus sampling: smallest set with probability >= P (1 = off)" },
     "min-p": { type: "string", value: "P", description: "drop tokens below P times the top probability (0 = off)" },
     "repetition-penalty": { type: "string", value: "R", description: "penalize tokens already in the context (1 = off)" },
     seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
-    stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed)", multiple: true },
+    stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed; \\n \\t \\xHH \\uHHHH escapes)", multiple: true },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
     dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
   details: [
+    "Decoding: flags not given take the model folder's generation_config.json when it sets",
+    "do_sample: true (its temperature, top_k, top_p; transformers' defaults 1, 50, 1 for missing ones),",
+    "as transformers does; otherwise greedy. model.generate() in the library follows the same rule.",
+    "",
     "Examples:",
-    "  mobilellm generate --model ./MobileLLM-125M --prompt \"The capital of France is\" -n 20",
-    "  mobilellm generate --ids 1,450,4996 --temperature 0.8 --top-p 0.9 --seed 42 --json",
+    "  mobilellm generate --prompt \"ROMEO:\" -n 20",
+    "  mobilellm generate --ids 1,450,1024 --temperature 0.8 --top-p 0.9 --seed 42 --json",
+    "  mobilellm generate --model facebook/MobileLLM-125M --prompt \"The capital of France is\" -n 20",
     "",
     "Text goes to stdout as it is produced (token ids when the folder has no tokenizer); prompt and",
     "speed statistics go to stderr. Ctrl-C stops after the current token.",
@@ -57,14 +63,15 @@ export const generate: Command = {
     }
     const options: GenerateOptions = {
       maxNewTokens: numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!,
-      temperature: numberFlag(values, "temperature", { min: 0 })!,
       signal,
     };
+    const temperature = numberFlag(values, "temperature", { min: 0 });
+    if (temperature !== undefined) options.temperature = temperature;
     const topK = numberFlag(values, "top-k", { integer: true, min: 0 });
     const topP = numberFlag(values, "top-p", { min: 0 });
     const minP = numberFlag(values, "min-p", { min: 0, max: 1 });
     const repetitionPenalty = numberFlag(values, "repetition-penalty", {});
-    const seed = numberFlag(values, "seed", { integer: true, min: 0, max: 0xffffffff });
+    const seed = numberFlag(values, "seed", { integer: true, min: 0, max: 0xffffffff, hint: "leave --seed out for a random seed" });
     if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new UsageError(`--top-p expects a number in (0, 1], got ${JSON.stringify(values["top-p"])}`);
     if (repetitionPenalty !== undefined && !(repetitionPenalty > 0)) {
       throw new UsageError(`--repetition-penalty expects a number > 0 (1 = off, 1.1-1.3 is typical), got ${JSON.stringify(values["repetition-penalty"])}`);
@@ -74,7 +81,7 @@ export const generate: Command = {
     if (minP !== undefined) options.minP = minP;
     if (repetitionPenalty !== undefined) options.repetitionPenalty = repetitionPenalty;
     if (seed !== undefined) options.seed = seed;
-    const stops = (values.stop as string[] | undefined) ?? [];
+    const stops = ((values.stop as string[] | undefined) ?? []).map((s) => unescapeFlag(s, "stop"));
     if (stops.some((s) => s === "")) throw new UsageError("--stop needs a non-empty string");
 
     const folder = await resolveModelArg(values.model as string | undefined, { signal });
@@ -116,7 +123,8 @@ export const generate: Command = {
     } else {
       stdout.write("\n");
     }
-    const sampling = options.temperature === 0 ? "greedy" : `sampled, seed ${r.seed}`;
+    const t = options.temperature ?? model.generationDefaults.temperature ?? 1, k = options.topK ?? model.generationDefaults.topK;
+    const sampling = t === 0 || k === 1 ? "greedy" : `sampled, seed ${r.seed}`;
     stderr.write(`[${r.promptTokens} prompt tokens at ${r.prefillTokensPerSecond.toFixed(1)} tok/s; ` +
                  `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend); ` +
                  `stopped: ${r.stopReason}]\n`);
