@@ -2,7 +2,7 @@
 export { loadModel, readConfig, readGenerationDefaults, resolveModelSource, defaultModel, type LoadModelOptions } from "./load.js";
 export { resolveHubModel, isHubId, hubCacheDir, HubError, type ResolveHubOptions } from "./io/hub.js";
 export { createProgressBar } from "./util/progress.js";
-export { MobileLLM, type ModelOptions, type LogitsCallback } from "./model/model.js";
+export { MobileLLM, LAYER_SHARING_ATTENTION, type ModelOptions, type LogitsCallback, type LayerSharingAttention } from "./model/model.js";
 export {
   parseConfig, parameterCount, presetName, configToJson, PRESETS, ConfigError, type MobileLLMConfig,
 } from "./model/config.js";

@@ -10,7 +10,7 @@ import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import type { DType } from "./kernels/kernels.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
-import { MobileLLM } from "./model/model.js";
+import { MobileLLM, type LayerSharingAttention, type ModelOptions } from "./model/model.js";
 import { expectedTensors, loadWeights } from "./model/weights.js";
 
 export interface LoadModelOptions {
@@ -24,6 +24,9 @@ export interface LoadModelOptions {
   maxPositions?: number;
   /** Largest batched chunk of tokens (default 256). */
   maxChunk?: number;
+  /** Layer-sharing models: "separate" (default) or "reference-cache" (the published code's
+   *  use_cache forward); see LayerSharingAttention in model/model.ts. */
+  layerSharingAttention?: LayerSharingAttention;
   /** Reject unknown config.json keys (default true). */
   strictConfig?: boolean;
   /** Receives progress/info messages (which file was used and why). */
@@ -94,7 +97,8 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
   options.log?.(`weights: ${reason}`);
   try {
     const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
-    const modelOptions: { maxPositions?: number; maxChunk?: number } = {};
+    const modelOptions: ModelOptions = {};
+    if (options.layerSharingAttention !== undefined) modelOptions.layerSharingAttention = options.layerSharingAttention;
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;
     if (options.maxChunk !== undefined) modelOptions.maxChunk = options.maxChunk;
     const model = new MobileLLM(config, kernels, weights, modelOptions);

@@ -3,6 +3,8 @@
 
 import { defaultModel } from "../default-model.js";
 import { resolveModelSource } from "../load.js";
+import { LAYER_SHARING_ATTENTION, type LayerSharingAttention } from "../model/model.js";
+import { UsageError, type OptionSpec } from "./command.js";
 
 /** The model used when --model is not given: the embedded default model (as loadModel() uses). */
 export function defaultModelPath(): string {
@@ -15,4 +17,19 @@ export async function resolveModelArg(arg: string | undefined, options: { revisi
   if (options.quiet !== undefined) hub.quiet = options.quiet;
   if (options.signal) hub.signal = options.signal;
   return resolveModelSource(arg ?? defaultModelPath(), { ...(options.revision ? { revision: options.revision } : {}), hub });
+}
+
+/** --layer-sharing-attention, for the commands that run a model (see LayerSharingAttention). */
+export const LAYER_SHARING_ATTENTION_OPTION: OptionSpec = {
+  type: "string", value: "MODE", default: "separate",
+  description: "-LS models: separate (each run of a shared block attends over its own keys) or " +
+               "reference-cache (as the published code with use_cache: the second run attends over the first run's keys)",
+};
+
+export function layerSharingAttentionFlag(values: Record<string, unknown>): LayerSharingAttention {
+  const mode = values["layer-sharing-attention"] ?? "separate";
+  if (!LAYER_SHARING_ATTENTION.includes(mode as LayerSharingAttention)) {
+    throw new UsageError(`--layer-sharing-attention must be ${LAYER_SHARING_ATTENTION.join(" or ")}, got ${JSON.stringify(mode)}`);
+  }
+  return mode as LayerSharingAttention;
 }

@@ -19,7 +19,28 @@ import {
 } from "./state.js";
 import type { ModelWeights } from "./weights.js";
 
+/**
+ * How the second application of a shared block (layer sharing, "-LS" models) attends:
+ *   "separate"         over its own keys and values (one KV cache slot per application). The
+ *                      mathematically intended model; equals the published modeling_llama.py
+ *                      with use_cache=False. The default.
+ *   "reference-cache"  over the FIRST application's keys and values, as the published code does
+ *                      in one forward with use_cache=True (its default): both applications write
+ *                      the same cache entry (layer_idx), the second one's keys land after the
+ *                      first one's, and SDPA's causal mask is top-left aligned when query and key
+ *                      lengths differ, so query t sees the first application's keys 0..t. Decoding
+ *                      with our cache keeps that rule at every position, so cached generation
+ *                      equals one forward over the whole text. (The published code itself, fed
+ *                      ONE token with no cache, attends over both applications' keys; that
+ *                      degenerate case is not reproduced.)
+ * Models without layer sharing are the same under both.
+ */
+export type LayerSharingAttention = "separate" | "reference-cache";
+export const LAYER_SHARING_ATTENTION: readonly LayerSharingAttention[] = ["separate", "reference-cache"];
+
 export interface ModelOptions {
+  /** Layer-sharing attention mode (default "separate"); see LayerSharingAttention. */
+  layerSharingAttention?: LayerSharingAttention;
   /** KV cache capacity in positions (default: the config's max_position_embeddings). */
   maxPositions?: number;
   /** Largest number of tokens processed in one batched chunk (default 256). */
@@ -43,9 +64,15 @@ export class MobileLLM {
   private readonly act: Activations;
   private readonly rope: RopeTables;
   private readonly idsT: Int32Array;
+  /** See LayerSharingAttention. */
+  readonly layerSharingAttention: LayerSharingAttention;
 
   constructor(config: MobileLLMConfig, kernels: Kernels, weights: ModelWeights, options: ModelOptions = {}) {
     this.config = config;
+    this.layerSharingAttention = options.layerSharingAttention ?? "separate";
+    if (!LAYER_SHARING_ATTENTION.includes(this.layerSharingAttention)) {
+      throw new RangeError(`layerSharingAttention must be "separate" or "reference-cache", got ${JSON.stringify(options.layerSharingAttention)}`);
+    }
     this.kernels = kernels;
     this.weights = weights;
     const maxP = options.maxPositions ?? config.maxPositions;
@@ -75,6 +102,12 @@ export class MobileLLM {
     return this.config.layerSharing ? a >> 1 : a;
   }
 
+  /** The KV cache slot application `a` attends over: its own, or with "reference-cache" the first
+   *  application's of its shared block. */
+  kvSlotOf(a: number): number {
+    return this.config.layerSharing && this.layerSharingAttention === "reference-cache" ? a & ~1 : a;
+  }
+
   /**
    * Feed `ids` at positions cache.length, cache.length+1, ..., extending the KV cache. The prompt is
    * processed in batched chunks (matrix-matrix work); a single id is one decode step.
@@ -97,7 +130,7 @@ export class MobileLLM {
       for (let t = 0; t < T; t++) this.idsT[t] = ids[t0 + t]!;
       k.embedding(act.xTD, this.weights.embedVD, this.idsT, T, D);           // h = embed_tokens(ids)
       for (let a = 0; a < numApplications(c); a++) {
-        blockForward(k, c, this.weights.layers[this.blockOf(a)]!, act, cache, a, this.rope, T, pos0);
+        blockForward(k, c, this.weights.layers[this.blockOf(a)]!, act, cache, a, this.rope, T, pos0, this.kvSlotOf(a));
       }
       cache.length += T;
       if (onLogits) {

@@ -8,7 +8,7 @@ import { generate as runGeneration, type GenerateOptions, type TextCodec } from 
 import { loadModel } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
-import { resolveModelArg } from "../model-arg.js";
+import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 
 /** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
 async function loadCodec(folder: string): Promise<TextCodec | null> {
@@ -34,6 +34,7 @@ export const generate: Command = {
     stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed; \\n \\t \\xHH \\uHHHH escapes)", multiple: true },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
     dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
+    "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
   details: [
@@ -61,6 +62,7 @@ export const generate: Command = {
     if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16" && dtype !== "auto") {
       throw new UsageError(`--dtype must be f32, f16, bf16 or auto, got ${JSON.stringify(dtype)}`);
     }
+    const layerSharingAttention = layerSharingAttentionFlag(values);
     const options: GenerateOptions = {
       maxNewTokens: numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!,
       signal,
@@ -93,7 +95,7 @@ export const generate: Command = {
     if (codec) options.tokenizer = codec;
     if (stops.length > 0) options.stop = stops;
 
-    const model = await loadModel(folder, { backend, dtype });
+    const model = await loadModel(folder, { backend, dtype, layerSharingAttention });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
     const P = ids.length, N = options.maxNewTokens!, context = model.cache.maxP;
     if (P + N > context) {

@@ -7,7 +7,7 @@ import { readConfig } from "../../load.js";
 import { expectedTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
 import type { Command } from "../command.js";
-import { resolveModelArg } from "../model-arg.js";
+import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 
 export const info: Command = {
   name: "info",
@@ -15,9 +15,11 @@ export const info: Command = {
   usage: "[--model DIR] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json + weights)" },
+    "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     json: { type: "boolean", description: "print one JSON object" },
   },
   async run(values, _positionals, { stdout, signal }) {
+    const layerSharingAttention = layerSharingAttentionFlag(values);
     const folder = await resolveModelArg(values.model as string | undefined, { signal });
     const config = readConfig(folder, false);
     const files = readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile())
@@ -28,7 +30,9 @@ export const info: Command = {
     for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
     file.close();
     const weights = { file: reason, format: file.format, dtypes };
-    const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, weights, files };
+    const lsAttention = config.layerSharing ? layerSharingAttention : null;
+    const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, weights,
+                     layerSharingAttention: lsAttention, files };
     if (values.json) {
       stdout.write(JSON.stringify(result, null, 2) + "\n");
       return;
@@ -41,6 +45,9 @@ export const info: Command = {
         `${c.numHeads} heads / ${c.numKvHeads} kv heads of ${c.headDim}`,
       `vocab       ${c.vocabSize}, context ${c.maxPositions}, rope theta ${c.ropeTheta}, ` +
         `${c.shareEmbedding ? "shared input/output embedding" : "separate lm_head"}`,
+      `attention   ${lsAttention === null ? "n/a (no layer sharing)" : lsAttention === "separate"
+        ? "separate: each run of a shared block attends over its own keys (--layer-sharing-attention reference-cache: as the published code with use_cache)"
+        : "reference-cache: a shared block's second run attends over the first run's keys, as the published code with use_cache"}`,
       `weights     ${reason} (${file.format}; ${Object.entries(dtypes).map(([d, n]) => `${d} ${(n / 1e6).toFixed(2)}M`).join(", ")})`,
       "files",
       ...files.map((f) => `  ${f.name.padEnd(28)} ${(f.bytes / 1e6).toFixed(2).padStart(10)} MB`),

@@ -8,7 +8,7 @@ import { compactNumber, ProgressLine } from "../../eval/progress.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { loadModel, readConfig } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { resolveModelArg } from "../model-arg.js";
+import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 
 export const ppl: Command = {
   name: "ppl",
@@ -24,6 +24,7 @@ export const ppl: Command = {
     "limit-windows": { type: "string", value: "N", description: "evaluate only the first N windows" },
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
+    "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -38,6 +39,7 @@ export const ppl: Command = {
     if ((values.data === undefined) === (values.ids === undefined)) throw new UsageError("give the corpus with --data FILE or token ids with --ids FILE (one of them)");
     const seqlen = numberFlag(values, "seqlen", { integer: true, min: 2 })!;
     const limitWindows = numberFlag(values, "limit-windows", { integer: true, min: 1 });
+    const layerSharingAttention = layerSharingAttentionFlag(values);
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const modelDir = await resolveModelArg(values.model as string | undefined, { signal });
@@ -51,7 +53,7 @@ export const ppl: Command = {
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       ids = tokenizer.encode(await readCorpusText(values.data as string), { addBos: true });
     }
-    const model = await loadModel(modelDir, { backend, maxPositions: seqlen });
+    const model = await loadModel(modelDir, { backend, maxPositions: seqlen, layerSharingAttention });
 
     const progress = new ProgressLine(stderr);
     const t0 = Date.now();
