@@ -1,11 +1,12 @@
 // loadModel: from a checkpoint folder to a runnable model.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { defaultModel } from "./default-model.js";
 import { samplingDefaults } from "./generate/generate.js";
 import type { SamplingOptions } from "./generate/sampling.js";
-import { chooseCheckpoint } from "./io/checkpoint.js";
+import { chooseCheckpoint, WEIGHT_FILES } from "./io/checkpoint.js";
+import { CheckpointError } from "./io/tensor-file.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import type { DType } from "./kernels/kernels.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
@@ -54,10 +55,29 @@ export async function resolveModelSource(source: string, options: Pick<LoadModel
   throw new Error(`${source}: not a folder and not a hub id ("owner/name"); pass a checkpoint folder or e.g. facebook/MobileLLM-125M`);
 }
 
+/** The checkpoint-N folders of a `mobilellm pretrain` run folder, latest first (empty otherwise). */
+export function runCheckpoints(folder: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(folder);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^checkpoint-\d+$/.test(n) && existsSync(join(folder, n, "config.json")))
+    .sort((a, b) => Number(b.slice(11)) - Number(a.slice(11)));
+}
+
 /** Read and validate `folder/config.json`. */
 export function readConfig(folder: string, strict = true, warn?: (m: string) => void): MobileLLMConfig {
   const file = join(folder, "config.json");
-  if (!existsSync(file)) throw new ConfigError(file, "not found: a MobileLLM folder needs config.json beside its weights");
+  if (!existsSync(file)) {
+    const checkpoints = runCheckpoints(folder);
+    if (checkpoints.length > 0) {
+      throw new ConfigError(file, `not found: ${folder} is a training run folder, not a model; pass one of its checkpoints, ` +
+        `e.g. the latest: ${join(folder, checkpoints[0]!)}${checkpoints.length > 1 ? ` (also: ${checkpoints.slice(1, 4).join(", ")}${checkpoints.length > 4 ? ", ..." : ""})` : ""}`);
+    }
+    throw new ConfigError(file, "not found: a MobileLLM folder needs config.json beside its weights");
+  }
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, "utf8"));
@@ -65,6 +85,19 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
     throw new ConfigError(file, `not valid JSON (${(e as Error).message})`);
   }
   return parseConfig(json, file, warn ? { strict, warn } : { strict });
+}
+
+/**
+ * Check that `folder` is a loadable model folder (config.json and a weights file) before anything
+ * else is read from it (say its tokenizer), so the error names what is really missing.
+ */
+export function checkModelFolder(folder: string): MobileLLMConfig {
+  const config = readConfig(folder, false);
+  if (!WEIGHT_FILES.some((f) => existsSync(join(folder, f)))) {
+    throw new CheckpointError(folder, `has config.json but no weights: expected one of ${WEIGHT_FILES.join(", ")}; ` +
+      `copy or download the weights file into this folder (an exported run: \`mobilellm pretrain ... --export DIR\`)`);
+  }
+  return config;
 }
 
 /**

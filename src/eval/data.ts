@@ -6,6 +6,7 @@
 
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { asyncBufferFromFile, parquetReadObjects } from "hyparquet";
+import { firstInvalidUtf8 } from "../util/utf8.js";
 
 export class DataError extends Error {
   constructor(readonly file: string, readonly line: number | undefined, problem: string) {
@@ -27,12 +28,16 @@ function checkFile(file: string): void {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+function hexAt(bytes: Uint8Array, at: number): string {
+  return Array.from(bytes.subarray(at, at + 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
+}
+
 function parseLine(file: string, line: number, bytes: Uint8Array): Record<string, unknown> | undefined {
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
-    throw new DataError(file, line, "not valid UTF-8 (re-save the file as UTF-8)");
+    throw new DataError(file, line, `not valid UTF-8 at byte ${firstInvalidUtf8(bytes)} of the line (re-save the file as UTF-8)`);
   }
   if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte-order mark
   if (text.endsWith("\r")) text = text.slice(0, -1);
@@ -118,7 +123,8 @@ export async function readCorpusText(file: string): Promise<string> {
   try {
     return utf8.decode(bytes);
   } catch {
-    throw new DataError(file, undefined, "not valid UTF-8 text");
+    const at = firstInvalidUtf8(bytes);
+    throw new DataError(file, undefined, `not valid UTF-8 text at byte ${at} (bytes ${hexAt(bytes, at)}); re-save the file as UTF-8`);
   }
 }
 

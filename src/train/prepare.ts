@@ -8,6 +8,7 @@
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import { decodeUtf8File } from "../util/utf8.js";
 import { writeTextAtomic } from "./checkpoint.js";
 
 /** Anything that turns text into token ids (the project tokenizer, or `ByteTokenizer`). */
@@ -64,7 +65,7 @@ export function prepare(tokenizer: TextTokenizer, o: PrepareOptions): PrepareRes
   let bytes = 0;
   for (const file of o.inputs) {
     if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`${file}: input text file not found`);
-    const text = splitText(readFileSync(file, "utf8"), o.split ?? "all", o.validationFraction ?? 0.1);
+    const text = splitText(decodeUtf8File(readFileSync(file), file), o.split ?? "all", o.validationFraction ?? 0.1);
     bytes += Buffer.byteLength(text, "utf8");
     for (const id of tokenizer.encode(text)) ids.push(id);
   }

@@ -8,7 +8,7 @@ import { compactNumber, ProgressLine } from "../../eval/progress.js";
 import { detailTable, resultsTable, type ModelResults } from "../../eval/report.js";
 import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
-import { loadModel } from "../../load.js";
+import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 
@@ -69,6 +69,7 @@ export const evalCommand: Command = {
     const progress = new ProgressLine(stderr);
     for (const modelArg of modelArgs) {
       const modelDir = await resolveModelArg(modelArg, { signal });
+      checkModelFolder(modelDir);
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       const model = await loadModel(modelDir, { backend, layerSharingAttention });
       const results: TaskResult[] = [];

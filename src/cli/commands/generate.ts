@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
-import { loadModel } from "../../load.js";
+import { checkModelFolder, loadModel } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
@@ -87,6 +87,7 @@ export const generate: Command = {
     if (stops.some((s) => s === "")) throw new UsageError("--stop needs a non-empty string");
 
     const folder = await resolveModelArg(values.model as string | undefined, { signal });
+    checkModelFolder(folder); // config and weights before the tokenizer: the error names what is missing
     const codec = await loadCodec(folder);
     if (!codec && promptIds === null) {
       throw new UsageError(`${folder} has no tokenizer.model, so --prompt text cannot be encoded; give token ids with --ids 1,2,3`);

@@ -6,9 +6,12 @@ import { readCorpusText, readIdsFile } from "../../eval/data.js";
 import { perplexity } from "../../eval/perplexity.js";
 import { compactNumber, ProgressLine } from "../../eval/progress.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
-import { loadModel, readConfig } from "../../load.js";
+import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
+
+/** MobileLLM eval.py's window length. */
+const DEFAULT_SEQLEN = 2048;
 
 export const ppl: Command = {
   name: "ppl",
@@ -19,7 +22,7 @@ export const ppl: Command = {
     data: { type: "string", value: "FILE", description: "corpus: .txt, .jsonl (text field per row) or .parquet (text column), rows joined with blank lines" },
     ids: { type: "string", value: "FILE", description: "JSON array of token ids instead of --data (no tokenization)" },
     tokenizer: { type: "string", value: "PATH", description: "tokenizer folder or tokenizer.model (default: the model folder)" },
-    seqlen: { type: "string", value: "N", description: "window length in tokens", default: "2048" },
+    seqlen: { type: "string", value: "N", description: "window length in tokens (default: 2048 as in eval.py, or the model's context when smaller)" },
     strict: { type: "boolean", description: "average over the nsamples*(seqlen-1) predictions actually made" },
     "limit-windows": { type: "string", value: "N", description: "evaluate only the first N windows" },
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
@@ -37,14 +40,21 @@ export const ppl: Command = {
   ].join("\n"),
   async run(values, _positionals, { stdout, stderr, signal }) {
     if ((values.data === undefined) === (values.ids === undefined)) throw new UsageError("give the corpus with --data FILE or token ids with --ids FILE (one of them)");
-    const seqlen = numberFlag(values, "seqlen", { integer: true, min: 2 })!;
+    const givenSeqlen = numberFlag(values, "seqlen", { integer: true, min: 2 });
     const limitWindows = numberFlag(values, "limit-windows", { integer: true, min: 1 });
     const layerSharingAttention = layerSharingAttentionFlag(values);
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const modelDir = await resolveModelArg(values.model as string | undefined, { signal });
-    const maxP = readConfig(modelDir, false).maxPositions;
-    if (seqlen > maxP) throw new UsageError(`--seqlen ${seqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
+    const maxP = checkModelFolder(modelDir).maxPositions;
+    if (givenSeqlen !== undefined && givenSeqlen > maxP) {
+      throw new UsageError(`--seqlen ${givenSeqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
+    }
+    const seqlen = givenSeqlen ?? Math.min(DEFAULT_SEQLEN, maxP);
+    if (givenSeqlen === undefined && seqlen < DEFAULT_SEQLEN) {
+      stderr.write(`seqlen ${seqlen}: the model's context (max_position_embeddings) is shorter than eval.py's ${DEFAULT_SEQLEN}; ` +
+                   `perplexities at different seqlen are not comparable\n`);
+    }
 
     let ids: number[];
     if (values.ids !== undefined) {

@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { Tokenizer } from "../../tokenizer/tokenizer.js";
 import { trainBpeTokenizer } from "../../tokenizer/train.js";
 import { splitText } from "../../train/prepare.js";
+import { decodeUtf8File } from "../../util/utf8.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 
 export const trainTokenizer: Command = {
@@ -41,7 +42,7 @@ export const trainTokenizer: Command = {
 
     const texts = inputs.map((file) => {
       if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`${file}: input text file not found`);
-      return splitText(readFileSync(file, "utf8"), split, fraction);
+      return splitText(decodeUtf8File(readFileSync(file), file), split, fraction);
     });
     const t0 = performance.now();
     const model = trainBpeTokenizer(texts, { vocabSize });
