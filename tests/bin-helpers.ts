@@ -20,12 +20,21 @@ export function mobilellm(args: string[], opts: { cwd?: string; env?: NodeJS.Pro
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** `mobilellm ...args` in the background, so a test can serve requests or send signals meanwhile. */
-export function mobilellmAsync(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; onStderr?: (text: string) => void } = {}) {
+/**
+ * `mobilellm ...args` in the background, so a test can serve requests meanwhile; with
+ * `interruptWhen`, one SIGINT (a user's Ctrl-C) is sent as soon as stderr matches it.
+ */
+export function mobilellmAsync(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; interruptWhen?: RegExp } = {}) {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
-  let stdout = "", stderr = "";
+  let stdout = "", stderr = "", interrupted = false;
   child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; opts.onStderr?.(d); });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+    if (opts.interruptWhen && !interrupted && opts.interruptWhen.test(stderr)) {
+      interrupted = true;
+      child.kill("SIGINT");
+    }
+  });
   const done = new Promise<BinRun>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
   return { child, done };
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DataError, readCorpusText, readIdsFile } from "../src/eval/data.js";
 import { perplexity, perplexityFromLosses, type PerplexityProgress } from "../src/eval/perplexity.js";
-import { ProgressLine } from "../src/eval/progress.js";
+import { createProgress } from "../src/util/progress.js";
 import { BACKENDS } from "../src/kernels/index.js";
 import { loadModel } from "../src/load.js";
 import { FIXTURE_NAMES, FIXTURES, expectedIds } from "./helpers.js";
@@ -70,7 +70,7 @@ describe("perplexity arithmetic and resume", () => {
     }
   });
 
-  it("reports progress per chunk and per window; the progress line draws only on a terminal", async () => {
+  it("reports progress per chunk and per window; the bar draws only on a terminal", async () => {
     const model = await loadModel(join(FIXTURES, "tiny-gqa"));
     const seen: PerplexityProgress[] = [];
     await perplexity(model, expectedIds("tiny-gqa", "ppl_stream"), { seqlen: 32, onProgress: (p) => seen.push({ ...p }) });
@@ -78,15 +78,15 @@ describe("perplexity arithmetic and resume", () => {
     expect(Number.isNaN(seen[0]!.ppl)).toBe(true); // before the first window finishes
     let written = "";
     const stream = { isTTY: true, write: (s: string) => { written += s; return true; } } as unknown as NodeJS.WritableStream;
-    const line = new ProgressLine(stream);
-    line.update("windows 1/3", true);
+    const line = createProgress({ label: "ppl", total: 3, unit: "windows", stream });
+    line.update(1, "ppl 1.5");
     line.done();
-    expect(written).toBe("\rwindows 1/3\x1b[K\n");
+    expect(written).toMatch(/^\rppl  \[#+\.+\]   33%  1\/3 windows  [\d.k]+ windows\/s  ppl 1\.5\x1b\[K\rppl .*\x1b\[K\n$/);
     written = "";
-    const piped = new ProgressLine({ ...stream, isTTY: false } as unknown as NodeJS.WritableStream);
-    piped.update("x", true);
+    const piped = createProgress({ label: "ppl", total: 3, stream: { ...stream, isTTY: false } as unknown as NodeJS.WritableStream });
+    piped.update(1);
     piped.done();
-    expect(written).toBe("");
+    expect(written).toBe(""); // not a terminal: only interval lines (every 10 s), none in a quick run
   });
 
   it("rejects out-of-vocabulary ids, too-short streams and too-long windows", async () => {

@@ -5,7 +5,7 @@
 // Every problem is reported as a DataError naming the file and, for JSONL, the 1-based line.
 
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
-import { asyncBufferFromFile, parquetReadObjects } from "hyparquet";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { firstInvalidUtf8 } from "../util/utf8.js";
 
 export class DataError extends Error {
@@ -91,6 +91,21 @@ export async function parquetRows(file: string, columns?: string[]): Promise<Row
   }
   if (objects.length === 0) throw new DataError(file, undefined, "empty: the parquet file has no rows");
   return objects.map((row, i) => ({ row, line: i + 1 }));
+}
+
+/** How many rows readRows will give (for progress: done/total and time left), cheaply. */
+export async function countRows(file: string): Promise<number> {
+  checkFile(file);
+  if (file.endsWith(".parquet")) {
+    try {
+      return Number((await parquetMetadataAsync(await asyncBufferFromFile(file))).num_rows);
+    } catch (e) {
+      throw new DataError(file, undefined, `cannot read as parquet (${(e as Error).message})`);
+    }
+  }
+  let rows = 0;
+  for (const line of readFileSync(file, "latin1").split("\n")) if (line.trim() !== "") rows++;
+  return rows;
 }
 
 /** Rows of a .jsonl or .parquet file, streamed where possible. */

@@ -43,7 +43,7 @@ import { createProgressBar } from "../util/progress.js";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
-/** Reported while a file downloads (also drawn as a bar on a TTY unless `quiet`). */
+/** Reported while a file downloads (also shown unless `quiet`: a bar on a TTY, a line every 10 s otherwise). */
 export interface HubProgressEvent {
   repoId: string;
   file: string;
@@ -68,7 +68,7 @@ export interface ResolveHubOptions {
   offline?: boolean;
   /** Ask the hub which commit the revision points to even if the cache has a complete snapshot. */
   forceRefresh?: boolean;
-  /** No progress bar. */
+  /** No progress display (bar or lines). */
   quiet?: boolean;
   signal?: AbortSignal;
   /** Give up an attempt (and retry, resuming) after this long without an answer or data;

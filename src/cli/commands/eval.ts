@@ -4,7 +4,8 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { evaluateTask, type TaskResult } from "../../eval/harness.js";
-import { compactNumber, ProgressLine } from "../../eval/progress.js";
+import { countRows } from "../../eval/data.js";
+import { createProgress } from "../../util/progress.js";
 import { detailTable, resultsTable, type ModelResults } from "../../eval/report.js";
 import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
@@ -41,6 +42,7 @@ export const evalCommand: Command = {
     resume: { type: "string", value: "FILE", description: "append each finished item here; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+    quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
     json: { type: "boolean", description: "print one JSON object (per-task metrics; no per-item records)" },
   },
   details: [
@@ -66,25 +68,40 @@ export const evalCommand: Command = {
     if (modelArgs.length > 1 && values.resume !== undefined) throw new UsageError("--resume works with a single --model");
 
     const rows: ModelResults[] = [];
-    const progress = new ProgressLine(stderr);
     for (const modelArg of modelArgs) {
-      const modelDir = await resolveModelArg(modelArg, { signal });
+      const modelDir = await resolveModelArg(modelArg, { signal, quiet: values.quiet === true });
       checkModelFolder(modelDir);
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       const model = await loadModel(modelDir, { backend, layerSharingAttention });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {
-        const task = tasks[i]!, t0 = Date.now();
-        let correct = 0;
-        const result = await evaluateTask(model, tokenizer, task, files[i]!, {
-          addBos: !values["no-bos"], signal,
-          ...(limit !== undefined ? { limit } : {}),
-          ...(values.resume !== undefined ? { resumeFile: values.resume as string } : {}),
-          onItem: (done, item) => {
-            if (item.pred === item.gold) correct++;
-            progress.update(`${task.name}: ${done} items  acc ${(100 * correct / done).toFixed(1)}  ${compactNumber(done / ((Date.now() - t0) / 1000))} items/s`);
-          },
-        }).finally(() => progress.done());
+        const task = tasks[i]!, rows = await countRows(files[i]!);
+        const progress = createProgress({ label: task.name, total: limit !== undefined ? Math.min(limit, rows) : rows, unit: "items",
+                                          stream: stderr, quiet: values.quiet === true });
+        let correct = 0, done = 0;
+        let result: TaskResult;
+        try {
+          result = await evaluateTask(model, tokenizer, task, files[i]!, {
+            addBos: !values["no-bos"], signal,
+            ...(limit !== undefined ? { limit } : {}),
+            ...(values.resume !== undefined ? { resumeFile: values.resume as string } : {}),
+            onItem: (n, item) => {
+              done = n;
+              if (item.pred === item.gold) correct++;
+              progress.update(n, `acc ${(100 * correct / n).toFixed(1)}`);
+            },
+          });
+        } catch (e) {
+          progress.done();
+          if (signal.aborted) {
+            const resume = values.resume as string | undefined;
+            stderr.write(resume !== undefined
+              ? `interrupted in ${task.name} after ${done} items; every finished item is saved in ${resume}; run the same command again to continue from there\n`
+              : `interrupted in ${task.name} after ${done} items; nothing was saved. Add --resume FILE to keep finished items across runs\n`);
+          }
+          throw e;
+        }
+        progress.done();
         results.push(result);
       }
       rows.push({ model: basename(resolve(modelDir)), results });

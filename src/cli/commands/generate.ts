@@ -35,6 +35,7 @@ export const generate: Command = {
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
     dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+    quiet: { type: "boolean", short: "q", description: "no download progress on stderr" },
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
   details: [
@@ -86,7 +87,7 @@ export const generate: Command = {
     const stops = ((values.stop as string[] | undefined) ?? []).map((s) => unescapeFlag(s, "stop"));
     if (stops.some((s) => s === "")) throw new UsageError("--stop needs a non-empty string");
 
-    const folder = await resolveModelArg(values.model as string | undefined, { signal });
+    const folder = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
     checkModelFolder(folder); // config and weights before the tokenizer: the error names what is missing
     const codec = await loadCodec(folder);
     if (!codec && promptIds === null) {

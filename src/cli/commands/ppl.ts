@@ -4,7 +4,7 @@
 import { basename, resolve } from "node:path";
 import { readCorpusText, readIdsFile } from "../../eval/data.js";
 import { perplexity } from "../../eval/perplexity.js";
-import { compactNumber, ProgressLine } from "../../eval/progress.js";
+import { createProgress } from "../../util/progress.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
@@ -28,6 +28,7 @@ export const ppl: Command = {
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+    quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -45,7 +46,7 @@ export const ppl: Command = {
     const layerSharingAttention = layerSharingAttentionFlag(values);
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const modelDir = await resolveModelArg(values.model as string | undefined, { signal });
+    const modelDir = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
     const maxP = checkModelFolder(modelDir).maxPositions;
     if (givenSeqlen !== undefined && givenSeqlen > maxP) {
       throw new UsageError(`--seqlen ${givenSeqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
@@ -65,15 +66,34 @@ export const ppl: Command = {
     }
     const model = await loadModel(modelDir, { backend, maxPositions: seqlen, layerSharingAttention });
 
-    const progress = new ProgressLine(stderr);
-    const t0 = Date.now();
-    const result = await perplexity(model, ids, {
-      seqlen, strict: Boolean(values.strict), signal,
-      ...(limitWindows !== undefined ? { limitWindows } : {}),
-      ...(values.resume !== undefined ? { resumeFile: values.resume as string } : {}),
-      onProgress: (p) => progress.update(
-        `windows ${p.done}/${p.total}  ppl ${Number.isNaN(p.ppl) ? "-" : p.ppl.toFixed(3)}  ${compactNumber(p.tokensThisRun / ((Date.now() - t0) / 1000))} tok/s`),
-    }).finally(() => progress.done());
+    // Progress counts this run's tokens (resumed windows are done already); the detail has the windows.
+    let progress: ReturnType<typeof createProgress> | undefined;
+    let windowsDone = 0, windowsTotal = 0;
+    const resumeFile = values.resume as string | undefined;
+    let result;
+    try {
+      result = await perplexity(model, ids, {
+        seqlen, strict: Boolean(values.strict), signal,
+        ...(limitWindows !== undefined ? { limitWindows } : {}),
+        ...(resumeFile !== undefined ? { resumeFile } : {}),
+        onProgress: (p) => {
+          windowsDone = p.done;
+          windowsTotal = p.total;
+          const resumed = p.done - Math.floor(p.tokensThisRun / seqlen); // windows taken from the resume file
+          progress ??= createProgress({ label: "ppl", total: (p.total - resumed) * seqlen, unit: "tok", stream: stderr, quiet: values.quiet === true });
+          progress.update(p.tokensThisRun, `windows ${p.done}/${p.total}  ppl ${Number.isNaN(p.ppl) ? "-" : p.ppl.toFixed(3)}`);
+        },
+      });
+    } catch (e) {
+      progress?.done();
+      if (signal.aborted) {
+        stderr.write(resumeFile !== undefined
+          ? `interrupted: ${windowsDone} of ${windowsTotal} windows are saved in ${resumeFile}; run the same command again to continue from there\n`
+          : `interrupted after ${windowsDone} of ${windowsTotal} windows; nothing was saved. Add --resume FILE to keep finished windows across runs\n`);
+      }
+      throw e;
+    }
+    progress?.done();
 
     const source = (values.data ?? values.ids) as string;
     if (values.json) {

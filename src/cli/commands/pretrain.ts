@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
 import { exportModel } from "../../train/export.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
+import { createProgress, formatDuration, type Progress } from "../../util/progress.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 
 /** --config: a preset name ("125M", "350M-LS", ...) or a config.json file (or its folder). */
@@ -14,12 +15,6 @@ export function resolveConfigArg(arg: string): MobileLLMConfig {
   const file = existsSync(arg) && statSync(arg).isDirectory() ? join(arg, "config.json") : arg;
   if (!existsSync(file)) throw new UsageError(`--config ${arg}: not a preset (${Object.keys(PRESETS).join(", ")}) and no such file`);
   return parseConfig(JSON.parse(readFileSync(file, "utf8")), file);
-}
-
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
-  return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(sec).padStart(2, "0")}s` : `${sec}s`;
 }
 
 export const pretrain: Command = {
@@ -52,6 +47,7 @@ export const pretrain: Command = {
     node: { type: "string", value: "NAME", description: "data node folder", default: "1" },
     "world-size": { type: "string", value: "N", description: "data sharding: line i goes to rank i % N", default: "1" },
     rank: { type: "string", value: "R", description: "data sharding rank", default: "0" },
+    quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
   },
   details: [
     "Recipe (facebookresearch/MobileLLM pretrain.sh): AdamW lr 5e-4, betas 0.9/0.95, eps 1e-8, weight decay",
@@ -106,8 +102,9 @@ export const pretrain: Command = {
     const tokenizer = (values.tokenizer as string | undefined) ?? (existsSync(join(data, "tokenizer.model")) ? join(data, "tokenizer.model") : undefined);
     const evalSequences = numberFlag(values, "eval-sequences", { integer: true, min: 1 });
 
-    const tty = (stderr as NodeJS.WriteStream).isTTY === true;
-    let lastPrint = 0;
+    // Progress counts this run's steps (a resumed run starts past 0); the detail has loss and lr.
+    let progress: Progress | undefined, firstStep = 0;
+    const logLine = (m: string) => (progress ? progress.log(m) : stderr.write(`${m}\n`));
     const res = await runPretrain({
       config, recipe, data, out, backend,
       saveEvery: numberFlag(values, "save-every", { integer: true, min: 1 })!,
@@ -120,17 +117,19 @@ export const pretrain: Command = {
       ...(values["eval-data"] !== undefined ? { evalData: values["eval-data"] as string } : {}),
       ...(evalSequences !== undefined ? { evalSequences } : {}),
       signal,
-      log: (m) => stderr.write(`${tty ? "\r\x1b[K" : ""}${m}\n`),
+      log: logLine,
       onStep: (r, info) => {
-        const now = performance.now();
-        if (!tty && r.step !== info.totalSteps && now - lastPrint < 10_000) return; // a line every 10 s when logging to a file
-        lastPrint = now;
-        const line = `step ${r.step}/${info.totalSteps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ` +
-                     `${Math.round(info.tokensPerSecond)} tok/s  ETA ${duration(info.etaSeconds)}`;
-        stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+        if (!progress) {
+          firstStep = r.step - 1;
+          progress = createProgress({ label: "pretrain", total: info.totalSteps - firstStep, unit: "steps", stream: stderr,
+                                      quiet: values.quiet === true, alwaysFinalLine: true, timeLeft: false });
+        }
+        // The trainer's ETA (from tokens/s) is the time left.
+        progress.update(r.step - firstStep, `step ${r.step}/${info.totalSteps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ` +
+                                            `${Math.round(info.tokensPerSecond)} tok/s  ETA ${formatDuration(info.etaSeconds)}`);
       },
     });
-    if (tty) stderr.write("\n");
+    progress?.done();
     stderr.write(`${res.checkpoint}: step ${res.step}, last loss ${res.records.at(-1)?.loss.toFixed(4) ?? "-"}` +
                  `${res.valLoss !== undefined ? `, validation loss ${res.valLoss.toFixed(4)}` : ""}, ${Math.round(res.tokensPerSecond)} tok/s\n`);
     if (values.export !== undefined && res.checkpoint) {
