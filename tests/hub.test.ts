@@ -320,9 +320,9 @@ describe("resolveHubModel against a fake hub", () => {
   it("waits for another process's lock on a blob, and takes over a dead process's lock", async () => {
     const etag = sha256(bin.data);
     const c = tempCache();
-    const blobs = join(c, "models--tiny--gqa", "blobs");
-    mkdirSync(blobs, { recursive: true });
-    const lock = join(blobs, `${etag}.lock`);
+    const locks = join(c, ".locks", "models--tiny--gqa"); // huggingface_hub's lock files
+    mkdirSync(locks, { recursive: true });
+    const lock = join(locks, `${etag}.lock`);
     writeFileSync(lock, `${process.pid}@${hostname()}`); // a live holder (this very process)
     let released = false;
     setTimeout(() => { released = true; rmSync(lock); }, 300);
@@ -333,8 +333,8 @@ describe("resolveHubModel against a fake hub", () => {
 
     const c2 = tempCache();
     const blobs2 = join(c2, "models--tiny--gqa", "blobs");
-    mkdirSync(blobs2, { recursive: true });
-    writeFileSync(join(blobs2, `${etag}.lock`), `2147483646@${hostname()}`); // no such process
+    mkdirSync(join(c2, ".locks", "models--tiny--gqa"), { recursive: true });
+    writeFileSync(join(c2, ".locks", "models--tiny--gqa", `${etag}.lock`), `2147483646@${hostname()}`); // no such process
     const snap2 = await resolveHubModel("tiny/gqa", { ...base(hub, c2), files: ["pytorch_model.bin"] });
     expect(readFileSync(join(snap2, "pytorch_model.bin")).equals(bin.data)).toBe(true);
     expect(readdirSync(blobs2)).toEqual([etag]);

@@ -38,7 +38,7 @@ import {
 import { open } from "node:fs/promises";
 import { homedir, hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { dirname, isAbsolute, join, relative } from "node:path";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { createProgressBar } from "../util/progress.js";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
@@ -251,6 +251,30 @@ export function lookupCachedSnapshot(cacheDir: string, repoId: string, revision 
   if (!present.includes("config.json") && !missing.includes("config.json")) missing.push("config.json");
   if (missing.length === 0 && !hasWeights(present)) missing.push(`weights (${WEIGHT_FILES.join(", ")})`);
   for (const f of present) if (f.endsWith(".index.json")) missing.push(...missingShards(snapshotDir, f));
+  return { commit, snapshotDir, missing };
+}
+
+/**
+ * What the cache lacks to LOAD `repoId` at `revision` (no network): config.json, one complete
+ * weights form (a weights file, or an index with all its shards) and tokenizer.model unless the
+ * repo is known not to have it (.no_exist). Optional files (generation_config.json, the other
+ * weights forms) are not required. This is what makes a cache written by huggingface_hub usable
+ * offline; online, lookupCachedSnapshot's stricter check decides whether to ask the hub.
+ */
+export function lookupLoadableSnapshot(cacheDir: string, repoId: string, revision = "main"): CacheLookup {
+  const storage = join(cacheDir, repoFolderName(repoId));
+  const commit = isCommitSha(revision) ? revision : readRef(storage, revision);
+  if (commit === undefined) return { missing: [`refs/${revision}`] };
+  const snapshotDir = join(storage, "snapshots", commit);
+  const inSnapshot = (f: string) => isFile(join(snapshotDir, f));
+  const missing: string[] = [];
+  if (!inSnapshot("config.json")) missing.push("config.json");
+  const completeForms = WEIGHT_FILES.filter((f) => inSnapshot(f) && (!f.endsWith(".index.json") || missingShards(snapshotDir, f).length === 0));
+  if (completeForms.length === 0) {
+    const partial = WEIGHT_FILES.filter((f) => f.endsWith(".index.json") && inSnapshot(f)).flatMap((f) => missingShards(snapshotDir, f));
+    missing.push(partial.length ? partial.join(", ") : `weights (one of ${WEIGHT_FILES.join(", ")})`);
+  }
+  if (!inSnapshot("tokenizer.model") && !existsSync(join(storage, ".no_exist", commit, "tokenizer.model"))) missing.push("tokenizer.model");
   return { commit, snapshotDir, missing };
 }
 
@@ -536,10 +560,19 @@ async function fetchInto(ctx: Ctx, attempt: Attempt, url: string, file: string, 
   return done;
 }
 
-// Two processes (say `generate` and `perplexity` started together) must not both append to one
-// .incomplete file. The first creates blobs/{etag}.lock exclusively and keeps its mtime fresh
-// while data flows; the others wait for it to go. A lock whose owner died is taken over: at
-// once when its pid (on this machine) no longer exists, else once untouched for LOCK_STALE_MS.
+// Two processes (say `generate` and `perplexity` started together, or one of ours and a Python
+// `hf_hub_download`) must not both append to one .incomplete file. The lock is huggingface_hub's
+// own lock file, {cache}/.locks/models--owner--name/{etag}.lock (see blobLockPath). We create it
+// exclusively, write "pid@host" into it and keep its mtime fresh while data flows; the others
+// wait for it to go. A lock whose owner died is taken over: at once when its pid (on this machine)
+// no longer exists, else once untouched for LOCK_STALE_MS.
+//
+// huggingface_hub locks the same file with flock(2) (the filelock package), which Node cannot
+// take, and leaves it behind, empty, when done. So an EMPTY lock file is Python's: we treat it as
+// held while Python's blobs/{etag}.incomplete is still being written (modified within
+// LOCK_STALE_MS), and as a leftover otherwise. Python in turn cannot see our lock, but it writes
+// the same .incomplete file only after a HEAD request and appends from its current size; two
+// writers at once would fail the size/sha256 check at the end, never produce a wrong blob.
 const LOCK_STALE_MS = 60_000;
 const LOCK_TOUCH_MS = 10_000;
 const LOCK_POLL_MS = 200;
@@ -549,8 +582,17 @@ interface BlobLock {
   lastTouch: number;
 }
 
-async function lockBlob(path: string, signal: AbortSignal | undefined): Promise<BlobLock> {
+/**
+ * The lock file huggingface_hub uses for blob {etag} of the repo stored at `storage`
+ * ({cache}/models--owner--name): {cache}/.locks/models--owner--name/{etag}.lock.
+ */
+export function blobLockPath(storage: string, etag: string): string {
+  return join(dirname(storage), ".locks", basename(storage), `${etag}.lock`);
+}
+
+async function lockBlob(path: string, signal: AbortSignal | undefined, part: string): Promise<BlobLock> {
   const owner = `${process.pid}@${hostname()}`;
+  mkdirSync(dirname(path), { recursive: true });
   for (;;) {
     signal?.throwIfAborted();
     try {
@@ -559,14 +601,24 @@ async function lockBlob(path: string, signal: AbortSignal | undefined): Promise<
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
-    if (lockIsStale(path)) rmSync(path, { force: true });
+    if (lockIsStale(path, part)) rmSync(path, { force: true });
     else await sleep(LOCK_POLL_MS, undefined, { signal });
   }
 }
 
-function lockIsStale(path: string): boolean {
+function recentlyModified(path: string): boolean {
   try {
-    const [pid, host] = readFileSync(path, "utf8").split("@");
+    return Date.now() - statSync(path).mtimeMs < LOCK_STALE_MS;
+  } catch {
+    return false;
+  }
+}
+
+function lockIsStale(path: string, part: string): boolean {
+  try {
+    const text = readFileSync(path, "utf8");
+    if (text === "") return !recentlyModified(part); // huggingface_hub's (flock) lock file: see above
+    const [pid, host] = text.split("@");
     if (host === hostname() && !processAlive(Number(pid))) return true;
     return Date.now() - statSync(path).mtimeMs > LOCK_STALE_MS;
   } catch {
@@ -599,7 +651,7 @@ function touchLock(lock: BlobLock): void {
 async function downloadBlob(ctx: Ctx, commit: string, file: string, meta: FileMeta, blob: string): Promise<void> {
   const part = `${blob}.incomplete`;
   mkdirSync(dirname(blob), { recursive: true });
-  const lock = await lockBlob(`${blob}.lock`, ctx.signal);
+  const lock = await lockBlob(blobLockPath(ctx.storage, meta.etag), ctx.signal, part);
   try {
     if (isFile(blob) && (meta.size === undefined || statSync(blob).size === meta.size)) return; // done by another process meanwhile
     // A part left by an earlier, interrupted run is resumed; if the result then fails the check,
@@ -679,6 +731,13 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
   const cached = lookupCachedSnapshot(cacheDir, repoId, revision, opts.files);
   const offline = opts.offline ?? isTrue(env.HF_HUB_OFFLINE);
   if (cached.snapshotDir && cached.missing.length === 0 && !(opts.forceRefresh && !offline)) return cached.snapshotDir;
+  if (offline && !opts.files) {
+    // A cache written by Python (snapshot_download, hf_hub_download) has no .no_exist markers for
+    // files it never asked about: offline, what counts is whether the model can be loaded.
+    const usable = lookupLoadableSnapshot(cacheDir, repoId, revision);
+    if (usable.snapshotDir && usable.missing.length === 0) return usable.snapshotDir;
+    cached.missing = usable.missing;
+  }
   if (offline) {
     throw new HubError("offline", repoId, cached.missing[0],
       `${repoId}: offline mode (HF_HUB_OFFLINE or the offline option) and revision "${revision}" is not complete in the cache ` +
