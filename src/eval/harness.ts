@@ -13,8 +13,10 @@
 // way the model saw such text in training (SentencePiece attaches the space to the next word:
 // " yes" is one token "▁yes"), rather than encoding the continuation on its own.
 // BOS: we prepend it (addBos, default true: MobileLLM was trained with BOS at the start of every
-// sequence). The harness's HF backend does NOT add it for causal LMs unless add_bos_token=True;
-// pass addBos: false (CLI --no-bos) to reproduce that setting.
+// sequence). Current lm-evaluation-harness versions do the same for MobileLLM: their HF backend
+// leaves add_special_tokens to the tokenizer, and MobileLLM's (LlamaTokenizer) adds BOS. Older
+// releases passed add_special_tokens=False for causal LMs unless add_bos_token=True; pass
+// addBos: false (CLI --no-bos) to reproduce those.
 
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import type { MobileLLM } from "../model/model.js";
@@ -73,7 +75,7 @@ export interface TaskResult {
 export interface EvaluateOptions {
   /** Evaluate only the first N rows. */
   limit?: number;
-  /** Prepend BOS to contexts (default true; the harness's HF default is false). */
+  /** Prepend BOS to contexts (default true, as current harness versions do for MobileLLM's tokenizer). */
   addBos?: boolean;
   signal?: AbortSignal;
   /** JSONL file of finished items: read on start (if present), appended after each item. */

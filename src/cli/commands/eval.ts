@@ -38,7 +38,7 @@ export const evalCommand: Command = {
     tokenizer: { type: "string", value: "PATH", description: "tokenizer folder or tokenizer.model (default: the model folder)" },
     limit: { type: "string", value: "N", description: "evaluate only the first N items of each task" },
     metric: { type: "string", value: "NAME", description: "metric in the summary table: acc or acc_norm", default: "acc" },
-    "no-bos": { type: "boolean", description: "do not prepend BOS to contexts (lm-evaluation-harness's default for HF causal LMs)" },
+    "no-bos": { type: "boolean", description: "do not prepend BOS to contexts (older lm-evaluation-harness releases; current ones add it, as MobileLLM's tokenizer does)" },
     resume: { type: "string", value: "FILE", description: "append each finished item here; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
@@ -51,6 +51,11 @@ export const evalCommand: Command = {
     "",
     "Prompts and choices follow lm-evaluation-harness; each choice is scored by the summed",
     "log-probability of its tokens; acc_norm divides by the choice's length in characters.",
+    "The table's columns follow the paper's order (see README, Evaluation).",
+    "",
+    "Examples (tasks/ holding piqa.jsonl, arc_easy.jsonl, ... in the datasets' own fields):",
+    "  mobilellm eval --task piqa,arc_easy --data tasks --limit 20",
+    "  mobilellm eval --task all --data tasks --resume eval-resume.jsonl --json",
   ].join("\n"),
   async run(values, _positionals, { stdout, stderr, signal }) {
     if (values.data === undefined) throw new UsageError("give the data with --data DIR (holding <task>.jsonl files) or --data FILE");

@@ -37,7 +37,9 @@ export const ppl: Command = {
     "exp(sum(loss_i*seqlen) / (nsamples*seqlen)). --strict divides by the predictions made,",
     "nsamples*(seqlen-1); the two agree up to rounding (see src/eval/perplexity.ts).",
     "",
-    "Example: mobilellm ppl --model MobileLLM-125M --data wikitext-2-raw-v1/test-00000-of-00001.parquet",
+    "Examples (WikiText-2's test split, the wikitext-2-raw-v1 parquet file from the Hugging Face hub):",
+    "  mobilellm ppl --data wikitext-2-raw-v1/test-00000-of-00001.parquet",
+    "  mobilellm ppl -m facebook/MobileLLM-125M --data wikitext-2-raw-v1/test-00000-of-00001.parquet --resume ppl-125M.json",
   ].join("\n"),
   async run(values, _positionals, { stdout, stderr, signal }) {
     if ((values.data === undefined) === (values.ids === undefined)) throw new UsageError("give the corpus with --data FILE or token ids with --ids FILE (one of them)");

@@ -54,9 +54,11 @@ export const pretrain: Command = {
     "0.1, gradient clipping at global norm 1.0, linear warmup then cosine decay to 0.1x the peak.",
     "With --resume, flags not given are taken from the run's run.json.",
     "",
-    "Example:",
-    "  mobilellm prepare --tokenizer tok/ --input corpus.txt --out data --seq-len 256",
-    "  mobilellm pretrain --config my-config.json --data data --out runs/a --steps 2000 --batch-size 8 --seq-len 256",
+    "Example (the embedded default model's shape, trained from scratch on your corpus.txt with a",
+    "tokenizer from `mobilellm train-tokenizer` in tok/; a real run wants thousands of steps):",
+    "  mobilellm prepare --tokenizer tok/ --input corpus.txt --out data --seq-len 128",
+    "  mobilellm pretrain --config models/shakespeare-2m/config.json --data data --out runs/a --steps 4 --batch-size 2 --seq-len 128",
+    "  mobilellm pretrain --data data --out runs/a --resume --steps 6",
   ].join("\n"),
   async run(values, _positionals, { stderr, signal }) {
     if (values.data === undefined) throw new UsageError("give the training data with --data BASEPATH");

@@ -19,8 +19,9 @@ export const tokenize: Command = {
   },
   details: [
     "Examples:",
-    "  mobilellm tokenize --model ./MobileLLM-125M --text \"Hello world\"",
-    "  mobilellm tokenize --model ./MobileLLM-125M --ids 1,15043,3186 --json",
+    "  mobilellm tokenize --text \"Hello world\"",
+    "  mobilellm tokenize --ids 1,450,1024 --json",
+    "  mobilellm tokenize --model facebook/MobileLLM-125M --text \"Hello world\" --json",
   ].join("\n"),
 
   async run(values, _positionals, { stdout, signal }) {

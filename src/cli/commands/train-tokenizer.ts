@@ -26,7 +26,7 @@ export const trainTokenizer: Command = {
     "space, whitespace as U+2581, split digits). Lines are the training units.",
     "",
     "Example:",
-    "  mobilellm train-tokenizer --input ../shared/data/tinyshakespeare.txt --split train --vocab-size 2048 --out tok/tokenizer.model",
+    "  mobilellm train-tokenizer --input corpus.txt --split train --vocab-size 2048 --out tok/tokenizer.model",
   ].join("\n"),
   async run(values, positionals, { stderr }) {
     const inputs = [...((values.input as string[] | undefined) ?? []), ...positionals];
