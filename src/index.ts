@@ -1,7 +1,7 @@
 // mobilellm: MobileLLM in readable TypeScript with WebAssembly SIMD kernels.
 export { loadModel, readConfig, readGenerationDefaults, resolveModelSource, defaultModel, type LoadModelOptions } from "./load.js";
 export { resolveHubModel, isHubId, hubCacheDir, HubError, type ResolveHubOptions } from "./io/hub.js";
-export { createProgressBar } from "./util/progress.js";
+export { createProgress, createProgressBar, type Progress, type ProgressOptions } from "./util/progress.js";
 export { MobileLLM, LAYER_SHARING_ATTENTION, type ModelOptions, type LogitsCallback, type LayerSharingAttention } from "./model/model.js";
 export {
   parseConfig, parameterCount, presetName, configToJson, PRESETS, ConfigError, type MobileLLMConfig,

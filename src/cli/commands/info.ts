@@ -16,11 +16,12 @@ export const info: Command = {
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json + weights)" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+    quiet: { type: "boolean", short: "q", description: "no download progress on stderr" },
     json: { type: "boolean", description: "print one JSON object" },
   },
   async run(values, _positionals, { stdout, signal }) {
     const layerSharingAttention = layerSharingAttentionFlag(values);
-    const folder = await resolveModelArg(values.model as string | undefined, { signal });
+    const folder = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
     const config = readConfig(folder, false);
     const files = readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile())
       .map((f) => ({ name: f, bytes: statSync(join(folder, f)).size }));

@@ -15,6 +15,7 @@ export const tokenize: Command = {
     text: { type: "string", value: "TEXT", description: "text to encode" },
     ids: { type: "string", value: "IDS", description: "comma-separated ids to decode instead" },
     "no-bos": { type: "boolean", description: "do not prepend the BOS id (MobileLLM's tokenizer adds it)" },
+    quiet: { type: "boolean", short: "q", description: "no download progress on stderr" },
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -28,7 +29,7 @@ export const tokenize: Command = {
     if ((values.text === undefined) === (values.ids === undefined)) throw new UsageError("give exactly one of --text TEXT or --ids 1,2,3");
     const decodeIds = values.ids !== undefined ? idsFlag(values.ids as string) : null;
     const model = values.model as string | undefined;
-    const source = model !== undefined && existsSync(model) && statSync(model).isFile() ? model : await resolveModelArg(model, { signal });
+    const source = model !== undefined && existsSync(model) && statSync(model).isFile() ? model : await resolveModelArg(model, { signal, quiet: values.quiet === true });
     const tok = await loadTokenizer(source);
     if (decodeIds) {
       const bad = decodeIds.find((id) => id >= tok.vocabSize);
