@@ -1,8 +1,9 @@
 // loadModel: from a checkpoint folder to a runnable model.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chooseCheckpoint } from "./io/checkpoint.js";
+import { readRegularFile } from "./io/tensor-file.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import type { DType } from "./kernels/kernels.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
@@ -52,9 +53,10 @@ export async function resolveModelSource(source: string, options: Pick<LoadModel
 export function readConfig(folder: string, strict = true, warn?: (m: string) => void): MobileLLMConfig {
   const file = join(folder, "config.json");
   if (!existsSync(file)) throw new ConfigError(file, "not found: a MobileLLM folder needs config.json beside its weights");
+  const text = new TextDecoder().decode(readRegularFile(file, "config.json", 1 << 20));
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, "utf8"));
+    json = JSON.parse(text);
   } catch (e) {
     throw new ConfigError(file, `not valid JSON (${(e as Error).message})`);
   }

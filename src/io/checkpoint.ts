@@ -16,7 +16,6 @@ export const WEIGHT_FILES = ["model.safetensors", "model.safetensors.index.json"
 
 /** Open one weights file by its name: *.safetensors, *.bin (torch.save zip), or a shard index. */
 export function openCheckpointFile(path: string): TensorFile {
-  if (!existsSync(path)) throw new CheckpointError(path, "file not found");
   const name = basename(path);
   if (name.endsWith(".safetensors")) return openSafetensors(path);
   if (name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth")) return openPytorchCheckpoint(path);

@@ -9,7 +9,7 @@ import { numberFlag, UsageError, type Command } from "../command.js";
 
 /** --config: a preset name ("125M", "350M-LS", ...) or a config.json file (or its folder). */
 export function resolveConfigArg(arg: string): MobileLLMConfig {
-  const preset = PRESETS[arg];
+  const preset = Object.prototype.hasOwnProperty.call(PRESETS, arg) ? PRESETS[arg] : undefined;
   if (preset) return { ...preset };
   const file = existsSync(arg) && statSync(arg).isDirectory() ? join(arg, "config.json") : arg;
   if (!existsSync(file)) throw new UsageError(`--config ${arg}: not a preset (${Object.keys(PRESETS).join(", ")}) and no such file`);
