@@ -9,7 +9,8 @@ import type { DType } from "./kernels/kernels.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM } from "./model/model.js";
-import { expectedTensors, loadWeights } from "./model/weights.js";
+import { runStateProblem } from "./model/state.js";
+import { checkTensors, loadWeights, missingTensors } from "./model/weights.js";
 
 export interface LoadModelOptions {
   /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
@@ -68,9 +69,18 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
   const folder = await resolveModelSource(source, options);
   const config = readConfig(folder, options.strictConfig ?? true, options.log);
   const kernels = await createKernels(options.backend ?? "wasm");
-  const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
+  const { file, reason } = chooseCheckpoint(folder, (f) => missingTensors(f, config), options.weights);
   options.log?.(`weights: ${reason}`);
   try {
+    // Names and shapes first (so a vocabulary that is not the embedding's is named as such), then the
+    // run state, whose size depends on config.json alone, against the weights: all before allocating.
+    checkTensors(file, config);
+    let fileBytes = 0;
+    for (const t of file.tensors.values()) fileBytes += t.numel * (t.dtype === "F32" ? 4 : 2);
+    const maxP = options.maxPositions ?? config.maxPositions;
+    const maxT = Math.max(1, Math.min(options.maxChunk ?? 256, maxP));
+    const problem = runStateProblem(config, maxT, maxP, fileBytes, options.maxPositions !== undefined);
+    if (problem !== undefined) throw new ConfigError(join(folder, "config.json"), problem);
     const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
     const modelOptions: { maxPositions?: number; maxChunk?: number } = {};
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;

@@ -47,6 +47,28 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
   return m;
 }
 
+/**
+ * Whether `file` can possibly hold the weights `c` describes, checked in time proportional to the
+ * file's table, before any list or buffer of the config's size is built: a config.json claiming a
+ * million layers beside a small checkpoint fails here at once. (A few missing tensors pass, so the
+ * name-by-name check can name them; every shape is then checked before anything is allocated.)
+ */
+export function configSizeProblem(file: TensorFile, c: MobileLLMConfig): string | undefined {
+  const tensors = 9 * c.numLayers + 2 + (c.shareEmbedding ? 0 : 1);
+  if (tensors > file.tensors.size + 64) {
+    return `config.json describes ${c.numLayers} layers (${tensors} tensors), but the weights hold only ${file.tensors.size} tensors; ` +
+           `the config does not belong to these weights`;
+  }
+  return undefined;
+}
+
+/** The required tensors `file` lacks for `c` (one entry with the size problem if it cannot fit). */
+export function missingTensors(file: TensorFile, c: MobileLLMConfig): string[] {
+  const problem = configSizeProblem(file, c);
+  if (problem !== undefined) return [problem];
+  return [...expectedTensors(c).keys()].filter((name) => !file.tensors.has(name));
+}
+
 /** Tensors some exporters add that carry no information for us (recomputed from the config). */
 const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/;
 
@@ -55,6 +77,8 @@ const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/;
  * dtypes. Throws a CheckpointError naming the first problem; never fills in missing values.
  */
 export function checkTensors(file: TensorFile, c: MobileLLMConfig): void {
+  const problem = configSizeProblem(file, c);
+  if (problem !== undefined) throw new CheckpointError(file.path, problem);
   const expected = expectedTensors(c);
   for (const [name, shape] of expected) {
     const t = file.tensors.get(name);
@@ -148,4 +172,14 @@ export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType |
   const finalNormD = vector("model.norm.weight");
   const lmHeadVD = c.shareEmbedding ? embedVD : matrix("lm_head.weight");
   return { embedVD, layers, finalNormD, lmHeadVD };
+}
+
+/** Bytes the loaded weights occupy (the shared lm_head counted once). */
+export function weightBytes(w: ModelWeights): number {
+  let bytes = w.embedVD.data.byteLength + w.finalNormD.byteLength + (w.lmHeadVD === w.embedVD ? 0 : w.lmHeadVD.data.byteLength);
+  for (const l of w.layers) {
+    bytes += l.inputNormD.byteLength + l.postNormD.byteLength;
+    for (const m of [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF]) bytes += m.data.byteLength;
+  }
+  return bytes;
 }
