@@ -138,6 +138,14 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
     return v as boolean;
   };
 
+  // A token id is an integer >= 0 (checked against vocab_size below); absent or null takes the default.
+  const tokenId = (key: string, fallback: number): number => {
+    const v = o[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) fail(`"${key}" must be a token id (an integer >= 0), got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+
   // Features MobileLLM never uses: refuse them rather than compute something else silently.
   if ((o.hidden_act ?? "silu") !== "silu") fail(`hidden_act ${JSON.stringify(o.hidden_act)} is not supported (MobileLLM uses "silu")`);
   if (o.rope_scaling != null) fail("rope_scaling is not supported (MobileLLM uses plain rotary embeddings: rope_scaling null)");
@@ -167,8 +175,8 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
     ropeTheta: num("rope_theta", 10000),
     shareEmbedding: bool("share_embedding", true),
     layerSharing: bool("layer_sharing", false),
-    bosTokenId: typeof o.bos_token_id === "number" ? o.bos_token_id : 1,
-    eosTokenId: typeof o.eos_token_id === "number" ? o.eos_token_id : 2,
+    bosTokenId: tokenId("bos_token_id", 1),
+    eosTokenId: tokenId("eos_token_id", 2),
   };
   if (config.bosTokenId >= config.vocabSize || config.eosTokenId >= config.vocabSize) {
     fail(`bos_token_id/eos_token_id (${config.bosTokenId}/${config.eosTokenId}) outside vocab_size ${config.vocabSize}`);

@@ -123,6 +123,7 @@ export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
   const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (fileDType === dtype) {
     t.read(dst);
+    checkFinite(t, data, dtype);
     return { dtype, shape: t.shape, data };
   }
   const raw = new Uint8Array(n * (fileDType === "f32" ? 4 : 2));
@@ -134,7 +135,31 @@ export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
     const x = srcTable ? srcTable[src[i]!]! : src[i]!;
     data[i] = dtype === "f32" ? x : toBits(x);
   }
+  checkFinite(t, data, dtype); // also catches f32 values beyond the f16 range, which round to Inf
   return { dtype, shape: t.shape, data };
+}
+
+/**
+ * The index of the first NaN or ±Inf in `data` (f32 values, or f16/bf16 bits), or -1. Weights are
+ * checked where they enter: a checkpoint written after training diverged must not quietly produce
+ * NaN logits (which greedy decoding would turn into token 0).
+ */
+export function firstNonFinite(data: Float32Array | Uint16Array, dtype: DType): number {
+  if (dtype === "f32") {
+    for (let i = 0; i < data.length; i++) if (data[i]! - data[i]! !== 0) return i; // NaN - NaN, Inf - Inf are NaN
+    return -1;
+  }
+  const exponent = dtype === "f16" ? 0x7c00 : 0x7f80; // all exponent bits set: Inf or NaN
+  for (let i = 0; i < data.length; i++) if ((data[i]! & exponent) === exponent) return i;
+  return -1;
+}
+
+function checkFinite(t: TensorEntry, data: Float32Array | Uint16Array, dtype: DType): void {
+  const i = firstNonFinite(data, dtype);
+  if (i >= 0) {
+    throw new CheckpointError(t.file, `tensor "${t.name}" holds a non-finite value (NaN or Inf) at element ${i}` +
+      `${dtype !== autoDType(t) ? ` after conversion to ${dtype}` : ""}: the checkpoint is corrupt or was saved after training diverged; use an earlier checkpoint`);
+  }
 }
 
 /** Load all weights (matrices in `dtype`, or "auto" = as stored; norm vectors always f32). */
