@@ -64,18 +64,21 @@ describe("kill -9 during pretraining saves", () => {
     while (kills < KILLS) {
       const log = join(out, "loss.jsonl");
       const before = size(log);
-      const child = spawn(process.execPath, [CLI, ...pretrainArgs(out, first)], { stdio: "ignore" });
+      const child = spawn(process.execPath, [CLI, ...pretrainArgs(out, first)], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (b) => { stderr += String(b); });
       const exited = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
-      let done = false;
+      let done = false, killed = false;
       void exited.then(() => { done = true; });
       // wait until this incarnation is training (its log grew), then kill it at a random moment
       while (!done && size(log) <= before) await sleep(5);
       if (!done) {
         await sleep(rng.next() * 150);
-        child.kill("SIGKILL");
+        killed = child.kill("SIGKILL");
       }
       const code = await exited;
       if (code === 0) break; // finished before the kill: no more steps to interrupt
+      expect(killed, `the run failed by itself after ${kills} kills: ${stderr}`).toBe(true);
       kills++;
       first = false;
 
