@@ -97,7 +97,7 @@ export const RUN_STATE_MAX_BYTES = 2 ** 32;
  */
 export function runStateProblem(c: MobileLLMConfig, maxT: number, maxP: number, weightBytes: number, explicitMaxP: boolean): string | undefined {
   const bytes = runStateBytes(c, maxT, maxP);
-  const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0)} MB`;
   if (bytes > RUN_STATE_MAX_BYTES) {
     return `a context of ${maxP} positions needs ${mb(bytes)} of KV cache and activations, more than the 4 GiB any backend can hold; ` +
            `load with a smaller maxPositions`;
