@@ -9,6 +9,7 @@ import { CheckpointError, encodeSafetensors, loadModel, openSafetensors } from "
 import { openPytorchCheckpoint } from "../src/io/pytorch.js";
 import { firstDuplicateKey } from "../src/io/safetensors.js";
 import { ZipReader } from "../src/io/zip.js";
+import { loadTokenizer } from "../src/tokenizer/index.js";
 import { FIXTURES } from "./helpers.js";
 import { f32Bytes, stateDictPickle, thrown, torchZip, writeZip } from "./pytorch-helpers.js";
 
@@ -116,6 +117,12 @@ describe("file-system surprises become CheckpointErrors naming the file", () => 
     await expect(loadModel(dir, { backend: "ts" })).rejects.toThrow(/model\.safetensors: is not a regular file/);
     execFileSync("mkfifo", [join(dir, "pytorch_model.bin")]);
     expect(thrown(() => openPytorchCheckpoint(join(dir, "pytorch_model.bin"))).message).toMatch(/is not a regular file/);
+    execFileSync("mkfifo", [join(dir, "tokenizer.model")]);
+    await expect(loadTokenizer(dir)).rejects.toThrow(/tokenizer\.model: is not a regular file/);
+    const cfgDir = join(tmp, "fifo-config");
+    mkdirSync(cfgDir);
+    execFileSync("mkfifo", [join(cfgDir, "config.json")]);
+    await expect(loadModel(cfgDir, { backend: "ts" })).rejects.toThrow(/config\.json: is not a regular file/);
   });
 
   it("a directory where a weights file should be, a missing shard, a NUL in a shard name", async () => {

@@ -124,7 +124,7 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
 
   const int = (key: string, fallback?: number): number => {
     const v = o[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) fail(`"${key}" must be a positive integer, got ${JSON.stringify(o[key])}`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) fail(`"${key}" must be a positive integer, got ${JSON.stringify(o[key])}`);
     return v as number;
   };
   const num = (key: string, fallback: number): number => {

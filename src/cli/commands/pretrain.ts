@@ -1,6 +1,7 @@
 // mobilellm pretrain: train a MobileLLM from scratch with the seed's recipe (src/train/).
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { readRegularFile } from "../../io/tensor-file.js";
 import { join } from "node:path";
 import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
 import { exportModel } from "../../train/export.js";
@@ -14,7 +15,13 @@ export function resolveConfigArg(arg: string): MobileLLMConfig {
   if (preset) return { ...preset };
   const file = existsSync(arg) && statSync(arg).isDirectory() ? join(arg, "config.json") : arg;
   if (!existsSync(file)) throw new UsageError(`--config ${arg}: not a preset (${Object.keys(PRESETS).join(", ")}) and no such file`);
-  return parseConfig(JSON.parse(readFileSync(file, "utf8")), file);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(readRegularFile(file, "config.json", 1 << 20)));
+  } catch (e) {
+    throw new UsageError(`--config ${arg}: ${e instanceof SyntaxError ? `${file} is not valid JSON (${e.message})` : (e as Error).message}`);
+  }
+  return parseConfig(json, file);
 }
 
 function duration(s: number): string {
