@@ -11,6 +11,7 @@ import { allocAdamW } from "../src/train/adamw.js";
 import { latestCheckpoint, NonFiniteError, saveCheckpoint } from "../src/train/checkpoint.js";
 import { createKernels } from "../src/kernels/index.js";
 import type { MobileLLMConfig } from "../src/model/config.js";
+import { exportModel } from "../src/train/export.js";
 import { allocTrainParams } from "../src/train/params.js";
 import { pretrain, RECIPE_DEFAULTS, type Recipe } from "../src/train/trainer.js";
 import { cli } from "./cli-helpers.js";
@@ -199,5 +200,9 @@ describe("training state", () => {
     const bad = await cli([...common, "--config", join(tmp, "cfg.json"), "--data", data, "--out", join(tmp, "a-file")]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--out .*a-file: is a file/);
+    await expect(cli(["prepare", "--tokenizer", join(FIXTURES, "..", "..", "models", "shakespeare-2m"), "--input", join(tmp, "cfg.json"),
+      "--out", join(tmp, "a-file"), "--seq-len", "8"])).rejects.toThrow(/a-file: is a file; --out names the data folder/);
+    expect(() => exportModel(join(out, "checkpoint-5"), join(tmp, "a-file"), parseConfig(JSON.parse(readFileSync(join(tmp, "cfg.json"), "utf8")))))
+      .toThrow(/a-file: is a file; the export goes into a model folder/);
   });
 });

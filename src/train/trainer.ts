@@ -214,6 +214,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     const gradNorm = clipGradNorm(s.params.gradFlat, r.maxGradNorm);
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) { // stop before the update: the weights stay as the last step left them
+      data.close();
       throw new NonFiniteError(`step ${state.step + 1}: the loss is ${loss} and the gradient norm ${gradNorm}: training diverged. ` +
         `Nothing was saved for this step; the last good checkpoint is ${lastCheckpoint || "none (no checkpoint yet)"}. Resume from it with a lower --lr.`);
     }
