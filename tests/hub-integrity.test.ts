@@ -21,7 +21,11 @@ let hub: FakeHub;
 const dirs: string[] = [];
 const cache = () => { const d = mkdtempSync(join(tmpdir(), "hub-integrity-")); dirs.push(d); return d; };
 beforeEach(async () => {
-  hub = await startFakeHub([{ id: "tiny/gqa", refs: { main: C1 }, commits: { [C1]: [config, tokenizer, weights] } }]);
+  const nulIndex: FakeFile = { name: "model.safetensors.index.json", lfs: false, data: Buffer.from(JSON.stringify({ weight_map: { "a.weight": "model-a\u0000b.safetensors" } })) };
+  hub = await startFakeHub([
+    { id: "tiny/gqa", refs: { main: C1 }, commits: { [C1]: [config, tokenizer, weights] } },
+    { id: "tiny/nul", refs: { main: C1 }, commits: { [C1]: [config, nulIndex] } },
+  ]);
 });
 afterEach(async () => hub.close());
 afterAll(() => { /* temp caches are small */ });
@@ -83,6 +87,12 @@ describe("hub download integrity", () => {
       const e = await rejection(resolveHubModel("tiny/gqa", { ...opts(cache()), files: ["config.json"] }));
       expect(e.message).toMatch(/config\.json: the hub's ETag .* cannot name a cache file/);
     }
+  });
+
+  it("a shard name with a NUL byte in a downloaded index is refused as unsafe, not a raw TypeError", async () => {
+    const e = await rejection(resolveHubModel("tiny/nul", opts(cache())));
+    expect(e.code).toBe("bad-response");
+    expect(e.message).toMatch(/refusing unsafe name "model-a\u0000b\.safetensors"/);
   });
 
   it("a cache path that is a file becomes a HubError naming it", async () => {

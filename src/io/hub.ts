@@ -139,7 +139,8 @@ function isTrue(v: string | undefined): boolean {
 
 /** Repo file names become cache paths: refuse anything that could step outside the snapshot. */
 function assertSafeRepoPath(repoId: string, file: string): void {
-  if (file === "" || isAbsolute(file) || file.includes("\\") || file.split("/").some((p) => p === ".." || p === "." || p === "")) {
+  if (file === "" || isAbsolute(file) || file.includes("\\") || file.includes("\0") ||
+      file.split("/").some((p) => p === ".." || p === "." || p === "" || Buffer.byteLength(p) > 255)) {
     throw new HubError("bad-response", repoId, file, `${repoId}: refusing unsafe name "${file}" (file names and revisions must be relative paths inside the repository)`);
   }
 }
@@ -462,7 +463,7 @@ async function fetchRepoInfo(ctx: Ctx): Promise<RepoInfo> {
     const { res } = await fetchFollow(ctx, attempt, url, { method: "GET", extra: { Accept: "application/json" } });
     if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
     if (!res.ok) throw httpError(ctx, what, res);
-    const body = (await res.json().catch(() => null)) as { sha?: unknown; siblings?: unknown } | null;
+    const body = (await readJsonCapped(res, MAX_REPO_INFO_BYTES)) as { sha?: unknown; siblings?: unknown } | null;
     const siblings = Array.isArray(body?.siblings) ? (body!.siblings as { rfilename?: unknown }[]) : null;
     if (!body || typeof body.sha !== "string" || !isCommitSha(body.sha) || !siblings) {
       throw new HubError("bad-response", ctx.repoId, what,
@@ -785,6 +786,33 @@ async function resolveHubModelRaw(repoId: string, opts: ResolveHubOptions): Prom
 // ---------------------------------------------------------------------------------------------
 // Integrity and bounds: what a download must match before it is cached, how large and how slow
 // it may be, and file-system failures as errors that say what to do.
+
+/** The repo API's answer lists file names: far below this even for repositories with 100k files. */
+const MAX_REPO_INFO_BYTES = 64 << 20;
+
+/**
+ * A JSON body read up to `max` bytes (null if longer or not JSON): a hostile endpoint cannot fill
+ * memory. The whole answer must arrive within the attempt's idle timeout (it is not renewed here).
+ */
+async function readJsonCapped(res: Response, max: number): Promise<unknown> {
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  if (res.body) {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      n += chunk.length;
+      if (n > max) {
+        await res.body.cancel().catch(() => {});
+        return null;
+      }
+      chunks.push(chunk);
+    }
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    return null;
+  }
+}
 
 /** Most bytes stored for a file whose size neither HEAD nor GET announced (config and index files are kilobytes). */
 const MAX_UNANNOUNCED_BYTES = 64 << 20;
