@@ -126,7 +126,7 @@ if (process.argv.includes("--json")) {
   console.log(`${seconds.toFixed(0)} s; load average ${loadavg()[0].toFixed(2)}`);
   if (!process.argv.includes("--no-report") && !quick) {
     const { updateBenchmarks } = await import("./report.mjs");
-    updateBenchmarks("Reader fuzz", `npm run bench:fuzz  (node bench/fuzz.mjs --seeds ${seeds} --cases ${cases})`, table,
+    updateBenchmarks("Reader fuzz", seeds === 8 && cases === 400 ? "npm run bench:fuzz" : `node bench/fuzz.mjs --seeds ${seeds} --cases ${cases}`, table,
       `Seeded mutations (bit flips, interesting integers, truncation, chunk moves; JSON field edits for safetensors headers and config.json) ` +
       `of the tiny-gqa fixtures and a 300-piece tokenizer, each run through open + read every tensor + loadModel + forward (ts and wasm backends alternating) ` +
       `or loadTokenizer + encode/decode, in child processes with a ${HANG_MS / 1000} s hang watchdog. "Most allocated" is the ArrayBuffer bytes plus wasm memory growth ` +
