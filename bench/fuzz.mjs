@@ -1,8 +1,8 @@
 // Mutation fuzz of every reader (bench/fuzz-cases.mjs) over many seeds: zero raw errors, zero
 // hangs, bounded memory. Each (reader, seed) runs in its own child process that reports every
 // case as it finishes; a case silent for HANG_MS is a hang (the child is killed and the run goes
-// on after it). Memory: the child tracks, per case, the ArrayBuffer bytes and the wasm memory it
-// allocated (neither is freed before the case returns), and its peak RSS.
+// on after it). Memory: the child tracks, per case, the ArrayBuffer bytes, the wasm memory growth
+// and the JS heap growth it allocated (measured before any GC frees them), and its peak RSS.
 // Usage (after `npm run build`): node bench/fuzz.mjs [--seeds N] [--cases M] [--quick] [--json] [--no-report]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -27,10 +27,11 @@ if (process.argv[2] === "--child") {
   for (let i = start; i < start + count; i++) {
     const bytes = caseBytes(reader, seed, i);
     globalThis.gc?.();
-    const buffers0 = process.memoryUsage().arrayBuffers;
+    const m0 = process.memoryUsage();
     wasmGrown = 0;
     const r = await runCase(reader, bytes, join(work, `${reader}-${seed}-${i}`), i % 2 ? "wasm" : "ts");
-    const allocated = Math.max(0, process.memoryUsage().arrayBuffers - buffers0) + wasmGrown;
+    const m1 = process.memoryUsage(); // no GC in between: what the case allocated is still counted (less what V8 collected meanwhile)
+    const allocated = Math.max(0, m1.arrayBuffers - m0.arrayBuffers) + wasmGrown + Math.max(0, m1.heapUsed - m0.heapUsed);
     process.stdout.write(JSON.stringify({ i, size: bytes.length, allocated, ...r }) + "\n");
   }
   process.stdout.write(JSON.stringify({ done: true, maxRssKB: process.resourceUsage().maxRSS }) + "\n");
@@ -130,7 +131,7 @@ if (process.argv.includes("--json")) {
       `Seeded mutations (bit flips, interesting integers, truncation, chunk moves; JSON field edits for safetensors headers and config.json) ` +
       `of the tiny-gqa fixtures and a 300-piece tokenizer, each run through open + read every tensor + loadModel + forward (ts and wasm backends alternating) ` +
       `or loadTokenizer + encode/decode, in child processes with a ${HANG_MS / 1000} s hang watchdog. "Most allocated" is the ArrayBuffer bytes plus wasm memory growth ` +
-      `of the worst single case before it returned. ${seconds.toFixed(0)} s wall time, two children at a time, 1-minute load average ${loadavg()[0].toFixed(2)} ` +
+      `plus JS heap growth of the worst single case before it returned (no GC in between). ${seconds.toFixed(0)} s wall time, two children at a time, 1-minute load average ${loadavg()[0].toFixed(2)} ` +
       `(a shared, loaded machine).`);
   }
 }
