@@ -12,6 +12,11 @@
 // renamed into place, then `latest` is replaced (write + fsync + rename). A crash at any moment
 // leaves the previous checkpoint intact and `latest` pointing at a complete one. Older
 // checkpoints are deleted only after the new one is in place (the seed keeps one: save_total_limit 1).
+// What a killed save leaves behind (temporary folders and files) is tidied on resume.
+//
+// Nothing non-finite is saved or resumed: weights and Adam moments holding NaN/Inf are refused,
+// naming the tensor, so a diverged run never replaces its last good checkpoint. The state files
+// (trainer_state.json here, the run's run.json) are validated field by field on reading.
 
 import {
   closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync,
