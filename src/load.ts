@@ -1,18 +1,19 @@
 // loadModel: from a checkpoint folder to a runnable model.
 
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { defaultModel } from "./default-model.js";
 import { samplingDefaults } from "./generate/generate.js";
 import type { SamplingOptions } from "./generate/sampling.js";
 import { chooseCheckpoint, WEIGHT_FILES } from "./io/checkpoint.js";
-import { CheckpointError } from "./io/tensor-file.js";
+import { CheckpointError, readRegularFile } from "./io/tensor-file.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import type { DType } from "./kernels/kernels.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM, type LayerSharingAttention, type ModelOptions } from "./model/model.js";
-import { expectedTensors, loadWeights } from "./model/weights.js";
+import { runStateProblem } from "./model/state.js";
+import { checkTensors, loadWeights, missingTensors } from "./model/weights.js";
 
 export interface LoadModelOptions {
   /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
@@ -78,9 +79,10 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
     }
     throw new ConfigError(file, "not found: a MobileLLM folder needs config.json beside its weights");
   }
+  const text = new TextDecoder().decode(readRegularFile(file, "config.json", 1 << 20));
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, "utf8"));
+    json = JSON.parse(text);
   } catch (e) {
     throw new ConfigError(file, `not valid JSON (${(e as Error).message})`);
   }
@@ -109,8 +111,9 @@ export function readGenerationDefaults(folder: string): SamplingOptions {
   if (!existsSync(file)) return samplingDefaults(undefined);
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, "utf8"));
+    json = JSON.parse(new TextDecoder().decode(readRegularFile(file, "generation_config.json", 1 << 20)));
   } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
     throw new Error(`${file}: not valid JSON (${(e as Error).message}); fix or remove it`);
   }
   return samplingDefaults(json, file);
@@ -126,9 +129,18 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
   const folder = await resolveModelSource(source, options);
   const config = readConfig(folder, options.strictConfig ?? true, options.log);
   const kernels = await createKernels(options.backend ?? "wasm");
-  const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
+  const { file, reason } = chooseCheckpoint(folder, (f) => missingTensors(f, config), options.weights);
   options.log?.(`weights: ${reason}`);
   try {
+    // Names and shapes first (so a vocabulary that is not the embedding's is named as such), then the
+    // run state, whose size depends on config.json alone, against the weights: all before allocating.
+    checkTensors(file, config);
+    let fileBytes = 0;
+    for (const t of file.tensors.values()) fileBytes += t.numel * (t.dtype === "F32" ? 4 : 2);
+    const maxP = options.maxPositions ?? config.maxPositions;
+    const maxT = Math.max(1, Math.min(options.maxChunk ?? 256, maxP));
+    const problem = runStateProblem(config, maxT, maxP, fileBytes, options.maxPositions !== undefined);
+    if (problem !== undefined) throw new ConfigError(join(folder, "config.json"), problem);
     const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
     const modelOptions: ModelOptions = {};
     if (options.layerSharingAttention !== undefined) modelOptions.layerSharingAttention = options.layerSharingAttention;

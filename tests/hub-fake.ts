@@ -46,6 +46,14 @@ export interface FakeHub {
   ignoreRange: boolean;
   /** Statuses to answer the next hub requests with, one each (e.g. 503 then 429). */
   failNext: number[];
+  /** key -> extra bytes a GET sends after the file (no Content-Length), more than HEAD announced. */
+  oversize: Map<string, number>;
+  /** keys served without any Content-Length (HEAD and GET; chunked). */
+  noLength: Set<string>;
+  /** key -> milliseconds between single bytes: the GET trickles forever. */
+  trickle: Map<string, number>;
+  /** file name -> ETag sent instead of the git blob id (non-LFS files). */
+  etag: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -66,6 +74,7 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
 
   const hub: FakeHub = {
     url: "", cdnUrl: "", repos, log: [], dropAfter: new Map(), stallAfter: new Map(), corrupt: new Set(), ignoreRange: false, failNext: [],
+    oversize: new Map(), noLength: new Set(), trickle: new Map(), etag: new Map(),
     close: async () => {},
   };
 
@@ -101,9 +110,27 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
       headers["Content-Range"] = `bytes ${start}-${data.length - 1}/${data.length}`;
     }
     const body = data.subarray(start);
-    res.writeHead(status, { ...headers, "Content-Length": String(body.length), "Accept-Ranges": "bytes" });
+    const sized = !hub.noLength.has(key) && !hub.oversize.has(key) && !hub.trickle.has(key);
+    res.writeHead(status, { ...headers, ...(sized || req.method === "HEAD" && !hub.noLength.has(key) ? { "Content-Length": String(body.length) } : {}), "Accept-Ranges": "bytes" });
     if (req.method === "HEAD") {
       res.end();
+      return;
+    }
+    const extra = hub.oversize.get(key);
+    if (extra !== undefined) {
+      res.write(body);
+      res.end(Buffer.alloc(extra, 0x41));
+      return;
+    }
+    const every = hub.trickle.get(key);
+    if (every !== undefined) {
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        res.write(body.subarray(i % body.length, (i % body.length) + 1));
+        i++;
+      }, every);
+      res.on("close", () => clearInterval(timer));
       return;
     }
     const cut = hub.dropAfter.get(key);
@@ -159,7 +186,7 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
       res.end();
       return;
     }
-    sendBytes(req, res, file.data, { ETag: `"${gitBlobSha1(file.data)}"`, "X-Repo-Commit": commit }, gitBlobSha1(file.data));
+    sendBytes(req, res, file.data, { ETag: `"${hub.etag.get(file.name) ?? gitBlobSha1(file.data)}"`, "X-Repo-Commit": commit }, gitBlobSha1(file.data));
   };
 
   const cdnHandler = (req: IncomingMessage, res: ServerResponse) => {

@@ -130,6 +130,6 @@ describe("ZipReader", () => {
     const legacy = new Uint8Array([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e, 0x80, 2, 0x4d, 0xe9, 0x03, 0x2e, 0, 0, 0, 0]);
     expect(() => ZipReader.open(temp(legacy))).toThrow(/legacy \(torch < 1\.6, non-zip\) PyTorch file/);
 
-    expect(() => ZipReader.open(path.join(tmp, "does-not-exist.bin"))).toThrow(/does-not-exist\.bin: cannot open/);
+    expect(() => ZipReader.open(path.join(tmp, "does-not-exist.bin"))).toThrow(/does-not-exist\.bin: checkpoint not found/);
   });
 });

@@ -12,10 +12,12 @@ export function defaultModelPath(): string {
 }
 
 /** The local folder for a --model value (a folder, or a hub id such as facebook/MobileLLM-125M). */
-export async function resolveModelArg(arg: string | undefined, options: { revision?: string; quiet?: boolean; signal?: AbortSignal } = {}): Promise<string> {
-  const hub: { quiet?: boolean; signal?: AbortSignal } = {};
+export async function resolveModelArg(arg: string | undefined,
+  options: { revision?: string; quiet?: boolean; signal?: AbortSignal; files?: string[] } = {}): Promise<string> {
+  const hub: { quiet?: boolean; signal?: AbortSignal; files?: string[] } = {};
   if (options.quiet !== undefined) hub.quiet = options.quiet;
   if (options.signal) hub.signal = options.signal;
+  if (options.files) hub.files = options.files; // only these files of a hub repo (e.g. config.json before the weights)
   return resolveModelSource(arg ?? defaultModelPath(), { ...(options.revision ? { revision: options.revision } : {}), hub });
 }
 

@@ -171,6 +171,9 @@ function plan(model: GenerationModel, prompt: string | ArrayLike<number>, given:
   const eosIds = o.eosTokenId === null ? [] : o.eosTokenId === undefined ? [c.eosTokenId] :
                  typeof o.eosTokenId === "number" ? [o.eosTokenId] : [...o.eosTokenId];
   const stops = o.stop === undefined ? [] : typeof o.stop === "string" ? [o.stop] : [...o.stop];
+  if (stops.some((x) => typeof x !== "string" || x === "")) {
+    throw new RangeError(`stop strings must be non-empty strings, got ${JSON.stringify(o.stop)} (an empty one would stop before any text)`);
+  }
   if (stops.length > 0 && !o.tokenizer) throw new TypeError("stop strings need options.tokenizer to turn ids into text");
   return {
     model, promptIds, maxNewTokens, eos: new Set(eosIds), stops,
@@ -264,8 +267,15 @@ export class Generation implements AsyncIterable<GenerateStep> {
     contextIds.set(promptIds);
     const oneId = new Int32Array(1);
     const ids: number[] = [];
-    const decoder = tokenizer ? createTextStream(tokenizer, promptIds) : null;
-    const stops = this.plan.stops.length ? new StopStrings(this.plan.stops) : null;
+    let decoder: ReturnType<typeof createTextStream> | null;
+    let stops: StopStrings | null;
+    try {
+      decoder = tokenizer ? createTextStream(tokenizer, promptIds) : null;
+      stops = this.plan.stops.length ? new StopStrings(this.plan.stops) : null;
+    } catch (e) {
+      this.reject(e);
+      throw e;
+    }
     let runningText = "";
     let stopReason: StopReason | null = null;
     let prefillSeconds = 0, decodeSeconds = 0;
@@ -292,7 +302,12 @@ export class Generation implements AsyncIterable<GenerateStep> {
       model.reset();
       let logits = model.feed(promptIds);                         // prefill
       for (let i = 0; i < maxNewTokens; i++) {
-        const id = sampler.sample(logits, contextIds, P + i);
+        let id: number;
+        try {
+          id = sampler.sample(logits, contextIds, P + i);
+        } catch (e) {
+          throw new RangeError(`generation step ${i + 1} (position ${P + i}): ${(e as Error).message}`);
+        }
         const now = performance.now();
         if (i === 0) prefillSeconds = (now - t) / 1000;
         else decodeSeconds += (now - t) / 1000;

@@ -206,6 +206,15 @@ export class Sampler {
     const V = this.V, xV = this.xV, probV = this.probV, idxV = this.idxV;
     if (logitsV.length < V) throw new RangeError(`logits have ${logitsV.length} entries, the sampler expects V = ${V}`);
     xV.set(logitsV.length === V ? logitsV : logitsV.subarray(0, V));
+    // NaN or +Inf logits have no argmax and no softmax: choosing "token 0" (or nothing) from them
+    // would be a silent wrong answer. (-Inf is a masked token, which is fine.)
+    for (let v = 0; v < V; v++) {
+      const x = xV[v]!;
+      if (x !== x || x === Infinity) {
+        throw new RangeError(`the logits hold ${x} (token id ${v}): the model produced non-finite values, so no token can be chosen; ` +
+                             `check the weights (a checkpoint saved after training diverged?)`);
+      }
+    }
 
     // 1. repetition penalty
     if (this.repetitionPenalty !== 1) applyRepetitionPenalty(xV, contextIds, n, this.repetitionPenalty, this.seenV);
@@ -213,6 +222,7 @@ export class Sampler {
     // 2. temperature (0: greedy)
     if (this.greedy) {
       idxV[0] = argmax(xV, V);
+      if (xV[idxV[0]]! === -Infinity) throw new RangeError("every token's logit is -Infinity: nothing can be chosen");
       return 1;
     }
     if (this.temperature !== 1) {
@@ -235,6 +245,10 @@ export class Sampler {
       const e = Math.exp(xV[v]! - max);
       probV[v] = e;
       sum += e;
+    }
+    if (!(sum >= 1 && sum < Infinity)) { // exp(0) = 1 is in the sum unless the scaled logits overflowed or all are masked
+      throw new RangeError(max === -Infinity ? "every token's logit is -Infinity: nothing can be sampled"
+        : `temperature ${this.temperature} scales these logits out of range (softmax overflows); use a larger temperature, or 0 for greedy`);
     }
     const pMax = 1 / sum; // the largest probability: exp(0) / sum
     for (let v = 0; v < V; v++) probV[v] = probV[v]! / sum;

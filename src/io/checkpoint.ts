@@ -16,7 +16,6 @@ export const WEIGHT_FILES = ["model.safetensors", "model.safetensors.index.json"
 
 /** Open one weights file by its name: *.safetensors, *.bin (torch.save zip), or a shard index. */
 export function openCheckpointFile(path: string): TensorFile {
-  if (!existsSync(path)) throw new CheckpointError(path, "file not found");
   const name = basename(path);
   if (name.endsWith(".safetensors")) return openSafetensors(path);
   if (name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth")) return openPytorchCheckpoint(path);
@@ -33,11 +32,12 @@ export interface ChosenCheckpoint {
 
 /**
  * Open the weights of `folder`: `explicit` if given (a name inside the folder or a path), else the
- * first of WEIGHT_FILES that exists and holds every tensor in `required`. A file that lacks some is
+ * first of WEIGHT_FILES that exists and holds every tensor in `required` (or for which the function
+ * `required` lists nothing missing: it can check sizes before naming tensors). A file that lacks some is
  * passed over for the next one, and the reason is reported; if none is complete, the first file's
  * own error is thrown (it names the missing tensor).
  */
-export function chooseCheckpoint(folder: string, required: string[], explicit?: string): ChosenCheckpoint {
+export function chooseCheckpoint(folder: string, required: readonly string[] | ((file: TensorFile) => string[]), explicit?: string): ChosenCheckpoint {
   if (explicit) {
     const path = existsSync(join(folder, explicit)) ? join(folder, explicit) : explicit;
     return { file: openCheckpointFile(path), reason: `${basename(path)} (requested)` };
@@ -49,7 +49,7 @@ export function chooseCheckpoint(folder: string, required: string[], explicit?: 
   const skipped: string[] = [];
   for (const name of present) {
     const file = openCheckpointFile(join(folder, name));
-    const missing = required.filter((t) => !file.tensors.has(t));
+    const missing = typeof required === "function" ? required(file) : required.filter((t) => !file.tensors.has(t));
     if (missing.length === 0) {
       return { file, reason: skipped.length ? `${name}; skipped ${skipped.join("; ")}` : name };
     }

@@ -74,6 +74,9 @@ export interface ResolveHubOptions {
   /** Give up an attempt (and retry, resuming) after this long without an answer or data;
    *  default $HF_HUB_DOWNLOAD_TIMEOUT seconds, else 30 s. */
   timeoutMs?: number;
+  /** Give up a file (all attempts together) after this long, however data trickles in; default
+   *  timeoutMs plus the time the file takes at 64 KiB/s (see downloadDeadlineMs). */
+  deadlineMs?: number;
   /** fetch implementation (tests, proxies); default globalThis.fetch. */
   fetch?: typeof fetch;
   progress?: (e: HubProgressEvent) => void;
@@ -82,7 +85,7 @@ export interface ResolveHubOptions {
 }
 
 export type HubErrorCode =
-  | "invalid-id" | "unauthorized" | "not-found" | "network" | "offline" | "size" | "checksum" | "http" | "bad-response";
+  | "invalid-id" | "unauthorized" | "not-found" | "network" | "offline" | "size" | "checksum" | "http" | "bad-response" | "cache";
 
 /** Every failure of resolveHubModel: the message names the repo and file and says what to do. */
 export class HubError extends Error {
@@ -136,7 +139,8 @@ function isTrue(v: string | undefined): boolean {
 
 /** Repo file names become cache paths: refuse anything that could step outside the snapshot. */
 function assertSafeRepoPath(repoId: string, file: string): void {
-  if (file === "" || isAbsolute(file) || file.includes("\\") || file.split("/").some((p) => p === ".." || p === "." || p === "")) {
+  if (file === "" || isAbsolute(file) || file.includes("\\") || file.includes("\0") ||
+      file.split("/").some((p) => p === ".." || p === "." || p === "" || Buffer.byteLength(p) > 255)) {
     throw new HubError("bad-response", repoId, file, `${repoId}: refusing unsafe name "${file}" (file names and revisions must be relative paths inside the repository)`);
   }
 }
@@ -365,6 +369,7 @@ interface Ctx {
   fetch: typeof fetch;
   signal: AbortSignal | undefined;
   timeoutMs: number;
+  deadlineMs: number | undefined;
   quiet: boolean;
   progress: ((e: HubProgressEvent) => void) | undefined;
   /** What the cache lacks for this revision (for error messages). */
@@ -405,8 +410,13 @@ interface Attempt {
   alive(): void;
 }
 
-function startAttempt(ctx: Ctx): Attempt & { end(): void } {
+function startAttempt(ctx: Ctx, deadline = Infinity): Attempt & { end(): void; expired(): boolean } {
   const ac = new AbortController();
+  let expired = false;
+  const deadlineTimer = deadline < Infinity ? setTimeout(() => {
+    expired = true;
+    ac.abort(new Error("deadline"));
+  }, Math.max(0, deadline - Date.now())) : undefined;
   const onOuterAbort = () => ac.abort(ctx.signal!.reason);
   if (ctx.signal?.aborted) onOuterAbort();
   ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -419,8 +429,10 @@ function startAttempt(ctx: Ctx): Attempt & { end(): void } {
   return {
     signal: ac.signal,
     alive,
+    expired: () => expired,
     end: () => {
       clearTimeout(timer);
+      clearTimeout(deadlineTimer);
       ctx.signal?.removeEventListener("abort", onOuterAbort);
     },
   };
@@ -445,14 +457,15 @@ async function fetchFollow(ctx: Ctx, attempt: Attempt, url: string, init: { meth
 }
 
 /** Run `fn` up to MAX_ATTEMPTS times while it fails with a network-ish error or stalls. */
-async function withRetries<T>(ctx: Ctx, file: string, fn: (attempt: Attempt) => Promise<T>): Promise<T> {
+async function withRetries<T>(ctx: Ctx, file: string, fn: (attempt: Attempt) => Promise<T>, deadline = Infinity): Promise<T> {
   for (let n = 1; ; n++) {
-    const attempt = startAttempt(ctx);
+    const attempt = startAttempt(ctx, deadline);
     try {
       return await fn(attempt);
     } catch (e) {
       if (e instanceof HubError) throw e;
       if (ctx.signal?.aborted) throw ctx.signal.reason; // the caller's abort, not our stall timer
+      if (attempt.expired()) throw deadlineError(ctx, file);
       if (n >= MAX_ATTEMPTS) throw networkError(ctx, file, e);
       await sleep(200 * n, undefined, { signal: ctx.signal });
     } finally {
@@ -474,7 +487,7 @@ async function fetchRepoInfo(ctx: Ctx): Promise<RepoInfo> {
     const { res } = await fetchFollow(ctx, attempt, url, { method: "GET", extra: { Accept: "application/json" } });
     if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
     if (!res.ok) throw httpError(ctx, what, res);
-    const body = (await res.json().catch(() => null)) as { sha?: unknown; siblings?: unknown } | null;
+    const body = (await readJsonCapped(res, MAX_REPO_INFO_BYTES)) as { sha?: unknown; siblings?: unknown } | null;
     const siblings = Array.isArray(body?.siblings) ? (body!.siblings as { rfilename?: unknown }[]) : null;
     if (!body || typeof body.sha !== "string" || !isCommitSha(body.sha) || !siblings) {
       throw new HubError("bad-response", ctx.repoId, what,
@@ -544,19 +557,28 @@ async function fetchInto(ctx: Ctx, attempt: Attempt, url: string, file: string, 
   } // 200: the server ignored Range and sends everything; rewrite from byte 0.
   const fh = await open(part, append ? "a" : "w");
   let done = append ? have : 0;
+  const expected = expectedBytes(meta, res, done);
+  const limit = expected ?? MAX_UNANNOUNCED_BYTES;
   try {
     if (res.body) {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        if (done + chunk.length > limit) { // never store more than was announced
+          await res.body.cancel().catch(() => {});
+          throw oversizeError(ctx, file, limit, expected !== undefined);
+        }
         await fh.write(chunk);
         attempt.alive();
         done += chunk.length;
         report(done);
       }
     }
+  } catch (e) {
+    if (e instanceof HubError) rmSync(part, { force: true });
+    throw e;
   } finally {
     await fh.close();
   }
-  if (meta.size !== undefined && done < meta.size) throw new RetryableError(`connection closed after ${done} of ${meta.size} bytes`);
+  if (expected !== undefined && done < expected) throw new RetryableError(`connection closed after ${done} of ${expected} bytes`);
   return done;
 }
 
@@ -678,6 +700,13 @@ async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: File
     bar?.update(done);
     ctx.progress?.({ repoId: ctx.repoId, file, done, total: meta.size });
   };
+  if (meta.size === undefined && digestKind(meta.etag) === undefined) {
+    // Neither a length nor a checksum: a cut response would look complete. Never cache that.
+    return new HubError("bad-response", ctx.repoId, file,
+      `${ctx.repoId}: ${file}: the hub announced neither a size nor a checksum ETag (${JSON.stringify(meta.etag)}), so a complete ` +
+      `download cannot be told from a cut one; refusing to cache it. Is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`);
+  }
+  const deadline = Date.now() + downloadDeadlineMs(ctx, meta);
   try {
     await withRetries(ctx, file, async (attempt) => {
       let have = isFile(part) ? statSync(part).size : 0;
@@ -687,7 +716,7 @@ async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: File
       }
       if (meta.size !== undefined && have === meta.size) return; // finished earlier, only unverified
       await fetchInto(ctx, attempt, resolveUrl(ctx, commit, file), file, part, have, meta, report);
-    });
+    }, deadline);
   } finally {
     bar?.done();
   }
@@ -697,12 +726,13 @@ async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: File
     return new HubError("size", ctx.repoId, file,
       `${ctx.repoId}: ${file}: downloaded ${got} bytes but the hub announced ${meta.size}; the partial file was removed, try again.`);
   }
-  if (/^[0-9a-f]{64}$/.test(meta.etag)) {
-    // LFS files are named by their sha256: check the bytes really are that file.
-    const digest = await sha256File(part);
+  const kind = digestKind(meta.etag);
+  if (kind !== undefined) {
+    // LFS files are named by their sha256, the others by their git blob id: check the bytes really are that file.
+    const digest = kind === "sha256" ? await sha256File(part) : await gitBlobSha1File(part);
     if (digest !== meta.etag) {
       return new HubError("checksum", ctx.repoId, file,
-        `${ctx.repoId}: ${file}: sha256 mismatch (expected ${meta.etag}, got ${digest}); the corrupt download was removed, try again.`);
+        `${ctx.repoId}: ${file}: ${kind} mismatch (expected ${meta.etag}, got ${digest}); the corrupt download was removed, try again.`);
     }
   }
   return undefined;
@@ -716,6 +746,14 @@ async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: File
  * (…/models--owner--name/snapshots/{commit}), ready for the checkpoint loader.
  */
 export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = {}): Promise<string> {
+  try {
+    return await resolveHubModelRaw(repoId, opts);
+  } catch (e) {
+    throw cacheError(repoId, e);
+  }
+}
+
+async function resolveHubModelRaw(repoId: string, opts: ResolveHubOptions): Promise<string> {
   const env = opts.env ?? process.env;
   if (!isRepoIdSyntax(repoId)) {
     throw new HubError("invalid-id", repoId, undefined,
@@ -751,6 +789,7 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
     fetch: opts.fetch ?? globalThis.fetch,
     signal: opts.signal,
     timeoutMs: opts.timeoutMs ?? (Number(env.HF_HUB_DOWNLOAD_TIMEOUT) > 0 ? Number(env.HF_HUB_DOWNLOAD_TIMEOUT) * 1000 : 30_000),
+    deadlineMs: opts.deadlineMs,
     quiet: opts.quiet ?? false,
     progress: opts.progress,
     missing: cached.missing,
@@ -780,7 +819,7 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
     const snapPath = join(snapshotDir, file);
     if (!isFile(snapPath)) {
       const meta = await headFile(ctx, commit, file);
-      assertSafeRepoPath(repoId, meta.etag);
+      assertUsableEtag(ctx, file, meta.etag);
       const blob = join(storage, "blobs", meta.etag);
       if (!(isFile(blob) && (meta.size === undefined || statSync(blob).size === meta.size))) {
         await downloadBlob(ctx, commit, file, meta, blob);
@@ -801,4 +840,100 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
     }
   }
   return snapshotDir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integrity and bounds: what a download must match before it is cached, how large and how slow
+// it may be, and file-system failures as errors that say what to do.
+
+/** The repo API's answer lists file names: far below this even for repositories with 100k files. */
+const MAX_REPO_INFO_BYTES = 64 << 20;
+
+/**
+ * A JSON body read up to `max` bytes (null if longer or not JSON): a hostile endpoint cannot fill
+ * memory. The whole answer must arrive within the attempt's idle timeout (it is not renewed here).
+ */
+async function readJsonCapped(res: Response, max: number): Promise<unknown> {
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  if (res.body) {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      n += chunk.length;
+      if (n > max) {
+        await res.body.cancel().catch(() => {});
+        return null;
+      }
+      chunks.push(chunk);
+    }
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** Most bytes stored for a file whose size neither HEAD nor GET announced (config and index files are kilobytes). */
+const MAX_UNANNOUNCED_BYTES = 64 << 20;
+/** The slowest average rate a download may keep up before its deadline ends it. */
+const MIN_BYTES_PER_SECOND = 64 << 10;
+
+/** How long one file may take, all attempts together: the idle timeout plus the file at 64 KiB/s. */
+export function downloadDeadlineMs(ctx: { timeoutMs: number; deadlineMs: number | undefined }, meta: { size: number | undefined }): number {
+  return ctx.deadlineMs ?? ctx.timeoutMs + (1000 * (meta.size ?? MAX_UNANNOUNCED_BYTES)) / MIN_BYTES_PER_SECOND;
+}
+
+function deadlineError(ctx: Ctx, file: string): HubError {
+  return new HubError("network", ctx.repoId, file,
+    `${ctx.repoId}: ${file}: the download did not finish by its deadline (the idle timeout plus the file at 64 KiB/s, or deadlineMs); ` +
+    `the server at ${ctx.endpoint} is too slow or trickling. Try again later, or allow more time with deadlineMs.`);
+}
+
+/** The bytes this response should bring the file to: the hub's announced size, else a 200's Content-Length. */
+function expectedBytes(meta: FileMeta, res: Response, have: number): number | undefined {
+  if (meta.size !== undefined) return meta.size;
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  if (!Number.isSafeInteger(length) || length < 0) return undefined;
+  return res.status === 206 ? have + length : length;
+}
+
+function oversizeError(ctx: Ctx, file: string, limit: number, announced: boolean): HubError {
+  return new HubError("size", ctx.repoId, file, announced
+    ? `${ctx.repoId}: ${file}: the server sent more than the ${limit} bytes it announced; the download was stopped and removed, try again.`
+    : `${ctx.repoId}: ${file}: the server announced no size and sent more than ${limit} bytes, far more than such a file holds; the download was stopped and removed.`);
+}
+
+/** Which digest an ETag is: sha256 (LFS files), a git blob sha1 (the others), or neither. */
+function digestKind(etag: string): "sha256" | "git blob sha1" | undefined {
+  return /^[0-9a-f]{64}$/.test(etag) ? "sha256" : /^[0-9a-f]{40}$/.test(etag) ? "git blob sha1" : undefined;
+}
+
+/** Git's blob id of a file: sha1 of "blob {size}\0" followed by the bytes. */
+async function gitBlobSha1File(path: string): Promise<string> {
+  const hash = createHash("sha1").update(`blob ${statSync(path).size}\0`);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** The ETag names the blob file: it must be a short plain name (the hub's are hex digests). */
+function assertUsableEtag(ctx: Ctx, file: string, etag: string): void {
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(etag) || etag === "." || etag === "..") {
+    throw new HubError("bad-response", ctx.repoId, file,
+      `${ctx.repoId}: ${file}: the hub's ETag (${etag.length} characters: ${JSON.stringify(etag.slice(0, 80))}${etag.length > 80 ? "..." : ""}) ` +
+      `cannot name a cache file; is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`);
+  }
+}
+
+/** A file-system failure while filling the cache, as a HubError naming the path and what to do. */
+function cacheError(repoId: string, e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (e instanceof HubError || typeof err?.code !== "string" || typeof err.syscall !== "string") return e;
+  const path = err.path ?? "the cache folder";
+  const why = err.code === "ENOSPC" ? "the disk is full"
+    : err.code === "EACCES" || err.code === "EPERM" || err.code === "EROFS" ? "it is not writable"
+    : err.code === "ENOTDIR" || err.code === "EEXIST" || err.code === "EISDIR" ? "a file or folder is in the way"
+    : err.code === "ENAMETOOLONG" ? "the name is too long for the file system" : err.message;
+  return new HubError("cache", repoId, undefined,
+    `${repoId}: cannot write the download cache at ${path} (${why}; ${err.code}). ` +
+    `Fix or remove that path, or point HF_HUB_CACHE at a writable folder.`);
 }

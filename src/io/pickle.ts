@@ -18,7 +18,7 @@
 // BUILD is only accepted on an OrderedDict (state_dict's `_metadata` attribute). The work is
 // bounded by the input length: every opcode consumes at least one byte and nothing recurses.
 
-import { CheckpointError, type FileDType } from "./tensor-file.js";
+import { CheckpointError, ownEntry, type FileDType } from "./tensor-file.js";
 
 /** A Python tuple (kept apart from lists, which are JS arrays). */
 export class PyTuple {
@@ -342,11 +342,12 @@ function persistentLoad(pid: PyValue, fail: (m: string) => never): StorageRef {
     return fail("persistent id is not a ('storage', type, key, location, numel) tuple");
   }
   const [, type, key, location, numel] = pid.items;
-  if (!(type instanceof PyGlobal) || type.module !== "torch" || !(type.name in STORAGE_DTYPES)) return fail("persistent id does not name a torch storage type");
+  const dtype = type instanceof PyGlobal && type.module === "torch" ? ownEntry(STORAGE_DTYPES, type.name) : undefined;
+  if (dtype === undefined) return fail("persistent id does not name a torch storage type");
   if (typeof key !== "string" || typeof location !== "string" || !isInt(numel!) || (numel as number) < 0) {
     return fail("persistent id has a bad key, location or numel");
   }
-  return new StorageRef(STORAGE_DTYPES[type.name]!, key, location, numel as number);
+  return new StorageRef(dtype, key, location, numel as number);
 }
 
 /** REDUCE: "call" an allow-listed global. Each case builds data; nothing else can be called. */

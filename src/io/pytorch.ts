@@ -60,6 +60,19 @@ function readStateDict(zip: ZipReader, path: string): Map<string, TensorEntry> {
     if (!record) throw new CheckpointError(path, `tensor "${name}": its storage record "${recordName}" is missing from the zip`);
     tensors.set(name, tensorEntry(zip, path, name, value, record));
   }
+  // Views may share a storage (tied weights), but not so often that a small file reads as a huge
+  // one: all tensors together may hold at most twice the bytes the storages hold.
+  let viewBytes = 0, storageBytes = 0;
+  const storages = new Set<string>();
+  for (const [name, value] of root.items) {
+    if (!(value instanceof TensorRef)) continue;
+    viewBytes += tensors.get(name as string)!.numel * FILE_DTYPE_BYTES[value.storage.dtype];
+    if (!storages.has(value.storage.key)) storageBytes += zip.entries.get(`${topdir}data/${value.storage.key}`)!.size;
+    storages.add(value.storage.key);
+  }
+  if (viewBytes > 2 * storageBytes) {
+    throw new CheckpointError(path, `the tensors' views add up to ${viewBytes} bytes from ${storageBytes} bytes of storage: storages are reused far more than tied weights would; refusing to expand the file`);
+  }
   return tensors;
 }
 
@@ -84,6 +97,18 @@ function tensorEntry(zip: ZipReader, path: string, name: string, t: TensorRef, r
   for (let k = 0; k < shape.length; k++) last += (shape[k]! - 1) * stride[k]!;
   if (numel > 0 && last >= t.storage.numel) {
     throw fail(`storage too small: the view (offset ${t.storageOffset}, shape [${shape}], stride [${stride}]) reaches element ${last} but the storage has ${t.storage.numel}`);
+  }
+  // No element may be read twice: a stride-0 (expanded) or self-overlapping view would turn a small
+  // storage into an arbitrarily large tensor. Dims of size > 1 taken by increasing stride: each
+  // stride must step past everything the smaller dims reach (true of every view torch.save writes
+  // for a parameter: contiguous, transposed or sliced).
+  if (numel > 1) {
+    const dims = shape.map((n, k) => [n, stride[k]!] as const).filter(([n]) => n > 1).sort((a, b) => a[1] - b[1]);
+    let reach = 0; // largest offset the dims so far reach
+    for (const [n, st] of dims) {
+      if (st <= reach) throw fail(`the view (shape [${shape}], stride [${stride}]) reads some storage elements more than once (stride 0 or overlapping): refusing to expand it`);
+      reach += (n - 1) * st;
+    }
   }
   // Row-major contiguous: stride_k = Π_{j>k} size_j (dims of size 1 may carry any stride).
   let contiguous = true;

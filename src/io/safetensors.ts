@@ -3,25 +3,26 @@
 // We validate the whole header before reading any tensor, then read each tensor's bytes straight
 // into the caller's buffer with one positioned read: a 3 GB checkpoint is never held twice.
 
-import { closeSync, fstatSync, openSync } from "node:fs";
-import { CheckpointError, FILE_DTYPE_BYTES, readExactly, type FileDType, type TensorEntry, type TensorFile } from "./tensor-file.js";
+import { closeSync } from "node:fs";
+import {
+  CheckpointError, FILE_DTYPE_BYTES, openRegularFile, ownEntry, readExactly, type FileDType, type TensorEntry, type TensorFile,
+} from "./tensor-file.js";
 
 /** Largest header we accept (the format's own readers cap it at 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
 
 export function openSafetensors(path: string): TensorFile {
-  const fd = openSync(path, "r");
+  const { fd, size } = openRegularFile(path, "safetensors file");
   try {
-    return parseSafetensors(fd, path);
+    return parseSafetensors(fd, size, path);
   } catch (e) {
     closeSync(fd);
     throw e;
   }
 }
 
-function parseSafetensors(fd: number, path: string): TensorFile {
+function parseSafetensors(fd: number, fileBytes: number, path: string): TensorFile {
   const fail = (msg: string): never => { throw new CheckpointError(path, msg); };
-  const fileBytes = fstatSync(fd).size;
   if (fileBytes < 8) fail(`only ${fileBytes} bytes: not a safetensors file (truncated?)`);
 
   const lenBytes = new Uint8Array(8);
@@ -33,11 +34,16 @@ function parseSafetensors(fd: number, path: string): TensorFile {
   const headerBytes = new Uint8Array(headerLen);
   readExactly(fd, headerBytes, 8, path, "the header");
   let header: unknown;
+  let headerText = "";
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerBytes));
+    headerText = new TextDecoder("utf-8", { fatal: true }).decode(headerBytes);
+    header = JSON.parse(headerText);
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${(e as Error).message}): the file is corrupt`);
   }
+  // JSON.parse keeps the last of two equal keys: a tensor named twice would silently be one of them.
+  const duplicate = firstDuplicateKey(headerText);
+  if (duplicate !== undefined) fail(`header names ${JSON.stringify(duplicate)} twice: refusing an ambiguous file`);
   if (typeof header !== "object" || header === null || Array.isArray(header)) fail("header is not a JSON object");
 
   const dataStart = 8 + headerLen;
@@ -50,9 +56,8 @@ function parseSafetensors(fd: number, path: string): TensorFile {
     const where = `tensor "${name}"`;
     if (typeof info !== "object" || info === null) fail(`${where}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    if (typeof dtype !== "string" || !(dtype in FILE_DTYPE_BYTES)) {
+    const elemBytes = ownEntry(FILE_DTYPE_BYTES, dtype) ??
       fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(FILE_DTYPE_BYTES).join(", ")})`);
-    }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     }
@@ -61,7 +66,6 @@ function parseSafetensors(fd: number, path: string): TensorFile {
     }
     const [begin, end] = offsets as [number, number];
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
-    const elemBytes = FILE_DTYPE_BYTES[dtype as FileDType];
     if (end < begin || end - begin !== numel * elemBytes) {
       fail(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape ${JSON.stringify(shape)} of ${dtype} needs ${numel * elemBytes}`);
     }
@@ -78,21 +82,55 @@ function parseSafetensors(fd: number, path: string): TensorFile {
     });
   }
 
-  // Tensors must not share bytes: overlapping ranges mean a corrupt (or hostile) header.
-  ranges.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < ranges.length; i++) {
-    const [prevBegin, prevEnd, prevName] = ranges[i - 1]!;
-    const [begin, end, name] = ranges[i]!;
-    if (begin < prevEnd && end > begin && prevEnd > prevBegin) {
-      fail(`tensors "${prevName}" and "${name}" overlap (bytes ${begin}..${prevEnd}): the header is corrupt`);
+  // The tensors must tile the data section exactly, as the format's reference reader demands: sorted
+  // by offset, each begins where the previous ended and the last ends at the end of the file. This
+  // refuses every overlap (between any two tensors, zero-size ones included) and unaccounted bytes.
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let expect = 0, prevName = "";
+  for (const [begin, end, name] of ranges) {
+    if (begin !== expect) {
+      fail(begin < expect
+        ? `tensor "${name}" (bytes ${begin}..${end}) overlaps "${prevName}" (which ends at ${expect}): the header is corrupt`
+        : `bytes ${expect}..${begin} of the data belong to no tensor (before "${name}"): the header is corrupt`);
     }
+    expect = end;
+    prevName = name;
   }
+  if (expect !== dataBytes) fail(`the tensors end at byte ${expect} of a ${dataBytes}-byte data section: the file has trailing bytes or the header is corrupt`);
 
   let closed = false;
   return {
     path, format: "safetensors", tensors,
     close() { if (!closed) { closed = true; closeSync(fd); } },
   };
+}
+
+/**
+ * The first key that appears twice in one object of a JSON text (compared after unescaping), or
+ * undefined. `text` must already be valid JSON (JSON.parse accepted it).
+ */
+export function firstDuplicateKey(text: string): string | undefined {
+  const objects: (Set<string> | null)[] = []; // one entry per open {...} (a key set) or [...] (null)
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const top = objects[objects.length - 1];
+      if (expectKey && top) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.has(key)) return key;
+        top.add(key);
+      }
+      expectKey = false;
+      i = j;
+    } else if (ch === "{") { objects.push(new Set()); expectKey = true; }
+    else if (ch === "[") { objects.push(null); expectKey = false; }
+    else if (ch === "}" || ch === "]") { objects.pop(); expectKey = false; }
+    else if (ch === ",") expectKey = objects[objects.length - 1] != null;
+  }
+  return undefined;
 }
 
 /** Write tensors as a safetensors file (used by training checkpoints and test/bench generators). */

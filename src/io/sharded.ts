@@ -6,9 +6,8 @@
 // We open every shard once (with the opener for its format, passed in), check that each name
 // in weight_map really is in the shard the index points to, and present one merged table.
 
-import * as fs from "node:fs";
 import * as nodePath from "node:path";
-import { CheckpointError, type TensorEntry, type TensorFile } from "./tensor-file.js";
+import { CheckpointError, readRegularFile, type TensorEntry, type TensorFile } from "./tensor-file.js";
 
 /** Opens one checkpoint file (e.g. openPytorchCheckpoint or openSafetensors). */
 export type TensorFileOpener = (path: string) => TensorFile;
@@ -21,8 +20,9 @@ export type TensorFileOpener = (path: string) => TensorFile;
 export function openShardedCheckpoint(indexPath: string, openShard: TensorFileOpener): TensorFile {
   let index: unknown;
   try {
-    index = JSON.parse(fs.readFileSync(indexPath, "utf8"));
+    index = JSON.parse(new TextDecoder().decode(readRegularFile(indexPath, "shard index")));
   } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     throw new CheckpointError(indexPath, `cannot read the shard index as JSON: ${(e as Error).message}`);
   }
   const weightMap = (index as { weight_map?: unknown } | null)?.weight_map;
@@ -33,7 +33,7 @@ export function openShardedCheckpoint(indexPath: string, openShard: TensorFileOp
   const entries = Object.entries(weightMap as Record<string, unknown>);
   for (const [name, shard] of entries) {
     // Shards are files next to the index: plain relative names only.
-    if (typeof shard !== "string" || shard === "" || nodePath.isAbsolute(shard) || shard.split(/[\\/]/).includes("..")) {
+    if (typeof shard !== "string" || shard === "" || shard.includes("\0") || shard.length > 255 || nodePath.isAbsolute(shard) || shard.split(/[\\/]/).includes("..")) {
       throw new CheckpointError(indexPath, `weight_map["${name}"] = ${JSON.stringify(shard)} is not a shard file name next to the index`);
     }
   }

@@ -16,7 +16,7 @@
 // (real checkpoints reach 3 GB). Entry bytes are CRC-32 checked as they are read.
 
 import * as fs from "node:fs";
-import { CheckpointError, readExactly } from "./tensor-file.js";
+import { CheckpointError, openRegularFile, readExactly } from "./tensor-file.js";
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (ISO-HDLC, the zip/PNG/gzip one): reflected polynomial 0xEDB88320, init and final
@@ -137,14 +137,9 @@ export class ZipReader {
 
   /** Open a zip and read its central directory (only the directory; no entry data). */
   static open(path: string): ZipReader {
-    let fd: number;
+    const { fd, size } = openRegularFile(path, "checkpoint");
     try {
-      fd = fs.openSync(path, "r");
-    } catch (e) {
-      throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
-    }
-    try {
-      return new ZipReader(path, fd, fs.fstatSync(fd).size);
+      return new ZipReader(path, fd, size);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
@@ -278,6 +273,14 @@ export class ZipReader {
       if (needs64 && !found64) throw new CheckpointError(file, `zip entry "${name}": sizes are flagged as zip64 but the zip64 extra field is missing; the file is corrupt`);
       if (diskStart !== 0 && diskStart !== 0xffff) throw new CheckpointError(file, "multi-disk zip archives are not supported");
       if (entries.has(name)) throw new CheckpointError(file, `zip entry "${name}" appears twice; refusing an ambiguous archive`);
+      // Declared sizes are checked here, before anything is allocated for them: a stored entry holds
+      // exactly its bytes, and no entry can expand beyond what a deflate stream could (1032:1).
+      if (method === 0 && size !== compressedSize) {
+        throw new CheckpointError(file, `zip entry "${name}" is stored but declares ${size} bytes in ${compressedSize}; the file is corrupt`);
+      }
+      if (size > compressedSize * 1032 + 64) {
+        throw new CheckpointError(file, `zip entry "${name}" declares ${size} bytes from ${compressedSize} compressed ones, more than any zip method yields; the file is corrupt`);
+      }
       if (localHeaderOffset + LOCAL_HEADER_BYTES + compressedSize > cdOffset) {
         throw new CheckpointError(file, `zip entry "${name}": data (offset ${localHeaderOffset}, ${compressedSize} bytes) runs into the central directory; the file is truncated or corrupt`);
       }
@@ -369,6 +372,7 @@ export class ZipReader {
 
   /** Read a whole (small) entry into a new buffer, CRC checked. */
   readEntry(entry: ZipEntry): Uint8Array {
+    this.checkStored(entry); // before allocating: a compressed entry's size is only a claim
     const dst = new Uint8Array(entry.size);
     this.readRange(entry, 0, dst);
     return dst;

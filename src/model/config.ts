@@ -124,7 +124,7 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
 
   const int = (key: string, fallback?: number): number => {
     const v = o[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) fail(`"${key}" must be a positive integer, got ${JSON.stringify(o[key])}`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) fail(`"${key}" must be a positive integer, got ${JSON.stringify(o[key])}`);
     return v as number;
   };
   const num = (key: string, fallback: number): number => {
@@ -136,6 +136,14 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
     const v = o[key] ?? fallback;
     if (typeof v !== "boolean") fail(`"${key}" must be true or false, got ${JSON.stringify(o[key])}`);
     return v as boolean;
+  };
+
+  // A token id is an integer >= 0 (checked against vocab_size below); absent or null takes the default.
+  const tokenId = (key: string, fallback: number): number => {
+    const v = o[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) fail(`"${key}" must be a token id (an integer >= 0), got ${JSON.stringify(v)}`);
+    return v as number;
   };
 
   // Features MobileLLM never uses: refuse them rather than compute something else silently.
@@ -167,8 +175,8 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
     ropeTheta: num("rope_theta", 10000),
     shareEmbedding: bool("share_embedding", true),
     layerSharing: bool("layer_sharing", false),
-    bosTokenId: typeof o.bos_token_id === "number" ? o.bos_token_id : 1,
-    eosTokenId: typeof o.eos_token_id === "number" ? o.eos_token_id : 2,
+    bosTokenId: tokenId("bos_token_id", 1),
+    eosTokenId: tokenId("eos_token_id", 2),
   };
   if (config.bosTokenId >= config.vocabSize || config.eosTokenId >= config.vocabSize) {
     fail(`bos_token_id/eos_token_id (${config.bosTokenId}/${config.eosTokenId}) outside vocab_size ${config.vocabSize}`);

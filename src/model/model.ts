@@ -14,10 +14,10 @@ import { blockForward } from "./block.js";
 import type { MobileLLMConfig } from "./config.js";
 import { fillRopeTables, type RopeTables } from "./rotary.js";
 import {
-  activationFloats, allocActivations, allocKVCache, allocRopeTables, kvCacheFloats, numApplications,
+  allocActivations, allocKVCache, allocRopeTables, numApplications, runStateBytes, runStateProblem,
   type Activations, type KVCache,
 } from "./state.js";
-import type { ModelWeights } from "./weights.js";
+import { weightBytes, type ModelWeights } from "./weights.js";
 
 /**
  * How the second application of a shared block (layer sharing, "-LS" models) attends:
@@ -77,8 +77,10 @@ export class MobileLLM {
     this.weights = weights;
     const maxP = options.maxPositions ?? config.maxPositions;
     const maxT = Math.max(1, Math.min(options.maxChunk ?? 256, maxP));
-    const floats = activationFloats(config, maxT, maxP) + kvCacheFloats(config, maxP) + maxP * config.headDim;
-    kernels.reserve(floats * 4 + 64 * 16);
+    if (!(Number.isSafeInteger(maxP) && maxP >= 1)) throw new RangeError(`maxPositions must be a positive integer, got ${maxP}`);
+    const problem = runStateProblem(config, maxT, maxP, weightBytes(weights), options.maxPositions !== undefined);
+    if (problem !== undefined) throw new RangeError(problem);
+    kernels.reserve(runStateBytes(config, maxT, maxP) + 64 * 16);
     this.act = allocActivations(kernels, config, maxT, maxP);
     this.cache = allocKVCache(kernels, config, maxP);
     this.rope = allocRopeTables(kernels, maxP, config.headDim);

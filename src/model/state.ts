@@ -78,3 +78,33 @@ export function allocKVCache(k: Kernels, c: MobileLLMConfig, maxP: number): KVCa
 export function allocRopeTables(k: Kernels, maxP: number, Dh: number): RopeTables {
   return { cosPR: k.allocF32(maxP * (Dh / 2)), sinPR: k.allocF32(maxP * (Dh / 2)) };
 }
+
+/** Run state (activations, KV cache, rotary tables) in bytes, for chunks of maxT tokens and maxP positions. */
+export function runStateBytes(c: MobileLLMConfig, maxT: number, maxP: number): number {
+  return 4 * (activationFloats(c, maxT, maxP) + kvCacheFloats(c, maxP) + maxP * c.headDim);
+}
+
+/** Run state that any model may plan without question (the 125M model at 2048 positions needs ~100 MB). */
+export const RUN_STATE_FREE_BYTES = 256 << 20;
+/** Run state larger than this cannot be allocated on any backend (wasm32 addresses 4 GiB). */
+export const RUN_STATE_MAX_BYTES = 2 ** 32;
+
+/**
+ * Why the run state for this context cannot or should not be allocated, or undefined. It is
+ * checked before any allocation. A context taken from config.json (not asked for explicitly) may
+ * not need more than RUN_STATE_FREE_BYTES or 8× the weights, whichever is more: a
+ * max_position_embeddings of 1e8 beside a small checkpoint is a corrupt config, not a plan.
+ */
+export function runStateProblem(c: MobileLLMConfig, maxT: number, maxP: number, weightBytes: number, explicitMaxP: boolean): string | undefined {
+  const bytes = runStateBytes(c, maxT, maxP);
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0)} MB`;
+  if (bytes > RUN_STATE_MAX_BYTES) {
+    return `a context of ${maxP} positions needs ${mb(bytes)} of KV cache and activations, more than the 4 GiB any backend can hold; ` +
+           `load with a smaller maxPositions`;
+  }
+  if (!explicitMaxP && bytes > Math.max(RUN_STATE_FREE_BYTES, 8 * weightBytes)) {
+    return `max_position_embeddings ${maxP} would need ${mb(bytes)} of KV cache and activations for ${mb(weightBytes)} of weights; ` +
+           `that is not a plausible config (check config.json), or ask for the context you need with the maxPositions option`;
+  }
+  return undefined;
+}

@@ -47,6 +47,28 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
   return m;
 }
 
+/**
+ * Whether `file` can possibly hold the weights `c` describes, checked in time proportional to the
+ * file's table, before any list or buffer of the config's size is built: a config.json claiming a
+ * million layers beside a small checkpoint fails here at once. (A few missing tensors pass, so the
+ * name-by-name check can name them; every shape is then checked before anything is allocated.)
+ */
+export function configSizeProblem(file: TensorFile, c: MobileLLMConfig): string | undefined {
+  const tensors = 9 * c.numLayers + 2 + (c.shareEmbedding ? 0 : 1);
+  if (tensors > file.tensors.size + 64) {
+    return `config.json describes ${c.numLayers} layers (${tensors} tensors), but the weights hold only ${file.tensors.size} tensors; ` +
+           `the config does not belong to these weights`;
+  }
+  return undefined;
+}
+
+/** The required tensors `file` lacks for `c` (one entry with the size problem if it cannot fit). */
+export function missingTensors(file: TensorFile, c: MobileLLMConfig): string[] {
+  const problem = configSizeProblem(file, c);
+  if (problem !== undefined) return [problem];
+  return [...expectedTensors(c).keys()].filter((name) => !file.tensors.has(name));
+}
+
 /** Tensors some exporters add that carry no information for us (recomputed from the config). */
 const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/;
 
@@ -55,6 +77,8 @@ const IGNORABLE = /(^|\.)rotary_emb\.inv_freq$/;
  * dtypes. Throws a CheckpointError naming the first problem; never fills in missing values.
  */
 export function checkTensors(file: TensorFile, c: MobileLLMConfig): void {
+  const problem = configSizeProblem(file, c);
+  if (problem !== undefined) throw new CheckpointError(file.path, problem);
   const expected = expectedTensors(c);
   for (const [name, shape] of expected) {
     const t = file.tensors.get(name);
@@ -99,6 +123,7 @@ export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
   const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (fileDType === dtype) {
     t.read(dst);
+    checkFinite(t, data, dtype);
     return { dtype, shape: t.shape, data };
   }
   const raw = new Uint8Array(n * (fileDType === "f32" ? 4 : 2));
@@ -110,7 +135,31 @@ export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
     const x = srcTable ? srcTable[src[i]!]! : src[i]!;
     data[i] = dtype === "f32" ? x : toBits(x);
   }
+  checkFinite(t, data, dtype); // also catches f32 values beyond the f16 range, which round to Inf
   return { dtype, shape: t.shape, data };
+}
+
+/**
+ * The index of the first NaN or ±Inf in `data` (f32 values, or f16/bf16 bits), or -1. Weights are
+ * checked where they enter: a checkpoint written after training diverged must not quietly produce
+ * NaN logits (which greedy decoding would turn into token 0).
+ */
+export function firstNonFinite(data: Float32Array | Uint16Array, dtype: DType): number {
+  if (dtype === "f32") {
+    for (let i = 0; i < data.length; i++) if (data[i]! - data[i]! !== 0) return i; // NaN - NaN, Inf - Inf are NaN
+    return -1;
+  }
+  const exponent = dtype === "f16" ? 0x7c00 : 0x7f80; // all exponent bits set: Inf or NaN
+  for (let i = 0; i < data.length; i++) if ((data[i]! & exponent) === exponent) return i;
+  return -1;
+}
+
+function checkFinite(t: TensorEntry, data: Float32Array | Uint16Array, dtype: DType): void {
+  const i = firstNonFinite(data, dtype);
+  if (i >= 0) {
+    throw new CheckpointError(t.file, `tensor "${t.name}" holds a non-finite value (NaN or Inf) at element ${i}` +
+      `${dtype !== autoDType(t) ? ` after conversion to ${dtype}` : ""}: the checkpoint is corrupt or was saved after training diverged; use an earlier checkpoint`);
+  }
 }
 
 /** Load all weights (matrices in `dtype`, or "auto" = as stored; norm vectors always f32). */
@@ -148,4 +197,14 @@ export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType |
   const finalNormD = vector("model.norm.weight");
   const lmHeadVD = c.shareEmbedding ? embedVD : matrix("lm_head.weight");
   return { embedVD, layers, finalNormD, lmHeadVD };
+}
+
+/** Bytes the loaded weights occupy (the shared lm_head counted once). */
+export function weightBytes(w: ModelWeights): number {
+  let bytes = w.embedVD.data.byteLength + w.finalNormD.byteLength + (w.lmHeadVD === w.embedVD ? 0 : w.lmHeadVD.data.byteLength);
+  for (const l of w.layers) {
+    bytes += l.inputNormD.byteLength + l.postNormD.byteLength;
+    for (const m of [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF]) bytes += m.data.byteLength;
+  }
+  return bytes;
 }

@@ -1,9 +1,10 @@
 // Public tokenizer API: load MobileLLM's SentencePiece tokenizer.model and encode/decode text.
 
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { defaultModel } from "../default-model.js";
 import { Tokenizer } from "./tokenizer.js";
+import { readRegularFile } from "../io/tensor-file.js";
 
 export { Tokenizer, type EncodeOptions } from "./tokenizer.js";
 export { DecodeStream } from "./decode.js";
@@ -39,8 +40,8 @@ export async function loadTokenizer(folderOrFile: string = defaultModel): Promis
       throw new Error(`${path}: not found; the folder ${folderOrFile} has no tokenizer.model`);
     }
   }
-  const bytes = await readFile(path);
-  return Tokenizer.fromBytes(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+  // A regular file only (a FIFO would block forever), and never larger than any real tokenizer.
+  return Tokenizer.fromBytes(readRegularFile(path, "tokenizer.model", 1 << 30), path);
 }
 
 export { trainBpeTokenizer, trainBpeModel, type TrainBpeOptions } from "./train.js";

@@ -111,17 +111,21 @@ export class TokenStream {
   }
 
   private nextSequence(out: Int32Array): void {
+    // Every file end passed without finding a sequence counts: more than one full round over the
+    // files means none has one (files emptied or shortened since a checkpoint included): stop
+    // instead of looping forever. Counted here, not from the run's totals, which a resume restores.
+    let emptyFileEnds = 0;
+    const wholePass = this.files.length + (this.pos.byte === 0 ? 0 : 1); // from mid-file, that file's start comes last
     for (;;) {
       const line = this.readLine();
       if (line === null) { // end of this file: next file, or the next pass over all of them
         this.close();
         this.pos = { file: this.pos.file + 1, byte: 0, line: 0, pass: this.pos.pass };
-        if (this.pos.file === this.files.length) {
-          this.pos = { file: 0, byte: 0, line: 0, pass: this.pos.pass + 1 };
-          if (this.counts.sequences === 0) { // a whole pass found nothing: stop instead of looping forever
-            throw new Error(`${this.folder}: a whole pass over the .jsonl files (rank ${this.rank} of ${this.worldSize}) found no usable ` +
-                            `sequence of ${this.seqLen} token ids (${this.counts.malformed} malformed, ${this.counts.short} too short)`);
-          }
+        if (this.pos.file === this.files.length) this.pos = { file: 0, byte: 0, line: 0, pass: this.pos.pass + 1 };
+        if (++emptyFileEnds >= wholePass) {
+          throw new Error(`${this.folder}: a whole pass over the .jsonl files (rank ${this.rank} of ${this.worldSize}) found no usable ` +
+                          `sequence of ${this.seqLen} token ids (${this.counts.malformed} malformed, ${this.counts.short} too short so far); ` +
+                          `the data is empty, or changed since the run started (lines shorter than --seq-len?)`);
         }
         continue;
       }

@@ -2,7 +2,7 @@
 // the chosen dtype (f16 halves the size; round to nearest even), tokenizer.model when present.
 // No optimizer state: the folder is for inference (loadModel, generate).
 
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { numberToBf16Bits, numberToF16Bits } from "../kernels/half.js";
 import { encodeSafetensors, openSafetensors } from "../io/safetensors.js";
@@ -30,6 +30,7 @@ export function exportModel(checkpointDir: string, outDir: string, c: MobileLLMC
   } finally {
     file.close();
   }
+  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new Error(`${outDir}: is a file; the export goes into a model folder (created if missing)`);
   mkdirSync(outDir, { recursive: true });
   writeTextAtomic(join(outDir, "config.json"), JSON.stringify({ ...configToJson(c), torch_dtype: dtype === "f16" ? "float16" : dtype === "bf16" ? "bfloat16" : "float32" }, null, 2) + "\n");
   writeFileAtomic(join(outDir, "model.safetensors"), encodeSafetensors(tensors));

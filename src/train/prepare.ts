@@ -72,6 +72,7 @@ export function prepare(tokenizer: TextTokenizer, o: PrepareOptions): PrepareRes
   const sequences = Math.floor(ids.length / T);
   if (sequences === 0) throw new Error(`the inputs give ${ids.length} tokens, fewer than one sequence of ${T}; lower --seq-len`);
   const dir = join(o.out, o.node ?? "1");
+  if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new Error(`${o.out}: is a file; --out names the data folder (created if missing)`);
   mkdirSync(dir, { recursive: true });
   const lines: string[] = [];
   for (let i = 0; i < sequences; i++) lines.push(JSON.stringify({ token_ids: ids.slice(i * T, (i + 1) * T) }));

@@ -11,15 +11,18 @@
 // Everything a step depends on (weights, Adam moments, step, data position) is in a checkpoint,
 // and the arithmetic is deterministic, so `resume` continues bit-exactly.
 
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { createKernels, type BackendName } from "../kernels/index.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
 import { adamwStep, allocAdamW, clipGradNorm, cosineLr, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, writeTextAtomic, type TrainerState } from "./checkpoint.js";
+import {
+  cleanupInterruptedSaves, latestCheckpoint, loadCheckpoint, NonFiniteError, readLossRecords, readRunFile, saveCheckpoint, writeTextAtomic,
+  type RunOptions, type TrainerState,
+} from "./checkpoint.js";
 import { TokenStream, type DataOptions } from "./data.js";
 import { initParams } from "./init.js";
-import { lossCurveSvg, parseLossLog, type LossRecord } from "./loss-curve.js";
+import { lossCurveSvg, type LossRecord } from "./loss-curve.js";
 import { trainBackward, trainForward, zeroGrads } from "./model.js";
 import { Rng } from "./rng.js";
 import { allocTrainState, type TrainState } from "./state.js";
@@ -93,7 +96,14 @@ function claimOutDir(o: PretrainOptions): void {
   const out = o.out;
   const runFile = join(out, "run.json");
   const backend = o.backend ?? "ts";
-  const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe: o.recipe, data: resolve(o.data), backend };
+  const d = o.dataOptions ?? {};
+  const options: RunOptions = {
+    saveEvery: o.saveEvery ?? 0, node: d.node ?? "1", worldSize: d.worldSize ?? 1, rank: d.rank ?? 0, strict: d.strict ?? false,
+    ...(o.tokenizer ? { tokenizer: resolve(o.tokenizer) } : {}), ...(o.evalData ? { evalData: resolve(o.evalData) } : {}),
+    ...(o.evalSequences !== undefined ? { evalSequences: o.evalSequences } : {}),
+  };
+  const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe: o.recipe, data: resolve(o.data), backend, options };
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new Error(`${out}: is a file, not a folder; the output (--out) must be a run folder (it is created if missing)`);
   if (existsSync(out) && readdirSync(out).length > 0) {
     if (o.force && !o.resume) {
       for (const f of readdirSync(out)) {
@@ -102,12 +112,12 @@ function claimOutDir(o: PretrainOptions): void {
     } else if (!existsSync(runFile)) {
       throw new Error(`${out}: the output folder is not empty and holds no training run (run.json); choose another --out, or pass --force to train into it anyway`);
     } else {
-      const prev = JSON.parse(readFileSync(runFile, "utf8")) as typeof runJson;
+      const prev = readRunFile(runFile);
       if (!o.resume) {
         throw new Error(`${out}: already holds a training run (run.json, ${latestCheckpoint(out) ?? "no checkpoint yet"}); ` +
                         `pass --resume to continue it, or --force to discard it and start over`);
       }
-      const diffs = JSON.stringify(prev.config) !== JSON.stringify(runJson.config) ? ["model config"] : [];
+      const diffs = JSON.stringify(prev.configJson) !== JSON.stringify(runJson.config) ? ["model config"] : [];
       diffs.push(...recipeDiff(o.recipe, prev.recipe));
       if (prev.backend && prev.backend !== backend) {
         o.log?.(`note: the run used the ${prev.backend} backend and resumes on ${backend}; the continuation is not bit-exact`);
@@ -150,6 +160,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   let records: LossRecord[] = [];
   let state: TrainerState;
 
+  if (o.resume) cleanupInterruptedSaves(o.out, log);
   const ckpt = o.resume ? latestCheckpoint(o.out) : null;
   if (ckpt) {
     state = loadCheckpoint(ckpt, c, s.params, opt);
@@ -157,7 +168,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     Object.assign(data.counts, state.dataCounts);
     rng.setState(state.rng);
     // keep the log of the steps up to the checkpoint (a crashed run may have logged more)
-    records = existsSync(lossFile) ? parseLossLog(readFileSync(lossFile, "utf8")).filter((x) => x.step <= state.step) : [];
+    records = readLossRecords(lossFile, state.step);
     log(`resuming from ${ckpt} at step ${state.step}`);
   } else {
     initParams(s.params, rng);
@@ -179,11 +190,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       if (rec) rec.val_loss = valLoss;
       log(`step ${state.step}: validation loss ${valLoss.toFixed(4)} over ${Math.floor(valSeqs.length / r.batchSize) * r.batchSize} sequences`);
     }
+    // The step's line goes to the log before the checkpoint that covers it: a kill at any moment
+    // leaves every step up to `latest` in the log (a resume drops lines beyond it).
+    if (rec) appendLossRecord(lossFile, rec, true);
     state.data = data.position();
     state.dataCounts = { ...data.counts };
     state.rng = rng.getState();
     lastCheckpoint = saveCheckpoint(o.out, c, s.params, opt, state, o.tokenizer);
-    writeTextAtomic(lossFile, records.map((x) => JSON.stringify(x) + "\n").join(""));
     writeTextAtomic(join(o.out, "loss.svg"), lossCurveSvg(records, `MobileLLM pretraining: ${basename(resolve(o.out))}`));
   };
 
@@ -200,6 +213,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       trainBackward(s, 1 / r.gradAccum);
     }
     const gradNorm = clipGradNorm(s.params.gradFlat, r.maxGradNorm);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) { // stop before the update: the weights stay as the last step left them
+      data.close();
+      throw new NonFiniteError(`step ${state.step + 1}: the loss is ${loss} and the gradient norm ${gradNorm}: training diverged. ` +
+        `Nothing was saved for this step; the last good checkpoint is ${lastCheckpoint || "none (no checkpoint yet)"}. Resume from it with a lower --lr.`);
+    }
     const lr = cosineLr(state.step, r.lr, r.warmup, r.steps, r.minLrRatio);
     adamwStep(s.params.flat, s.params.gradFlat, opt, adam, lr);
     state.step++;
@@ -233,8 +251,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   return result;
 }
 
-/** Append one record to the loss log (between checkpoints; rewritten whole at each checkpoint). */
-function appendLossRecord(file: string, rec: LossRecord): void {
-  // appendFileSync is enough here: the log is rebuilt from the checkpoint's records on resume.
-  appendFileSync(file, JSON.stringify(rec) + "\n");
+/** Append one record to the loss log (fsynced before a checkpoint; a resume drops lines past it). */
+function appendLossRecord(file: string, rec: LossRecord, sync = false): void {
+  const fd = openSync(file, "a");
+  try {
+    writeSync(fd, JSON.stringify(rec) + "\n");
+    if (sync) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,7 +5,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
-import { checkModelFolder, loadModel } from "../../load.js";
+import { HubError, isHubId } from "../../io/hub.js";
+import { checkModelFolder, loadModel, readConfig } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
@@ -87,7 +88,24 @@ export const generate: Command = {
     const stops = ((values.stop as string[] | undefined) ?? []).map((s) => unescapeFlag(s, "stop"));
     if (stops.some((s) => s === "")) throw new UsageError("--stop needs a non-empty string");
 
-    const folder = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
+    const N = options.maxNewTokens!;
+    const modelArg = values.model as string | undefined, quiet = values.quiet === true;
+    if (modelArg !== undefined && isHubId(modelArg)) {
+      // A hub model: check the prompt against its context before downloading the weights
+      // (config.json and tokenizer.model are small, and come first).
+      const context = readConfig(await resolveModelArg(modelArg, { signal, quiet, files: ["config.json"] }), false).maxPositions;
+      let P = promptIds?.length;
+      if (P === undefined) {
+        try {
+          const codec = await loadCodec(await resolveModelArg(modelArg, { signal, quiet, files: ["tokenizer.model"] }));
+          P = codec?.encode(values.prompt as string, { addBos: true }).length;
+        } catch (e) {
+          if (!(e instanceof HubError && e.code === "not-found")) throw e; // no tokenizer: the check below says so
+        }
+      }
+      if (P !== undefined) checkContext(P, N, context);
+    }
+    const folder = await resolveModelArg(modelArg, { signal, quiet });
     checkModelFolder(folder); // config and weights before the tokenizer: the error names what is missing
     const codec = await loadCodec(folder);
     if (!codec && promptIds === null) {
@@ -99,11 +117,7 @@ export const generate: Command = {
 
     const model = await loadModel(folder, { backend, dtype, layerSharingAttention });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
-    const P = ids.length, N = options.maxNewTokens!, context = model.cache.maxP;
-    if (P + N > context) {
-      throw new UsageError(`the prompt (${P} tokens) plus --max-new-tokens ${N} needs ${P + N} positions, ` +
-                           `more than the model's context of ${context}; shorten the prompt or lower --max-new-tokens`);
-    }
+    checkContext(ids.length, N, model.cache.maxP);
     let gen;
     try {
       gen = runGeneration(model, ids, options);
@@ -134,6 +148,14 @@ export const generate: Command = {
                  `stopped: ${r.stopReason}]\n`);
   },
 };
+
+/** The prompt (P tokens) and N new tokens must fit the model's context. */
+function checkContext(P: number, N: number, context: number): void {
+  if (P + N > context) {
+    throw new UsageError(`the prompt (${P} tokens) plus --max-new-tokens ${N} needs ${P + N} positions, ` +
+                         `more than the model's context of ${context}; shorten the prompt or lower --max-new-tokens`);
+  }
+}
 
 function round(x: number): number {
   return Math.round(x * 100) / 100;

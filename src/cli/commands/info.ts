@@ -4,7 +4,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chooseCheckpoint } from "../../io/checkpoint.js";
 import { readConfig } from "../../load.js";
-import { expectedTensors } from "../../model/weights.js";
+import { missingTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
 import type { Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
@@ -26,7 +26,7 @@ export const info: Command = {
     const files = readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile())
       .map((f) => ({ name: f, bytes: statSync(join(folder, f)).size }));
     // Which weights file a load would use, and the dtypes stored in it.
-    const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()]);
+    const { file, reason } = chooseCheckpoint(folder, (f) => missingTensors(f, config));
     const dtypes: Record<string, number> = {};
     for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
     file.close();

@@ -1,20 +1,28 @@
 // mobilellm pretrain: train a MobileLLM from scratch with the seed's recipe (src/train/).
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { readRegularFile } from "../../io/tensor-file.js";
 import { join } from "node:path";
 import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
 import { exportModel } from "../../train/export.js";
+import { readRunFile } from "../../train/checkpoint.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
 import { createProgress, formatDuration, type Progress } from "../../util/progress.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 
 /** --config: a preset name ("125M", "350M-LS", ...) or a config.json file (or its folder). */
 export function resolveConfigArg(arg: string): MobileLLMConfig {
-  const preset = PRESETS[arg];
+  const preset = Object.prototype.hasOwnProperty.call(PRESETS, arg) ? PRESETS[arg] : undefined;
   if (preset) return { ...preset };
   const file = existsSync(arg) && statSync(arg).isDirectory() ? join(arg, "config.json") : arg;
   if (!existsSync(file)) throw new UsageError(`--config ${arg}: not a preset (${Object.keys(PRESETS).join(", ")}) and no such file`);
-  return parseConfig(JSON.parse(readFileSync(file, "utf8")), file);
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(readRegularFile(file, "config.json", 1 << 20)));
+  } catch (e) {
+    throw new UsageError(`--config ${arg}: ${e instanceof SyntaxError ? `${file} is not valid JSON (${e.message})` : (e as Error).message}`);
+  }
+  return parseConfig(json, file);
 }
 
 export const pretrain: Command = {
@@ -33,7 +41,7 @@ export const pretrain: Command = {
     "min-lr-ratio": { type: "string", value: "R", description: "cosine floor as a fraction of the peak (default: 0.1)" },
     "weight-decay": { type: "string", value: "WD", description: `decoupled weight decay (default: ${RECIPE_DEFAULTS.weightDecay})` },
     "grad-accum": { type: "string", value: "N", description: "micro-batches per optimizer step (default: 1)" },
-    "save-every": { type: "string", value: "N", description: "checkpoint every N steps (and at the end)", default: "100" },
+    "save-every": { type: "string", value: "N", description: "checkpoint every N steps (and at the end) (default: 100)" },
     seed: { type: "string", value: "S", description: "weight initialisation seed (default: 0)" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm or ts (default: wasm, or the run's own with --resume)" },
     tokenizer: { type: "string", value: "FILE", description: "tokenizer.model to copy into checkpoints (default: BASEPATH/tokenizer.model if present)" },
@@ -44,15 +52,15 @@ export const pretrain: Command = {
     resume: { type: "boolean", description: "continue the run in --out from its latest checkpoint (bit-exact)" },
     force: { type: "boolean", description: "discard a previous run in --out and start over" },
     strict: { type: "boolean", description: "stop at a malformed JSONL line instead of skipping it" },
-    node: { type: "string", value: "NAME", description: "data node folder", default: "1" },
-    "world-size": { type: "string", value: "N", description: "data sharding: line i goes to rank i % N", default: "1" },
-    rank: { type: "string", value: "R", description: "data sharding rank", default: "0" },
+    node: { type: "string", value: "NAME", description: "data node folder (default: 1)" },
+    "world-size": { type: "string", value: "N", description: "data sharding: line i goes to rank i % N (default: 1)" },
+    rank: { type: "string", value: "R", description: "data sharding rank (default: 0)" },
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
   },
   details: [
     "Recipe (facebookresearch/MobileLLM pretrain.sh): AdamW lr 5e-4, betas 0.9/0.95, eps 1e-8, weight decay",
     "0.1, gradient clipping at global norm 1.0, linear warmup then cosine decay to 0.1x the peak.",
-    "With --resume, flags not given are taken from the run's run.json.",
+    "With --resume, flags not given (including --data, --tokenizer, --save-every, --eval-data) are taken from the run's run.json.",
     "",
     "Example (the embedded default model's shape, trained from scratch on your corpus.txt with a",
     "tokenizer from `mobilellm train-tokenizer` in tok/; a real run wants thousands of steps):",
@@ -61,12 +69,16 @@ export const pretrain: Command = {
     "  mobilellm pretrain --data data --out runs/a --resume --steps 6",
   ].join("\n"),
   async run(values, _positionals, { stderr, signal }) {
-    if (values.data === undefined) throw new UsageError("give the training data with --data BASEPATH");
     if (values.out === undefined) throw new UsageError("give the run folder with --out DIR");
-    const out = values.out as string, data = values.data as string;
-    const runFileForBackend = join(out, "run.json");
-    const backend = (values.backend as string | undefined) ??
-      (values.resume && existsSync(runFileForBackend) ? (JSON.parse(readFileSync(runFileForBackend, "utf8")) as { backend?: string }).backend ?? "wasm" : "wasm");
+    const out = values.out as string;
+    if (existsSync(out) && !statSync(out).isDirectory()) throw new UsageError(`--out ${out}: is a file; --out names the run folder (created if missing)`);
+    // On --resume, the run's own settings are the defaults (run.json, validated field by field).
+    const runFile = join(out, "run.json");
+    const prev = values.resume && existsSync(runFile) ? readRunFile(runFile) : null;
+    const opts = prev?.options;
+    const data = (values.data as string | undefined) ?? prev?.data;
+    if (data === undefined) throw new UsageError("give the training data with --data BASEPATH");
+    const backend = (values.backend as string | undefined) ?? prev?.backend ?? "wasm";
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const given = (name: string) => values[name] !== undefined;
     const DEFAULTS: Record<string, string> = {
@@ -74,14 +86,9 @@ export const pretrain: Command = {
       "weight-decay": String(RECIPE_DEFAULTS.weightDecay), "grad-accum": "1", seed: "0",
     };
 
-    // On --resume, the run's own settings are the defaults.
-    const runFile = join(out, "run.json");
-    const prev = values.resume && existsSync(runFile)
-      ? (JSON.parse(readFileSync(runFile, "utf8")) as { config: unknown; recipe: Recipe })
-      : null;
     let config: MobileLLMConfig;
     if (values.config !== undefined) config = resolveConfigArg(values.config as string);
-    else if (prev) config = parseConfig(prev.config, runFile);
+    else if (prev) config = prev.config;
     else throw new UsageError("give the model with --config PRESET|config.json");
 
     const num = (name: string, key: keyof Recipe, opts: { integer?: boolean; min?: number; max?: number }) =>
@@ -101,22 +108,26 @@ export const pretrain: Command = {
     };
     const exportDType = values["export-dtype"] as string;
     if (exportDType !== "f16" && exportDType !== "bf16" && exportDType !== "f32") throw new UsageError(`--export-dtype must be f16, bf16 or f32, got ${JSON.stringify(exportDType)}`);
-    const tokenizer = (values.tokenizer as string | undefined) ?? (existsSync(join(data, "tokenizer.model")) ? join(data, "tokenizer.model") : undefined);
-    const evalSequences = numberFlag(values, "eval-sequences", { integer: true, min: 1 });
+    const tokenizer = (values.tokenizer as string | undefined) ?? opts?.tokenizer ??
+      (existsSync(join(data, "tokenizer.model")) ? join(data, "tokenizer.model") : undefined);
+    const evalSequences = numberFlag(values, "eval-sequences", { integer: true, min: 1 }) ?? opts?.evalSequences;
+    const evalData = (values["eval-data"] as string | undefined) ?? opts?.evalData;
+    const flag = (name: string, fallback: number | undefined, def: string) =>
+      numberFlag({ [name]: values[name] ?? (fallback !== undefined ? String(fallback) : def) }, name, { integer: true, min: name === "rank" ? 0 : 1 })!;
 
     // Progress counts this run's steps (a resumed run starts past 0); the detail has loss and lr.
     let progress: Progress | undefined, firstStep = 0;
     const logLine = (m: string) => (progress ? progress.log(m) : stderr.write(`${m}\n`));
     const res = await runPretrain({
       config, recipe, data, out, backend,
-      saveEvery: numberFlag(values, "save-every", { integer: true, min: 1 })!,
+      saveEvery: flag("save-every", opts?.saveEvery || undefined, "100"),
       resume: values.resume === true, force: values.force === true,
       dataOptions: {
-        node: values.node as string, strict: values.strict === true,
-        worldSize: numberFlag(values, "world-size", { integer: true, min: 1 })!, rank: numberFlag(values, "rank", { integer: true, min: 0 })!,
+        node: (values.node as string | undefined) ?? opts?.node ?? "1", strict: values.strict === true || opts?.strict === true,
+        worldSize: flag("world-size", opts?.worldSize, "1"), rank: flag("rank", opts?.rank, "0"),
       },
       ...(tokenizer ? { tokenizer } : {}),
-      ...(values["eval-data"] !== undefined ? { evalData: values["eval-data"] as string } : {}),
+      ...(evalData !== undefined ? { evalData } : {}),
       ...(evalSequences !== undefined ? { evalSequences } : {}),
       signal,
       log: logLine,
