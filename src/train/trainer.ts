@@ -15,7 +15,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { basename, join, resolve } from "node:path";
 import { createKernels, type BackendName } from "../kernels/index.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
-import { adamwStep, allocAdamW, clipGradNorm, cosineLr, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
+import { adamwStep, allocAdamW, clipGradNorm, cosineLr, decayGroups, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, writeTextAtomic, type TrainerState } from "./checkpoint.js";
 import { TokenStream, type DataOptions } from "./data.js";
 import { initParams } from "./init.js";
@@ -142,7 +142,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 
   const k = await createKernels(o.backend ?? "ts");
   const s = allocTrainState(k, c, r.batchSize, r.seqLen);
-  const opt = allocAdamW(s.params.layout.total);
+  const opt = allocAdamW(s.params.layout.total, k);
+  const groups = decayGroups(s.params.layout);
   const adam: AdamWConfig = { lr: r.lr, beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay };
   const data = new TokenStream(o.data, c.vocabSize, r.seqLen, { ...o.dataOptions, warn: (m) => log(m) });
   const rng = new Rng(r.seed);
@@ -201,7 +202,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     const gradNorm = clipGradNorm(s.params.gradFlat, r.maxGradNorm);
     const lr = cosineLr(state.step, r.lr, r.warmup, r.steps, r.minLrRatio);
-    adamwStep(s.params.flat, s.params.gradFlat, opt, adam, lr);
+    adamwStep(s.params.flat, s.params.gradFlat, opt, adam, lr, groups, k);
     state.step++;
     state.tokens += tokensPerStep;
     stepsRun++;
