@@ -11,6 +11,8 @@ import { WasmArena } from "./arena.js";
 import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
 
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
+/** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
+const BACKWARD_W_ROWS = 64;
 /** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
 const F16_FINITE_CODE = 3;
 
@@ -101,8 +103,15 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     },
 
     matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
-      wasm.matmulBackwardW(ptr(dWOI, O * I, "dWOI", "matmulBackwardW"), ptr(dYTO, T * O, "dYTO", "matmulBackwardW"),
-        ptr(xTI, T * I, "xTI", "matmulBackwardW"), T, I, O);
+      const dW = ptr(dWOI, O * I, "dWOI", "matmulBackwardW"), dY = ptr(dYTO, T * O, "dYTO", "matmulBackwardW");
+      const x = ptr(xTI, T * I, "xTI", "matmulBackwardW");
+      // The kernel's inner loop runs down T, a whole row of dY and of x per step; over a training
+      // batch (T = B·seq, thousands) those rows fall out of cache before they are reused. Blocks of
+      // 64 rows (the kernel accumulates, so blocks simply add up) keep them cached: 3-9x faster on
+      // the bench's nano shapes.
+      for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
+        wasm.matmulBackwardW(dW, dY + t0 * O * 4, x + t0 * I * 4, Math.min(BACKWARD_W_ROWS, T - t0), I, O);
+      }
     },
 
     embedding(outTD, tableVD, ids, T, D) {
