@@ -4,7 +4,10 @@
 
 export { widenRow } from "./half";
 export { matmul, matmulBackwardX, matmulBackwardW, f16AllFinite, MATMUL_SCRATCH_BYTES } from "./matmul";
-export { sumF32, sumF32Quarters, rmsnorm, rope, attention, siluMul, add, softmax } from "./ops";
+export {
+  sumF32, sumF32Quarters, rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionBackward, siluMul,
+  siluMulBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
+} from "./ops";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */
 export function heapBase(): usize {

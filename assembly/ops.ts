@@ -81,10 +81,60 @@ export function rmsnorm(y: usize, x: usize, w: usize, T: i32, D: i32, eps: f32):
   }
 }
 
+/**
+ * Gradient of rmsnorm (r recomputed per row), g = dy·w:  dw += Σ_t dy·x·r,  dx += r·g − x·r³·mean(g·x).
+ */
+export function rmsnormBackward(dx: usize, dw: usize, dy: usize, x: usize, w: usize, T: i32, D: i32, eps: f32): void {
+  for (let t = 0; t < T; t++) {
+    const off = <usize>t * <usize>D << 2;
+    const xt = x + off, dyt = dy + off, dxt = dx + off;
+    const ss = dot(xt, xt, D);
+    const r = <f32>(1.0 / Math.sqrt(<f64>ss / <f64>D + <f64>eps));
+    let gxv = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= D; i += 4) {
+      const o = <usize>i << 2;
+      gxv = f32x4.add(gxv, f32x4.mul(f32x4.mul(v128.load(dyt + o), v128.load(w + o)), v128.load(xt + o)));
+    }
+    let gx = hsum(gxv);
+    for (; i < D; i++) {
+      const o = <usize>i << 2;
+      gx += load<f32>(dyt + o) * load<f32>(w + o) * load<f32>(xt + o);
+    }
+    const c = r * r * r * gx / <f32>D;
+    const rv = f32x4.splat(r), cv = f32x4.splat(c);
+    i = 0;
+    for (; i + 4 <= D; i += 4) {
+      const o = <usize>i << 2;
+      const xv = v128.load(xt + o), dyv = v128.load(dyt + o);
+      v128.store(dw + o, f32x4.add(v128.load(dw + o), f32x4.mul(f32x4.mul(dyv, xv), rv)));
+      v128.store(dxt + o, f32x4.add(v128.load(dxt + o),
+        f32x4.sub(f32x4.mul(f32x4.mul(rv, dyv), v128.load(w + o)), f32x4.mul(cv, xv))));
+    }
+    for (; i < D; i++) {
+      const o = <usize>i << 2;
+      const xi = load<f32>(xt + o), dyi = load<f32>(dyt + o);
+      store<f32>(dw + o, load<f32>(dw + o) + dyi * xi * r);
+      store<f32>(dxt + o, load<f32>(dxt + o) + r * dyi * load<f32>(w + o) - c * xi);
+    }
+  }
+}
+
 /** Rotary embedding in place on xTHDh at positions pos0.., "rotate_half" pairing (i, i + Dh/2). */
 export function rope(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize): void {
+  rotate(x, T, H, Dh, pos0, cos, sin, 1);
+}
+
+/** Gradient of rope, in place: the rotation by the opposite angle (sin → −sin). */
+export function ropeBackward(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize): void {
+  rotate(x, T, H, Dh, pos0, cos, sin, -1);
+}
+
+// @ts-ignore: decorator
+@inline function rotate(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize, sign: f32): void {
   const R = Dh >> 1;
   const rBytes = <usize>R << 2;
+  const signv = f32x4.splat(sign);
   for (let t = 0; t < T; t++) {
     const c = cos + (<usize>(pos0 + t) * <usize>R << 2), s = sin + (<usize>(pos0 + t) * <usize>R << 2);
     for (let h = 0; h < H; h++) {
@@ -92,14 +142,14 @@ export function rope(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, s
       let i = 0;
       for (; i + 4 <= R; i += 4) {
         const o = <usize>i << 2;
-        const cv = v128.load(c + o), sv = v128.load(s + o);
+        const cv = v128.load(c + o), sv = f32x4.mul(v128.load(s + o), signv);
         const a = v128.load(lo + o), b = v128.load(hi + o);
         v128.store(lo + o, f32x4.sub(f32x4.mul(a, cv), f32x4.mul(b, sv)));  // x[i]   = a·cos − b·sin
         v128.store(hi + o, f32x4.add(f32x4.mul(b, cv), f32x4.mul(a, sv)));  // x[i+R] = b·cos + a·sin
       }
       for (; i < R; i++) {
         const o = <usize>i << 2;
-        const cv = load<f32>(c + o), sv = load<f32>(s + o);
+        const cv = load<f32>(c + o), sv = load<f32>(s + o) * sign;
         const a = load<f32>(lo + o), b = load<f32>(hi + o);
         store<f32>(lo + o, a * cv - b * sv);
         store<f32>(hi + o, b * cv + a * sv);
@@ -249,6 +299,27 @@ export function siluMul(out: usize, gate: usize, up: usize, n: i32): void {
   }
 }
 
+/** Gradient of siluMul: dgate = dout·up·σ(g)(1 + g(1 − σ(g))),  dup = dout·silu(g)  (overwrites both). */
+export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32): void {
+  let i = 0;
+  const one = f32x4.splat(1);
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const g = v128.load(gate + o), d = v128.load(dout + o);
+    const sig = f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(g))));
+    const dsilu = f32x4.mul(sig, f32x4.add(one, f32x4.mul(g, f32x4.sub(one, sig))));
+    v128.store(dgate + o, f32x4.mul(f32x4.mul(d, v128.load(up + o)), dsilu));
+    v128.store(dup + o, f32x4.mul(d, f32x4.mul(g, sig)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const g = load<f32>(gate + o), d = load<f32>(dout + o);
+    const sig: f32 = 1 / (1 + expScalar(-g));
+    store<f32>(dgate + o, d * load<f32>(up + o) * sig * (1 + g * (1 - sig)));
+    store<f32>(dup + o, d * g * sig);
+  }
+}
+
 /** y += x over n values. */
 export function add(y: usize, x: usize, n: i32): void {
   let i = 0;
@@ -259,5 +330,107 @@ export function add(y: usize, x: usize, n: i32): void {
   for (; i < n; i++) {
     const o = <usize>i << 2;
     store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o));
+  }
+}
+
+/**
+ * Gradient of attention for one sequence of T tokens from position 0, for the kv heads [g0, g1)
+ * and their query heads (so the kv heads can be split across workers without changing a bit).
+ * Overwrites dq of those query heads and dk, dv of those kv heads. Probabilities are recomputed
+ * per query row; scratch holds 2·T floats (P, then dP). Layout as in `attention`.
+ */
+export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
+                                  T: i32, H: i32, KV: i32, Dh: i32, scratch: usize, g0: i32, g1: i32): void {
+  const group = H / KV;
+  const scaleQK = <f32>(1.0 / Math.sqrt(<f64>Dh));
+  const pStride = <usize>KV * <usize>Dh << 2;
+  const dhBytes = <usize>Dh << 2;
+  const pr = scratch, dp = scratch + (<usize>T << 2);
+  for (let p = 0; p < T; p++) {
+    for (let g = g0; g < g1; g++) {
+      const o = <usize>p * pStride + (<usize>g * dhBytes);
+      memory.fill(dk + o, 0, dhBytes);
+      memory.fill(dv + o, 0, dhBytes);
+    }
+  }
+  for (let t = 0; t < T; t++) {
+    const P = t + 1;
+    for (let h = g0 * group; h < g1 * group; h++) {
+      const g = h / group;
+      const qo = <usize>(t * H + h) * dhBytes;
+      const qh = q + qo, doh = dout + qo, dqh = dq + qo;
+      const kg = k + <usize>g * dhBytes, vg = v + <usize>g * dhBytes;
+      const dkg = dk + <usize>g * dhBytes, dvg = dv + <usize>g * dhBytes;
+      // P = softmax(q·kᵀ / sqrt(Dh)) over p ≤ t, and dP_p = dout·v_p
+      for (let p = 0; p < P; p++) {
+        store<f32>(pr + (<usize>p << 2), dot(qh, kg + <usize>p * pStride, Dh) * scaleQK);
+        store<f32>(dp + (<usize>p << 2), dot(doh, vg + <usize>p * pStride, Dh));
+      }
+      const inv = <f32>1 / expShiftSum(pr, P, rowMax(pr, P));
+      scale(pr, P, inv);
+      const pdp = dot(pr, dp, P);
+      memory.fill(dqh, 0, dhBytes);
+      for (let p = 0; p < P; p++) {
+        const pp = load<f32>(pr + (<usize>p << 2));
+        const ds = pp * (load<f32>(dp + (<usize>p << 2)) - pdp) * scaleQK;
+        const kp = kg + <usize>p * pStride, dkp = dkg + <usize>p * pStride, dvp = dvg + <usize>p * pStride;
+        const dsv = f32x4.splat(ds), ppv = f32x4.splat(pp);
+        let i = 0;
+        for (; i + 4 <= Dh; i += 4) {
+          const o = <usize>i << 2;
+          v128.store(dqh + o, f32x4.add(v128.load(dqh + o), f32x4.mul(dsv, v128.load(kp + o))));   // dq += dS_p k_p
+          v128.store(dkp + o, f32x4.add(v128.load(dkp + o), f32x4.mul(dsv, v128.load(qh + o))));   // dk_p += dS_p q
+          v128.store(dvp + o, f32x4.add(v128.load(dvp + o), f32x4.mul(ppv, v128.load(doh + o))));  // dv_p += P_p dout
+        }
+        for (; i < Dh; i++) {
+          const o = <usize>i << 2;
+          store<f32>(dqh + o, load<f32>(dqh + o) + ds * load<f32>(kp + o));
+          store<f32>(dkp + o, load<f32>(dkp + o) + ds * load<f32>(qh + o));
+          store<f32>(dvp + o, load<f32>(dvp + o) + pp * load<f32>(doh + o));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Cross-entropy of one row of V logits against `target` (< 0: none): the row becomes softmax(row)
+ * and the result is logsumexp(row) − row[target] (0 without a target).
+ */
+export function crossEntropyRow(x: usize, V: i32, target: i32): f64 {
+  const m = rowMax(x, V);
+  const z = target >= 0 ? load<f32>(x + (<usize>target << 2)) : <f32>0;
+  const sum = expShiftSum(x, V, m);
+  scale(x, V, <f32>1 / sum);
+  return target >= 0 ? Math.log(<f64>sum) + <f64>m - <f64>z : 0;
+}
+
+/** Gradient of crossEntropyRow times s, in place on the probabilities: (p − onehot(target))·s; no target → 0. */
+export function crossEntropyBackwardRow(x: usize, V: i32, target: i32, s: f32): void {
+  if (target < 0) {
+    memory.fill(x, 0, <usize>V << 2);
+    return;
+  }
+  scale(x, V, s);
+  const pt = x + (<usize>target << 2);
+  store<f32>(pt, load<f32>(pt) - s);
+}
+
+/**
+ * torch.optim.AdamW on n parameters (see Kernels.adamw): float64 per element, the same operations
+ * in the same order as the TypeScript reference, so both give identical bits. The bias corrections
+ * bc1 = 1 − β1ᵗ, bc2 = 1 − β2ᵗ come from the caller (JavaScript's pow, as the reference uses).
+ */
+export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64,
+                      weightDecay: f64, bc1: f64, bc2: f64): void {
+  const stepSize = lr / bc1, bc2Sqrt = Math.sqrt(bc2), decay = 1 - lr * weightDecay;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = <f64>load<f32>(g + o);
+    const mi = <f32>(beta1 * <f64>load<f32>(m + o) + (1 - beta1) * gi);
+    const vi = <f32>(beta2 * <f64>load<f32>(v + o) + (1 - beta2) * gi * gi);
+    store<f32>(m + o, mi);
+    store<f32>(v + o, vi);
+    store<f32>(w + o, <f32>(<f64>load<f32>(w + o) * decay - (stepSize * <f64>mi) / (Math.sqrt(<f64>vi) / bc2Sqrt + eps)));
   }
 }

@@ -10,6 +10,7 @@ import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commandHelp } from "../src/cli/command.js";
 import { COMMANDS } from "../src/cli/commands/index.js";
+import { Mulberry32 } from "../src/generate/sampling.js";
 import { defaultModel } from "../src/load.js";
 import { startFakeHub, type FakeHub } from "./hub-fake.js";
 import { FIXTURES } from "./helpers.js";
@@ -108,13 +109,29 @@ describe.skipIf(!HAS_BIN)("every README and --help command line runs as written"
     for (const d of scratch) rmSync(d, { recursive: true, force: true });
   });
 
+  /**
+   * Seeded words of random syllables: enough distinct pairs for the README's 2048-piece
+   * train-tokenizer line to get all 2048 pieces, so the model trained on it (vocabulary 2048)
+   * never samples an id its tokenizer cannot decode.
+   */
+  function diverseText(words: number): string {
+    const rng = new Mulberry32(7), syllables = ["ka", "ro", "mi", "te", "su", "lo", "ne", "pa", "vi", "do", "ha", "ze", "qu", "ith", "orn", "el"];
+    const out: string[] = [];
+    for (let i = 0; i < words; i++) {
+      let w = "";
+      for (let n = 1 + (rng.nextUint32() % 4); n > 0; n--) w += syllables[rng.nextUint32() % syllables.length];
+      out.push(i % 12 === 11 ? `${w}.\n` : w);
+    }
+    return out.join(" ");
+  }
+
   /** A scratch folder with the files the examples name. */
   function workFolder(): string {
     const work = mkdtempSync(join(tmpdir(), "mobilellm-examples-"));
     scratch.push(work);
     symlinkSync(join(ROOT, "models"), join(work, "models"));
     const text = readFileSync(join(defaultModel, "README.md"), "utf8");
-    writeFileSync(join(work, "corpus.txt"), text.repeat(4));
+    writeFileSync(join(work, "corpus.txt"), text + diverseText(40_000));
     mkdirSync(join(work, "wikitext-2-raw-v1"));
     const rows = text.split("\n").slice(0, 50).map((l) => ` ${l}\n`);
     parquetWriteFile({ filename: join(work, "wikitext-2-raw-v1", "test-00000-of-00001.parquet"), columnData: [{ name: "text", data: rows, type: "STRING" }] });

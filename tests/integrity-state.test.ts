@@ -106,7 +106,7 @@ function writeData(base: string, lines: number, T: number): string {
   writeFileSync(join(base, "1", "data.jsonl"), rows.join("\n") + "\n");
   return base;
 }
-const data = writeData(join(tmp, "data"), 40, 8);
+const data = writeData(join(tmp, "data"), 40, 9); // lines of seqLen + 1 ids: 8 predictions each
 
 describe("training state", () => {
   it("a diverging step stops with its number; the last good checkpoint stays; a NaN checkpoint is never saved", async () => {
@@ -122,7 +122,7 @@ describe("training state", () => {
     const k = await createKernels("ts");
     const params = allocTrainParams(k, config);
     const opt = allocAdamW(params.layout.total);
-    const state = { step: 99, data: { file: 0, byte: 0, line: 0, pass: 0 }, dataCounts: { sequences: 0, malformed: 0, short: 0, truncated: 0 }, rng: [1, 2, 3, 4], tokens: 0 };
+    const state = { step: 99, data: { file: 0, byte: 0, line: 0, pass: 0 }, dataCounts: { sequences: 0, malformed: 0 }, rng: [1, 2, 3, 4], tokens: 0 };
     opt.v[params.layout.byName.get("model.norm.weight")!.offset] = Infinity;
     expect(() => saveCheckpoint(out, config, params, opt, state)).toThrow(/step 99: not saved .*exp_avg_sq\) of "model\.norm\.weight" holds a non-finite value/);
     expect(latestCheckpoint(out)).toBe(join(out, `checkpoint-${step - 1}`));
@@ -138,7 +138,7 @@ describe("training state", () => {
     const good = readFileSync(stateFile, "utf8");
     for (const [edit, field] of [
       [(s: any) => { s.step = "2"; }, "step"], [(s: any) => { s.data.byte = -1; }, "data.byte"], [(s: any) => { s.rng = [1, 2, 3]; }, "rng"],
-      [(s: any) => { s.dataCounts.short = 0.5; }, "dataCounts.short"], [(s: any) => { delete s.tokens; }, "tokens"],
+      [(s: any) => { s.dataCounts.malformed = 0.5; }, "dataCounts.malformed"], [(s: any) => { delete s.tokens; }, "tokens"],
     ] as const) {
       const s = JSON.parse(good);
       edit(s);
@@ -166,12 +166,12 @@ describe("training state", () => {
 
   it("--resume on emptied or shortened data stops with a clear error instead of spinning", async () => {
     for (const [name, text] of [["empty", ""], ["short", JSON.stringify({ token_ids: [1, 2, 3] }) + "\n"]] as const) {
-      const d = writeData(join(tmp, `data-${name}`), 40, 8);
+      const d = writeData(join(tmp, `data-${name}`), 40, 9);
       const out = join(tmp, `changed-${name}`);
       await pretrain({ config, recipe: { ...recipe, steps: 3 }, data: d, out, saveEvery: 1 });
       writeFileSync(join(d, "1", "data.jsonl"), text.repeat(5));
       await expect(pretrain({ config, recipe: { ...recipe, steps: 5 }, data: d, out, resume: true }))
-        .rejects.toThrow(/a whole pass over the \.jsonl files .* found no usable sequence of 8 token ids/);
+        .rejects.toThrow(name === "empty" ? /a whole pass over the \.jsonl files .* found no usable line of token ids/ : /the lines hold 3 token ids \(2 predictions\), but the sequence length asked for is 8/);
     }
   });
 

@@ -15,7 +15,7 @@ import { FIXTURES, TESTS_DIR } from "./helpers.js";
 
 const CLI = resolve(TESTS_DIR, "..", "dist", "cli", "main.js");
 const KILLS = 24;
-const STEPS = 120;
+const STEPS = 600; // enough that 24 incarnations, each killed within 60 ms of training, do not finish the run
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-kill-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -24,7 +24,7 @@ const V = 48;
 const data = join(tmp, "data");
 mkdirSync(join(data, "1"), { recursive: true });
 writeFileSync(join(data, "1", "data.jsonl"),
-  Array.from({ length: 40 }, (_, i) => JSON.stringify({ token_ids: Array.from({ length: 8 }, (_, t) => 3 + ((i * 5 + t * 3) % (V - 3))) })).join("\n") + "\n");
+  Array.from({ length: 40 }, (_, i) => JSON.stringify({ token_ids: Array.from({ length: 9 }, (_, t) => 3 + ((i * 5 + t * 3) % (V - 3))) })).join("\n") + "\n");
 const cfg = join(tmp, "config.json");
 writeFileSync(cfg, JSON.stringify({
   model_type: "mobilellm", vocab_size: V, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2,
@@ -73,7 +73,7 @@ describe("kill -9 during pretraining saves", () => {
       // wait until this incarnation is training (its log grew), then kill it at a random moment
       while (!done && size(log) <= before) await sleep(5);
       if (!done) {
-        await sleep(rng.next() * 150);
+        await sleep(rng.next() * 60);
         killed = child.kill("SIGKILL");
       }
       const code = await exited;

@@ -34,7 +34,8 @@ function writeData(base: string, lines: number, T: number, seed = 1): void {
   writeFileSync(join(base, "1", "data.jsonl"), out.join("\n") + "\n");
 }
 
-const recipe: Recipe = { ...RECIPE_DEFAULTS, steps: 40, batchSize: 4, seqLen: 16, lr: 1e-2, warmup: 4, seed: 3 };
+// lines of 16 ids: 15 next-token predictions each
+const recipe: Recipe = { ...RECIPE_DEFAULTS, steps: 40, batchSize: 4, seqLen: 15, lr: 1e-2, warmup: 4, seed: 3 };
 const data = join(tmp, "data");
 writeData(data, 64, 16);
 
@@ -109,15 +110,16 @@ describe("training data (basepath/<node>/*.jsonl)", () => {
   const base = join(tmp, "jsonl");
   mkdirSync(join(base, "1"), { recursive: true });
   const good = (n: number) => JSON.stringify({ token_ids: [1, n, n + 1, n + 2] });
-  writeFileSync(join(base, "1", "a.jsonl"), [good(3), "{not json", "", JSON.stringify({ ids: [1] }), good(10), JSON.stringify({ token_ids: [1, 2] }), good(20)].join("\n"));
+  writeFileSync(join(base, "1", "a.jsonl"), [good(3), "{not json", "", JSON.stringify({ ids: [1] }), good(10), "[1, 2", good(20)].join("\n"));
 
   it("skips malformed lines with a count, reads the files as an infinite stream", () => {
     const warnings: string[] = [];
     const s = new TokenStream(base, 100, 4, { warn: (m) => warnings.push(m) });
+    expect(s.firstLineLength()).toBe(4);
     const out = new Int32Array(4 * 4);
     s.nextBatch(out);
     expect(Array.from(out)).toEqual([1, 3, 4, 5, 1, 10, 11, 12, 1, 20, 21, 22, 1, 3, 4, 5]);
-    expect(s.counts).toEqual({ sequences: 4, malformed: 3, short: 1, truncated: 0 });
+    expect(s.counts).toEqual({ sequences: 4, malformed: 4 });
     expect(warnings[0]).toMatch(/a\.jsonl:2: malformed line skipped: not valid JSON/);
     expect(s.position().pass).toBe(1);
   });
@@ -125,12 +127,30 @@ describe("training data (basepath/<node>/*.jsonl)", () => {
   it("shards lines by rank like the seed: line i goes to rank i % world_size", () => {
     const s = new TokenStream(base, 100, 4, { worldSize: 2, rank: 1 });
     const out = new Int32Array(4);
-    // lines 2 (bad JSON), 4 (no token_ids) and 6 (too short) are rank 1's: nothing usable
-    expect(() => s.nextBatch(out)).toThrow(/a whole pass.*rank 1 of 2.*no usable sequence.*2 malformed, 1 too short/);
+    // lines 2 (bad JSON), 4 (no token_ids) and 6 (bad JSON) are rank 1's: nothing usable
+    expect(() => s.nextBatch(out)).toThrow(/a whole pass.*rank 1 of 2.*no usable line.*3 malformed/);
     const s0 = new TokenStream(base, 100, 4, { worldSize: 2, rank: 0 });
     const o0 = new Int32Array(12);
     s0.nextBatch(o0);
     expect(Array.from(o0)).toEqual([1, 3, 4, 5, 1, 10, 11, 12, 1, 20, 21, 22]);
+  });
+
+  it("uses lines as they are: a line of another length than the first is an error naming it", () => {
+    const mixed = join(tmp, "mixed");
+    mkdirSync(join(mixed, "1"), { recursive: true });
+    writeFileSync(join(mixed, "1", "a.jsonl"), [good(3), good(7), JSON.stringify({ token_ids: [1, 2, 3, 4, 5] })].join("\n") + "\n");
+    const s = new TokenStream(mixed, 100, 4);
+    expect(() => s.nextBatch(new Int32Array(12))).toThrow(/a\.jsonl:3: 5 token ids, but the data's sequences hold 4.*prepare the data again/);
+  });
+
+  it("pretrain takes the sequence length from the data (and refuses a --seq-len the lines do not have)", async () => {
+    const out = join(tmp, "from-data");
+    const res = await pretrain({ config, recipe: { ...RECIPE_DEFAULTS, steps: 1, batchSize: 2, seed: 1 }, data, out });
+    expect(res.recipe.seqLen).toBe(15);
+    expect(JSON.parse(readFileSync(join(out, "run.json"), "utf8")).recipe.seqLen).toBe(15);
+    const bad = join(tmp, "bad-seq-len");
+    await expect(pretrain({ config, recipe: { ...recipe, seqLen: 31 }, data, out: bad })).rejects.toThrow(/lines hold 16 token ids \(15 predictions\).*31/);
+    expect(existsSync(join(bad, "run.json"))).toBe(false);
   });
 
   it("--strict makes a malformed line an error naming file and line", () => {

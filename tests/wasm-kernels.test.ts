@@ -311,7 +311,7 @@ describe("wasm backward matmuls vs TS reference", () => {
         const dY = values(rand, T * O, ly);
         const w = makeWeight(rand, "f32", [O, I], lw);
         const want = new Float32Array(T * I);
-        ts.matmulBackwardX!(want, dY, w.host, T, I, O);
+        ts.matmulBackwardX(want, dY, w.host, T, I, O);
         const got = wasm.allocF32(T * I);
         got.fill(123); // overwritten, not accumulated
         wasm.matmulBackwardX(got, toWasm(dY), w.dev, T, I, O);
@@ -328,13 +328,13 @@ describe("wasm backward matmuls vs TS reference", () => {
 
   it("matmulBackwardW: dW += dYᵀ·X", () => {
     fc.assert(
-      fc.property(seed, fc.constantFrom(1, 2, 3, 4, 5, 7, 13, 64), size, size, logScale, logScale, (s, T, I, O, ly, lx) => scoped(() => {
+      fc.property(seed, fc.constantFrom(1, 2, 3, 4, 5, 7, 13, 64, 65, 130), size, size, logScale, logScale, (s, T, I, O, ly, lx) => scoped(() => {
         const rand = mulberry32(s);
         const dY = values(rand, T * O, ly);
         const x = values(rand, T * I, lx);
         const dW0 = values(rand, O * I, ly + lx);
         const want = dW0.slice();
-        ts.matmulBackwardW!(want, dY, x, T, I, O);
+        ts.matmulBackwardW(want, dY, x, T, I, O);
         const got = toWasm(dW0);
         wasm.matmulBackwardW(got, toWasm(dY), toWasm(x), T, I, O);
         expectClose(got, want, (j) => {
@@ -350,6 +350,175 @@ describe("wasm backward matmuls vs TS reference", () => {
 });
 
 // ---- the other forward kernels ---------------------------------------------------------------------
+
+describe("wasm backward (training) kernels vs TS reference", () => {
+  it("embeddingBackward is exact (repeated ids accumulate)", () => {
+    fc.assert(
+      fc.property(seed, fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 13 }), size, (s, V, T, D) => scoped(() => {
+        const rand = mulberry32(s);
+        const dTable = values(rand, V * D, 0), dOut = values(rand, T * D, 0);
+        const ids = Array.from({ length: T }, () => Math.floor(rand() * V));
+        const want = dTable.slice();
+        ts.embeddingBackward(want, dOut, ids, T, D);
+        const got = toWasm(dTable);
+        wasm.embeddingBackward(got, toWasm(dOut), ids, T, D);
+        expect(Array.from(got)).toEqual(Array.from(want));
+      })),
+      { numRuns: 80 },
+    );
+  });
+
+  it("rmsnormBackward (accumulates; |diff| <= 1e-5 · the magnitudes of its terms)", () => {
+    fc.assert(
+      fc.property(seed, fc.integer({ min: 1, max: 5 }), size, fc.integer({ min: -10, max: 10 }), (s, T, D, lx) => scoped(() => {
+        const rand = mulberry32(s);
+        const x = values(rand, T * D, lx), w = values(rand, D, 0), dy = values(rand, T * D, 0);
+        const dx0 = values(rand, T * D, -lx), dw0 = values(rand, D, 0);
+        const eps = 1e-5 * 2 ** (2 * lx);
+        const wantDx = dx0.slice(), wantDw = dw0.slice();
+        ts.rmsnormBackward(wantDx, wantDw, dy, x, w, T, D, eps);
+        const gotDx = toWasm(dx0), gotDw = toWasm(dw0);
+        wasm.rmsnormBackward(gotDx, gotDw, toWasm(dy), toWasm(x), toWasm(w), T, D, eps);
+        const r = (t: number) => 1 / Math.sqrt(x.subarray(t * D, t * D + D).reduce((a, b) => a + b * b, 0) / D + eps);
+        const gxAbs = (t: number) => { let m = 0; for (let i = 0; i < D; i++) m += Math.abs(dy[t * D + i]! * w[i]! * x[t * D + i]!); return m; };
+        expectClose(gotDx, wantDx, (j) => {
+          const t = Math.floor(j / D), i = j % D, rt = r(t);
+          return 1e-5 * (Math.abs(dx0[j]!) + rt * Math.abs(dy[j]! * w[i]!) + rt ** 3 * gxAbs(t) / D * Math.abs(x[j]!)) + 1e-35;
+        }, `rmsnormBackward dx T=${T} D=${D}`);
+        expectClose(gotDw, wantDw, (i) => {
+          let m = Math.abs(dw0[i]!);
+          for (let t = 0; t < T; t++) m += Math.abs(dy[t * D + i]! * x[t * D + i]!) * r(t);
+          return 1e-5 * m + 1e-35;
+        }, `rmsnormBackward dw T=${T} D=${D}`);
+      })),
+      { numRuns: 100 },
+    );
+  });
+
+  it("ropeBackward (|diff| <= 1e-6 · (|a| + |b|)), and it undoes rope", () => {
+    fc.assert(
+      fc.property(seed, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 20 }), (s, T, H, R, pos0) => scoped(() => {
+          const rand = mulberry32(s);
+          const Dh = 2 * R, maxP = pos0 + T;
+          const cos = new Float32Array(maxP * R), sin = new Float32Array(maxP * R);
+          for (let p = 0; p < maxP; p++) {
+            for (let i = 0; i < R; i++) {
+              cos[p * R + i] = Math.cos(p / 10000 ** ((2 * i) / Dh));
+              sin[p * R + i] = Math.sin(p / 10000 ** ((2 * i) / Dh));
+            }
+          }
+          const x = values(rand, T * H * Dh, 0);
+          const want = x.slice();
+          ts.ropeBackward(want, T, H, Dh, pos0, cos, sin);
+          const got = toWasm(x), cd = toWasm(cos), sd = toWasm(sin);
+          wasm.ropeBackward(got, T, H, Dh, pos0, cd, sd);
+          const pair = (j: number) => { const base = j - (j % Dh), i = (j % Dh) % R; return Math.abs(x[base + i]!) + Math.abs(x[base + i + R]!); };
+          expectClose(got, want, (j) => 2e-6 * pair(j) + 1e-35, `ropeBackward T=${T} H=${H} Dh=${Dh}`);
+          wasm.rope(got, T, H, Dh, pos0, cd, sd);
+          expectClose(got, x, (j) => 4e-6 * pair(j) + 1e-35, `rope(ropeBackward(x)) T=${T} H=${H} Dh=${Dh}`);
+        })),
+      { numRuns: 100 },
+    );
+  });
+
+  // dS = P·(dP − Σ P·dP) cancels (exactly 0 in exact arithmetic when a row sees one position), so
+  // the bound is relative to the size of the terms, B = T·max|dout|·(1 + Dh·max|v|·max|q,k|), too.
+  it("attentionBackward: dq, dk, dv (|diff| <= 1e-4 · (1 + max score magnitude) · (max|reference| + B))", () => {
+    fc.assert(
+      fc.property(seed, fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }),
+        fc.oneof(fc.constantFrom(1, 3, 4, 7, 16, 20, 64), fc.integer({ min: 1, max: 70 })), fc.integer({ min: -4, max: 0 }),
+        (s, T, KV, group, Dh, lqk) => scoped(() => {
+          const rand = mulberry32(s);
+          const H = KV * group, nq = T * H * Dh, nk = T * KV * Dh;
+          const q = values(rand, nq, lqk), k = values(rand, nk, lqk), v = values(rand, nk, 0), dout = values(rand, nq, 0);
+          const want = { dq: new Float32Array(nq), dk: new Float32Array(nk), dv: new Float32Array(nk) };
+          ts.attentionBackward(want.dq, want.dk, want.dv, dout, q, k, v, T, H, KV, Dh, new Float32Array(2 * T));
+          const got = { dq: wasm.allocF32(nq), dk: wasm.allocF32(nk), dv: wasm.allocF32(nk) };
+          got.dq.fill(7); got.dk.fill(7); got.dv.fill(7); // overwritten, not accumulated
+          wasm.attentionBackward(got.dq, got.dk, got.dv, toWasm(dout), toWasm(q), toWasm(k), toWasm(v), T, H, KV, Dh, wasm.allocF32(2 * T));
+          let maxScore = 0;
+          for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) for (let p = 0; p <= t; p++) {
+            let m = 0;
+            for (let i = 0; i < Dh; i++) m += Math.abs(q[(t * H + h) * Dh + i]! * k[(p * KV + Math.floor(h / group)) * Dh + i]!);
+            maxScore = Math.max(maxScore, m / Math.sqrt(Dh));
+          }
+          const maxAbs = (a: Float32Array) => a.reduce((m, b) => Math.max(m, Math.abs(b)), 0);
+          const terms = T * maxAbs(dout) * (1 + Dh * maxAbs(v) * Math.max(maxAbs(q), maxAbs(k)));
+          for (const name of ["dq", "dk", "dv"] as const) {
+            const maxRef = maxAbs(want[name]);
+            expectClose(got[name], want[name], () => 1e-4 * (1 + maxScore) * (maxRef + terms) + 1e-30,
+              `attentionBackward ${name} T=${T} H=${H} KV=${KV} Dh=${Dh}`);
+          }
+        })),
+      { numRuns: 100 },
+    );
+  });
+
+  it("siluMulBackward (relative 1e-5)", () => {
+    fc.assert(
+      fc.property(seed, size, fc.integer({ min: -10, max: 4 }), (s, n, lg) => scoped(() => {
+        const rand = mulberry32(s);
+        const g = values(rand, n, lg), u = values(rand, n, 0), d = values(rand, n, 0);
+        const want = { dg: new Float32Array(n), du: new Float32Array(n) };
+        ts.siluMulBackward(want.dg, want.du, d, g, u, n);
+        const got = { dg: wasm.allocF32(n), du: wasm.allocF32(n) };
+        wasm.siluMulBackward(got.dg, got.du, toWasm(d), toWasm(g), toWasm(u), n);
+        // d silu/dg = σ(1 + g(1 − σ)) cancels near g ≈ −1.28: bound by the magnitudes of its terms
+        const sig = (x: number) => 1 / (1 + Math.exp(-x));
+        // (for g below about −80, where the gradient is below 1e-30·|dout·up|, f32 may give 0)
+        expectClose(got.dg, want.dg, (i) => Math.abs(d[i]! * u[i]!) * (1e-5 * sig(g[i]!) * (1 + Math.abs(g[i]!)) + 1e-30) + 1e-35, `siluMulBackward dgate n=${n}`);
+        // (likewise silu(g) = g·σ(g) underflows to 0 in f32 for g below about −88)
+        expectClose(got.du, want.du, (i) => 1e-5 * Math.abs(want.du[i]!) + 1e-30 * Math.abs(d[i]!) + 1e-35, `siluMulBackward dup n=${n}`);
+      })),
+      { numRuns: 150 },
+    );
+  });
+
+  it("crossEntropy and its backward (rows without a target predict nothing)", () => {
+    fc.assert(
+      fc.property(seed, fc.integer({ min: 1, max: 5 }), size, fc.integer({ min: -8, max: -2 }), (s, T, V, l) => scoped(() => {
+        const rand = mulberry32(s);
+        const x = values(rand, T * V, l);
+        const targets = Array.from({ length: T }, () => (rand() < 0.2 ? -1 : Math.floor(rand() * V)));
+        const want = x.slice();
+        const wantLoss = ts.crossEntropy(want, targets, T, V);
+        const got = toWasm(x);
+        const gotLoss = wasm.crossEntropy(got, targets, T, V);
+        let lossMag = 0;
+        for (let t = 0; t < T; t++) if (targets[t]! >= 0) lossMag += 1 + Math.log(V) + 2 * Math.max(...x.subarray(t * V, t * V + V).map(Math.abs));
+        expect(Math.abs(gotLoss - wantLoss), `loss ${gotLoss} vs ${wantLoss}`).toBeLessThanOrEqual(1e-5 * lossMag);
+        const rowMax = (i: number) => Math.max(...x.subarray(i - (i % V), i - (i % V) + V));
+        const probs = want.slice();
+        const ptol = (i: number) => (4e-6 + Math.abs(x[i]! - rowMax(i)) * 2 ** -23) * Math.abs(probs[i]!) + 1e-37;
+        expectClose(got, want, ptol, `crossEntropy probabilities T=${T} V=${V}`);
+        const scale = 1 / 3;
+        ts.crossEntropyBackward(want, targets, T, V, scale);
+        wasm.crossEntropyBackward(got, targets, T, V, scale);
+        // p·scale − scale rounds to f32 once more on the target's element
+        expectClose(got, want, (i) => scale * (ptol(i) + 2 ** -23) + 1e-37, `crossEntropyBackward T=${T} V=${V}`);
+      })),
+      { numRuns: 100 },
+    );
+  });
+
+  it("adamw is bit-identical to the reference (both float64 per element)", () => {
+    fc.assert(
+      fc.property(seed, size, fc.integer({ min: 1, max: 5000 }), fc.constantFrom(0, 0.1), (s, n, step, wd) => scoped(() => {
+        const rand = mulberry32(s);
+        const w = values(rand, n, -3), g = values(rand, n, -8), m = values(rand, n, -9), v = values(rand, n, -20).map(Math.abs);
+        const want = { w: w.slice(), m: m.slice(), v: v.slice() };
+        ts.adamw(want.w, g, want.m, want.v, n, 1e-3, 0.9, 0.95, 1e-8, wd, step);
+        const got = { w: toWasm(w), m: toWasm(m), v: toWasm(v) };
+        wasm.adamw(got.w, toWasm(g), got.m, got.v, n, 1e-3, 0.9, 0.95, 1e-8, wd, step);
+        expect(Array.from(got.w)).toEqual(Array.from(want.w));
+        expect(Array.from(got.m)).toEqual(Array.from(want.m));
+        expect(Array.from(got.v)).toEqual(Array.from(want.v));
+      })),
+      { numRuns: 80 },
+    );
+  });
+});
 
 describe("wasm forward kernels vs TS reference", () => {
   it("embedding (every dtype) copies the widened rows exactly", () => {

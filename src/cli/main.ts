@@ -42,11 +42,17 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130); // second Ctrl-C: stop now
-    controller.abort(new Error("interrupted"));
+  // Ctrl-C (SIGINT) and SIGTERM abort the command's signal: long commands finish their current
+  // unit of work (pretrain: the step, then a checkpoint) and return; exit code 128 + signal number.
+  let exitOnAbort = 130;
+  const onSignal = (name: NodeJS.Signals) => {
+    const code = name === "SIGTERM" ? 143 : 130;
+    if (controller.signal.aborted) process.exit(code); // second signal: stop now
+    exitOnAbort = code;
+    controller.abort(new Error(name === "SIGTERM" ? "terminated" : "interrupted"));
   };
-  process.on("SIGINT", onSigint);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     const { values, positionals } = parseCommandArgs(cmd, rest);
     if (values.help) {
@@ -54,18 +60,19 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const code = await cmd.run(values, positionals, { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
-    return controller.signal.aborted ? 130 : (code ?? 0);
+    return controller.signal.aborted ? exitOnAbort : (code ?? 0);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`mobilellm ${cmd.name}: ${e.message}\nRun \`mobilellm ${cmd.name} --help\` for usage.\n`);
       return 2;
     }
-    if (controller.signal.aborted) return 130;
+    if (controller.signal.aborted) return exitOnAbort;
     process.stderr.write(`mobilellm ${cmd.name}: ${(e as Error).message}\n`);
     if (process.env.MOBILELLM_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
     return 1;
   } finally {
-    process.off("SIGINT", onSigint);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
 

@@ -1,4 +1,4 @@
-// The kernel interface: every numeric operation of the MobileLLM forward pass, in one place.
+// The kernel interface: every numeric operation of MobileLLM, forward and backward, in one place.
 //
 // Two implementations share it: `kernels/ts/` (the readable reference, plain loops) and the
 // WebAssembly SIMD kernels compiled from `assembly/`. The model code in `src/model/` only ever
@@ -82,10 +82,65 @@ export interface Kernels {
   /** In-place softmax of each of the R rows of xRC (length C). */
   softmax(xRC: Float32Array, R: number, C: number): void;
 
-  // ---- backward operations (optional: used by training) -------------------------------------
+  /**
+   * Next-token cross-entropy, in place: each row of logitsTV becomes softmax(row) (kept for the
+   * backward), and the result is Σ_t −log p_t[targets[t]] over the rows whose target is ≥ 0 (a
+   * negative target, like PyTorch's ignore_index -100, marks a row that predicts nothing).
+   * The sum is accumulated in float64.
+   */
+  crossEntropy(logitsTV: Float32Array, targetsT: ArrayLike<number>, T: number, V: number): number;
+
+  /**
+   * AdamW (torch.optim.AdamW) on n parameters, per-element math in float64, stored as f32:
+   *   w ← w·(1 − lr·wd);  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
+   *   w ← w − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)        (t = step, from 1)
+   */
+  adamw(wN: Float32Array, gN: Float32Array, mN: Float32Array, vN: Float32Array, n: number,
+        lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+
+  // ---- backward operations: the gradient of each forward operation above -------------------
+  // Training calls them in reverse order of the forward (src/model/block.ts). Each accumulates
+  // (+=) into parameter gradients and says what it does with input gradients.
+
   /** dXTI[t,i] = Σ_o dYTO[t,o]·W[o,i]  (gradient of `matmul` w.r.t. its input; overwrites dX). */
-  matmulBackwardX?(dXTI: Float32Array, dYTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
+  matmulBackwardX(dXTI: Float32Array, dYTO: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
 
   /** dWOI[o,i] += Σ_t dYTO[t,o]·xTI[t,i]  (gradient of `matmul` w.r.t. an f32 weight; accumulates). */
-  matmulBackwardW?(dWOI: Float32Array, dYTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
+  matmulBackwardW(dWOI: Float32Array, dYTO: Float32Array, xTI: Float32Array, T: number, I: number, O: number): void;
+
+  /** dTableVD[ids[t], :] += dOutTD[t, :]  (gradient of `embedding`; repeated ids accumulate). */
+  embeddingBackward(dTableVD: Float32Array, dOutTD: Float32Array, ids: ArrayLike<number>, T: number, D: number): void;
+
+  /**
+   * Gradient of `rmsnorm`, recomputing r = 1/sqrt(mean(x²) + eps) per row; with g = dy·w:
+   *   dwD += Σ_t dy·x·r        dxTD += r·g − x·r³·mean(g·x)     (both accumulate)
+   */
+  rmsnormBackward(dxTD: Float32Array, dwD: Float32Array, dyTD: Float32Array, xTD: Float32Array, wD: Float32Array,
+                  T: number, D: number, eps: number): void;
+
+  /** Gradient of `rope`, in place on dxTHDh: the rotation by −angle (a rotation's transpose). */
+  ropeBackward(dxTHDh: Float32Array, T: number, H: number, Dh: number, pos0: number,
+               cosPR: Float32Array, sinPR: Float32Array): void;
+
+  /**
+   * Gradient of `attention` for one sequence of T tokens from position 0 (training has no cache):
+   * overwrites dqTHDh, dkTKVDh, dvTKVDh. The probabilities are recomputed row by row, so nothing
+   * of size T² is kept. Per query t, head h (kv head g), P = softmax(q·kᵀ/sqrt(Dh)) over p ≤ t:
+   *   dP_p = dout·v_p;  dS_p = P_p·(dP_p − Σ P·dP) / sqrt(Dh);
+   *   dq = Σ_p dS_p k_p;  dk_p += dS_p q;  dv_p += P_p dout      (dk, dv summed over g's heads)
+   * scratch2T holds at least 2·T floats.
+   */
+  attentionBackward(dqTHDh: Float32Array, dkTKVDh: Float32Array, dvTKVDh: Float32Array, doutTHDh: Float32Array,
+                    qTHDh: Float32Array, kTKVDh: Float32Array, vTKVDh: Float32Array,
+                    T: number, H: number, KV: number, Dh: number, scratch2T: Float32Array): void;
+
+  /** Gradient of `siluMul` (overwrites dgate, dup):  dgate = dout·up·σ(g)(1 + g(1 − σ(g))),  dup = dout·silu(g). */
+  siluMulBackward(dgateN: Float32Array, dupN: Float32Array, doutN: Float32Array, gateN: Float32Array, upN: Float32Array,
+                  n: number): void;
+
+  /**
+   * Gradient of `crossEntropy` times `scale`, in place: probsTV (from crossEntropy) becomes
+   * (p − onehot(target))·scale; rows with a negative target become 0.
+   */
+  crossEntropyBackward(probsTV: Float32Array, targetsT: ArrayLike<number>, T: number, V: number, scale: number): void;
 }

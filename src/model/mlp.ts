@@ -1,18 +1,32 @@
-// SwiGLU feed-forward network (Shazeer, 2020).
+// SwiGLU feed-forward network (Shazeer, 2020), forward and backward.
 //
 // MobileLLM §2.2.1: replacing the vanilla ReLU FFN with SwiGLU improves a 125M model's average
 // zero-shot accuracy by about 1.3 points:  down( silu(gate(x)) · up(x) ).
 
 import type { Kernels } from "../kernels/kernels.js";
 import type { MobileLLMConfig } from "./config.js";
-import type { Activations } from "./state.js";
-import type { LayerWeights } from "./weights.js";
+import type { BlockActs, BlockGradScratch } from "./state.js";
+import type { LayerGrads, LayerWeights } from "./weights.js";
 
-/** out = down_proj(silu(gate_proj(x)) * up_proj(x)). Reads act.xnTD, writes act.outTD. */
-export function mlpForward(k: Kernels, c: MobileLLMConfig, w: LayerWeights, act: Activations, T: number): void {
+/** x.outTD = down_proj(silu(gate_proj(xn)) * up_proj(xn)) for N rows, xn = x.xn2TD. */
+export function mlpForward(k: Kernels, c: MobileLLMConfig, w: LayerWeights, x: BlockActs, N: number): void {
   const D = c.hiddenSize, F = c.intermediateSize;
-  k.matmul(act.gateTF, act.xnTD, w.wGateFD, T, D, F);       // gate = x Wgateᵀ   [T, F]
-  k.matmul(act.upTF, act.xnTD, w.wUpFD, T, D, F);           // up   = x Wupᵀ     [T, F]
-  k.siluMul(act.gateTF, act.gateTF, act.upTF, T * F);       // silu(gate) * up
-  k.matmul(act.outTD, act.gateTF, w.wDownDF, T, F, D);      // down projection   [T, D]
+  k.matmul(x.gateTF, x.xn2TD, w.wGateFD, N, D, F);         // gate = x Wgateᵀ   [N, F]
+  k.matmul(x.upTF, x.xn2TD, w.wUpFD, N, D, F);             // up   = x Wupᵀ     [N, F]
+  k.siluMul(x.actTF, x.gateTF, x.upTF, N * F);             // silu(gate) * up
+  k.matmul(x.outTD, x.actTF, w.wDownDF, N, F, D);          // down projection   [N, D]
+}
+
+/** The forward in reverse: d.dhTD holds d outTD; on return d.dxnTD holds d xn2TD; g accumulates. */
+export function mlpBackward(k: Kernels, c: MobileLLMConfig, w: LayerWeights, g: LayerGrads, x: BlockActs,
+                            d: BlockGradScratch, N: number): void {
+  const D = c.hiddenSize, F = c.intermediateSize;
+  k.matmulBackwardW(g.wDownDF, d.dhTD, x.actTF, N, F, D);              // down projection
+  k.matmulBackwardX(d.dactTF, d.dhTD, w.wDownDF, N, F, D);
+  k.siluMulBackward(d.dgateTF, d.dupTF, d.dactTF, x.gateTF, x.upTF, N * F);
+  k.matmulBackwardW(g.wGateFD, d.dgateTF, x.xn2TD, N, D, F);           // gate and up projections
+  k.matmulBackwardW(g.wUpFD, d.dupTF, x.xn2TD, N, D, F);
+  k.matmulBackwardX(d.dxnTD, d.dgateTF, w.wGateFD, N, D, F);           // d xn = dgate Wgate + dup Wup
+  k.matmulBackwardX(d.dtmpTD, d.dupTF, w.wUpFD, N, D, F);
+  k.add(d.dxnTD, d.dtmpTD, N * D);
 }

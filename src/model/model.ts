@@ -10,14 +10,32 @@
 import { generate, GREEDY, type GenerateOptions, type Generation } from "../generate/generate.js";
 import type { SamplingOptions } from "../generate/sampling.js";
 import type { Kernels, Weight } from "../kernels/kernels.js";
+import type { KVSlot } from "./attention.js";
 import { blockForward } from "./block.js";
 import type { MobileLLMConfig } from "./config.js";
 import { fillRopeTables, type RopeTables } from "./rotary.js";
 import {
-  allocActivations, allocKVCache, allocRopeTables, numApplications, runStateBytes, runStateProblem,
+  allocActivations, allocKVCache, allocRopeTables, blockOf, numApplications, runStateBytes, runStateProblem,
   type Activations, type KVCache,
 } from "./state.js";
-import { weightBytes, type ModelWeights } from "./weights.js";
+import { LAYER_TENSOR_NAMES, weightBytes, type LayerWeights, type ModelGrads, type ModelWeights } from "./weights.js";
+
+/** logitsTV = lm_head(norm(hTD)) for T rows (xnTD receives norm(h)); the lm_head is the embedding when shared. */
+export function outputForward(k: Kernels, c: MobileLLMConfig, w: ModelWeights, hTD: Float32Array, xnTD: Float32Array,
+                              logitsTV: Float32Array, T: number): void {
+  k.rmsnorm(xnTD, hTD, w.finalNormD, T, c.hiddenSize, c.rmsNormEps);           // model.norm
+  k.matmul(logitsTV, xnTD, w.lmHeadVD, T, c.hiddenSize, c.vocabSize);          // lm_head
+}
+
+/** Backward of outputForward: overwrites dhTD with d hTD (dxnTD is scratch); g accumulates. */
+export function outputBackward(k: Kernels, c: MobileLLMConfig, w: ModelWeights, g: ModelGrads, dLogitsTV: Float32Array,
+                               hTD: Float32Array, xnTD: Float32Array, dxnTD: Float32Array, dhTD: Float32Array, T: number): void {
+  const D = c.hiddenSize, V = c.vocabSize;
+  k.matmulBackwardW(g.lmHeadVD, dLogitsTV, xnTD, T, D, V);       // d lm_head (= d embed_tokens when shared)
+  k.matmulBackwardX(dxnTD, dLogitsTV, w.lmHeadVD, T, D, V);       // d norm(h)
+  dhTD.fill(0, 0, T * D);
+  k.rmsnormBackward(dhTD, g.finalNormD, dxnTD, hTD, w.finalNormD, T, D, c.rmsNormEps);
+}
 
 /**
  * How the second application of a shared block (layer sharing, "-LS" models) attends:
@@ -66,6 +84,7 @@ export class MobileLLM {
   private readonly idsT: Int32Array;
   /** See LayerSharingAttention. */
   readonly layerSharingAttention: LayerSharingAttention;
+  private readonly attendTo: (KVSlot | undefined)[];
 
   constructor(config: MobileLLMConfig, kernels: Kernels, weights: ModelWeights, options: ModelOptions = {}) {
     this.config = config;
@@ -86,6 +105,12 @@ export class MobileLLM {
     this.rope = allocRopeTables(kernels, maxP, config.headDim);
     fillRopeTables(this.rope, maxP, config.headDim, config.ropeTheta);
     this.idsT = new Int32Array(maxT);
+    // Per application, the cache slot its attention reads when it is not its own (kvSlotOf), made
+    // once here so that a decode step allocates nothing.
+    this.attendTo = Array.from({ length: numApplications(config) }, (_, a) => {
+      const s = this.kvSlotOf(a);
+      return s === a ? undefined : { kPKVDh: this.cache.kPKVDh[s]!, vPKVDh: this.cache.vPKVDh[s]! };
+    });
   }
 
   /** Forget all cached positions (the next token is at position 0). */
@@ -101,7 +126,7 @@ export class MobileLLM {
 
   /** The block that attention application `a` uses: a, or a/2 with immediate block-wise sharing. */
   blockOf(a: number): number {
-    return this.config.layerSharing ? a >> 1 : a;
+    return blockOf(this.config, a);
   }
 
   /** The KV cache slot application `a` attends over: its own, or with "reference-cache" the first
@@ -132,7 +157,8 @@ export class MobileLLM {
       for (let t = 0; t < T; t++) this.idsT[t] = ids[t0 + t]!;
       k.embedding(act.xTD, this.weights.embedVD, this.idsT, T, D);           // h = embed_tokens(ids)
       for (let a = 0; a < numApplications(c); a++) {
-        blockForward(k, c, this.weights.layers[this.blockOf(a)]!, act, cache, a, this.rope, T, pos0, this.kvSlotOf(a));
+        blockForward(k, c, this.weights.layers[blockOf(c, a)]!, act.block, cache.kPKVDh[a]!, cache.vPKVDh[a]!, this.rope, 1, T, pos0,
+                     this.attendTo[a]);
       }
       cache.length += T;
       if (onLogits) {
@@ -149,9 +175,7 @@ export class MobileLLM {
 
   /** logits = lm_head(norm(h)) for T rows of h; the lm_head is the embedding when shared. */
   private project(hTD: Float32Array, xnTD: Float32Array, logitsTV: Float32Array, T: number): void {
-    const c = this.config;
-    this.kernels.rmsnorm(xnTD, hTD, this.weights.finalNormD, T, c.hiddenSize, c.rmsNormEps);
-    this.kernels.matmul(logitsTV, xnTD, this.weights.lmHeadVD, T, c.hiddenSize, c.vocabSize);
+    outputForward(this.kernels, this.config, this.weights, hTD, xnTD, logitsTV, T);
   }
 
   /** Logits for every position of `ids` from position 0, row-major [T, V] (a new array). */
@@ -176,16 +200,7 @@ export class MobileLLM {
     const w = this.weights, m = new Map<string, Weight | Float32Array>();
     m.set("model.embed_tokens.weight", w.embedVD);
     w.layers.forEach((l, i) => {
-      const p = `model.layers.${i}.`;
-      m.set(p + "input_layernorm.weight", l.inputNormD);
-      m.set(p + "self_attn.q_proj.weight", l.wqQD);
-      m.set(p + "self_attn.k_proj.weight", l.wkKD);
-      m.set(p + "self_attn.v_proj.weight", l.wvKD);
-      m.set(p + "self_attn.o_proj.weight", l.woDQ);
-      m.set(p + "post_attention_layernorm.weight", l.postNormD);
-      m.set(p + "mlp.gate_proj.weight", l.wGateFD);
-      m.set(p + "mlp.up_proj.weight", l.wUpFD);
-      m.set(p + "mlp.down_proj.weight", l.wDownDF);
+      for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) m.set(`model.layers.${i}.${name}`, l[key as keyof LayerWeights]);
     });
     m.set("model.norm.weight", w.finalNormD);
     if (!this.config.shareEmbedding) m.set("lm_head.weight", w.lmHeadVD);

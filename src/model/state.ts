@@ -1,10 +1,46 @@
 // Run state: the activation buffers of one forward chunk and the KV cache. Planned once per
 // model from the config and the largest chunk, allocated from the backend (so on wasm they live
 // in linear memory beside the weights), and reused by every forward: nothing allocates inside.
+//
+// The block code (block.ts) reads and writes a BlockActs. Inference points every application at
+// one set of buffers (the residual stream updated in place, one normalized copy, silu(gate)·up
+// written over gate); training (src/train/state.ts) gives each application its own set, so the
+// backward pass finds every activation it needs.
 
 import type { Kernels } from "../kernels/kernels.js";
 import type { MobileLLMConfig } from "./config.js";
 import type { RopeTables } from "./rotary.js";
+
+/** The buffers of one block application over T tokens (rows). */
+export interface BlockActs {
+  hInTD: Float32Array;      // residual stream entering the block [T, D]
+  xn1TD: Float32Array;      // input_layernorm(h) [T, D]
+  qTHDh: Float32Array;      // queries, after RoPE [T, H, Dh]
+  attTHDh: Float32Array;    // attention output, heads concatenated [T, H, Dh]
+  hMidTD: Float32Array;     // h + attention: the residual stream between the two sub-layers [T, D]
+  xn2TD: Float32Array;      // post_attention_layernorm(hMid) [T, D]
+  gateTF: Float32Array;     // SwiGLU gate projection [T, F]
+  upTF: Float32Array;       // SwiGLU up projection [T, F]
+  actTF: Float32Array;      // silu(gate)·up, input of down_proj [T, F]
+  outTD: Float32Array;      // a sub-layer's output before its residual add [T, D]
+  hOutTD: Float32Array;     // residual stream leaving the block [T, D]
+  scoresP: Float32Array;    // attention scores of one query over the cache [P]
+}
+
+/** Gradient scratch of one block's backward (shared by all applications; see block.ts). */
+export interface BlockGradScratch {
+  dhTD: Float32Array;       // d loss / d residual stream: d hOut on entry, d hIn on return [T, D]
+  dxnTD: Float32Array;      // d of a normalized input [T, D]
+  dtmpTD: Float32Array;     // one matmul's input gradient before it is summed in [T, D]
+  dqTHDh: Float32Array;     // [T, H, Dh]
+  dkTKVDh: Float32Array;    // [T, KV, Dh]
+  dvTKVDh: Float32Array;    // [T, KV, Dh]
+  dattTHDh: Float32Array;   // [T, H, Dh]
+  dactTF: Float32Array;     // [T, F]
+  dgateTF: Float32Array;    // [T, F]
+  dupTF: Float32Array;      // [T, F]
+  scratch2T: Float32Array;  // attention backward: one row's probabilities and their gradient [2·T]
+}
 
 export interface Activations {
   /** Largest number of tokens one chunk may hold (prefill is processed in chunks of this size). */
@@ -18,6 +54,8 @@ export interface Activations {
   upTF: Float32Array;       // SwiGLU up projection [T, F]
   scoresP: Float32Array;    // attention scores of one query over the cache [P]
   logitsTV: Float32Array;   // output logits [T, V]
+  /** The same buffers as the block code sees them (residual in place, buffers reused). */
+  block: BlockActs;
 }
 
 /**
@@ -40,6 +78,11 @@ export function numApplications(c: MobileLLMConfig): number {
   return c.numLayers * (c.layerSharing ? 2 : 1);
 }
 
+/** The block that application `a` uses: a, or a/2 with immediate block-wise layer sharing (§2.3). */
+export function blockOf(c: MobileLLMConfig, a: number): number {
+  return c.layerSharing ? a >> 1 : a;
+}
+
 export function activationFloats(c: MobileLLMConfig, maxT: number, maxP: number): number {
   const D = c.hiddenSize, Q = c.numHeads * c.headDim, F = c.intermediateSize, V = c.vocabSize;
   return maxT * (3 * D + 2 * Q + 2 * F + V) + maxP;
@@ -47,17 +90,16 @@ export function activationFloats(c: MobileLLMConfig, maxT: number, maxP: number)
 
 export function allocActivations(k: Kernels, c: MobileLLMConfig, maxT: number, maxP: number): Activations {
   const D = c.hiddenSize, Q = c.numHeads * c.headDim, F = c.intermediateSize, V = c.vocabSize;
+  const xTD = k.allocF32(maxT * D), xnTD = k.allocF32(maxT * D), qTHDh = k.allocF32(maxT * Q);
+  const attTHDh = k.allocF32(maxT * Q), outTD = k.allocF32(maxT * D);
+  const gateTF = k.allocF32(maxT * F), upTF = k.allocF32(maxT * F), scoresP = k.allocF32(maxP);
   return {
-    maxT,
-    xTD: k.allocF32(maxT * D),
-    xnTD: k.allocF32(maxT * D),
-    qTHDh: k.allocF32(maxT * Q),
-    attTHDh: k.allocF32(maxT * Q),
-    outTD: k.allocF32(maxT * D),
-    gateTF: k.allocF32(maxT * F),
-    upTF: k.allocF32(maxT * F),
-    scoresP: k.allocF32(maxP),
+    maxT, xTD, xnTD, qTHDh, attTHDh, outTD, gateTF, upTF, scoresP,
     logitsTV: k.allocF32(maxT * V),
+    block: {
+      hInTD: xTD, xn1TD: xnTD, qTHDh, attTHDh, hMidTD: xTD, xn2TD: xnTD, gateTF, upTF, actTF: gateTF, outTD,
+      hOutTD: xTD, scoresP,
+    },
   };
 }
 

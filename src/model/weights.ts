@@ -18,6 +18,22 @@ export interface LayerWeights {
   wDownDF: Weight;               // mlp.down_proj.weight [D, F]
 }
 
+/** The Hugging Face name of each block tensor, after `model.layers.<i>.` (the one name table). */
+export const LAYER_TENSOR_NAMES: Record<keyof LayerWeights, string> = {
+  inputNormD: "input_layernorm.weight",
+  wqQD: "self_attn.q_proj.weight",
+  wkKD: "self_attn.k_proj.weight",
+  wvKD: "self_attn.v_proj.weight",
+  woDQ: "self_attn.o_proj.weight",
+  postNormD: "post_attention_layernorm.weight",
+  wGateFD: "mlp.gate_proj.weight",
+  wUpFD: "mlp.up_proj.weight",
+  wDownDF: "mlp.down_proj.weight",
+};
+
+/** Gradients of one block (training): same names and shapes as LayerWeights, all f32. */
+export type LayerGrads = Record<keyof LayerWeights, Float32Array>;
+
 export interface ModelWeights {
   embedVD: Weight;               // model.embed_tokens.weight [V, D]
   layers: LayerWeights[];        // L distinct blocks
@@ -25,22 +41,28 @@ export interface ModelWeights {
   lmHeadVD: Weight;              // lm_head.weight [V, D], or embedVD itself when share_embedding
 }
 
+/** Gradients of the whole model (training): the layout of ModelWeights, all f32. */
+export interface ModelGrads {
+  embedVD: Float32Array;
+  layers: LayerGrads[];
+  finalNormD: Float32Array;
+  /** The embedding's own gradient when share_embedding (both uses accumulate into it). */
+  lmHeadVD: Float32Array;
+}
+
 /** Every tensor a checkpoint must hold for this config, with its shape, in file order. */
 export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
   const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
+  const layerShapes: Record<keyof LayerWeights, number[]> = {
+    inputNormD: [D], wqQD: [Q, D], wkKD: [K, D], wvKD: [K, D], woDQ: [D, Q],
+    postNormD: [D], wGateFD: [F, D], wUpFD: [F, D], wDownDF: [D, F],
+  };
   const m = new Map<string, number[]>();
   m.set("model.embed_tokens.weight", [c.vocabSize, D]);
   for (let i = 0; i < c.numLayers; i++) {
-    const p = `model.layers.${i}.`;
-    m.set(p + "input_layernorm.weight", [D]);
-    m.set(p + "self_attn.q_proj.weight", [Q, D]);
-    m.set(p + "self_attn.k_proj.weight", [K, D]);
-    m.set(p + "self_attn.v_proj.weight", [K, D]);
-    m.set(p + "self_attn.o_proj.weight", [D, Q]);
-    m.set(p + "post_attention_layernorm.weight", [D]);
-    m.set(p + "mlp.gate_proj.weight", [F, D]);
-    m.set(p + "mlp.up_proj.weight", [F, D]);
-    m.set(p + "mlp.down_proj.weight", [D, F]);
+    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
+      m.set(`model.layers.${i}.${name}`, layerShapes[key as keyof LayerWeights]);
+    }
   }
   m.set("model.norm.weight", [D]);
   if (!c.shareEmbedding) m.set("lm_head.weight", [c.vocabSize, D]);
@@ -181,18 +203,12 @@ export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType |
   const embedVD = matrix("model.embed_tokens.weight");
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    const p = `model.layers.${i}.`;
-    layers.push({
-      inputNormD: vector(p + "input_layernorm.weight"),
-      wqQD: matrix(p + "self_attn.q_proj.weight"),
-      wkKD: matrix(p + "self_attn.k_proj.weight"),
-      wvKD: matrix(p + "self_attn.v_proj.weight"),
-      woDQ: matrix(p + "self_attn.o_proj.weight"),
-      postNormD: vector(p + "post_attention_layernorm.weight"),
-      wGateFD: matrix(p + "mlp.gate_proj.weight"),
-      wUpFD: matrix(p + "mlp.up_proj.weight"),
-      wDownDF: matrix(p + "mlp.down_proj.weight"),
-    });
+    const l = {} as Record<keyof LayerWeights, Weight | Float32Array>;
+    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
+      const full = `model.layers.${i}.${name}`;
+      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? vector(full) : matrix(full);
+    }
+    layers.push(l as unknown as LayerWeights);
   }
   const finalNormD = vector("model.norm.weight");
   const lmHeadVD = c.shareEmbedding ? embedVD : matrix("lm_head.weight");

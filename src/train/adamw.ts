@@ -3,12 +3,16 @@
 // default max_grad_norm), and a cosine learning-rate schedule after a linear warmup.
 // All three are flat loops over the one parameter buffer (see params.ts).
 
+import type { Kernels } from "../kernels/kernels.js";
+import { createTsKernels } from "../kernels/ts/index.js";
+import type { ParamLayout } from "./params.js";
+
 export interface AdamWConfig {
   lr: number;            // peak learning rate
   beta1: number;
   beta2: number;
   eps: number;
-  weightDecay: number;   // decoupled, applied to every tensor (as the fixtures' reference does)
+  weightDecay: number;   // decoupled; applied to the parameter groups that decay (see decayGroups)
 }
 
 export const ADAMW_DEFAULTS: AdamWConfig = { lr: 5e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
@@ -21,26 +25,54 @@ export interface AdamWState {
   step: number;
 }
 
-export function allocAdamW(n: number): AdamWState {
-  return { m: new Float32Array(n), v: new Float32Array(n), step: 0 };
+/** Zero moments for n parameters, in the memory of the backend that will update them. */
+export function allocAdamW(n: number, k: Kernels = REFERENCE): AdamWState {
+  return { m: k.allocF32(n), v: k.allocF32(n), step: 0 };
+}
+
+/** A run of parameters [offset, offset + size) of the flat buffer, decayed or not. */
+export interface ParamGroup {
+  offset: number;
+  size: number;
+  decay: boolean;
 }
 
 /**
- * One torch.optim.AdamW step at learning rate `lr` (per-element math in float64, stored as f32):
+ * The Hugging Face Trainer's two parameter groups (Trainer.create_optimizer /
+ * get_decay_parameter_names), which the published pretrain.py uses unchanged: weight decay applies
+ * to every parameter except biases and the weights of normalization layers; Llama's
+ * modeling code registers LlamaRMSNorm in ALL_LAYERNORM_LAYERS, so no RMSNorm weight decays.
+ * Why: a norm weight is a per-channel gain whose natural value is 1, and decay would pull it
+ * towards 0, shrinking the activations instead of regularizing a mapping. MobileLLM has no biases;
+ * the embedding (shared with the output layer) decays. Adjacent tensors of one kind are merged.
+ */
+export function decayGroups(layout: ParamLayout): ParamGroup[] {
+  const groups: ParamGroup[] = [];
+  for (const t of layout.tensors) {
+    const decay = !/(^|\.|_)norm\.weight$|layernorm\.weight$|\.bias$/.test(t.name);
+    const last = groups.at(-1);
+    if (last && last.decay === decay && last.offset + last.size === t.offset) last.size += t.size;
+    else groups.push({ offset: t.offset, size: t.size, decay });
+  }
+  return groups;
+}
+
+const REFERENCE = createTsKernels();
+
+/**
+ * One torch.optim.AdamW step at learning rate `lr` over the parameter groups (default: one group,
+ * everything decays), with the kernels of the backend that owns the buffers (default: the TS
+ * reference, for plain arrays). Per element, in float64, stored as f32 (see Kernels.adamw):
  *   w ← w·(1 − lr·wd);  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
  *   w ← w − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)
  */
-export function adamwStep(w: Float32Array, g: Float32Array, s: AdamWState, o: AdamWConfig, lr: number): void {
+export function adamwStep(w: Float32Array, g: Float32Array, s: AdamWState, o: AdamWConfig, lr: number,
+                          groups: ParamGroup[] = [{ offset: 0, size: w.length, decay: true }], k: Kernels = REFERENCE): void {
   s.step++;
-  const t = s.step;
-  const bc1 = 1 - o.beta1 ** t, bc2 = 1 - o.beta2 ** t;
-  const stepSize = lr / bc1, bc2Sqrt = Math.sqrt(bc2), decay = 1 - lr * o.weightDecay;
-  const m = s.m, v = s.v;
-  for (let i = 0; i < w.length; i++) {
-    const gi = g[i]!;
-    m[i] = o.beta1 * m[i]! + (1 - o.beta1) * gi;
-    v[i] = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
-    w[i] = w[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2Sqrt + o.eps);
+  for (const { offset, size, decay } of groups) {
+    const end = offset + size;
+    k.adamw(w.subarray(offset, end), g.subarray(offset, end), s.m.subarray(offset, end), s.v.subarray(offset, end), size,
+            lr, o.beta1, o.beta2, o.eps, decay ? o.weightDecay : 0, s.step);
   }
 }
 

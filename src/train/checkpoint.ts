@@ -267,7 +267,7 @@ export function parseTrainerState(json: unknown, file: string): TrainerState {
   const d = f.sub("data");
   const data = { file: d.int("file"), byte: d.int("byte"), line: d.int("line"), pass: d.int("pass") };
   const n = f.sub("dataCounts");
-  const dataCounts = { sequences: n.int("sequences"), malformed: n.int("malformed"), short: n.int("short"), truncated: n.int("truncated") };
+  const dataCounts: DataCounts = { sequences: n.int("sequences"), malformed: n.int("malformed") };
   const rng = f.o.rng;
   if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
     f.fail("rng", "four unsigned 32-bit integers");

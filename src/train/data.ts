@@ -8,8 +8,10 @@
 // order. Malformed lines are skipped and counted (the seed prints and skips them), or are an
 // error with `strict`. A token id outside the vocabulary is always an error naming file and line.
 //
-// Every sequence in a batch has the same length T: a line with more than T ids contributes its
-// first T (counted as truncated); a line with fewer is skipped (counted as short).
+// Lines are used as they are, as the published trainer does (its collate function stacks the
+// lines of a batch with torch.stack): the sequence length is the length of the lines, and a line
+// of another length than the first is an error naming it (torch.stack would fail on it too).
+// The recommended preparation writes lines of 2049 ids: 2048 next-token predictions each.
 // The position in the stream (file, byte offset, line number, pass) is saved in checkpoints so
 // that a resumed run reads exactly the sequences the uninterrupted run would have read.
 
@@ -37,8 +39,6 @@ export interface DataPosition {
 export interface DataCounts {
   sequences: number;
   malformed: number;
-  short: number;
-  truncated: number;
 }
 
 const CHUNK = 1 << 20;
@@ -47,7 +47,7 @@ export class TokenStream {
   readonly files: string[];
   readonly folder: string;
   private pos: DataPosition = { file: 0, byte: 0, line: 0, pass: 0 };
-  readonly counts: DataCounts = { sequences: 0, malformed: 0, short: 0, truncated: 0 };
+  readonly counts: DataCounts = { sequences: 0, malformed: 0 };
   private readonly worldSize: number;
   private readonly rank: number;
   private fd = -1;
@@ -56,8 +56,10 @@ export class TokenStream {
   private bufStart = 0;   // file offset of buf[0]
   private bufLen = 0;
   private warned = 0;
+  private foundInPass = false;
 
-  constructor(basepath: string, readonly vocabSize: number, readonly seqLen: number, private readonly options: DataOptions = {}) {
+  /** `seqLen`: ids per line (every line must hold exactly this many); see firstLineLength(). */
+  constructor(basepath: string, readonly vocabSize: number, public seqLen: number, private readonly options: DataOptions = {}) {
     this.folder = join(basepath, options.node ?? "1");
     if (!existsSync(this.folder) || !statSync(this.folder).isDirectory()) {
       throw new Error(`${this.folder}: training data folder not found; expected <basepath>/<node>/*.jsonl ` +
@@ -80,6 +82,7 @@ export class TokenStream {
     if (!(p.file >= 0 && p.file < this.files.length)) throw new Error(`data position names file #${p.file}, but ${this.folder} has ${this.files.length} .jsonl files`);
     this.pos = { ...p };
     this.bufLen = 0;
+    this.foundInPass = p.file > 0 || p.line > 0;
   }
 
   close(): void {
@@ -110,22 +113,52 @@ export class TokenStream {
     return out;
   }
 
+  /**
+   * The number of ids in this rank's first usable line: the sequence length of the data. The
+   * stream's position is left where it was.
+   */
+  firstLineLength(): number {
+    const saved = this.position(), counts = { ...this.counts }, warned = this.warned;
+    this.seek({ file: 0, byte: 0, line: 0, pass: 0 });
+    const n = this.nextIds().ids.length;
+    this.seek(saved);
+    Object.assign(this.counts, counts);
+    this.warned = warned;
+    return n;
+  }
+
   private nextSequence(out: Int32Array): void {
-    // Every file end passed without finding a sequence counts: more than one full round over the
-    // files means none has one (files emptied or shortened since a checkpoint included): stop
-    // instead of looping forever. Counted here, not from the run's totals, which a resume restores.
-    let emptyFileEnds = 0;
-    const wholePass = this.files.length + (this.pos.byte === 0 ? 0 : 1); // from mid-file, that file's start comes last
+    const { ids, where } = this.nextIds();
+    if (ids.length !== out.length) {
+      throw new Error(`${where}: ${ids.length} token ids, but the data's sequences hold ${out.length} (its first line's length); ` +
+                      `lines are used as they are and a batch stacks lines of one length, as the published trainer does: ` +
+                      `prepare the data again with one --seq-len`);
+    }
+    for (let t = 0; t < out.length; t++) {
+      const id = ids[t];
+      if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
+        throw new Error(`${where}: token id ${JSON.stringify(id)} at index ${t} is outside the vocabulary [0, ${this.vocabSize}); ` +
+                        `the data was tokenized for a different vocabulary than the model config`);
+      }
+      out[t] = id;
+    }
+    this.counts.sequences++;
+  }
+
+  /** The next line of this rank with a token_ids array (malformed lines skipped and counted). */
+  private nextIds(): { ids: number[]; where: string } {
     for (;;) {
       const line = this.readLine();
       if (line === null) { // end of this file: next file, or the next pass over all of them
         this.close();
         this.pos = { file: this.pos.file + 1, byte: 0, line: 0, pass: this.pos.pass };
-        if (this.pos.file === this.files.length) this.pos = { file: 0, byte: 0, line: 0, pass: this.pos.pass + 1 };
-        if (++emptyFileEnds >= wholePass) {
-          throw new Error(`${this.folder}: a whole pass over the .jsonl files (rank ${this.rank} of ${this.worldSize}) found no usable ` +
-                          `sequence of ${this.seqLen} token ids (${this.counts.malformed} malformed, ${this.counts.short} too short so far); ` +
-                          `the data is empty, or changed since the run started (lines shorter than --seq-len?)`);
+        if (this.pos.file === this.files.length) {
+          this.pos = { file: 0, byte: 0, line: 0, pass: this.pos.pass + 1 };
+          if (!this.foundInPass) { // a whole pass found nothing: stop instead of looping forever
+            throw new Error(`${this.folder}: a whole pass over the .jsonl files (rank ${this.rank} of ${this.worldSize}) found no usable ` +
+                            `line of token ids (${this.counts.malformed} malformed)`);
+          }
+          this.foundInPass = false;
         }
         continue;
       }
@@ -134,22 +167,8 @@ export class TokenStream {
       const where = `${this.files[this.pos.file]}:${lineNo}`;
       const ids = this.parse(line, where);
       if (ids === null) continue;
-      if (ids.length < out.length) {
-        this.counts.short++;
-        this.note(`${where}: ${ids.length} token ids, fewer than the sequence length ${out.length}; skipped`);
-        continue;
-      }
-      if (ids.length > out.length) this.counts.truncated++;
-      for (let t = 0; t < out.length; t++) {
-        const id = ids[t];
-        if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
-          throw new Error(`${where}: token id ${JSON.stringify(id)} at index ${t} is outside the vocabulary [0, ${this.vocabSize}); ` +
-                          `the data was tokenized for a different vocabulary than the model config`);
-        }
-        out[t] = id;
-      }
-      this.counts.sequences++;
-      return;
+      this.foundInPass = true;
+      return { ids, where };
     }
   }
 

@@ -1,65 +1,46 @@
-// Forward and backward of the whole MobileLLM over a training batch, llm.c style: the forward
-// keeps every activation in the TrainState, the backward walks the same steps in reverse and
-// accumulates into the gradient buffer (zero it with `zeroGrads` before a new optimizer step).
+// Forward and backward of the whole MobileLLM over a training batch, llm.c style. The forward is
+// the model's own code (src/model/: the same blockForward and outputForward that inference runs),
+// given one set of buffers per block application so every activation stays for the backward; the
+// backward walks the same steps in reverse and accumulates into the gradient buffer (zero it with
+// `zeroGrads` before a new optimizer step).
 //
-//   h = embed(ids);  for each application a:  h = h + attn(norm1(h));  h = h + mlp(norm2(h))
+//   h = embed(ids);  for each application a:  h = block_a(h)
 //   logits = norm(h) · Wᵀ   (W = embed_tokens when share_embedding, else lm_head)
-//   loss = mean next-token cross-entropy
+//   loss = mean next-token cross-entropy (Hugging Face CausalLM: labels = input_ids, shifted)
 
-import type { Kernels } from "../kernels/kernels.js";
-import { attentionBackward, attentionForward } from "./attention.js";
-import { crossEntropyBackward, crossEntropyForward } from "./cross-entropy.js";
-import { embeddingBackward, embeddingForward } from "./embedding.js";
-import { rmsnormBackward, rmsnormForward } from "./rmsnorm.js";
-import { ropeBackward, ropeForward } from "./rope.js";
+import { blockBackward, blockForward } from "../model/block.js";
+import { outputBackward, outputForward } from "../model/model.js";
+import { blockOf, numApplications } from "../model/state.js";
 import type { TrainState } from "./state.js";
-import { numApplications } from "./state.js";
-import { swigluBackward, swigluForward } from "./swiglu.js";
 
-/** The block application a uses: a, or a/2 with immediate block-wise layer sharing. */
-export function blockOf(s: TrainState, a: number): number {
-  return s.config.layerSharing ? a >> 1 : a;
+/** Number of next-token predictions in a batch: T − 1 per sequence. */
+function predictions(s: TrainState): number {
+  return s.B * (s.T - 1);
 }
 
-function checkBackwardKernels(k: Kernels): void {
-  if (!k.matmulBackwardX || !k.matmulBackwardW) {
-    throw new Error(`the "${k.name}" kernel backend has no matmul backward kernels; train with --backend ts`);
-  }
-}
-
-/** Forward over the B·T ids already in s.idsN; returns the mean loss. logitsNV then holds softmax probabilities. */
-export function trainForward(s: TrainState): number {
+/**
+ * The model's forward over the B·T ids in s.idsN, keeping every activation: s.logitsNV holds the
+ * logits afterwards (the same numbers MobileLLM.forward gives for each sequence; tested).
+ */
+export function trainLogits(s: TrainState): void {
   const c = s.config, k = s.kernels, w = s.params.weights;
-  checkBackwardKernels(k); // attention's out = P v uses matmulBackwardX
-  const B = s.B, T = s.T, N = B * T;
-  const D = c.hiddenSize, H = c.numHeads, KV = c.numKvHeads, Dh = c.headDim, F = c.intermediateSize, V = c.vocabSize;
-  const Q = H * Dh, K = KV * Dh, eps = c.rmsNormEps;
-
-  embeddingForward(s.residND[0]!, w.embedVD.data as Float32Array, s.idsN, N, D, V);   // h = embed_tokens(ids)
-  for (let a = 0; a < numApplications(c); a++) {
-    const l = w.layers[blockOf(s, a)]!, act = s.apps[a]!;
-    const hIn = s.residND[a]!, hOut = s.residND[a + 1]!;
-    // attention sub-layer
-    rmsnormForward(act.xn1ND, act.rstd1N, hIn, l.inputNormD, N, D, eps);             // input_layernorm
-    k.matmul(act.qNQ, act.xn1ND, l.wqQD, N, D, Q);                                    // q = x Wqᵀ
-    k.matmul(act.kNK, act.xn1ND, l.wkKD, N, D, K);                                    // k = x Wkᵀ
-    k.matmul(act.vNK, act.xn1ND, l.wvKD, N, D, K);                                    // v = x Wvᵀ
-    ropeForward(act.qNQ, B, T, H, Dh, s.rope.cosPR, s.rope.sinPR);
-    ropeForward(act.kNK, B, T, KV, Dh, s.rope.cosPR, s.rope.sinPR);
-    attentionForward(k, s.att, act.attNQ, act.probsBHTT, act.qNQ, act.kNK, act.vNK, B, T, H, KV, Dh);
-    k.matmul(act.midND, act.attNQ, l.woDQ, N, Q, D);                                  // o_proj
-    k.add(act.midND, hIn, N * D);                                                     // h + attn(…)
-    // MLP sub-layer
-    rmsnormForward(act.xn2ND, act.rstd2N, act.midND, l.postNormD, N, D, eps);        // post_attention_layernorm
-    k.matmul(act.gateNF, act.xn2ND, l.wGateFD, N, D, F);
-    k.matmul(act.upNF, act.xn2ND, l.wUpFD, N, D, F);
-    swigluForward(act.actNF, act.gateNF, act.upNF, N * F);                            // silu(gate)·up
-    k.matmul(hOut, act.actNF, l.wDownDF, N, F, D);                                    // down_proj
-    k.add(hOut, act.midND, N * D);                                                    // h + mlp(…)
+  const B = s.B, T = s.T, N = B * T, A = numApplications(c);
+  k.embedding(s.hEmbedND, w.embedVD, s.idsN, N, c.hiddenSize);                   // h = embed_tokens(ids)
+  for (let a = 0; a < A; a++) {
+    const app = s.apps[a]!;
+    blockForward(k, c, w.layers[blockOf(c, a)]!, app.x, app.kNKVDh, app.vNKVDh, s.rope, B, T, 0);
   }
-  rmsnormForward(s.xnFND, s.rstdFN, s.residND[numApplications(c)]!, w.finalNormD, N, D, eps); // model.norm
-  k.matmul(s.logitsNV, s.xnFND, w.lmHeadVD, N, D, V);                                 // lm_head
-  return crossEntropyForward(s.logitsNV, s.idsN, B, T, V);
+  outputForward(k, c, w, s.apps[A - 1]!.x.hOutTD, s.xnFND, s.logitsNV, N);      // norm, lm_head
+}
+
+/** Forward and loss over the B·T ids in s.idsN; returns the mean loss. logitsNV then holds softmax probabilities. */
+export function trainForward(s: TrainState): number {
+  const B = s.B, T = s.T;
+  for (let b = 0; b < B; b++) {                   // position t predicts token t+1 of its sequence
+    for (let t = 0; t < T; t++) s.targetsN[b * T + t] = t < T - 1 ? s.idsN[b * T + t + 1]! : -1;
+  }
+  trainLogits(s);
+  return s.kernels.crossEntropy(s.logitsNV, s.targetsN, B * T, s.config.vocabSize) / predictions(s);
 }
 
 /**
@@ -67,47 +48,15 @@ export function trainForward(s: TrainState): number {
  * lossScale is 1, or 1/gradAccum when several micro-batches make one optimizer step.
  */
 export function trainBackward(s: TrainState, lossScale = 1): void {
-  const c = s.config, k = s.kernels, w = s.params.weights, g = s.params.grads;
-  checkBackwardKernels(k);
-  const B = s.B, T = s.T, N = B * T;
-  const D = c.hiddenSize, H = c.numHeads, KV = c.numKvHeads, Dh = c.headDim, F = c.intermediateSize, V = c.vocabSize;
-  const Q = H * Dh, K = KV * Dh, A = numApplications(c);
-
-  crossEntropyBackward(s.logitsNV, s.idsN, B, T, V, lossScale / (B * (T - 1)));     // d logits
-  k.matmulBackwardW!(g.lmHeadVD, s.logitsNV, s.xnFND, N, D, V);                          // d W_lm (= d embed when shared)
-  k.matmulBackwardX!(s.dxnND, s.logitsNV, w.lmHeadVD, N, D, V);                          // d norm(h)
-  s.dresND.fill(0, 0, N * D);
-  rmsnormBackward(s.dresND, g.finalNormD, s.dxnND, s.residND[A]!, w.finalNormD, s.rstdFN, N, D);
-
+  const c = s.config, k = s.kernels, w = s.params.weights, g = s.params.grads, d = s.d;
+  const B = s.B, T = s.T, N = B * T, A = numApplications(c);
+  k.crossEntropyBackward(s.logitsNV, s.targetsN, N, c.vocabSize, lossScale / predictions(s)); // d logits
+  outputBackward(k, c, w, g, s.logitsNV, s.apps[A - 1]!.x.hOutTD, s.xnFND, d.dxnTD, d.dhTD, N);
   for (let a = A - 1; a >= 0; a--) {
-    const l = w.layers[blockOf(s, a)]!, gl = g.layers[blockOf(s, a)]!, act = s.apps[a]!;
-    // MLP sub-layer: hOut = mid + down(silu(gate)·up); dresND is d hOut and becomes d mid
-    k.matmulBackwardW!(gl.wDownDF, s.dresND, act.actNF, N, F, D);
-    k.matmulBackwardX!(s.dactNF, s.dresND, l.wDownDF, N, F, D);
-    swigluBackward(s.dgateNF, s.dupNF, s.dactNF, act.gateNF, act.upNF, N * F);
-    k.matmulBackwardW!(gl.wGateFD, s.dgateNF, act.xn2ND, N, D, F);
-    k.matmulBackwardW!(gl.wUpFD, s.dupNF, act.xn2ND, N, D, F);
-    k.matmulBackwardX!(s.dxnND, s.dgateNF, l.wGateFD, N, D, F);
-    k.matmulBackwardX!(s.dtmpND, s.dupNF, l.wUpFD, N, D, F);
-    k.add(s.dxnND, s.dtmpND, N * D);
-    rmsnormBackward(s.dresND, gl.postNormD, s.dxnND, act.midND, l.postNormD, act.rstd2N, N, D);
-    // attention sub-layer: mid = hIn + o_proj(att); dresND becomes d hIn
-    k.matmulBackwardW!(gl.woDQ, s.dresND, act.attNQ, N, Q, D);
-    k.matmulBackwardX!(s.dattNQ, s.dresND, l.woDQ, N, Q, D);
-    attentionBackward(k, s.att, s.dqNQ, s.dkNK, s.dvNK, s.dattNQ, act.qNQ, act.kNK, act.vNK, act.probsBHTT, B, T, H, KV, Dh);
-    ropeBackward(s.dqNQ, B, T, H, Dh, s.rope.cosPR, s.rope.sinPR);
-    ropeBackward(s.dkNK, B, T, KV, Dh, s.rope.cosPR, s.rope.sinPR);
-    k.matmulBackwardW!(gl.wqQD, s.dqNQ, act.xn1ND, N, D, Q);
-    k.matmulBackwardW!(gl.wkKD, s.dkNK, act.xn1ND, N, D, K);
-    k.matmulBackwardW!(gl.wvKD, s.dvNK, act.xn1ND, N, D, K);
-    k.matmulBackwardX!(s.dxnND, s.dqNQ, l.wqQD, N, D, Q);
-    k.matmulBackwardX!(s.dtmpND, s.dkNK, l.wkKD, N, D, K);
-    k.add(s.dxnND, s.dtmpND, N * D);
-    k.matmulBackwardX!(s.dtmpND, s.dvNK, l.wvKD, N, D, K);
-    k.add(s.dxnND, s.dtmpND, N * D);
-    rmsnormBackward(s.dresND, gl.inputNormD, s.dxnND, s.residND[a]!, l.inputNormD, act.rstd1N, N, D);
+    const app = s.apps[a]!, l = blockOf(c, a);
+    blockBackward(k, c, w.layers[l]!, g.layers[l]!, app.x, app.kNKVDh, app.vNKVDh, d, s.rope, B, T);
   }
-  embeddingBackward(g.embedVD, s.dresND, s.idsN, N, D);                              // d embed_tokens (input use)
+  k.embeddingBackward(g.embedVD, d.dhTD, s.idsN, N, c.hiddenSize);               // d embed_tokens (input use)
 }
 
 export function zeroGrads(s: TrainState): void {

@@ -9,7 +9,9 @@ import type { Kernels, Weight } from "../kernels/kernels.js";
 import type { MobileLLMConfig } from "../model/config.js";
 import { BF16_TABLE, F16_TABLE } from "../kernels/half.js";
 import type { TensorFile } from "../io/tensor-file.js";
-import { checkTensors, expectedTensors, type LayerWeights, type ModelWeights } from "../model/weights.js";
+import {
+  checkTensors, expectedTensors, LAYER_TENSOR_NAMES, type LayerGrads, type LayerWeights, type ModelGrads, type ModelWeights,
+} from "../model/weights.js";
 
 /** One named tensor of the flat buffer: elements [offset, offset + size). */
 export interface ParamTensor {
@@ -40,51 +42,18 @@ export function paramLayout(c: MobileLLMConfig): ParamLayout {
   return { tensors, byName, total: offset };
 }
 
-/** Gradients of one block: same names and shapes as LayerWeights, all plain f32. */
-export interface LayerGrads {
-  inputNormD: Float32Array;
-  wqQD: Float32Array;
-  wkKD: Float32Array;
-  wvKD: Float32Array;
-  woDQ: Float32Array;
-  postNormD: Float32Array;
-  wGateFD: Float32Array;
-  wUpFD: Float32Array;
-  wDownDF: Float32Array;
-}
-
-export interface ModelGrads {
-  embedVD: Float32Array;
-  layers: LayerGrads[];
-  finalNormD: Float32Array;
-  /** The embedding's own gradient tensor when share_embedding (both uses accumulate into it). */
-  lmHeadVD: Float32Array;
-}
-
 function view(flat: Float32Array, layout: ParamLayout, name: string): Float32Array {
   const t = layout.byName.get(name);
   if (!t) throw new Error(`internal: no parameter named ${name}`);
   return flat.subarray(t.offset, t.offset + t.size);
 }
 
-const LAYER_NAMES = {
-  inputNormD: "input_layernorm.weight",
-  wqQD: "self_attn.q_proj.weight",
-  wkKD: "self_attn.k_proj.weight",
-  wvKD: "self_attn.v_proj.weight",
-  woDQ: "self_attn.o_proj.weight",
-  postNormD: "post_attention_layernorm.weight",
-  wGateFD: "mlp.gate_proj.weight",
-  wUpFD: "mlp.up_proj.weight",
-  wDownDF: "mlp.down_proj.weight",
-} as const;
-
 /** Named gradient views (or any same-layout buffer: Adam moments) into `flat`. */
 export function viewGrads(flat: Float32Array, layout: ParamLayout, c: MobileLLMConfig): ModelGrads {
   const layers: LayerGrads[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    const l = {} as Record<keyof LayerGrads, Float32Array>;
-    for (const [key, suffix] of Object.entries(LAYER_NAMES)) {
+    const l = {} as LayerGrads;
+    for (const [key, suffix] of Object.entries(LAYER_TENSOR_NAMES)) {
       l[key as keyof LayerGrads] = view(flat, layout, `model.layers.${i}.${suffix}`);
     }
     layers.push(l);
@@ -103,18 +72,12 @@ export function viewWeights(flat: Float32Array, layout: ParamLayout, c: MobileLL
   const g = viewGrads(flat, layout, c);
   const w = (data: Float32Array, name: string): Weight => ({ dtype: "f32", shape: layout.byName.get(name)!.shape, data });
   const layers: LayerWeights[] = g.layers.map((l, i) => {
-    const p = `model.layers.${i}.`;
-    return {
-      inputNormD: l.inputNormD,
-      wqQD: w(l.wqQD, p + LAYER_NAMES.wqQD),
-      wkKD: w(l.wkKD, p + LAYER_NAMES.wkKD),
-      wvKD: w(l.wvKD, p + LAYER_NAMES.wvKD),
-      woDQ: w(l.woDQ, p + LAYER_NAMES.woDQ),
-      postNormD: l.postNormD,
-      wGateFD: w(l.wGateFD, p + LAYER_NAMES.wGateFD),
-      wUpFD: w(l.wUpFD, p + LAYER_NAMES.wUpFD),
-      wDownDF: w(l.wDownDF, p + LAYER_NAMES.wDownDF),
-    };
+    const out = {} as Record<keyof LayerWeights, Weight | Float32Array>;
+    for (const [key, suffix] of Object.entries(LAYER_TENSOR_NAMES)) {
+      const data = l[key as keyof LayerWeights];
+      out[key as keyof LayerWeights] = key.endsWith("NormD") ? data : w(data, `model.layers.${i}.${suffix}`);
+    }
+    return out as unknown as LayerWeights;
   });
   const embedVD = w(g.embedVD, "model.embed_tokens.weight");
   return {

@@ -2,29 +2,22 @@
 // T tokens (N = B·T rows), planned once from the config and allocated from the backend. A training
 // step allocates nothing.
 //
-// Per block application a (L of them, or 2·L with layer sharing: each run of a shared block keeps
-// its own activations, and both runs' gradients accumulate into the block's one set of weights):
+// Each block application a (L of them, or 2·L with layer sharing: each run of a shared block keeps
+// its own activations, and both runs' gradients accumulate into the block's one set of weights)
+// has its own BlockActs (src/model/state.ts) and its own keys/values; application a's output
+// buffer is application a+1's input.
 
 import type { Kernels } from "../kernels/kernels.js";
 import type { MobileLLMConfig } from "../model/config.js";
 import { fillRopeTables, type RopeTables } from "../model/rotary.js";
-import { allocAttentionScratch, type AttentionScratch } from "./attention.js";
+import { numApplications, type BlockActs, type BlockGradScratch } from "../model/state.js";
 import { allocTrainParams, paramLayout, type TrainParams } from "./params.js";
 
+/** One block application's activations and keys/values (after RoPE) [N, KV, Dh]. */
 export interface ApplicationActs {
-  rstd1N: Float32Array;     // input_layernorm 1/rms per row [N]
-  xn1ND: Float32Array;      // normalized input of attention [N, D]
-  qNQ: Float32Array;        // queries after RoPE [B, T, H, Dh]
-  kNK: Float32Array;        // keys after RoPE [B, T, KV, Dh]
-  vNK: Float32Array;        // values [B, T, KV, Dh]
-  probsBHTT: Float32Array;  // attention probabilities [B, H, T, T]
-  attNQ: Float32Array;      // attention output, heads concatenated [N, H·Dh]
-  midND: Float32Array;      // residual stream after the attention sub-layer [N, D]
-  rstd2N: Float32Array;     // post_attention_layernorm 1/rms [N]
-  xn2ND: Float32Array;      // normalized input of the MLP [N, D]
-  gateNF: Float32Array;     // gate projection (before silu) [N, F]
-  upNF: Float32Array;       // up projection [N, F]
-  actNF: Float32Array;      // silu(gate)·up, input of down_proj [N, F]
+  x: BlockActs;
+  kNKVDh: Float32Array;
+  vNKVDh: Float32Array;
 }
 
 export interface TrainState {
@@ -35,65 +28,53 @@ export interface TrainState {
   T: number;
   rope: RopeTables;         // cos/sin [T, Dh/2]
   idsN: Int32Array;         // the batch's token ids [B, T]
-  residND: Float32Array[];  // residual stream entering application a (A+1 of them; the last is the blocks' output)
+  targetsN: Int32Array;     // next-token targets [B, T]: ids shifted by one, −1 at each sequence's end
+  hEmbedND: Float32Array;   // embed_tokens(ids), the first application's input [N, D]
   apps: ApplicationActs[];
-  rstdFN: Float32Array;     // final norm 1/rms [N]
-  xnFND: Float32Array;      // final normalized hidden state [N, D]
-  logitsNV: Float32Array;   // logits, then softmax probabilities, then d loss/d logits [N, V]
-  // backward scratch
-  dresND: Float32Array;     // d loss / d residual stream [N, D]
-  dxnND: Float32Array;      // d loss / d a normalized input [N, D]
-  dtmpND: Float32Array;     // one matmul's input gradient before it is summed in [N, D]
-  dqNQ: Float32Array;
-  dkNK: Float32Array;
-  dvNK: Float32Array;
-  dattNQ: Float32Array;
-  dactNF: Float32Array;
-  dgateNF: Float32Array;
-  dupNF: Float32Array;
-  att: AttentionScratch;    // one head's contiguous q, k, v, scores (attention.ts)
-}
-
-export function numApplications(c: MobileLLMConfig): number {
-  return c.numLayers * (c.layerSharing ? 2 : 1);
+  xnFND: Float32Array;      // model.norm(h) [N, D]
+  logitsNV: Float32Array;   // logits, then probabilities, then d logits [N, V]
+  d: BlockGradScratch;      // backward scratch, shared by the applications
 }
 
 /** Floats of activation memory for a batch (to print, and to reserve wasm memory once). */
 export function trainStateFloats(c: MobileLLMConfig, B: number, T: number): number {
   const N = B * T, D = c.hiddenSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
   const F = c.intermediateSize, V = c.vocabSize, A = numApplications(c);
-  const perApp = 2 * N + 3 * N * D + N * Q * 2 + 2 * N * K + B * c.numHeads * T * T + 3 * N * F;
-  return A * perApp + (A + 1) * N * D + N + N * D + N * V + 3 * N * D + 2 * N * Q + 2 * N * K + 3 * N * F + T * c.headDim + 7 * T * c.headDim + 2 * T * T;
+  const perApp = 5 * N * D + 2 * N * Q + 3 * N * F + 2 * N * K + T;
+  const scratch = 3 * N * D + 2 * N * Q + 2 * N * K + 3 * N * F + 2 * T;
+  return A * perApp + N * D + N * D + N * V + scratch + T * c.headDim;
 }
 
 /** Parameters (zero) + activations for batches of B sequences of T tokens. */
 export function allocTrainState(k: Kernels, c: MobileLLMConfig, B: number, T: number): TrainState {
   if (T < 2) throw new RangeError(`sequence length ${T} is too short: next-token training needs at least 2 tokens`);
-  // One reservation for everything (parameters, gradients, activations, scratch): on the wasm
+  // One reservation for everything (parameters, gradients, Adam moments, activations, scratch): on the wasm
   // backend memory must grow before the first view into it is handed out. 16 bytes of alignment
   // slack per buffer.
-  const buffers = 2 + 16 * numApplications(c) + 30;
-  k.reserve((2 * paramLayout(c).total + trainStateFloats(c, B, T)) * 4 + buffers * 16);
+  const buffers = 2 + 14 * numApplications(c) + 30;
+  k.reserve((4 * paramLayout(c).total + trainStateFloats(c, B, T)) * 4 + buffers * 16);
   const params = allocTrainParams(k, c);
   const N = B * T, D = c.hiddenSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
   const F = c.intermediateSize, V = c.vocabSize, A = numApplications(c);
   const f = (n: number) => k.allocF32(n);
+  const hEmbedND = f(N * D);
   const apps: ApplicationActs[] = [];
   for (let a = 0; a < A; a++) {
-    apps.push({
-      rstd1N: f(N), xn1ND: f(N * D), qNQ: f(N * Q), kNK: f(N * K), vNK: f(N * K),
-      probsBHTT: f(B * c.numHeads * T * T), attNQ: f(N * Q), midND: f(N * D), rstd2N: f(N), xn2ND: f(N * D),
-      gateNF: f(N * F), upNF: f(N * F), actNF: f(N * F),
-    });
+    const x: BlockActs = {
+      hInTD: a === 0 ? hEmbedND : apps[a - 1]!.x.hOutTD, xn1TD: f(N * D), qTHDh: f(N * Q), attTHDh: f(N * Q),
+      hMidTD: f(N * D), xn2TD: f(N * D), gateTF: f(N * F), upTF: f(N * F), actTF: f(N * F), outTD: f(N * D),
+      hOutTD: f(N * D), scoresP: f(T),
+    };
+    apps.push({ x, kNKVDh: f(N * K), vNKVDh: f(N * K) });
   }
-  const residND: Float32Array[] = [];
-  for (let a = 0; a <= A; a++) residND.push(f(N * D));
   const rope = { cosPR: f(T * (c.headDim / 2)), sinPR: f(T * (c.headDim / 2)) };
   fillRopeTables(rope, T, c.headDim, c.ropeTheta);
   return {
-    config: c, kernels: k, params, B, T, rope, idsN: new Int32Array(N), residND, apps,
-    rstdFN: f(N), xnFND: f(N * D), logitsNV: f(N * V),
-    dresND: f(N * D), dxnND: f(N * D), dtmpND: f(N * D), dqNQ: f(N * Q), dkNK: f(N * K), dvNK: f(N * K),
-    dattNQ: f(N * Q), dactNF: f(N * F), dgateNF: f(N * F), dupNF: f(N * F), att: allocAttentionScratch(k, T, c.headDim),
+    config: c, kernels: k, params, B, T, rope, idsN: new Int32Array(N), targetsN: new Int32Array(N), hEmbedND, apps,
+    xnFND: f(N * D), logitsNV: f(N * V),
+    d: {
+      dhTD: f(N * D), dxnTD: f(N * D), dtmpTD: f(N * D), dqTHDh: f(N * Q), dkTKVDh: f(N * K), dvTKVDh: f(N * K),
+      dattTHDh: f(N * Q), dactTF: f(N * F), dgateTF: f(N * F), dupTF: f(N * F), scratch2T: f(2 * T),
+    },
   };
 }

@@ -15,7 +15,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmS
 import { basename, join, resolve } from "node:path";
 import { createKernels, type BackendName } from "../kernels/index.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
-import { adamwStep, allocAdamW, clipGradNorm, cosineLr, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
+import { adamwStep, allocAdamW, clipGradNorm, cosineLr, decayGroups, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import {
   cleanupInterruptedSaves, latestCheckpoint, loadCheckpoint, NonFiniteError, readLossRecords, readRunFile, saveCheckpoint, writeTextAtomic,
   type RunOptions, type TrainerState,
@@ -31,7 +31,7 @@ import { allocTrainState, type TrainState } from "./state.js";
 export interface Recipe {
   steps: number;          // total optimizer steps (sets the cosine schedule)
   batchSize: number;      // B sequences per micro-batch
-  seqLen: number;         // T tokens per sequence
+  seqLen: number;         // L next-token predictions per sequence: each data line holds L + 1 ids (taken from the data)
   gradAccum: number;      // micro-batches per optimizer step
   lr: number;             // peak learning rate
   warmup: number;         // linear warmup steps
@@ -51,7 +51,8 @@ export const RECIPE_DEFAULTS: Omit<Recipe, "steps" | "batchSize" | "seqLen"> = {
 
 export interface PretrainOptions {
   config: MobileLLMConfig;
-  recipe: Recipe;
+  /** The recipe; seqLen may be left out: it is the data lines' length − 1 (given, it must be). */
+  recipe: Omit<Recipe, "seqLen"> & { seqLen?: number };
   /** Base path of the training data (`<data>/<node>/*.jsonl`). */
   data: string;
   dataOptions?: DataOptions;
@@ -76,6 +77,10 @@ export interface PretrainOptions {
 }
 
 export interface PretrainResult {
+  /** The run's recipe (seqLen from the data). */
+  recipe: Recipe;
+  /** Why the call ended: all steps done ("finished", also when a finished run is resumed), stopAfter, or the signal. */
+  stopped: "finished" | "stopAfter" | "aborted";
   /** The records of the steps run by this call. */
   records: LossRecord[];
   checkpoint: string;
@@ -91,8 +96,12 @@ function recipeDiff(a: Recipe, b: Recipe): string[] {
   return (Object.keys(a) as (keyof Recipe)[]).filter((k) => k !== "steps" && a[k] !== b[k]).map((k) => `${k}: ${b[k]} (run) vs ${a[k]} (now)`);
 }
 
-/** Prepare the output folder: refuse another run's folder unless resuming/forcing. */
-function claimOutDir(o: PretrainOptions): void {
+/**
+ * Check the output folder (refuse another run's folder unless resuming/forcing) without writing
+ * anything; returns the function that claims it once the run has started (so a failed start
+ * leaves no run.json behind).
+ */
+function checkOutDir(o: PretrainOptions, recipe: Recipe): () => void {
   const out = o.out;
   const runFile = join(out, "run.json");
   const backend = o.backend ?? "ts";
@@ -102,13 +111,12 @@ function claimOutDir(o: PretrainOptions): void {
     ...(o.tokenizer ? { tokenizer: resolve(o.tokenizer) } : {}), ...(o.evalData ? { evalData: resolve(o.evalData) } : {}),
     ...(o.evalSequences !== undefined ? { evalSequences: o.evalSequences } : {}),
   };
-  const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe: o.recipe, data: resolve(o.data), backend, options };
+  const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe, data: resolve(o.data), backend, options };
   if (existsSync(out) && !statSync(out).isDirectory()) throw new Error(`${out}: is a file, not a folder; the output (--out) must be a run folder (it is created if missing)`);
+  let discard = false;
   if (existsSync(out) && readdirSync(out).length > 0) {
     if (o.force && !o.resume) {
-      for (const f of readdirSync(out)) {
-        if (/^(run\.json|loss\.jsonl|loss\.svg|latest)$|^checkpoint-\d+$|^\.tmp-/.test(f)) rmSync(join(out, f), { recursive: true, force: true });
-      }
+      discard = true;
     } else if (!existsSync(runFile)) {
       throw new Error(`${out}: the output folder is not empty and holds no training run (run.json); choose another --out, or pass --force to train into it anyway`);
     } else {
@@ -118,15 +126,22 @@ function claimOutDir(o: PretrainOptions): void {
                         `pass --resume to continue it, or --force to discard it and start over`);
       }
       const diffs = JSON.stringify(prev.configJson) !== JSON.stringify(runJson.config) ? ["model config"] : [];
-      diffs.push(...recipeDiff(o.recipe, prev.recipe));
+      diffs.push(...recipeDiff(recipe, prev.recipe));
       if (prev.backend && prev.backend !== backend) {
         o.log?.(`note: the run used the ${prev.backend} backend and resumes on ${backend}; the continuation is not bit-exact`);
       }
       if (diffs.length) throw new Error(`${runFile}: --resume with different settings than the run was started with (${diffs.join("; ")}); use the same flags, or --force to start over`);
     }
   }
-  mkdirSync(out, { recursive: true });
-  writeTextAtomic(runFile, JSON.stringify(runJson, null, 2) + "\n");
+  return () => {
+    if (discard) {
+      for (const f of readdirSync(out)) {
+        if (/^(run\.json|loss\.jsonl|loss\.svg|latest)$|^checkpoint-\d+$|^\.tmp-/.test(f)) rmSync(join(out, f), { recursive: true, force: true });
+      }
+    }
+    mkdirSync(out, { recursive: true });
+    writeTextAtomic(runFile, JSON.stringify(runJson, null, 2) + "\n");
+  };
 }
 
 /** Mean loss over full batches of the validation sequences (no gradients). */
@@ -142,19 +157,42 @@ export function evaluate(s: TrainState, sequences: Int32Array[]): number {
   return sum / batches;
 }
 
+/** Let pending events (a signal handler's abort) run between steps: the loop itself never waits. */
+function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
-  const r = o.recipe, c = o.config, log = o.log ?? (() => {});
-  for (const [k, v] of Object.entries({ steps: r.steps, batchSize: r.batchSize, seqLen: r.seqLen, gradAccum: r.gradAccum })) {
+  const c = o.config, log = o.log ?? (() => {});
+  for (const [k, v] of Object.entries({ steps: o.recipe.steps, batchSize: o.recipe.batchSize, gradAccum: o.recipe.gradAccum })) {
     if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
   }
-  if (r.seqLen > c.maxPositions) throw new Error(`sequence length ${r.seqLen} exceeds the model's max_position_embeddings ${c.maxPositions}`);
-  claimOutDir(o);
+  // The data lines are used as they are: their length sets the sequence length (L + 1 ids, L predictions).
+  const data = new TokenStream(o.data, c.vocabSize, 0, { ...o.dataOptions, warn: (m) => log(m) });
+  const lineLength = data.firstLineLength();
+  if (lineLength < 2) throw new Error(`${data.folder}: the first line holds ${lineLength} token id(s); next-token training needs at least 2 per line`);
+  if (o.recipe.seqLen !== undefined && o.recipe.seqLen !== lineLength - 1) {
+    throw new Error(`${data.folder}: the lines hold ${lineLength} token ids (${lineLength - 1} predictions), but the sequence length asked for is ` +
+                    `${o.recipe.seqLen} (lines of ${o.recipe.seqLen + 1}); lines are used as they are: leave out --seq-len, or prepare the data with it`);
+  }
+  data.seqLen = lineLength;
+  const r: Recipe = { ...o.recipe, seqLen: lineLength - 1 };
+  if (lineLength > c.maxPositions) {
+    log(`note: sequences of ${lineLength} tokens are longer than the config's max_position_embeddings ${c.maxPositions} ` +
+        `(rotary positions extend; the published trainer does not check either)`);
+  }
+  const valSeqs = o.evalData
+    ? new TokenStream(o.evalData, c.vocabSize, lineLength, { ...o.dataOptions, warn: (m) => log(`validation: ${m}`) }).readPass(o.evalSequences)
+    : null;
+  if (valSeqs && valSeqs.length < r.batchSize) throw new Error(`${o.evalData}: validation needs at least ${r.batchSize} sequences (one batch), got ${valSeqs.length}`);
+  const claimOutDir = checkOutDir(o, r);
 
   const k = await createKernels(o.backend ?? "ts");
-  const s = allocTrainState(k, c, r.batchSize, r.seqLen);
-  const opt = allocAdamW(s.params.layout.total);
+  const T = lineLength;
+  const s = allocTrainState(k, c, r.batchSize, T);
+  const opt = allocAdamW(s.params.layout.total, k);
+  const groups = decayGroups(s.params.layout);
   const adam: AdamWConfig = { lr: r.lr, beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay };
-  const data = new TokenStream(o.data, c.vocabSize, r.seqLen, { ...o.dataOptions, warn: (m) => log(m) });
   const rng = new Rng(r.seed);
   const lossFile = join(o.out, "loss.jsonl");
   let records: LossRecord[] = [];
@@ -174,12 +212,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     initParams(s.params, rng);
     state = { step: 0, data: data.position(), dataCounts: { ...data.counts }, rng: rng.getState(), tokens: 0 };
     log(`training from scratch: ${(parameterCount(c) / 1e6).toFixed(2)}M parameters, ${r.steps} steps of ` +
-        `${r.batchSize}×${r.seqLen}${r.gradAccum > 1 ? `×${r.gradAccum}` : ""} tokens`);
+        `${r.batchSize}×${T}${r.gradAccum > 1 ? `×${r.gradAccum}` : ""} tokens (lines of ${T} ids: ${r.seqLen} predictions each)`);
   }
+  claimOutDir();
   writeTextAtomic(lossFile, records.map((x) => JSON.stringify(x) + "\n").join(""));
-  const valSeqs = o.evalData
-    ? new TokenStream(o.evalData, c.vocabSize, r.seqLen, { ...o.dataOptions, warn: (m) => log(`validation: ${m}`) }).readPass(o.evalSequences)
-    : null;
 
   const newRecords: LossRecord[] = [];
   let lastCheckpoint = ckpt ?? "";
@@ -200,10 +236,15 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     writeTextAtomic(join(o.out, "loss.svg"), lossCurveSvg(records, `MobileLLM pretraining: ${basename(resolve(o.out))}`));
   };
 
-  const tokensPerStep = r.batchSize * r.seqLen * r.gradAccum;
+  const tokensPerStep = r.batchSize * T * r.gradAccum;
   const until = Math.min(r.steps, o.stopAfter ?? Infinity);
+  if (ckpt && state.step >= r.steps) {
+    log(`the run in ${o.out} is finished: ${ckpt} is step ${state.step} of ${r.steps}; nothing to train ` +
+        `(raise --steps to continue it, or --force to start over)`);
+  }
   const t0 = performance.now();
   let stepsRun = 0;
+  await yieldToEvents();
   while (state.step < until && !o.signal?.aborted) {
     zeroGrads(s);
     let loss = 0;
@@ -219,7 +260,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         `Nothing was saved for this step; the last good checkpoint is ${lastCheckpoint || "none (no checkpoint yet)"}. Resume from it with a lower --lr.`);
     }
     const lr = cosineLr(state.step, r.lr, r.warmup, r.steps, r.minLrRatio);
-    adamwStep(s.params.flat, s.params.gradFlat, opt, adam, lr);
+    adamwStep(s.params.flat, s.params.gradFlat, opt, adam, lr, groups, k);
     state.step++;
     state.tokens += tokensPerStep;
     stepsRun++;
@@ -232,18 +273,20 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const saveEvery = o.saveEvery ?? 0;
     if (state.step === until || (saveEvery > 0 && state.step % saveEvery === 0)) save(rec);
     else appendLossRecord(lossFile, rec);
+    await yieldToEvents(); // a SIGINT/SIGTERM handler may abort the signal here: the step just taken is complete
   }
-  if (o.signal?.aborted && stepsRun > 0 && !lastCheckpoint.endsWith(`checkpoint-${state.step}`)) {
-    log(`interrupted: saving step ${state.step}`);
-    save();
+  const aborted = o.signal?.aborted === true && state.step < until;
+  if (aborted) {
+    // Interrupted between two steps: the state is consistent, so checkpoint it (atomically) now.
+    if (stepsRun > 0 && !lastCheckpoint.endsWith(`checkpoint-${state.step}`)) save();
+    log(`interrupted after step ${state.step}: ${lastCheckpoint ? `the run continues from ${lastCheckpoint} with --resume` : "no checkpoint written"}`);
   }
   data.close();
   const d = data.counts;
-  if (d.malformed || d.short || d.truncated) {
-    log(`data: ${d.sequences} sequences used; skipped ${d.malformed} malformed and ${d.short} too-short lines; ${d.truncated} longer lines truncated to ${r.seqLen}`);
-  }
+  if (d.malformed) log(`data: ${d.sequences} sequences used; skipped ${d.malformed} malformed lines`);
   const elapsed = (performance.now() - t0) / 1000;
   const result: PretrainResult = {
+    recipe: r, stopped: aborted ? "aborted" : state.step >= r.steps ? "finished" : "stopAfter",
     records: newRecords, checkpoint: lastCheckpoint, step: state.step,
     tokensPerSecond: stepsRun ? (stepsRun * tokensPerStep) / elapsed : 0, dataCounts: { ...data.counts },
   };

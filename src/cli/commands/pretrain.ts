@@ -12,8 +12,13 @@ import { numberFlag, UsageError, type Command } from "../command.js";
 
 /** --config: a preset name ("125M", "350M-LS", ...) or a config.json file (or its folder). */
 export function resolveConfigArg(arg: string): MobileLLMConfig {
+  return readConfigArg(arg).config;
+}
+
+/** The config, and which of share_embedding / layer_sharing it sets itself (a preset sets both). */
+export function readConfigArg(arg: string): { config: MobileLLMConfig; sets: Set<string> } {
   const preset = Object.prototype.hasOwnProperty.call(PRESETS, arg) ? PRESETS[arg] : undefined;
-  if (preset) return { ...preset };
+  if (preset) return { config: { ...preset }, sets: new Set(SHARING_FLAGS.map((f) => f.key)) };
   const file = existsSync(arg) && statSync(arg).isDirectory() ? join(arg, "config.json") : arg;
   if (!existsSync(file)) throw new UsageError(`--config ${arg}: not a preset (${Object.keys(PRESETS).join(", ")}) and no such file`);
   let json: unknown;
@@ -22,7 +27,32 @@ export function resolveConfigArg(arg: string): MobileLLMConfig {
   } catch (e) {
     throw new UsageError(`--config ${arg}: ${e instanceof SyntaxError ? `${file} is not valid JSON (${e.message})` : (e as Error).message}`);
   }
-  return parseConfig(json, file);
+  const sets = new Set(SHARING_FLAGS.map((f) => f.key).filter((key) => (json as Record<string, unknown>)[key] !== undefined));
+  return { config: parseConfig(json, file), sets };
+}
+
+/**
+ * The published training script's model flags (utils/process_args.py): both default to true and
+ * are set on the config by pretrain.py. Here a config that sets the key itself wins (a flag that
+ * contradicts it is an error); otherwise the flag, or its published default, decides.
+ */
+const SHARING_FLAGS = [
+  { flag: "share-embedding", key: "share_embedding", field: "shareEmbedding" },
+  { flag: "layer-sharing", key: "layer_sharing", field: "layerSharing" },
+] as const;
+
+export function applySharingFlags(values: Record<string, unknown>, config: MobileLLMConfig, sets: Set<string>, source: string): void {
+  for (const { flag, key, field } of SHARING_FLAGS) {
+    const raw = values[flag];
+    if (raw !== undefined && raw !== "true" && raw !== "false") throw new UsageError(`--${flag} expects true or false, got ${JSON.stringify(raw)}`);
+    if (sets.has(key)) {
+      if (raw !== undefined && (raw === "true") !== config[field]) {
+        throw new UsageError(`--${flag} ${String(raw)} contradicts ${source}, which sets ${key}: ${config[field]}; drop the flag or edit the config`);
+      }
+      continue;
+    }
+    config[field] = raw === undefined ? true : raw === "true";
+  }
 }
 
 export const pretrain: Command = {
@@ -35,7 +65,9 @@ export const pretrain: Command = {
     out: { type: "string", value: "DIR", description: "run folder: checkpoints, loss.jsonl, loss.svg" },
     steps: { type: "string", value: "N", description: "optimizer steps (default: 1000)" },
     "batch-size": { type: "string", value: "B", description: "sequences per micro-batch (default: 8)" },
-    "seq-len": { type: "string", value: "L", description: "tokens per sequence (default: 256)" },
+    "seq-len": { type: "string", value: "L", description: "next-token predictions per sequence (default: from the data, whose lines hold L+1 ids)" },
+    "layer-sharing": { type: "string", value: "BOOL", description: "immediate block-wise layer sharing when the config does not say (default: true, as the published trainer)" },
+    "share-embedding": { type: "string", value: "BOOL", description: "share input and output embedding when the config does not say (default: true)" },
     lr: { type: "string", value: "LR", description: `peak learning rate (default: ${RECIPE_DEFAULTS.lr})` },
     warmup: { type: "string", value: "N", description: "linear warmup steps (default: min(1000, steps/10))" },
     "min-lr-ratio": { type: "string", value: "R", description: "cosine floor as a fraction of the peak (default: 0.1)" },
@@ -59,13 +91,19 @@ export const pretrain: Command = {
   },
   details: [
     "Recipe (facebookresearch/MobileLLM pretrain.sh): AdamW lr 5e-4, betas 0.9/0.95, eps 1e-8, weight decay",
-    "0.1, gradient clipping at global norm 1.0, linear warmup then cosine decay to 0.1x the peak.",
-    "With --resume, flags not given (including --data, --tokenizer, --save-every, --eval-data) are taken from the run's run.json.",
+    "0.1 (not on RMSNorm weights, as the Hugging Face Trainer), gradient clipping at global norm 1.0, linear",
+    "warmup then cosine decay to 0.1x the peak. Data lines are used as they are: lines of L+1 token ids give",
+    "L predictions each (`prepare --seq-len L` writes them); all lines must have one length.",
+    "layer_sharing and share_embedding come from the config when it sets them, else from the flags, whose",
+    "defaults are the published training script's (true): a Llama-form config.json trains with both.",
+    "With --resume, flags not given (including --data, --tokenizer, --save-every, --eval-data) are taken",
+    "from the run's run.json. Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and exits;",
+    "--resume continues bit-exactly.",
     "",
     "Example (the embedded default model's shape, trained from scratch on your corpus.txt with a",
     "tokenizer from `mobilellm train-tokenizer` in tok/; a real run wants thousands of steps):",
     "  mobilellm prepare --tokenizer tok/ --input corpus.txt --out data --seq-len 128",
-    "  mobilellm pretrain --config models/shakespeare-2m/config.json --data data --out runs/a --steps 4 --batch-size 2 --seq-len 128",
+    "  mobilellm pretrain --config models/shakespeare-2m/config.json --data data --out runs/a --steps 4 --batch-size 2",
     "  mobilellm pretrain --data data --out runs/a --resume --steps 6",
   ].join("\n"),
   async run(values, _positionals, { stderr, signal }) {
@@ -82,23 +120,30 @@ export const pretrain: Command = {
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const given = (name: string) => values[name] !== undefined;
     const DEFAULTS: Record<string, string> = {
-      steps: "1000", "batch-size": "8", "seq-len": "256", lr: String(RECIPE_DEFAULTS.lr), "min-lr-ratio": "0.1",
+      steps: "1000", "batch-size": "8", lr: String(RECIPE_DEFAULTS.lr), "min-lr-ratio": "0.1",
       "weight-decay": String(RECIPE_DEFAULTS.weightDecay), "grad-accum": "1", seed: "0",
     };
 
     let config: MobileLLMConfig;
-    if (values.config !== undefined) config = resolveConfigArg(values.config as string);
-    else if (prev) config = prev.config;
-    else throw new UsageError("give the model with --config PRESET|config.json");
+    if (values.config !== undefined) {
+      const { config: c, sets } = readConfigArg(values.config as string);
+      applySharingFlags(values, c, sets, `--config ${values.config as string}`);
+      config = c;
+    } else if (prev) {
+      config = { ...prev.config };
+      applySharingFlags(values, config, new Set(SHARING_FLAGS.map((f) => f.key)), runFile);
+    } else {
+      throw new UsageError("give the model with --config PRESET|config.json");
+    }
 
     const num = (name: string, key: keyof Recipe, opts: { integer?: boolean; min?: number; max?: number }) =>
       prev && !given(name) ? prev.recipe[key] : numberFlag({ [name]: values[name] ?? DEFAULTS[name] }, name, opts)!;
     const steps = num("steps", "steps", { integer: true, min: 1 });
-    const recipe: Recipe = {
+    const recipe: Omit<Recipe, "seqLen"> & { seqLen?: number } = {
       ...RECIPE_DEFAULTS,
       steps,
       batchSize: num("batch-size", "batchSize", { integer: true, min: 1 }),
-      seqLen: num("seq-len", "seqLen", { integer: true, min: 2 }),
+      ...(given("seq-len") || prev ? { seqLen: num("seq-len", "seqLen", { integer: true, min: 1 }) } : {}),
       gradAccum: num("grad-accum", "gradAccum", { integer: true, min: 1 }),
       lr: num("lr", "lr", { min: 0 }),
       warmup: values.warmup !== undefined || prev ? num("warmup", "warmup", { integer: true, min: 0 }) : Math.min(1000, Math.floor(steps / 10)),
@@ -145,7 +190,7 @@ export const pretrain: Command = {
     progress?.done();
     stderr.write(`${res.checkpoint}: step ${res.step}, last loss ${res.records.at(-1)?.loss.toFixed(4) ?? "-"}` +
                  `${res.valLoss !== undefined ? `, validation loss ${res.valLoss.toFixed(4)}` : ""}, ${Math.round(res.tokensPerSecond)} tok/s\n`);
-    if (values.export !== undefined && res.checkpoint) {
+    if (values.export !== undefined && res.checkpoint && res.stopped !== "aborted") {
       exportModel(res.checkpoint, values.export as string, config, exportDType);
       stderr.write(`exported ${res.checkpoint} as ${exportDType} to ${values.export as string}\n`);
     }

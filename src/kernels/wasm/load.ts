@@ -21,10 +21,19 @@ export interface KernelExports {
   sumF32(x: number, n: number): number;
   sumF32Quarters(x: number, n: number): number;
   rmsnorm(y: number, x: number, w: number, T: number, D: number, eps: number): void;
+  rmsnormBackward(dx: number, dw: number, dy: number, x: number, w: number, T: number, D: number, eps: number): void;
   rope(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number): void;
+  ropeBackward(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number): void;
   attention(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number,
             Dh: number, scores: number): void;
+  attentionBackward(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
+                    T: number, H: number, KV: number, Dh: number, scratch: number, g0: number, g1: number): void;
   siluMul(out: number, gate: number, up: number, n: number): void;
+  siluMulBackward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
+  crossEntropyRow(x: number, V: number, target: number): number;
+  crossEntropyBackwardRow(x: number, V: number, target: number, scale: number): void;
+  adamw(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
+        weightDecay: number, bc1: number, bc2: number): void;
   add(y: number, x: number, n: number): void;
   softmax(x: number, R: number, C: number): void;
   expInPlace(x: number, n: number): void;
