@@ -164,12 +164,21 @@ export function softmax(x: usize, R: i32, C: i32): void {
  * k and v rows of position p, kv head g live at ((p·KV + g)·Dh).
  */
 export function attention(out: usize, q: usize, k: usize, v: usize, T: i32, pos0: i32, H: i32, KV: i32, Dh: i32, scores: usize): void {
+  attentionHeads(out, q, k, v, T, pos0, H, KV, Dh, 0, H, scores);
+}
+
+/**
+ * `attention` for the query heads [hBegin, hEnd) only (one thread's share; heads are independent,
+ * so any split is bit-identical). `scores` is this thread's scratch of pos0 + T floats.
+ */
+export function attentionHeads(out: usize, q: usize, k: usize, v: usize, T: i32, pos0: i32, H: i32, KV: i32, Dh: i32,
+                               hBegin: i32, hEnd: i32, scores: usize): void {
   const group = H / KV;
   const scaleQK = <f32>(1.0 / Math.sqrt(<f64>Dh));
   const pStride = <usize>KV * <usize>Dh << 2; // bytes from one position to the next in the cache
   for (let t = 0; t < T; t++) {
     const P = pos0 + t + 1;
-    for (let h = 0; h < H; h++) {
+    for (let h = hBegin; h < hEnd; h++) {
       const g = h / group;
       const qh = q + (<usize>(t * H + h) * <usize>Dh << 2);
       const kg = k + (<usize>g * <usize>Dh << 2), vg = v + (<usize>g * <usize>Dh << 2);

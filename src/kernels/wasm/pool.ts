@@ -1,0 +1,229 @@
+// The thread pool: N−1 workers plus the calling thread, each with its own instance of the same
+// compiled kernels module on the one shared WebAssembly.Memory (weights, KV cache and activations
+// are never copied). A threaded kernel call splits its output into N ranges; every thread runs the
+// module's range entry point (e.g. `matmulRows(..., oBegin, oEnd, scratch)`) on its part, and the
+// call returns when all parts are done.
+//
+// Dispatch and the barrier go through a small control block in the shared memory, never through
+// postMessage (a 125M decode step makes ~250 kernel calls):
+//
+//   caller                                          worker i (1 .. N−1)
+//   write kernel id, args, ranges                   spin on SEQ a while, then Atomics.wait(SEQ)
+//   PENDING = N−1; SEQ += 1; notify(SEQ)    ──►     read kernel, args, range i; run it
+//   run range 0 itself                              (on a throw: ERROR = i, message into the block)
+//   spin on PENDING, then Atomics.wait      ◄──     PENDING −= 1; the last one notifies
+//
+// Results are bit-identical for every thread count because work is only ever split by output rows,
+// columns or heads: each output value is the same sum in the same order, computed by one thread.
+// `workerLoop` below is the worker's whole program; it is sent to the worker as source text, so it
+// must not refer to anything outside itself.
+
+/** Int32 slots of the control block (byte offset `ctrl` in the shared memory). */
+const LAYOUT = {
+  SEQ: 0,         // dispatch sequence number: bumped once per threaded call
+  PENDING: 1,     // workers still running the current call
+  KERNEL: 2,      // index of the kernel among the module's exports
+  NARGS: 3,       // number of leading arguments (before the range)
+  SCRATCH: 4,     // 1: append the thread's scratch address after the range
+  ERROR: 5,       // 0, or 1 + the index of the first thread that threw
+  STOP: 6,        // 1: workers exit their loop
+  ERROR_LEN: 7,   // bytes of the UTF-8 error message at ERROR_TEXT_BYTE
+  RANGES: 16,     // [begin, end) of thread i at RANGES + 2i, RANGES + 2i + 1
+  ARGS_BYTE: 1024,       // Float64 arguments (exact for every i32, u32 and f32 value)
+  ERROR_TEXT_BYTE: 2048,
+  BYTES: 4096,
+} as const;
+const MAX_THREADS = 64;
+const MAX_ARGS = 96;
+/** Spin iterations before sleeping in Atomics.wait (about 50–200 µs): decode's kernel calls come
+ *  a few µs apart, so a spinning worker is already awake for the next one. */
+const SPIN = 1 << 15;
+
+/** What a worker needs; structured-cloned to it (the Module and the shared Memory are shared, not copied). */
+export interface WorkerData {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctrl: number;
+  index: number;
+  scratch: number;
+  spin: number;
+  layout: typeof LAYOUT;
+}
+
+/** A started worker, as the platform adapter (threads.ts) gives it. */
+export interface PoolWorker {
+  terminate(): Promise<unknown>;
+}
+
+/**
+ * Starts one worker that calls the function whose source text is `loopSource` (workerLoop) with
+ * `data` and a function posting a message to the parent; resolves once the worker posted "ready".
+ */
+export type SpawnWorker = (loopSource: string, data: WorkerData) => Promise<PoolWorker>;
+
+/** The worker's program. Self-contained: it is turned into source text with toString(). */
+export function workerLoop(d: WorkerData, post: (message: unknown) => void): void {
+  const L = d.layout;
+  const instance = new WebAssembly.Instance(d.module, { env: { memory: d.memory } });
+  // kernel ids index the module's exports in their declared order, as on the calling thread
+  const fns = WebAssembly.Module.exports(d.module).map((e) => (instance.exports as Record<string, unknown>)[e.name]);
+  const i32 = new Int32Array(d.memory.buffer, d.ctrl, L.BYTES >> 2);
+  const f64 = new Float64Array(d.memory.buffer, d.ctrl + L.ARGS_BYTE, (L.ERROR_TEXT_BYTE - L.ARGS_BYTE) >> 3);
+  const u8 = new Uint8Array(d.memory.buffer, d.ctrl + L.ERROR_TEXT_BYTE, L.BYTES - L.ERROR_TEXT_BYTE);
+  let seq = Atomics.load(i32, L.SEQ);
+  post("ready");
+  for (;;) {
+    for (let spins = 0; Atomics.load(i32, L.SEQ) === seq;) {
+      if (++spins > d.spin) Atomics.wait(i32, L.SEQ, seq);
+    }
+    seq = Atomics.load(i32, L.SEQ);
+    if (Atomics.load(i32, L.STOP) === 1) return;
+    const begin = i32[L.RANGES + 2 * d.index]!, end = i32[L.RANGES + 2 * d.index + 1]!;
+    if (begin < end) {
+      try {
+        const n = i32[L.NARGS]!, args: number[] = [];
+        for (let a = 0; a < n; a++) args.push(f64[a]!);
+        args.push(begin, end);
+        if (i32[L.SCRATCH] === 1) args.push(d.scratch);
+        (fns[i32[L.KERNEL]!] as (...a: number[]) => void)(...args);
+      } catch (e) {
+        if (Atomics.compareExchange(i32, L.ERROR, 0, 1 + d.index) === 0) {
+          const bytes = new TextEncoder().encode(String((e as Error)?.message ?? e)).subarray(0, u8.length);
+          u8.set(bytes);
+          i32[L.ERROR_LEN] = bytes.length;
+        }
+      }
+    }
+    if (Atomics.sub(i32, L.PENDING, 1) === 1) Atomics.notify(i32, L.PENDING);
+  }
+}
+
+/** How one threaded call splits its work. */
+export interface Split {
+  /** Output units to divide: rows, columns or heads. */
+  units: number;
+  /** Ranges start at multiples of this (and end at one, or at `units`). */
+  align: number;
+  /** Work of the whole call (e.g. multiply-adds); below `minWork` per thread the call is not split. */
+  work: number;
+  /** Append each thread's scratch address (MATMUL_SCRATCH_BYTES) after the range. */
+  scratch?: boolean;
+}
+
+export class KernelPool {
+  /** Threads running kernels: the caller plus the workers. */
+  readonly threads: number;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly u8: Uint8Array;
+  private readonly kernelIds = new Map<string, number>();
+  private readonly fns: Record<string, unknown>;
+  private disposed = false;
+
+  private constructor(memory: WebAssembly.Memory, readonly ctrl: number, private readonly scratch0: number,
+                      private readonly workers: PoolWorker[], module: WebAssembly.Module,
+                      exports: Record<string, unknown>, readonly minWork: number) {
+    this.threads = workers.length + 1;
+    this.i32 = new Int32Array(memory.buffer, ctrl, LAYOUT.BYTES >> 2);
+    this.f64 = new Float64Array(memory.buffer, ctrl + LAYOUT.ARGS_BYTE, MAX_ARGS);
+    this.u8 = new Uint8Array(memory.buffer, ctrl + LAYOUT.ERROR_TEXT_BYTE, LAYOUT.BYTES - LAYOUT.ERROR_TEXT_BYTE);
+    WebAssembly.Module.exports(module).forEach((e, i) => this.kernelIds.set(e.name, i));
+    this.fns = exports;
+  }
+
+  /**
+   * Start `threads − 1` workers. `ctrl` is LAYOUT.BYTES of zeroed shared memory for the control
+   * block; scratch[i] is thread i's scratch (scratch[0] the caller's). If any worker fails to
+   * start, the others are ended and the error says which one and why.
+   */
+  static async start(o: { threads: number; module: WebAssembly.Module; memory: WebAssembly.Memory; exports: Record<string, unknown>;
+                          ctrl: number; scratch: number[]; spawn: SpawnWorker; minWork: number; oversubscribed: boolean }): Promise<KernelPool> {
+    if (!(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= MAX_THREADS)) {
+      throw new RangeError(`wasm kernels (src/kernels/wasm/pool.ts): threads must be an integer in 1..${MAX_THREADS}, got ${o.threads}`);
+    }
+    const source = workerLoop.toString();
+    const started = await Promise.allSettled(Array.from({ length: o.threads - 1 }, (_, w) => o.spawn(source, {
+      module: o.module, memory: o.memory, ctrl: o.ctrl, index: w + 1, scratch: o.scratch[w + 1]!,
+      spin: o.oversubscribed ? 0 : SPIN, layout: LAYOUT,
+    })));
+    const workers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const failed = started.findIndex((s) => s.status === "rejected");
+    if (failed >= 0) {
+      const reason = (started[failed] as PromiseRejectedResult).reason as Error;
+      await stopWorkers(new Int32Array(o.memory.buffer, o.ctrl, LAYOUT.BYTES >> 2), workers);
+      throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): kernel worker ${failed + 1} of ${o.threads - 1} failed to start: ` +
+                      `${reason?.message ?? reason}; pass threads: 1 to run without workers`);
+    }
+    return new KernelPool(o.memory, o.ctrl, o.scratch[0]!, workers, o.module, o.exports, o.minWork);
+  }
+
+  /** Into how many parts a call of this size is split (1: it runs on the calling thread alone). */
+  parts(s: Split): number {
+    const blocks = Math.ceil(s.units / s.align);
+    return Math.max(1, Math.min(this.threads, blocks, Math.floor(s.work / this.minWork)));
+  }
+
+  /**
+   * Run the range entry point `kernel(...args, begin, end[, scratch])` over [0, s.units) on all
+   * threads and return when every part is done. A throw on any thread is rethrown here, naming
+   * the kernel.
+   */
+  run(kernel: string, args: readonly number[], s: Split): void {
+    if (this.disposed) throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): ${kernel} called after dispose(); load the model again`);
+    const parts = this.parts(s);
+    const fn = this.fns[kernel] as ((...a: number[]) => void) | undefined;
+    const id = this.kernelIds.get(kernel);
+    if (fn === undefined || id === undefined) throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): the module has no kernel ${kernel}`);
+    if (parts === 1) {
+      fn(...args, 0, s.units, ...(s.scratch ? [this.scratch0] : []));
+      return;
+    }
+    if (args.length > MAX_ARGS) throw new RangeError(`wasm kernels (src/kernels/wasm/pool.ts): ${kernel}: more than ${MAX_ARGS} arguments`);
+    const i32 = this.i32, L = LAYOUT;
+    // thread p gets blocks [floor(p·B/parts), floor((p+1)·B/parts)) of `align` units; threads ≥ parts get nothing
+    const blocks = Math.ceil(s.units / s.align);
+    for (let p = 0; p < this.threads; p++) {
+      const b0 = Math.floor((Math.min(p, parts) * blocks) / parts), b1 = Math.floor((Math.min(p + 1, parts) * blocks) / parts);
+      i32[L.RANGES + 2 * p] = Math.min(b0 * s.align, s.units);
+      i32[L.RANGES + 2 * p + 1] = Math.min(b1 * s.align, s.units);
+    }
+    for (let a = 0; a < args.length; a++) this.f64[a] = args[a]!;
+    i32[L.KERNEL] = id;
+    i32[L.NARGS] = args.length;
+    i32[L.SCRATCH] = s.scratch ? 1 : 0;
+    Atomics.store(i32, L.PENDING, this.threads - 1);
+    Atomics.add(i32, L.SEQ, 1);
+    Atomics.notify(i32, L.SEQ);
+    let mine: unknown = null;
+    try {
+      fn(...args, i32[L.RANGES]!, i32[L.RANGES + 1]!, ...(s.scratch ? [this.scratch0] : []));
+    } catch (e) {
+      mine = e; // wait for the workers all the same: they are still using the memory
+    }
+    for (let spins = 0, left; (left = Atomics.load(i32, L.PENDING)) !== 0;) {
+      if (++spins > SPIN) Atomics.wait(i32, L.PENDING, left);
+    }
+    const failed = Atomics.exchange(i32, L.ERROR, 0);
+    if (mine !== null) throw new Error(`wasm kernels: ${kernel} failed on the calling thread: ${(mine as Error)?.message ?? mine}`, { cause: mine });
+    if (failed !== 0) {
+      const text = new TextDecoder().decode(this.u8.slice(0, i32[L.ERROR_LEN]!));
+      throw new Error(`wasm kernels: ${kernel} failed on worker thread ${failed - 1}: ${text}`);
+    }
+  }
+
+  /** End the workers (idempotent). Later calls throw. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await stopWorkers(this.i32, this.workers);
+  }
+}
+
+async function stopWorkers(i32: Int32Array, workers: PoolWorker[]): Promise<void> {
+  Atomics.store(i32, LAYOUT.STOP, 1);
+  Atomics.add(i32, LAYOUT.SEQ, 1);
+  Atomics.notify(i32, LAYOUT.SEQ);
+  await Promise.all(workers.map((w) => w.terminate()));
+}
+
+export const CONTROL_BLOCK_BYTES = LAYOUT.BYTES;
