@@ -4,8 +4,8 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { chooseCheckpoint } from "./io/checkpoint.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
-import type { DType } from "./kernels/kernels.js";
-import { createKernels, type BackendName } from "./kernels/index.js";
+import type { DType, Kernels } from "./kernels/kernels.js";
+import { createKernels, type BackendName, type KernelOptions } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM } from "./model/model.js";
 import { expectedTensors, loadWeights } from "./model/weights.js";
@@ -13,6 +13,14 @@ import { expectedTensors, loadWeights } from "./model/weights.js";
 export interface LoadModelOptions {
   /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
   backend?: BackendName;
+  /**
+   * Threads for the wasm kernels (default: the machine's available parallelism; 1 runs no
+   * workers). Outputs are bit-identical for every count. End the workers with `model.dispose()`
+   * (or `await using`); an idle model never keeps the process alive.
+   */
+  threads?: number;
+  /** Least multiply-adds per thread for a kernel call to be split (default measured; 0 splits every call). */
+  minThreadWork?: number;
   /** In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), or f32/f16/bf16. */
   dtype?: DType | "auto";
   /** A specific weights file inside the folder (default: chosen automatically). */
@@ -65,16 +73,28 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
 export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<MobileLLM> {
   const folder = await resolveModelSource(source, options);
   const config = readConfig(folder, options.strictConfig ?? true, options.log);
-  const kernels = await createKernels(options.backend ?? "wasm");
   const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
-  options.log?.(`weights: ${reason}`);
+  let kernels: Kernels | undefined;
   try {
+    kernels = await createKernels(options.backend ?? "wasm", kernelOptions(options));
+    options.log?.(`weights: ${reason}`);
     const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
     const modelOptions: { maxPositions?: number; maxChunk?: number } = {};
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;
     if (options.maxChunk !== undefined) modelOptions.maxChunk = options.maxChunk;
     return new MobileLLM(config, kernels, weights, modelOptions);
+  } catch (e) {
+    await kernels?.dispose?.(); // no workers left behind by a failed load
+    throw e;
   } finally {
     file.close();
   }
+}
+
+function kernelOptions(o: LoadModelOptions): KernelOptions {
+  const k: KernelOptions = {};
+  if (o.threads !== undefined) k.threads = o.threads;
+  if (o.minThreadWork !== undefined) k.minThreadWork = o.minThreadWork;
+  if (o.log) k.log = o.log;
+  return k;
 }

@@ -76,10 +76,12 @@ export interface GenerateResult {
   stopReason: StopReason;
   /** The sampler's PRNG seed (pass it as `seed` to reproduce a sampled run). */
   seed: number;
+  /** Threads the model's kernels ran on. */
+  threads: number;
 }
 
 /** What generation needs from a model (MobileLLM has it). */
-export type GenerationModel = Pick<MobileLLM, "config" | "cache" | "reset" | "feed">;
+export type GenerationModel = Pick<MobileLLM, "config" | "cache" | "reset" | "feed"> & { readonly threads?: number };
 
 interface Plan {
   model: GenerationModel;
@@ -192,7 +194,7 @@ export class Generation implements AsyncIterable<GenerateStep> {
         ids, text: runningText, promptTokens: P, generatedTokens: ids.length,
         prefillTokensPerSecond: prefillSeconds > 0 ? P / prefillSeconds : 0,
         decodeTokensPerSecond: decodeSeconds > 0 ? (ids.length - 1) / decodeSeconds : 0,
-        prefillSeconds, decodeSeconds, stopReason: reason, seed: sampler.seed,
+        prefillSeconds, decodeSeconds, stopReason: reason, seed: sampler.seed, threads: model.threads ?? 1,
       });
     };
     if (busy.has(model)) {

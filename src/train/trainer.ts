@@ -13,7 +13,8 @@
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { createKernels, type BackendName } from "../kernels/index.js";
+import { createKernels, type BackendName, type KernelOptions } from "../kernels/index.js";
+import type { Kernels } from "../kernels/kernels.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
 import { adamwStep, allocAdamW, clipGradNorm, cosineLr, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, writeTextAtomic, type TrainerState } from "./checkpoint.js";
@@ -57,6 +58,10 @@ export interface PretrainOptions {
   resume?: boolean;
   force?: boolean;
   backend?: BackendName;
+  /** Threads for the wasm kernels (default: the machine's available parallelism; 1: no workers). Bit-identical for every count. */
+  threads?: number;
+  /** Least multiply-adds per thread for a kernel call to be split (default measured; 0 splits every call). */
+  minThreadWork?: number;
   /** tokenizer.model to copy into checkpoints. */
   tokenizer?: string;
   /** Validation data base path: its loss is computed at every checkpoint. */
@@ -133,14 +138,26 @@ export function evaluate(s: TrainState, sequences: Int32Array[]): number {
 }
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
-  const r = o.recipe, c = o.config, log = o.log ?? (() => {});
+  const r = o.recipe, c = o.config;
   for (const [k, v] of Object.entries({ steps: r.steps, batchSize: r.batchSize, seqLen: r.seqLen, gradAccum: r.gradAccum })) {
     if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
   }
   if (r.seqLen > c.maxPositions) throw new Error(`sequence length ${r.seqLen} exceeds the model's max_position_embeddings ${c.maxPositions}`);
   claimOutDir(o);
 
-  const k = await createKernels(o.backend ?? "ts");
+  const kernelOptions: KernelOptions = {};
+  if (o.threads !== undefined) kernelOptions.threads = o.threads;
+  if (o.minThreadWork !== undefined) kernelOptions.minThreadWork = o.minThreadWork;
+  const k = await createKernels(o.backend ?? "ts", kernelOptions);
+  try {
+    return await pretrainWith(k, o);
+  } finally {
+    await k.dispose?.(); // the wasm backend's worker threads
+  }
+}
+
+async function pretrainWith(k: Kernels, o: PretrainOptions): Promise<PretrainResult> {
+  const r = o.recipe, c = o.config, log = o.log ?? (() => {});
   const s = allocTrainState(k, c, r.batchSize, r.seqLen);
   const opt = allocAdamW(s.params.layout.total);
   const adam: AdamWConfig = { lr: r.lr, beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay };

@@ -11,6 +11,7 @@ import { loadTokenizer } from "../../tokenizer/index.js";
 import { loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** The data file of `task`: FILE itself, or DIR/<task>.jsonl or DIR/<task>.parquet. */
 function dataFile(data: string, task: McTask, single: boolean): string {
@@ -40,6 +41,7 @@ export const evalCommand: Command = {
     "no-bos": { type: "boolean", description: "do not prepend BOS to contexts (lm-evaluation-harness's default for HF causal LMs)" },
     resume: { type: "string", value: "FILE", description: "append each finished item here; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
+    threads: THREADS_OPTION,
     json: { type: "boolean", description: "print one JSON object (per-task metrics; no per-item records)" },
   },
   details: [
@@ -60,6 +62,7 @@ export const evalCommand: Command = {
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const files = tasks.map((t) => dataFile(values.data as string, t, tasks.length === 1));
 
+    const threads = parseThreads(values.threads, backend);
     const modelArgs = (values.model as string[] | undefined) ?? [undefined];
     if (modelArgs.length > 1 && values.resume !== undefined) throw new UsageError("--resume works with a single --model");
 
@@ -68,7 +71,7 @@ export const evalCommand: Command = {
     for (const modelArg of modelArgs) {
       const modelDir = await resolveModelArg(modelArg, { signal });
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
-      const model = await loadModel(modelDir, { backend });
+      await using model = await loadModel(modelDir, { backend, ...(threads !== undefined ? { threads } : {}) });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {
         const task = tasks[i]!, t0 = Date.now();

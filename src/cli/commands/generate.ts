@@ -8,6 +8,7 @@ import { loadModel } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
 async function loadCodec(folder: string): Promise<TextCodec | null> {
@@ -18,7 +19,7 @@ export const generate: Command = {
   name: "generate",
   summary: "Continue a prompt with the model, streaming the text",
   usage: "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--dtype f32|f16|bf16|auto] [--json]",
+         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--threads N] [--dtype f32|f16|bf16|auto] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model) or hub id" },
     prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
@@ -32,6 +33,7 @@ export const generate: Command = {
     seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
     stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed)", multiple: true },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
+    threads: THREADS_OPTION,
     dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
@@ -86,7 +88,8 @@ export const generate: Command = {
     if (codec) options.tokenizer = codec;
     if (stops.length > 0) options.stop = stops;
 
-    const model = await loadModel(folder, { backend, dtype });
+    const threads = parseThreads(values.threads, backend);
+    await using model = await loadModel(folder, { backend, dtype, ...(threads !== undefined ? { threads } : {}) });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
     const P = ids.length, N = options.maxNewTokens!, context = model.cache.maxP;
     if (P + N > context) {
@@ -111,14 +114,14 @@ export const generate: Command = {
       stdout.write(JSON.stringify({
         ids: r.ids, text: r.text, prompt_tokens: r.promptTokens, generated_tokens: r.generatedTokens,
         prefill_tokens_per_s: round(r.prefillTokensPerSecond), decode_tokens_per_s: round(r.decodeTokensPerSecond),
-        stop_reason: r.stopReason, seed: r.seed,
+        stop_reason: r.stopReason, seed: r.seed, threads: r.threads,
       }) + "\n");
     } else {
       stdout.write("\n");
     }
     const sampling = options.temperature === 0 ? "greedy" : `sampled, seed ${r.seed}`;
     stderr.write(`[${r.promptTokens} prompt tokens at ${r.prefillTokensPerSecond.toFixed(1)} tok/s; ` +
-                 `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend); ` +
+                 `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend, ${r.threads} thread${r.threads === 1 ? "" : "s"}); ` +
                  `stopped: ${r.stopReason}]\n`);
   },
 };

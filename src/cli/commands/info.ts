@@ -6,12 +6,13 @@ import { chooseCheckpoint } from "../../io/checkpoint.js";
 import { readConfig } from "../../load.js";
 import { expectedTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
+import { defaultThreads, threadsUnavailable } from "../../kernels/wasm/threads.js";
 import type { Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
 
 export const info: Command = {
   name: "info",
-  summary: "Print a checkpoint's config, parameter count, published size and files",
+  summary: "Print a checkpoint's config, parameter count, published size and files, and the kernel threads",
   usage: "[--model DIR] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json + weights)" },
@@ -28,7 +29,10 @@ export const info: Command = {
     for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
     file.close();
     const weights = { file: reason, format: file.format, dtypes };
-    const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, weights, files };
+    // What the commands that compute would run on by default (their --threads).
+    const unavailable = threadsUnavailable();
+    const threads = unavailable === null ? await defaultThreads() : 1;
+    const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, weights, files, threads };
     if (values.json) {
       stdout.write(JSON.stringify(result, null, 2) + "\n");
       return;
@@ -42,6 +46,7 @@ export const info: Command = {
       `vocab       ${c.vocabSize}, context ${c.maxPositions}, rope theta ${c.ropeTheta}, ` +
         `${c.shareEmbedding ? "shared input/output embedding" : "separate lm_head"}`,
       `weights     ${reason} (${file.format}; ${Object.entries(dtypes).map(([d, n]) => `${d} ${(n / 1e6).toFixed(2)}M`).join(", ")})`,
+      `threads     ${threads} for the wasm kernels (the default of --threads${unavailable === null ? ": available parallelism" : `; ${unavailable}`})`,
       "files",
       ...files.map((f) => `  ${f.name.padEnd(28)} ${(f.bytes / 1e6).toFixed(2).padStart(10)} MB`),
       "",

@@ -9,6 +9,7 @@ import { loadTokenizer } from "../../tokenizer/index.js";
 import { loadModel, readConfig } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 export const ppl: Command = {
   name: "ppl",
@@ -24,6 +25,7 @@ export const ppl: Command = {
     "limit-windows": { type: "string", value: "N", description: "evaluate only the first N windows" },
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
+    threads: THREADS_OPTION,
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -51,7 +53,8 @@ export const ppl: Command = {
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       ids = tokenizer.encode(await readCorpusText(values.data as string), { addBos: true });
     }
-    const model = await loadModel(modelDir, { backend, maxPositions: seqlen });
+    const threads = parseThreads(values.threads, backend);
+    await using model = await loadModel(modelDir, { backend, maxPositions: seqlen, ...(threads !== undefined ? { threads } : {}) });
 
     const progress = new ProgressLine(stderr);
     const t0 = Date.now();

@@ -6,6 +6,7 @@ import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.j
 import { exportModel } from "../../train/export.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** --config: a preset name ("125M", "350M-LS", ...) or a config.json file (or its folder). */
 export function resolveConfigArg(arg: string): MobileLLMConfig {
@@ -41,6 +42,7 @@ export const pretrain: Command = {
     "save-every": { type: "string", value: "N", description: "checkpoint every N steps (and at the end)", default: "100" },
     seed: { type: "string", value: "S", description: "weight initialisation seed (default: 0)" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm or ts (default: wasm, or the run's own with --resume)" },
+    threads: THREADS_OPTION,
     tokenizer: { type: "string", value: "FILE", description: "tokenizer.model to copy into checkpoints (default: BASEPATH/tokenizer.model if present)" },
     "eval-data": { type: "string", value: "BASEPATH", description: "validation data: its loss is computed at every checkpoint" },
     "eval-sequences": { type: "string", value: "N", description: "at most N validation sequences" },
@@ -106,10 +108,11 @@ export const pretrain: Command = {
     const tokenizer = (values.tokenizer as string | undefined) ?? (existsSync(join(data, "tokenizer.model")) ? join(data, "tokenizer.model") : undefined);
     const evalSequences = numberFlag(values, "eval-sequences", { integer: true, min: 1 });
 
+    const threads = parseThreads(values.threads, backend);
     const tty = (stderr as NodeJS.WriteStream).isTTY === true;
     let lastPrint = 0;
     const res = await runPretrain({
-      config, recipe, data, out, backend,
+      config, recipe, data, out, backend, ...(threads !== undefined ? { threads } : {}),
       saveEvery: numberFlag(values, "save-every", { integer: true, min: 1 })!,
       resume: values.resume === true, force: values.force === true,
       dataOptions: {
