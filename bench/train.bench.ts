@@ -34,7 +34,7 @@ for (const backend of BACKENDS) {
   for (const { name, c, B, T } of SHAPES) {
     let k;
     try {
-      k = await createKernels(backend); // a fresh backend per shape: wasm memory is reserved once per instance
+      k = await createKernels(backend, { threads: 1 }); // a fresh backend per shape: wasm memory is reserved once per instance
     } catch (e) {
       console.log(`backend ${backend}: skipped (${(e as Error).message})`);
       break;

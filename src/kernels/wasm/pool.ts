@@ -122,7 +122,7 @@ export class KernelPool {
 
   private constructor(memory: WebAssembly.Memory, readonly ctrl: number, private readonly scratch0: number,
                       private readonly workers: PoolWorker[], module: WebAssembly.Module,
-                      exports: Record<string, unknown>, readonly minWork: number) {
+                      exports: Record<string, unknown>, readonly minWork: number, private readonly spin: number) {
     this.threads = workers.length + 1;
     this.i32 = new Int32Array(memory.buffer, ctrl, LAYOUT.BYTES >> 2);
     this.f64 = new Float64Array(memory.buffer, ctrl + LAYOUT.ARGS_BYTE, MAX_ARGS);
@@ -141,10 +141,12 @@ export class KernelPool {
     if (!(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= MAX_THREADS)) {
       throw new RangeError(`wasm kernels (src/kernels/wasm/pool.ts): threads must be an integer in 1..${MAX_THREADS}, got ${o.threads}`);
     }
+    // more threads than cores: spinning would only take the core a sleeping thread needs
+    const spin = o.oversubscribed ? 0 : SPIN;
     const source = workerLoop.toString();
     const started = await Promise.allSettled(Array.from({ length: o.threads - 1 }, (_, w) => o.spawn(source, {
       module: o.module, memory: o.memory, ctrl: o.ctrl, index: w + 1, scratch: o.scratch[w + 1]!,
-      spin: o.oversubscribed ? 0 : SPIN, layout: LAYOUT,
+      spin, layout: LAYOUT,
     })));
     const workers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     const failed = started.findIndex((s) => s.status === "rejected");
@@ -154,7 +156,7 @@ export class KernelPool {
       throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): kernel worker ${failed + 1} of ${o.threads - 1} failed to start: ` +
                       `${reason?.message ?? reason}; pass threads: 1 to run without workers`);
     }
-    return new KernelPool(o.memory, o.ctrl, o.scratch[0]!, workers, o.module, o.exports, o.minWork);
+    return new KernelPool(o.memory, o.ctrl, o.scratch[0]!, workers, o.module, o.exports, o.minWork, spin);
   }
 
   /** Into how many parts a call of this size is split (1: it runs on the calling thread alone). */
@@ -201,7 +203,7 @@ export class KernelPool {
       mine = e; // wait for the workers all the same: they are still using the memory
     }
     for (let spins = 0, left; (left = Atomics.load(i32, L.PENDING)) !== 0;) {
-      if (++spins > SPIN) Atomics.wait(i32, L.PENDING, left);
+      if (++spins > this.spin) Atomics.wait(i32, L.PENDING, left);
     }
     const failed = Atomics.exchange(i32, L.ERROR, 0);
     if (mine !== null) throw new Error(`wasm kernels: ${kernel} failed on the calling thread: ${(mine as Error)?.message ?? mine}`, { cause: mine });
