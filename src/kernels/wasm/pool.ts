@@ -1,40 +1,48 @@
 // The thread pool: N−1 workers plus the calling thread, each with its own instance of the same
 // compiled kernels module on the one shared WebAssembly.Memory (weights, KV cache and activations
-// are never copied). A threaded kernel call splits its output into N ranges; every thread runs the
-// module's range entry point (e.g. `matmulRows(..., oBegin, oEnd, scratch)`) on its part, and the
-// call returns when all parts are done.
+// are never copied). A threaded kernel call cuts its output into a few chunks per thread (fixed
+// boundaries, from the call's size alone); every thread claims chunks one at a time and runs the
+// module's range entry point on them (e.g. `matmulRows(..., oBegin, oEnd, scratch)`), and the call
+// returns when every chunk is done.
 //
 // Dispatch and the barrier go through a small control block in the shared memory, never through
 // postMessage (a 125M decode step makes ~250 kernel calls):
 //
 //   caller                                          worker i (1 .. N−1)
-//   write kernel id, args, ranges                   spin on SEQ a while, then Atomics.wait(SEQ)
-//   PENDING = N−1; SEQ += 1; notify(SEQ)    ──►     read kernel, args, range i; run it
-//   run range 0 itself                              (on a throw: ERROR = i, message into the block)
-//   spin on PENDING, then Atomics.wait      ◄──     PENDING −= 1; the last one notifies
+//   write kernel id, args, units, chunks            spin on SEQ a while, then Atomics.wait(SEQ)
+//   DONE = 0; CLAIM = (chunks, next 0)
+//   SEQ += 1; notify(SEQ)                   ──►     claim chunks: next = CLAIM++ (fetch-add)
+//   claim and run chunks too                        run each; DONE += 1 (the last one notifies)
+//   spin on DONE, then Atomics.wait         ◄──     (a throw: ERROR = 1 + i, message into the block)
 //
-// Results are bit-identical for every thread count because work is only ever split by output rows,
-// columns or heads: each output value is the same sum in the same order, computed by one thread.
-// `workerLoop` below is the worker's whole program; it is sent to the worker as source text, so it
-// must not refer to anything outside itself.
+// Claiming instead of one fixed range per thread keeps a loaded machine from stalling the call:
+// a worker that is not running when the call starts simply finds no chunk left, and the caller
+// never waits for work nobody has started. Results are bit-identical for every thread count, and
+// whoever runs a chunk: work is only split by output rows, columns or heads, so each output value
+// is the same sum in the same order. `workerLoop` below is the worker's whole program; it is sent
+// to the worker as source text, so it must not refer to anything outside itself.
 
 /** Int32 slots of the control block (byte offset `ctrl` in the shared memory). */
 const LAYOUT = {
-  SEQ: 0,         // dispatch sequence number: bumped once per threaded call
-  PENDING: 1,     // workers still running the current call
-  KERNEL: 2,      // index of the kernel among the module's exports
-  NARGS: 3,       // number of leading arguments (before the range)
-  SCRATCH: 4,     // 1: append the thread's scratch address after the range
-  ERROR: 5,       // 0, or 1 + the index of the first thread that threw
-  STOP: 6,        // 1: workers exit their loop
-  ERROR_LEN: 7,   // bytes of the UTF-8 error message at ERROR_TEXT_BYTE
-  RANGES: 16,     // [begin, end) of thread i at RANGES + 2i, RANGES + 2i + 1
+  SEQ: 0,         // dispatch sequence number: bumped once per threaded call (wakes the workers)
+  CLAIM: 1,       // chunks << 16 | next unclaimed chunk, of the current call
+  DONE: 2,        // chunks finished in the current call
+  KERNEL: 3,      // index of the kernel among the module's exports
+  NARGS: 4,       // number of leading arguments (before the range)
+  SCRATCH: 5,     // 1: append the thread's scratch address after the range
+  UNITS: 6,       // the call's output units (rows, columns, heads) ...
+  ALIGN: 7,       // ... cut at multiples of this
+  ERROR: 8,       // 0, or 1 + the index of the first thread that threw
+  STOP: 9,        // 1: workers exit their loop
+  ERROR_LEN: 10,  // bytes of the UTF-8 error message at ERROR_TEXT_BYTE
   ARGS_BYTE: 1024,       // Float64 arguments (exact for every i32, u32 and f32 value)
   ERROR_TEXT_BYTE: 2048,
   BYTES: 4096,
 } as const;
 const MAX_THREADS = 64;
 const MAX_ARGS = 96;
+/** Chunks per participating thread: enough to balance uneven progress, few enough to cost nothing. */
+const CHUNKS_PER_THREAD = 4;
 /** Spin iterations before sleeping in Atomics.wait (about 50–200 µs): decode's kernel calls come
  *  a few µs apart, so a spinning worker is already awake for the next one. */
 const SPIN = 1 << 15;
@@ -78,8 +86,14 @@ export function workerLoop(d: WorkerData, post: (message: unknown) => void): voi
     }
     seq = Atomics.load(i32, L.SEQ);
     if (Atomics.load(i32, L.STOP) === 1) return;
-    const begin = i32[L.RANGES + 2 * d.index]!, end = i32[L.RANGES + 2 * d.index + 1]!;
-    if (begin < end) {
+    for (;;) {
+      // Claim the next chunk. A claim below `chunks` is a chunk of the call in progress, whichever
+      // call that is by now, and pins its arguments until DONE counts it; anything else: no work.
+      const claim = Atomics.add(i32, L.CLAIM, 1), chunks = claim >>> 16, c = claim & 0xffff;
+      if (c >= chunks) break;
+      const units = i32[L.UNITS]!, align = i32[L.ALIGN]!, blocks = Math.ceil(units / align);
+      const begin = Math.min(Math.floor((c * blocks) / chunks) * align, units);
+      const end = Math.min(Math.floor(((c + 1) * blocks) / chunks) * align, units);
       try {
         const n = i32[L.NARGS]!, args: number[] = [];
         for (let a = 0; a < n; a++) args.push(f64[a]!);
@@ -93,8 +107,8 @@ export function workerLoop(d: WorkerData, post: (message: unknown) => void): voi
           i32[L.ERROR_LEN] = bytes.length;
         }
       }
+      if (Atomics.add(i32, L.DONE, 1) + 1 === chunks) Atomics.notify(i32, L.DONE);
     }
-    if (Atomics.sub(i32, L.PENDING, 1) === 1) Atomics.notify(i32, L.PENDING);
   }
 }
 
@@ -176,34 +190,39 @@ export class KernelPool {
     const fn = this.fns[kernel] as ((...a: number[]) => void) | undefined;
     const id = this.kernelIds.get(kernel);
     if (fn === undefined || id === undefined) throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): the module has no kernel ${kernel}`);
+    const tail = s.scratch ? [this.scratch0] : [];
     if (parts === 1) {
-      fn(...args, 0, s.units, ...(s.scratch ? [this.scratch0] : []));
+      fn(...args, 0, s.units, ...tail);
       return;
     }
     if (args.length > MAX_ARGS) throw new RangeError(`wasm kernels (src/kernels/wasm/pool.ts): ${kernel}: more than ${MAX_ARGS} arguments`);
     const i32 = this.i32, L = LAYOUT;
-    // thread p gets blocks [floor(p·B/parts), floor((p+1)·B/parts)) of `align` units; threads ≥ parts get nothing
     const blocks = Math.ceil(s.units / s.align);
-    for (let p = 0; p < this.threads; p++) {
-      const b0 = Math.floor((Math.min(p, parts) * blocks) / parts), b1 = Math.floor((Math.min(p + 1, parts) * blocks) / parts);
-      i32[L.RANGES + 2 * p] = Math.min(b0 * s.align, s.units);
-      i32[L.RANGES + 2 * p + 1] = Math.min(b1 * s.align, s.units);
-    }
+    const chunks = Math.min(blocks, parts * CHUNKS_PER_THREAD);
     for (let a = 0; a < args.length; a++) this.f64[a] = args[a]!;
     i32[L.KERNEL] = id;
     i32[L.NARGS] = args.length;
     i32[L.SCRATCH] = s.scratch ? 1 : 0;
-    Atomics.store(i32, L.PENDING, this.threads - 1);
+    i32[L.UNITS] = s.units;
+    i32[L.ALIGN] = s.align;
+    Atomics.store(i32, L.DONE, 0);
+    Atomics.store(i32, L.CLAIM, chunks << 16); // publishes the call: chunks may be claimed from here on
     Atomics.add(i32, L.SEQ, 1);
     Atomics.notify(i32, L.SEQ);
     let mine: unknown = null;
-    try {
-      fn(...args, i32[L.RANGES]!, i32[L.RANGES + 1]!, ...(s.scratch ? [this.scratch0] : []));
-    } catch (e) {
-      mine = e; // wait for the workers all the same: they are still using the memory
+    for (;;) { // the calling thread claims chunks like any worker
+      const claim = Atomics.add(i32, L.CLAIM, 1), c = claim & 0xffff;
+      if (c >= chunks) break;
+      try {
+        fn(...args, Math.min(Math.floor((c * blocks) / chunks) * s.align, s.units),
+           Math.min(Math.floor(((c + 1) * blocks) / chunks) * s.align, s.units), ...tail);
+      } catch (e) {
+        mine ??= e; // finish the call all the same: the workers are still using the memory
+      }
+      Atomics.add(i32, L.DONE, 1);
     }
-    for (let spins = 0, left; (left = Atomics.load(i32, L.PENDING)) !== 0;) {
-      if (++spins > this.spin) Atomics.wait(i32, L.PENDING, left);
+    for (let spins = 0, done; (done = Atomics.load(i32, L.DONE)) !== chunks;) {
+      if (++spins > this.spin) Atomics.wait(i32, L.DONE, done);
     }
     const failed = Atomics.exchange(i32, L.ERROR, 0);
     if (mine !== null) throw new Error(`wasm kernels: ${kernel} failed on the calling thread: ${(mine as Error)?.message ?? mine}`, { cause: mine });
