@@ -191,6 +191,14 @@ describe("failures, abort and dispose", () => {
     });
   });
 
+  it("without shared memory the kernels run on one thread and say so once", async () => {
+    const said: string[] = [];
+    const k = await createWasmKernels({ threads: 2, shared: false, log: (m) => said.push(m) });
+    expect(k.threads).toBe(1);
+    await createWasmKernels({ threads: 2, shared: false, log: (m) => said.push(m) });
+    expect(said).toEqual(["mobilellm: running the wasm kernels on one thread: an unshared memory was asked for (shared: false)"]);
+  });
+
   it("a worker that fails to start makes creating the kernels reject with the reason", async () => {
     await expect(createWasmKernels({
       threads: 3,

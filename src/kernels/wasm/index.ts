@@ -163,6 +163,9 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         ptr(xTI, T * I, "xTI", "matmulBackwardW"), T, I, O], { units: O, align: 4, work: T * I * O });
     },
 
+    // The elementwise and row-wise ops below stay on the calling thread: together they are under
+    // 2% of a 125M prefill (BENCHMARKS.md, Threads: siluMul, add, rmsnorm per prefill), and on
+    // decode each call is smaller than a dispatch. Splitting them by rows would keep the bits.
     embedding(outTD, tableVD, ids, T, D) {
       const V = tableVD.shape[0]!;
       const out = ptr(outTD, T * D, "outTD", "embedding");
