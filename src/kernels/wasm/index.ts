@@ -61,10 +61,12 @@ export interface WasmKernelOptions extends LoadOptions {
 
 /**
  * Default least work per thread, in multiply-adds: below it a call stays on the calling thread.
- * A threaded call costs a few µs of dispatch and wake-up (BENCHMARKS.md, Threads: "empty kernel");
- * 2^16 multiply-adds take about 5 µs on one core, so smaller splits would not pay for themselves.
+ * A threaded call costs about 1.3 µs of dispatch and barrier on an idle 2-core machine
+ * (BENCHMARKS.md, Threads: "empty kernel"); 2^15 multiply-adds take 2–4 µs on one core (f32
+ * decode streams ~14 G/s, f16 ~7.5 G/s: BENCHMARKS.md, Kernels), so a smaller share would save
+ * less than the dispatch costs. The 125M decode's k/v projections (576×192) are just above it.
  */
-export const MIN_THREAD_WORK = 1 << 16;
+export const MIN_THREAD_WORK = 1 << 15;
 
 export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels> {
   let threads = opts.threads ?? (await defaultThreads());
