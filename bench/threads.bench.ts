@@ -39,12 +39,22 @@ const loadStart = loadavg()[0]!;
 const createWasmKernels = (o: WasmKernelOptions) =>
   createKernelsAt({ ...o, wasmUrl: pathToFileURL(join(process.cwd(), "build", "kernels-shared.wasm")) });
 
-interface Row { what: string; unit: string; samples: Map<number, number[]>; higherIsBetter: boolean }
+/** A measured quantity: samples per thread count, and the process's CPU time per wall time while measuring. */
+interface Row { what: string; unit: string; samples: Map<number, number[]>; cpuPerWall: Map<number, number[]>; higherIsBetter: boolean }
 const rows: Row[] = [];
 function row(what: string, unit: string, higherIsBetter: boolean): Row {
-  const r = { what, unit, samples: new Map<number, number[]>(THREADS.map((t) => [t, []])), higherIsBetter };
+  const r = { what, unit, samples: new Map<number, number[]>(THREADS.map((t) => [t, []])),
+              cpuPerWall: new Map<number, number[]>(THREADS.map((t) => [t, []])), higherIsBetter };
   rows.push(r);
   return r;
+}
+/** Run fn once with `threads`, recording `count` per second of wall time and the CPU it used per wall second. */
+function timed(r: Row, threads: number, count: number, fn: () => void): void {
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  fn();
+  const wall = (performance.now() - t0) / 1000, cpu = process.cpuUsage(c0);
+  r.samples.get(threads)!.push(count / wall);
+  r.cpuPerWall.get(threads)!.push((cpu.user + cpu.system) / 1e6 / wall);
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
@@ -101,12 +111,8 @@ for (const dtype of ["f32", "f16"] as const) {
     for (const t of order(rep)) {
       const m = models.get(t)!;
       m.reset();
-      let t0 = performance.now();
-      m.feed(promptIds);
-      prefill.samples.get(t)!.push(PROMPT / ((performance.now() - t0) / 1000));
-      t0 = performance.now();
-      for (let s = 0; s < DECODE_STEPS; s++) { m.truncate(PROMPT); m.feed([42]); }
-      decode.samples.get(t)!.push(DECODE_STEPS / ((performance.now() - t0) / 1000));
+      timed(prefill, t, PROMPT, () => m.feed(promptIds));
+      timed(decode, t, DECODE_STEPS, () => { for (let s = 0; s < DECODE_STEPS; s++) { m.truncate(PROMPT); m.feed([42]); } });
     }
     log(`${dtype}: repetition ${rep + 1}/${REPS}`);
   }
@@ -143,9 +149,7 @@ for (const dtype of ["f32", "f16"] as const) {
   for (const run of runs.values()) run(); // warm-up
   for (let rep = 0; rep < REPS; rep++) {
     for (const t of order(rep)) {
-      const t0 = performance.now();
-      runs.get(t)!();
-      train.samples.get(t)!.push((B * T) / ((performance.now() - t0) / 1000));
+      timed(train, t, B * T, runs.get(t)!);
     }
   }
   for (const k of kernels) await k.dispose();
@@ -205,7 +209,8 @@ await k2.dispose();
 // ---- report ---------------------------------------------------------------------------------------
 
 const loadEnd = loadavg()[0]!;
-const header = ["measurement", "unit", ...THREADS.map((t) => `${t} thread${t > 1 ? "s" : ""}: median (min–max)`), "2 threads ÷ 1 thread"];
+const header = ["measurement", "unit", ...THREADS.map((t) => `${t} thread${t > 1 ? "s" : ""}: median (min–max)`), "2 threads ÷ 1 thread",
+  "CPU s per wall s, 1 / 2 threads"];
 const table = [header, ...rows.map((r) => {
   const cells = THREADS.map((t) => {
     const s = r.samples.get(t)!;
@@ -213,7 +218,8 @@ const table = [header, ...rows.map((r) => {
   });
   const m1 = median(r.samples.get(1)!), m2 = median(r.samples.get(2)!);
   const ratio = r.higherIsBetter ? m2 / m1 : m1 / m2;
-  return [r.what, r.unit, ...cells, r.what.startsWith("empty") ? "" : `${ratio.toFixed(2)}×`];
+  const cpu = r.cpuPerWall.get(1)!.length ? THREADS.map((t) => median(r.cpuPerWall.get(t)!).toFixed(2)).join(" / ") : "";
+  return [r.what, r.unit, ...cells, r.what.startsWith("empty") ? "" : `${ratio.toFixed(2)}×`, cpu];
 })];
 const prefillMs = 1000 * PROMPT / median(rows[0]!.samples.get(1)!);
 const elementwiseTable = [["op (125M prefill, 128 tokens, 1 thread)", "µs per call", "calls per prefill", "ms per prefill", "share of the f32 prefill"],
@@ -261,7 +267,8 @@ if (!argv.includes("--no-write")) {
     ...(loaded ? [
       `**Measured on a shared, loaded machine** (load average ${loadStart.toFixed(1)}–${loadEnd.toFixed(1)} on ${cpus().length} cores: ` +
         "other jobs were running). A second thread then seldom finds an idle core, so the 2-thread columns and ratios understate " +
-        "what threads give on an idle machine; re-run `npm run bench:threads` on a quiet one for the real figures.",
+        "what threads give on an idle machine; re-run `npm run bench:threads` on a quiet one for the real figures. The last " +
+        "column shows it: the process's CPU seconds per wall second stay near 1 on 2 threads when the second thread got no core of its own.",
       "",
     ] : []),
     markdownTable(table),
