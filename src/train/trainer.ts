@@ -182,6 +182,7 @@ async function pretrainWith(k: Kernels, o: PretrainOptions): Promise<PretrainRes
     log(`training from scratch: ${(parameterCount(c) / 1e6).toFixed(2)}M parameters, ${r.steps} steps of ` +
         `${r.batchSize}×${r.seqLen}${r.gradAccum > 1 ? `×${r.gradAccum}` : ""} tokens`);
   }
+  log(`kernels: ${k.name} on ${k.threads ?? 1} thread${(k.threads ?? 1) === 1 ? "" : "s"}`);
   writeTextAtomic(lossFile, records.map((x) => JSON.stringify(x) + "\n").join(""));
   const valSeqs = o.evalData
     ? new TokenStream(o.evalData, c.vocabSize, r.seqLen, { ...o.dataOptions, warn: (m) => log(`validation: ${m}`) }).readPass(o.evalSequences)
