@@ -5,7 +5,7 @@
 export { widenRow } from "./half";
 export { matmul, matmulRows, matmulBackwardX, matmulBackwardXCols, matmulBackwardW, matmulBackwardWRows, f16AllFinite,
   MATMUL_SCRATCH_BYTES } from "./matmul";
-export { sumF32, sumF32Quarters, rmsnorm, rope, attention, attentionHeads, siluMul, add, softmax } from "./ops";
+export { sumF32, sumF32Quarters, rmsnorm, rope, attention, attentionHeads, siluMul, siluMulRange, add, softmax } from "./ops";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */
 export function heapBase(): usize {

@@ -243,15 +243,23 @@ export function attentionHeads(out: usize, q: usize, k: usize, v: usize, T: i32,
 
 /** out = silu(gate)·up = gate / (1 + e^−gate) · up  (out may alias gate). */
 export function siluMul(out: usize, gate: usize, up: usize, n: i32): void {
-  let i = 0;
+  siluMulRange(out, gate, up, n, 0, n);
+}
+
+/**
+ * `siluMul` for the elements [begin, end) of the n only (one thread's share). Every element is
+ * computed alone, the same way in the SIMD body and the scalar tail, so any split is bit-identical.
+ */
+export function siluMulRange(out: usize, gate: usize, up: usize, n: i32, begin: i32, end: i32): void {
+  let i = begin;
   const one = f32x4.splat(1);
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
     const g = v128.load(gate + o);
     const sig = f32x4.div(g, f32x4.add(one, exp4(f32x4.neg(g))));
     v128.store(out + o, f32x4.mul(sig, v128.load(up + o)));
   }
-  for (; i < n; i++) {
+  for (; i < end; i++) {
     const o = <usize>i << 2;
     const g = load<f32>(gate + o);
     store<f32>(out + o, g / (1 + expScalar(-g)) * load<f32>(up + o));

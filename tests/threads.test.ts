@@ -128,6 +128,18 @@ describe("threaded kernels are bit-identical to one thread", () => {
   });
 });
 
+it("siluMul (split by elements) is bit-identical to one thread", () => {
+  fc.assert(fc.property(fc.oneof(size, fc.integer({ min: 1, max: 5000 })), threads, seed, (n, t, s) => {
+    const gate = randomF32(s, n).map((v) => v * 64), up = randomF32(s + 1, n);
+    const run = (k: WasmKernels) => scoped(k, () => {
+      const out = k.allocF32(n);
+      k.siluMul(out, f32(k, gate), f32(k, up), n);
+      return bits(out);
+    });
+    expect(run(many.get(t)!)).toEqual(run(one));
+  }), { numRuns: 100 });
+});
+
 describe.each(FIXTURE_NAMES)("%s: logits and greedy ids with threads 1, 2, 3, 8", (fixture) => {
   const ids = expectedIds(fixture, "input_ids");
   it.each(["model.safetensors", "model.fp16.safetensors"])("%s", async (weights) => {

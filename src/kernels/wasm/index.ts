@@ -165,9 +165,10 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         ptr(xTI, T * I, "xTI", "matmulBackwardW"), T, I, O], { units: O, align: 4, work: T * I * O });
     },
 
-    // The elementwise and row-wise ops below stay on the calling thread: together they are under
-    // 2% of a 125M prefill (BENCHMARKS.md, Threads: siluMul, add, rmsnorm per prefill), and on
-    // decode each call is smaller than a dispatch. Splitting them by rows would keep the bits.
+    // The elementwise and row-wise ops stay on the calling thread, except siluMul: the others
+    // together are well under 1% of a 125M prefill (BENCHMARKS.md, Threads: add, rmsnorm per
+    // prefill), and on decode each call is smaller than a dispatch. Splitting them by rows would
+    // keep the bits.
     embedding(outTD, tableVD, ids, T, D) {
       const V = tableVD.shape[0]!;
       const out = ptr(outTD, T * D, "outTD", "embedding");
@@ -209,8 +210,12 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       pool.run("attentionHeads", args, { units: H, align: KV >= 2 * threads ? H / KV : 1, work: T * H * Dh * P, scratch: true });
     },
 
+    // Threaded by elements (4 at a time): an exp per element makes it 1–3% of a 125M prefill on one
+    // thread (BENCHMARKS.md, Threads), the largest of the elementwise ops. Work counts an element as
+    // about 16 multiply-adds, so decode's 1536 elements stay on the calling thread.
     siluMul(outN, gateN, upN, n) {
-      wasm.siluMul(ptr(outN, n, "outN", "siluMul"), ptr(gateN, n, "gateN", "siluMul"), ptr(upN, n, "upN", "siluMul"), n);
+      parallel("siluMulRange", [ptr(outN, n, "outN", "siluMul"), ptr(gateN, n, "gateN", "siluMul"), ptr(upN, n, "upN", "siluMul"), n],
+        { units: n, align: 4, work: 16 * n });
     },
 
     add(yN, xN, n) {
