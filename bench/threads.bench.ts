@@ -4,7 +4,7 @@
 //   * pretraining tokens/s on bench/train.bench.ts's "small" config (one optimizer step)
 //   * the pool's dispatch cost: an empty kernel through the pool
 //   * where splitting starts to pay: decode matmuls of growing size, and the elementwise ops'
-//     share of a prefill (why they stay on one thread)
+//     share of a prefill (why only siluMul is threaded)
 // The 1- and 2-thread models live side by side and their runs are interleaved (1,2 then 2,1 ...),
 // so a change in machine load hits both; each row gives the median and the min–max spread.
 //
@@ -282,8 +282,8 @@ if (!argv.includes("--no-write")) {
     "",
     markdownTable(splitRows),
     "",
-    "The elementwise and row-wise ops stay on one thread: all of them together are a small share of a prefill " +
-      "(below), less than threading would save after paying a dispatch per call.",
+    "The elementwise and row-wise ops on one thread, as a share of a prefill: siluMul (an exp per element), the largest, " +
+      "is split by elements on prefill since it pays; add and rmsnorm stay on the calling thread (src/kernels/wasm/index.ts).",
     "",
     markdownTable(elementwiseTable),
     "",
