@@ -43,9 +43,16 @@ const MAX_THREADS = 64;
 const MAX_ARGS = 96;
 /** Chunks per participating thread: enough to balance uneven progress, few enough to cost nothing. */
 const CHUNKS_PER_THREAD = 4;
-/** Spin iterations before sleeping in Atomics.wait (about 50–200 µs): decode's kernel calls come
- *  a few µs apart, so a spinning worker is already awake for the next one. */
+/**
+ * Most spin iterations before sleeping in Atomics.wait (about 50–200 µs): decode's kernel calls
+ * come a few µs apart, so a spinning worker is already awake for the next one. Each thread adapts
+ * its budget: halved after a wait that had to sleep, doubled after one that did not. On an idle
+ * machine the waits are short and the budget stays high; on an overloaded one (two of our threads
+ * sharing a core) spinning would only burn the time slice the other thread needs, and the budget
+ * drops to MIN_SPIN.
+ */
 const SPIN = 1 << 15;
+const MIN_SPIN = 1 << 6;
 
 /** What a worker needs; structured-cloned to it (the Module and the shared Memory are shared, not copied). */
 export interface WorkerData {
@@ -55,6 +62,7 @@ export interface WorkerData {
   index: number;
   scratch: number;
   spin: number;
+  minSpin: number;
   layout: typeof LAYOUT;
 }
 
@@ -79,11 +87,14 @@ export function workerLoop(d: WorkerData, post: (message: unknown) => void): voi
   const f64 = new Float64Array(d.memory.buffer, d.ctrl + L.ARGS_BYTE, (L.ERROR_TEXT_BYTE - L.ARGS_BYTE) >> 3);
   const u8 = new Uint8Array(d.memory.buffer, d.ctrl + L.ERROR_TEXT_BYTE, L.BYTES - L.ERROR_TEXT_BYTE);
   let seq = Atomics.load(i32, L.SEQ);
+  let budget = d.spin; // adaptive spin, see SPIN
   post("ready");
   for (;;) {
+    let slept = false;
     for (let spins = 0; Atomics.load(i32, L.SEQ) === seq;) {
-      if (++spins > d.spin) Atomics.wait(i32, L.SEQ, seq);
+      if (++spins > budget) { slept = true; Atomics.wait(i32, L.SEQ, seq); }
     }
+    budget = slept ? Math.max(d.minSpin, budget >> 1) : Math.min(d.spin, budget * 2);
     seq = Atomics.load(i32, L.SEQ);
     if (Atomics.load(i32, L.STOP) === 1) return;
     for (;;) {
@@ -133,11 +144,13 @@ export class KernelPool {
   private readonly kernelIds = new Map<string, number>();
   private readonly fns: Record<string, unknown>;
   private disposed = false;
+  private budget: number; // the calling thread's adaptive spin, see SPIN
 
   private constructor(memory: WebAssembly.Memory, readonly ctrl: number, private readonly scratch0: number,
                       private readonly workers: PoolWorker[], module: WebAssembly.Module,
                       exports: Record<string, unknown>, readonly minWork: number, private readonly spin: number) {
     this.threads = workers.length + 1;
+    this.budget = spin;
     this.i32 = new Int32Array(memory.buffer, ctrl, LAYOUT.BYTES >> 2);
     this.f64 = new Float64Array(memory.buffer, ctrl + LAYOUT.ARGS_BYTE, MAX_ARGS);
     this.u8 = new Uint8Array(memory.buffer, ctrl + LAYOUT.ERROR_TEXT_BYTE, LAYOUT.BYTES - LAYOUT.ERROR_TEXT_BYTE);
@@ -160,7 +173,7 @@ export class KernelPool {
     const source = workerLoop.toString();
     const started = await Promise.allSettled(Array.from({ length: o.threads - 1 }, (_, w) => o.spawn(source, {
       module: o.module, memory: o.memory, ctrl: o.ctrl, index: w + 1, scratch: o.scratch[w + 1]!,
-      spin, layout: LAYOUT,
+      spin, minSpin: Math.min(spin, MIN_SPIN), layout: LAYOUT,
     })));
     const workers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     const failed = started.findIndex((s) => s.status === "rejected");
@@ -221,9 +234,11 @@ export class KernelPool {
       }
       Atomics.add(i32, L.DONE, 1);
     }
+    let slept = false;
     for (let spins = 0, done; (done = Atomics.load(i32, L.DONE)) !== chunks;) {
-      if (++spins > this.spin) Atomics.wait(i32, L.DONE, done);
+      if (++spins > this.budget) { slept = true; Atomics.wait(i32, L.DONE, done); }
     }
+    this.budget = slept ? Math.max(Math.min(this.spin, MIN_SPIN), this.budget >> 1) : Math.min(this.spin, this.budget * 2);
     const failed = Atomics.exchange(i32, L.ERROR, 0);
     if (mine !== null) throw new Error(`wasm kernels: ${kernel} failed on the calling thread: ${(mine as Error)?.message ?? mine}`, { cause: mine });
     if (failed !== 0) {
