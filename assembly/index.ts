@@ -3,10 +3,11 @@
 // the imported linear memory or a size; nothing here allocates (runtime "stub", no GC).
 
 export { widenRow } from "./half";
-export { matmul, matmulBackwardX, matmulBackwardW, f16AllFinite, MATMUL_SCRATCH_BYTES } from "./matmul";
+export { matmul, matmulRows, matmulBackwardX, matmulBackwardXCols, matmulBackwardW, matmulBackwardWRows, f16AllFinite,
+  MATMUL_SCRATCH_BYTES } from "./matmul";
 export {
-  sumF32, sumF32Quarters, rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionBackward, siluMul,
-  siluMulBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
+  sumF32, sumF32Quarters, rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, siluMul,
+  siluMulRange, siluMulBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
 } from "./ops";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */
@@ -16,3 +17,6 @@ export function heapBase(): usize {
 
 /** e^x for n values in place (exposes the kernels' exp so its accuracy can be tested). */
 export { expInPlace } from "./exptest";
+
+/** A kernel that does nothing over its range: measures the thread pool's dispatch cost (bench). */
+export function emptyRange(begin: i32, end: i32): void {}

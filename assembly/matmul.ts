@@ -274,13 +274,25 @@ function kernel1x8(c: usize, a: usize, aK: usize, b: usize, bK: usize, K: i32, n
  * checked by f16AllFinite); `scratch` holds MATMUL_SCRATCH_BYTES (16-byte aligned).
  */
 export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, scratch: usize): void {
+  matmulRows(y, x, w, dtype, T, I, O, 0, O, scratch);
+}
+
+/**
+ * `matmul` restricted to the output rows (columns of y) [oBegin, oEnd): what one thread computes
+ * (src/kernels/wasm/pool.ts). Every y[t, o] is the same sum in the same order whatever the range,
+ * so any split of O across threads gives bit-identical results. Each thread needs its own scratch.
+ */
+export function matmulRows(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32,
+                           oBegin: i32, oEnd: i32, scratch: usize): void {
   if (I <= 0) { // empty sums
-    memory.fill(y, 0, <usize>T * <usize>O << 2);
+    for (let t = 0; t < T; t++) memory.fill(y + ((<usize>t * <usize>O + <usize>oBegin) << 2), 0, <usize>(oEnd - oBegin) << 2);
     return;
   }
-  if (T < 4) {
+  if (T < 4) { // decode: rows [oBegin, oEnd) of W are a matrix of their own
+    const wRows = w + (<usize>oBegin * <usize>I << (dtype == DT_F32 ? 2 : 1));
     for (let t = 0; t < T; t++) {
-      matvecAny(y + (<usize>t * <usize>O << 2), x + (<usize>t * <usize>I << 2), w, dtype, I, O, scratch);
+      matvecAny(y + ((<usize>t * <usize>O + <usize>oBegin) << 2), x + (<usize>t * <usize>I << 2), wRows, dtype, I,
+                oEnd - oBegin, scratch);
     }
     return;
   }
@@ -289,8 +301,8 @@ export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32,
   const nK = (I + KC - 1) / KC;
   const kcFull = (I + nK - 1) / nK; // split I evenly into nK blocks
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
-  for (let o0 = 0; o0 < O; o0 += 8) {
-    const nO = min(8, O - o0);
+  for (let o0 = oBegin; o0 < oEnd; o0 += 8) {
+    const nO = min(8, oEnd - o0);
     for (let k0 = 0; k0 < I; k0 += kcFull) {
       const kc = min(kcFull, I - k0);
       packPanel(panel, tmp, w, dtype, I, o0, nO, k0, kc);
@@ -310,9 +322,19 @@ export function matmul(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32,
 
 /** Backward of y = x·Wᵀ for the input: dX[T,I] = dY[T,O]·W[O,I] (f32 W). */
 export function matmulBackwardX(dX: usize, dY: usize, w: usize, T: i32, I: i32, O: i32): void {
+  matmulBackwardXCols(dX, dY, w, T, I, O, 0, I);
+}
+
+/**
+ * matmulBackwardX for the input columns [iBegin, iEnd) only (one thread's share). iBegin must be
+ * a multiple of 8 and iEnd a multiple of 8 or I: then every column is computed by the same code
+ * (8-wide blocks below I & ~7, the scalar tail above) as in the whole call, so results are
+ * bit-identical to it.
+ */
+export function matmulBackwardXCols(dX: usize, dY: usize, w: usize, T: i32, I: i32, O: i32, iBegin: i32, iEnd: i32): void {
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
-  const I8 = I & ~7;
-  for (let i0 = 0; i0 < I8; i0 += 8) {
+  const I8 = min(I & ~7, iEnd);
+  for (let i0 = iBegin; i0 < I8; i0 += 8) {
     let t = 0;
     for (; t + 4 <= T; t += 4) {
       kernel4x8(dX + <usize>t * xRow + (<usize>i0 << 2), xRow, dY + <usize>t * yRow, yRow, 4,
@@ -321,7 +343,7 @@ export function matmulBackwardX(dX: usize, dY: usize, w: usize, T: i32, I: i32, 
     for (; t < T; t++) kernel1x8(dX + <usize>t * xRow + (<usize>i0 << 2), dY + <usize>t * yRow, 4, w + (<usize>i0 << 2), xRow, O, 8, false);
   }
   for (let t = 0; t < T; t++) { // column tail: the last I % 8 inputs
-    for (let i = I8; i < I; i++) {
+    for (let i = max(I & ~7, iBegin); i < iEnd; i++) {
       let s: f32 = 0;
       for (let o = 0; o < O; o++) s += load<f32>(dY + <usize>t * yRow + (<usize>o << 2)) * load<f32>(w + <usize>o * xRow + (<usize>i << 2));
       store<f32>(dX + <usize>t * xRow + (<usize>i << 2), s);
@@ -331,18 +353,27 @@ export function matmulBackwardX(dX: usize, dY: usize, w: usize, T: i32, I: i32, 
 
 /** Backward of y = x·Wᵀ for the weight: dW[O,I] += dY[T,O]ᵀ·X[T,I] (accumulates, llm.c style). */
 export function matmulBackwardW(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32): void {
+  matmulBackwardWRows(dW, dY, x, T, I, O, 0, O);
+}
+
+/**
+ * matmulBackwardW for the weight rows [oBegin, oEnd) only (one thread's share). oBegin must be a
+ * multiple of 4 and oEnd a multiple of 4 or O, so rows go through the 4-row and 1-row kernels
+ * exactly as in the whole call (bit-identical results).
+ */
+export function matmulBackwardWRows(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32, oBegin: i32, oEnd: i32): void {
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
   const I8 = I & ~7;
   for (let i0 = 0; i0 < I8; i0 += 8) {
-    let o = 0;
-    for (; o + 4 <= O; o += 4) {
+    let o = oBegin;
+    for (; o + 4 <= oEnd; o += 4) {
       // rows of A are outputs o (A[o, t] = dY[t, o]): row step 4 bytes, k step one dY row
       kernel4x8(dW + <usize>o * xRow + (<usize>i0 << 2), xRow, dY + (<usize>o << 2), 4, yRow,
                 x + (<usize>i0 << 2), xRow, T, 8, true);
     }
-    for (; o < O; o++) kernel1x8(dW + <usize>o * xRow + (<usize>i0 << 2), dY + (<usize>o << 2), yRow, x + (<usize>i0 << 2), xRow, T, 8, true);
+    for (; o < oEnd; o++) kernel1x8(dW + <usize>o * xRow + (<usize>i0 << 2), dY + (<usize>o << 2), yRow, x + (<usize>i0 << 2), xRow, T, 8, true);
   }
-  for (let o = 0; o < O; o++) { // column tail
+  for (let o = oBegin; o < oEnd; o++) { // column tail
     for (let i = I8; i < I; i++) {
       let s: f32 = 0;
       for (let t = 0; t < T; t++) s += load<f32>(dY + <usize>t * yRow + (<usize>o << 2)) * load<f32>(x + <usize>t * xRow + (<usize>i << 2));

@@ -214,12 +214,21 @@ export function softmax(x: usize, R: i32, C: i32): void {
  * k and v rows of position p, kv head g live at ((p·KV + g)·Dh).
  */
 export function attention(out: usize, q: usize, k: usize, v: usize, T: i32, pos0: i32, H: i32, KV: i32, Dh: i32, scores: usize): void {
+  attentionHeads(out, q, k, v, T, pos0, H, KV, Dh, 0, H, scores);
+}
+
+/**
+ * `attention` for the query heads [hBegin, hEnd) only (one thread's share; heads are independent,
+ * so any split is bit-identical). `scores` is this thread's scratch of pos0 + T floats.
+ */
+export function attentionHeads(out: usize, q: usize, k: usize, v: usize, T: i32, pos0: i32, H: i32, KV: i32, Dh: i32,
+                               hBegin: i32, hEnd: i32, scores: usize): void {
   const group = H / KV;
   const scaleQK = <f32>(1.0 / Math.sqrt(<f64>Dh));
   const pStride = <usize>KV * <usize>Dh << 2; // bytes from one position to the next in the cache
   for (let t = 0; t < T; t++) {
     const P = pos0 + t + 1;
-    for (let h = 0; h < H; h++) {
+    for (let h = hBegin; h < hEnd; h++) {
       const g = h / group;
       const qh = q + (<usize>(t * H + h) * <usize>Dh << 2);
       const kg = k + (<usize>g * <usize>Dh << 2), vg = v + (<usize>g * <usize>Dh << 2);
@@ -284,15 +293,23 @@ export function attention(out: usize, q: usize, k: usize, v: usize, T: i32, pos0
 
 /** out = silu(gate)·up = gate / (1 + e^−gate) · up  (out may alias gate). */
 export function siluMul(out: usize, gate: usize, up: usize, n: i32): void {
-  let i = 0;
+  siluMulRange(out, gate, up, n, 0, n);
+}
+
+/**
+ * `siluMul` for the elements [begin, end) of the n only (one thread's share). Every element is
+ * computed alone, the same way in the SIMD body and the scalar tail, so any split is bit-identical.
+ */
+export function siluMulRange(out: usize, gate: usize, up: usize, n: i32, begin: i32, end: i32): void {
+  let i = begin;
   const one = f32x4.splat(1);
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
     const g = v128.load(gate + o);
     const sig = f32x4.div(g, f32x4.add(one, exp4(f32x4.neg(g))));
     v128.store(out + o, f32x4.mul(sig, v128.load(up + o)));
   }
-  for (; i < n; i++) {
+  for (; i < end; i++) {
     const o = <usize>i << 2;
     const g = load<f32>(gate + o);
     store<f32>(out + o, g / (1 + expScalar(-g)) * load<f32>(up + o));

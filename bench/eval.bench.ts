@@ -60,7 +60,7 @@ async function kernelsFor(backend: "ts" | "wasm"): Promise<Kernels> {
   if (backend === "ts") return createTsKernels();
   // bench/out/ is not where the default module path points, so name the module.
   const shared = typeof SharedArrayBuffer !== "undefined";
-  return createWasmKernels({ wasmUrl: pathToFileURL(path.join(root, shared ? "build/kernels-shared.wasm" : "build/kernels.wasm")) });
+  return createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(path.join(root, shared ? "build/kernels-shared.wasm" : "build/kernels.wasm")) });
 }
 
 const runs: { backend: "ts" | "wasm"; seqlen: number }[] = [

@@ -1,7 +1,7 @@
 // Generation speed of a MobileLLM-125M-shaped model (PRESETS["125M"], random weights): prefill of
 // a 128-token prompt and decode steps with the KV cache, per backend and weight dtype.
 //
-//   npm run build && node bench/generate.bench.mjs [--backends ts,wasm] [--dtypes f32,f16] [--decode N] [--write]
+//   npm run build && node bench/generate.bench.mjs [--backends ts,wasm] [--dtypes f32,f16] [--decode N] [--threads N] [--write]
 //
 // Rows: tinybench timings of one prefill (128 tokens from position 0) and of one decode step at
 // position 128 (the cache is truncated back to 128 before each step), then an end-to-end
@@ -25,6 +25,7 @@ const arg = (name, fallback) => {
 const backends = arg("backends", "ts,wasm").split(",");
 const dtypes = arg("dtypes", "f32,f16").split(",");
 const decodeArg = arg("decode", undefined);
+const threads = Number(arg("threads", "1")); // wasm kernel threads (bench/threads.bench.ts compares 1 and 2)
 const PROMPT = 128;
 
 /** Random weights in backend memory: matrices uniform in ±1/sqrt(in), norms 1. */
@@ -61,13 +62,13 @@ const loadAtStart = loadavg()[0];
 for (const backend of backends) {
   let kernels;
   try {
-    kernels = await createKernels(backend);
+    kernels = await createKernels(backend, { threads: backend === "ts" ? 1 : threads });
   } catch (e) {
     console.error(`skipping backend ${backend}: ${e.message}`);
     continue;
   }
   for (const dtype of dtypes) {
-    if (rows.length > 0) kernels = await createKernels(backend); // fresh memory per model
+    if (rows.length > 0) kernels = await createKernels(backend, { threads: backend === "ts" ? 1 : threads }); // fresh memory per model
     const t0 = performance.now();
     const weights = randomWeights(config, kernels, dtype);
     const slow = backend === "ts";
@@ -85,7 +86,7 @@ for (const backend of backends) {
 
     const r = await generate(model, promptIds, { maxNewTokens: decodeTokens, temperature: 0, eosTokenId: null }).complete();
     rows.push({
-      backend, dtype,
+      backend, dtype, threads: model.threads,
       prefillMs: ms(prefill), decodeMs: ms(decode), decodeTokens,
       prefillTps: r.prefillTokensPerSecond, decodeTps: r.decodeTokensPerSecond,
     });
@@ -94,16 +95,16 @@ for (const backend of backends) {
 }
 
 const table = [
-  `| backend | weights | prefill ${PROMPT} tokens (ms) | prefill tok/s | decode step at pos ${PROMPT} (ms) | generate(): prefill tok/s | generate(): new tokens | generate(): decode tok/s |`,
-  "|---|---|---|---|---|---|---|---|",
-  ...rows.map((r) => `| ${r.backend} | ${r.dtype} | ${r.prefillMs.toFixed(0)} | ${(PROMPT / (r.prefillMs / 1000)).toFixed(1)} | ` +
+  `| backend | threads | weights | prefill ${PROMPT} tokens (ms) | prefill tok/s | decode step at pos ${PROMPT} (ms) | generate(): prefill tok/s | generate(): new tokens | generate(): decode tok/s |`,
+  "|---|---|---|---|---|---|---|---|---|",
+  ...rows.map((r) => `| ${r.backend} | ${r.threads} | ${r.dtype} | ${r.prefillMs.toFixed(0)} | ${(PROMPT / (r.prefillMs / 1000)).toFixed(1)} | ` +
                      `${r.decodeMs.toFixed(1)} | ${r.prefillTps.toFixed(1)} | ${r.decodeTokens} | ${r.decodeTps.toFixed(2)} |`),
 ].join("\n");
 console.log(table);
 if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
   updateBenchmarks("Generation (MobileLLM-125M shape)", `node bench/generate.bench.mjs ${args}`.trim(), table,
-    `Random weights, ${PROMPT}-token prompt, greedy; one thread. tinybench columns: prefill mean of 3 runs after 1 warm-up ` +
+    `Random weights, ${PROMPT}-token prompt, greedy; threads as in the table (see Threads for 1 vs 2). tinybench columns: prefill mean of 3 runs after 1 warm-up ` +
     "(ts: 1 run), decode step mean of 16 (ts: 4) after 1 warm-up; generate() columns: one call's summary. " +
     `1-minute load average at the start: ${loadAtStart.toFixed(1)} (other jobs on the machine slow every column).`);
 }

@@ -31,7 +31,7 @@ const QUICK = process.argv.includes("--quick"); // shorter timing, for a smoke r
 const root = process.cwd();
 const loadAtStart = os.loadavg()[0]!;
 // (bench/out/ is not where the default module path points, so name the module: the shared-memory build)
-const wasm = await createWasmKernels({ wasmUrl: pathToFileURL(path.join(root, "build/kernels-shared.wasm")) });
+const wasm = await createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(path.join(root, "build/kernels-shared.wasm")) });
 const ref = createTsKernels();
 
 // tfjs-backend-wasm: the plain SIMD binary (no threads), loaded from node_modules by file path

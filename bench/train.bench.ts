@@ -78,10 +78,11 @@ const rows: Record<string, string>[] = [];
 let profileRows: string[][] = [];
 for (const run of RUNS) {
   const { backend, name, c, B, T } = run;
-  // a fresh backend per run (wasm memory is reserved once per instance); bench/out/ is not where the
+  // a fresh backend per run, on one thread (bench:threads compares thread counts; wasm memory is
+  // reserved once per instance); bench/out/ is not where the
   // default module path points, so name the module: the shared-memory build
   const k = backend === "ts" ? createTsKernels()
-    : await createWasmKernels({ wasmUrl: pathToFileURL(join(process.cwd(), "build/kernels-shared.wasm")) });
+    : await createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(join(process.cwd(), "build/kernels-shared.wasm")) });
   const step = setup(k, c, B, T);
   const ignore = new Map<string, number>();
   step(ignore); // warm-up

@@ -8,8 +8,8 @@ import type { SamplingOptions } from "./generate/sampling.js";
 import { chooseCheckpoint, WEIGHT_FILES } from "./io/checkpoint.js";
 import { CheckpointError, readRegularFile } from "./io/tensor-file.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
-import type { DType } from "./kernels/kernels.js";
-import { createKernels, type BackendName } from "./kernels/index.js";
+import type { DType, Kernels } from "./kernels/kernels.js";
+import { createKernels, type BackendName, type KernelOptions } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM, type LayerSharingAttention, type ModelOptions } from "./model/model.js";
 import { runStateProblem } from "./model/state.js";
@@ -18,6 +18,14 @@ import { checkTensors, loadWeights, missingTensors } from "./model/weights.js";
 export interface LoadModelOptions {
   /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
   backend?: BackendName;
+  /**
+   * Threads for the wasm kernels (default: the machine's available parallelism; 1 runs no
+   * workers). Outputs are bit-identical for every count. End the workers with `model.dispose()`
+   * (or `await using`); an idle model never keeps the process alive.
+   */
+  threads?: number;
+  /** Least multiply-adds per thread for a kernel call to be split (default measured; 0 splits every call). */
+  minThreadWork?: number;
   /** In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), or f32/f16/bf16. */
   dtype?: DType | "auto";
   /** A specific weights file inside the folder (default: chosen automatically). */
@@ -128,9 +136,8 @@ export { defaultModel };
 export async function loadModel(source: string = defaultModel, options: LoadModelOptions = {}): Promise<MobileLLM> {
   const folder = await resolveModelSource(source, options);
   const config = readConfig(folder, options.strictConfig ?? true, options.log);
-  const kernels = await createKernels(options.backend ?? "wasm");
   const { file, reason } = chooseCheckpoint(folder, (f) => missingTensors(f, config), options.weights);
-  options.log?.(`weights: ${reason}`);
+  let kernels: Kernels | undefined;
   try {
     // Names and shapes first (so a vocabulary that is not the embedding's is named as such), then the
     // run state, whose size depends on config.json alone, against the weights: all before allocating.
@@ -141,6 +148,8 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
     const maxT = Math.max(1, Math.min(options.maxChunk ?? 256, maxP));
     const problem = runStateProblem(config, maxT, maxP, fileBytes, options.maxPositions !== undefined);
     if (problem !== undefined) throw new ConfigError(join(folder, "config.json"), problem);
+    kernels = await createKernels(options.backend ?? "wasm", kernelOptions(options));
+    options.log?.(`weights: ${reason}`);
     const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
     const modelOptions: ModelOptions = {};
     if (options.layerSharingAttention !== undefined) modelOptions.layerSharingAttention = options.layerSharingAttention;
@@ -149,7 +158,18 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
     const model = new MobileLLM(config, kernels, weights, modelOptions);
     model.generationDefaults = readGenerationDefaults(folder);
     return model;
+  } catch (e) {
+    await kernels?.dispose?.(); // no workers left behind by a failed load
+    throw e;
   } finally {
     file.close();
   }
+}
+
+function kernelOptions(o: LoadModelOptions): KernelOptions {
+  const k: KernelOptions = {};
+  if (o.threads !== undefined) k.threads = o.threads;
+  if (o.minThreadWork !== undefined) k.minThreadWork = o.minThreadWork;
+  if (o.log) k.log = o.log;
+  return k;
 }

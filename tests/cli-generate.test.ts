@@ -14,11 +14,23 @@ const promptIds = expectedIds("tiny-mha-unshared", "input_ids");
 const greedyIds = expectedIds("tiny-mha-unshared", "greedy_ids");
 
 describe("mobilellm generate (in-process)", () => {
-  it.each(["wasm", "ts"])("--ids on a folder without a tokenizer streams the greedy ids (--backend %s)", async (backend) => {
-    const r = await cli(["generate", "--model", fixture, "--ids", promptIds.join(","), "--max-new-tokens", "16", "--backend", backend]);
+  it.each([["wasm", "3"], ["wasm", "1"], ["ts", "1"]])("--ids on a folder without a tokenizer streams the greedy ids (--backend %s --threads %s)", async (backend, threads) => {
+    const r = await cli(["generate", "--model", fixture, "--ids", promptIds.join(","), "--max-new-tokens", "16", "--backend", backend, "--threads", threads]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(greedyIds.join(","));
-    expect(r.stderr).toMatch(new RegExp(`24 prompt tokens at [\\d.]+ tok/s; 16 generated at [\\d.]+ tok/s \\(greedy, ${backend} backend\\); stopped: length`));
+    const threadsText = threads === "1" ? "1 thread" : `${threads} threads`;
+    expect(r.stderr).toMatch(new RegExp(`24 prompt tokens at [\\d.]+ tok/s; 16 generated at [\\d.]+ tok/s \\(greedy, ${backend} backend, ${threadsText}\\); stopped: length`));
+  });
+
+  it("--threads must be a whole number from 1; the ts backend runs on one thread", async () => {
+    for (const bad of ["0", "1.5", "many"]) {
+      const r = await cli(["generate", "--model", fixture, "--ids", "1,2", "--threads", bad]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--threads expects an integer from 1 to 64/);
+    }
+    const r = await cli(["generate", "--model", fixture, "--ids", "1,2", "--backend", "ts", "--threads", "2"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the ts reference backend runs on one thread; --threads 2 needs --backend wasm/);
   });
 
   it("--json prints one object with the ids and the statistics", async () => {
@@ -28,7 +40,7 @@ describe("mobilellm generate (in-process)", () => {
     expect(lines).toHaveLength(1);
     const o = JSON.parse(lines[0]!);
     expect(Object.keys(o).sort()).toEqual(["decode_tokens_per_s", "generated_tokens", "ids", "prefill_tokens_per_s", "prompt_tokens",
-                                           "seed", "stop_reason", "text"]);
+                                           "seed", "stop_reason", "text", "threads"]);
     expect(o).toMatchObject({ prompt_tokens: 24, generated_tokens: 16, text: "", stop_reason: "length" });
     expect(o.ids).toHaveLength(16);
     expect(o.prefill_tokens_per_s).toBeGreaterThan(0);

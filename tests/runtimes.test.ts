@@ -11,10 +11,12 @@ const bin = (name: string) => join(ROOT, "node_modules", ".bin", name);
 const script = join("tests", "runtime", "forward.mjs");
 const fixture = join(FIXTURES, "tiny-gqa");
 
-const runtimes: [string, string, string[]][] = ["ts", "wasm"].flatMap((backend): [string, string, string[]][] => [
-  [`node (${backend})`, process.execPath, [script, fixture, backend]],
-  [`deno (${backend})`, bin("deno"), ["run", "--allow-read", "--allow-env", "--no-prompt", script, fixture, backend]],
-  [`bun (${backend})`, bin("bun"), [script, fixture, backend]],
+// [backend, threads]: "wasm, 3" splits every kernel call across 3 threads (node:worker_threads workers)
+const setups = [["ts"], ["wasm", "1"], ["wasm", "3"]];
+const runtimes: [string, string, string[]][] = setups.flatMap((setup): [string, string, string[]][] => [
+  [`node (${setup.join(", ")})`, process.execPath, [script, fixture, ...setup]],
+  [`deno (${setup.join(", ")})`, bin("deno"), ["run", "--allow-read", "--allow-env", "--no-prompt", script, fixture, ...setup]],
+  [`bun (${setup.join(", ")})`, bin("bun"), [script, fixture, ...setup]],
 ]);
 
 describe("runtimes (built package)", () => {
@@ -23,8 +25,9 @@ describe("runtimes (built package)", () => {
   });
   it.each(runtimes)("%s runs a forward pass matching the reference", (_name, exe, args) => {
     const out = execFileSync(exe, args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-    const { maxAbsDiff, n } = JSON.parse(out.trim().split("\n").pop()!);
+    const { maxAbsDiff, n, threads } = JSON.parse(out.trim().split("\n").pop()!);
     expect(n).toBe(24 * 512);
+    if (args.at(-1) === "3") expect(threads).toBe(3);
     expect(maxAbsDiff).toBeLessThan(1e-4);
   });
 });

@@ -82,10 +82,15 @@ export interface GenerateResult {
   stopReason: StopReason;
   /** The sampler's PRNG seed (pass it as `seed` to reproduce a sampled run). */
   seed: number;
+  /** Threads the model's kernels ran on. */
+  threads: number;
 }
 
 /** What generation needs from a model (MobileLLM has it). `generationDefaults`: see samplingDefaults. */
-export type GenerationModel = Pick<MobileLLM, "config" | "cache" | "reset" | "feed"> & { generationDefaults?: SamplingOptions };
+export type GenerationModel = Pick<MobileLLM, "config" | "cache" | "reset" | "feed"> & {
+  generationDefaults?: SamplingOptions;
+  readonly threads?: number;
+};
 
 /** Greedy: the default decoding when a model folder has no generation_config.json asking to sample. */
 export const GREEDY: Readonly<SamplingOptions> = Object.freeze({ temperature: 0 });
@@ -284,7 +289,7 @@ export class Generation implements AsyncIterable<GenerateStep> {
         ids, text: runningText, promptTokens: P, generatedTokens: ids.length,
         prefillTokensPerSecond: prefillSeconds > 0 ? P / prefillSeconds : 0,
         decodeTokensPerSecond: decodeSeconds > 0 ? (ids.length - 1) / decodeSeconds : 0,
-        prefillSeconds, decodeSeconds, stopReason: reason, seed: sampler.seed,
+        prefillSeconds, decodeSeconds, stopReason: reason, seed: sampler.seed, threads: model.threads ?? 1,
       });
     };
     if (busy.has(model)) {

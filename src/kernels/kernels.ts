@@ -35,6 +35,10 @@ export interface Weight {
 export interface Kernels {
   /** Backend name, as accepted by `loadModel(..., { backend })`. */
   readonly name: "ts" | "wasm";
+  /** Threads the kernels run on (1 when absent). Results are bit-identical for every count. */
+  readonly threads?: number;
+  /** Release what the backend holds beyond memory (the wasm backend's worker threads). */
+  dispose?(): Promise<void>;
 
   // ---- memory -------------------------------------------------------------------------------
   /** Hint: about `bytes` more bytes will be allocated soon (lets wasm grow its memory once). */

@@ -113,6 +113,23 @@ export class MobileLLM {
     });
   }
 
+  /** Threads the kernels run on. */
+  get threads(): number {
+    return this.kernels.threads ?? 1;
+  }
+
+  /**
+   * End the kernels' worker threads (the wasm backend's pool). The model must not be used
+   * afterwards; load it again instead. Also `await using model = await loadModel(...)`.
+   */
+  async dispose(): Promise<void> {
+    await this.kernels.dispose?.();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
   /** Forget all cached positions (the next token is at position 0). */
   reset(): void {
     this.cache.length = 0;

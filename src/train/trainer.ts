@@ -13,7 +13,8 @@
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { createKernels, type BackendName } from "../kernels/index.js";
+import { createKernels, type BackendName, type KernelOptions } from "../kernels/index.js";
+import type { Kernels } from "../kernels/kernels.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
 import { adamwStep, allocAdamW, clipGradNorm, cosineLr, decayGroups, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import {
@@ -61,6 +62,10 @@ export interface PretrainOptions {
   resume?: boolean;
   force?: boolean;
   backend?: BackendName;
+  /** Threads for the wasm kernels (default: the machine's available parallelism; 1: no workers). Bit-identical for every count. */
+  threads?: number;
+  /** Least multiply-adds per thread for a kernel call to be split (default measured; 0 splits every call). */
+  minThreadWork?: number;
   /** tokenizer.model to copy into checkpoints. */
   tokenizer?: string;
   /** Validation data base path: its loss is computed at every checkpoint. */
@@ -187,8 +192,29 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (valSeqs && valSeqs.length < r.batchSize) throw new Error(`${o.evalData}: validation needs at least ${r.batchSize} sequences (one batch), got ${valSeqs.length}`);
   const claimOutDir = checkOutDir(o, r);
 
-  const k = await createKernels(o.backend ?? "ts");
-  const T = lineLength;
+  const kernelOptions: KernelOptions = {};
+  if (o.threads !== undefined) kernelOptions.threads = o.threads;
+  if (o.minThreadWork !== undefined) kernelOptions.minThreadWork = o.minThreadWork;
+  const k = await createKernels(o.backend ?? "ts", kernelOptions);
+  try {
+    return await train(k, o, { r, data, valSeqs, claimOutDir, log });
+  } finally {
+    await k.dispose?.(); // the wasm backend's worker threads
+  }
+}
+
+/** What pretrain() settles before the kernels exist: the recipe with the data's sequence length, the data, the folder claim. */
+interface Prepared {
+  r: Recipe;
+  data: TokenStream;
+  valSeqs: Int32Array[] | null;
+  claimOutDir: () => void;
+  log: (message: string) => void;
+}
+
+async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOutDir, log }: Prepared): Promise<PretrainResult> {
+  const c = o.config;
+  const T = r.seqLen + 1;
   const s = allocTrainState(k, c, r.batchSize, T);
   const opt = allocAdamW(s.params.layout.total, k);
   const groups = decayGroups(s.params.layout);
@@ -215,6 +241,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         `${r.batchSize}×${T}${r.gradAccum > 1 ? `×${r.gradAccum}` : ""} tokens (lines of ${T} ids: ${r.seqLen} predictions each)`);
   }
   claimOutDir();
+  log(`kernels: ${k.name} on ${k.threads ?? 1} thread${(k.threads ?? 1) === 1 ? "" : "s"}`);
   writeTextAtomic(lossFile, records.map((x) => JSON.stringify(x) + "\n").join(""));
 
   const newRecords: LossRecord[] = [];

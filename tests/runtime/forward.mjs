@@ -1,10 +1,13 @@
 // Runs under Node, Deno and Bun: import the built package, run a forward pass on a fixture,
 // and print the largest difference from the PyTorch reference logits as JSON.
-// Usage: <runtime> tests/runtime/forward.mjs <fixture folder> [backend]
+// Usage: <runtime> tests/runtime/forward.mjs <fixture folder> [backend] [threads]
+// With threads, every kernel call is split across that many threads (minThreadWork 0).
 import { loadModel, openSafetensors } from "../../dist/index.js";
 
-const folder = (globalThis.Deno ? Deno.args : process.argv.slice(2))[0];
-const backend = (globalThis.Deno ? Deno.args : process.argv.slice(2))[1] ?? "ts";
+const args = globalThis.Deno ? Deno.args : process.argv.slice(2);
+const folder = args[0];
+const backend = args[1] ?? "ts";
+const threads = args[2] === undefined ? {} : { threads: Number(args[2]), minThreadWork: 0 };
 
 function tensor(name) {
   const f = openSafetensors(`${folder}/expected.safetensors`);
@@ -15,9 +18,10 @@ function tensor(name) {
   return t.dtype === "I64" ? Array.from(new BigInt64Array(bytes.buffer), Number) : new Float32Array(bytes.buffer);
 }
 
-const model = await loadModel(folder, { backend });
+const model = await loadModel(folder, { backend, ...threads });
 const logits = model.forward(tensor("input_ids"));
 const want = tensor("logits");
 let maxAbsDiff = 0;
 for (let i = 0; i < want.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(logits[i] - want[i]));
-console.log(JSON.stringify({ maxAbsDiff, n: logits.length }));
+console.log(JSON.stringify({ maxAbsDiff, n: logits.length, threads: model.threads }));
+await model.dispose();

@@ -12,6 +12,7 @@ import { loadTokenizer } from "../../tokenizer/index.js";
 import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** The data file of `task`: FILE itself, or DIR/<task>.jsonl or DIR/<task>.parquet. */
 function dataFile(data: string, task: McTask, single: boolean): string {
@@ -43,6 +44,7 @@ export const evalCommand: Command = {
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
+    threads: THREADS_OPTION,
     json: { type: "boolean", description: "print one JSON object (per-task metrics; no per-item records)" },
   },
   details: [
@@ -69,6 +71,7 @@ export const evalCommand: Command = {
     const files = tasks.map((t) => dataFile(values.data as string, t, tasks.length === 1));
     const layerSharingAttention = layerSharingAttentionFlag(values);
 
+    const threads = parseThreads(values.threads, backend);
     const modelArgs = (values.model as string[] | undefined) ?? [undefined];
     if (modelArgs.length > 1 && values.resume !== undefined) throw new UsageError("--resume works with a single --model");
 
@@ -77,7 +80,7 @@ export const evalCommand: Command = {
       const modelDir = await resolveModelArg(modelArg, { signal, quiet: values.quiet === true });
       checkModelFolder(modelDir);
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
-      const model = await loadModel(modelDir, { backend, layerSharingAttention });
+      await using model = await loadModel(modelDir, { backend, layerSharingAttention, ...(threads !== undefined ? { threads } : {}) });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {
         const task = tasks[i]!, rows = await countRows(files[i]!);

@@ -10,6 +10,7 @@ import { checkModelFolder, loadModel, readConfig } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
 async function loadCodec(folder: string): Promise<TextCodec | null> {
@@ -20,7 +21,7 @@ export const generate: Command = {
   name: "generate",
   summary: "Continue a prompt with the model, streaming the text",
   usage: "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--dtype f32|f16|bf16|auto] [--json]",
+         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--threads N] [--dtype f32|f16|bf16|auto] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model) or hub id" },
     prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
@@ -34,6 +35,7 @@ export const generate: Command = {
     seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
     stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed; \\n \\t \\xHH \\uHHHH escapes)", multiple: true },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
+    threads: THREADS_OPTION,
     dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     quiet: { type: "boolean", short: "q", description: "no download progress on stderr" },
@@ -115,7 +117,8 @@ export const generate: Command = {
     if (codec) options.tokenizer = codec;
     if (stops.length > 0) options.stop = stops;
 
-    const model = await loadModel(folder, { backend, dtype, layerSharingAttention });
+    const threads = parseThreads(values.threads, backend);
+    await using model = await loadModel(folder, { backend, dtype, layerSharingAttention, ...(threads !== undefined ? { threads } : {}) });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
     checkContext(ids.length, N, model.cache.maxP);
     let gen;
@@ -136,7 +139,7 @@ export const generate: Command = {
       stdout.write(JSON.stringify({
         ids: r.ids, text: r.text, prompt_tokens: r.promptTokens, generated_tokens: r.generatedTokens,
         prefill_tokens_per_s: round(r.prefillTokensPerSecond), decode_tokens_per_s: round(r.decodeTokensPerSecond),
-        stop_reason: r.stopReason, seed: r.seed,
+        stop_reason: r.stopReason, seed: r.seed, threads: r.threads,
       }) + "\n");
     } else {
       stdout.write("\n");
@@ -144,7 +147,7 @@ export const generate: Command = {
     const t = options.temperature ?? model.generationDefaults.temperature ?? 1, k = options.topK ?? model.generationDefaults.topK;
     const sampling = t === 0 || k === 1 ? "greedy" : `sampled, seed ${r.seed}`;
     stderr.write(`[${r.promptTokens} prompt tokens at ${r.prefillTokensPerSecond.toFixed(1)} tok/s; ` +
-                 `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend); ` +
+                 `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend, ${r.threads} thread${r.threads === 1 ? "" : "s"}); ` +
                  `stopped: ${r.stopReason}]\n`);
   },
 };

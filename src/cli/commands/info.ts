@@ -6,12 +6,13 @@ import { chooseCheckpoint } from "../../io/checkpoint.js";
 import { readConfig } from "../../load.js";
 import { missingTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
+import { defaultThreads, threadsUnavailable } from "../../kernels/wasm/threads.js";
 import type { Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 
 export const info: Command = {
   name: "info",
-  summary: "Print a checkpoint's config, parameter count, published size and files",
+  summary: "Print a checkpoint's config, parameter count, published size and files, and the kernel threads",
   usage: "[--model DIR] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json + weights)" },
@@ -32,8 +33,11 @@ export const info: Command = {
     file.close();
     const weights = { file: reason, format: file.format, dtypes };
     const lsAttention = config.layerSharing ? layerSharingAttention : null;
+    // What the commands that compute would run on by default (their --threads).
+    const unavailable = threadsUnavailable();
+    const threads = unavailable === null ? await defaultThreads() : 1;
     const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, weights,
-                     layerSharingAttention: lsAttention, files };
+                     layerSharingAttention: lsAttention, files, threads };
     if (values.json) {
       stdout.write(JSON.stringify(result, null, 2) + "\n");
       return;
@@ -50,6 +54,7 @@ export const info: Command = {
         ? "separate: each run of a shared block attends over its own keys (--layer-sharing-attention reference-cache: as the published code with use_cache)"
         : "reference-cache: a shared block's second run attends over the first run's keys, as the published code with use_cache"}`,
       `weights     ${reason} (${file.format}; ${Object.entries(dtypes).map(([d, n]) => `${d} ${(n / 1e6).toFixed(2)}M`).join(", ")})`,
+      `threads     ${threads} for the wasm kernels (the default of --threads${unavailable === null ? ": available parallelism" : `; ${unavailable}`})`,
       "files",
       ...files.map((f) => `  ${f.name.padEnd(28)} ${(f.bytes / 1e6).toFixed(2).padStart(10)} MB`),
       "",

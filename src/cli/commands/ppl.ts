@@ -9,6 +9,7 @@ import { loadTokenizer } from "../../tokenizer/index.js";
 import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** MobileLLM eval.py's window length. */
 const DEFAULT_SEQLEN = 2048;
@@ -29,6 +30,7 @@ export const ppl: Command = {
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
+    threads: THREADS_OPTION,
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -66,7 +68,8 @@ export const ppl: Command = {
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       ids = tokenizer.encode(await readCorpusText(values.data as string), { addBos: true });
     }
-    const model = await loadModel(modelDir, { backend, maxPositions: seqlen, layerSharingAttention });
+    const threads = parseThreads(values.threads, backend);
+    await using model = await loadModel(modelDir, { backend, maxPositions: seqlen, layerSharingAttention, ...(threads !== undefined ? { threads } : {}) });
 
     // Progress counts this run's tokens (resumed windows are done already); the detail has the windows.
     let progress: ReturnType<typeof createProgress> | undefined;

@@ -9,6 +9,7 @@ import { readRunFile } from "../../train/checkpoint.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
 import { createProgress, formatDuration, type Progress } from "../../util/progress.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
+import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** --config: a preset name ("125M", "350M-LS", ...) or a config.json file (or its folder). */
 export function resolveConfigArg(arg: string): MobileLLMConfig {
@@ -76,6 +77,7 @@ export const pretrain: Command = {
     "save-every": { type: "string", value: "N", description: "checkpoint every N steps (and at the end) (default: 100)" },
     seed: { type: "string", value: "S", description: "weight initialisation seed (default: 0)" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm or ts (default: wasm, or the run's own with --resume)" },
+    threads: THREADS_OPTION,
     tokenizer: { type: "string", value: "FILE", description: "tokenizer.model to copy into checkpoints (default: BASEPATH/tokenizer.model if present)" },
     "eval-data": { type: "string", value: "BASEPATH", description: "validation data: its loss is computed at every checkpoint" },
     "eval-sequences": { type: "string", value: "N", description: "at most N validation sequences" },
@@ -160,11 +162,12 @@ export const pretrain: Command = {
     const flag = (name: string, fallback: number | undefined, def: string) =>
       numberFlag({ [name]: values[name] ?? (fallback !== undefined ? String(fallback) : def) }, name, { integer: true, min: name === "rank" ? 0 : 1 })!;
 
+    const threads = parseThreads(values.threads, backend);
     // Progress counts this run's steps (a resumed run starts past 0); the detail has loss and lr.
     let progress: Progress | undefined, firstStep = 0;
     const logLine = (m: string) => (progress ? progress.log(m) : stderr.write(`${m}\n`));
     const res = await runPretrain({
-      config, recipe, data, out, backend,
+      config, recipe, data, out, backend, ...(threads !== undefined ? { threads } : {}),
       saveEvery: flag("save-every", opts?.saveEvery || undefined, "100"),
       resume: values.resume === true, force: values.force === true,
       dataOptions: {

@@ -40,6 +40,7 @@ export function createTsKernels(): Kernels {
 
   return {
     name: "ts",
+    threads: 1,
 
     reserve() {},
     allocF32: (n) => new Float32Array(n),

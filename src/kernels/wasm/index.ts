@@ -9,6 +9,8 @@
 import type { DType, Kernels, Weight } from "../kernels.js";
 import { WasmArena } from "./arena.js";
 import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
+import { CONTROL_BLOCK_BYTES, KernelPool, type SpawnWorker, type Split } from "./pool.js";
+import { defaultThreads, spawnWorker, threadsUnavailable, warnSingleThreadOnce } from "./threads.js";
 
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
 /** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
@@ -25,17 +27,72 @@ export interface WasmKernels extends Kernels {
   widen(outN: Float32Array, w: Weight, n: number): void;
   /** x = e^x in place with the kernels' f32 exp (for its accuracy test). */
   expInPlace(xN: Float32Array, n: number): void;
+  /** Threads running kernels (1: no workers). */
+  readonly threads: number;
+  /**
+   * Run a range entry point of the module, `kernel(...args, begin, end[, scratch])`, over
+   * [0, split.units) on every thread (or on the calling thread alone when the call is small).
+   * Threading a new kernel is one line: give it a range entry point and call this.
+   */
+  parallel(kernel: keyof KernelExports & string, args: readonly number[], split: Split): void;
+  /** End the worker threads (idempotent; the kernels must not be used afterwards). */
+  dispose(): Promise<void>;
   readonly arena: WasmArena;
   readonly memory: WebAssembly.Memory;
   readonly exports: KernelExports;
 }
 
-export type WasmKernelOptions = LoadOptions;
+export interface WasmKernelOptions extends LoadOptions {
+  /** Threads to run kernels on (default: the machine's available parallelism; 1: no workers). */
+  threads?: number;
+  /**
+   * Least work (multiply-adds) per thread for a call to be split; smaller calls run on the
+   * calling thread. Default MIN_THREAD_WORK (measured: BENCHMARKS.md, Threads); 0 splits every
+   * call (the bit-identity tests use it so tiny models exercise every split).
+   */
+  minThreadWork?: number;
+  /** How workers are started (default: the platform's, threads.ts). */
+  spawnWorker?: SpawnWorker;
+  /** Where to say that threads are unavailable here (default console.warn; said once per process). */
+  log?: (message: string) => void;
+}
+
+/**
+ * Default least work per thread, in multiply-adds: below it a call stays on the calling thread.
+ * A threaded call costs about 1.3 µs of dispatch and barrier on an idle 2-core machine
+ * (BENCHMARKS.md, Threads: "empty kernel"); 2^15 multiply-adds take 2–4 µs on one core (f32
+ * decode streams ~14 G/s, f16 ~7.5 G/s: BENCHMARKS.md, Kernels), so a smaller share would save
+ * less than the dispatch costs. The 125M decode's k/v projections (576×192) are just above it.
+ */
+export const MIN_THREAD_WORK = 1 << 15;
 
 export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels> {
-  const { exports: wasm, memory, shared } = await instantiateKernels(opts);
+  let threads = opts.threads ?? (await defaultThreads());
+  if (!(Number.isInteger(threads) && threads >= 1)) {
+    throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): threads must be a positive integer, got ${opts.threads}`);
+  }
+  const why = threads > 1 ? (opts.shared === false ? "an unshared memory was asked for (shared: false)" : threadsUnavailable()) : null;
+  if (why !== null) {
+    warnSingleThreadOnce(why, opts.log);
+    threads = 1;
+  }
+  const { exports: wasm, memory, shared, module } = await instantiateKernels(opts);
   const arena = new WasmArena(memory, wasm.heapBase(), shared);
-  const scratch = arena.alloc(wasm.MATMUL_SCRATCH_BYTES.value as number); // matmul's packed panel
+  const scratchBytes = wasm.MATMUL_SCRATCH_BYTES.value as number;
+  const scratch = arena.alloc(scratchBytes); // matmul's packed panel (the calling thread's)
+  const pool = threads === 1 ? null : await KernelPool.start({
+    threads, module, memory, exports: instanceExports(wasm), ctrl: arena.alloc(CONTROL_BLOCK_BYTES),
+    scratch: [scratch, ...Array.from({ length: threads - 1 }, () => arena.alloc(scratchBytes))],
+    spawn: opts.spawnWorker ?? spawnWorker, minWork: opts.minThreadWork ?? MIN_THREAD_WORK,
+    oversubscribed: threads > (await defaultThreads()),
+  });
+  /** Attention's per-thread scores live in the thread's scratch: contexts up to this many positions. */
+  const maxThreadedP = scratchBytes >> 2;
+
+  function parallel(kernel: keyof KernelExports & string, args: readonly number[], split: Split): void {
+    if (pool) return pool.run(kernel, args, split);
+    (wasm[kernel] as unknown as (...a: number[]) => void)(...args, 0, split.units, ...(split.scratch ? [scratch] : []));
+  }
 
   // The fast f16 decode widening is exact for finite values only, so each f16 matrix is scanned for
   // Inf/NaN once, on its first matmul, and the answer is remembered with its array: weights are
@@ -80,8 +137,11 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     return target < 0 ? -1 : target;
   }
 
-  return {
+  const kernels: WasmKernels = {
     name: "wasm",
+    threads,
+    parallel,
+    dispose: async () => pool?.dispose(),
     arena,
     memory,
     exports: wasm,
@@ -90,30 +150,38 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     allocF32: (n) => arena.allocF32(n),
     allocU16: (n) => arena.allocU16(n),
 
+    // Threaded by output rows o (8 at a time: the prefill panel's width); never inside a dot product.
     matmul(yTO, xTI, wOI, T, I, O) {
       const w = weightPtr(wOI, O * I, "wOI", "matmul");
-      wasm.matmul(ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
-        matmulDtypeCode(wOI, w, O * I), T, I, O, scratch);
+      parallel("matmulRows", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
+        matmulDtypeCode(wOI, w, O * I), T, I, O], { units: O, align: 8, work: T * I * O, scratch: true });
     },
 
+    // Threaded by input columns i (8 at a time, as the kernel blocks them).
     matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
       if (wOI.dtype !== "f32") throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): matmulBackwardX needs f32 weights, got ${wOI.dtype}`);
-      wasm.matmulBackwardX(ptr(dXTI, T * I, "dXTI", "matmulBackwardX"), ptr(dYTO, T * O, "dYTO", "matmulBackwardX"),
-        weightPtr(wOI, O * I, "wOI", "matmulBackwardX"), T, I, O);
+      parallel("matmulBackwardXCols", [ptr(dXTI, T * I, "dXTI", "matmulBackwardX"), ptr(dYTO, T * O, "dYTO", "matmulBackwardX"),
+        weightPtr(wOI, O * I, "wOI", "matmulBackwardX"), T, I, O], { units: I, align: 8, work: T * I * O });
     },
 
+    // Threaded by weight rows o (4 at a time, as the kernel blocks them).
     matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
       const dW = ptr(dWOI, O * I, "dWOI", "matmulBackwardW"), dY = ptr(dYTO, T * O, "dYTO", "matmulBackwardW");
       const x = ptr(xTI, T * I, "xTI", "matmulBackwardW");
       // The kernel's inner loop runs down T, a whole row of dY and of x per step; over a training
       // batch (T = B·seq, thousands) those rows fall out of cache before they are reused. Blocks of
-      // 64 rows (the kernel accumulates, so blocks simply add up) keep them cached: 3-9x faster on
-      // the bench's nano shapes.
+      // 64 rows (the kernel accumulates, so blocks simply add up, in the same order on every thread
+      // count) keep them cached: 3-9x faster on the bench's nano shapes.
       for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
-        wasm.matmulBackwardW(dW, dY + t0 * O * 4, x + t0 * I * 4, Math.min(BACKWARD_W_ROWS, T - t0), I, O);
+        parallel("matmulBackwardWRows", [dW, dY + t0 * O * 4, x + t0 * I * 4, Math.min(BACKWARD_W_ROWS, T - t0), I, O],
+          { units: O, align: 4, work: Math.min(BACKWARD_W_ROWS, T - t0) * I * O });
       }
     },
 
+    // The elementwise and row-wise ops stay on the calling thread, except siluMul: the others
+    // together are well under 1% of a 125M prefill (BENCHMARKS.md, Threads: add, rmsnorm per
+    // prefill), and on decode each call is smaller than a dispatch. Splitting them by rows would
+    // keep the bits.
     embedding(outTD, tableVD, ids, T, D) {
       const V = tableVD.shape[0]!;
       const out = ptr(outTD, T * D, "outTD", "embedding");
@@ -166,12 +234,17 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"), ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"));
     },
 
+    // Threaded by query heads; with enough KV groups for every thread, the heads of one group go
+    // together (they read the same keys and values). Each thread keeps its scores in its scratch.
     attention(outTHDh, qTHDh, kPKVDh, vPKVDh, T, pos0, H, KV, Dh, scoresP) {
       if (H % KV !== 0) throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): attention: H=${H} is not a multiple of KV=${KV}`);
       const P = pos0 + T;
-      wasm.attention(ptr(outTHDh, T * H * Dh, "outTHDh", "attention"), ptr(qTHDh, T * H * Dh, "qTHDh", "attention"),
-        ptr(kPKVDh, P * KV * Dh, "kPKVDh", "attention"), ptr(vPKVDh, P * KV * Dh, "vPKVDh", "attention"),
-        T, pos0, H, KV, Dh, ptr(scoresP, P, "scoresP", "attention"));
+      const args = [ptr(outTHDh, T * H * Dh, "outTHDh", "attention"), ptr(qTHDh, T * H * Dh, "qTHDh", "attention"),
+        ptr(kPKVDh, P * KV * Dh, "kPKVDh", "attention"), ptr(vPKVDh, P * KV * Dh, "vPKVDh", "attention"), T, pos0, H, KV, Dh];
+      const scores = ptr(scoresP, P, "scoresP", "attention");
+      if (pool === null || P > maxThreadedP) return wasm.attentionHeads(...(args as Tuple9), 0, H, scores);
+      // work: q·k and p·v over the visible positions (about T·P/2 of them per head)
+      pool.run("attentionHeads", args, { units: H, align: KV >= 2 * threads ? H / KV : 1, work: T * H * Dh * P, scratch: true });
     },
 
     attentionBackward(dqTHDh, dkTKVDh, dvTKVDh, doutTHDh, qTHDh, kTKVDh, vTKVDh, T, H, KV, Dh, scratch2T) {
@@ -207,8 +280,12 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         lr, beta1, beta2, eps, weightDecay, 1 - beta1 ** step, 1 - beta2 ** step);
     },
 
+    // Threaded by elements (4 at a time): an exp per element makes it 1–3% of a 125M prefill on one
+    // thread (BENCHMARKS.md, Threads), the largest of the elementwise ops. Work counts an element as
+    // about 16 multiply-adds, so decode's 1536 elements stay on the calling thread.
     siluMul(outN, gateN, upN, n) {
-      wasm.siluMul(ptr(outN, n, "outN", "siluMul"), ptr(gateN, n, "gateN", "siluMul"), ptr(upN, n, "upN", "siluMul"), n);
+      parallel("siluMulRange", [ptr(outN, n, "outN", "siluMul"), ptr(gateN, n, "gateN", "siluMul"), ptr(upN, n, "upN", "siluMul"), n],
+        { units: n, align: 4, work: 16 * n });
     },
 
     add(yN, xN, n) {
@@ -228,4 +305,16 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       wasm.expInPlace(ptr(xN, n, "xN", "expInPlace"), n);
     },
   };
+  if (pool) unreachablePools.register(kernels, pool);
+  return kernels;
+}
+
+/** Kernels that become garbage without dispose() still end their workers. */
+const unreachablePools = new FinalizationRegistry<KernelPool>((pool) => void pool.dispose());
+
+type Tuple9 = [number, number, number, number, number, number, number, number, number];
+
+/** The module's exports as a plain record (for the pool's kernel lookup by name). */
+function instanceExports(wasm: KernelExports): Record<string, unknown> {
+  return wasm as unknown as Record<string, unknown>;
 }

@@ -17,6 +17,18 @@ export interface KernelExports {
   matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
   matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number): void;
+  // Range entry points, one thread's share of a call (pool.ts): `matmul` for output rows
+  // [oBegin, oEnd), matmulBackwardX for input columns [iBegin, iEnd), matmulBackwardW for weight
+  // rows [oBegin, oEnd), attention for query heads [hBegin, hEnd), siluMul for elements [begin, end).
+  matmulRows(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, oBegin: number, oEnd: number,
+             scratch: number): void;
+  matmulBackwardXCols(dX: number, dY: number, w: number, T: number, I: number, O: number, iBegin: number, iEnd: number): void;
+  matmulBackwardWRows(dW: number, dY: number, x: number, T: number, I: number, O: number, oBegin: number, oEnd: number): void;
+  attentionHeads(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number, Dh: number,
+                 hBegin: number, hEnd: number, scores: number): void;
+  siluMulRange(out: number, gate: number, up: number, n: number, begin: number, end: number): void;
+  /** Does nothing: the pool's dispatch cost. */
+  emptyRange(begin: number, end: number): void;
   f16AllFinite(p: number, n: number): number;
   sumF32(x: number, n: number): number;
   sumF32Quarters(x: number, n: number): number;
@@ -66,12 +78,12 @@ async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
 
 /** Compile and instantiate the kernels with a fresh imported memory (1 page, growable to 4 GiB). */
 export async function instantiateKernels(opts: LoadOptions = {}):
-    Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean }> {
+    Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean; module: WebAssembly.Module }> {
   const shared = opts.shared ?? typeof SharedArrayBuffer !== "undefined";
   const fallback = shared ? DEFAULT_SHARED_WASM_URL : DEFAULT_WASM_URL;
   const url = opts.wasmUrl === undefined ? fallback : new URL(opts.wasmUrl, fallback);
   const bytes = opts.wasmBytes ?? (await readBytes(url));
   const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
-  const { instance } = await WebAssembly.instantiate(bytes, { env: { memory } });
-  return { exports: instance.exports as unknown as KernelExports, memory, shared };
+  const { instance, module } = await WebAssembly.instantiate(bytes, { env: { memory } });
+  return { exports: instance.exports as unknown as KernelExports, memory, shared, module };
 }

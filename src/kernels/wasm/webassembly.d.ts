@@ -8,7 +8,9 @@ declare namespace WebAssembly {
   var Memory: { prototype: Memory; new (descriptor: MemoryDescriptor): Memory };
   interface Global { value: unknown }
   interface Instance { readonly exports: Record<string, unknown> }
+  var Instance: { prototype: Instance; new (module: Module, imports?: Record<string, Record<string, unknown>>): Instance };
   interface Module {}
+  var Module: { prototype: Module; exports(module: Module): { name: string; kind: string }[] };
   interface WebAssemblyInstantiatedSource { instance: Instance; module: Module }
   function instantiate(bytes: ArrayBuffer | ArrayBufferView, imports?: Record<string, Record<string, unknown>>): Promise<WebAssemblyInstantiatedSource>;
 }

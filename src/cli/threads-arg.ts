@@ -1,0 +1,18 @@
+// --threads N: the same flag, default and check on every command that computes.
+
+import type { OptionSpec } from "./command.js";
+import { UsageError } from "./command.js";
+
+export const THREADS_OPTION: OptionSpec = {
+  type: "string", value: "N",
+  description: "threads for the wasm kernels (default: every available core; 1 runs no worker threads); outputs are identical for any N",
+};
+
+/** The --threads value as loadModel/pretrain's `threads` option (undefined: the machine's default). */
+export function parseThreads(value: unknown, backend: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new UsageError(`--threads expects an integer from 1 to 64, got ${JSON.stringify(value)}`);
+  if (backend === "ts" && n !== 1) throw new UsageError(`the ts reference backend runs on one thread; --threads ${n} needs --backend wasm`);
+  return n;
+}
