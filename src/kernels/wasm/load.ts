@@ -15,6 +15,10 @@ export interface KernelExports {
   MATMUL_SCRATCH_BYTES: WebAssembly.Global;
   widenRow(dst: number, src: number, dtype: number, n: number): void;
   matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
+  QMATMUL_SCRATCH_BYTES: WebAssembly.Global;
+  matmulQuant(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, o0: number, o1: number,
+              scratch: number): void;
+  dequantizeRow(dst: number, src: number, dtype: number, n: number): void;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
   matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number): void;
   f16AllFinite(p: number, n: number): number;
