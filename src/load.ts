@@ -8,13 +8,21 @@ import type { DType } from "./kernels/kernels.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM } from "./model/model.js";
-import { expectedTensors, loadWeights } from "./model/weights.js";
+import { expectedTensors, loadWeights, type LoadWeightsOptions } from "./model/weights.js";
 
 export interface LoadModelOptions {
   /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
   backend?: BackendName;
-  /** In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), or f32/f16/bf16. */
+  /**
+   * In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), f32/f16/bf16, or
+   * q8_0/q4_0 (llama.cpp's 8-bit and 4-bit block formats), quantized while loading.
+   */
   dtype?: DType | "auto";
+  /**
+   * With dtype q8_0/q4_0: quantize the embedding / output projection too (default true, see
+   * DEFAULT_QUANTIZE_EMBEDDING and BENCHMARKS.md), or keep it f16.
+   */
+  quantizeEmbedding?: boolean;
   /** A specific weights file inside the folder (default: chosen automatically). */
   weights?: string;
   /** KV cache capacity in positions (default: max_position_embeddings). */
@@ -69,7 +77,10 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
   const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
   options.log?.(`weights: ${reason}`);
   try {
-    const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
+    const weightOptions: LoadWeightsOptions = {};
+    if (options.log) weightOptions.log = options.log;
+    if (options.quantizeEmbedding !== undefined) weightOptions.quantizeEmbedding = options.quantizeEmbedding;
+    const weights = loadWeights(file, config, options.dtype ?? "auto", kernels, weightOptions);
     const modelOptions: { maxPositions?: number; maxChunk?: number } = {};
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;
     if (options.maxChunk !== undefined) modelOptions.maxChunk = options.maxChunk;

@@ -3,6 +3,7 @@
 
 import type { DType, Kernels, Weight } from "../kernels/kernels.js";
 import { BF16_TABLE, F16_TABLE, numberToBf16Bits, numberToF16Bits } from "../kernels/half.js";
+import { isQuantDType, QK, quantize, quantizedBytes, type QuantDType } from "../kernels/quant.js";
 import { CheckpointError, type TensorEntry, type TensorFile } from "../io/tensor-file.js";
 import type { MobileLLMConfig } from "./config.js";
 
@@ -90,20 +91,20 @@ export function autoDType(t: TensorEntry): DType {
 /**
  * Read one tensor into newly allocated backend memory, converting to `dtype` when it differs from
  * the file. Same dtype: a single read straight into the destination. Different: read into a
- * temporary of the file's size, then widen (exact) or round to nearest even.
+ * temporary of the file's size, then widen (exact), round to nearest even, or quantize row by row
+ * into q8_0/q4_0 blocks (llama.cpp's reference rules; the row's length must be a multiple of 32).
  */
 export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
   const n = t.numel;
   const fileDType = autoDType(t);
+  if (isQuantDType(dtype)) return readQuantized(t, dtype, k);
   const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
   const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (fileDType === dtype) {
     t.read(dst);
     return { dtype, shape: t.shape, data };
   }
-  const raw = new Uint8Array(n * (fileDType === "f32" ? 4 : 2));
-  t.read(raw);
-  const src: Float32Array | Uint16Array = fileDType === "f32" ? new Float32Array(raw.buffer) : new Uint16Array(raw.buffer);
+  const src = readRaw(t);
   const srcTable = fileDType === "f16" ? F16_TABLE : fileDType === "bf16" ? BF16_TABLE : null;
   const toBits = dtype === "f16" ? numberToF16Bits : numberToBf16Bits;
   for (let i = 0; i < n; i++) {
@@ -113,20 +114,88 @@ export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
   return { dtype, shape: t.shape, data };
 }
 
-/** Load all weights (matrices in `dtype`, or "auto" = as stored; norm vectors always f32). */
-export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels): ModelWeights {
+/** The tensor's values as stored: Float32Array (F32) or Uint16Array of raw f16/bf16 bits. */
+function readRaw(t: TensorEntry): Float32Array | Uint16Array {
+  const fileDType = autoDType(t);
+  const raw = new Uint8Array(t.numel * (fileDType === "f32" ? 4 : 2));
+  t.read(raw);
+  return fileDType === "f32" ? new Float32Array(raw.buffer) : new Uint16Array(raw.buffer);
+}
+
+/** Quantize a [rows, I] tensor row by row: peak extra memory is the file's copy of this one tensor. */
+function readQuantized(t: TensorEntry, dtype: QuantDType, k: Kernels): Weight {
+  const I = t.shape[t.shape.length - 1]!, rows = t.numel / I;
+  const data = k.allocU8(quantizedBytes(dtype, t.numel));
+  const src = readRaw(t);
+  const table = autoDType(t) === "f16" ? F16_TABLE : autoDType(t) === "bf16" ? BF16_TABLE : null;
+  const row = new Float32Array(I);
+  const rowBytes = quantizedBytes(dtype, I);
+  for (let r = 0; r < rows; r++) {
+    if (table) for (let i = 0; i < I; i++) row[i] = table[src[r * I + i]!]!;
+    else row.set((src as Float32Array).subarray(r * I, (r + 1) * I));
+    quantize(dtype, data, r * rowBytes, row, 0, I, `${t.file}: tensor "${t.name}" row ${r}`);
+  }
+  return { dtype, shape: t.shape, data };
+}
+
+/** Options of loadWeights beyond the dtype. */
+export interface LoadWeightsOptions {
+  /**
+   * With a q8_0/q4_0 dtype: quantize the embedding (and the output projection it doubles as) too
+   * (true), or keep it f16 (false). Default: see DEFAULT_QUANTIZE_EMBEDDING.
+   */
+  quantizeEmbedding?: boolean;
+  /** Receives notes, e.g. which matrices stay f16 because their rows are not a multiple of 32. */
+  log?: (message: string) => void;
+}
+
+/**
+ * Whether a quantized load quantizes the embedding / shared output projection by default.
+ * Measured in BENCHMARKS.md ("Quantized weights"): see the decision recorded there.
+ */
+export const DEFAULT_QUANTIZE_EMBEDDING = true;
+
+/** The storage dtype of one tensor for a requested `dtype` (norm vectors are always f32). */
+export function storageDType(t: TensorEntry, dtype: DType | "auto", isEmbedding: boolean, quantizeEmbedding: boolean): DType {
+  if (t.shape.length === 1) return "f32";
+  if (dtype === "auto") return autoDType(t);
+  if (!isQuantDType(dtype)) return dtype;
+  if (isEmbedding && !quantizeEmbedding) return "f16";
+  return t.shape[t.shape.length - 1]! % QK === 0 ? dtype : "f16"; // llama.cpp's fallback for short rows
+}
+
+/** Bytes a tensor takes in `dtype`. */
+function storageBytes(t: TensorEntry, dtype: DType): number {
+  return isQuantDType(dtype) ? quantizedBytes(dtype, t.numel) : t.numel * (dtype === "f32" ? 4 : 2);
+}
+
+/**
+ * Load all weights: matrices in `dtype` ("auto" = as stored; q8_0/q4_0 quantize while loading,
+ * tensor by tensor), norm vectors always f32.
+ */
+export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
+                            options: LoadWeightsOptions = {}): ModelWeights {
   checkTensors(file, c);
+  const quantizeEmbedding = options.quantizeEmbedding ?? DEFAULT_QUANTIZE_EMBEDDING;
+  const isEmbedding = (name: string) => name === "model.embed_tokens.weight" || name === "lm_head.weight";
+  const target = (t: TensorEntry) => storageDType(t, dtype, isEmbedding(t.name), quantizeEmbedding);
   const entry = (name: string) => file.tensors.get(name)!;
-  const matrix = (name: string) => readWeight(entry(name), dtype === "auto" ? autoDType(entry(name)) : dtype, k);
+  const matrix = (name: string) => readWeight(entry(name), target(entry(name)), k);
   const vector = (name: string) => readWeight(entry(name), "f32", k).data as Float32Array;
 
   // One reservation for everything, so the wasm memory grows once.
   let bytes = 0;
+  const kept: string[] = [];
   for (const t of file.tensors.values()) {
-    const isVector = t.shape.length === 1;
-    const target = isVector ? "f32" : dtype === "auto" ? autoDType(t) : dtype;
-    bytes += t.numel * (target === "f32" ? 4 : 2) + 16;
+    if (IGNORABLE.test(t.name)) continue;
+    bytes += storageBytes(t, target(t)) + 16;
+    if (isQuantDType(dtype) && t.shape.length > 1 && target(t) === "f16" && !(isEmbedding(t.name) && !quantizeEmbedding)) kept.push(t.name);
   }
+  if (kept.length > 0) {
+    options.log?.(`${dtype}: ${kept.length} matri${kept.length === 1 ? "x stays" : "ces stay"} f16 because ${kept.length === 1 ? "its rows are" : "their rows are"} ` +
+      `not a multiple of ${QK} long: ${kept.join(", ")}`);
+  }
+  if (isQuantDType(dtype) && !quantizeEmbedding) options.log?.(`${dtype}: the embedding${c.shareEmbedding ? " (shared output projection)" : " and lm_head"} stay f16`);
   k.reserve(bytes);
 
   const embedVD = matrix("model.embed_tokens.weight");
