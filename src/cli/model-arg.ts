@@ -2,7 +2,9 @@
 // into the standard cache, or found there), with a default that works on a fresh clone.
 
 import { fileURLToPath } from "node:url";
+import type { DType } from "../kernels/kernels.js";
 import { resolveModelSource } from "../load.js";
+import { UsageError } from "./command.js";
 
 /** The model used when --model is not given. */
 export function defaultModelPath(): string {
@@ -17,4 +19,19 @@ export async function resolveModelArg(arg: string | undefined, options: { revisi
   if (options.quiet !== undefined) hub.quiet = options.quiet;
   if (options.signal) hub.signal = options.signal;
   return resolveModelSource(arg ?? defaultModelPath(), { ...(options.revision ? { revision: options.revision } : {}), hub });
+}
+
+/** The --dtype option every command that loads a model shares (same values as loadModel's dtype). */
+export const DTYPE_OPTION = {
+  type: "string", value: "TYPE", default: "auto",
+  description: "weights in memory: auto (as stored), f32, f16, bf16, or q8_0 / q4_0 (8-/4-bit blocks, quantized while loading)",
+} as const;
+
+const DTYPES = ["auto", "f32", "f16", "bf16", "q8_0", "q4_0"] as const;
+
+/** The validated --dtype value. */
+export function dtypeFlag(values: Record<string, unknown>): DType | "auto" {
+  const d = (values.dtype as string | undefined) ?? "auto";
+  if (!(DTYPES as readonly string[]).includes(d)) throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, got ${JSON.stringify(d)}`);
+  return d as DType | "auto";
 }

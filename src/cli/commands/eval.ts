@@ -10,7 +10,7 @@ import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { resolveModelArg } from "../model-arg.js";
+import { dtypeFlag, DTYPE_OPTION, resolveModelArg } from "../model-arg.js";
 
 /** The data file of `task`: FILE itself, or DIR/<task>.jsonl or DIR/<task>.parquet. */
 function dataFile(data: string, task: McTask, single: boolean): string {
@@ -29,7 +29,7 @@ function dataFile(data: string, task: McTask, single: boolean): string {
 export const evalCommand: Command = {
   name: "eval",
   summary: "Zero-shot commonsense reasoning (BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC, OBQA)",
-  usage: "[--model DIR ...] --task NAME[,NAME...]|all --data DIR|FILE [--limit N] [--metric acc|acc_norm] [--json]",
+  usage: "[--model DIR ...] --task NAME[,NAME...]|all --data DIR|FILE [--limit N] [--metric acc|acc_norm] [--dtype TYPE] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (repeat for one table row per model)", multiple: true },
     task: { type: "string", value: "NAME", description: `task(s), comma-separated, or all: ${TASKS.map((t) => t.name).join(", ")}`, default: "all" },
@@ -40,6 +40,7 @@ export const evalCommand: Command = {
     "no-bos": { type: "boolean", description: "do not prepend BOS to contexts (lm-evaluation-harness's default for HF causal LMs)" },
     resume: { type: "string", value: "FILE", description: "append each finished item here; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
+    dtype: DTYPE_OPTION,
     json: { type: "boolean", description: "print one JSON object (per-task metrics; no per-item records)" },
   },
   details: [
@@ -58,6 +59,7 @@ export const evalCommand: Command = {
     if (metric !== "acc" && metric !== "acc_norm") throw new UsageError(`--metric must be acc or acc_norm, got ${JSON.stringify(metric)}`);
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
+    const dtype = dtypeFlag(values);
     const files = tasks.map((t) => dataFile(values.data as string, t, tasks.length === 1));
 
     const modelArgs = (values.model as string[] | undefined) ?? [undefined];
@@ -68,7 +70,7 @@ export const evalCommand: Command = {
     for (const modelArg of modelArgs) {
       const modelDir = await resolveModelArg(modelArg, { signal });
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
-      const model = await loadModel(modelDir, { backend });
+      const model = await loadModel(modelDir, { backend, dtype, log: (m) => stderr.write(m + "\n") });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {
         const task = tasks[i]!, t0 = Date.now();

@@ -7,7 +7,7 @@ import { generate as runGeneration, type GenerateOptions, type TextCodec } from 
 import { loadModel } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, UsageError, type Command } from "../command.js";
-import { resolveModelArg } from "../model-arg.js";
+import { dtypeFlag, DTYPE_OPTION, resolveModelArg } from "../model-arg.js";
 
 /** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
 async function loadCodec(folder: string): Promise<TextCodec | null> {
@@ -18,7 +18,7 @@ export const generate: Command = {
   name: "generate",
   summary: "Continue a prompt with the model, streaming the text",
   usage: "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--dtype f32|f16|bf16|auto] [--json]",
+         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--dtype auto|f32|f16|bf16|q8_0|q4_0] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model) or hub id" },
     prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
@@ -32,13 +32,14 @@ export const generate: Command = {
     seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
     stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed)", multiple: true },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
-    dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
+    dtype: DTYPE_OPTION,
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
   details: [
     "Examples:",
     "  mobilellm generate --model ./MobileLLM-125M --prompt \"The capital of France is\" -n 20",
     "  mobilellm generate --ids 1,450,4996 --temperature 0.8 --top-p 0.9 --seed 42 --json",
+    "  mobilellm generate --prompt \"ROMEO:\" --dtype q8_0",
     "",
     "Text goes to stdout as it is produced (token ids when the folder has no tokenizer); prompt and",
     "speed statistics go to stderr. Ctrl-C stops after the current token.",
@@ -51,10 +52,7 @@ export const generate: Command = {
     const promptIds = values.ids !== undefined ? idsFlag(values.ids as string) : null;
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const dtype = values.dtype as string;
-    if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16" && dtype !== "auto") {
-      throw new UsageError(`--dtype must be f32, f16, bf16 or auto, got ${JSON.stringify(dtype)}`);
-    }
+    const dtype = dtypeFlag(values);
     const options: GenerateOptions = {
       maxNewTokens: numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!,
       temperature: numberFlag(values, "temperature", { min: 0 })!,
@@ -86,7 +84,7 @@ export const generate: Command = {
     if (codec) options.tokenizer = codec;
     if (stops.length > 0) options.stop = stops;
 
-    const model = await loadModel(folder, { backend, dtype });
+    const model = await loadModel(folder, { backend, dtype, log: (m) => stderr.write(m + "\n") });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
     const P = ids.length, N = options.maxNewTokens!, context = model.cache.maxP;
     if (P + N > context) {

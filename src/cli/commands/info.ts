@@ -7,17 +7,22 @@ import { readConfig } from "../../load.js";
 import { expectedTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
 import type { Command } from "../command.js";
-import { resolveModelArg } from "../model-arg.js";
+import { dtypeFlag, DTYPE_OPTION, resolveModelArg } from "../model-arg.js";
+import { DEFAULT_QUANTIZE_EMBEDDING, storageDType } from "../../model/weights.js";
+import { isQuantDType, quantizedBytes } from "../../kernels/quant.js";
 
 export const info: Command = {
   name: "info",
   summary: "Print a checkpoint's config, parameter count, published size and files",
-  usage: "[--model DIR] [--json]",
+  usage: "[--model DIR] [--dtype TYPE] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json + weights)" },
+    dtype: { ...DTYPE_OPTION, description: "also say how large the weights are in memory when loaded as TYPE (" + DTYPE_OPTION.description + ")" },
     json: { type: "boolean", description: "print one JSON object" },
   },
+  details: "Example: mobilellm info --dtype q4_0",
   async run(values, _positionals, { stdout, signal }) {
+    const dtype = dtypeFlag(values);
     const folder = await resolveModelArg(values.model as string | undefined, { signal });
     const config = readConfig(folder, false);
     const files = readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile())
@@ -25,9 +30,17 @@ export const info: Command = {
     // Which weights file a load would use, and the dtypes stored in it.
     const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()]);
     const dtypes: Record<string, number> = {};
-    for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
+    // What a load with --dtype keeps in memory: bytes per storage dtype (as loadWeights decides).
+    const resident: Record<string, number> = {};
+    for (const t of file.tensors.values()) {
+      dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
+      if (!expectedTensors(config).has(t.name)) continue;
+      const isEmbedding = t.name === "model.embed_tokens.weight" || t.name === "lm_head.weight";
+      const d = storageDType(t, dtype, isEmbedding, DEFAULT_QUANTIZE_EMBEDDING);
+      resident[d] = (resident[d] ?? 0) + (isQuantDType(d) ? quantizedBytes(d, t.numel) : t.numel * (d === "f32" ? 4 : 2));
+    }
     file.close();
-    const weights = { file: reason, format: file.format, dtypes };
+    const weights = { file: reason, format: file.format, dtypes, loadedAs: dtype, residentBytes: resident };
     const result = { folder, preset: presetName(config) ?? null, parameters: parameterCount(config), config, weights, files };
     if (values.json) {
       stdout.write(JSON.stringify(result, null, 2) + "\n");
@@ -42,6 +55,8 @@ export const info: Command = {
       `vocab       ${c.vocabSize}, context ${c.maxPositions}, rope theta ${c.ropeTheta}, ` +
         `${c.shareEmbedding ? "shared input/output embedding" : "separate lm_head"}`,
       `weights     ${reason} (${file.format}; ${Object.entries(dtypes).map(([d, n]) => `${d} ${(n / 1e6).toFixed(2)}M`).join(", ")})`,
+      `in memory   as ${dtype}: ${(Object.values(resident).reduce((a, b) => a + b, 0) / 1e6).toFixed(2)} MB ` +
+        `(${Object.entries(resident).map(([d, n]) => `${d} ${(n / 1e6).toFixed(2)} MB`).join(", ")})`,
       "files",
       ...files.map((f) => `  ${f.name.padEnd(28)} ${(f.bytes / 1e6).toFixed(2).padStart(10)} MB`),
       "",

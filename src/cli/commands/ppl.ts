@@ -8,12 +8,12 @@ import { compactNumber, ProgressLine } from "../../eval/progress.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { loadModel, readConfig } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { resolveModelArg } from "../model-arg.js";
+import { dtypeFlag, DTYPE_OPTION, resolveModelArg } from "../model-arg.js";
 
 export const ppl: Command = {
   name: "ppl",
   summary: "Perplexity of a text corpus (MobileLLM eval.py windows)",
-  usage: "[--model DIR] (--data FILE | --ids FILE) [--seqlen N] [--strict] [--limit-windows N] [--resume FILE] [--json]",
+  usage: "[--model DIR] (--data FILE | --ids FILE) [--seqlen N] [--strict] [--limit-windows N] [--resume FILE] [--dtype TYPE] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder" },
     data: { type: "string", value: "FILE", description: "corpus: .txt, .jsonl (text field per row) or .parquet (text column), rows joined with blank lines" },
@@ -24,6 +24,7 @@ export const ppl: Command = {
     "limit-windows": { type: "string", value: "N", description: "evaluate only the first N windows" },
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
+    dtype: DTYPE_OPTION,
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -40,6 +41,7 @@ export const ppl: Command = {
     const limitWindows = numberFlag(values, "limit-windows", { integer: true, min: 1 });
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
+    const dtype = dtypeFlag(values);
     const modelDir = await resolveModelArg(values.model as string | undefined, { signal });
     const maxP = readConfig(modelDir, false).maxPositions;
     if (seqlen > maxP) throw new UsageError(`--seqlen ${seqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
@@ -51,7 +53,7 @@ export const ppl: Command = {
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       ids = tokenizer.encode(await readCorpusText(values.data as string), { addBos: true });
     }
-    const model = await loadModel(modelDir, { backend, maxPositions: seqlen });
+    const model = await loadModel(modelDir, { backend, dtype, maxPositions: seqlen, log: (m) => stderr.write(m + "\n") });
 
     const progress = new ProgressLine(stderr);
     const t0 = Date.now();
