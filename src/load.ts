@@ -19,8 +19,8 @@ export interface LoadModelOptions {
    */
   dtype?: DType | "auto";
   /**
-   * With dtype q8_0/q4_0: quantize the embedding / output projection too (default true, see
-   * DEFAULT_QUANTIZE_EMBEDDING and BENCHMARKS.md), or keep it f16.
+   * With dtype q8_0/q4_0: quantize the embedding / output projection too, or keep it f16.
+   * Default: for q8_0 yes, for q4_0 no (measured: see defaultQuantizeEmbedding, BENCHMARKS.md).
    */
   quantizeEmbedding?: boolean;
   /** A specific weights file inside the folder (default: chosen automatically). */

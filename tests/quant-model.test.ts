@@ -29,6 +29,8 @@ describe.each(FIXTURE_NAMES)("%s quantized at load", (fixture) => {
     expect(layer.inputNormD).toBeInstanceOf(Float32Array);
     const D = wasm.config.hiddenSize;
     expect(layer.wqQD.dtype).toBe(D % 32 === 0 ? dtype : "f16");
+    // default: the embedding / output projection is quantized for q8_0, kept f16 for q4_0
+    expect(wasm.weights.embedVD.dtype).toBe(dtype === "q8_0" && D % 32 === 0 ? "q8_0" : "f16");
     expect(layer.wDownDF.dtype).toBe(wasm.config.intermediateSize % 32 === 0 ? dtype : "f16");
     if (wasm.config.intermediateSize % 32 !== 0) {
       expect(logs.join("\n")).toMatch(new RegExp(`${dtype}: \\d+ matri\\w+ stay f16 because .*model\\.layers\\.0\\.mlp\\.down_proj\\.weight`));
