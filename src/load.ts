@@ -1,10 +1,12 @@
 // loadModel: from a checkpoint folder to a runnable model.
 
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { chooseCheckpoint } from "./io/checkpoint.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
-import type { DType } from "./kernels/kernels.js";
+import type { DType, Kernels } from "./kernels/kernels.js";
+import { ggufAsCheckpoint, ggufConfig, openGguf } from "./io/gguf.js";
+import type { TensorFile } from "./io/tensor-file.js";
 import { createKernels, type BackendName } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM } from "./model/model.js";
@@ -45,8 +47,9 @@ export interface LoadModelOptions {
  */
 export async function resolveModelSource(source: string, options: Pick<LoadModelOptions, "revision" | "hub"> = {}): Promise<string> {
   if (existsSync(source)) {
+    if (isGgufPath(source)) return source;
     if (!statSync(source).isDirectory()) {
-      throw new Error(`${source}: not a folder; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin`);
+      throw new Error(`${source}: not a folder or a .gguf file; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin, or a GGUF file`);
     }
     return source;
   }
@@ -69,13 +72,42 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
   return parseConfig(json, file, warn ? { strict, warn } : { strict });
 }
 
-/** Load a MobileLLM from a Hugging Face style folder (config.json + weights) or a hub id. */
+/** Whether `path` names a GGUF file (by its extension). */
+export function isGgufPath(path: string): boolean {
+  return path.toLowerCase().endsWith(".gguf") && existsSync(path) && statSync(path).isFile();
+}
+
+/**
+ * Load a MobileLLM from a Hugging Face style folder (config.json + weights), a hub id, or a GGUF
+ * file of the llama architecture (F32/F16/BF16/Q8_0/Q4_0 tensors; a layer-sharing model written
+ * unrolled loads as the plain model of 2·L blocks it was written as).
+ */
 export async function loadModel(source: string, options: LoadModelOptions = {}): Promise<MobileLLM> {
   const folder = await resolveModelSource(source, options);
-  const config = readConfig(folder, options.strictConfig ?? true, options.log);
-  const kernels = await createKernels(options.backend ?? "wasm");
-  const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
-  options.log?.(`weights: ${reason}`);
+  let config: MobileLLMConfig, file: TensorFile;
+  if (isGgufPath(folder)) {
+    const gguf = openGguf(folder);
+    try {
+      config = ggufConfig(gguf);
+      file = ggufAsCheckpoint(gguf, config);
+    } catch (e) {
+      gguf.close();
+      throw e;
+    }
+    options.log?.(`weights: ${basename(folder)} (GGUF v${gguf.version})`);
+  } else {
+    config = readConfig(folder, options.strictConfig ?? true, options.log);
+    const chosen = chooseCheckpoint(folder, [...expectedTensors(config).keys()], options.weights);
+    file = chosen.file;
+    options.log?.(`weights: ${chosen.reason}`);
+  }
+  let kernels: Kernels;
+  try {
+    kernels = await createKernels(options.backend ?? "wasm");
+  } catch (e) {
+    file.close();
+    throw e;
+  }
   try {
     const weightOptions: LoadWeightsOptions = {};
     if (options.log) weightOptions.log = options.log;

@@ -85,6 +85,7 @@ export function checkTensors(file: TensorFile, c: MobileLLMConfig): void {
 
 /** The storage dtype a file dtype maps to when the caller asks for "auto" (keep what the file has). */
 export function autoDType(t: TensorEntry): DType {
+  if (t.blocks) return t.blocks.dtype;
   return t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
 }
 
@@ -96,7 +97,12 @@ export function autoDType(t: TensorEntry): DType {
  */
 export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
   const n = t.numel;
-  const fileDType = autoDType(t);
+  if (t.blocks && t.blocks.dtype === dtype) { // quantized in the file already: the blocks as they are
+    const data = k.allocU8(quantizedBytes(dtype, n));
+    t.blocks.read(data);
+    return { dtype, shape: t.shape, data };
+  }
+  const fileDType = t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
   if (isQuantDType(dtype)) return readQuantized(t, dtype, k);
   const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
   const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -116,7 +122,7 @@ export function readWeight(t: TensorEntry, dtype: DType, k: Kernels): Weight {
 
 /** The tensor's values as stored: Float32Array (F32) or Uint16Array of raw f16/bf16 bits. */
 function readRaw(t: TensorEntry): Float32Array | Uint16Array {
-  const fileDType = autoDType(t);
+  const fileDType = t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
   const raw = new Uint8Array(t.numel * (fileDType === "f32" ? 4 : 2));
   t.read(raw);
   return fileDType === "f32" ? new Float32Array(raw.buffer) : new Uint16Array(raw.buffer);
@@ -127,7 +133,7 @@ function readQuantized(t: TensorEntry, dtype: QuantDType, k: Kernels): Weight {
   const I = t.shape[t.shape.length - 1]!, rows = t.numel / I;
   const data = k.allocU8(quantizedBytes(dtype, t.numel));
   const src = readRaw(t);
-  const table = autoDType(t) === "f16" ? F16_TABLE : autoDType(t) === "bf16" ? BF16_TABLE : null;
+  const table = t.dtype === "F16" ? F16_TABLE : t.dtype === "BF16" ? BF16_TABLE : null;
   const row = new Float32Array(I);
   const rowBytes = quantizedBytes(dtype, I);
   for (let r = 0; r < rows; r++) {

@@ -18,8 +18,9 @@ export {
 } from "./proto.js";
 
 /**
- * Load a SentencePiece tokenizer. `folderOrFile` is either a tokenizer.model file or a model
- * folder containing one (e.g. a downloaded MobileLLM checkpoint folder).
+ * Load a SentencePiece tokenizer. `folderOrFile` is a tokenizer.model file, a model folder
+ * containing one (e.g. a downloaded MobileLLM checkpoint folder), or a GGUF file (its
+ * tokenizer.ggml.* metadata).
  */
 export async function loadTokenizer(folderOrFile: string): Promise<Tokenizer> {
   let path = folderOrFile;
@@ -35,6 +36,15 @@ export async function loadTokenizer(folderOrFile: string): Promise<Tokenizer> {
       await stat(path);
     } catch {
       throw new Error(`${path}: not found; the folder ${folderOrFile} has no tokenizer.model`);
+    }
+  }
+  if (path.toLowerCase().endsWith(".gguf")) {
+    const { openGguf, ggufTokenizerModel } = await import("../io/gguf.js");
+    const g = openGguf(path);
+    try {
+      return new Tokenizer(ggufTokenizerModel(g), path);
+    } finally {
+      g.close();
     }
   }
   const bytes = await readFile(path);
