@@ -21,10 +21,10 @@ export interface LoadModelOptions {
    */
   dtype?: DType | "auto";
   /**
-   * With dtype q8_0/q4_0: quantize the embedding / output projection too, or keep it f16.
-   * Default: for q8_0 yes, for q4_0 no (measured: see defaultQuantizeEmbedding, BENCHMARKS.md).
+   * With dtype q8_0/q4_0: the dtype of the embedding / output projection (f16, q8_0 or q4_0).
+   * Default q8_0 for both (measured: see defaultEmbeddingDType, BENCHMARKS.md).
    */
-  quantizeEmbedding?: boolean;
+  embeddingDType?: DType;
   /** A specific weights file inside the folder (default: chosen automatically). */
   weights?: string;
   /** KV cache capacity in positions (default: max_position_embeddings). */
@@ -111,7 +111,7 @@ export async function loadModel(source: string, options: LoadModelOptions = {}):
   try {
     const weightOptions: LoadWeightsOptions = {};
     if (options.log) weightOptions.log = options.log;
-    if (options.quantizeEmbedding !== undefined) weightOptions.quantizeEmbedding = options.quantizeEmbedding;
+    if (options.embeddingDType !== undefined) weightOptions.embeddingDType = options.embeddingDType;
     const weights = loadWeights(file, config, options.dtype ?? "auto", kernels, weightOptions);
     const modelOptions: { maxPositions?: number; maxChunk?: number } = {};
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;

@@ -31,19 +31,19 @@ describe.each(FIXTURE_NAMES)("%s quantized at load", (fixture) => {
     expect(layer.inputNormD).toBeInstanceOf(Float32Array);
     const D = wasm.config.hiddenSize;
     expect(layer.wqQD.dtype).toBe(D % 32 === 0 ? dtype : "f16");
-    // default: the embedding / output projection is quantized for q8_0, kept f16 for q4_0
-    expect(wasm.weights.embedVD.dtype).toBe(dtype === "q8_0" && D % 32 === 0 ? "q8_0" : "f16");
+    // default: the embedding / output projection is q8_0 for both
+    expect(wasm.weights.embedVD.dtype).toBe(D % 32 === 0 ? "q8_0" : "f16");
     expect(layer.wDownDF.dtype).toBe(wasm.config.intermediateSize % 32 === 0 ? dtype : "f16");
     if (wasm.config.intermediateSize % 32 !== 0) {
       expect(logs.join("\n")).toMatch(new RegExp(`${dtype}: \\d+ matri\\w+ stay f16 because .*model\\.layers\\.0\\.mlp\\.down_proj\\.weight`));
     }
   });
 
-  it("quantizeEmbedding: false keeps the embedding f16 and is at least as accurate on q8_0", async () => {
+  it("embeddingDType: f16 keeps the embedding f16, says so, and is at least as accurate on q8_0", async () => {
     const logs: string[] = [];
-    const m = await loadModel(join(FIXTURES, fixture), { dtype: "q8_0", quantizeEmbedding: false, log: (s) => logs.push(s) });
+    const m = await loadModel(join(FIXTURES, fixture), { dtype: "q8_0", embeddingDType: "f16", log: (s) => logs.push(s) });
     expect(m.weights.embedVD.dtype).toBe("f16");
-    expect(logs.some((l) => /embedding.*stay f16/.test(l))).toBe(true);
+    expect(logs.some((l) => /q8_0: the embedding.* f16/.test(l))).toBe(true);
     const q = await loadModel(join(FIXTURES, fixture), { dtype: "q8_0" });
     expect(maxAbsDiff(m.forward(ids), reference)).toBeLessThanOrEqual(maxAbsDiff(q.forward(ids), reference) + 1e-6);
   });

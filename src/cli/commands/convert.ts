@@ -24,8 +24,8 @@ export const convert: Command = {
     "  mobilellm convert --to gguf -m ./MobileLLM-125M -o MobileLLM-125M-q4_0.gguf --dtype q4_0",
     "",
     "Matrices whose rows are not a multiple of 32 stay f16 in q8_0/q4_0 files (as llama.cpp's",
-    "quantizer does), and so does the embedding of a q4_0 file (see BENCHMARKS.md). Layer-sharing",
-    "(-LS) models are written with every block repeated: 2·L blocks, the same function.",
+    "quantizer does); the embedding (output projection) of a q4_0 file is q8_0 (see BENCHMARKS.md).",
+    "Layer-sharing (-LS) models are written with every block repeated: 2·L blocks, the same function.",
   ].join("\n"),
 
   async run(values, _positionals, { stderr, signal }) {

@@ -8,7 +8,7 @@ import { expectedTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
 import type { Command } from "../command.js";
 import { dtypeFlag, DTYPE_OPTION, resolveModelArg } from "../model-arg.js";
-import { defaultQuantizeEmbedding, storageDType } from "../../model/weights.js";
+import { defaultEmbeddingDType, storageDType } from "../../model/weights.js";
 import { isQuantDType, quantizedBytes } from "../../kernels/quant.js";
 
 export const info: Command = {
@@ -36,7 +36,7 @@ export const info: Command = {
       dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
       if (!expectedTensors(config).has(t.name)) continue;
       const isEmbedding = t.name === "model.embed_tokens.weight" || t.name === "lm_head.weight";
-      const d = storageDType(t, dtype, isEmbedding, defaultQuantizeEmbedding(dtype));
+      const d = storageDType(t, dtype, isEmbedding, defaultEmbeddingDType(dtype));
       resident[d] = (resident[d] ?? 0) + (isQuantDType(d) ? quantizedBytes(d, t.numel) : t.numel * (d === "f32" ? 4 : 2));
     }
     file.close();
