@@ -4,7 +4,7 @@
 
 export { widenRow } from "./half";
 export { matmul, matmulBackwardX, matmulBackwardW, f16AllFinite, MATMUL_SCRATCH_BYTES } from "./matmul";
-export { matmulQuant, dequantizeRow, QMATMUL_SCRATCH_BYTES } from "./quant";
+export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 export { sumF32, sumF32Quarters, rmsnorm, rope, attention, siluMul, add, softmax } from "./ops";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */

@@ -16,8 +16,16 @@
 //  * prefill (T >= 4): four tokens per pass over one weight row: each weight block is widened
 //    once and used for four tokens; the four token sums are gathered the same way.
 //
-// The x chunk (i16 values + f32 scales) lives in `scratch` (QMATMUL_SCRATCH_BYTES); longer inputs
-// are processed in chunks of tokens, each token's row being independent.
+// The x chunk (quantized values + f32 scales) lives in `scratch` (QMATMUL_SCRATCH_BYTES); longer
+// inputs are processed in chunks of tokens, each token's row being independent.
+//
+// Relaxed SIMD (the second build, build/kernels-relaxed*.wasm, chosen at load where the runtime
+// validates it): the block dot is i32x4.relaxed_dot_i8x16_i7x16_add_s (x86 pmaddubsw + pmaddwd)
+// on int8 x directly — no widening to i16. Its second operand must be 7-bit, so it is |x|, with x's
+// sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact); q4_0
+// weights enter as their nibbles 0..15 and the −8 offset is applied as −8·Σx (Σx kept with x).
+// Pair sums stay below 2^15 (2·127·127), so nothing saturates: the integer block sums, and hence
+// every output bit, are the same as the baseline build's.
 
 /** matmul dtype codes of the block formats (after half.ts's DT_F32/DT_F16/DT_BF16 and matmul.ts's 3, 4). */
 // @ts-ignore: decorator
@@ -32,6 +40,19 @@
 @inline const Q8_BYTES: i32 = 34;
 // @ts-ignore: decorator
 @inline const Q4_BYTES: i32 = 18;
+
+/** The relaxed-SIMD build (see above): x stored as int8 plus Σx per block, instead of i16. */
+// @ts-ignore: decorator
+@inline const RELAXED: bool = ASC_FEATURE_RELAXED_SIMD;
+/** Bytes of one block of quantized x. */
+// @ts-ignore: decorator
+@inline const XB: i32 = RELAXED ? 32 : 64;
+
+/** Bytes of one token's quantized x: the blocks, then (relaxed) Σx of each block as i32. */
+// @ts-ignore: decorator
+@inline function xRowBytes(I: i32): i32 {
+  return RELAXED ? I + ((I / QK) << 2) : I << 1;
+}
 
 /** Bytes of scratch matmulQuant needs: the quantized activations of a chunk of tokens. */
 export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
@@ -62,8 +83,9 @@ export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
 }
 
 /**
- * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (row stride I·2 bytes) and
- * dx[b·T + t] = amax/127 (f32; token-minor so four tokens' scales are one v128 load).
+ * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (relaxed build: int8, then Σx
+ * per block; row stride xRowBytes(I)) and dx[b·T + t] = amax/127 (f32; token-minor so four
+ * tokens' scales are one v128 load).
  */
 function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
   const B = I / QK;
@@ -79,23 +101,49 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
       if (id == Infinity) id = 0; // amax < ~2^-121: the block quantizes to 0
       store<f32>(dx + ((<usize>b * <usize>T + <usize>t) << 2), d);
       const ids = f32x4.splat(id);
-      const qp = xq + ((<usize>t * <usize>I + <usize>(b * QK)) << 1);
+      const row = xq + <usize>t * <usize>xRowBytes(I);
+      const qp = row + <usize>(b * XB);
+      let sum = i32x4.splat(0);
       for (let j = 0; j < 32; j += 8) {
         // round to nearest even, then exact conversion (NaN -> 0; |values| <= 127)
         const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (<usize>j << 2)), ids)));
         const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (<usize>j << 2), 16), ids)));
-        v128.store(qp + (<usize>j << 1), i16x8.narrow_i32x4_s(lo, hi));
+        if (RELAXED) {
+          v128.store64_lane(qp + <usize>j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(lo, hi), i16x8.splat(0)), 0);
+          sum = i32x4.add(sum, i32x4.add(lo, hi));
+        } else {
+          v128.store(qp + (<usize>j << 1), i16x8.narrow_i32x4_s(lo, hi));
+        }
+      }
+      if (RELAXED) {
+        const h = i32x4.add(sum, v128.shuffle<i32>(sum, sum, 2, 3, 0, 1));
+        store<i32>(row + <usize>I + (<usize>b << 2), i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1));
       }
     }
   }
 }
 
 /**
- * The 32 weights of one block as four i16x8 (elements 0-7, 8-15, 16-23, 24-31) dotted with the
- * i16 activations at xp: Σ w·x as an i32x4 of partial sums (exact).
+ * The 32 weights of one block dotted with the activations of the block at xp: Σ w·x as an i32x4
+ * of partial sums (exact). Baseline: weights widened to four i16x8 (elements 0-7, 8-15, 16-23,
+ * 24-31) against i16 x. Relaxed: int8 dots (see the file comment); xs is the block's Σx.
  */
 // @ts-ignore: decorator
-@inline function blockDot(dtype: i32, wp: usize, xp: usize): v128 {
+@inline function blockDot(dtype: i32, wp: usize, xp: usize, xs: usize): v128 {
+  if (RELAXED) {
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+    const m0 = i8x16.shr_s(x0, 7), m1 = i8x16.shr_s(x1, 7); // -1 where x < 0
+    let w0: v128, w1: v128, init = i32x4.splat(0);
+    if (dtype == DT_Q8_0) {
+      w0 = v128.load(wp, 2); w1 = v128.load(wp, 18);
+    } else { // the nibbles 0..15; Σ (n − 8)·x = Σ n·x − 8·Σx
+      const p = v128.load(wp, 2);
+      w0 = v128.and(p, i8x16.splat(15)); w1 = i8x16.shr_u(p, 4);
+      init = i32x4.replace_lane(init, 0, -8 * load<i32>(xs));
+    }
+    w0 = i8x16.sub(v128.xor(w0, m0), m0); w1 = i8x16.sub(v128.xor(w1, m1), m1); // w·sign(x)
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, i8x16.abs(x1), i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, i8x16.abs(x0), init));
+  }
   let a: v128, b: v128;
   if (dtype == DT_Q8_0) {
     a = v128.load(wp, 2); b = v128.load(wp, 18);
@@ -117,10 +165,11 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
  */
 // @ts-ignore: decorator
 @inline function rowDot(dtype: i32, w: usize, xq: usize, dx: usize, dxStride: usize, B: i32, bytes: i32): f32 {
+  const xs = xq + <usize>(B * QK); // relaxed build: Σx of each block, after the blocks
   let acc: f32 = 0;
   for (let b = 0; b < B; b++) {
     const wp = w + <usize>(b * bytes);
-    const p = blockDot(dtype, wp, xq + (<usize>b << 6));
+    const p = blockDot(dtype, wp, xq + <usize>(b * XB), xs + (<usize>b << 2));
     const h = i32x4.add(p, v128.shuffle<i32>(p, p, 2, 3, 0, 1));
     const isum = i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
     acc += <f32>isum * (f16Finite(<u32>load<u16>(wp)) * load<f32>(dx + <usize>b * dxStride));
@@ -135,13 +184,14 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
   const rowBytes = <usize>(B * bytes);
   const Q = (o1 - o0) >> 2;
   const quarter = <usize>Q * rowBytes;
+  const xsum = xq + <usize>(B * QK); // relaxed build: Σx of each block
   for (let o = o0; o < o0 + Q; o++) {
     const w0 = w + <usize>o * rowBytes, w1 = w0 + quarter, w2 = w1 + quarter, w3 = w2 + quarter;
     let acc = f32x4.splat(0); // rows o, o+Q, o+2Q, o+3Q
     for (let b = 0; b < B; b++) {
-      const off = <usize>(b * bytes), xp = xq + (<usize>b << 6);
-      const isum = hsum4i(blockDot(dtype, w0 + off, xp), blockDot(dtype, w1 + off, xp),
-                          blockDot(dtype, w2 + off, xp), blockDot(dtype, w3 + off, xp));
+      const off = <usize>(b * bytes), xp = xq + <usize>(b * XB), xs = xsum + (<usize>b << 2);
+      const isum = hsum4i(blockDot(dtype, w0 + off, xp, xs), blockDot(dtype, w1 + off, xp, xs),
+                          blockDot(dtype, w2 + off, xp, xs), blockDot(dtype, w3 + off, xp, xs));
       let h = v128.load16_lane(w0 + off, i32x4.splat(0), 0);
       h = v128.load16_lane(w1 + off, h, 2);
       h = v128.load16_lane(w2 + off, h, 4);
@@ -169,7 +219,15 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
     const wr = w + <usize>o * rowBytes;
     let acc = f32x4.splat(0); // tokens 0..3
     for (let b = 0; b < B; b++) {
-      const wp = wr + <usize>(b * bytes), xp = xq + (<usize>b << 6);
+      const wp = wr + <usize>(b * bytes), xp = xq + <usize>(b * XB);
+      if (RELAXED) { // the weights need no widening: one block dot per token
+        const xs = xq + <usize>(B * QK) + (<usize>b << 2);
+        const isum = hsum4i(blockDot(dtype, wp, xp, xs), blockDot(dtype, wp, xp + xRow, xs + xRow),
+                            blockDot(dtype, wp, xp + 2 * xRow, xs + 2 * xRow), blockDot(dtype, wp, xp + 3 * xRow, xs + 3 * xRow));
+        const s = f32x4.mul(v128.load(dx + ((<usize>b * dxT) << 2)), f32x4.splat(f16Finite(<u32>load<u16>(wp))));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
+        continue;
+      }
       let a: v128, c: v128;
       if (dtype == DT_Q8_0) {
         a = v128.load(wp, 2); c = v128.load(wp, 18);
@@ -208,11 +266,11 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
 export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, o0: i32, o1: i32,
                             scratch: usize): void {
   const B = I / QK;
-  const perToken = (I << 1) + (B << 2);
+  const perToken = xRowBytes(I) + (B << 2);
   let TC = QMATMUL_SCRATCH_BYTES / perToken; // tokens per chunk: a multiple of 4 when possible
   if (TC >= 4) TC &= ~3;
   TC = min(T, max(1, TC));
-  const xRow = <usize>I << 1, yRow = <usize>O << 2;
+  const xRow = <usize>xRowBytes(I), yRow = <usize>O << 2;
   for (let t0 = 0; t0 < T; t0 += TC) {
     const n = min(TC, T - t0);
     const xq = scratch, dx = scratch + <usize>n * xRow;
@@ -267,4 +325,15 @@ export function dequantizeRow(dst: usize, src: usize, dtype: i32, n: i32): void 
     v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c1)), d), 96);
     v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c1)), d), 112);
   }
+}
+
+/**
+ * 1 if this build's relaxed dot computes what the relaxed-SIMD spec says (or this is the baseline
+ * build), else 0. Node 20's experimental relaxed SIMD (--experimental-wasm-relaxed-simd) validates
+ * the relaxed build but returns twice the dot product; the loader then falls back to the baseline.
+ */
+export function relaxedSimdSelfTest(): i32 {
+  if (!RELAXED) return 1;
+  const r = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.splat(-5), i8x16.splat(3), i32x4.splat(7));
+  return i32x4.extract_lane(r, 0) == 4 * -15 + 7 ? 1 : 0;
 }

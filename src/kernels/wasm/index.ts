@@ -30,6 +30,8 @@ export interface WasmKernels extends Kernels {
   widen(outN: Float32Array, w: Weight, n: number): void;
   /** x = e^x in place with the kernels' f32 exp (for its accuracy test). */
   expInPlace(xN: Float32Array, n: number): void;
+  /** Whether the relaxed-SIMD build was loaded (load.ts). */
+  readonly relaxedSimd: boolean;
   readonly arena: WasmArena;
   readonly memory: WebAssembly.Memory;
   readonly exports: KernelExports;
@@ -38,7 +40,7 @@ export interface WasmKernels extends Kernels {
 export type WasmKernelOptions = LoadOptions;
 
 export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels> {
-  const { exports: wasm, memory, shared } = await instantiateKernels(opts);
+  const { exports: wasm, memory, shared, relaxedSimd } = await instantiateKernels(opts);
   const arena = new WasmArena(memory, wasm.heapBase(), shared);
   const scratch = arena.alloc(wasm.MATMUL_SCRATCH_BYTES.value as number); // matmul's packed panel
   const qScratchBytes = wasm.QMATMUL_SCRATCH_BYTES.value as number;
@@ -81,6 +83,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
   return {
     name: "wasm",
+    relaxedSimd,
     arena,
     memory,
     exports: wasm,

@@ -11,4 +11,5 @@ declare namespace WebAssembly {
   interface Module {}
   interface WebAssemblyInstantiatedSource { instance: Instance; module: Module }
   function instantiate(bytes: ArrayBuffer | ArrayBufferView, imports?: Record<string, Record<string, unknown>>): Promise<WebAssemblyInstantiatedSource>;
+  function validate(bytes: ArrayBuffer | ArrayBufferView): boolean;
 }
