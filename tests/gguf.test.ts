@@ -154,3 +154,20 @@ describe("GGUF header validation", () => {
     expect(readFileSync(f2).length).toBeGreaterThan(0);
   });
 });
+
+describe("mobilellm convert --to gguf, and the CLI on a GGUF", () => {
+  it("convert writes a q8_0 GGUF that generate reads (same ids as --dtype q8_0 on the folder); bad flags exit 2", async () => {
+    const { cli } = await import("./cli-helpers.js");
+    const out = join(dir, "cli-q8.gguf");
+    const w = await cli(["convert", "--to", "gguf", "--dtype", "q8_0", "-o", out]);
+    expect(w.code).toBe(0);
+    expect(w.stderr).toMatch(/wrote .*cli-q8\.gguf: GGUF v3, llama, q8_0, 92 tensors/);
+    const fromGguf = await cli(["generate", "-m", out, "--prompt", "ROMEO:", "-n", "12", "--json"]);
+    const fromFolder = await cli(["generate", "--prompt", "ROMEO:", "-n", "12", "--json", "--dtype", "q8_0"]);
+    expect(fromGguf.code).toBe(0);
+    expect(JSON.parse(fromGguf.stdout).ids).toEqual(JSON.parse(fromFolder.stdout).ids);
+    expect((await cli(["convert", "--to", "onnx", "-o", out])).code).toBe(2);
+    expect((await cli(["convert", "--to", "gguf"])).stderr).toMatch(/--output FILE/);
+    expect((await cli(["convert", "--to", "gguf", "--dtype", "q3_k", "-o", out])).stderr).toMatch(/--dtype must be one of/);
+  });
+});

@@ -4,13 +4,14 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
-import { loadModel } from "../../load.js";
+import { isGgufPath, loadModel } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, UsageError, type Command } from "../command.js";
 import { dtypeFlag, DTYPE_OPTION, resolveModelArg } from "../model-arg.js";
 
-/** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
+/** The folder's SentencePiece tokenizer.model (a GGUF's own tokenizer), or null when it has none (then: ids only). */
 async function loadCodec(folder: string): Promise<TextCodec | null> {
+  if (isGgufPath(folder)) return loadTokenizer(folder);
   return existsSync(join(folder, "tokenizer.model")) ? loadTokenizer(folder) : null;
 }
 

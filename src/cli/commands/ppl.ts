@@ -6,7 +6,7 @@ import { readCorpusText, readIdsFile } from "../../eval/data.js";
 import { perplexity } from "../../eval/perplexity.js";
 import { compactNumber, ProgressLine } from "../../eval/progress.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
-import { loadModel, readConfig } from "../../load.js";
+import { isGgufPath, loadModel, readConfig } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { dtypeFlag, DTYPE_OPTION, resolveModelArg } from "../model-arg.js";
 
@@ -43,7 +43,7 @@ export const ppl: Command = {
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const dtype = dtypeFlag(values);
     const modelDir = await resolveModelArg(values.model as string | undefined, { signal });
-    const maxP = readConfig(modelDir, false).maxPositions;
+    const maxP = isGgufPath(modelDir) ? Infinity : readConfig(modelDir, false).maxPositions; // a GGUF's context is checked at load
     if (seqlen > maxP) throw new UsageError(`--seqlen ${seqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
 
     let ids: number[];
