@@ -10,7 +10,10 @@
 //     windows of 128 tokens: f32, f16 (as stored), q8_0, q4_0, with and without the embedding
 //     quantized. Skipped with a message when the text is not there.
 //
-//   npm run bench:quant -- [--rounds N] [--steps N] [--data tinyshakespeare.txt] [--write]
+//  3. The same perplexity computed by llama.cpp (node-llama-cpp, when installed) from our exported
+//     q8_0 and q4_0 GGUF files: same format, same function, so the two should agree within 0.1%.
+//
+//   npm run bench:quant -- [--rounds N] [--steps N] [--data tinyshakespeare.txt] [--skip-speed] [--write]
 import { existsSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createKernels } from "../dist/kernels/index.js";
@@ -23,6 +26,11 @@ import { loadModel } from "../dist/load.js";
 import { loadTokenizer } from "../dist/tokenizer/index.js";
 import { perplexity } from "../dist/eval/perplexity.js";
 import { updateBenchmarks } from "./report.mjs";
+import { getLlamaCpp, llamaPerplexity } from "./llamacpp.mjs";
+import { ggufFromModel, writeGguf } from "../dist/io/gguf-write.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,6 +76,7 @@ function randomWeights(c, k, dtype, embeddingDType) {
 }
 
 const config = PRESETS["125M"];
+const skipSpeed = process.argv.includes("--skip-speed");
 const variants = [
   { name: "f16", dtype: "f16", emb: "f16" },
   { name: "q8_0", dtype: "q8_0", emb: "q8_0" },
@@ -78,7 +87,7 @@ const variants = [
 ];
 const rng = new Mulberry32(2);
 const promptIds = Array.from({ length: PROMPT }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rng.next() * 31997)));
-for (const v of variants) {
+for (const v of skipSpeed ? [] : variants) {
   const kernels = await createKernels("wasm");
   const t0 = performance.now();
   v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, v.dtype, v.emb), { maxPositions: PROMPT + 2 });
@@ -88,7 +97,7 @@ for (const v of variants) {
   v.times = [];
   console.error(`${v.name}: ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
-for (let r = 0; r < ROUNDS; r++) {
+for (let r = 0; r < (skipSpeed ? 0 : ROUNDS); r++) {
   for (const v of variants) {
     v.model.truncate(PROMPT);
     v.model.feed([42]); // warm-up step
@@ -102,17 +111,17 @@ for (let r = 0; r < ROUNDS; r++) {
   console.error(`round ${r + 1}/${ROUNDS}: ${variants.map((v) => `${v.name} ${(1000 / v.times.at(-1)).toFixed(1)}`).join(", ")} tok/s`);
 }
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-for (const v of variants) v.tps = 1000 / median(v.times);
+for (const v of variants) v.tps = skipSpeed ? NaN : 1000 / median(v.times);
 const byName = Object.fromEntries(variants.map((v) => [v.name, v]));
 /** The q8_0 model with the same embedding dtype (else the default q8_0), for the q4_0 vs q8_0 ratio. */
 const q8Peer = (v) => variants.find((p) => p.dtype === "q8_0" && p.emb === v.emb) ?? byName.q8_0;
 const speedTable = [
   "| weights | weight MB read per token | decode step at KV 128 (ms, median) | tok/s | vs f16 | vs q8_0 (same embedding) |",
   "|---|---|---|---|---|---|",
-  ...variants.map((v) => `| ${v.name} | ${(v.weightBytes / 1e6).toFixed(0)} | ${median(v.times).toFixed(2)} | ${v.tps.toFixed(1)} | ` +
+  ...(skipSpeed ? [] : variants).map((v) => `| ${v.name} | ${(v.weightBytes / 1e6).toFixed(0)} | ${median(v.times).toFixed(2)} | ${v.tps.toFixed(1)} | ` +
     `${(v.tps / byName.f16.tps).toFixed(2)}× | ${(v.tps / q8Peer(v).tps).toFixed(2)}× |`),
 ].join("\n");
-console.log(speedTable);
+if (!skipSpeed) console.log(speedTable);
 for (const v of variants) v.model = null; // let the memories go
 
 // ---- 2. perplexity of the default model -------------------------------------------------------------
@@ -142,6 +151,27 @@ if (!existsSync(DATA)) {
     rows.push(`| ${c.name} | ${r.ppl.toFixed(4)} | ${(100 * (r.ppl / f32ppl - 1)).toFixed(3)}% |`);
     console.error(`ppl ${c.name}: ${r.ppl.toFixed(4)}`);
   }
+  // 3. llama.cpp on our GGUF exports of the same model
+  const found = await getLlamaCpp();
+  if (!found.llama) {
+    console.error(`llama.cpp comparison skipped: ${found.error}`);
+  } else {
+    const tmp = mkdtempSync(join(tmpdir(), "mobilellm-bench-"));
+    try {
+      for (const dtype of ["q8_0", "q4_0"]) {
+        const ours = await loadModel("models/shakespeare-2m", { dtype, maxPositions: 128 });
+        const file = join(tmp, `shakespeare-2m-${dtype}.gguf`);
+        const g = ggufFromModel(ours, tok);
+        writeGguf(file, g.metadata, g.tensors);
+        const mine = (await perplexity(ours, ids, { seqlen: 128 })).ppl;
+        const theirs = await llamaPerplexity(found.llama, file, ids, 128);
+        rows.push(`| ${dtype}: llama.cpp (node-llama-cpp) on our exported GGUF | ${theirs.toFixed(4)} | ${(100 * (theirs / f32ppl - 1)).toFixed(3)}% (vs ours: ${(100 * (theirs / mine - 1)).toFixed(3)}%) |`);
+        console.error(`llama.cpp ${dtype}: ${theirs.toFixed(4)} (ours ${mine.toFixed(4)})`);
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
   pplTable = [
     `| weights | perplexity (${ids.length} tokens, windows of 128) | vs f32 |`,
     "|---|---|---|",
@@ -152,11 +182,12 @@ if (!existsSync(DATA)) {
 
 if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
-  updateBenchmarks("Quantized weights: decode speed (MobileLLM-125M shape)", `npm run bench:quant${args ? " -- " + args : ""}`, speedTable,
+  if (!skipSpeed) updateBenchmarks("Quantized weights: decode speed (MobileLLM-125M shape)", `npm run bench:quant${args ? " -- " + args : ""}`, speedTable,
     `Random weights; wasm backend, one thread; one decode step with 128 positions in the KV cache, median of ${ROUNDS} ` +
     `rounds of ${STEPS} steps, the six models interleaved within each round. 1-minute load average at the start: ` +
     `${loadAtStart.toFixed(1)} — the machine was shared with other jobs, so absolute figures are low and noisy; the ratios, ` +
-    "measured side by side, are the comparison.");
+    "measured side by side, are the comparison. Node's WebAssembly (Node 20 has no usable relaxed SIMD, so the baseline " +
+    "SIMD128 build runs).");
   if (pplTable) {
     updateBenchmarks("Quantized weights: perplexity of the default model", `npm run bench:quant${args ? " -- " + args : ""}`, pplTable,
       "models/shakespeare-2m on the validation split of tiny Shakespeare (last 10%, from the first newline after the 90% mark), " +

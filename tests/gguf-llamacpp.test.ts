@@ -6,7 +6,7 @@
 //
 // node-llama-cpp is not a dependency of the project (with its GPU variants it installs ~700 MB);
 // install it to run these tests:  npm install --no-save node-llama-cpp@3.22.1
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -16,21 +16,14 @@ import { loadTokenizer, Tokenizer } from "../src/tokenizer/index.js";
 import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType, type SentencePiece } from "../src/tokenizer/proto.js";
 import { perplexity } from "../src/eval/perplexity.js";
 import { FIXTURES, expectedIds, SHARED, TESTS_DIR } from "./helpers.js";
+import { getLlamaCpp, llamaPerplexity } from "../bench/llamacpp.mjs";
 
 const DEFAULT_MODEL = join(TESTS_DIR, "..", "models", "shakespeare-2m");
 
+const found = await getLlamaCpp();
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-let llamaCpp: any = null;
-let why = "";
-try {
-  const name = "node-llama-cpp";
-  const mod = await import(/* @vite-ignore */ name);
-  llamaCpp = await mod.getLlama({ gpu: false, build: "never", logLevel: mod.LlamaLogLevel.error });
-} catch (e) {
-  why = `node-llama-cpp cannot run here (${String((e as Error).message).split("\n")[0]}); ` +
-        "install it with `npm install --no-save node-llama-cpp@3.22.1` to run these tests";
-  console.warn(`tests/gguf-llamacpp.test.ts skipped: ${why}`);
-}
+const llamaCpp: any = found.llama ?? null;
+if (!llamaCpp) console.warn(`tests/gguf-llamacpp.test.ts skipped: ${found.error}`);
 
 const dir = mkdtempSync(join(tmpdir(), "mobilellm-gguf-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,7 +73,7 @@ async function oursGreedy(model: Awaited<ReturnType<typeof loadModel>>, ids: num
   return r.ids; // the generated ids only
 }
 
-describe.skipIf(!llamaCpp)("GGUF export read by llama.cpp (node-llama-cpp)", () => {
+describe.skipIf(!llamaCpp)(`GGUF export read by llama.cpp (node-llama-cpp)${llamaCpp ? "" : ` — skipped: ${found.error}`}`, () => {
   it.each(["f16", "q8_0", "q4_0"] as const)("default model as %s: same tokens and the same 32 greedy tokens", async (dtype) => {
     const { file, ours, tok } = await exportGguf(DEFAULT_MODEL, dtype);
     const text = "ROMEO:\nWhat light through yonder window breaks? 'Tis the east.";
@@ -100,46 +93,12 @@ describe.skipIf(!llamaCpp)("GGUF export read by llama.cpp (node-llama-cpp)", () 
   });
 
   const text = join(SHARED, "data", "tinyshakespeare.txt");
-  it.skipIf(!llamaCpp || !existsQuiet(text))("q4_0 perplexity of the default model equals llama.cpp's within 0.1% (first 40 windows of 128)", async () => {
+  it.skipIf(!llamaCpp || !existsSync(text))("q4_0 perplexity of the default model equals llama.cpp's within 0.1% (first 40 windows of 128)", async () => {
     const raw = readFileSync(text, "utf8");
     const { file, ours, tok } = await exportGguf(DEFAULT_MODEL, "q4_0");
     const ids = tok.encode(raw.slice(raw.indexOf("\n", Math.floor(raw.length * 0.9)) + 1), { addBos: true }).slice(0, 40 * 128);
     const mine = (await perplexity(ours, ids, { seqlen: 128 })).ppl;
-    const theirs = await llamaPerplexity(file, ids, 128);
+    const theirs = await llamaPerplexity(llamaCpp, file, ids, 128);
     expect(Math.abs(theirs / mine - 1)).toBeLessThan(1e-3);
   });
 });
-
-function existsQuiet(path: string): boolean {
-  try { readFileSync(path, { flag: "r" }).length; return true; } catch { return false; }
-}
-
-/** exp(mean next-token loss) over windows of `seqlen` (each from position 0), from llama.cpp's logits. */
-export async function llamaPerplexity(file: string, ids: number[], seqlen: number): Promise<number> {
-  const model = await llamaCpp.loadModel({ modelPath: file });
-  const ctx = await model.createContext({ contextSize: seqlen, threads: 1, batchSize: seqlen });
-  let nll = 0, n = 0;
-  try {
-    for (let w = 0; w + seqlen <= ids.length; w += seqlen) {
-      const seq = ctx.getSequence();
-      const window = ids.slice(w, w + seqlen);
-      const input = window.map((t, i) => (i + 1 < seqlen
-        ? [t, { generateNext: { logits: { filter: { tokens: [window[i + 1]!], includeTop: 1 } }, totalLogitWeight: true } }]
-        : t));
-      const out = await seq.controlledEvaluate(input);
-      for (let i = 0; i + 1 < seqlen; i++) {
-        const next = out[i]!.next;
-        const logits: Map<number, number> = next.logits;
-        const max = Math.max(...logits.values());
-        nll -= logits.get(window[i + 1]!)! - max - Math.log(next.totalLogitWeight);
-        n++;
-      }
-      await seq.clearHistory();
-      seq.dispose();
-    }
-  } finally {
-    await ctx.dispose();
-    await model.dispose();
-  }
-  return Math.exp(nll / n);
-}
