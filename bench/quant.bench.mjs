@@ -77,6 +77,9 @@ function randomWeights(c, k, dtype, embeddingDType) {
 
 const config = PRESETS["125M"];
 const skipSpeed = process.argv.includes("--skip-speed");
+// Run with bun or deno (`bun bench/quant.bench.mjs`) to measure the relaxed-SIMD build; its table is recorded separately.
+const runtime = typeof Bun !== "undefined" ? "Bun" : typeof Deno !== "undefined" ? "Deno" : "Node";
+const relaxed = (await createKernels("wasm")).relaxedSimd;
 const variants = [
   { name: "f16", dtype: "f16", emb: "f16" },
   { name: "q8_0", dtype: "q8_0", emb: "q8_0" },
@@ -182,12 +185,13 @@ if (!existsSync(DATA)) {
 
 if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
-  if (!skipSpeed) updateBenchmarks("Quantized weights: decode speed (MobileLLM-125M shape)", `npm run bench:quant${args ? " -- " + args : ""}`, speedTable,
+  const title = "Quantized weights: decode speed (MobileLLM-125M shape)" + (runtime === "Node" ? "" : `, ${runtime}${relaxed ? ", relaxed SIMD" : ""}`);
+  if (!skipSpeed) updateBenchmarks(title, runtime === "Node" ? `npm run bench:quant${args ? " -- " + args : ""}` : `${runtime.toLowerCase()} bench/quant.bench.mjs ${args}`.trim(), speedTable,
     `Random weights; wasm backend, one thread; one decode step with 128 positions in the KV cache, median of ${ROUNDS} ` +
     `rounds of ${STEPS} steps, the six models interleaved within each round. 1-minute load average at the start: ` +
     `${loadAtStart.toFixed(1)} — the machine was shared with other jobs, so absolute figures are low and noisy; the ratios, ` +
-    "measured side by side, are the comparison. Node's WebAssembly (Node 20 has no usable relaxed SIMD, so the baseline " +
-    "SIMD128 build runs).");
+    "measured side by side, are the comparison. " + (relaxed ? `${runtime} runs the relaxed-SIMD build (int8 dot products).`
+      : `${runtime} runs the baseline SIMD128 build (Node 20 has no usable relaxed SIMD).`));
   if (pplTable) {
     updateBenchmarks("Quantized weights: perplexity of the default model", `npm run bench:quant${args ? " -- " + args : ""}`, pplTable,
       "models/shakespeare-2m on the validation split of tiny Shakespeare (last 10%, from the first newline after the 90% mark), " +

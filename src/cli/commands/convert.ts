@@ -5,6 +5,7 @@ import { basename, resolve } from "node:path";
 import { ggufFromModel, writeGguf } from "../../io/gguf-write.js";
 import { loadModel } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
+import type { DType } from "../../kernels/kernels.js";
 import { UsageError, type Command } from "../command.js";
 import { dtypeFlag, resolveModelArg } from "../model-arg.js";
 
@@ -34,12 +35,17 @@ export const convert: Command = {
     const dtype = dtypeFlag(values);
     if (dtype === "auto") throw new UsageError("--dtype must be f16, bf16, f32, q8_0 or q4_0 for convert");
     const folder = await resolveModelArg(values.model as string | undefined, { signal });
-    const tokenizer = await loadTokenizer(folder);
-    // the readable backend: plain JavaScript memory, no wasm32 size limit; one position of KV cache
-    const model = await loadModel(folder, { backend: "ts", dtype, maxPositions: 1, maxChunk: 1, log: (m) => stderr.write(m + "\n") });
-    const { metadata, tensors } = ggufFromModel(model, tokenizer, basename(resolve(folder)));
-    writeGguf(values.output as string, metadata, tensors);
-    const blocks = model.config.layerSharing ? ` (${model.config.numLayers} shared blocks written unrolled as ${2 * model.config.numLayers})` : "";
-    stderr.write(`wrote ${values.output}: GGUF v3, llama, ${dtype}${blocks}, ${tensors.length} tensors\n`);
+    await writeModelGguf(folder, values.output as string, dtype, (m) => stderr.write(m + "\n"));
   },
 };
+
+/** Load the checkpoint `folder` in `dtype` and write it with its tokenizer as the GGUF file `output`. */
+export async function writeModelGguf(folder: string, output: string, dtype: DType, log: (m: string) => void, name?: string): Promise<void> {
+  const tokenizer = await loadTokenizer(folder);
+  // the readable backend: plain JavaScript memory, no wasm32 size limit; one position of KV cache
+  const model = await loadModel(folder, { backend: "ts", dtype, maxPositions: 1, maxChunk: 1, log });
+  const { metadata, tensors } = ggufFromModel(model, tokenizer, name ?? basename(resolve(folder)));
+  writeGguf(output, metadata, tensors);
+  const blocks = model.config.layerSharing ? ` (${model.config.numLayers} shared blocks written unrolled as ${2 * model.config.numLayers})` : "";
+  log(`wrote ${output}: GGUF v3, llama, ${dtype}${blocks}, ${tensors.length} tensors`);
+}
