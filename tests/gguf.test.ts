@@ -166,6 +166,10 @@ describe("mobilellm convert --to gguf, and the CLI on a GGUF", () => {
     const fromFolder = await cli(["generate", "--prompt", "ROMEO:", "-n", "12", "--json", "--dtype", "q8_0"]);
     expect(fromGguf.code).toBe(0);
     expect(JSON.parse(fromGguf.stdout).ids).toEqual(JSON.parse(fromFolder.stdout).ids);
+    const info = await cli(["info", "-m", out, "--dtype", "q4_0"]);
+    expect(info.code).toBe(0);
+    expect(info.stdout).toMatch(/weights {5}cli-q8\.gguf \(GGUF v3\) \(gguf; Q8_0 [\d.]+M, F32 [\d.]+M\)/);
+    expect(info.stdout).toMatch(/in memory {3}as q4_0: /);
     expect((await cli(["convert", "--to", "onnx", "-o", out])).code).toBe(2);
     expect((await cli(["convert", "--to", "gguf"])).stderr).toMatch(/--output FILE/);
     expect((await cli(["convert", "--to", "gguf", "--dtype", "q3_k", "-o", out])).stderr).toMatch(/--dtype must be one of/);

@@ -1,9 +1,10 @@
 // mobilellm info: what a checkpoint is (config, size, files).
 
 import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { ggufAsCheckpoint, ggufConfig, openGguf } from "../../io/gguf.js";
 import { chooseCheckpoint } from "../../io/checkpoint.js";
-import { readConfig } from "../../load.js";
+import { isGgufPath, readConfig } from "../../load.js";
 import { expectedTensors } from "../../model/weights.js";
 import { parameterCount, presetName } from "../../model/config.js";
 import type { Command } from "../command.js";
@@ -24,16 +25,19 @@ export const info: Command = {
   async run(values, _positionals, { stdout, signal }) {
     const dtype = dtypeFlag(values);
     const folder = await resolveModelArg(values.model as string | undefined, { signal });
-    const config = readConfig(folder, false);
-    const files = readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile())
-      .map((f) => ({ name: f, bytes: statSync(join(folder, f)).size }));
-    // Which weights file a load would use, and the dtypes stored in it.
-    const { file, reason } = chooseCheckpoint(folder, [...expectedTensors(config).keys()]);
+    // A GGUF file holds config and weights; a folder, config.json and the weights file a load would use.
+    const gguf = isGgufPath(folder) ? openGguf(folder) : null;
+    const config = gguf ? ggufConfig(gguf) : readConfig(folder, false);
+    const files = gguf ? [{ name: basename(folder), bytes: statSync(folder).size }]
+      : readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile()).map((f) => ({ name: f, bytes: statSync(join(folder, f)).size }));
+    const { file, reason } = gguf ? { file: ggufAsCheckpoint(gguf, config), reason: `${basename(folder)} (GGUF v${gguf.version})` }
+      : chooseCheckpoint(folder, [...expectedTensors(config).keys()]);
     const dtypes: Record<string, number> = {};
     // What a load with --dtype keeps in memory: bytes per storage dtype (as loadWeights decides).
     const resident: Record<string, number> = {};
     for (const t of file.tensors.values()) {
-      dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + t.numel;
+      const stored = t.blocks ? t.blocks.dtype.toUpperCase() : t.dtype;
+      dtypes[stored] = (dtypes[stored] ?? 0) + t.numel;
       if (!expectedTensors(config).has(t.name)) continue;
       const isEmbedding = t.name === "model.embed_tokens.weight" || t.name === "lm_head.weight";
       const d = storageDType(t, dtype, isEmbedding, defaultEmbeddingDType(dtype));
