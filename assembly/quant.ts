@@ -20,7 +20,7 @@
 // inputs are processed in chunks of tokens, each token's row being independent.
 //
 // Relaxed SIMD (the second build, build/kernels-relaxed*.wasm, chosen at load where the runtime
-// validates it): the block dot is i32x4.relaxed_dot_i8x16_i7x16_add_s (x86 pmaddubsw + pmaddwd)
+// validates it and relaxedSimdSelfTest passes): the block dot is i32x4.relaxed_dot_i8x16_i7x16_add_s (x86 pmaddubsw + pmaddwd)
 // on int8 x directly — no widening to i16. Its second operand must be 7-bit, so it is |x|, with x's
 // sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact); q4_0
 // weights enter as their nibbles 0..15 and the −8 offset is applied as −8·Σx (Σx kept with x).
