@@ -48,10 +48,10 @@
 // @ts-ignore: decorator
 @inline const XB: i32 = RELAXED ? 32 : 64;
 
-/** Bytes of one token's quantized x: the blocks, then (relaxed) Σx of each block as i32. */
+/** Bytes of one token's quantized x: the blocks, then Σx of each block as i32. */
 // @ts-ignore: decorator
 @inline function xRowBytes(I: i32): i32 {
-  return RELAXED ? I + ((I / QK) << 2) : I << 1;
+  return (RELAXED ? I : I << 1) + ((I / QK) << 2);
 }
 
 /** Bytes of scratch matmulQuant needs: the quantized activations of a chunk of tokens. */
@@ -83,11 +83,13 @@ export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
 }
 
 /**
- * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (relaxed build: int8, then Σx
- * per block; row stride xRowBytes(I)) and dx[b·T + t] = amax/127 (f32; token-minor so four
- * tokens' scales are one v128 load).
+ * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (relaxed build: int8), then Σx
+ * per block (row stride xRowBytes(I)), and dx[b·T + t] = amax/127 (f32; token-minor so four
+ * tokens' scales are one v128 load). For q4_0 weights (baseline build) each block's x is stored
+ * in the order its nibbles unpack into i16 lanes (blockDot): x0,x2..x14 | x1,x3..x15 |
+ * x16,x18..x30 | x17,x19..x31.
  */
-function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
+function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): void {
   const B = I / QK;
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {
@@ -103,22 +105,37 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
       const ids = f32x4.splat(id);
       const row = xq + <usize>t * <usize>xRowBytes(I);
       const qp = row + <usize>(b * XB);
+      // round to nearest even, then exact conversion (NaN -> 0; |values| <= 127): x0..7, x8..15, ...
       let sum = i32x4.splat(0);
-      for (let j = 0; j < 32; j += 8) {
-        // round to nearest even, then exact conversion (NaN -> 0; |values| <= 127)
-        const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (<usize>j << 2)), ids)));
-        const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (<usize>j << 2), 16), ids)));
-        if (RELAXED) {
-          v128.store64_lane(qp + <usize>j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(lo, hi), i16x8.splat(0)), 0);
-          sum = i32x4.add(sum, i32x4.add(lo, hi));
-        } else {
-          v128.store(qp + (<usize>j << 1), i16x8.narrow_i32x4_s(lo, hi));
-        }
-      }
+      let lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp), ids)));
+      let hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 16), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n0 = i16x8.narrow_i32x4_s(lo, hi);
+      lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 32), ids)));
+      hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 48), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n1 = i16x8.narrow_i32x4_s(lo, hi);
+      lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 64), ids)));
+      hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 80), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n2 = i16x8.narrow_i32x4_s(lo, hi);
+      lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 96), ids)));
+      hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 112), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n3 = i16x8.narrow_i32x4_s(lo, hi);
       if (RELAXED) {
-        const h = i32x4.add(sum, v128.shuffle<i32>(sum, sum, 2, 3, 0, 1));
-        store<i32>(row + <usize>I + (<usize>b << 2), i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1));
+        v128.store(qp, i8x16.narrow_i16x8_s(n0, n1));
+        v128.store(qp, i8x16.narrow_i16x8_s(n2, n3), 16);
+      } else if (dtype == DT_Q4_0) {
+        v128.store(qp, v128.shuffle<i16>(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14));
+        v128.store(qp, v128.shuffle<i16>(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+        v128.store(qp, v128.shuffle<i16>(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+        v128.store(qp, v128.shuffle<i16>(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+      } else {
+        v128.store(qp, n0); v128.store(qp, n1, 16); v128.store(qp, n2, 32); v128.store(qp, n3, 48);
       }
+      const h = i32x4.add(sum, v128.shuffle<i32>(sum, sum, 2, 3, 0, 1));
+      store<i32>(row + <usize>(B * XB) + (<usize>b << 2), i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1));
     }
   }
 }
@@ -144,14 +161,17 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
     w0 = i8x16.sub(v128.xor(w0, m0), m0); w1 = i8x16.sub(v128.xor(w1, m1), m1); // w·sign(x)
     return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, i8x16.abs(x1), i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, i8x16.abs(x0), init));
   }
-  let a: v128, b: v128;
-  if (dtype == DT_Q8_0) {
-    a = v128.load(wp, 2); b = v128.load(wp, 18);
-  } else { // q4_0: low nibbles are elements 0-15, high nibbles 16-31, offset 8
-    const p = v128.load(wp, 2);
-    a = i8x16.sub(v128.and(p, i8x16.splat(15)), i8x16.splat(8));
-    b = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+  if (dtype == DT_Q4_0) {
+    // each i16 lane k of the 16 bytes holds the nibbles of elements 2k, 2k+16 (byte 2k) and
+    // 2k+1, 2k+17 (byte 2k+1): four shifts and masks give them as i16, matching x's q4 order
+    const p = v128.load(wp, 2), m = i16x8.splat(15);
+    let s = i32x4.dot_i16x8_s(v128.and(p, m), v128.load(xp));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(p, 8), m), v128.load(xp, 16)));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(p, 4), m), v128.load(xp, 32)));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.shr_u(p, 12), v128.load(xp, 48)));
+    return i32x4.add(s, i32x4.replace_lane(i32x4.splat(0), 0, -8 * load<i32>(xs))); // Σ (n − 8)·x = Σ n·x − 8·Σx
   }
+  const a = v128.load(wp, 2), b = v128.load(wp, 18);
   let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v128.load(xp));
   s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v128.load(xp, 16)));
   s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), v128.load(xp, 32)));
@@ -165,7 +185,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
  */
 // @ts-ignore: decorator
 @inline function rowDot(dtype: i32, w: usize, xq: usize, dx: usize, dxStride: usize, B: i32, bytes: i32): f32 {
-  const xs = xq + <usize>(B * QK); // relaxed build: Σx of each block, after the blocks
+  const xs = xq + <usize>(B * XB); // Σx of each block, after the blocks
   let acc: f32 = 0;
   for (let b = 0; b < B; b++) {
     const wp = w + <usize>(b * bytes);
@@ -184,7 +204,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
   const rowBytes = <usize>(B * bytes);
   const Q = (o1 - o0) >> 2;
   const quarter = <usize>Q * rowBytes;
-  const xsum = xq + <usize>(B * QK); // relaxed build: Σx of each block
+  const xsum = xq + <usize>(B * XB); // Σx of each block, after the blocks
   for (let o = o0; o < o0 + Q; o++) {
     const w0 = w + <usize>o * rowBytes, w1 = w0 + quarter, w2 = w1 + quarter, w3 = w2 + quarter;
     let acc = f32x4.splat(0); // rows o, o+Q, o+2Q, o+3Q
@@ -220,22 +240,15 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32): void {
     let acc = f32x4.splat(0); // tokens 0..3
     for (let b = 0; b < B; b++) {
       const wp = wr + <usize>(b * bytes), xp = xq + <usize>(b * XB);
-      if (RELAXED) { // the weights need no widening: one block dot per token
-        const xs = xq + <usize>(B * QK) + (<usize>b << 2);
+      if (RELAXED || dtype == DT_Q4_0) { // cheap unpacking (relaxed: none): one block dot per token
+        const xs = xq + <usize>(B * XB) + (<usize>b << 2);
         const isum = hsum4i(blockDot(dtype, wp, xp, xs), blockDot(dtype, wp, xp + xRow, xs + xRow),
                             blockDot(dtype, wp, xp + 2 * xRow, xs + 2 * xRow), blockDot(dtype, wp, xp + 3 * xRow, xs + 3 * xRow));
         const s = f32x4.mul(v128.load(dx + ((<usize>b * dxT) << 2)), f32x4.splat(f16Finite(<u32>load<u16>(wp))));
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
         continue;
       }
-      let a: v128, c: v128;
-      if (dtype == DT_Q8_0) {
-        a = v128.load(wp, 2); c = v128.load(wp, 18);
-      } else {
-        const p = v128.load(wp, 2);
-        a = i8x16.sub(v128.and(p, i8x16.splat(15)), i8x16.splat(8));
-        c = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
-      }
+      const a = v128.load(wp, 2), c = v128.load(wp, 18); // q8_0: widened once, used for four tokens
       const w0 = i16x8.extend_low_i8x16_s(a), w1 = i16x8.extend_high_i8x16_s(a);
       const w2 = i16x8.extend_low_i8x16_s(c), w3 = i16x8.extend_high_i8x16_s(c);
       let p0 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xp)), i32x4.dot_i16x8_s(w1, v128.load(xp, 16)));
@@ -274,7 +287,7 @@ export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I:
   for (let t0 = 0; t0 < T; t0 += TC) {
     const n = min(TC, T - t0);
     const xq = scratch, dx = scratch + <usize>n * xRow;
-    quantizeX(xq, dx, x + ((<usize>t0 * <usize>I) << 2), n, I);
+    quantizeX(xq, dx, x + ((<usize>t0 * <usize>I) << 2), n, I, dtype);
     const yc = y + <usize>t0 * yRow;
     if (T < 4) {
       for (let t = 0; t < n; t++) {

@@ -96,8 +96,8 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     matmul(yTO, xTI, wOI, T, I, O) {
       const w = weightPtr(wOI, O * I, "wOI", "matmul");
       if (isQuantDType(wOI.dtype)) {
-        if (I % QK !== 0 || (2 * I + I / 8) > qScratchBytes) {
-          throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): matmul: ${wOI.dtype} needs I a multiple of ${QK} and at most ${Math.floor(qScratchBytes / 2.125)}, got ${I}`);
+        if (I % QK !== 0 || (2 * I + I / 4) > qScratchBytes) {
+          throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): matmul: ${wOI.dtype} needs I a multiple of ${QK} and at most ${Math.floor(qScratchBytes / 2.25)}, got ${I}`);
         }
         wasm.matmulQuant(ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
           DTYPE_CODE[wOI.dtype], T, I, O, 0, O, qScratch);
