@@ -9,6 +9,7 @@ export {
   sumF32, sumF32Quarters, rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, siluMul,
   siluMulRange, siluMulBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
 } from "./ops";
+export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */
 export function heapBase(): usize {

@@ -19,3 +19,13 @@ if (!fresh("build/kernels-shared.wasm")) {
   execFileSync(process.execPath, [asc, "--config", "asconfig.json", "--sharedMemory", "--enable", "threads",
     "--outFile", "build/kernels-shared.wasm", "--textFile", "build/kernels-shared.wat"], { stdio: "inherit" });
 }
+// The relaxed-SIMD variants of both (assembly/quant.ts's int8 dots); the loader picks them where
+// WebAssembly.validate accepts them (Deno, Bun, browsers; Node 20 with --experimental-wasm-relaxed-simd).
+if (!fresh("build/kernels-relaxed.wasm")) {
+  execFileSync(process.execPath, [asc, "--config", "asconfig.json", "--enable", "relaxed-simd",
+    "--outFile", "build/kernels-relaxed.wasm", "--textFile", "build/kernels-relaxed.wat"], { stdio: "inherit" });
+}
+if (!fresh("build/kernels-relaxed-shared.wasm")) {
+  execFileSync(process.execPath, [asc, "--config", "asconfig.json", "--sharedMemory", "--enable", "threads", "--enable", "relaxed-simd",
+    "--outFile", "build/kernels-relaxed-shared.wasm", "--textFile", "build/kernels-relaxed-shared.wat"], { stdio: "inherit" });
+}

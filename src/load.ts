@@ -1,19 +1,20 @@
 // loadModel: from a checkpoint folder to a runnable model.
 
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { defaultModel } from "./default-model.js";
 import { samplingDefaults } from "./generate/generate.js";
 import type { SamplingOptions } from "./generate/sampling.js";
 import { chooseCheckpoint, WEIGHT_FILES } from "./io/checkpoint.js";
-import { CheckpointError, readRegularFile } from "./io/tensor-file.js";
+import { ggufAsCheckpoint, ggufConfig, openGguf } from "./io/gguf.js";
+import { CheckpointError, readRegularFile, type TensorFile } from "./io/tensor-file.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import type { DType, Kernels } from "./kernels/kernels.js";
 import { createKernels, type BackendName, type KernelOptions } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM, type LayerSharingAttention, type ModelOptions } from "./model/model.js";
 import { runStateProblem } from "./model/state.js";
-import { checkTensors, loadWeights, missingTensors } from "./model/weights.js";
+import { checkTensors, loadWeights, missingTensors, type LoadWeightsOptions } from "./model/weights.js";
 
 export interface LoadModelOptions {
   /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
@@ -26,8 +27,16 @@ export interface LoadModelOptions {
   threads?: number;
   /** Least multiply-adds per thread for a kernel call to be split (default measured; 0 splits every call). */
   minThreadWork?: number;
-  /** In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), or f32/f16/bf16. */
+  /**
+   * In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), f32/f16/bf16, or
+   * q8_0/q4_0 (llama.cpp's 8-bit and 4-bit block formats), quantized while loading.
+   */
   dtype?: DType | "auto";
+  /**
+   * With dtype q8_0/q4_0: the dtype of the embedding / output projection (f16, q8_0 or q4_0).
+   * Default q8_0 for both (measured: see defaultEmbeddingDType, BENCHMARKS.md).
+   */
+  embeddingDType?: DType;
   /** A specific weights file inside the folder (default: chosen automatically). */
   weights?: string;
   /** KV cache capacity in positions (default: max_position_embeddings). */
@@ -53,8 +62,9 @@ export interface LoadModelOptions {
  */
 export async function resolveModelSource(source: string, options: Pick<LoadModelOptions, "revision" | "hub"> = {}): Promise<string> {
   if (existsSync(source)) {
+    if (isGgufPath(source)) return source;
     if (!statSync(source).isDirectory()) {
-      throw new Error(`${source}: not a folder; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin`);
+      throw new Error(`${source}: not a folder or a .gguf file; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin, or a GGUF file`);
     }
     return source;
   }
@@ -98,10 +108,19 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
 }
 
 /**
- * Check that `folder` is a loadable model folder (config.json and a weights file) before anything
- * else is read from it (say its tokenizer), so the error names what is really missing.
+ * Check that `folder` is a loadable model folder (config.json and a weights file) or GGUF file
+ * before anything else is read from it (say its tokenizer), so the error names what is really
+ * missing; returns its config.
  */
 export function checkModelFolder(folder: string): MobileLLMConfig {
+  if (isGgufPath(folder)) { // config and weights in one file
+    const gguf = openGguf(folder);
+    try {
+      return ggufConfig(gguf);
+    } finally {
+      gguf.close();
+    }
+  }
   const config = readConfig(folder, false);
   if (!WEIGHT_FILES.some((f) => existsSync(join(folder, f)))) {
     throw new CheckpointError(folder, `has config.json but no weights: expected one of ${WEIGHT_FILES.join(", ")}; ` +
@@ -129,14 +148,34 @@ export function readGenerationDefaults(folder: string): SamplingOptions {
 
 export { defaultModel };
 
+/** Whether `path` names a GGUF file (by its extension). */
+export function isGgufPath(path: string): boolean {
+  return path.toLowerCase().endsWith(".gguf") && existsSync(path) && statSync(path).isFile();
+}
+
 /**
- * Load a MobileLLM from a Hugging Face style folder (config.json + weights) or a hub id; without a
- * source, the embedded default model (`defaultModel`), as the CLI does without --model.
+ * Load a MobileLLM from a Hugging Face style folder (config.json + weights), a hub id, or a GGUF
+ * file of the llama architecture (F32/F16/BF16/Q8_0/Q4_0 tensors; a layer-sharing model written
+ * unrolled loads as the plain model of 2·L blocks it was written as); without a source, the
+ * embedded default model (`defaultModel`), as the CLI does without --model.
  */
 export async function loadModel(source: string = defaultModel, options: LoadModelOptions = {}): Promise<MobileLLM> {
   const folder = await resolveModelSource(source, options);
-  const config = readConfig(folder, options.strictConfig ?? true, options.log);
-  const { file, reason } = chooseCheckpoint(folder, (f) => missingTensors(f, config), options.weights);
+  let config: MobileLLMConfig, file: TensorFile, reason: string;
+  if (isGgufPath(folder)) {
+    const gguf = openGguf(folder);
+    try {
+      config = ggufConfig(gguf);
+      file = ggufAsCheckpoint(gguf, config);
+    } catch (e) {
+      gguf.close();
+      throw e;
+    }
+    reason = `${basename(folder)} (GGUF v${gguf.version})`;
+  } else {
+    config = readConfig(folder, options.strictConfig ?? true, options.log);
+    ({ file, reason } = chooseCheckpoint(folder, (f) => missingTensors(f, config), options.weights));
+  }
   let kernels: Kernels | undefined;
   try {
     // Names and shapes first (so a vocabulary that is not the embedding's is named as such), then the
@@ -147,10 +186,13 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
     const maxP = options.maxPositions ?? config.maxPositions;
     const maxT = Math.max(1, Math.min(options.maxChunk ?? 256, maxP));
     const problem = runStateProblem(config, maxT, maxP, fileBytes, options.maxPositions !== undefined);
-    if (problem !== undefined) throw new ConfigError(join(folder, "config.json"), problem);
+    if (problem !== undefined) throw new ConfigError(isGgufPath(folder) ? folder : join(folder, "config.json"), problem);
     kernels = await createKernels(options.backend ?? "wasm", kernelOptions(options));
     options.log?.(`weights: ${reason}`);
-    const weights = loadWeights(file, config, options.dtype ?? "auto", kernels);
+    const weightOptions: LoadWeightsOptions = {};
+    if (options.log) weightOptions.log = options.log;
+    if (options.embeddingDType !== undefined) weightOptions.embeddingDType = options.embeddingDType;
+    const weights = loadWeights(file, config, options.dtype ?? "auto", kernels, weightOptions);
     const modelOptions: ModelOptions = {};
     if (options.layerSharingAttention !== undefined) modelOptions.layerSharingAttention = options.layerSharingAttention;
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;

@@ -73,7 +73,7 @@ describe("mobilellm generate (in-process)", () => {
     [["--ids", "1", "--repetition-penalty", "0"], /--repetition-penalty expects a number > 0/],
     [["--ids", "1", "--seed=-3"], /--seed expects an integer >= 0/],
     [["--ids", "1", "--backend", "gpu"], /--backend must be ts or wasm/],
-    [["--ids", "1", "--dtype", "int8"], /--dtype must be f32, f16, bf16 or auto/],
+    [["--ids", "1", "--dtype", "int8"], /--dtype must be one of auto, f32, f16, bf16, q8_0, q4_0/],
     [["--ids", "1", "--frobnicate"], /Unknown option '--frobnicate'/],
     [["--ids", "1", "--prompt", "hi"], /either --prompt or --ids/],
     [[], /give the prompt with --prompt TEXT or --ids/],

@@ -1,6 +1,7 @@
 // Where a --model argument points: a local checkpoint folder or a Hugging Face hub id (downloaded
 // into the standard cache, or found there), with a default that works on a fresh clone.
 
+import type { DType } from "../kernels/kernels.js";
 import { defaultModel } from "../default-model.js";
 import { resolveModelSource } from "../load.js";
 import { LAYER_SHARING_ATTENTION, type LayerSharingAttention } from "../model/model.js";
@@ -34,4 +35,19 @@ export function layerSharingAttentionFlag(values: Record<string, unknown>): Laye
     throw new UsageError(`--layer-sharing-attention must be ${LAYER_SHARING_ATTENTION.join(" or ")}, got ${JSON.stringify(mode)}`);
   }
   return mode as LayerSharingAttention;
+}
+
+/** The --dtype option every command that loads a model shares (same values as loadModel's dtype). */
+export const DTYPE_OPTION = {
+  type: "string", value: "TYPE", default: "auto",
+  description: "weights in memory: auto (as stored), f32, f16, bf16, or q8_0 / q4_0 (8-/4-bit blocks, quantized while loading)",
+} as const;
+
+const DTYPES = ["auto", "f32", "f16", "bf16", "q8_0", "q4_0"] as const;
+
+/** The validated --dtype value. */
+export function dtypeFlag(values: Record<string, unknown>): DType | "auto" {
+  const d = (values.dtype as string | undefined) ?? "auto";
+  if (!(DTYPES as readonly string[]).includes(d)) throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, got ${JSON.stringify(d)}`);
+  return d as DType | "auto";
 }

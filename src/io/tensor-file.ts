@@ -30,6 +30,11 @@ export interface TensorEntry {
   file: string;
   /** Read the tensor's contiguous little-endian bytes (numel · dtype size) into `dst`. */
   read(dst: Uint8Array): void;
+  /**
+   * Set when the file stores the tensor as q8_0/q4_0 blocks (GGUF): `read` then gives the
+   * dequantized values (dtype F32), and `blocks.read` the blocks as stored.
+   */
+  blocks?: { dtype: "q8_0" | "q4_0"; read(dst: Uint8Array): void };
 }
 
 export interface TensorFile {

@@ -15,8 +15,12 @@
 // the wasm backend they are views on the module's linear memory and no data is copied between
 // JavaScript and WebAssembly inside a forward pass.
 
-/** Storage dtype of a weight tensor. Activations are always f32. */
-export type DType = "f32" | "f16" | "bf16";
+/**
+ * Storage dtype of a weight tensor. Activations are always f32. q8_0 / q4_0 are llama.cpp's block
+ * formats (blocks of 32 values with an f16 scale; src/kernels/quant.ts), for matrices whose rows
+ * are a multiple of 32 long.
+ */
+export type DType = "f32" | "f16" | "bf16" | "q8_0" | "q4_0";
 
 /**
  * A weight tensor in its storage dtype. Linear weights are PyTorch's `[out, in]` row-major
@@ -28,8 +32,11 @@ export type DType = "f32" | "f16" | "bf16";
 export interface Weight {
   dtype: DType;
   shape: number[];
-  /** f32 → Float32Array; f16/bf16 → Uint16Array of raw bits. Length = product of shape. */
-  data: Float32Array | Uint16Array;
+  /**
+   * f32 → Float32Array; f16/bf16 → Uint16Array of raw bits (length = product of shape);
+   * q8_0/q4_0 → Uint8Array of blocks, row after row (length = rows · row bytes).
+   */
+  data: Float32Array | Uint16Array | Uint8Array;
 }
 
 export interface Kernels {
@@ -47,9 +54,15 @@ export interface Kernels {
   allocF32(n: number): Float32Array;
   /** A zero-filled u16 buffer (f16/bf16 weight bits) owned by this backend. */
   allocU16(n: number): Uint16Array;
+  /** A zero-filled byte buffer (q8_0/q4_0 weight blocks) owned by this backend. */
+  allocU8(n: number): Uint8Array;
 
   // ---- forward operations ------------------------------------------------------------------------
-  /** yTO[t,o] = Σ_i xTI[t,i]·W[o,i]  (F.linear without bias; W is [O, I] in any DType). */
+  /**
+   * yTO[t,o] = Σ_i xTI[t,i]·W[o,i]  (F.linear without bias; W is [O, I] in any DType). For q8_0/q4_0
+   * weights x is first quantized per block to int8 (src/kernels/quant.ts quantizeActivations) and
+   * the block products are summed in integers, as llama.cpp does; both backends give the same bits.
+   */
   matmul(yTO: Float32Array, xTI: Float32Array, wOI: Weight, T: number, I: number, O: number): void;
 
   /** outTD[t,:] = table[ids[t], :] widened to f32 (table is [V, D]). */

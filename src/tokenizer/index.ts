@@ -20,9 +20,10 @@ export {
 } from "./proto.js";
 
 /**
- * Load a SentencePiece tokenizer. `folderOrFile` is either a tokenizer.model file or a model
- * folder containing one (e.g. a downloaded MobileLLM checkpoint folder); without an argument, the
- * embedded default model's tokenizer (`defaultModel`), as the CLI does without --model.
+ * Load a SentencePiece tokenizer. `folderOrFile` is a tokenizer.model file, a model folder
+ * containing one (e.g. a downloaded MobileLLM checkpoint folder), or a GGUF file (its
+ * tokenizer.ggml.* metadata); without an argument, the embedded default model's tokenizer
+ * (`defaultModel`), as the CLI does without --model.
  */
 export async function loadTokenizer(folderOrFile: string = defaultModel): Promise<Tokenizer> {
   let path = folderOrFile;
@@ -38,6 +39,15 @@ export async function loadTokenizer(folderOrFile: string = defaultModel): Promis
       await stat(path);
     } catch {
       throw new Error(`${path}: not found; the folder ${folderOrFile} has no tokenizer.model`);
+    }
+  }
+  if (path.toLowerCase().endsWith(".gguf")) {
+    const { openGguf, ggufTokenizerModel } = await import("../io/gguf.js");
+    const g = openGguf(path);
+    try {
+      return new Tokenizer(ggufTokenizerModel(g), path);
+    } finally {
+      g.close();
     }
   }
   // A regular file only (a FIFO would block forever), and never larger than any real tokenizer.

@@ -11,7 +11,7 @@ import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
+import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** The data file of `task`: FILE itself, or DIR/<task>.jsonl or DIR/<task>.parquet. */
@@ -31,7 +31,7 @@ function dataFile(data: string, task: McTask, single: boolean): string {
 export const evalCommand: Command = {
   name: "eval",
   summary: "Zero-shot commonsense reasoning (BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC, OBQA)",
-  usage: "[--model DIR ...] --task NAME[,NAME...]|all --data DIR|FILE [--limit N] [--metric acc|acc_norm] [--json]",
+  usage: "[--model DIR ...] --task NAME[,NAME...]|all --data DIR|FILE [--limit N] [--metric acc|acc_norm] [--dtype TYPE] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (repeat for one table row per model)", multiple: true },
     task: { type: "string", value: "NAME", description: `task(s), comma-separated, or all: ${TASKS.map((t) => t.name).join(", ")}`, default: "all" },
@@ -45,6 +45,7 @@ export const evalCommand: Command = {
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
     threads: THREADS_OPTION,
+    dtype: DTYPE_OPTION,
     json: { type: "boolean", description: "print one JSON object (per-task metrics; no per-item records)" },
   },
   details: [
@@ -68,6 +69,7 @@ export const evalCommand: Command = {
     if (metric !== "acc" && metric !== "acc_norm") throw new UsageError(`--metric must be acc or acc_norm, got ${JSON.stringify(metric)}`);
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
+    const dtype = dtypeFlag(values);
     const files = tasks.map((t) => dataFile(values.data as string, t, tasks.length === 1));
     const layerSharingAttention = layerSharingAttentionFlag(values);
 
@@ -80,7 +82,7 @@ export const evalCommand: Command = {
       const modelDir = await resolveModelArg(modelArg, { signal, quiet: values.quiet === true });
       checkModelFolder(modelDir);
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
-      await using model = await loadModel(modelDir, { backend, layerSharingAttention, ...(threads !== undefined ? { threads } : {}) });
+      await using model = await loadModel(modelDir, { backend, dtype, layerSharingAttention, log: (m) => stderr.write(m + "\n"), ...(threads !== undefined ? { threads } : {}) });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {
         const task = tasks[i]!, rows = await countRows(files[i]!);

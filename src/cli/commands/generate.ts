@@ -6,14 +6,15 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
 import { HubError, isHubId } from "../../io/hub.js";
-import { checkModelFolder, loadModel, readConfig } from "../../load.js";
+import { checkModelFolder, isGgufPath, loadModel, readConfig } from "../../load.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
 import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
-import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
+import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
-/** The folder's SentencePiece tokenizer.model, or null when it has none (then: ids only). */
+/** The folder's SentencePiece tokenizer.model (a GGUF's own tokenizer), or null when it has none (then: ids only). */
 async function loadCodec(folder: string): Promise<TextCodec | null> {
+  if (isGgufPath(folder)) return loadTokenizer(folder);
   return existsSync(join(folder, "tokenizer.model")) ? loadTokenizer(folder) : null;
 }
 
@@ -21,7 +22,7 @@ export const generate: Command = {
   name: "generate",
   summary: "Continue a prompt with the model, streaming the text",
   usage: "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--threads N] [--dtype f32|f16|bf16|auto] [--json]",
+         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--threads N] [--dtype auto|f32|f16|bf16|q8_0|q4_0] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model) or hub id" },
     prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
@@ -36,7 +37,7 @@ export const generate: Command = {
     stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed; \\n \\t \\xHH \\uHHHH escapes)", multiple: true },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
     threads: THREADS_OPTION,
-    dtype: { type: "string", value: "TYPE", description: "weight dtype in memory: f32, f16, bf16 or auto (as stored)", default: "auto" },
+    dtype: DTYPE_OPTION,
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     quiet: { type: "boolean", short: "q", description: "no download progress on stderr" },
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
@@ -50,6 +51,7 @@ export const generate: Command = {
     "  mobilellm generate --prompt \"ROMEO:\" -n 20",
     "  mobilellm generate --ids 1,450,1024 --temperature 0.8 --top-p 0.9 --seed 42 --json",
     "  mobilellm generate --model facebook/MobileLLM-125M --prompt \"The capital of France is\" -n 20",
+    "  mobilellm generate --prompt \"ROMEO:\" --dtype q8_0",
     "",
     "Text goes to stdout as it is produced (token ids when the folder has no tokenizer); prompt and",
     "speed statistics go to stderr. Ctrl-C stops after the current token.",
@@ -62,10 +64,7 @@ export const generate: Command = {
     const promptIds = values.ids !== undefined ? idsFlag(values.ids as string) : null;
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const dtype = values.dtype as string;
-    if (dtype !== "f32" && dtype !== "f16" && dtype !== "bf16" && dtype !== "auto") {
-      throw new UsageError(`--dtype must be f32, f16, bf16 or auto, got ${JSON.stringify(dtype)}`);
-    }
+    const dtype = dtypeFlag(values);
     const layerSharingAttention = layerSharingAttentionFlag(values);
     const options: GenerateOptions = {
       maxNewTokens: numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!,
@@ -118,7 +117,7 @@ export const generate: Command = {
     if (stops.length > 0) options.stop = stops;
 
     const threads = parseThreads(values.threads, backend);
-    await using model = await loadModel(folder, { backend, dtype, layerSharingAttention, ...(threads !== undefined ? { threads } : {}) });
+    await using model = await loadModel(folder, { backend, dtype, layerSharingAttention, log: (m) => stderr.write(m + "\n"), ...(threads !== undefined ? { threads } : {}) });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
     checkContext(ids.length, N, model.cache.maxP);
     let gen;

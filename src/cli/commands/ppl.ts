@@ -6,9 +6,9 @@ import { readCorpusText, readIdsFile } from "../../eval/data.js";
 import { perplexity } from "../../eval/perplexity.js";
 import { createProgress } from "../../util/progress.js";
 import { loadTokenizer } from "../../tokenizer/index.js";
-import { checkModelFolder, loadModel } from "../../load.js";
+import { checkModelFolder, isGgufPath, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
+import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
 
 /** MobileLLM eval.py's window length. */
@@ -17,7 +17,7 @@ const DEFAULT_SEQLEN = 2048;
 export const ppl: Command = {
   name: "ppl",
   summary: "Perplexity of a text corpus (MobileLLM eval.py windows)",
-  usage: "[--model DIR] (--data FILE | --ids FILE) [--seqlen N] [--strict] [--limit-windows N] [--resume FILE] [--json]",
+  usage: "[--model DIR] (--data FILE | --ids FILE) [--seqlen N] [--strict] [--limit-windows N] [--resume FILE] [--dtype TYPE] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder" },
     data: { type: "string", value: "FILE", description: "corpus: .txt, .jsonl (text field per row) or .parquet (text column), rows joined with blank lines" },
@@ -31,6 +31,7 @@ export const ppl: Command = {
     "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
     threads: THREADS_OPTION,
+    dtype: DTYPE_OPTION,
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -50,8 +51,9 @@ export const ppl: Command = {
     const layerSharingAttention = layerSharingAttentionFlag(values);
     const backend = values.backend as string;
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
+    const dtype = dtypeFlag(values);
     const modelDir = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
-    const maxP = checkModelFolder(modelDir).maxPositions;
+    const maxP = isGgufPath(modelDir) ? Infinity : checkModelFolder(modelDir).maxPositions; // a GGUF's context is checked at load
     if (givenSeqlen !== undefined && givenSeqlen > maxP) {
       throw new UsageError(`--seqlen ${givenSeqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
     }
@@ -69,7 +71,7 @@ export const ppl: Command = {
       ids = tokenizer.encode(await readCorpusText(values.data as string), { addBos: true });
     }
     const threads = parseThreads(values.threads, backend);
-    await using model = await loadModel(modelDir, { backend, maxPositions: seqlen, layerSharingAttention, ...(threads !== undefined ? { threads } : {}) });
+    await using model = await loadModel(modelDir, { backend, dtype, maxPositions: seqlen, layerSharingAttention, log: (m) => stderr.write(m + "\n"), ...(threads !== undefined ? { threads } : {}) });
 
     // Progress counts this run's tokens (resumed windows are done already); the detail has the windows.
     let progress: ReturnType<typeof createProgress> | undefined;

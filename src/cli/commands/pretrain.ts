@@ -1,8 +1,10 @@
 // mobilellm pretrain: train a MobileLLM from scratch with the seed's recipe (src/train/).
 
-import { existsSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { readRegularFile } from "../../io/tensor-file.js";
-import { join } from "node:path";
+import type { DType } from "../../kernels/kernels.js";
+import { writeModelGguf } from "./convert.js";
 import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
 import { exportModel } from "../../train/export.js";
 import { readRunFile } from "../../train/checkpoint.js";
@@ -81,8 +83,8 @@ export const pretrain: Command = {
     tokenizer: { type: "string", value: "FILE", description: "tokenizer.model to copy into checkpoints (default: BASEPATH/tokenizer.model if present)" },
     "eval-data": { type: "string", value: "BASEPATH", description: "validation data: its loss is computed at every checkpoint" },
     "eval-sequences": { type: "string", value: "N", description: "at most N validation sequences" },
-    export: { type: "string", value: "DIR", description: "afterwards, write the final model (config.json, model.safetensors, tokenizer.model) to DIR" },
-    "export-dtype": { type: "string", value: "DT", description: "dtype of the exported weights: f16, bf16 or f32", default: "f16" },
+    export: { type: "string", value: "DIR", description: "afterwards, write the final model (config.json, model.safetensors, tokenizer.model) to DIR, or as one GGUF file to FILE.gguf" },
+    "export-dtype": { type: "string", value: "DT", description: "dtype of the exported weights: f16, bf16 or f32 (a .gguf export also q8_0 or q4_0)", default: "f16" },
     resume: { type: "boolean", description: "continue the run in --out from its latest checkpoint (bit-exact)" },
     force: { type: "boolean", description: "discard a previous run in --out and start over" },
     strict: { type: "boolean", description: "stop at a malformed JSONL line instead of skipping it" },
@@ -154,9 +156,14 @@ export const pretrain: Command = {
       seed: num("seed", "seed", { integer: true, min: 0 }),
     };
     const exportDType = values["export-dtype"] as string;
-    if (exportDType !== "f16" && exportDType !== "bf16" && exportDType !== "f32") throw new UsageError(`--export-dtype must be f16, bf16 or f32, got ${JSON.stringify(exportDType)}`);
+    const exportGguf = typeof values.export === "string" && values.export.toLowerCase().endsWith(".gguf");
+    if (exportGguf && exportDType !== "q8_0" && exportDType !== "q4_0" && exportDType !== "f16" && exportDType !== "bf16" && exportDType !== "f32") {
+      throw new UsageError(`--export-dtype must be f16, bf16, f32, q8_0 or q4_0 for a .gguf export, got ${JSON.stringify(exportDType)}`);
+    }
+    if (!exportGguf && exportDType !== "f16" && exportDType !== "bf16" && exportDType !== "f32") throw new UsageError(`--export-dtype must be f16, bf16 or f32, got ${JSON.stringify(exportDType)}`);
     const tokenizer = (values.tokenizer as string | undefined) ?? opts?.tokenizer ??
       (existsSync(join(data, "tokenizer.model")) ? join(data, "tokenizer.model") : undefined);
+    if (exportGguf && !tokenizer) throw new UsageError("a .gguf export carries the tokenizer: give --tokenizer tokenizer.model (the data folder has none)");
     const evalSequences = numberFlag(values, "eval-sequences", { integer: true, min: 1 }) ?? opts?.evalSequences;
     const evalData = (values["eval-data"] as string | undefined) ?? opts?.evalData;
     const flag = (name: string, fallback: number | undefined, def: string) =>
@@ -193,8 +200,18 @@ export const pretrain: Command = {
     progress?.done();
     stderr.write(`${res.checkpoint}: step ${res.step}, last loss ${res.records.at(-1)?.loss.toFixed(4) ?? "-"}` +
                  `${res.valLoss !== undefined ? `, validation loss ${res.valLoss.toFixed(4)}` : ""}, ${Math.round(res.tokensPerSecond)} tok/s\n`);
-    if (values.export !== undefined && res.checkpoint && res.stopped !== "aborted") {
-      exportModel(res.checkpoint, values.export as string, config, exportDType);
+    if (values.export !== undefined && res.checkpoint && res.stopped !== "aborted" && exportGguf) {
+      // the f32 weights as a model folder first (lossless), then quantized/rounded into the GGUF
+      const tmp = mkdtempSync(join(dirname(resolve(values.export as string)), ".export-"));
+      try {
+        exportModel(res.checkpoint, tmp, config, "f32");
+        if (!existsSync(join(tmp, "tokenizer.model"))) copyFileSync(tokenizer!, join(tmp, "tokenizer.model"));
+        await writeModelGguf(tmp, values.export as string, exportDType as DType, (m) => stderr.write(m + "\n"), basename(out));
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    } else if (values.export !== undefined && res.checkpoint && res.stopped !== "aborted") {
+      exportModel(res.checkpoint, values.export as string, config, exportDType as "f16" | "bf16" | "f32");
       stderr.write(`exported ${res.checkpoint} as ${exportDType} to ${values.export as string}\n`);
     }
   },

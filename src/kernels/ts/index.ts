@@ -4,12 +4,18 @@
 
 import type { Kernels, Weight } from "../kernels.js";
 import { BF16_TABLE, F16_TABLE } from "../half.js";
+import { isQuantDType } from "../quant.js";
+import { dequantizeRowTo, matmulQuantRef } from "./quant.js";
 
 /** Copy row `r` of a weight (any dtype) into `out` as f32. */
 function widenRow(out: Float32Array, w: Weight, r: number, n: number): void {
   const base = r * n;
   if (w.dtype === "f32") {
     out.set((w.data as Float32Array).subarray(base, base + n));
+    return;
+  }
+  if (isQuantDType(w.dtype)) {
+    dequantizeRowTo(out, w, r, n);
     return;
   }
   const table = w.dtype === "f16" ? F16_TABLE : BF16_TABLE;
@@ -45,9 +51,15 @@ export function createTsKernels(): Kernels {
     reserve() {},
     allocF32: (n) => new Float32Array(n),
     allocU16: (n) => new Uint16Array(n),
+    allocU8: (n) => new Uint8Array(n),
 
     // y = x @ W.T  — for each output feature o, widen W[o,:] once, then dot it with every row of x.
     matmul(yTO, xTI, wOI, T, I, O) {
+      if (isQuantDType(wOI.dtype)) {
+        // int8 weights times int8-quantized activations, block by block (./quant.ts)
+        matmulQuantRef(yTO, xTI, wOI, T, I, O);
+        return;
+      }
       if (T === 1 && wOI.dtype !== "f32") {
         // Decode with 16-bit weights: one dot per row, widening each weight as it is read.
         const table = wOI.dtype === "f16" ? F16_TABLE : BF16_TABLE;

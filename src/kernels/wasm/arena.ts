@@ -74,6 +74,11 @@ export class WasmArena {
     return new Float32Array(this.view(), ptr, n);
   }
 
+  allocU8(n: number): Uint8Array {
+    const ptr = this.alloc(n);
+    return new Uint8Array(this.view(), ptr, n);
+  }
+
   allocU16(n: number): Uint16Array {
     const ptr = this.alloc(n * 2);
     return new Uint16Array(this.view(), ptr, n);

@@ -7,12 +7,15 @@
 // time; otherwise reserve() the total up front).
 
 import type { DType, Kernels, Weight } from "../kernels.js";
+import { isQuantDType, QK, quantizedBytes, type QuantDType } from "../quant.js";
 import { WasmArena } from "./arena.js";
 import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
 import { CONTROL_BLOCK_BYTES, KernelPool, type SpawnWorker, type Split } from "./pool.js";
 import { defaultThreads, spawnWorker, threadsUnavailable, warnSingleThreadOnce } from "./threads.js";
 
-const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2 };
+/** dtype codes of assembly/half.ts and assembly/quant.ts. */
+const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4_0: 6 };
+const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1, q4_0: 1 };
 /** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
 const BACKWARD_W_ROWS = 64;
 /** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
@@ -37,6 +40,8 @@ export interface WasmKernels extends Kernels {
   parallel(kernel: keyof KernelExports & string, args: readonly number[], split: Split): void;
   /** End the worker threads (idempotent; the kernels must not be used afterwards). */
   dispose(): Promise<void>;
+  /** Whether the relaxed-SIMD build was loaded (load.ts). */
+  readonly relaxedSimd: boolean;
   readonly arena: WasmArena;
   readonly memory: WebAssembly.Memory;
   readonly exports: KernelExports;
@@ -76,10 +81,13 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     warnSingleThreadOnce(why, opts.log);
     threads = 1;
   }
-  const { exports: wasm, memory, shared, module } = await instantiateKernels(opts);
+  const { exports: wasm, memory, shared, module, relaxedSimd } = await instantiateKernels(opts);
   const arena = new WasmArena(memory, wasm.heapBase(), shared);
-  const scratchBytes = wasm.MATMUL_SCRATCH_BYTES.value as number;
-  const scratch = arena.alloc(scratchBytes); // matmul's packed panel (the calling thread's)
+  // Each thread's scratch: matmul's packed panel, matmulQuant's quantized activations, or
+  // attention's scores (the calling thread's is `scratch`).
+  const qScratchBytes = wasm.QMATMUL_SCRATCH_BYTES.value as number;
+  const scratchBytes = Math.max(wasm.MATMUL_SCRATCH_BYTES.value as number, qScratchBytes);
+  const scratch = arena.alloc(scratchBytes);
   const pool = threads === 1 ? null : await KernelPool.start({
     threads, module, memory, exports: instanceExports(wasm), ctrl: arena.alloc(CONTROL_BLOCK_BYTES),
     scratch: [scratch, ...Array.from({ length: threads - 1 }, () => arena.alloc(scratchBytes))],
@@ -97,7 +105,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   // The fast f16 decode widening is exact for finite values only, so each f16 matrix is scanned for
   // Inf/NaN once, on its first matmul, and the answer is remembered with its array: weights are
   // read-only once a model uses them (a matrix holding Inf/NaN takes the exact, slower widening).
-  const f16Finite = new WeakMap<Uint16Array | Float32Array, boolean>();
+  const f16Finite = new WeakMap<Uint16Array | Float32Array | Uint8Array, boolean>();
   function matmulDtypeCode(w: Weight, wPtr: number, n: number): number {
     if (w.dtype !== "f16") return DTYPE_CODE[w.dtype];
     let finite = f16Finite.get(w.data);
@@ -109,7 +117,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   }
 
   /** Byte address of `a` after checking it lives in our memory and holds `need` elements. */
-  function ptr(a: Float32Array | Uint16Array, need: number, what: string, op: string): number {
+  function ptr(a: Float32Array | Uint16Array | Uint8Array, need: number, what: string, op: string): number {
     if (!arena.owns(a.buffer)) {
       throw new Error(
         `wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} is not a view on this backend's wasm memory ` +
@@ -122,12 +130,11 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   }
 
   function weightPtr(w: Weight, need: number, what: string, op: string): number {
-    const expectBytes = w.dtype === "f32" ? 4 : 2;
-    if (DTYPE_CODE[w.dtype] === undefined || w.data.BYTES_PER_ELEMENT !== expectBytes) {
+    if (DTYPE_CODE[w.dtype] === undefined || w.data.BYTES_PER_ELEMENT !== ELEMENT_BYTES[w.dtype]) {
       throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} has dtype ${w.dtype} but a ` +
-        `${w.data.constructor.name} (f32 -> Float32Array, f16/bf16 -> Uint16Array)`);
+        `${w.data.constructor.name} (f32 -> Float32Array, f16/bf16 -> Uint16Array, q8_0/q4_0 -> Uint8Array)`);
     }
-    return ptr(w.data, need, what, op);
+    return ptr(w.data, isQuantDType(w.dtype) ? quantizedBytes(w.dtype, need) : need, what, op);
   }
 
   function checkTarget(target: number, V: number, t: number): number {
@@ -142,6 +149,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     threads,
     parallel,
     dispose: async () => pool?.dispose(),
+    relaxedSimd,
     arena,
     memory,
     exports: wasm,
@@ -149,10 +157,20 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     reserve: (bytes) => arena.reserve(bytes),
     allocF32: (n) => arena.allocF32(n),
     allocU16: (n) => arena.allocU16(n),
+    allocU8: (n) => arena.allocU8(n),
 
     // Threaded by output rows o (8 at a time: the prefill panel's width); never inside a dot product.
     matmul(yTO, xTI, wOI, T, I, O) {
       const w = weightPtr(wOI, O * I, "wOI", "matmul");
+      if (isQuantDType(wOI.dtype)) {
+        if (I % QK !== 0 || (2 * I + I / 4) > qScratchBytes) {
+          throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): matmul: ${wOI.dtype} needs I a multiple of ${QK} and at most ${Math.floor(qScratchBytes / 2.25)}, got ${I}`);
+        }
+        // Threaded by output rows o; every thread quantizes x into its own scratch (the same bytes).
+        parallel("matmulQuant", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
+          DTYPE_CODE[wOI.dtype], T, I, O], { units: O, align: 4, work: T * I * O, scratch: true });
+        return;
+      }
       parallel("matmulRows", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
         matmulDtypeCode(wOI, w, O * I), T, I, O], { units: O, align: 8, work: T * I * O, scratch: true });
     },
@@ -186,13 +204,15 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       const V = tableVD.shape[0]!;
       const out = ptr(outTD, T * D, "outTD", "embedding");
       const table = weightPtr(tableVD, V * D, "tableVD", "embedding");
-      const bytes = tableVD.dtype === "f32" ? 4 : 2;
+      const quant = isQuantDType(tableVD.dtype);
+      const rowBytes = quant ? quantizedBytes(tableVD.dtype as QuantDType, D) : D * ELEMENT_BYTES[tableVD.dtype];
       for (let t = 0; t < T; t++) {
         const id = ids[t]!;
         if (!(Number.isInteger(id) && id >= 0 && id < V)) {
           throw new RangeError(`token id ${id} at position ${t} is outside the vocabulary [0, ${V})`);
         }
-        wasm.widenRow(out + t * D * 4, table + id * D * bytes, DTYPE_CODE[tableVD.dtype], D);
+        if (quant) wasm.dequantizeRow(out + t * D * 4, table + id * rowBytes, DTYPE_CODE[tableVD.dtype], D);
+        else wasm.widenRow(out + t * D * 4, table + id * rowBytes, DTYPE_CODE[tableVD.dtype], D);
       }
     },
 
@@ -209,6 +229,10 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     },
 
     widen(outN, w, n) {
+      if (isQuantDType(w.dtype)) {
+        wasm.dequantizeRow(ptr(outN, n, "outN", "widen"), weightPtr(w, n, "w", "widen"), DTYPE_CODE[w.dtype], n);
+        return;
+      }
       wasm.widenRow(ptr(outN, n, "outN", "widen"), weightPtr(w, n, "w", "widen"), DTYPE_CODE[w.dtype], n);
     },
 

@@ -6,6 +6,8 @@
 // shared memory, whose growth leaves existing views valid, so buffers can be allocated at any
 // time; kernels.wasm imports an ordinary memory (growth would detach views, so the arena refuses
 // to grow once views exist). The shared build is used wherever SharedArrayBuffer is available.
+// Each also exists built with relaxed SIMD (kernels-relaxed*.wasm: int8 dot products for the
+// quantized matmuls, same results bit for bit), used where WebAssembly.validate accepts it.
 
 import { MAX_PAGES } from "./arena.js";
 
@@ -15,6 +17,11 @@ export interface KernelExports {
   MATMUL_SCRATCH_BYTES: WebAssembly.Global;
   widenRow(dst: number, src: number, dtype: number, n: number): void;
   matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
+  QMATMUL_SCRATCH_BYTES: WebAssembly.Global;
+  matmulQuant(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, o0: number, o1: number,
+              scratch: number): void;
+  dequantizeRow(dst: number, src: number, dtype: number, n: number): void;
+  relaxedSimdSelfTest(): number;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
   matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number): void;
   // Range entry points, one thread's share of a call (pool.ts): `matmul` for output rows
@@ -58,10 +65,17 @@ export interface LoadOptions {
   wasmUrl?: URL | string;
   /** Use a shared (growable without detaching views) memory; default: when SharedArrayBuffer exists. */
   shared?: boolean;
+  /**
+   * Use the relaxed-SIMD build: true (an error if the runtime lacks relaxed SIMD), false, or by
+   * default whenever WebAssembly.validate accepts it (Node 20 needs --experimental-wasm-relaxed-simd).
+   */
+  relaxedSimd?: boolean;
 }
 
 export const DEFAULT_WASM_URL = new URL("../../../build/kernels.wasm", import.meta.url);
 export const DEFAULT_SHARED_WASM_URL = new URL("../../../build/kernels-shared.wasm", import.meta.url);
+export const RELAXED_WASM_URL = new URL("../../../build/kernels-relaxed.wasm", import.meta.url);
+export const RELAXED_SHARED_WASM_URL = new URL("../../../build/kernels-relaxed-shared.wasm", import.meta.url);
 
 async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
   if (url.protocol === "file:") {
@@ -78,12 +92,28 @@ async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
 
 /** Compile and instantiate the kernels with a fresh imported memory (1 page, growable to 4 GiB). */
 export async function instantiateKernels(opts: LoadOptions = {}):
-    Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean; module: WebAssembly.Module }> {
+    Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean; module: WebAssembly.Module; relaxedSimd: boolean }> {
   const shared = opts.shared ?? typeof SharedArrayBuffer !== "undefined";
   const fallback = shared ? DEFAULT_SHARED_WASM_URL : DEFAULT_WASM_URL;
+  const instantiate = async (bytes: ArrayBuffer | Uint8Array) => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
+    const { instance, module } = await WebAssembly.instantiate(bytes, { env: { memory } });
+    return { exports: instance.exports as unknown as KernelExports, memory, module };
+  };
+  if (opts.wasmBytes === undefined && opts.wasmUrl === undefined && opts.relaxedSimd !== false) {
+    // the relaxed build where the runtime validates it AND its relaxed dot gives the specified result
+    const relaxed = await readBytes(shared ? RELAXED_SHARED_WASM_URL : RELAXED_WASM_URL);
+    const why = !WebAssembly.validate(relaxed) ? "does not support relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd; Node 22+, Deno, Bun and current browsers have it)"
+      : null;
+    if (why === null) {
+      const r = await instantiate(relaxed);
+      if (r.exports.relaxedSimdSelfTest() === 1) return { ...r, shared, relaxedSimd: true };
+    }
+    if (opts.relaxedSimd === true) {
+      throw new Error(`wasm kernels (src/kernels/wasm/load.ts): relaxedSimd: true, but this runtime ${why ?? "computes relaxed dot products wrongly (Node 20's experimental relaxed SIMD does; use Node 22+, Deno or Bun)"}`);
+    }
+  }
   const url = opts.wasmUrl === undefined ? fallback : new URL(opts.wasmUrl, fallback);
-  const bytes = opts.wasmBytes ?? (await readBytes(url));
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared });
-  const { instance, module } = await WebAssembly.instantiate(bytes, { env: { memory } });
-  return { exports: instance.exports as unknown as KernelExports, memory, shared, module };
+  const r = await instantiate(opts.wasmBytes ?? (await readBytes(url)));
+  return { ...r, shared, relaxedSimd: false };
 }

@@ -13,4 +13,5 @@ declare namespace WebAssembly {
   var Module: { prototype: Module; exports(module: Module): { name: string; kind: string }[] };
   interface WebAssemblyInstantiatedSource { instance: Instance; module: Module }
   function instantiate(bytes: ArrayBuffer | ArrayBufferView, imports?: Record<string, Record<string, unknown>>): Promise<WebAssemblyInstantiatedSource>;
+  function validate(bytes: ArrayBuffer | ArrayBufferView): boolean;
 }

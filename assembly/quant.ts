@@ -1,0 +1,352 @@
+// y = x·Wᵀ for block-quantized weights W[O, I] (q8_0 / q4_0, GGUF's block layout: see
+// src/kernels/quant.ts), decode and prefill, for the output rows [o0, o1) only — so a pool of
+// threads can split one product by rows; every row's result is the same however it is split.
+//
+// The activations are quantized first, per block of 32, to int8 (as llama.cpp does: q8_0 × q8_0):
+// d_x = amax/127 kept in f32, q = x·(1/d_x) rounded to nearest, ties to even (f32x4.nearest — the
+// rounding llama.cpp's x86/ARM activation quantizers use; src/kernels/quant.ts
+// quantizeActivations is the reference and must match this bit for bit). Then each block's
+// 32 products are summed EXACTLY in integers (|q_w·q_x| <= 127·127, 32 of them fit an i32): the
+// int8 values are widened to i16 and multiplied pairwise with i32x4.dot_i16x8_s. Only the block
+// sums are scaled, by d_w·d_x, and accumulated in f32.
+//
+//  * decode (T < 4): four output rows per pass, one from each quarter of [o0, o1) (four DRAM
+//    streams, as matmul.ts does for f16), sharing the x loads; their four block sums are gathered
+//    into one i32x4 so the four f16 scales are widened and applied with single vector operations.
+//  * prefill (T >= 4): four tokens per pass over one weight row: each weight block is widened
+//    once and used for four tokens; the four token sums are gathered the same way.
+//
+// The x chunk (quantized values + f32 scales) lives in `scratch` (QMATMUL_SCRATCH_BYTES); longer
+// inputs are processed in chunks of tokens, each token's row being independent.
+//
+// Relaxed SIMD (the second build, build/kernels-relaxed*.wasm, chosen at load where the runtime
+// validates it and relaxedSimdSelfTest passes): the block dot is i32x4.relaxed_dot_i8x16_i7x16_add_s (x86 pmaddubsw + pmaddwd)
+// on int8 x directly — no widening to i16. Its second operand must be 7-bit, so it is |x|, with x's
+// sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact); q4_0
+// weights enter as their nibbles 0..15 and the −8 offset is applied as −8·Σx (Σx kept with x).
+// Pair sums stay below 2^15 (2·127·127), so nothing saturates: the integer block sums, and hence
+// every output bit, are the same as the baseline build's.
+
+/** matmul dtype codes of the block formats (after half.ts's DT_F32/DT_F16/DT_BF16 and matmul.ts's 3, 4). */
+// @ts-ignore: decorator
+@inline export const DT_Q8_0: i32 = 5;
+// @ts-ignore: decorator
+@inline export const DT_Q4_0: i32 = 6;
+
+/** Values per block; bytes per q8_0 and q4_0 block. */
+// @ts-ignore: decorator
+@inline const QK: i32 = 32;
+// @ts-ignore: decorator
+@inline const Q8_BYTES: i32 = 34;
+// @ts-ignore: decorator
+@inline const Q4_BYTES: i32 = 18;
+
+/** The relaxed-SIMD build (see above): x stored as int8 plus Σx per block, instead of i16. */
+// @ts-ignore: decorator
+@inline const RELAXED: bool = ASC_FEATURE_RELAXED_SIMD;
+/** Bytes of one block of quantized x. */
+// @ts-ignore: decorator
+@inline const XB: i32 = RELAXED ? 32 : 64;
+
+/** Bytes of one token's quantized x: the blocks, then Σx of each block as i32. */
+// @ts-ignore: decorator
+@inline function xRowBytes(I: i32): i32 {
+  return (RELAXED ? I : I << 1) + ((I / QK) << 2);
+}
+
+/** Bytes of scratch matmulQuant needs: the quantized activations of a chunk of tokens. */
+export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
+
+/** Integer [Σa, Σb, Σc, Σd] of four i32x4 (a 4x4 transpose folded into adds; exact). */
+// @ts-ignore: decorator
+@inline function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
+}
+
+/**
+ * Four finite f16 bit patterns, zero-extended in i32 lanes, to f32 (exact, subnormals too): the
+ * f16's sign, exponent and mantissa moved into place read as an f32 that is the value · 2^-112;
+ * one multiply by 2^112 restores it. Scales of blocks are finite (the loader checks).
+ */
+// @ts-ignore: decorator
+@inline function f16x4Finite(h: v128): v128 {
+  const bits = v128.or(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  return f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000)));
+}
+
+/** One finite f16 to f32 (same trick, scalar). */
+// @ts-ignore: decorator
+@inline function f16Finite(h: u32): f32 {
+  return reinterpret<f32>(((h & 0x7fff) << 13) | ((h & 0x8000) << 16)) * reinterpret<f32>(0x77800000);
+}
+
+/**
+ * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (relaxed build: int8), then Σx
+ * per block (row stride xRowBytes(I)), and dx[b·T + t] = amax/127 (f32; token-minor so four
+ * tokens' scales are one v128 load). For q4_0 weights (baseline build) each block's x is stored
+ * in the order its nibbles unpack into i16 lanes (blockDot): x0,x2..x14 | x1,x3..x15 |
+ * x16,x18..x30 | x17,x19..x31.
+ */
+function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): void {
+  const B = I / QK;
+  for (let t = 0; t < T; t++) {
+    for (let b = 0; b < B; b++) {
+      const xp = x + ((<usize>t * <usize>I + <usize>(b * QK)) << 2);
+      let m = f32x4.abs(v128.load(xp));
+      for (let j = 16; j < 128; j += 16) m = f32x4.max(m, f32x4.abs(v128.load(xp + j)));
+      m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1));
+      const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)); // NaN propagates
+      const d: f32 = amax / 127;
+      let id: f32 = d != 0 ? <f32>1 / d : 0;
+      if (id == Infinity) id = 0; // amax < ~2^-121: the block quantizes to 0
+      store<f32>(dx + ((<usize>b * <usize>T + <usize>t) << 2), d);
+      const ids = f32x4.splat(id);
+      const row = xq + <usize>t * <usize>xRowBytes(I);
+      const qp = row + <usize>(b * XB);
+      // round to nearest even, then exact conversion (NaN -> 0; |values| <= 127): x0..7, x8..15, ...
+      let sum = i32x4.splat(0);
+      let lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp), ids)));
+      let hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 16), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n0 = i16x8.narrow_i32x4_s(lo, hi);
+      lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 32), ids)));
+      hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 48), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n1 = i16x8.narrow_i32x4_s(lo, hi);
+      lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 64), ids)));
+      hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 80), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n2 = i16x8.narrow_i32x4_s(lo, hi);
+      lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 96), ids)));
+      hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 112), ids)));
+      sum = i32x4.add(sum, i32x4.add(lo, hi));
+      const n3 = i16x8.narrow_i32x4_s(lo, hi);
+      if (RELAXED) {
+        v128.store(qp, i8x16.narrow_i16x8_s(n0, n1));
+        v128.store(qp, i8x16.narrow_i16x8_s(n2, n3), 16);
+      } else if (dtype == DT_Q4_0) {
+        v128.store(qp, v128.shuffle<i16>(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14));
+        v128.store(qp, v128.shuffle<i16>(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+        v128.store(qp, v128.shuffle<i16>(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
+        v128.store(qp, v128.shuffle<i16>(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+      } else {
+        v128.store(qp, n0); v128.store(qp, n1, 16); v128.store(qp, n2, 32); v128.store(qp, n3, 48);
+      }
+      const h = i32x4.add(sum, v128.shuffle<i32>(sum, sum, 2, 3, 0, 1));
+      store<i32>(row + <usize>(B * XB) + (<usize>b << 2), i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1));
+    }
+  }
+}
+
+/**
+ * The 32 weights of one block dotted with the activations of the block at xp: Σ w·x as an i32x4
+ * of partial sums (exact). Baseline: weights widened to four i16x8 (elements 0-7, 8-15, 16-23,
+ * 24-31) against i16 x. Relaxed: int8 dots (see the file comment); xs is the block's Σx.
+ */
+// @ts-ignore: decorator
+@inline function blockDot(dtype: i32, wp: usize, xp: usize, xs: usize): v128 {
+  if (RELAXED) {
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
+    const m0 = i8x16.shr_s(x0, 7), m1 = i8x16.shr_s(x1, 7); // -1 where x < 0
+    let w0: v128, w1: v128, init = i32x4.splat(0);
+    if (dtype == DT_Q8_0) {
+      w0 = v128.load(wp, 2); w1 = v128.load(wp, 18);
+    } else { // the nibbles 0..15; Σ (n − 8)·x = Σ n·x − 8·Σx
+      const p = v128.load(wp, 2);
+      w0 = v128.and(p, i8x16.splat(15)); w1 = i8x16.shr_u(p, 4);
+      init = i32x4.replace_lane(init, 0, -8 * load<i32>(xs));
+    }
+    w0 = i8x16.sub(v128.xor(w0, m0), m0); w1 = i8x16.sub(v128.xor(w1, m1), m1); // w·sign(x)
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, i8x16.abs(x1), i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, i8x16.abs(x0), init));
+  }
+  if (dtype == DT_Q4_0) {
+    // each i16 lane k of the 16 bytes holds the nibbles of elements 2k, 2k+16 (byte 2k) and
+    // 2k+1, 2k+17 (byte 2k+1): four shifts and masks give them as i16, matching x's q4 order
+    const p = v128.load(wp, 2), m = i16x8.splat(15);
+    let s = i32x4.dot_i16x8_s(v128.and(p, m), v128.load(xp));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(p, 8), m), v128.load(xp, 16)));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(p, 4), m), v128.load(xp, 32)));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.shr_u(p, 12), v128.load(xp, 48)));
+    return i32x4.add(s, i32x4.replace_lane(i32x4.splat(0), 0, -8 * load<i32>(xs))); // Σ (n − 8)·x = Σ n·x − 8·Σx
+  }
+  const a = v128.load(wp, 2), b = v128.load(wp, 18);
+  let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v128.load(xp));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), v128.load(xp, 16)));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(b), v128.load(xp, 32)));
+  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(b), v128.load(xp, 48)));
+}
+
+/**
+ * Σ_b (Σ_j q_w·q_x)·(d_w[b]·d_x[b]) of one row and one token, accumulated block by block in f32.
+ * Every path (four-row decode, four-token prefill, this one for tails) does exactly these f32
+ * operations per row, so a row's result does not depend on which path or thread computed it.
+ */
+// @ts-ignore: decorator
+@inline function rowDot(dtype: i32, w: usize, xq: usize, dx: usize, dxStride: usize, B: i32, bytes: i32): f32 {
+  const xs = xq + <usize>(B * XB); // Σx of each block, after the blocks
+  let acc: f32 = 0;
+  for (let b = 0; b < B; b++) {
+    const wp = w + <usize>(b * bytes);
+    const p = blockDot(dtype, wp, xq + <usize>(b * XB), xs + (<usize>b << 2));
+    const h = i32x4.add(p, v128.shuffle<i32>(p, p, 2, 3, 0, 1));
+    const isum = i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
+    acc += <f32>isum * (f16Finite(<u32>load<u16>(wp)) * load<f32>(dx + <usize>b * dxStride));
+  }
+  return acc;
+}
+
+/** Decode, one token: y[o] for o in [o0, o1), four rows per pass from the four quarters of the range. */
+// @ts-ignore: decorator
+@inline function matvecQ(dtype: i32, y: usize, xq: usize, dx: usize, dxStride: usize, w: usize, B: i32, o0: i32, o1: i32): void {
+  const bytes = dtype == DT_Q8_0 ? Q8_BYTES : Q4_BYTES;
+  const rowBytes = <usize>(B * bytes);
+  const Q = (o1 - o0) >> 2;
+  const quarter = <usize>Q * rowBytes;
+  const xsum = xq + <usize>(B * XB); // Σx of each block, after the blocks
+  for (let o = o0; o < o0 + Q; o++) {
+    const w0 = w + <usize>o * rowBytes, w1 = w0 + quarter, w2 = w1 + quarter, w3 = w2 + quarter;
+    let acc = f32x4.splat(0); // rows o, o+Q, o+2Q, o+3Q
+    for (let b = 0; b < B; b++) {
+      const off = <usize>(b * bytes), xp = xq + <usize>(b * XB), xs = xsum + (<usize>b << 2);
+      const isum = hsum4i(blockDot(dtype, w0 + off, xp, xs), blockDot(dtype, w1 + off, xp, xs),
+                          blockDot(dtype, w2 + off, xp, xs), blockDot(dtype, w3 + off, xp, xs));
+      let h = v128.load16_lane(w0 + off, i32x4.splat(0), 0);
+      h = v128.load16_lane(w1 + off, h, 2);
+      h = v128.load16_lane(w2 + off, h, 4);
+      h = v128.load16_lane(w3 + off, h, 6);
+      const s = f32x4.mul(f16x4Finite(h), f32x4.splat(load<f32>(dx + <usize>b * dxStride)));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
+    }
+    store<f32>(y + (<usize>o << 2), f32x4.extract_lane(acc, 0));
+    store<f32>(y + (<usize>(o + Q) << 2), f32x4.extract_lane(acc, 1));
+    store<f32>(y + (<usize>(o + 2 * Q) << 2), f32x4.extract_lane(acc, 2));
+    store<f32>(y + (<usize>(o + 3 * Q) << 2), f32x4.extract_lane(acc, 3));
+  }
+  for (let o = o0 + 4 * Q; o < o1; o++) {
+    store<f32>(y + (<usize>o << 2), rowDot(dtype, w + <usize>o * rowBytes, xq, dx, dxStride, B, bytes));
+  }
+}
+
+/** Prefill: four tokens (rows of xq at stride xRow, scales dx[b·dxT + t]) against rows [o0, o1). */
+// @ts-ignore: decorator
+@inline function matmul4Q(dtype: i32, y: usize, yRow: usize, xq: usize, xRow: usize, dx: usize, dxT: usize,
+                          w: usize, B: i32, o0: i32, o1: i32): void {
+  const bytes = dtype == DT_Q8_0 ? Q8_BYTES : Q4_BYTES;
+  const rowBytes = <usize>(B * bytes);
+  for (let o = o0; o < o1; o++) {
+    const wr = w + <usize>o * rowBytes;
+    let acc = f32x4.splat(0); // tokens 0..3
+    for (let b = 0; b < B; b++) {
+      const wp = wr + <usize>(b * bytes), xp = xq + <usize>(b * XB);
+      if (RELAXED || dtype == DT_Q4_0) { // cheap unpacking (relaxed: none): one block dot per token
+        const xs = xq + <usize>(B * XB) + (<usize>b << 2);
+        const isum = hsum4i(blockDot(dtype, wp, xp, xs), blockDot(dtype, wp, xp + xRow, xs + xRow),
+                            blockDot(dtype, wp, xp + 2 * xRow, xs + 2 * xRow), blockDot(dtype, wp, xp + 3 * xRow, xs + 3 * xRow));
+        const s = f32x4.mul(v128.load(dx + ((<usize>b * dxT) << 2)), f32x4.splat(f16Finite(<u32>load<u16>(wp))));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
+        continue;
+      }
+      const a = v128.load(wp, 2), c = v128.load(wp, 18); // q8_0: widened once, used for four tokens
+      const w0 = i16x8.extend_low_i8x16_s(a), w1 = i16x8.extend_high_i8x16_s(a);
+      const w2 = i16x8.extend_low_i8x16_s(c), w3 = i16x8.extend_high_i8x16_s(c);
+      let p0 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xp)), i32x4.dot_i16x8_s(w1, v128.load(xp, 16)));
+      p0 = i32x4.add(p0, i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xp, 32)), i32x4.dot_i16x8_s(w3, v128.load(xp, 48))));
+      let xt = xp + xRow;
+      let p1 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xt)), i32x4.dot_i16x8_s(w1, v128.load(xt, 16)));
+      p1 = i32x4.add(p1, i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xt, 32)), i32x4.dot_i16x8_s(w3, v128.load(xt, 48))));
+      xt += xRow;
+      let p2 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xt)), i32x4.dot_i16x8_s(w1, v128.load(xt, 16)));
+      p2 = i32x4.add(p2, i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xt, 32)), i32x4.dot_i16x8_s(w3, v128.load(xt, 48))));
+      xt += xRow;
+      let p3 = i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(xt)), i32x4.dot_i16x8_s(w1, v128.load(xt, 16)));
+      p3 = i32x4.add(p3, i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(xt, 32)), i32x4.dot_i16x8_s(w3, v128.load(xt, 48))));
+      const s = f32x4.mul(v128.load(dx + ((<usize>b * dxT) << 2)), f32x4.splat(f16Finite(<u32>load<u16>(wp))));
+      acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(hsum4i(p0, p1, p2, p3)), s));
+    }
+    store<f32>(y + (<usize>o << 2), f32x4.extract_lane(acc, 0));
+    store<f32>(y + yRow + (<usize>o << 2), f32x4.extract_lane(acc, 1));
+    store<f32>(y + 2 * yRow + (<usize>o << 2), f32x4.extract_lane(acc, 2));
+    store<f32>(y + 3 * yRow + (<usize>o << 2), f32x4.extract_lane(acc, 3));
+  }
+}
+
+/**
+ * yTO[t, o] = Σ_i xTI[t, i]·W[o, i] for o in [o0, o1), W [O, I] in q8_0/q4_0 blocks (I a multiple
+ * of 32; the caller checks). `scratch` holds QMATMUL_SCRATCH_BYTES (16-byte aligned).
+ */
+export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, o0: i32, o1: i32,
+                            scratch: usize): void {
+  const B = I / QK;
+  const perToken = xRowBytes(I) + (B << 2);
+  let TC = QMATMUL_SCRATCH_BYTES / perToken; // tokens per chunk: a multiple of 4 when possible
+  if (TC >= 4) TC &= ~3;
+  TC = min(T, max(1, TC));
+  const xRow = <usize>xRowBytes(I), yRow = <usize>O << 2;
+  for (let t0 = 0; t0 < T; t0 += TC) {
+    const n = min(TC, T - t0);
+    const xq = scratch, dx = scratch + <usize>n * xRow;
+    quantizeX(xq, dx, x + ((<usize>t0 * <usize>I) << 2), n, I, dtype);
+    const yc = y + <usize>t0 * yRow;
+    if (T < 4) {
+      for (let t = 0; t < n; t++) {
+        if (dtype == DT_Q8_0) matvecQ(DT_Q8_0, yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
+        else matvecQ(DT_Q4_0, yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
+      }
+      continue;
+    }
+    let t = 0;
+    for (; t + 4 <= n; t += 4) {
+      if (dtype == DT_Q8_0) matmul4Q(DT_Q8_0, yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
+      else matmul4Q(DT_Q4_0, yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
+    }
+    for (; t < n; t++) { // token tail: one row at a time
+      const rowBytes = <usize>(B * (dtype == DT_Q8_0 ? Q8_BYTES : Q4_BYTES));
+      for (let o = o0; o < o1; o++) {
+        const v = dtype == DT_Q8_0
+          ? rowDot(DT_Q8_0, w + <usize>o * rowBytes, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, B, Q8_BYTES)
+          : rowDot(DT_Q4_0, w + <usize>o * rowBytes, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, B, Q4_BYTES);
+        store<f32>(yc + <usize>t * yRow + (<usize>o << 2), v);
+      }
+    }
+  }
+}
+
+/** dst[0..n) = the values of the q8_0/q4_0 blocks at src, d·q as f32 (embedding rows). */
+export function dequantizeRow(dst: usize, src: usize, dtype: i32, n: i32): void {
+  const bytes = dtype == DT_Q8_0 ? Q8_BYTES : Q4_BYTES;
+  for (let b = 0; b < n / QK; b++) {
+    const wp = src + <usize>(b * bytes), out = dst + (<usize>(b * QK) << 2);
+    const d = f32x4.splat(f16Finite(<u32>load<u16>(wp)));
+    let a: v128, c: v128;
+    if (dtype == DT_Q8_0) {
+      a = v128.load(wp, 2); c = v128.load(wp, 18);
+    } else {
+      const p = v128.load(wp, 2);
+      a = i8x16.sub(v128.and(p, i8x16.splat(15)), i8x16.splat(8));
+      c = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
+    }
+    const a0 = i16x8.extend_low_i8x16_s(a), a1 = i16x8.extend_high_i8x16_s(a);
+    const c0 = i16x8.extend_low_i8x16_s(c), c1 = i16x8.extend_high_i8x16_s(c);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a0)), d));
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a0)), d), 16);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a1)), d), 32);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a1)), d), 48);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c0)), d), 64);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c0)), d), 80);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c1)), d), 96);
+    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c1)), d), 112);
+  }
+}
+
+/**
+ * 1 if this build's relaxed dot computes what the relaxed-SIMD spec says (or this is the baseline
+ * build), else 0. Node 20's experimental relaxed SIMD (--experimental-wasm-relaxed-simd) validates
+ * the relaxed build but returns twice the dot product; the loader then falls back to the baseline.
+ */
+export function relaxedSimdSelfTest(): i32 {
+  if (!RELAXED) return 1;
+  const r = i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.splat(-5), i8x16.splat(3), i32x4.splat(7));
+  return i32x4.extract_lane(r, 0) == 4 * -15 + 7 ? 1 : 0;
+}
