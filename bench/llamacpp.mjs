@@ -1,14 +1,23 @@
-// llama.cpp through the node-llama-cpp npm package (optional: `npm install --no-save node-llama-cpp@3.22.1`),
-// used by bench/quant.bench.mjs and tests/gguf-llamacpp.test.ts to run our GGUF files in a real client.
+// llama.cpp through the node-llama-cpp npm package, used by bench/quant.bench.mjs and
+// tests/gguf-llamacpp.test.ts to run our GGUF files in a real client. It is not a dependency (with
+// its GPU variants it installs ~700 MB); .ci/run installs its CPU build into .cache/llamacpp:
+//   npm install --prefix .cache/llamacpp --no-save --omit=optional node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1
+// and a plain `npm install --no-save node-llama-cpp@3.22.1` in the project works too.
+
+import { existsSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const CACHED = fileURLToPath(new URL("../.cache/llamacpp/node_modules/node-llama-cpp/dist/index.js", import.meta.url));
 
 /** node-llama-cpp's CPU llama, or { error } saying why it cannot run here. */
 export async function getLlamaCpp() {
   try {
-    const name = "node-llama-cpp";
+    const name = existsSync(CACHED) ? pathToFileURL(CACHED).href : "node-llama-cpp";
     const mod = await import(/* @vite-ignore */ name);
     return { llama: await mod.getLlama({ gpu: false, build: "never", logLevel: mod.LlamaLogLevel.error }) };
   } catch (e) {
-    return { error: `node-llama-cpp cannot run here (${String(e.message).split("\n")[0]}); install it with \`npm install --no-save node-llama-cpp@3.22.1\`` };
+    return { error: `node-llama-cpp cannot run here (${String(e.message).split("\n")[0]}); install it as .ci/run does: ` +
+                    "`npm install --prefix .cache/llamacpp --no-save --omit=optional node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1`" };
   }
 }
 
