@@ -1,5 +1,5 @@
-// Mutation fuzzing of every file reader: safetensors, PyTorch zip + pickle, SentencePiece protobuf
-// and config.json. A case takes a valid fixture, applies a few seeded mutations (bit flips,
+// Mutation fuzzing of every file reader: safetensors, PyTorch zip + pickle, GGUF, SentencePiece
+// protobuf and config.json. A case takes a valid fixture, applies a few seeded mutations (bit flips,
 // interesting integers, truncation, chunk moves, and for JSON: field edits), writes it into a fresh
 // model folder and runs the real entry points (open + read every tensor + loadModel, or
 // loadTokenizer + encode/decode). The outcome must be a load or one of the project's own errors,
@@ -13,19 +13,55 @@ import { loadModel, openSafetensors } from "../dist/index.js";
 import { Mulberry32 } from "../dist/generate/sampling.js";
 import { openPytorchCheckpoint } from "../dist/io/pytorch.js";
 import { crc32, ZipReader } from "../dist/io/zip.js";
-import { loadTokenizer } from "../dist/tokenizer/index.js";
+import { loadTokenizer, Tokenizer } from "../dist/tokenizer/index.js";
+import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType } from "../dist/tokenizer/proto.js";
+import { ggufFromModel, writeGguf } from "../dist/io/gguf-write.js";
+import { openGguf } from "../dist/io/gguf.js";
+import { tmpdir } from "node:os";
 
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/", import.meta.url));
 const GQA = join(FIXTURES, "tiny-gqa");
 
-export const READERS = ["safetensors", "pytorch", "tokenizer", "config"];
+export const READERS = ["safetensors", "pytorch", "gguf", "tokenizer", "config"];
 
+/**
+ * tiny-gqa as a GGUF file with q8_0 matrices and a 512-piece tokenizer in its metadata, written by
+ * our own writer (the file every GGUF case mutates).
+ */
+async function tinyGguf() {
+  const model = await loadModel(GQA, { backend: "ts", dtype: "q8_0" });
+  const V = model.config.vocabSize;
+  const pieces = [
+    { piece: "<unk>", score: 0, type: PieceType.UNKNOWN }, { piece: "<s>", score: 0, type: PieceType.CONTROL },
+    { piece: "</s>", score: 0, type: PieceType.CONTROL },
+  ];
+  for (let i = 0; pieces.length < V; i++) pieces.push({ piece: `\u2581t${i}`, score: -i, type: PieceType.NORMAL });
+  const tok = new Tokenizer({ pieces, trainerSpec: { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V },
+    normalizerSpec: { ...defaultNormalizerSpec(), name: "identity" } }, "tiny");
+  const { metadata, tensors } = ggufFromModel(model, tok);
+  const file = join(tmpdir(), `mobilellm-fuzz-${process.pid}.gguf`);
+  try {
+    writeGguf(file, metadata, tensors);
+    const g = openGguf(file);
+    const dataStart = Math.min(...[...g.tensors.values()].map((t) => t.position));
+    g.close();
+    return { bytes: readFileSync(file), dataStart };
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+const gguf = await tinyGguf();
 const original = {
   safetensors: readFileSync(join(GQA, "model.fp16.safetensors")),
   pytorch: readFileSync(join(GQA, "pytorch_model.bin")),
+  gguf: gguf.bytes,
   tokenizer: readFileSync(join(FIXTURES, "tokenizer", "nofallback-bpe300.model")),
   config: readFileSync(join(GQA, "config.json")),
 };
+
+/** The GGUF header (metadata, tokenizer, tensor infos) ends where the first tensor's data starts: most mutations go there. */
+const ggufHeaderSpan = [0, gguf.dataStart];
 
 /** Where data.pkl lies in the fixture zip: mutations aimed there exercise the unpickler. */
 const pickleSpan = (() => {
@@ -173,7 +209,7 @@ export function caseBytes(reader, seed, index) {
       let o;
       try { o = JSON.parse(b.toString("utf8")); } catch { o = null; }
       b = o && typeof o === "object" ? Buffer.from(JSON.stringify(mutateJsonValue(o, rng))) : mutateBytes(b, rng);
-    } else b = mutateBytes(b, rng, reader === "pytorch" ? pickleSpan : undefined);
+    } else b = mutateBytes(b, rng, reader === "pytorch" ? pickleSpan : reader === "gguf" ? ggufHeaderSpan : undefined);
   }
   return b;
 }
@@ -199,6 +235,12 @@ export async function runCase(reader, bytes, dir, backend) {
       const tok = await loadTokenizer(join(dir, "tokenizer.model"));
       const ids = tok.encode("Hello wörld, 123 ☃", { addBos: true });
       tok.decode(ids);
+    } else if (reader === "gguf") {
+      writeFileSync(join(dir, "model.gguf"), bytes);
+      const tok = await loadTokenizer(join(dir, "model.gguf"));
+      tok.decode(tok.encode("Hello wörld, 123 ☃", { addBos: true }));
+      const m = await loadModel(join(dir, "model.gguf"), { backend, threads: 1 });
+      m.forward([1, 2, 3].slice(0, m.cache.maxP));
     } else {
       const weights = reader === "pytorch" ? "pytorch_model.bin" : "model.safetensors";
       if (reader === "config") {
@@ -214,7 +256,7 @@ export async function runCase(reader, bytes, dir, backend) {
           f.close();
         }
       }
-      const m = await loadModel(dir, { backend });
+      const m = await loadModel(dir, { backend, threads: 1 });
       m.forward([1, 2, 3].slice(0, m.cache.maxP)); // a config may declare a context shorter than 3
     }
     return { outcome: "loaded", message: "", ms: performance.now() - t0 };

@@ -45,7 +45,7 @@ const arg = (name, fallback) => {
 const quick = process.argv.includes("--quick");
 const seeds = arg("--seeds", quick ? 1 : 8);
 const cases = arg("--cases", quick ? 60 : 400);
-const READERS = ["safetensors", "pytorch", "tokenizer", "config"];
+const READERS = ["safetensors", "pytorch", "gguf", "tokenizer", "config"];
 const work = mkdtempSync(join(tmpdir(), "mobilellm-fuzz-"));
 
 /** Run cases [start, start+count) of (reader, seed) in a child; restart after a hang. */

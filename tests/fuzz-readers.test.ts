@@ -1,5 +1,5 @@
 // The short version of `npm run bench:fuzz` (bench/fuzz.mjs): seeded mutations of every reader's
-// fixture (safetensors, PyTorch zip + pickle, SentencePiece protobuf, config.json, including a
+// fixture (safetensors, PyTorch zip + pickle, GGUF, SentencePiece protobuf, config.json, including a
 // config claiming millions of layers, a 1e8 context or a 2^24 vocabulary next to a 0.4 MB
 // checkpoint), each in a child process with a hang watchdog. Every case loads or fails with the
 // project's own error naming the file; none hangs; and no case (every input is under 1 MB) makes
@@ -26,5 +26,6 @@ describe("reader fuzz (short)", () => {
     }
     // the mutations reach past the first checks: some cases of each kind still load
     expect(summary.rows.find((r) => r.reader === "config")!.loaded).toBeGreaterThan(0);
+    expect(summary.rows.map((r) => r.reader)).toContain("gguf");
   });
 });
