@@ -79,7 +79,7 @@ const config = PRESETS["125M"];
 const skipSpeed = process.argv.includes("--skip-speed");
 // Run with bun or deno (`bun bench/quant.bench.mjs`) to measure the relaxed-SIMD build; its table is recorded separately.
 const runtime = typeof Bun !== "undefined" ? "Bun" : typeof Deno !== "undefined" ? "Deno" : "Node";
-const relaxed = (await createKernels("wasm")).relaxedSimd;
+const relaxed = (await createKernels("wasm", { threads: 1 })).relaxedSimd;
 const variants = [
   { name: "f16", dtype: "f16", emb: "f16" },
   { name: "q8_0", dtype: "q8_0", emb: "q8_0" },
@@ -91,7 +91,8 @@ const variants = [
 const rng = new Mulberry32(2);
 const promptIds = Array.from({ length: PROMPT }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(rng.next() * 31997)));
 for (const v of skipSpeed ? [] : variants) {
-  const kernels = await createKernels("wasm");
+  // one thread: the bars are for one thread (bench:threads compares thread counts)
+  const kernels = await createKernels("wasm", { threads: 1 });
   const t0 = performance.now();
   v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, v.dtype, v.emb), { maxPositions: PROMPT + 2 });
   v.model.feed(promptIds); // KV cache holds 128 positions
@@ -148,7 +149,7 @@ if (!existsSync(DATA)) {
   for (const c of cases) {
     const opts = { dtype: c.dtype, maxPositions: 128 };
     if (c.emb !== undefined) opts.embeddingDType = c.emb;
-    const model = await loadModel("models/shakespeare-2m", opts);
+    const model = await loadModel("models/shakespeare-2m", { ...opts, threads: 1 });
     const r = await perplexity(model, ids, { seqlen: 128 });
     if (c.dtype === "f32") f32ppl = r.ppl;
     rows.push(`| ${c.name} | ${r.ppl.toFixed(4)} | ${(100 * (r.ppl / f32ppl - 1)).toFixed(3)}% |`);
@@ -162,7 +163,7 @@ if (!existsSync(DATA)) {
     const tmp = mkdtempSync(join(tmpdir(), "mobilellm-bench-"));
     try {
       for (const dtype of ["q8_0", "q4_0"]) {
-        const ours = await loadModel("models/shakespeare-2m", { dtype, maxPositions: 128 });
+        const ours = await loadModel("models/shakespeare-2m", { dtype, maxPositions: 128, threads: 1 });
         const file = join(tmp, `shakespeare-2m-${dtype}.gguf`);
         const g = ggufFromModel(ours, tok);
         writeGguf(file, g.metadata, g.tensors);
