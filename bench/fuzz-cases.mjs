@@ -103,7 +103,10 @@ const INTERESTING_JSON = [
 /** Apply one random byte-level mutation (returns a new buffer). */
 function mutateBytes(buf, rng, focus) {
   const n = buf.length;
-  const at = (len = 1) => (focus && rng.next() < 0.7 ? focus[0] + Math.floor(rng.next() * Math.max(1, focus[1] - len)) : Math.floor(rng.next() * Math.max(1, n - len)));
+  // focus = [start, size]; an earlier mutation of the case may have cut the buffer short of it
+  const inFocus = focus && focus[0] < n ? [focus[0], Math.min(focus[1], n - focus[0])] : null;
+  const at = (len = 1) => (inFocus && rng.next() < 0.7 ? inFocus[0] + Math.floor(rng.next() * Math.max(1, inFocus[1] - len))
+    : Math.floor(rng.next() * Math.max(1, n - len)));
   const b = Buffer.from(buf);
   switch (Math.floor(rng.next() * 7)) {
     case 0: { // flip a few bits
