@@ -81,7 +81,19 @@ describe.skipIf(!llamaCpp)(`GGUF export read by llama.cpp (node-llama-cpp)${llam
     expect(Array.from(model.tokenize(text, false))).toEqual(tok.encode(text, { addBos: false }));
     await model.dispose();
     const prompt = tok.encode("ROMEO:", { addBos: true });
-    expect(await llamaGreedy(file, prompt, 32)).toEqual(await oursGreedy(ours, prompt, 32));
+    const theirs = await llamaGreedy(file, prompt, 32), mine = await oursGreedy(ours, prompt, 32);
+    const at = mine.findIndex((id, i) => id !== theirs[i]);
+    if (at < 0 || dtype !== "q4_0") {
+      expect(theirs).toEqual(mine);
+      return;
+    }
+    // q4_0: both engines quantize the activations to 8 bits but sum the blocks in different orders,
+    // so a near-tie may break either way; where the two greedy runs part, our own logits for the two
+    // candidates must be within q4_0's rounding of each other (one step of ours, teacher-forced).
+    const logitsTV = ours.forward([...prompt, ...mine.slice(0, at)]);
+    const V = ours.config.vocabSize, last = logitsTV.subarray(logitsTV.length - V);
+    const gap = Math.abs(last[mine[at]!]! - last[theirs[at]!]!);
+    expect(gap, `greedy ids part at step ${at} (${mine[at]} vs ${theirs[at]}), logit gap ${gap}`).toBeLessThan(0.05);
   });
 
   it.each(["tiny-gqa", "tiny-ls", "tiny-mha-unshared"])("fixture %s as f32 (tiny-ls unrolled): llama.cpp's greedy ids are PyTorch's", async (fixture) => {
