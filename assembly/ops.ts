@@ -411,6 +411,15 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, 
 }
 
 /**
+ * attentionBackward over the KV groups [g0, g1) with its scratch last: the thread pool's range
+ * entry point (a group's query heads, keys and values are its own, so groups split bit-exactly).
+ */
+export function attentionBackwardGroups(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
+                                        T: i32, H: i32, KV: i32, Dh: i32, g0: i32, g1: i32, scratch: usize): void {
+  attentionBackward(dq, dk, dv, dout, q, k, v, T, H, KV, Dh, scratch, g0, g1);
+}
+
+/**
  * Cross-entropy of one row of V logits against `target` (< 0: none): the row becomes softmax(row)
  * and the result is logsumexp(row) − row[target] (0 without a target).
  */

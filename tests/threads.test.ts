@@ -126,6 +126,22 @@ describe("threaded kernels are bit-identical to one thread", () => {
         expect(run(many.get(n)!)).toEqual(run(one));
       }), { numRuns: 100 });
   });
+
+  it("attentionBackward (split by KV groups), GQA groups of 1..4", () => {
+    fc.assert(fc.property(
+      fc.constantFrom(1, 2, 3, 5, 17), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }),
+      fc.constantFrom(1, 3, 4, 8, 13, 16), threads, seed,
+      (T, KV, group, Dh, n, s) => {
+        const H = KV * group, Q = T * H * Dh, K = T * KV * Dh;
+        const dout = randomF32(s, Q), q = randomF32(s + 1, Q), kc = randomF32(s + 2, K), vc = randomF32(s + 3, K);
+        const run = (k: WasmKernels) => scoped(k, () => {
+          const dq = k.allocF32(Q), dk = k.allocF32(K), dv = k.allocF32(K);
+          k.attentionBackward(dq, dk, dv, f32(k, dout), f32(k, q), f32(k, kc), f32(k, vc), T, H, KV, Dh, k.allocF32(2 * T));
+          return [bits(dq), bits(dk), bits(dv)];
+        });
+        expect(run(many.get(n)!)).toEqual(run(one));
+      }), { numRuns: 100 });
+  });
 });
 
 it("siluMul (split by elements) is bit-identical to one thread", () => {

@@ -275,9 +275,14 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       const op = "attentionBackward";
       if (H % KV !== 0) throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): ${op}: H=${H} is not a multiple of KV=${KV}`);
       const Q = T * H * Dh, K = T * KV * Dh;
-      wasm.attentionBackward(ptr(dqTHDh, Q, "dqTHDh", op), ptr(dkTKVDh, K, "dkTKVDh", op), ptr(dvTKVDh, K, "dvTKVDh", op),
+      const args = [ptr(dqTHDh, Q, "dqTHDh", op), ptr(dkTKVDh, K, "dkTKVDh", op), ptr(dvTKVDh, K, "dvTKVDh", op),
         ptr(doutTHDh, Q, "doutTHDh", op), ptr(qTHDh, Q, "qTHDh", op), ptr(kTKVDh, K, "kTKVDh", op), ptr(vTKVDh, K, "vTKVDh", op),
-        T, H, KV, Dh, ptr(scratch2T, 2 * T, "scratch2T", op), 0, KV);
+        T, H, KV, Dh];
+      const scratch = ptr(scratch2T, 2 * T, "scratch2T", op);
+      if (pool === null || 2 * T > maxThreadedP) return wasm.attentionBackwardGroups(...(args as Tuple11), 0, KV, scratch);
+      // Threaded by KV groups (a group's query heads write only its own dk, dv); each thread keeps
+      // its probabilities and their gradient in its scratch. work: about T²/2 visible pairs per head, 4 dots each.
+      pool.run("attentionBackwardGroups", args, { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
     },
 
     siluMulBackward(dgateN, dupN, doutN, gateN, upN, n) {
@@ -337,6 +342,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 const unreachablePools = new FinalizationRegistry<KernelPool>((pool) => void pool.dispose());
 
 type Tuple9 = [number, number, number, number, number, number, number, number, number];
+type Tuple11 = [number, number, number, number, number, number, number, number, number, number, number];
 
 /** The module's exports as a plain record (for the pool's kernel lookup by name). */
 function instanceExports(wasm: KernelExports): Record<string, unknown> {
