@@ -161,8 +161,9 @@ export function isGgufPath(path: string): boolean {
  */
 export async function loadModel(source: string = defaultModel, options: LoadModelOptions = {}): Promise<MobileLLM> {
   const folder = await resolveModelSource(source, options);
+  const isGguf = isGgufPath(folder);
   let config: MobileLLMConfig, file: TensorFile, reason: string;
-  if (isGgufPath(folder)) {
+  if (isGguf) {
     const gguf = openGguf(folder);
     try {
       config = ggufConfig(gguf);
@@ -186,7 +187,7 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
     const maxP = options.maxPositions ?? config.maxPositions;
     const maxT = Math.max(1, Math.min(options.maxChunk ?? 256, maxP));
     const problem = runStateProblem(config, maxT, maxP, fileBytes, options.maxPositions !== undefined);
-    if (problem !== undefined) throw new ConfigError(isGgufPath(folder) ? folder : join(folder, "config.json"), problem);
+    if (problem !== undefined) throw new ConfigError(isGguf ? folder : join(folder, "config.json"), problem);
     kernels = await createKernels(options.backend ?? "wasm", kernelOptions(options));
     options.log?.(`weights: ${reason}`);
     const weightOptions: LoadWeightsOptions = {};
@@ -198,7 +199,7 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;
     if (options.maxChunk !== undefined) modelOptions.maxChunk = options.maxChunk;
     const model = new MobileLLM(config, kernels, weights, modelOptions);
-    model.generationDefaults = readGenerationDefaults(folder);
+    model.generationDefaults = isGguf ? samplingDefaults(undefined) : readGenerationDefaults(folder); // a GGUF file has no generation_config.json
     return model;
   } catch (e) {
     await kernels?.dispose?.(); // no workers left behind by a failed load

@@ -235,11 +235,9 @@ export interface CacheLookup {
  * least one weight file are present, and every shard of a present index is present.
  */
 export function lookupCachedSnapshot(cacheDir: string, repoId: string, revision = "main", files?: readonly string[]): CacheLookup {
-  const storage = join(cacheDir, repoFolderName(repoId));
-  const commit = isCommitSha(revision) ? revision : readRef(storage, revision);
-  if (commit === undefined) return { missing: [`refs/${revision}`] };
-  const snapshotDir = join(storage, "snapshots", commit);
-  const inSnapshot = (f: string) => isFile(join(snapshotDir, f));
+  const snap = cachedSnapshot(cacheDir, repoId, revision);
+  if ("missing" in snap) return snap;
+  const { storage, commit, snapshotDir, inSnapshot } = snap;
   const missing: string[] = [];
   if (files) {
     for (const f of files) if (!inSnapshot(f)) missing.push(f);
@@ -266,11 +264,9 @@ export function lookupCachedSnapshot(cacheDir: string, repoId: string, revision 
  * offline; online, lookupCachedSnapshot's stricter check decides whether to ask the hub.
  */
 export function lookupLoadableSnapshot(cacheDir: string, repoId: string, revision = "main"): CacheLookup {
-  const storage = join(cacheDir, repoFolderName(repoId));
-  const commit = isCommitSha(revision) ? revision : readRef(storage, revision);
-  if (commit === undefined) return { missing: [`refs/${revision}`] };
-  const snapshotDir = join(storage, "snapshots", commit);
-  const inSnapshot = (f: string) => isFile(join(snapshotDir, f));
+  const snap = cachedSnapshot(cacheDir, repoId, revision);
+  if ("missing" in snap) return snap;
+  const { storage, commit, snapshotDir, inSnapshot } = snap;
   const missing: string[] = [];
   if (!inSnapshot("config.json")) missing.push("config.json");
   const completeForms = WEIGHT_FILES.filter((f) => inSnapshot(f) && (!f.endsWith(".index.json") || missingShards(snapshotDir, f).length === 0));
@@ -280,6 +276,16 @@ export function lookupLoadableSnapshot(cacheDir: string, repoId: string, revisio
   }
   if (!inSnapshot("tokenizer.model") && !existsSync(join(storage, ".no_exist", commit, "tokenizer.model"))) missing.push("tokenizer.model");
   return { commit, snapshotDir, missing };
+}
+
+/** The repo's cache folder and the snapshot `revision` resolves to there, or what is missing to know it. */
+function cachedSnapshot(cacheDir: string, repoId: string, revision: string):
+    { storage: string; commit: string; snapshotDir: string; inSnapshot: (f: string) => boolean } | { missing: string[] } {
+  const storage = join(cacheDir, repoFolderName(repoId));
+  const commit = isCommitSha(revision) ? revision : readRef(storage, revision);
+  if (commit === undefined) return { missing: [`refs/${revision}`] };
+  const snapshotDir = join(storage, "snapshots", commit);
+  return { storage, commit, snapshotDir, inSnapshot: (f: string) => isFile(join(snapshotDir, f)) };
 }
 
 function missingShards(snapshotDir: string, index: string): string[] {
