@@ -13,8 +13,8 @@ import type { DType, Kernels } from "./kernels/kernels.js";
 import { createKernels, type BackendName, type KernelOptions } from "./kernels/index.js";
 import { ConfigError, parseConfig, type MobileLLMConfig } from "./model/config.js";
 import { MobileLLM, type LayerSharingAttention, type ModelOptions } from "./model/model.js";
-import { runStateProblem } from "./model/state.js";
-import { checkTensors, loadWeights, missingTensors, type LoadWeightsOptions } from "./model/weights.js";
+import { allocRunState, runStateProblem } from "./model/state.js";
+import { allocWeights, checkTensors, logWeightDTypes, missingTensors, readWeights, type LoadWeightsOptions } from "./model/weights.js";
 
 export interface LoadModelOptions {
   /** Kernel backend: "wasm" (SIMD, the default) or "ts" (the readable reference). */
@@ -27,6 +27,11 @@ export interface LoadModelOptions {
   threads?: number;
   /** Least multiply-adds per thread for a kernel call to be split (default measured; 0 splits every call). */
   minThreadWork?: number;
+  /**
+   * wasm: a shared memory (the default where SharedArrayBuffer exists; threads need it), or false:
+   * an ordinary memory on one thread, as on a web page that is not cross-origin isolated.
+   */
+  shared?: boolean;
   /**
    * In-memory dtype of weight matrices: "auto" keeps the checkpoint's (default), f32/f16/bf16, or
    * q8_0/q4_0 (llama.cpp's 8-bit and 4-bit block formats), quantized while loading.
@@ -193,12 +198,19 @@ export async function loadModel(source: string = defaultModel, options: LoadMode
     const weightOptions: LoadWeightsOptions = {};
     if (options.log) weightOptions.log = options.log;
     if (options.embeddingDType !== undefined) weightOptions.embeddingDType = options.embeddingDType;
-    const weights = loadWeights(file, config, options.dtype ?? "auto", kernels, weightOptions);
+    // One memory plan for the weights and the run state, allocated at once: wasm memory without
+    // SharedArrayBuffer (a page that is not cross-origin isolated) cannot grow once buffers exist.
+    const dtype = options.dtype ?? "auto";
+    logWeightDTypes(file, config, dtype, weightOptions);
+    const { weights, state } = kernels.allocate((a) => ({
+      weights: allocWeights(a, file, config, dtype, weightOptions), state: allocRunState(a, config, maxT, maxP),
+    }));
+    readWeights(file, config, weights);
     const modelOptions: ModelOptions = {};
     if (options.layerSharingAttention !== undefined) modelOptions.layerSharingAttention = options.layerSharingAttention;
     if (options.maxPositions !== undefined) modelOptions.maxPositions = options.maxPositions;
     if (options.maxChunk !== undefined) modelOptions.maxChunk = options.maxChunk;
-    const model = new MobileLLM(config, kernels, weights, modelOptions);
+    const model = new MobileLLM(config, kernels, weights, modelOptions, state);
     model.generationDefaults = isGguf ? samplingDefaults(undefined) : readGenerationDefaults(folder); // a GGUF file has no generation_config.json
     return model;
   } catch (e) {
@@ -213,6 +225,7 @@ function kernelOptions(o: LoadModelOptions): KernelOptions {
   const k: KernelOptions = {};
   if (o.threads !== undefined) k.threads = o.threads;
   if (o.minThreadWork !== undefined) k.minThreadWork = o.minThreadWork;
+  if (o.shared !== undefined) k.shared = o.shared;
   if (o.log) k.log = o.log;
   return k;
 }

@@ -13,6 +13,11 @@ export interface KernelOptions {
   threads?: number;
   /** wasm: least multiply-adds per thread for a call to be split (default MIN_THREAD_WORK; 0: split all). */
   minThreadWork?: number;
+  /**
+   * wasm: a shared memory (the default where SharedArrayBuffer exists; threads need it), or false:
+   * an ordinary memory on one thread, as on a web page that is not cross-origin isolated.
+   */
+  shared?: boolean;
   /** wasm: where to say, once, that threads are unavailable here (default console.warn). */
   log?: (message: string) => void;
 }

@@ -39,7 +39,17 @@ export interface Weight {
   data: Float32Array | Uint16Array | Uint8Array;
 }
 
-export interface Kernels {
+/** What declares buffers: a Kernels backend, or the measuring allocator of a memory plan (plan.ts). */
+export interface Allocator {
+  /** A zero-filled f32 buffer owned by this backend. */
+  allocF32(n: number): Float32Array;
+  /** A zero-filled u16 buffer (f16/bf16 weight bits) owned by this backend. */
+  allocU16(n: number): Uint16Array;
+  /** A zero-filled byte buffer (q8_0/q4_0 weight blocks) owned by this backend. */
+  allocU8(n: number): Uint8Array;
+}
+
+export interface Kernels extends Allocator {
   /** Backend name, as accepted by `loadModel(..., { backend })`. */
   readonly name: "ts" | "wasm";
   /** Threads the kernels run on (1 when absent). Results are bit-identical for every count. */
@@ -48,14 +58,17 @@ export interface Kernels {
   dispose?(): Promise<void>;
 
   // ---- memory -------------------------------------------------------------------------------
+  /**
+   * Allocate every buffer `build` declares, at once: the memory plan of a model or a training run.
+   * `build` runs twice: first with a measuring allocator (its buffers are empty placeholders) to
+   * learn the total, then, after the backend has grown its memory once to hold it, with the
+   * backend itself; the second run's result is returned. So `build` only declares buffers (the
+   * same ones both times); fill them afterwards. Needed on wasm without SharedArrayBuffer, where
+   * memory cannot grow once buffers exist (src/kernels/wasm/arena.ts); see src/kernels/plan.ts.
+   */
+  allocate<T>(build: (a: Allocator) => T): T;
   /** Hint: about `bytes` more bytes will be allocated soon (lets wasm grow its memory once). */
   reserve(bytes: number): void;
-  /** A zero-filled f32 buffer owned by this backend. */
-  allocF32(n: number): Float32Array;
-  /** A zero-filled u16 buffer (f16/bf16 weight bits) owned by this backend. */
-  allocU16(n: number): Uint16Array;
-  /** A zero-filled byte buffer (q8_0/q4_0 weight blocks) owned by this backend. */
-  allocU8(n: number): Uint8Array;
 
   // ---- forward operations ------------------------------------------------------------------------
   /**

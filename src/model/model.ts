@@ -15,8 +15,7 @@ import { blockForward } from "./block.js";
 import type { MobileLLMConfig } from "./config.js";
 import { fillRopeTables, type RopeTables } from "./rotary.js";
 import {
-  allocActivations, allocKVCache, allocRopeTables, blockOf, numApplications, runStateBytes, runStateProblem,
-  type Activations, type KVCache,
+  allocRunState, blockOf, numApplications, runStateProblem, type Activations, type KVCache, type RunState,
 } from "./state.js";
 import { LAYER_TENSOR_NAMES, weightBytes, type LayerWeights, type ModelGrads, type ModelWeights } from "./weights.js";
 
@@ -86,7 +85,11 @@ export class MobileLLM {
   readonly layerSharingAttention: LayerSharingAttention;
   private readonly attendTo: (KVSlot | undefined)[];
 
-  constructor(config: MobileLLMConfig, kernels: Kernels, weights: ModelWeights, options: ModelOptions = {}) {
+  /**
+   * `state`: the run state, when it was planned together with the weights (loadModel does, so that
+   * memory that cannot grow once buffers exist holds both); by default it is allocated here.
+   */
+  constructor(config: MobileLLMConfig, kernels: Kernels, weights: ModelWeights, options: ModelOptions = {}, state?: RunState) {
     this.config = config;
     this.layerSharingAttention = options.layerSharingAttention ?? "separate";
     if (!LAYER_SHARING_ATTENTION.includes(this.layerSharingAttention)) {
@@ -99,10 +102,14 @@ export class MobileLLM {
     if (!(Number.isSafeInteger(maxP) && maxP >= 1)) throw new RangeError(`maxPositions must be a positive integer, got ${maxP}`);
     const problem = runStateProblem(config, maxT, maxP, weightBytes(weights), options.maxPositions !== undefined);
     if (problem !== undefined) throw new RangeError(problem);
-    kernels.reserve(runStateBytes(config, maxT, maxP) + 64 * 16);
-    this.act = allocActivations(kernels, config, maxT, maxP);
-    this.cache = allocKVCache(kernels, config, maxP);
-    this.rope = allocRopeTables(kernels, maxP, config.headDim);
+    const s = state ?? kernels.allocate((a) => allocRunState(a, config, maxT, maxP));
+    if (s.act.maxT !== maxT || s.cache.maxP !== maxP) {
+      throw new RangeError(`the run state given holds chunks of ${s.act.maxT} tokens and ${s.cache.maxP} positions; ` +
+                           `the options ask for ${maxT} and ${maxP}`);
+    }
+    this.act = s.act;
+    this.cache = s.cache;
+    this.rope = s.rope;
     fillRopeTables(this.rope, maxP, config.headDim, config.ropeTheta);
     this.idsT = new Int32Array(maxT);
     // Per application, the cache slot its attention reads when it is not its own (kvSlotOf), made

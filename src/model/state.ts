@@ -7,7 +7,8 @@
 // written over gate); training (src/train/state.ts) gives each application its own set, so the
 // backward pass finds every activation it needs.
 
-import type { Kernels } from "../kernels/kernels.js";
+import type { Allocator } from "../kernels/kernels.js";
+import { planBytes } from "../kernels/plan.js";
 import type { MobileLLMConfig } from "./config.js";
 import type { RopeTables } from "./rotary.js";
 
@@ -83,12 +84,7 @@ export function blockOf(c: MobileLLMConfig, a: number): number {
   return c.layerSharing ? a >> 1 : a;
 }
 
-export function activationFloats(c: MobileLLMConfig, maxT: number, maxP: number): number {
-  const D = c.hiddenSize, Q = c.numHeads * c.headDim, F = c.intermediateSize, V = c.vocabSize;
-  return maxT * (3 * D + 2 * Q + 2 * F + V) + maxP;
-}
-
-export function allocActivations(k: Kernels, c: MobileLLMConfig, maxT: number, maxP: number): Activations {
+export function allocActivations(k: Allocator, c: MobileLLMConfig, maxT: number, maxP: number): Activations {
   const D = c.hiddenSize, Q = c.numHeads * c.headDim, F = c.intermediateSize, V = c.vocabSize;
   const xTD = k.allocF32(maxT * D), xnTD = k.allocF32(maxT * D), qTHDh = k.allocF32(maxT * Q);
   const attTHDh = k.allocF32(maxT * Q), outTD = k.allocF32(maxT * D);
@@ -103,11 +99,7 @@ export function allocActivations(k: Kernels, c: MobileLLMConfig, maxT: number, m
   };
 }
 
-export function kvCacheFloats(c: MobileLLMConfig, maxP: number): number {
-  return 2 * numApplications(c) * maxP * c.numKvHeads * c.headDim;
-}
-
-export function allocKVCache(k: Kernels, c: MobileLLMConfig, maxP: number): KVCache {
+export function allocKVCache(k: Allocator, c: MobileLLMConfig, maxP: number): KVCache {
   const n = maxP * c.numKvHeads * c.headDim;
   const kPKVDh: Float32Array[] = [], vPKVDh: Float32Array[] = [];
   for (let a = 0; a < numApplications(c); a++) {
@@ -117,13 +109,25 @@ export function allocKVCache(k: Kernels, c: MobileLLMConfig, maxP: number): KVCa
   return { length: 0, maxP, kPKVDh, vPKVDh };
 }
 
-export function allocRopeTables(k: Kernels, maxP: number, Dh: number): RopeTables {
+export function allocRopeTables(k: Allocator, maxP: number, Dh: number): RopeTables {
   return { cosPR: k.allocF32(maxP * (Dh / 2)), sinPR: k.allocF32(maxP * (Dh / 2)) };
 }
 
-/** Run state (activations, KV cache, rotary tables) in bytes, for chunks of maxT tokens and maxP positions. */
+/** Everything a model runs on besides its weights: activations, KV cache and rotary tables. */
+export interface RunState {
+  act: Activations;
+  cache: KVCache;
+  rope: RopeTables;         // filled by the model (fillRopeTables) once allocated
+}
+
+/** Declare the run state for chunks of maxT tokens and maxP positions (a memory plan: Kernels.allocate). */
+export function allocRunState(a: Allocator, c: MobileLLMConfig, maxT: number, maxP: number): RunState {
+  return { act: allocActivations(a, c, maxT, maxP), cache: allocKVCache(a, c, maxP), rope: allocRopeTables(a, maxP, c.headDim) };
+}
+
+/** Run state in bytes, measured from its plan (allocRunState). */
 export function runStateBytes(c: MobileLLMConfig, maxT: number, maxP: number): number {
-  return 4 * (activationFloats(c, maxT, maxP) + kvCacheFloats(c, maxP) + maxP * c.headDim);
+  return planBytes((a) => allocRunState(a, c, maxT, maxP));
 }
 
 /** Run state that any model may plan without question (the 125M model at 2048 positions needs ~100 MB). */

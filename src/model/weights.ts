@@ -1,7 +1,7 @@
 // The MobileLLM weights: names as in the Hugging Face checkpoints, shapes from the config, and
 // loading them from a checkpoint into the backend's memory in the chosen storage dtype.
 
-import type { DType, Kernels, Weight } from "../kernels/kernels.js";
+import type { Allocator, DType, Kernels, Weight } from "../kernels/kernels.js";
 import { BF16_TABLE, F16_TABLE, numberToBf16Bits, numberToF16Bits } from "../kernels/half.js";
 import { isQuantDType, QK, quantize, quantizedBytes, type QuantDType } from "../kernels/quant.js";
 import { CheckpointError, type TensorEntry, type TensorFile } from "../io/tensor-file.js";
@@ -135,27 +135,33 @@ export function autoDType(t: TensorEntry): DType {
   return t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
 }
 
-/**
- * Read one tensor into newly allocated backend memory, converting to `dtype` when it differs from
- * the file. Same dtype: a single read straight into the destination. Different: read into a
- * temporary of the file's size, then widen (exact), round to nearest even, or quantize row by row
- * into q8_0/q4_0 blocks (llama.cpp's reference rules; the row's length must be a multiple of 32).
- */
-export function readWeight(t: TensorEntry, dtype: DType, k: Kernels, scratch?: Uint8Array): Weight {
+/** Backend memory for tensor `t` stored as `dtype` (declared in a memory plan; filled by readWeight). */
+export function allocWeight(a: Allocator, t: TensorEntry, dtype: DType): Weight {
   const n = t.numel;
+  const data = isQuantDType(dtype) ? a.allocU8(quantizedBytes(dtype, n)) : dtype === "f32" ? a.allocF32(n) : a.allocU16(n);
+  return { dtype, shape: t.shape, data };
+}
+
+/**
+ * Read one tensor into its backend memory `w` (allocWeight), converting to `w.dtype` when it
+ * differs from the file. Same dtype: a single read straight into the destination. Different: read
+ * into a temporary of the file's size, then widen (exact), round to nearest even, or quantize row
+ * by row into q8_0/q4_0 blocks (llama.cpp's reference rules; the row's length must be a multiple of 32).
+ */
+export function readWeight(t: TensorEntry, w: Weight, scratch?: Uint8Array): Weight {
+  const n = t.numel, dtype = w.dtype;
   if (t.blocks && t.blocks.dtype === dtype) { // quantized in the file already: the blocks as they are
-    const data = k.allocU8(quantizedBytes(dtype, n));
-    t.blocks.read(data);
-    return { dtype, shape: t.shape, data };
+    t.blocks.read(w.data as Uint8Array);
+    return w;
   }
   const fileDType = t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
-  if (isQuantDType(dtype)) return readQuantized(t, dtype, k, scratch);
-  const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
+  if (isQuantDType(dtype)) return readQuantized(t, w as Weight & { dtype: QuantDType; data: Uint8Array }, scratch);
+  const data = w.data as Float32Array | Uint16Array;
   const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (fileDType === dtype) {
     t.read(dst);
     checkFinite(t, data, dtype);
-    return { dtype, shape: t.shape, data };
+    return w;
   }
   const src = readRaw(t, scratch);
   const srcTable = fileDType === "f16" ? F16_TABLE : fileDType === "bf16" ? BF16_TABLE : null;
@@ -165,7 +171,7 @@ export function readWeight(t: TensorEntry, dtype: DType, k: Kernels, scratch?: U
     data[i] = dtype === "f32" ? x : toBits(x);
   }
   checkFinite(t, data, dtype); // also catches f32 values beyond the f16 range, which round to Inf
-  return { dtype, shape: t.shape, data };
+  return w;
 }
 
 /**
@@ -205,9 +211,8 @@ function readRaw(t: TensorEntry, scratch?: Uint8Array): Float32Array | Uint16Arr
 }
 
 /** Quantize a [rows, I] tensor row by row: peak extra memory is the file's copy of this one tensor. */
-function readQuantized(t: TensorEntry, dtype: QuantDType, k: Kernels, scratch?: Uint8Array): Weight {
-  const I = t.shape[t.shape.length - 1]!, rows = t.numel / I;
-  const data = k.allocU8(quantizedBytes(dtype, t.numel));
+function readQuantized(t: TensorEntry, w: Weight & { dtype: QuantDType; data: Uint8Array }, scratch?: Uint8Array): Weight {
+  const I = t.shape[t.shape.length - 1]!, rows = t.numel / I, dtype = w.dtype, data = w.data;
   const src = readRaw(t, scratch);
   const table = t.dtype === "F16" ? F16_TABLE : t.dtype === "BF16" ? BF16_TABLE : null;
   const row = new Float32Array(I);
@@ -217,7 +222,7 @@ function readQuantized(t: TensorEntry, dtype: QuantDType, k: Kernels, scratch?: 
     else row.set((src as Float32Array).subarray(r * I, (r + 1) * I));
     quantize(dtype, data, r * rowBytes, row, 0, I, `${t.file}: tensor "${t.name}" row ${r}`);
   }
-  return { dtype, shape: t.shape, data };
+  return w;
 }
 
 /** Options of loadWeights beyond the dtype. */
@@ -252,62 +257,99 @@ export function storageDType(t: TensorEntry, dtype: DType | "auto", isEmbedding:
   return t.shape[t.shape.length - 1]! % QK === 0 ? want : "f16"; // llama.cpp's fallback for short rows
 }
 
-/** Bytes a tensor takes in `dtype`. */
-function storageBytes(t: TensorEntry, dtype: DType): number {
-  return isQuantDType(dtype) ? quantizedBytes(dtype, t.numel) : t.numel * (dtype === "f32" ? 4 : 2);
+/**
+ * The storage dtype of every tensor of a load, for a requested `dtype` ("auto" = as stored;
+ * q8_0/q4_0 quantize while loading), norm vectors always f32.
+ */
+function weightTargets(c: MobileLLMConfig, dtype: DType | "auto", options: LoadWeightsOptions): (t: TensorEntry) => DType {
+  const embeddingDType = options.embeddingDType ?? defaultEmbeddingDType(dtype);
+  return (t) => storageDType(t, dtype, t.name === "model.embed_tokens.weight" || t.name === "lm_head.weight", embeddingDType);
 }
 
 /**
- * Load all weights: matrices in `dtype` ("auto" = as stored; q8_0/q4_0 quantize while loading,
- * tensor by tensor), norm vectors always f32.
+ * Declare the backend memory of every weight (a memory plan: `kernels.allocate(a => allocWeights(a, ...))`,
+ * together with the run state, see loadModel); readWeights fills it. The file's tensors must have been
+ * checked (checkTensors).
  */
-export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
-                            options: LoadWeightsOptions = {}): ModelWeights {
-  checkTensors(file, c);
-  const embeddingDType = options.embeddingDType ?? defaultEmbeddingDType(dtype);
-  const isEmbedding = (name: string) => name === "model.embed_tokens.weight" || name === "lm_head.weight";
-  const target = (t: TensorEntry) => storageDType(t, dtype, isEmbedding(t.name), embeddingDType);
+export function allocWeights(a: Allocator, file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto",
+                             options: LoadWeightsOptions = {}): ModelWeights {
+  const target = weightTargets(c, dtype, options);
   const entry = (name: string) => file.tensors.get(name)!;
-  // one read buffer for every tensor that is converted on the way (at least 32 MiB, so the
-  // allocator maps it separately and returns it to the system when the load is done)
-  let scratchBytes = 0;
-  for (const t of file.tensors.values()) {
-    if (t.shape.length > 1 && target(t) !== autoDType(t)) scratchBytes = Math.max(scratchBytes, t.numel * (t.dtype === "F32" ? 4 : 2));
-  }
-  const scratch = scratchBytes > 0 ? new Uint8Array(Math.max(scratchBytes, 33 << 20)) : undefined;
-  const matrix = (name: string) => readWeight(entry(name), target(entry(name)), k, scratch);
-  const vector = (name: string) => readWeight(entry(name), "f32", k).data as Float32Array;
-
-  // One reservation for everything, so the wasm memory grows once.
-  let bytes = 0;
-  const kept: string[] = [];
-  for (const t of file.tensors.values()) {
-    if (IGNORABLE.test(t.name)) continue;
-    bytes += storageBytes(t, target(t)) + 16;
-    if (isQuantDType(dtype) && t.shape.length > 1 && target(t) === "f16" && !(isEmbedding(t.name) && embeddingDType === "f16")) kept.push(t.name);
-  }
-  if (kept.length > 0) {
-    options.log?.(`${dtype}: ${kept.length} matri${kept.length === 1 ? "x stays" : "ces stay"} f16 because ${kept.length === 1 ? "its rows are" : "their rows are"} ` +
-      `not a multiple of ${QK} long: ${kept.join(", ")}`);
-  }
-  if (isQuantDType(dtype) && embeddingDType !== dtype) {
-    options.log?.(`${dtype}: the embedding${c.shareEmbedding ? " (shared output projection)" : " and lm_head"} ${c.shareEmbedding ? "is" : "are"} ${embeddingDType}`);
-  }
-  k.reserve(bytes);
-
+  const matrix = (name: string) => allocWeight(a, entry(name), target(entry(name)));
   const embedVD = matrix("model.embed_tokens.weight");
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as Record<keyof LayerWeights, Weight | Float32Array>;
     for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
       const full = `model.layers.${i}.${name}`;
-      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? vector(full) : matrix(full);
+      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? a.allocF32(entry(full).numel) : matrix(full);
     }
     layers.push(l as unknown as LayerWeights);
   }
-  const finalNormD = vector("model.norm.weight");
+  const finalNormD = a.allocF32(entry("model.norm.weight").numel);
   const lmHeadVD = c.shareEmbedding ? embedVD : matrix("lm_head.weight");
   return { embedVD, layers, finalNormD, lmHeadVD };
+}
+
+/** Every tensor of `w` with its checkpoint name (the shared lm_head once, as the embedding). */
+function namedWeights(c: MobileLLMConfig, w: ModelWeights): [string, Weight | Float32Array][] {
+  const named: [string, Weight | Float32Array][] = [["model.embed_tokens.weight", w.embedVD]];
+  w.layers.forEach((l, i) => {
+    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) named.push([`model.layers.${i}.${name}`, l[key as keyof LayerWeights]]);
+  });
+  named.push(["model.norm.weight", w.finalNormD]);
+  if (!c.shareEmbedding) named.push(["lm_head.weight", w.lmHeadVD]);
+  return named;
+}
+
+/** Fill the weights declared by allocWeights from the file, converting dtypes on the way. */
+export function readWeights(file: TensorFile, c: MobileLLMConfig, w: ModelWeights): void {
+  const named = namedWeights(c, w).map(([name, x]) => {
+    const t = file.tensors.get(name)!;
+    return [t, x instanceof Float32Array ? { dtype: "f32", shape: t.shape, data: x } as Weight : x] as const;
+  });
+  // one read buffer for every tensor that is converted on the way (at least 32 MiB, so the
+  // allocator maps it separately and returns it to the system when the load is done)
+  let scratchBytes = 0;
+  for (const [t, x] of named) {
+    if (t.shape.length > 1 && x.dtype !== autoDType(t)) scratchBytes = Math.max(scratchBytes, t.numel * (t.dtype === "F32" ? 4 : 2));
+  }
+  const scratch = scratchBytes > 0 ? new Uint8Array(Math.max(scratchBytes, 33 << 20)) : undefined;
+  for (const [t, x] of named) readWeight(t, x, t.shape.length > 1 ? scratch : undefined);
+}
+
+/** Say which matrices a quantized load keeps in f16, and the embedding's dtype. */
+export function logWeightDTypes(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", options: LoadWeightsOptions = {}): void {
+  if (!options.log || !isQuantDType(dtype)) return;
+  const target = weightTargets(c, dtype, options);
+  const embeddingDType = options.embeddingDType ?? defaultEmbeddingDType(dtype);
+  const isEmbedding = (name: string) => name === "model.embed_tokens.weight" || name === "lm_head.weight";
+  const kept: string[] = [];
+  for (const t of file.tensors.values()) {
+    if (IGNORABLE.test(t.name)) continue;
+    if (t.shape.length > 1 && target(t) === "f16" && !(isEmbedding(t.name) && embeddingDType === "f16")) kept.push(t.name);
+  }
+  if (kept.length > 0) {
+    options.log(`${dtype}: ${kept.length} matri${kept.length === 1 ? "x stays" : "ces stay"} f16 because ${kept.length === 1 ? "its rows are" : "their rows are"} ` +
+      `not a multiple of ${QK} long: ${kept.join(", ")}`);
+  }
+  if (embeddingDType !== dtype) {
+    options.log(`${dtype}: the embedding${c.shareEmbedding ? " (shared output projection)" : " and lm_head"} ${c.shareEmbedding ? "is" : "are"} ${embeddingDType}`);
+  }
+}
+
+/**
+ * Load all weights: matrices in `dtype` ("auto" = as stored; q8_0/q4_0 quantize while loading,
+ * tensor by tensor), norm vectors always f32, all allocated at once. (loadModel plans the weights
+ * together with the run state instead: see there.)
+ */
+export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
+                            options: LoadWeightsOptions = {}): ModelWeights {
+  checkTensors(file, c);
+  logWeightDTypes(file, c, dtype, options);
+  const w = k.allocate((a) => allocWeights(a, file, c, dtype, options));
+  readWeights(file, c, w);
+  return w;
 }
 
 /** Bytes the loaded weights occupy (the shared lm_head counted once). */

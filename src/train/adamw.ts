@@ -3,7 +3,7 @@
 // default max_grad_norm), and a cosine learning-rate schedule after a linear warmup.
 // All three are flat loops over the one parameter buffer (see params.ts).
 
-import type { Kernels } from "../kernels/kernels.js";
+import type { Allocator, Kernels } from "../kernels/kernels.js";
 import { createTsKernels } from "../kernels/ts/index.js";
 import type { ParamLayout } from "./params.js";
 
@@ -26,7 +26,7 @@ export interface AdamWState {
 }
 
 /** Zero moments for n parameters, in the memory of the backend that will update them. */
-export function allocAdamW(n: number, k: Kernels = REFERENCE): AdamWState {
+export function allocAdamW(n: number, k: Allocator = REFERENCE): AdamWState {
   return { m: k.allocF32(n), v: k.allocF32(n), step: 0 };
 }
 

@@ -5,7 +5,7 @@
 // The views are handed to the forward pass as ordinary `ModelWeights` (dtype f32), so the trained
 // parameters can be run by `MobileLLM` (generate, evaluate) without copying.
 
-import type { Kernels, Weight } from "../kernels/kernels.js";
+import type { Allocator, Weight } from "../kernels/kernels.js";
 import type { MobileLLMConfig } from "../model/config.js";
 import { BF16_TABLE, F16_TABLE } from "../kernels/half.js";
 import type { TensorFile } from "../io/tensor-file.js";
@@ -97,8 +97,8 @@ export interface TrainParams {
   grads: ModelGrads;           // named views of `gradFlat`
 }
 
-/** Parameters and gradients in backend memory (the caller has reserved 2·total floats, see state.ts). */
-export function allocTrainParams(k: Kernels, c: MobileLLMConfig): TrainParams {
+/** Parameters and gradients in backend memory (declared in a memory plan where memory cannot grow: state.ts). */
+export function allocTrainParams(k: Allocator, c: MobileLLMConfig): TrainParams {
   const layout = paramLayout(c);
   const flat = k.allocF32(layout.total);
   const gradFlat = k.allocF32(layout.total);

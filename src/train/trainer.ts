@@ -16,7 +16,7 @@ import { basename, join, resolve } from "node:path";
 import { createKernels, type BackendName, type KernelOptions } from "../kernels/index.js";
 import type { Kernels } from "../kernels/kernels.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
-import { adamwStep, allocAdamW, clipGradNorm, cosineLr, decayGroups, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
+import { adamwStep, clipGradNorm, cosineLr, decayGroups, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import {
   cleanupInterruptedSaves, latestCheckpoint, loadCheckpoint, NonFiniteError, readLossRecords, readRunFile, saveCheckpoint, writeTextAtomic,
   type RunOptions, type TrainerState,
@@ -216,7 +216,7 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
   const c = o.config;
   const T = r.seqLen + 1;
   const s = allocTrainState(k, c, r.batchSize, T);
-  const opt = allocAdamW(s.params.layout.total, k);
+  const opt = s.opt;
   const groups = decayGroups(s.params.layout);
   const adam: AdamWConfig = { lr: r.lr, beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay };
   const rng = new Rng(r.seed);

@@ -48,6 +48,9 @@ export function createTsKernels(): Kernels {
     name: "ts",
     threads: 1,
 
+    allocate(build) {
+      return build(this); // plain typed arrays: nothing to plan (`this`: a copy with its own allocF32 allocates with it)
+    },
     reserve() {},
     allocF32: (n) => new Float32Array(n),
     allocU16: (n) => new Uint16Array(n),

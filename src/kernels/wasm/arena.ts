@@ -6,9 +6,12 @@
 //  * shared memory (the default where SharedArrayBuffer exists): growing leaves every existing
 //    view valid (old views simply do not cover the new pages), so allocation may happen at any
 //    time; `reserve` only saves repeated small grows.
-//  * ordinary memory: growing replaces the ArrayBuffer and DETACHES every view made before (they
-//    read as length 0). So once views have been handed out, growth is an error instead of silent
-//    detachment: call `reserve(totalBytes)` once, up front, before creating buffers.
+//  * ordinary memory (a page that is not cross-origin isolated has no SharedArrayBuffer): growing
+//    replaces the ArrayBuffer and DETACHES every view made before (they read as length 0). So once
+//    views have been handed out, growth is an error instead of silent detachment. The memory must
+//    be planned: `kernels.allocate(build)` (src/kernels/plan.ts) measures every buffer a model or
+//    a training run declares, grows once, then allocates them; loadModel plans the weights and the
+//    run state together, before the first view exists.
 
 const PAGE = 65536;
 /** wasm32 addresses 4 GiB at most: 65536 pages. */
@@ -109,7 +112,8 @@ export class WasmArena {
     if (this.viewsHandedOut && !this.shared) {
       throw new Error(
         "wasm arena (src/kernels/wasm/arena.ts): wasm memory must grow after buffers were created, which would " +
-        `detach them (need ${end} bytes, have ${have}): call reserve() first with the total size`);
+        `detach them (need ${end} bytes, have ${have}): declare all buffers in one kernels.allocate() plan, ` +
+        "or call reserve() first with the total size");
     }
     this.memory.grow(pages);
   }

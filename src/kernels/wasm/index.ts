@@ -4,10 +4,11 @@
 // allocF32/allocU16 of this backend); a kernel call passes `array.byteOffset` as the pointer, so
 // nothing is copied. Views from elsewhere are rejected with an error naming the argument.
 // Memory growth: see arena.ts (shared memory where available, so buffers may be allocated at any
-// time; otherwise reserve() the total up front).
+// time; otherwise the buffers are planned with allocate(), which grows the memory once).
 
 import type { DType, Kernels, Weight } from "../kernels.js";
 import { isQuantDType, QK, quantizedBytes, type QuantDType } from "../quant.js";
+import { planBytes } from "../plan.js";
 import { WasmArena } from "./arena.js";
 import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
 import { CONTROL_BLOCK_BYTES, KernelPool, type SpawnWorker, type Split } from "./pool.js";
@@ -154,6 +155,17 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     memory,
     exports: wasm,
 
+    allocate(build) {
+      const bytes = planBytes(build);
+      arena.reserve(bytes); // the one growth: nothing below grows (the check after says so)
+      const before = arena.used;
+      const result = build(kernels);
+      if (arena.used - before !== bytes) {
+        throw new Error(`wasm kernels (src/kernels/wasm/index.ts): allocate(): the plan measured ${bytes} bytes but ` +
+          `allocated ${arena.used - before}; a build function must declare the same buffers every time it runs`);
+      }
+      return result;
+    },
     reserve: (bytes) => arena.reserve(bytes),
     allocF32: (n) => arena.allocF32(n),
     allocU16: (n) => arena.allocU16(n),
