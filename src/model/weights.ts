@@ -141,23 +141,23 @@ export function autoDType(t: TensorEntry): DType {
  * temporary of the file's size, then widen (exact), round to nearest even, or quantize row by row
  * into q8_0/q4_0 blocks (llama.cpp's reference rules; the row's length must be a multiple of 32).
  */
-export function readWeight(t: TensorEntry, dtype: DType, k: Kernels, scratch?: Uint8Array): Weight {
+export async function readWeight(t: TensorEntry, dtype: DType, k: Kernels, scratch?: Uint8Array): Promise<Weight> {
   const n = t.numel;
   if (t.blocks && t.blocks.dtype === dtype) { // quantized in the file already: the blocks as they are
     const data = k.allocU8(quantizedBytes(dtype, n));
-    t.blocks.read(data);
+    await t.blocks.read(data);
     return { dtype, shape: t.shape, data };
   }
   const fileDType = t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
-  if (isQuantDType(dtype)) return readQuantized(t, dtype, k, scratch);
+  if (isQuantDType(dtype)) return await readQuantized(t, dtype, k, scratch);
   const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
   const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (fileDType === dtype) {
-    t.read(dst);
+    await t.read(dst);
     checkFinite(t, data, dtype);
     return { dtype, shape: t.shape, data };
   }
-  const src = readRaw(t, scratch);
+  const src = await readRaw(t, scratch);
   const srcTable = fileDType === "f16" ? F16_TABLE : fileDType === "bf16" ? BF16_TABLE : null;
   const toBits = dtype === "f16" ? numberToF16Bits : numberToBf16Bits;
   for (let i = 0; i < n; i++) {
@@ -196,19 +196,19 @@ function checkFinite(t: TensorEntry, data: Float32Array | Uint16Array, dtype: DT
  * `scratch` when it is large enough (one buffer reused for every tensor of a load, so the
  * temporaries do not fragment the heap: resident memory after the load is the model's).
  */
-function readRaw(t: TensorEntry, scratch?: Uint8Array): Float32Array | Uint16Array {
+async function readRaw(t: TensorEntry, scratch?: Uint8Array): Promise<Float32Array | Uint16Array> {
   const fileDType = t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
   const bytes = t.numel * (fileDType === "f32" ? 4 : 2);
   const raw = scratch && scratch.length >= bytes ? scratch.subarray(0, bytes) : new Uint8Array(bytes);
-  t.read(raw);
+  await t.read(raw);
   return fileDType === "f32" ? new Float32Array(raw.buffer, raw.byteOffset, t.numel) : new Uint16Array(raw.buffer, raw.byteOffset, t.numel);
 }
 
 /** Quantize a [rows, I] tensor row by row: peak extra memory is the file's copy of this one tensor. */
-function readQuantized(t: TensorEntry, dtype: QuantDType, k: Kernels, scratch?: Uint8Array): Weight {
+async function readQuantized(t: TensorEntry, dtype: QuantDType, k: Kernels, scratch?: Uint8Array): Promise<Weight> {
   const I = t.shape[t.shape.length - 1]!, rows = t.numel / I;
   const data = k.allocU8(quantizedBytes(dtype, t.numel));
-  const src = readRaw(t, scratch);
+  const src = await readRaw(t, scratch);
   const table = t.dtype === "F16" ? F16_TABLE : t.dtype === "BF16" ? BF16_TABLE : null;
   const row = new Float32Array(I);
   const rowBytes = quantizedBytes(dtype, I);
@@ -261,8 +261,8 @@ function storageBytes(t: TensorEntry, dtype: DType): number {
  * Load all weights: matrices in `dtype` ("auto" = as stored; q8_0/q4_0 quantize while loading,
  * tensor by tensor), norm vectors always f32.
  */
-export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
-                            options: LoadWeightsOptions = {}): ModelWeights {
+export async function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
+                                  options: LoadWeightsOptions = {}): Promise<ModelWeights> {
   checkTensors(file, c);
   const embeddingDType = options.embeddingDType ?? defaultEmbeddingDType(dtype);
   const isEmbedding = (name: string) => name === "model.embed_tokens.weight" || name === "lm_head.weight";
@@ -276,7 +276,7 @@ export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType |
   }
   const scratch = scratchBytes > 0 ? new Uint8Array(Math.max(scratchBytes, 33 << 20)) : undefined;
   const matrix = (name: string) => readWeight(entry(name), target(entry(name)), k, scratch);
-  const vector = (name: string) => readWeight(entry(name), "f32", k).data as Float32Array;
+  const vector = async (name: string) => (await readWeight(entry(name), "f32", k)).data as Float32Array;
 
   // One reservation for everything, so the wasm memory grows once.
   let bytes = 0;
@@ -295,18 +295,18 @@ export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType |
   }
   k.reserve(bytes);
 
-  const embedVD = matrix("model.embed_tokens.weight");
+  const embedVD = await matrix("model.embed_tokens.weight");
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as Record<keyof LayerWeights, Weight | Float32Array>;
     for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
       const full = `model.layers.${i}.${name}`;
-      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? vector(full) : matrix(full);
+      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? await vector(full) : await matrix(full);
     }
     layers.push(l as unknown as LayerWeights);
   }
-  const finalNormD = vector("model.norm.weight");
-  const lmHeadVD = c.shareEmbedding ? embedVD : matrix("lm_head.weight");
+  const finalNormD = await vector("model.norm.weight");
+  const lmHeadVD = c.shareEmbedding ? embedVD : await matrix("lm_head.weight");
   return { embedVD, layers, finalNormD, lmHeadVD };
 }
 
