@@ -98,4 +98,9 @@ export { chooseCheckpointIn, readCheckpointFile, WEIGHT_FILES } from "./io/check
 export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } from "./io/tensor-file.js";
 export { Tokenizer, DecodeStream, trainBpeTokenizer, type EncodeOptions, type TrainBpeOptions } from "./tokenizer/index.js";
 export { LoglikelihoodScorer, type LoglikelihoodResult } from "./eval/loglikelihood.js";
+export { perplexity, perplexityFromLosses, type PerplexityOptions, type PerplexityResult } from "./eval/perplexity.js";
+export { evaluateRows, encodePair, type EvalTokenizer, type TaskResult, type ItemResult } from "./eval/harness.js";
+export type { ResumeStore } from "./eval/resume.js";
+export { DataError, type Row } from "./eval/rows.js";
+export { TASKS, findTask, type McTask } from "./eval/tasks/index.js";
 export * from "./generate/index.js";

@@ -32,8 +32,12 @@ export { CheckpointError, type TensorFile, type TensorEntry, type FileDType } fr
 export {
   Tokenizer, DecodeStream, trainBpeTokenizer, type EncodeOptions, type TrainBpeOptions,
 } from "./tokenizer/index.js";
-export { perplexity, perplexityFromLosses, type PerplexityOptions, type PerplexityResult } from "./eval/perplexity.js";
-export { evaluateTask, encodePair, type EvalTokenizer, type TaskResult, type ItemResult } from "./eval/harness.js";
+export { perplexityFromLosses, type PerplexityResult } from "./eval/perplexity.js";
+export {
+  perplexity, evaluateTask, fileResumeStore, type PerplexityFileOptions as PerplexityOptions, type EvaluateFileOptions,
+} from "./eval/files.js";
+export { evaluateRows, encodePair, type EvalTokenizer, type TaskResult, type ItemResult } from "./eval/harness.js";
+export type { ResumeStore } from "./eval/resume.js";
 export { LoglikelihoodScorer, type LoglikelihoodResult } from "./eval/loglikelihood.js";
 export { TASKS, findTask, type McTask } from "./eval/tasks/index.js";
 export * from "./generate/index.js";

@@ -66,7 +66,7 @@ describe("src/browser.ts", () => {
   const { reached, nodeImports } = nodeImportsReachable(join(SRC, "browser.ts"), SRC);
 
   it("reaches the model, kernels, tokenizer, readers and platform layer (the walk is real)", () => {
-    for (const m of ["model/model.ts", "kernels/wasm/index.ts", "tokenizer/tokenizer.ts", "io/gguf.ts", "io/zip.ts", "platform/url.ts", "io/hub-browser.ts"]) {
+    for (const m of ["model/model.ts", "kernels/wasm/index.ts", "tokenizer/tokenizer.ts", "io/gguf.ts", "io/zip.ts", "platform/url.ts", "io/hub-browser.ts", "eval/perplexity.ts", "eval/harness.ts", "eval/tasks/index.ts"]) {
       expect(reached).toContain(m);
     }
   });

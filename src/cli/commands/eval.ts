@@ -3,7 +3,8 @@
 
 import { existsSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { evaluateTask, type TaskResult } from "../../eval/harness.js";
+import { evaluateTask } from "../../eval/files.js";
+import type { TaskResult } from "../../eval/harness.js";
 import { countRows } from "../../eval/data.js";
 import { createProgress } from "../../util/progress.js";
 import { detailTable, resultsTable, type ModelResults } from "../../eval/report.js";

@@ -3,7 +3,7 @@
 
 import { basename, resolve } from "node:path";
 import { readCorpusText, readIdsFile } from "../../eval/data.js";
-import { perplexity } from "../../eval/perplexity.js";
+import { perplexity } from "../../eval/files.js";
 import { createProgress } from "../../util/progress.js";
 import { loadTokenizer } from "../../load.js";
 import { checkModelFolder, isGgufPath, loadModel } from "../../load.js";
