@@ -11,12 +11,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModel, openSafetensors } from "../dist/index.js";
 import { Mulberry32 } from "../dist/generate/sampling.js";
-import { openPytorchCheckpoint } from "../dist/io/pytorch.js";
+import { openPytorchCheckpoint, openGguf } from "../dist/io/files.js";
+import { fileSource } from "../dist/platform/node.js";
 import { crc32, ZipReader } from "../dist/io/zip.js";
-import { loadTokenizer, Tokenizer } from "../dist/tokenizer/index.js";
+import { Tokenizer } from "../dist/tokenizer/index.js";
+import { loadTokenizer } from "../dist/load.js";
 import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType } from "../dist/tokenizer/proto.js";
 import { ggufFromModel, writeGguf } from "../dist/io/gguf-write.js";
-import { openGguf } from "../dist/io/gguf.js";
 import { tmpdir } from "node:os";
 
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/", import.meta.url));
@@ -42,7 +43,7 @@ async function tinyGguf() {
   const file = join(tmpdir(), `mobilellm-fuzz-${process.pid}.gguf`);
   try {
     writeGguf(file, metadata, tensors);
-    const g = openGguf(file);
+    const g = await openGguf(file);
     const dataStart = Math.min(...[...g.tensors.values()].map((t) => t.position));
     g.close();
     return { bytes: readFileSync(file), dataStart };
@@ -64,10 +65,10 @@ const original = {
 const ggufHeaderSpan = [0, gguf.dataStart];
 
 /** Where data.pkl lies in the fixture zip: mutations aimed there exercise the unpickler. */
-const pickleSpan = (() => {
-  const z = ZipReader.open(join(GQA, "pytorch_model.bin"));
+const pickleSpan = await (async () => {
+  const z = await ZipReader.open(fileSource(join(GQA, "pytorch_model.bin"), "checkpoint"));
   const e = [...z.entries.values()].find((x) => x.name.endsWith("data.pkl"));
-  const span = [z.dataOffset(e), e.size];
+  const span = [await z.dataOffset(e), e.size];
   z.close();
   return span;
 })();
@@ -252,9 +253,9 @@ export async function runCase(reader, bytes, dir, backend) {
       } else {
         copyFileSync(join(GQA, "config.json"), join(dir, "config.json"));
         writeFileSync(join(dir, weights), bytes);
-        const f = reader === "pytorch" ? openPytorchCheckpoint(join(dir, weights)) : openSafetensors(join(dir, weights));
+        const f = await (reader === "pytorch" ? openPytorchCheckpoint(join(dir, weights)) : openSafetensors(join(dir, weights)));
         try {
-          for (const t of f.tensors.values()) t.read(new Uint8Array(t.numel * ({ F64: 8, F32: 4, I64: 8, I32: 4 }[t.dtype] ?? (t.dtype === "F16" || t.dtype === "BF16" || t.dtype === "I16" ? 2 : 1))));
+          for (const t of f.tensors.values()) await t.read(new Uint8Array(t.numel * ({ F64: 8, F32: 4, I64: 8, I32: 4 }[t.dtype] ?? (t.dtype === "F16" || t.dtype === "BF16" || t.dtype === "I16" ? 2 : 1))));
         } finally {
           f.close();
         }

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Bench } from "tinybench";
 import { crc32 } from "../src/io/zip.js";
-import { openPytorchCheckpoint } from "../src/io/pytorch.js";
+import { openPytorchCheckpoint } from "../src/io/files.js";
 import { stateDictPickle, torchZip } from "../tests/pytorch-helpers.js";
 
 const R = 4096, C = 8192; // one [4096, 8192] f16 tensor: 32M elements, 64 MB
@@ -19,7 +19,7 @@ fs.writeFileSync(file, torchZip(stateDictPickle([
   { name: "w", storageType: "HalfStorage", key: "0", storageNumel: R * C, offset: 0, shape: [R, C], stride: [C, 1] },
   { name: "wT", storageType: "HalfStorage", key: "0", storageNumel: R * C, offset: 0, shape: [C, R], stride: [1, C] },
 ]), new Map([["0", bytes]]), { zip64: true }));
-const ckpt = openPytorchCheckpoint(file);
+const ckpt = await openPytorchCheckpoint(file);
 const dst = new Uint8Array(bytes.length);
 const fixture = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "..", "tests", "fixtures", "tiny-gqa", "pytorch_model.bin");
 
@@ -28,7 +28,7 @@ bench
   .add("crc32 64 MB (in memory)", () => void crc32(bytes))
   .add("read contiguous [4096, 8192] f16 (64 MB, CRC checked)", () => ckpt.tensors.get("w")!.read(dst))
   .add("read transposed [8192, 4096] f16 (64 MB, gather)", () => ckpt.tensors.get("wT")!.read(dst))
-  .add("open tiny-gqa pytorch_model.bin (directory + unpickle)", () => openPytorchCheckpoint(fixture).close());
+  .add("open tiny-gqa pytorch_model.bin (directory + unpickle)", async () => (await openPytorchCheckpoint(fixture)).close());
 await bench.run();
 const mb = bytes.length / 2 ** 20;
 console.table(bench.tasks.map((t) => {

@@ -23,7 +23,7 @@ import { PRESETS } from "../dist/model/config.js";
 import { MobileLLM } from "../dist/model/model.js";
 import { Mulberry32 } from "../dist/generate/sampling.js";
 import { loadModel } from "../dist/load.js";
-import { loadTokenizer } from "../dist/tokenizer/index.js";
+import { loadTokenizer } from "../dist/load.js";
 import { perplexity } from "../dist/eval/perplexity.js";
 import { updateBenchmarks } from "./report.mjs";
 import { getLlamaCpp, llamaPerplexity } from "./llamacpp.mjs";

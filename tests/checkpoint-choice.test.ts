@@ -4,7 +4,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { encodeSafetensors, loadModel, openSafetensors } from "../src/index.js";
+import { encodeSafetensors, loadModel, type FileDType } from "../src/index.js";
+import { readSafetensors } from "./pytorch-helpers.js";
 import { expected, expectedIds, FIXTURE_NAMES, FIXTURES, maxAbsDiff } from "./helpers.js";
 
 
@@ -46,13 +47,8 @@ describe("choosing the weights file", () => {
 
   /** The hub's converted MobileLLM safetensors: every tensor but the embedding. */
   function withoutEmbedding(): Uint8Array {
-    const f = openSafetensors(join(GQA, "model.fp16.safetensors"));
-    const parts = [...f.tensors.values()].filter((t) => t.name !== "model.embed_tokens.weight").map((t) => {
-      const bytes = new Uint8Array(t.numel * 2);
-      t.read(bytes);
-      return { name: t.name, dtype: t.dtype, shape: t.shape, bytes };
-    });
-    f.close();
+    const parts = [...readSafetensors(join(GQA, "model.fp16.safetensors"))].filter(([name]) => name !== "model.embed_tokens.weight")
+      .map(([name, t]) => ({ name, dtype: t.dtype as FileDType, shape: t.shape, bytes: t.bytes }));
     return Buffer.concat(encodeSafetensors(parts));
   }
 
@@ -79,7 +75,7 @@ describe("choosing the weights file", () => {
 
   it("loads a sharded pytorch checkpoint through its index", async () => {
     const dir = folder("sharded", { "pytorch_model-00001-of-00001.bin": "pytorch_model.bin" });
-    const names = [...openSafetensors(join(GQA, "model.safetensors")).tensors.keys()];
+    const names = [...readSafetensors(join(GQA, "model.safetensors")).keys()];
     writeFileSync(join(dir, "pytorch_model.bin.index.json"), JSON.stringify({
       metadata: {}, weight_map: Object.fromEntries(names.map((n) => [n, "pytorch_model-00001-of-00001.bin"])),
     }));

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cli } from "./cli-helpers.js";
-import { loadTokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 import { expectedIds, FIXTURES, TESTS_DIR } from "./helpers.js";
 
 const fixture = join(FIXTURES, "tiny-mha-unshared");

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 import { cli } from "./cli-helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-train-tok-"));

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultModel, loadModel } from "../src/load.js";
-import { loadTokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 import { samplingDefaults } from "../src/generate/generate.js";
 import { HAS_BIN, mobilellm, ROOT } from "./bin-helpers.js";
 

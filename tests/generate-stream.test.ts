@@ -8,7 +8,7 @@ import { createTextStream, IncrementalDecoder } from "../src/generate/detokenize
 import { generate, type GenerateStep } from "../src/generate/generate.js";
 import { StopStrings } from "../src/generate/stop.js";
 import { byteCodec, randomModel, scriptedModel, streamingByteCodec, tinyConfig } from "./generate-helpers.js";
-import { loadTokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 import { SHARED } from "./helpers.js";
 
 const bytesOf = (s: string) => Array.from(new TextEncoder().encode(s));

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cli } from "./cli-helpers.js";
 import { loadModel } from "../src/load.js";
-import { loadTokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 import { FIXTURES, maxAbsDiff } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-gguf-pretrain-"));

@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ggufFromModel, writeGguf, type GgufValue } from "../src/io/gguf-write.js";
-import { openGguf } from "../src/io/gguf.js";
+import { openGguf } from "../src/io/files.js";
 import { dequantize } from "../src/kernels/quant.js";
 import { loadModel } from "../src/index.js";
-import { loadTokenizer, Tokenizer } from "../src/tokenizer/index.js";
+import { Tokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType, type SentencePiece } from "../src/tokenizer/proto.js";
 import { expectedIds, FIXTURE_NAMES, FIXTURES, maxAbsDiff, TESTS_DIR } from "./helpers.js";
 
@@ -127,11 +128,11 @@ describe("GGUF header validation", () => {
     ["overlapping tensors", ggufBytes({ tensors: [{ name: "a", dims: [16], type: 0, offset: 0 }, { name: "b", dims: [16], type: 0, offset: 32 }], data: 128 }), /overlap/],
     ["Q8_0 rows not a multiple of 32", ggufBytes({ tensors: [{ name: "w", dims: [16], type: 8, offset: 0 }], data: 64 }), /not a multiple of 32/],
   ];
-  it.each(cases)("%s", (_name, bytes, message) => {
+  it.each(cases)("%s", async (_name, bytes, message) => {
     const file = join(dir, "bad.gguf");
     writeFileSync(file, bytes);
-    expect(() => openGguf(file).close()).toThrow(message);
-    expect(() => openGguf(file).close()).toThrow(/bad\.gguf: /); // the error names the file
+    await expect(openGguf(file).then((g) => g.close())).rejects.toThrow(message);
+    await expect(openGguf(file).then((g) => g.close())).rejects.toThrow(/bad\.gguf: /); // the error names the file
   });
 
   it("another architecture is an error naming it; so is another tokenizer model", async () => {

@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { openSafetensors } from "../src/io/safetensors.js";
+import { readSafetensors } from "./pytorch-helpers.js";
 
 export const TESTS_DIR = dirname(fileURLToPath(import.meta.url));
 export const FIXTURES = join(TESTS_DIR, "fixtures");
@@ -11,20 +11,17 @@ export const FIXTURE_NAMES = ["tiny-gqa", "tiny-ls", "tiny-mha-unshared"] as con
 export const SHARED = resolve(TESTS_DIR, "..", "..", "shared");
 export const HAS_SHARED = existsSync(SHARED);
 
-/** Read one tensor of a safetensors file as numbers (F32 -> Float32Array, I64 -> number[]). */
+/**
+ * Read one tensor of a safetensors file as numbers (F32 -> Float32Array, I64 -> number[]), with
+ * the tests' own minimal parser (pytorch-helpers.ts), synchronously.
+ */
 export function readTensor(path: string, name: string): Float32Array | number[] {
-  const f = openSafetensors(path);
-  try {
-    const t = f.tensors.get(name);
-    if (!t) throw new Error(`${path} has no tensor ${name}`);
-    const bytes = new Uint8Array(t.numel * (t.dtype === "I64" ? 8 : 4));
-    t.read(bytes);
-    if (t.dtype === "I64") return Array.from(new BigInt64Array(bytes.buffer), Number);
-    if (t.dtype === "F32") return new Float32Array(bytes.buffer);
-    throw new Error(`unsupported dtype ${t.dtype}`);
-  } finally {
-    f.close();
-  }
+  const t = readSafetensors(path).get(name);
+  if (!t) throw new Error(`${path} has no tensor ${name}`);
+  const bytes = t.bytes.slice(); // aligned copy
+  if (t.dtype === "I64") return Array.from(new BigInt64Array(bytes.buffer), Number);
+  if (t.dtype === "F32") return new Float32Array(bytes.buffer);
+  throw new Error(`unsupported dtype ${t.dtype}`);
 }
 
 export function expected(fixture: string, name: string): Float32Array {

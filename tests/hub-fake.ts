@@ -168,7 +168,13 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
     const files = repo.commits[commit];
     if (api) {
       res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(JSON.stringify({ id: repo.id, sha: commit, siblings: files.map((f) => ({ rfilename: f.name })) }));
+      // ?blobs=true (what the browser client asks): sizes, git blob ids and LFS sha256, as the hub lists them
+      const blobs = url.searchParams.get("blobs") === "true";
+      res.end(JSON.stringify({
+        id: repo.id, sha: commit, siblings: files.map((f) => blobs
+          ? { rfilename: f.name, size: f.data.length, blobId: gitBlobSha1(f.data), ...(f.lfs ? { lfs: { sha256: sha256(f.data), size: f.data.length } } : {}) }
+          : { rfilename: f.name }),
+      }));
       return;
     }
     const file = files.find((f) => f.name === resolve![3]);

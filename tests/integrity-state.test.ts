@@ -5,7 +5,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CheckpointError, ConfigError, encodeSafetensors, loadModel, openSafetensors, parseConfig } from "../src/index.js";
+import { CheckpointError, ConfigError, encodeSafetensors, loadModel, parseConfig, type FileDType } from "../src/index.js";
+import { readSafetensors } from "./pytorch-helpers.js";
 import { Sampler } from "../src/generate/sampling.js";
 import { allocAdamW } from "../src/train/adamw.js";
 import { latestCheckpoint, NonFiniteError, saveCheckpoint } from "../src/train/checkpoint.js";
@@ -22,14 +23,12 @@ const GQA = join(FIXTURES, "tiny-gqa");
 
 /** Rewrite a safetensors file with `edit` applied to one tensor's f32/u16 values. */
 function editTensor(path: string, name: string, edit: (v: Float32Array | Uint16Array) => void): void {
-  const f = openSafetensors(path);
-  const parts = [...f.tensors.values()].map((t) => {
-    const bytes = new Uint8Array(t.numel * (t.dtype === "F32" ? 4 : 2));
-    t.read(bytes);
+  const parts = [...readSafetensors(path)].map(([tensorName, r]) => {
+    const t = { name: tensorName, dtype: r.dtype as FileDType, shape: r.shape };
+    const bytes = r.bytes.slice(); // aligned copy
     if (t.name === name) edit(t.dtype === "F32" ? new Float32Array(bytes.buffer) : new Uint16Array(bytes.buffer));
     return { name: t.name, dtype: t.dtype, shape: t.shape, bytes };
   });
-  f.close();
   writeFileSync(path, Buffer.concat(encodeSafetensors(parts)));
 }
 
@@ -202,7 +201,7 @@ describe("training state", () => {
     expect(bad.stderr).toMatch(/--out .*a-file: is a file/);
     await expect(cli(["prepare", "--tokenizer", join(FIXTURES, "..", "..", "models", "shakespeare-2m"), "--input", join(tmp, "cfg.json"),
       "--out", join(tmp, "a-file"), "--seq-len", "8"])).rejects.toThrow(/a-file: is a file; --out names the data folder/);
-    expect(() => exportModel(join(out, "checkpoint-5"), join(tmp, "a-file"), parseConfig(JSON.parse(readFileSync(join(tmp, "cfg.json"), "utf8")))))
-      .toThrow(/a-file: is a file; the export goes into a model folder/);
+    await expect(exportModel(join(out, "checkpoint-5"), join(tmp, "a-file"), parseConfig(JSON.parse(readFileSync(join(tmp, "cfg.json"), "utf8")))))
+      .rejects.toThrow(/a-file: is a file; the export goes into a model folder/);
   });
 });

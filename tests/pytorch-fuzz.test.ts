@@ -8,10 +8,9 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { openPytorchCheckpoint } from "../src/io/pytorch.js";
+import { openPytorchCheckpoint } from "../src/io/files.js";
 import { CheckpointError, FILE_DTYPE_BYTES } from "../src/io/tensor-file.js";
-import { ZipReader } from "../src/io/zip.js";
-import { makeTempDir, writeTemp, writeZip, type ZipInput } from "./pytorch-helpers.js";
+import { makeTempDir, openZip, writeTemp, writeZip, type ZipInput } from "./pytorch-helpers.js";
 
 const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "tiny-mha-unshared", "pytorch_model.bin");
 const original = new Uint8Array(fs.readFileSync(fixture));
@@ -19,9 +18,10 @@ const tmp = makeTempDir();
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** The fixture's records, to re-zip with a mutated data.pkl. */
-const records: ZipInput[] = (() => {
-  const z = ZipReader.open(fixture);
-  const out = [...z.entries.values()].map((e) => ({ name: e.name, data: z.readEntry(e) }));
+const records: ZipInput[] = await (async () => {
+  const z = await openZip(fixture);
+  const out: ZipInput[] = [];
+  for (const e of z.entries.values()) out.push({ name: e.name, data: await z.readEntry(e) });
   z.close();
   return out;
 })();
@@ -62,15 +62,15 @@ function mutate(src: Uint8Array, ms: Mutation[], tailBias: boolean): Uint8Array 
 
 let counter = 0;
 /** Open and read every tensor; return "ok" or the error. */
-function load(bytes: Uint8Array): { file: string; result: "ok" | Error } {
+async function load(bytes: Uint8Array): Promise<{ file: string; result: "ok" | Error }> {
   const file = writeTemp(tmp, `fuzz-${counter++ % 4}.bin`, bytes);
   try {
-    const f = openPytorchCheckpoint(file);
+    const f = await openPytorchCheckpoint(file);
     try {
       for (const t of f.tensors.values()) {
         const n = t.numel * FILE_DTYPE_BYTES[t.dtype];
         if (n > 64 << 20) continue; // a mutated expand (stride 0) view can be huge but valid
-        t.read(new Uint8Array(n));
+        await t.read(new Uint8Array(n));
       }
     } finally {
       f.close();
@@ -89,16 +89,16 @@ function expectCleanOutcome({ file, result }: { file: string; result: "ok" | Err
 }
 
 describe("fuzz: mutated pytorch_model.bin", () => {
-  it("the unmutated fixture loads", () => {
-    expect(load(original).result).toBe("ok");
-    expect(load(writeZip(records)).result).toBe("ok");
+  it("the unmutated fixture loads", async () => {
+    expect((await load(original)).result).toBe("ok");
+    expect((await load(writeZip(records))).result).toBe("ok");
   });
 
-  it("raw byte mutations of the zip: loads or throws a CheckpointError naming the file", () => {
+  it("raw byte mutations of the zip: loads or throws a CheckpointError naming the file", async () => {
     let failures = 0;
-    fc.assert(
-      fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.boolean(), (ms, tail) => {
-        const out = load(mutate(original, ms, tail));
+    await fc.assert(
+      fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.boolean(), async (ms, tail) => {
+        const out = await load(mutate(original, ms, tail));
         if (out.result !== "ok") failures++;
         expectCleanOutcome(out);
       }),
@@ -107,14 +107,14 @@ describe("fuzz: mutated pytorch_model.bin", () => {
     expect(failures).toBeGreaterThan(50); // the mutations do break files
   });
 
-  it("mutations of data.pkl inside a valid zip: loads or throws a CheckpointError naming the file", () => {
+  it("mutations of data.pkl inside a valid zip: loads or throws a CheckpointError naming the file", async () => {
     let failures = 0;
     const pkl = records[pickleIndex]!.data;
-    fc.assert(
-      fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), (ms) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 3 }), async (ms) => {
         const rec = records.slice();
         rec[pickleIndex] = { name: rec[pickleIndex]!.name, data: mutate(pkl, ms, false) };
-        const out = load(writeZip(rec));
+        const out = await load(writeZip(rec));
         if (out.result !== "ok") failures++;
         expectCleanOutcome(out);
       }),

@@ -5,7 +5,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { crc32 } from "../src/io/zip.js";
+import { crc32, ZipReader } from "../src/io/zip.js";
+import { fileSource } from "../src/platform/node.js";
 
 // --- safetensors (8-byte LE header length, JSON header, data section) -------------------------
 
@@ -251,6 +252,21 @@ export function f32Bytes(values: number[]): Uint8Array {
 }
 
 /** The error `f` throws (fails the test if it returns normally). */
+/** A zip file on disk, opened as the pytorch reader does. */
+export async function openZip(file: string): Promise<ZipReader> {
+  return ZipReader.open(fileSource(file, "checkpoint"));
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function rejected(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected a rejection");
+}
+
 export function thrown(f: () => unknown): Error {
   try {
     f();

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { PyDict, PyTuple, TensorRef, UnsafePickleError, unpickle } from "../src/io/pickle.js";
-import { openPytorchCheckpoint } from "../src/io/pytorch.js";
+import { openPytorchCheckpoint } from "../src/io/files.js";
 import { CheckpointError } from "../src/io/tensor-file.js";
 import { PickleBuilder, makeTempDir, stateDictPickle, torchZip, writeTemp, thrown } from "./pytorch-helpers.js";
 
@@ -16,7 +16,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
 describe("restricted unpickler: refusals", () => {
-  it("refuses `os system` + REDUCE at the GLOBAL, before anything could run", () => {
+  it("refuses `os system` + REDUCE at the GLOBAL, before anything could run", async () => {
     const sentinel = path.join(tmp, "sentinel");
     // cos\nsystem\n  X'touch <sentinel>'  TUPLE1  REDUCE  STOP: pickle.loads would create the file
     const p = new PickleBuilder().proto(2).global("os", "system").str(`touch ${sentinel}`).op(0x85).reduce().stop().bytes();
@@ -27,7 +27,7 @@ describe("restricted unpickler: refusals", () => {
     expect((err as UnsafePickleError).opcodeOffset).toBe(2); // the GLOBAL opcode right after PROTO 2
     // and through the checkpoint reader, inside a zip
     const file = writeTemp(tmp, "evil.bin", torchZip(p, new Map()));
-    expect(() => openPytorchCheckpoint(file)).toThrow(`refusing to load ${file}: the pickle references os.system; only tensor data is accepted`);
+    await expect(openPytorchCheckpoint(file)).rejects.toThrow(`refusing to load ${file}: the pickle references os.system; only tensor data is accepted`);
     expect(fs.existsSync(sentinel)).toBe(false);
   });
 

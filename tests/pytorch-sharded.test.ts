@@ -4,8 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { openPytorchCheckpoint } from "../src/io/pytorch.js";
-import { openShardedCheckpoint } from "../src/io/sharded.js";
+import { openPytorchCheckpoint, openShardedCheckpoint } from "../src/io/files.js";
 import { type FileDType, type TensorEntry, type TensorFile } from "../src/io/tensor-file.js";
 import { makeTempDir, readSafetensors, stateDictPickle, torchZip, writeTemp, type TensorSpec } from "./pytorch-helpers.js";
 
@@ -41,15 +40,15 @@ function fakeSafetensorsOpener(log: { opened: string[]; closed: string[] }) {
     const t = readSafetensors(path.join(fixtures, "tiny-gqa", "model.fp16.safetensors"));
     const tensors = new Map<string, TensorEntry>();
     for (const [name, r] of t) {
-      tensors.set(name, { name, dtype: r.dtype as FileDType, shape: r.shape, numel: r.bytes.length / 2, file: p, read: (dst) => dst.set(r.bytes) });
+      tensors.set(name, { name, dtype: r.dtype as FileDType, shape: r.shape, numel: r.bytes.length / 2, file: p, read: async (dst) => dst.set(r.bytes) });
     }
     return { path: p, format: "safetensors", tensors, close: () => log.closed.push(path.basename(p)) };
   };
 }
 
 describe("openShardedCheckpoint", () => {
-  it("merges pytorch shards: every tensor bit-identical to model.fp16.safetensors", () => {
-    const f = openShardedCheckpoint(indexPath, openPytorchCheckpoint);
+  it("merges pytorch shards: every tensor bit-identical to model.fp16.safetensors", async () => {
+    const f = await openShardedCheckpoint(indexPath, openPytorchCheckpoint);
     expect(f.format).toBe("sharded pytorch");
     expect([...f.tensors.keys()].sort()).toEqual([...names].sort());
     for (const [name, r] of ref) {
@@ -57,19 +56,19 @@ describe("openShardedCheckpoint", () => {
       expect(t.shape).toEqual(r.shape);
       expect(t.file).toBe(path.join(tmp, shardOf(names.indexOf(name))));
       const dst = new Uint8Array(t.numel * 2);
-      t.read(dst);
+      await t.read(dst);
       expect(Buffer.compare(dst, r.bytes), name).toBe(0);
     }
     f.close();
   });
 
-  it("opens each shard once (safetensors index, fake opener) and closes them all", () => {
+  it("opens each shard once (safetensors index, fake opener) and closes them all", async () => {
     const log = { opened: [] as string[], closed: [] as string[] };
     const idx = writeTemp(tmp, "model.safetensors.index.json", Buffer.from(JSON.stringify({
       metadata: {},
       weight_map: Object.fromEntries(names.map((n, i) => [n, i % 3 === 0 ? "a.safetensors" : "b.safetensors"])),
     })));
-    const f = openShardedCheckpoint(idx, fakeSafetensorsOpener(log));
+    const f = await openShardedCheckpoint(idx, fakeSafetensorsOpener(log));
     expect(log.opened).toEqual(["a.safetensors", "b.safetensors"]);
     expect(f.format).toBe("sharded safetensors");
     expect(f.tensors.size).toBe(names.length);
@@ -77,21 +76,21 @@ describe("openShardedCheckpoint", () => {
     expect(log.closed.sort()).toEqual(["a.safetensors", "b.safetensors"]);
   });
 
-  it("names a tensor missing from its shard, and closes what it opened", () => {
+  it("names a tensor missing from its shard, and closes what it opened", async () => {
     const log = { opened: [] as string[], closed: [] as string[] };
     const idx = writeTemp(tmp, "missing.index.json", Buffer.from(JSON.stringify({ weight_map: { "model.norm.weight": "a.safetensors", "model.nope.weight": "b.safetensors" } })));
-    expect(() => openShardedCheckpoint(idx, fakeSafetensorsOpener(log))).toThrow(`${idx}: weight_map says "model.nope.weight" is in b.safetensors, but that shard has no such tensor`);
+    await expect(openShardedCheckpoint(idx, fakeSafetensorsOpener(log))).rejects.toThrow(`${idx}: weight_map says "model.nope.weight" is in b.safetensors, but that shard has no such tensor`);
     expect(log.closed.sort()).toEqual(["a.safetensors", "b.safetensors"]);
   });
 
-  it("refuses malformed indexes and shard paths outside the index directory", () => {
+  it("refuses malformed indexes and shard paths outside the index directory", async () => {
     const log = { opened: [] as string[], closed: [] as string[] };
     const bad = (name: string, text: string) => writeTemp(tmp, name, Buffer.from(text));
-    expect(() => openShardedCheckpoint(bad("notjson.json", "{"), fakeSafetensorsOpener(log))).toThrow(/cannot read the shard index as JSON/);
-    expect(() => openShardedCheckpoint(bad("nomap.json", `{"metadata":{}}`), fakeSafetensorsOpener(log))).toThrow(/no "weight_map" object/);
-    expect(() => openShardedCheckpoint(bad("escape.json", `{"weight_map":{"w":"../../etc/passwd"}}`), fakeSafetensorsOpener(log))).toThrow(/is not a shard file name next to the index/);
-    expect(() => openShardedCheckpoint(bad("abs.json", `{"weight_map":{"w":"/etc/passwd"}}`), fakeSafetensorsOpener(log))).toThrow(/is not a shard file name/);
-    expect(() => openShardedCheckpoint(bad("num.json", `{"weight_map":{"w":3}}`), fakeSafetensorsOpener(log))).toThrow(/is not a shard file name/);
+    await expect(openShardedCheckpoint(bad("notjson.json", "{"), fakeSafetensorsOpener(log))).rejects.toThrow(/cannot read the shard index as JSON/);
+    await expect(openShardedCheckpoint(bad("nomap.json", `{"metadata":{}}`), fakeSafetensorsOpener(log))).rejects.toThrow(/no "weight_map" object/);
+    await expect(openShardedCheckpoint(bad("escape.json", `{"weight_map":{"w":"../../etc/passwd"}}`), fakeSafetensorsOpener(log))).rejects.toThrow(/is not a shard file name next to the index/);
+    await expect(openShardedCheckpoint(bad("abs.json", `{"weight_map":{"w":"/etc/passwd"}}`), fakeSafetensorsOpener(log))).rejects.toThrow(/is not a shard file name/);
+    await expect(openShardedCheckpoint(bad("num.json", `{"weight_map":{"w":3}}`), fakeSafetensorsOpener(log))).rejects.toThrow(/is not a shard file name/);
     expect(log.opened).toEqual([]);
   });
 });

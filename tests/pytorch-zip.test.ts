@@ -6,9 +6,9 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { ZipReader, crc32, crc32Update } from "../src/io/zip.js";
+import { crc32, crc32Update } from "../src/io/zip.js";
 import { CheckpointError } from "../src/io/tensor-file.js";
-import { makeTempDir, writeTemp, writeZip, thrown } from "./pytorch-helpers.js";
+import { makeTempDir, openZip, rejected, writeTemp, writeZip } from "./pytorch-helpers.js";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
 const tmp = makeTempDir();
@@ -57,79 +57,79 @@ describe("ZipReader", () => {
   ];
 
   for (const zip64 of [false, true]) {
-    it(`lists entries and reads them (zip64 records: ${zip64}), local extra lengths differing from central`, () => {
-      const z = ZipReader.open(temp(writeZip(entries, { zip64 })));
+    it(`lists entries and reads them (zip64 records: ${zip64}), local extra lengths differing from central`, async () => {
+      const z = await openZip(temp(writeZip(entries, { zip64 })));
       expect([...z.entries.keys()]).toEqual(entries.map((e) => e.name));
       for (const e of entries) {
         const ze = z.entries.get(e.name)!;
         expect(ze.size).toBe(e.data.length);
-        expect([...z.readEntry(ze)]).toEqual([...e.data]);
+        expect([...await z.readEntry(ze)]).toEqual([...e.data]);
       }
       const part = new Uint8Array(10);
-      z.readRange(z.entries.get("top/data/0")!, 500, part);
+      await z.readRange(z.entries.get("top/data/0")!, 500, part);
       expect([...part]).toEqual([...entries[1]!.data.subarray(500, 510)]);
       z.close();
     });
   }
 
-  it("reads the fixture checkpoint's directory (torch writes zip64 end records and 64-byte aligned data)", () => {
-    const z = ZipReader.open(path.join(fixtures, "tiny-gqa", "pytorch_model.bin"));
+  it("reads the fixture checkpoint's directory (torch writes zip64 end records and 64-byte aligned data)", async () => {
+    const z = await openZip(path.join(fixtures, "tiny-gqa", "pytorch_model.bin"));
     const data0 = z.entries.get("pytorch_model/data/0")!;
     expect(data0.size).toBe(512 * 64 * 2); // embed_tokens [V, H] in f16
-    expect(z.dataOffset(data0) % 64).toBe(0);
-    expect(z.readEntry(z.entries.get("pytorch_model/version")!).length).toBeGreaterThan(0);
+    expect((await z.dataOffset(data0)) % 64).toBe(0);
+    expect((await z.readEntry(z.entries.get("pytorch_model/version")!)).length).toBeGreaterThan(0);
     z.close();
   });
 
-  it("refuses truncated files with a clear message naming the file", () => {
+  it("refuses truncated files with a clear message naming the file", async () => {
     const full = new Uint8Array(fs.readFileSync(path.join(fixtures, "tiny-gqa", "pytorch_model.bin")));
     for (const keep of [0, 10, 21, 1000, full.length >> 1, full.length - 200, full.length - 23, full.length - 1]) {
       const file = temp(full.subarray(0, keep));
-      const err = thrown(() => {
-        const z = ZipReader.open(file);
-        for (const e of z.entries.values()) z.readEntry(e);
-      });
+      const err = await rejected((async () => {
+        const z = await openZip(file);
+        for (const e of z.entries.values()) await z.readEntry(e);
+      })());
       expect(err).toBeInstanceOf(CheckpointError);
       expect(err.message.startsWith(`${file}: `)).toBe(true);
       expect(err.message).toMatch(/truncated|corrupt|not a zip/);
     }
   });
 
-  it("detects a wrong CRC, naming the entry (whole and partial reads)", () => {
+  it("detects a wrong CRC, naming the entry (whole and partial reads)", async () => {
     const bad = writeZip([{ name: "top/data/0", data: new Uint8Array(100).fill(1), crc: 0x12345678 }]);
     const file = temp(bad);
-    const z = ZipReader.open(file);
+    const z = await openZip(file);
     const e = z.entries.get("top/data/0")!;
-    expect(() => z.readEntry(e)).toThrow(`${file}: zip entry "top/data/0": CRC-32 mismatch (stored 12345678, computed`);
-    expect(() => z.readRange(e, 10, new Uint8Array(4))).toThrow(/CRC-32 mismatch/);
+    await expect(z.readEntry(e)).rejects.toThrow(`${file}: zip entry "top/data/0": CRC-32 mismatch (stored 12345678, computed`);
+    await expect(z.readRange(e, 10, new Uint8Array(4))).rejects.toThrow(/CRC-32 mismatch/);
     z.close();
   });
 
-  it("refuses compressed entries (method != 0) when they are read", () => {
+  it("refuses compressed entries (method != 0) when they are read", async () => {
     const file = temp(writeZip([{ name: "top/data.pkl", data: new Uint8Array(8), method: 8 }]));
-    const z = ZipReader.open(file);
-    expect(() => z.readEntry(z.entries.get("top/data.pkl")!)).toThrow(/zip entry "top\/data.pkl" is compressed \(method 8\); PyTorch checkpoints store entries uncompressed/);
+    const z = await openZip(file);
+    await expect(z.readEntry(z.entries.get("top/data.pkl")!)).rejects.toThrow(/zip entry "top\/data.pkl" is compressed \(method 8\); PyTorch checkpoints store entries uncompressed/);
     z.close();
   });
 
-  it("refuses bad signatures, duplicate names and legacy (pre-zip) torch files", () => {
+  it("refuses bad signatures, duplicate names and legacy (pre-zip) torch files", async () => {
     const good = writeZip(entries);
     const badLocal = good.slice();
     badLocal[0] = 0; // local header signature of the first entry
-    const z = ZipReader.open(temp(badLocal));
-    expect(() => z.readEntry(z.entries.get("top/data.pkl")!)).toThrow(/zip entry "top\/data.pkl": bad local header signature/);
+    const z = await openZip(temp(badLocal));
+    await expect(z.readEntry(z.entries.get("top/data.pkl")!)).rejects.toThrow(/zip entry "top\/data.pkl": bad local header signature/);
     z.close();
 
     const badCentral = good.slice();
     badCentral[Buffer.from(good).indexOf(Buffer.from([0x50, 0x4b, 1, 2]))] = 0;
-    expect(() => ZipReader.open(temp(badCentral))).toThrow(/central directory record 0 has a bad signature/);
+    await expect(openZip(temp(badCentral))).rejects.toThrow(/central directory record 0 has a bad signature/);
 
     const dup = writeZip([entries[0]!, entries[0]!]);
-    expect(() => ZipReader.open(temp(dup))).toThrow(/appears twice/);
+    await expect(openZip(temp(dup))).rejects.toThrow(/appears twice/);
 
     const legacy = new Uint8Array([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e, 0x80, 2, 0x4d, 0xe9, 0x03, 0x2e, 0, 0, 0, 0]);
-    expect(() => ZipReader.open(temp(legacy))).toThrow(/legacy \(torch < 1\.6, non-zip\) PyTorch file/);
+    await expect(openZip(temp(legacy))).rejects.toThrow(/legacy \(torch < 1\.6, non-zip\) PyTorch file/);
 
-    expect(() => ZipReader.open(path.join(tmp, "does-not-exist.bin"))).toThrow(/does-not-exist\.bin: checkpoint not found/);
+    await expect(openZip(path.join(tmp, "does-not-exist.bin"))).rejects.toThrow(/does-not-exist\.bin: checkpoint not found/);
   });
 });

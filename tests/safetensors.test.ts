@@ -4,7 +4,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CheckpointError, encodeSafetensors, loadModel, openSafetensors } from "../src/index.js";
+import { CheckpointError, encodeSafetensors, loadModel, openSafetensors, type FileDType } from "../src/index.js";
+import { readSafetensors } from "./pytorch-helpers.js";
 import { FIXTURES } from "./helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-st-"));
@@ -40,13 +41,8 @@ function withHeader(edit: (json: Record<string, any>) => void): Uint8Array {
 
 /** Rebuild the fixture file without some tensors (a consistent, smaller file). */
 function without(names: string[]): Uint8Array {
-  const f = openSafetensors(join(GQA, "model.safetensors"));
-  const parts = [...f.tensors.values()].filter((t) => !names.includes(t.name)).map((t) => {
-    const bytes = new Uint8Array(t.numel * 4);
-    t.read(bytes);
-    return { name: t.name, dtype: t.dtype, shape: t.shape, bytes };
-  });
-  f.close();
+  const parts = [...readSafetensors(join(GQA, "model.safetensors"))].filter(([name]) => !names.includes(name))
+    .map(([name, t]) => ({ name, dtype: t.dtype as FileDType, shape: t.shape, bytes: t.bytes }));
   return Buffer.concat(encodeSafetensors(parts));
 }
 
@@ -107,7 +103,7 @@ describe("safetensors reader", () => {
         const dir = folderWith("fuzz", bytes);
         let file;
         try {
-          file = openSafetensors(join(dir, "model.safetensors"));
+          file = await openSafetensors(join(dir, "model.safetensors"));
         } catch (e) {
           expect(e).toBeInstanceOf(CheckpointError);
           caughtByReader++;

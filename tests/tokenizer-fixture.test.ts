@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer, parseModelProto, PieceType, serializeModelProto, Tokenizer } from "../src/tokenizer/index.js";
+import { parseModelProto, PieceType, serializeModelProto, Tokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, "fixtures", "tokenizer");

@@ -5,7 +5,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer, parseModelProto, serializeModelProto, Tokenizer } from "../src/tokenizer/index.js";
+import { parseModelProto, serializeModelProto, Tokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixturePath = join(here, "fixtures", "tokenizer", "shakespeare-bpe800.model");

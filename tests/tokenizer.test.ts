@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer, type Tokenizer } from "../src/tokenizer/index.js";
+import { type Tokenizer } from "../src/tokenizer/index.js";
+import { loadTokenizer } from "../src/load.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sharedDir = join(here, "..", "..", "shared", "tokenizer");

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openSafetensors } from "../src/io/safetensors.js";
+import { openSafetensors } from "../src/io/files.js";
 import { BACKENDS, createKernels } from "../src/kernels/index.js";
 import { parseConfig } from "../src/model/config.js";
 import { adamwStep, allocAdamW, decayGroups, ADAMW_DEFAULTS, type ParamGroup } from "../src/train/adamw.js";
@@ -37,9 +37,9 @@ describe("AdamW parameter groups of the Hugging Face Trainer", () => {
     async function twoSteps(groups: (l: ReturnType<typeof paramLayout>) => ParamGroup[]) {
       const k = await createKernels(backend);
       const p = allocTrainParams(k, config);
-      const file = openSafetensors(join(DIR, "model.safetensors"));
+      const file = await openSafetensors(join(DIR, "model.safetensors"));
       try {
-        readParams(p, file, config);
+        await readParams(p, file, config);
       } finally {
         file.close();
       }

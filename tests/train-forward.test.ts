@@ -8,7 +8,7 @@ import { loadModel } from "../src/load.js";
 import { trainLogits } from "../src/train/model.js";
 import { readParams } from "../src/train/params.js";
 import { allocTrainState } from "../src/train/state.js";
-import { openSafetensors } from "../src/io/safetensors.js";
+import { openSafetensors } from "../src/io/files.js";
 import { expectedIds, FIXTURE_NAMES, FIXTURES } from "./helpers.js";
 
 const CASES = FIXTURE_NAMES.flatMap((f) => BACKENDS.map((b) => [f, b] as const));
@@ -22,9 +22,9 @@ describe.each(CASES)("training forward = MobileLLM.forward on %s, %s backend", (
     const T = ids.length;
     const other = ids.map((id, t) => (id * 7 + t * 3 + 1) % V); // a second, different sequence
     const s = allocTrainState(model.kernels, c, 2, T);
-    const file = openSafetensors(join(dir, "model.safetensors"));
+    const file = await openSafetensors(join(dir, "model.safetensors"));
     try {
-      readParams(s.params, file, c);
+      await readParams(s.params, file, c);
     } finally {
       file.close();
     }

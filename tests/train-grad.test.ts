@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { openSafetensors } from "../src/io/safetensors.js";
+import { openSafetensors } from "../src/io/files.js";
 import { BACKENDS, createKernels, type BackendName } from "../src/kernels/index.js";
 import { parseConfig } from "../src/model/config.js";
 import { adamwStep, allocAdamW, ADAMW_DEFAULTS } from "../src/train/adamw.js";
@@ -18,9 +18,9 @@ async function setup(fixture: string, backend: BackendName) {
   const config = parseConfig(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")), join(dir, "config.json"));
   const ids = expectedIds(fixture, "input_ids");
   const s = allocTrainState(await createKernels(backend), config, 1, ids.length);
-  const file = openSafetensors(join(dir, "model.safetensors"));
+  const file = await openSafetensors(join(dir, "model.safetensors"));
   try {
-    readParams(s.params, file, config);
+    await readParams(s.params, file, config);
   } finally {
     file.close();
   }

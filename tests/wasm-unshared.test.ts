@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { generate } from "../src/generate/generate.js";
-import { openSafetensors } from "../src/io/safetensors.js";
+import { openSafetensors } from "../src/io/files.js";
 import { createKernels } from "../src/kernels/index.js";
 import { planBytes } from "../src/kernels/plan.js";
 import type { WasmKernels } from "../src/kernels/wasm/index.js";
@@ -57,9 +57,9 @@ describe.each(FIXTURE_NAMES)("%s on unshared wasm memory", (fixture) => {
       const k = await createKernels("wasm", { shared, threads: 1 });
       const s = allocTrainState(k, config, 2, promptIds.length);
       expect((k as WasmKernels).memory.buffer instanceof SharedArrayBuffer).toBe(shared);
-      const file = openSafetensors(join(dir, "model.safetensors"));
+      const file = await openSafetensors(join(dir, "model.safetensors"));
       try {
-        readParams(s.params, file, config);
+        await readParams(s.params, file, config);
       } finally {
         file.close();
       }

@@ -7,19 +7,9 @@
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { firstInvalidUtf8 } from "../util/utf8.js";
+import { DataError, type Row } from "./rows.js";
 
-export class DataError extends Error {
-  constructor(readonly file: string, readonly line: number | undefined, problem: string) {
-    super(`${file}${line !== undefined ? `:${line}` : ""}: ${problem}`);
-    this.name = "DataError";
-  }
-}
-
-/** One data row and where it came from (line is 1-based for JSONL, the row index + 1 for parquet). */
-export interface Row {
-  row: Record<string, unknown>;
-  line: number;
-}
+export { DataError, type Row };
 
 function checkFile(file: string): void {
   if (!existsSync(file)) throw new DataError(file, undefined, "file not found");

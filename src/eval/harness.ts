@@ -18,9 +18,9 @@
 // releases passed add_special_tokens=False for causal LMs unless add_bos_token=True; pass
 // addBos: false (CLI --no-bos) to reproduce those.
 
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import type { MobileLLM } from "../model/model.js";
-import { DataError, readRows } from "./data.js";
+import { DataError, type Row } from "./rows.js";
+import { yieldToEventLoop, type ResumeStore } from "./resume.js";
 import { LoglikelihoodScorer } from "./loglikelihood.js";
 import { rowFailer, type McItem, type McTask, type Metric } from "./tasks/task.js";
 
@@ -78,8 +78,8 @@ export interface EvaluateOptions {
   /** Prepend BOS to contexts (default true, as current harness versions do for MobileLLM's tokenizer). */
   addBos?: boolean;
   signal?: AbortSignal;
-  /** JSONL file of finished items: read on start (if present), appended after each item. */
-  resumeFile?: string;
+  /** JSONL of finished items: read on start (if present), appended after each item. */
+  resume?: ResumeStore;
   /** Called after each item (for progress displays). */
   onItem?: (done: number, item: ItemResult) => void;
 }
@@ -118,10 +118,12 @@ export function scoreItem(scorer: LoglikelihoodScorer, tok: EvalTokenizer, item:
   };
 }
 
-function readResume(file: string, task: string): Map<number, ItemResult> {
+function readResume(store: ResumeStore, task: string): Map<number, ItemResult> {
   const done = new Map<number, ItemResult>();
-  if (!existsSync(file)) return done;
-  readFileSync(file, "utf8").split("\n").forEach((text, i) => {
+  const file = store.name;
+  const text = store.read();
+  if (text === undefined) return done;
+  text.split("\n").forEach((text, i) => {
     if (text.trim() === "") return;
     let rec: ItemResult & { task: string };
     try {
@@ -134,26 +136,27 @@ function readResume(file: string, task: string): Map<number, ItemResult> {
   return done;
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Evaluate one task on a .jsonl/.parquet file of rows in the dataset's own field layout. */
-export async function evaluateTask(model: MobileLLM, tok: EvalTokenizer, task: McTask, file: string, options: EvaluateOptions = {}): Promise<TaskResult> {
+/**
+ * Evaluate one task on rows in the dataset's own field layout (`file` names their source in
+ * results and errors). Node reads them from a .jsonl/.parquet file: evaluateTask in eval/files.ts.
+ */
+export async function evaluateRows(model: MobileLLM, tok: EvalTokenizer, task: McTask, rows: AsyncIterable<Row>, file: string, options: EvaluateOptions = {}): Promise<TaskResult> {
   const scorer = new LoglikelihoodScorer(model);
   const addBos = options.addBos ?? true;
-  const resumed = options.resumeFile ? readResume(options.resumeFile, task.name) : new Map<number, ItemResult>();
+  const resumed = options.resume ? readResume(options.resume, task.name) : new Map<number, ItemResult>();
   const items: ItemResult[] = [];
-  for await (const { row, line } of readRows(file)) {
+  for await (const { row, line } of rows) {
     if (options.limit !== undefined && items.length >= options.limit) break;
     options.signal?.throwIfAborted();
     const item = task.toItem(row, rowFailer(file, line));
     let result = resumed.get(line);
     if (result) {
       if (result.gold !== item.gold || result.loglikelihoods.length !== item.requests.length) {
-        throw new DataError(options.resumeFile!, undefined, `resume record for ${task.name} line ${line} does not match ${file}; delete the resume file to start over`);
+        throw new DataError(options.resume!.name, undefined, `resume record for ${task.name} line ${line} does not match ${file}; delete the resume file to start over`);
       }
     } else {
       result = scoreItem(scorer, tok, item, line, addBos);
-      if (options.resumeFile) appendFileSync(options.resumeFile, JSON.stringify({ task: task.name, ...result }) + "\n");
+      options.resume?.append(JSON.stringify({ task: task.name, ...result }) + "\n");
       await yieldToEventLoop();
     }
     items.push(result);

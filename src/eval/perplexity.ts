@@ -21,9 +21,9 @@
 // as they arrive. Between chunks the event loop runs, so an AbortSignal stops a long run promptly;
 // the per-window losses can be saved after each window and a later run resumes from them.
 
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { MobileLLM } from "../model/model.js";
 import { crossEntropy } from "./cross-entropy.js";
+import { yieldToEventLoop, type ResumeStore } from "./resume.js";
 
 export interface PerplexityOptions {
   /** Window length in tokens (eval.py: 2048, the models' context length). */
@@ -34,8 +34,8 @@ export interface PerplexityOptions {
   limitWindows?: number;
   /** Stop between chunks when aborted (the promise rejects with the signal's reason). */
   signal?: AbortSignal;
-  /** JSON file holding the finished windows' losses: read on start (if present), rewritten after each window. */
-  resumeFile?: string;
+  /** Holds the finished windows' losses (JSON): read on start (if present), rewritten after each window. */
+  resume?: ResumeStore;
   /** Called after every chunk of tokens and every window (for progress displays). */
   onProgress?: (progress: PerplexityProgress) => void;
 }
@@ -76,7 +76,6 @@ export function perplexityFromLosses(windowLosses: number[], seqlen: number, str
   return Math.exp(sumNll / (n * seqlen));
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Mean next-token cross-entropy of one window fed from position 0: the average over t = 0..T-2 of
@@ -123,11 +122,13 @@ function hashIds(ids: ArrayLike<number>): string {
   return (h >>> 0).toString(16).padStart(8, "0");
 }
 
-function readResume(file: string, expect: Omit<ResumeState, "windowLosses">): number[] {
-  if (!existsSync(file)) return [];
+function readResume(store: ResumeStore, expect: Omit<ResumeState, "windowLosses">): number[] {
+  const file = store.name;
+  const text = store.read();
+  if (text === undefined) return [];
   let s: ResumeState;
   try {
-    s = JSON.parse(readFileSync(file, "utf8")) as ResumeState;
+    s = JSON.parse(text) as ResumeState;
   } catch (e) {
     throw new Error(`${file}: resume file is not valid JSON (${(e as Error).message}); delete it to start over`);
   }
@@ -141,11 +142,6 @@ function readResume(file: string, expect: Omit<ResumeState, "windowLosses">): nu
   return s.windowLosses;
 }
 
-function writeResume(file: string, state: ResumeState): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state) + "\n");
-  renameSync(tmp, file); // atomic: an interrupted write never leaves a half-written state
-}
 
 /** Perplexity of a token stream (ids[0] is normally BOS) with eval.py's windows. */
 export async function perplexity(model: MobileLLM, ids: ArrayLike<number>, options: PerplexityOptions = {}): Promise<PerplexityResult> {
@@ -163,7 +159,7 @@ export async function perplexity(model: MobileLLM, ids: ArrayLike<number>, optio
   const nsamples = Math.min(available, options.limitWindows ?? available);
 
   const header = { format: "mobilellm-ppl-resume/1" as const, seqlen, streamLength: ids.length, idsHash: hashIds(ids) };
-  const windowLosses = options.resumeFile ? readResume(options.resumeFile, header).slice(0, nsamples) : [];
+  const windowLosses = options.resume ? readResume(options.resume, header).slice(0, nsamples) : [];
   const resumedWindows = windowLosses.length;
   let tokensThisRun = 0;
   const report = () => options.onProgress?.({
@@ -173,7 +169,7 @@ export async function perplexity(model: MobileLLM, ids: ArrayLike<number>, optio
   for (let i = windowLosses.length; i < nsamples; i++) {
     const window = Array.prototype.slice.call(ids, i * seqlen, (i + 1) * seqlen) as number[];
     windowLosses.push(await windowLoss(model, window, options.signal, (n) => { tokensThisRun += n; report(); }));
-    if (options.resumeFile) writeResume(options.resumeFile, { ...header, windowLosses });
+    options.resume?.write(JSON.stringify({ ...header, windowLosses }) + "\n");
     report();
     await yieldToEventLoop();
   }

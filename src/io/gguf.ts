@@ -4,14 +4,14 @@
 // loadModel and loadWeights treat it like any checkpoint; quantized tensors are handed over as
 // their blocks (and as dequantized f32 for a load in another dtype).
 
-import { closeSync, fstatSync, openSync } from "node:fs";
+import { readBytes, type ByteSource } from "../platform/byte-source.js";
 import { dequantize, type QuantDType } from "../kernels/quant.js";
 import { parseConfig, type MobileLLMConfig } from "../model/config.js";
 import {
   GGML_TYPE, GGUF_BLOCK_NAMES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE, ggmlBytes, OTHER_GGML_TYPES,
   permuteRopeRows, type GgmlTypeName,
 } from "./gguf-format.js";
-import { CheckpointError, readExactly, type TensorEntry, type TensorFile } from "./tensor-file.js";
+import { CheckpointError, type TensorEntry, type TensorFile } from "./tensor-file.js";
 import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType, type ModelProto } from "../tokenizer/proto.js";
 
 export type GgufMetaValue = number | bigint | boolean | string | GgufMetaValue[];
@@ -32,7 +32,7 @@ export interface GgufFile {
   metadata: Map<string, GgufMetaValue>;
   tensors: Map<string, GgufTensorInfo>;
   /** Read a tensor's bytes into dst (dst.length = its size). */
-  read(t: GgufTensorInfo, dst: Uint8Array): void;
+  read(t: GgufTensorInfo, dst: Uint8Array): Promise<void>;
   close(): void;
 }
 
@@ -155,16 +155,14 @@ function parseHeader(buf: Uint8Array, complete: boolean, fail: (m: string) => ne
   return { version, metadata, infos, end: c.pos };
 }
 
-/** Open a GGUF file and validate its header and tensor table (data is read on demand). */
-export function openGguf(path: string): GgufFile {
+/** Read and validate a GGUF file's header and tensor table from `src` (data is read on demand). */
+export async function readGguf(src: ByteSource): Promise<GgufFile> {
+  const path = src.name, size = src.size;
   const fail = (m: string): never => { throw new CheckpointError(path, m); };
-  const fd = openSync(path, "r");
   try {
-    const size = fstatSync(fd).size;
     let header: Header | null = null;
     for (let n = Math.min(size, 1 << 20); header === null; n = Math.min(size, n * 4)) {
-      const buf = new Uint8Array(n);
-      readExactly(fd, buf, 0, path, "the GGUF header");
+      const buf = await readBytes(src, 0, n, "the GGUF header");
       try {
         header = parseHeader(buf, n === size, fail);
       } catch (e) {
@@ -194,18 +192,18 @@ export function openGguf(path: string): GgufFile {
     let closed = false;
     return {
       path, version: header.version, metadata: header.metadata, tensors,
-      read(t, dst) {
+      async read(t, dst) {
         if (closed) throw new CheckpointError(path, "read after close");
         if (dst.length !== t.bytes) throw new RangeError(`${path}: tensor "${t.name}" has ${t.bytes} bytes, the destination ${dst.length}`);
-        readExactly(fd, dst, t.position, path, `tensor "${t.name}"`);
+        await src.read(t.position, dst, `tensor "${t.name}"`);
       },
       close() {
-        if (!closed) closeSync(fd);
+        if (!closed) src.close?.();
         closed = true;
       },
     };
   } catch (e) {
-    closeSync(fd);
+    src.close?.();
     throw e;
   }
 }
@@ -287,9 +285,9 @@ export function ggufAsCheckpoint(g: GgufFile, c: MobileLLMConfig): TensorFile {
     if (!info) continue; // checkTensors reports what is missing, in HF naming
     const shape = [...info.dims].reverse();
     const heads = hf.endsWith("q_proj.weight") ? c.numHeads : hf.endsWith("k_proj.weight") ? c.numKvHeads : 0;
-    const raw = (): Uint8Array => {
+    const raw = async (): Promise<Uint8Array> => {
       const b = new Uint8Array(info.bytes);
-      g.read(info, b);
+      await g.read(info, b);
       return heads > 0 ? permuteRopeRows(b, heads, c.headDim, info.bytes / shape[0]!, false) : b;
     };
     const numel = shape.reduce((a, b) => a * b, 1);
@@ -297,12 +295,12 @@ export function ggufAsCheckpoint(g: GgufFile, c: MobileLLMConfig): TensorFile {
     const entry: TensorEntry = {
       name: hf, shape, numel, file: g.path,
       dtype: quant ? "F32" : (info.type as "F32" | "F16" | "BF16"),
-      read(dst) {
-        if (!quant) { dst.set(raw()); return; }
-        dequantize(quant as QuantDType, new Float32Array(dst.buffer, dst.byteOffset, numel), raw(), 0, numel);
+      async read(dst) {
+        if (!quant) { dst.set(await raw()); return; }
+        dequantize(quant as QuantDType, new Float32Array(dst.buffer, dst.byteOffset, numel), await raw(), 0, numel);
       },
     };
-    if (quant) entry.blocks = { dtype: quant, read: (dst) => dst.set(raw()) };
+    if (quant) entry.blocks = { dtype: quant, read: async (dst) => dst.set(await raw()) };
     tensors.set(hf, entry);
   }
   return { path: g.path, format: "gguf", tensors, close: () => g.close() };

@@ -8,6 +8,7 @@
 // The pickle is run by the restricted unpickler (pickle.ts), which only builds data; each tensor
 // becomes a TensorEntry that reads its storage bytes on demand, straight into the caller's buffer.
 
+import type { ByteSource } from "../platform/byte-source.js";
 import { unpickle, PyDict, TensorRef } from "./pickle.js";
 import { ZipReader, type ZipEntry } from "./zip.js";
 import { CheckpointError, FILE_DTYPE_BYTES, type TensorEntry, type TensorFile } from "./tensor-file.js";
@@ -15,11 +16,12 @@ import { CheckpointError, FILE_DTYPE_BYTES, type TensorEntry, type TensorFile } 
 /** data.pkl of a real state dict is tens of kilobytes; anything this large is not one. */
 const MAX_PICKLE_BYTES = 1 << 30;
 
-/** Open a PyTorch zip checkpoint and list its tensors (reads only the directory and data.pkl). */
-export function openPytorchCheckpoint(path: string): TensorFile {
-  const zip = ZipReader.open(path);
+/** Read a PyTorch zip checkpoint's tensor list from `src` (only the directory and data.pkl). */
+export async function readPytorchCheckpoint(src: ByteSource): Promise<TensorFile> {
+  const path = src.name;
+  const zip = await ZipReader.open(src);
   try {
-    const tensors = readStateDict(zip, path);
+    const tensors = await readStateDict(zip, path);
     return { path, format: "pytorch", tensors, close: () => zip.close() };
   } catch (e) {
     zip.close();
@@ -27,7 +29,7 @@ export function openPytorchCheckpoint(path: string): TensorFile {
   }
 }
 
-function readStateDict(zip: ZipReader, path: string): Map<string, TensorEntry> {
+async function readStateDict(zip: ZipReader, path: string): Promise<Map<string, TensorEntry>> {
   // 1. Find `<topdir>/data.pkl`.
   const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) {
@@ -40,14 +42,14 @@ function readStateDict(zip: ZipReader, path: string): Map<string, TensorEntry> {
   // 2. Newer torch records the byte order of the storages; we read little-endian only.
   const byteorder = zip.entries.get(`${topdir}byteorder`);
   if (byteorder) {
-    const order = new TextDecoder().decode(zip.readEntry(byteorder)).trim();
+    const order = new TextDecoder().decode(await zip.readEntry(byteorder)).trim();
     if (order !== "little") throw new CheckpointError(path, `storages are ${order}-endian; only little-endian checkpoints are supported`);
   }
 
   // 3. Run the pickle.
   const pklEntry = zip.entries.get(pickles[0]!)!;
   if (pklEntry.size > MAX_PICKLE_BYTES) throw new CheckpointError(path, `data.pkl is ${pklEntry.size} bytes; that is not a state dict`);
-  const root = unpickle(zip.readEntry(pklEntry), path);
+  const root = unpickle(await zip.readEntry(pklEntry), path);
   if (!(root instanceof PyDict)) throw new CheckpointError(path, "the pickle's root is not a dict: expected a state dict (name -> tensor)");
 
   // 4. One TensorEntry per tensor value. (Non-tensor values, e.g. plain numbers, are not weights: skipped.)
@@ -124,17 +126,17 @@ function tensorEntry(zip: ZipReader, path: string, name: string, t: TensorRef, r
     shape,
     numel,
     file: path,
-    read(dst: Uint8Array): void {
+    async read(dst: Uint8Array): Promise<void> {
       if (dst.length < nbytes) throw fail(`destination has ${dst.length} bytes, the tensor needs ${nbytes}`);
       if (numel === 0) return;
       const out = dst.subarray(0, nbytes);
       if (contiguous) {
-        zip.readRange(record, t.storageOffset * es, out); // one ranged read
+        await zip.readRange(record, t.storageOffset * es, out); // one ranged read
         return;
       }
       // Strided view (e.g. a saved transpose): read the span it covers, then gather element by element.
       const span = new Uint8Array((last - t.storageOffset + 1) * es);
-      zip.readRange(record, t.storageOffset * es, span);
+      await zip.readRange(record, t.storageOffset * es, span);
       gather(out, span, shape, stride, es);
     },
   };

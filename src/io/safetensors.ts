@@ -2,37 +2,37 @@
 // ({dtype, shape, data_offsets: [begin, end]} relative to the data section), then raw bytes.
 // We validate the whole header before reading any tensor, then read each tensor's bytes straight
 // into the caller's buffer with one positioned read: a 3 GB checkpoint is never held twice.
+// The bytes come from a ByteSource (a file, a URL, a Blob...: platform/byte-source.ts).
 
-import { closeSync } from "node:fs";
+import { readBytes, type ByteSource } from "../platform/byte-source.js";
 import {
-  CheckpointError, FILE_DTYPE_BYTES, openRegularFile, ownEntry, readExactly, type FileDType, type TensorEntry, type TensorFile,
+  CheckpointError, FILE_DTYPE_BYTES, ownEntry, type FileDType, type TensorEntry, type TensorFile,
 } from "./tensor-file.js";
 
 /** Largest header we accept (the format's own readers cap it at 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
 
-export function openSafetensors(path: string): TensorFile {
-  const { fd, size } = openRegularFile(path, "safetensors file");
+/** Read a safetensors file's header from `src` (closed again if the header is refused). */
+export async function readSafetensors(src: ByteSource): Promise<TensorFile> {
   try {
-    return parseSafetensors(fd, size, path);
+    return await parseSafetensors(src);
   } catch (e) {
-    closeSync(fd);
+    src.close?.();
     throw e;
   }
 }
 
-function parseSafetensors(fd: number, fileBytes: number, path: string): TensorFile {
+async function parseSafetensors(src: ByteSource): Promise<TensorFile> {
+  const path = src.name, fileBytes = src.size;
   const fail = (msg: string): never => { throw new CheckpointError(path, msg); };
   if (fileBytes < 8) fail(`only ${fileBytes} bytes: not a safetensors file (truncated?)`);
 
-  const lenBytes = new Uint8Array(8);
-  readExactly(fd, lenBytes, 0, path, "the header length");
+  const lenBytes = await readBytes(src, 0, 8, "the header length");
   const headerLen = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
   if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} is implausible: not a safetensors file, or corrupt`);
   if (8 + headerLen > fileBytes) fail(`header length ${headerLen} runs past the end of the ${fileBytes}-byte file (truncated?)`);
 
-  const headerBytes = new Uint8Array(headerLen);
-  readExactly(fd, headerBytes, 8, path, "the header");
+  const headerBytes = await readBytes(src, 8, headerLen, "the header");
   let header: unknown;
   let headerText = "";
   try {
@@ -75,9 +75,9 @@ function parseSafetensors(fd: number, fileBytes: number, path: string): TensorFi
     ranges.push([begin, end, name]);
     tensors.set(name, {
       name, dtype: dtype as FileDType, shape: shape as number[], numel, file: path,
-      read(dst: Uint8Array) {
+      async read(dst: Uint8Array) {
         if (dst.length !== end - begin) throw new CheckpointError(path, `${where}: destination holds ${dst.length} bytes, tensor has ${end - begin}`);
-        readExactly(fd, dst, dataStart + begin, path, where);
+        await src.read(dataStart + begin, dst, where);
       },
     });
   }
@@ -101,7 +101,7 @@ function parseSafetensors(fd: number, fileBytes: number, path: string): TensorFi
   let closed = false;
   return {
     path, format: "safetensors", tensors,
-    close() { if (!closed) { closed = true; closeSync(fd); } },
+    close() { if (!closed) { closed = true; src.close?.(); } },
   };
 }
 

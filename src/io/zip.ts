@@ -12,11 +12,11 @@
 //   [zip64 EOCD locator]           optional, 20 bytes: where the zip64 EOCD record is
 //   [EOCD]                         22 bytes + comment: 16/32-bit count, directory size/offset
 //
-// Files are read through a file descriptor at explicit positions; nothing loads the whole file
-// (real checkpoints reach 3 GB). Entry bytes are CRC-32 checked as they are read.
+// Files are read from a ByteSource (a file, URL, Blob...) at explicit positions; nothing loads the
+// whole file (real checkpoints reach 3 GB). Entry bytes are CRC-32 checked as they are read.
 
-import * as fs from "node:fs";
-import { CheckpointError, openRegularFile, readExactly } from "./tensor-file.js";
+import type { ByteSource } from "../platform/byte-source.js";
+import { CheckpointError } from "./tensor-file.js";
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (ISO-HDLC, the zip/PNG/gzip one): reflected polynomial 0xEDB88320, init and final
@@ -119,61 +119,59 @@ export class ZipReader {
   readonly path: string;
   /** File size in bytes. */
   readonly fileSize: number;
-  readonly entries: Map<string, ZipEntry>;
-  private fd: number | null;
+  entries = new Map<string, ZipEntry>();
+  private src: ByteSource | null;
   /** Where the central directory starts: every entry's data must end before it. */
-  private readonly dataEnd: number;
+  private dataEnd = 0;
   private readonly dataOffsets = new Map<ZipEntry, number>();
   private readonly crcChecked = new Set<ZipEntry>();
 
-  private constructor(path: string, fd: number, fileSize: number) {
-    this.path = path;
-    this.fd = fd;
-    this.fileSize = fileSize;
-    const { entries, dataEnd } = this.readCentralDirectory();
-    this.entries = entries;
-    this.dataEnd = dataEnd;
+  private constructor(src: ByteSource) {
+    this.path = src.name;
+    this.src = src;
+    this.fileSize = src.size;
   }
 
   /** Open a zip and read its central directory (only the directory; no entry data). */
-  static open(path: string): ZipReader {
-    const { fd, size } = openRegularFile(path, "checkpoint");
+  static async open(src: ByteSource): Promise<ZipReader> {
+    const z = new ZipReader(src);
     try {
-      return new ZipReader(path, fd, size);
+      ({ entries: z.entries, dataEnd: z.dataEnd } = await z.readCentralDirectory());
+      return z;
     } catch (e) {
-      fs.closeSync(fd);
+      z.close();
       throw e;
     }
   }
 
   close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = null;
+    this.src?.close?.();
+    this.src = null;
   }
 
   /** Read `dst.length` bytes at absolute file position `pos`, or fail naming `what`. */
-  private readAt(dst: Uint8Array, pos: number, what: string): void {
-    if (this.fd === null) throw new CheckpointError(this.path, `read of ${what} after close()`);
+  private async readAt(dst: Uint8Array, pos: number, what: string): Promise<void> {
+    if (this.src === null) throw new CheckpointError(this.path, `read of ${what} after close()`);
     if (pos < 0 || pos + dst.length > this.fileSize) {
       throw new CheckpointError(this.path, `${what} lies outside the file (bytes ${pos}..${pos + dst.length} of ${this.fileSize}); the file is truncated or corrupt`);
     }
-    readExactly(this.fd, dst, pos, this.path, what);
+    await this.src.read(pos, dst, what);
   }
 
-  private bytesAt(pos: number, length: number, what: string): DataView {
+  private async bytesAt(pos: number, length: number, what: string): Promise<DataView> {
     const b = new Uint8Array(length);
-    this.readAt(b, pos, what);
+    await this.readAt(b, pos, what);
     return new DataView(b.buffer);
   }
 
-  private readCentralDirectory(): { entries: Map<string, ZipEntry>; dataEnd: number } {
+  private async readCentralDirectory(): Promise<{ entries: Map<string, ZipEntry>; dataEnd: number }> {
     const file = this.path;
     if (this.fileSize < EOCD_BYTES) throw new CheckpointError(file, `only ${this.fileSize} bytes: not a zip file (truncated?)`);
 
     // 1. The EOCD: scan backwards through the last 22 + 65535 bytes for its signature.
     const tailLen = Math.min(this.fileSize, EOCD_BYTES + MAX_COMMENT);
     const tailPos = this.fileSize - tailLen;
-    const tail = this.bytesAt(tailPos, tailLen, "the end of the file");
+    const tail = await this.bytesAt(tailPos, tailLen, "the end of the file");
     let eocd = -1;
     for (let i = tailLen - EOCD_BYTES; i >= 0; i--) {
       if (tail.getUint32(i, true) === SIG_EOCD && i + EOCD_BYTES + tail.getUint16(i + 20, true) <= tailLen) {
@@ -182,7 +180,7 @@ export class ZipReader {
       }
     }
     if (eocd < 0) {
-      const head = this.fileSize >= 2 ? this.bytesAt(0, 2, "the file start") : null;
+      const head = this.fileSize >= 2 ? await this.bytesAt(0, 2, "the file start") : null;
       if (head && head.getUint8(0) === 0x80) {
         throw new CheckpointError(file, "this is a legacy (torch < 1.6, non-zip) PyTorch file, which is not supported; re-save it with a recent torch.save or convert it to safetensors");
       }
@@ -199,11 +197,11 @@ export class ZipReader {
     // 2. zip64: a locator just before the EOCD points at the zip64 EOCD record with 64-bit fields.
     if (eocdPos >= ZIP64_LOCATOR_BYTES) {
       const locPos = eocdPos - ZIP64_LOCATOR_BYTES;
-      const loc = this.bytesAt(locPos, ZIP64_LOCATOR_BYTES, "the zip64 locator");
+      const loc = await this.bytesAt(locPos, ZIP64_LOCATOR_BYTES, "the zip64 locator");
       if (loc.getUint32(0, true) === SIG_ZIP64_LOCATOR) {
         const z64Pos = u64(loc, 8, file, "zip64 EOCD offset");
         if (z64Pos + ZIP64_EOCD_BYTES > locPos) throw new CheckpointError(file, "zip64 end-of-central-directory locator points outside the file; the file is corrupt");
-        const z = this.bytesAt(z64Pos, ZIP64_EOCD_BYTES, "the zip64 end-of-central-directory record");
+        const z = await this.bytesAt(z64Pos, ZIP64_EOCD_BYTES, "the zip64 end-of-central-directory record");
         if (z.getUint32(0, true) !== SIG_ZIP64_EOCD) throw new CheckpointError(file, "bad zip64 end-of-central-directory signature; the file is corrupt");
         if (z.getUint32(16, true) !== 0 || z.getUint32(20, true) !== 0) throw new CheckpointError(file, "multi-disk zip archives are not supported");
         count = u64(z, 32, file, "zip64 entry count");
@@ -221,7 +219,7 @@ export class ZipReader {
 
     // 3. Central directory records.
     const cdBytes = new Uint8Array(cdSize);
-    this.readAt(cdBytes, cdOffset, "the central directory");
+    await this.readAt(cdBytes, cdOffset, "the central directory");
     const cd = new DataView(cdBytes.buffer);
     const utf8 = new TextDecoder("utf-8");
     const entries = new Map<string, ZipEntry>();
@@ -291,16 +289,16 @@ export class ZipReader {
   }
 
   /** Absolute file offset of the entry's data, from its local header (whose name/extra lengths may differ from the central record). */
-  dataOffset(entry: ZipEntry): number {
+  async dataOffset(entry: ZipEntry): Promise<number> {
     const cached = this.dataOffsets.get(entry);
     if (cached !== undefined) return cached;
     const what = `the local header of zip entry "${entry.name}"`;
-    const h = this.bytesAt(entry.localHeaderOffset, LOCAL_HEADER_BYTES, what);
+    const h = await this.bytesAt(entry.localHeaderOffset, LOCAL_HEADER_BYTES, what);
     if (h.getUint32(0, true) !== SIG_LOCAL) throw new CheckpointError(this.path, `zip entry "${entry.name}": bad local header signature; the file is corrupt`);
     const nameLen = h.getUint16(26, true);
     const extraLen = h.getUint16(28, true);
     const nameBytes = new Uint8Array(nameLen);
-    this.readAt(nameBytes, entry.localHeaderOffset + LOCAL_HEADER_BYTES, what);
+    await this.readAt(nameBytes, entry.localHeaderOffset + LOCAL_HEADER_BYTES, what);
     if (new TextDecoder("utf-8").decode(nameBytes) !== entry.name) {
       throw new CheckpointError(this.path, `zip entry "${entry.name}": local header names a different file; the file is corrupt`);
     }
@@ -332,38 +330,38 @@ export class ZipReader {
    * covers the whole entry its CRC is computed on `dst` chunk by chunk as the bytes arrive;
    * a partial read first checks the whole entry once (streaming, not kept).
    */
-  readRange(entry: ZipEntry, start: number, dst: Uint8Array): void {
+  async readRange(entry: ZipEntry, start: number, dst: Uint8Array): Promise<void> {
     this.checkStored(entry);
     if (start < 0 || start + dst.length > entry.size) {
       throw new CheckpointError(this.path, `zip entry "${entry.name}": read of bytes ${start}..${start + dst.length} is outside its ${entry.size} bytes`);
     }
-    const base = this.dataOffset(entry);
+    const base = await this.dataOffset(entry);
     const what = `zip entry "${entry.name}"`;
     if (start === 0 && dst.length === entry.size) {
       let crc = 0;
       for (let done = 0; done < dst.length; done += CHUNK_BYTES) {
         const chunk = dst.subarray(done, Math.min(dst.length, done + CHUNK_BYTES));
-        this.readAt(chunk, base + done, what);
+        await this.readAt(chunk, base + done, what);
         crc = crc32Update(crc, chunk);
       }
       if (crc !== entry.crc32) throw this.crcMismatch(entry, crc);
       this.crcChecked.add(entry);
       return;
     }
-    this.verifyCrc(entry);
-    this.readAt(dst, base + start, what);
+    await this.verifyCrc(entry);
+    await this.readAt(dst, base + start, what);
   }
 
   /** Check an entry's CRC-32 by streaming it through a bounded buffer (done once per entry). */
-  verifyCrc(entry: ZipEntry): void {
+  async verifyCrc(entry: ZipEntry): Promise<void> {
     if (this.crcChecked.has(entry)) return;
     this.checkStored(entry);
-    const base = this.dataOffset(entry);
+    const base = await this.dataOffset(entry);
     const buf = new Uint8Array(Math.min(CHUNK_BYTES, entry.size));
     let crc = 0;
     for (let done = 0; done < entry.size; done += buf.length) {
       const chunk = buf.subarray(0, Math.min(buf.length, entry.size - done));
-      this.readAt(chunk, base + done, `zip entry "${entry.name}"`);
+      await this.readAt(chunk, base + done, `zip entry "${entry.name}"`);
       crc = crc32Update(crc, chunk);
     }
     if (crc !== entry.crc32) throw this.crcMismatch(entry, crc);
@@ -371,10 +369,10 @@ export class ZipReader {
   }
 
   /** Read a whole (small) entry into a new buffer, CRC checked. */
-  readEntry(entry: ZipEntry): Uint8Array {
+  async readEntry(entry: ZipEntry): Promise<Uint8Array> {
     this.checkStored(entry); // before allocating: a compressed entry's size is only a claim
     const dst = new Uint8Array(entry.size);
-    this.readRange(entry, 0, dst);
+    await this.readRange(entry, 0, dst);
     return dst;
   }
 }

@@ -148,22 +148,22 @@ export function allocWeight(a: Allocator, t: TensorEntry, dtype: DType): Weight 
  * into a temporary of the file's size, then widen (exact), round to nearest even, or quantize row
  * by row into q8_0/q4_0 blocks (llama.cpp's reference rules; the row's length must be a multiple of 32).
  */
-export function readWeight(t: TensorEntry, w: Weight, scratch?: Uint8Array): Weight {
+export async function readWeight(t: TensorEntry, w: Weight, scratch?: Uint8Array): Promise<Weight> {
   const n = t.numel, dtype = w.dtype;
   if (t.blocks && t.blocks.dtype === dtype) { // quantized in the file already: the blocks as they are
-    t.blocks.read(w.data as Uint8Array);
+    await t.blocks.read(w.data as Uint8Array);
     return w;
   }
   const fileDType = t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
-  if (isQuantDType(dtype)) return readQuantized(t, w as Weight & { dtype: QuantDType; data: Uint8Array }, scratch);
+  if (isQuantDType(dtype)) return await readQuantized(t, w as Weight & { dtype: QuantDType; data: Uint8Array }, scratch);
   const data = w.data as Float32Array | Uint16Array;
   const dst = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (fileDType === dtype) {
-    t.read(dst);
+    await t.read(dst);
     checkFinite(t, data, dtype);
     return w;
   }
-  const src = readRaw(t, scratch);
+  const src = await readRaw(t, scratch);
   const srcTable = fileDType === "f16" ? F16_TABLE : fileDType === "bf16" ? BF16_TABLE : null;
   const toBits = dtype === "f16" ? numberToF16Bits : numberToBf16Bits;
   for (let i = 0; i < n; i++) {
@@ -202,18 +202,18 @@ function checkFinite(t: TensorEntry, data: Float32Array | Uint16Array, dtype: DT
  * `scratch` when it is large enough (one buffer reused for every tensor of a load, so the
  * temporaries do not fragment the heap: resident memory after the load is the model's).
  */
-function readRaw(t: TensorEntry, scratch?: Uint8Array): Float32Array | Uint16Array {
+async function readRaw(t: TensorEntry, scratch?: Uint8Array): Promise<Float32Array | Uint16Array> {
   const fileDType = t.dtype === "F16" ? "f16" : t.dtype === "BF16" ? "bf16" : "f32";
   const bytes = t.numel * (fileDType === "f32" ? 4 : 2);
   const raw = scratch && scratch.length >= bytes ? scratch.subarray(0, bytes) : new Uint8Array(bytes);
-  t.read(raw);
+  await t.read(raw);
   return fileDType === "f32" ? new Float32Array(raw.buffer, raw.byteOffset, t.numel) : new Uint16Array(raw.buffer, raw.byteOffset, t.numel);
 }
 
 /** Quantize a [rows, I] tensor row by row: peak extra memory is the file's copy of this one tensor. */
-function readQuantized(t: TensorEntry, w: Weight & { dtype: QuantDType; data: Uint8Array }, scratch?: Uint8Array): Weight {
+async function readQuantized(t: TensorEntry, w: Weight & { dtype: QuantDType; data: Uint8Array }, scratch?: Uint8Array): Promise<Weight> {
   const I = t.shape[t.shape.length - 1]!, rows = t.numel / I, dtype = w.dtype, data = w.data;
-  const src = readRaw(t, scratch);
+  const src = await readRaw(t, scratch);
   const table = t.dtype === "F16" ? F16_TABLE : t.dtype === "BF16" ? BF16_TABLE : null;
   const row = new Float32Array(I);
   const rowBytes = quantizedBytes(dtype, I);
@@ -303,7 +303,7 @@ function namedWeights(c: MobileLLMConfig, w: ModelWeights): [string, Weight | Fl
 }
 
 /** Fill the weights declared by allocWeights from the file, converting dtypes on the way. */
-export function readWeights(file: TensorFile, c: MobileLLMConfig, w: ModelWeights): void {
+export async function readWeights(file: TensorFile, c: MobileLLMConfig, w: ModelWeights): Promise<void> {
   const named = namedWeights(c, w).map(([name, x]) => {
     const t = file.tensors.get(name)!;
     return [t, x instanceof Float32Array ? { dtype: "f32", shape: t.shape, data: x } as Weight : x] as const;
@@ -315,7 +315,7 @@ export function readWeights(file: TensorFile, c: MobileLLMConfig, w: ModelWeight
     if (t.shape.length > 1 && x.dtype !== autoDType(t)) scratchBytes = Math.max(scratchBytes, t.numel * (t.dtype === "F32" ? 4 : 2));
   }
   const scratch = scratchBytes > 0 ? new Uint8Array(Math.max(scratchBytes, 33 << 20)) : undefined;
-  for (const [t, x] of named) readWeight(t, x, t.shape.length > 1 ? scratch : undefined);
+  for (const [t, x] of named) await readWeight(t, x, t.shape.length > 1 ? scratch : undefined);
 }
 
 /** Say which matrices a quantized load keeps in f16, and the embedding's dtype. */
@@ -343,12 +343,12 @@ export function logWeightDTypes(file: TensorFile, c: MobileLLMConfig, dtype: DTy
  * tensor by tensor), norm vectors always f32, all allocated at once. (loadModel plans the weights
  * together with the run state instead: see there.)
  */
-export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
-                            options: LoadWeightsOptions = {}): ModelWeights {
+export async function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
+                                  options: LoadWeightsOptions = {}): Promise<ModelWeights> {
   checkTensors(file, c);
   logWeightDTypes(file, c, dtype, options);
   const w = k.allocate((a) => allocWeights(a, file, c, dtype, options));
-  readWeights(file, c, w);
+  await readWeights(file, c, w);
   return w;
 }
 

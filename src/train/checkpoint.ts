@@ -22,8 +22,10 @@ import {
   closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { encodeSafetensors, openSafetensors } from "../io/safetensors.js";
-import { CheckpointError, readRegularFile } from "../io/tensor-file.js";
+import { openSafetensors } from "../io/files.js";
+import { encodeSafetensors } from "../io/safetensors.js";
+import { CheckpointError } from "../io/tensor-file.js";
+import { readRegularFile } from "../platform/node.js";
 import { configToJson, parseConfig, type MobileLLMConfig } from "../model/config.js";
 import type { AdamWState } from "./adamw.js";
 import type { DataCounts, DataPosition } from "./data.js";
@@ -178,21 +180,21 @@ export class NonFiniteError extends Error {
 }
 
 /** Restore weights, optimizer moments and trainer state from a checkpoint folder. */
-export function loadCheckpoint(dir: string, c: MobileLLMConfig, params: TrainParams, opt: AdamWState): TrainerState {
-  const weights = openSafetensors(join(dir, "model.safetensors"));
+export async function loadCheckpoint(dir: string, c: MobileLLMConfig, params: TrainParams, opt: AdamWState): Promise<TrainerState> {
+  const weights = await openSafetensors(join(dir, "model.safetensors"));
   try {
-    readParams(params, weights, c);
+    await readParams(params, weights, c);
   } finally {
     weights.close();
   }
-  const optFile = openSafetensors(join(dir, "optimizer.safetensors"));
+  const optFile = await openSafetensors(join(dir, "optimizer.safetensors"));
   try {
     for (const [name, dst] of [["exp_avg", opt.m], ["exp_avg_sq", opt.v]] as const) {
       const t = optFile.tensors.get(name);
       if (!t || t.dtype !== "F32" || t.numel !== dst.length) {
         throw new Error(`${optFile.path}: "${name}" missing or not F32[${dst.length}]; the checkpoint does not match this model`);
       }
-      t.read(bytesOf(dst));
+      await t.read(bytesOf(dst));
     }
   } finally {
     optFile.close();

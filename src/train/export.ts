@@ -5,19 +5,20 @@
 import { copyFileSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { numberToBf16Bits, numberToF16Bits } from "../kernels/half.js";
-import { encodeSafetensors, openSafetensors } from "../io/safetensors.js";
+import { openSafetensors } from "../io/files.js";
+import { encodeSafetensors } from "../io/safetensors.js";
 import type { FileDType } from "../io/tensor-file.js";
 import { configToJson, type MobileLLMConfig } from "../model/config.js";
 import { writeFileAtomic, writeTextAtomic } from "./checkpoint.js";
 
-export function exportModel(checkpointDir: string, outDir: string, c: MobileLLMConfig, dtype: "f32" | "f16" | "bf16" = "f16"): void {
-  const file = openSafetensors(join(checkpointDir, "model.safetensors"));
+export async function exportModel(checkpointDir: string, outDir: string, c: MobileLLMConfig, dtype: "f32" | "f16" | "bf16" = "f16"): Promise<void> {
+  const file = await openSafetensors(join(checkpointDir, "model.safetensors"));
   const tensors: { name: string; dtype: FileDType; shape: number[]; bytes: Uint8Array }[] = [];
   try {
     for (const t of file.tensors.values()) {
       if (t.dtype !== "F32") throw new Error(`${file.path}: tensor ${t.name} is ${t.dtype}; a training checkpoint holds F32`);
       const f32 = new Float32Array(t.numel);
-      t.read(new Uint8Array(f32.buffer));
+      await t.read(new Uint8Array(f32.buffer));
       if (dtype === "f32") {
         tensors.push({ name: t.name, dtype: "F32", shape: t.shape, bytes: new Uint8Array(f32.buffer) });
         continue;

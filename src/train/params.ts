@@ -109,17 +109,17 @@ export function allocTrainParams(k: Allocator, c: MobileLLMConfig): TrainParams 
  * Fill the master weights from a checkpoint (any float dtype: F16/BF16 are widened exactly).
  * The file must hold exactly the tensors of the config (checked, with a message naming the file).
  */
-export function readParams(params: TrainParams, file: TensorFile, c: MobileLLMConfig): void {
+export async function readParams(params: TrainParams, file: TensorFile, c: MobileLLMConfig): Promise<void> {
   checkTensors(file, c);
   for (const t of params.layout.tensors) {
     const e = file.tensors.get(t.name)!;
     const dst = params.flat.subarray(t.offset, t.offset + t.size);
     if (e.dtype === "F32") {
-      e.read(new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength));
+      await e.read(new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength));
       continue;
     }
     const bits = new Uint16Array(t.size);
-    e.read(new Uint8Array(bits.buffer));
+    await e.read(new Uint8Array(bits.buffer));
     const table = e.dtype === "F16" ? F16_TABLE : BF16_TABLE;
     for (let i = 0; i < t.size; i++) dst[i] = table[bits[i]!]!;
   }

@@ -227,7 +227,7 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
   if (o.resume) cleanupInterruptedSaves(o.out, log);
   const ckpt = o.resume ? latestCheckpoint(o.out) : null;
   if (ckpt) {
-    state = loadCheckpoint(ckpt, c, s.params, opt);
+    state = await loadCheckpoint(ckpt, c, s.params, opt);
     data.seek(state.data);
     Object.assign(data.counts, state.dataCounts);
     rng.setState(state.rng);

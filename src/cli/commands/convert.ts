@@ -4,7 +4,7 @@
 import { basename, resolve } from "node:path";
 import { ggufFromModel, writeGguf } from "../../io/gguf-write.js";
 import { loadModel } from "../../load.js";
-import { loadTokenizer } from "../../tokenizer/index.js";
+import { loadTokenizer } from "../../load.js";
 import type { DType } from "../../kernels/kernels.js";
 import { UsageError, type Command } from "../command.js";
 import { dtypeFlag, resolveModelArg } from "../model-arg.js";

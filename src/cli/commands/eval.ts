@@ -3,12 +3,13 @@
 
 import { existsSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { evaluateTask, type TaskResult } from "../../eval/harness.js";
+import { evaluateTask } from "../../eval/files.js";
+import type { TaskResult } from "../../eval/harness.js";
 import { countRows } from "../../eval/data.js";
 import { createProgress } from "../../util/progress.js";
 import { detailTable, resultsTable, type ModelResults } from "../../eval/report.js";
 import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
-import { loadTokenizer } from "../../tokenizer/index.js";
+import { loadTokenizer } from "../../load.js";
 import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
@@ -80,7 +81,7 @@ export const evalCommand: Command = {
     const rows: ModelResults[] = [];
     for (const modelArg of modelArgs) {
       const modelDir = await resolveModelArg(modelArg, { signal, quiet: values.quiet === true });
-      checkModelFolder(modelDir);
+      await checkModelFolder(modelDir);
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       await using model = await loadModel(modelDir, { backend, dtype, layerSharingAttention, log: (m) => stderr.write(m + "\n"), ...(threads !== undefined ? { threads } : {}) });
       const results: TaskResult[] = [];

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { generate as runGeneration, type GenerateOptions, type TextCodec } from "../../generate/generate.js";
 import { HubError, isHubId } from "../../io/hub.js";
 import { checkModelFolder, isGgufPath, loadModel, readConfig } from "../../load.js";
-import { loadTokenizer } from "../../tokenizer/index.js";
+import { loadTokenizer } from "../../load.js";
 import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
 import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
 import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
@@ -107,7 +107,7 @@ export const generate: Command = {
       if (P !== undefined) checkContext(P, N, context);
     }
     const folder = await resolveModelArg(modelArg, { signal, quiet });
-    checkModelFolder(folder); // config and weights before the tokenizer: the error names what is missing
+    await checkModelFolder(folder); // config and weights before the tokenizer: the error names what is missing
     const codec = await loadCodec(folder);
     if (!codec && promptIds === null) {
       throw new UsageError(`${folder} has no tokenizer.model, so --prompt text cannot be encoded; give token ids with --ids 1,2,3`);

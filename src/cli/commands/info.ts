@@ -2,8 +2,8 @@
 
 import { readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { ggufAsCheckpoint, ggufConfig, openGguf } from "../../io/gguf.js";
-import { chooseCheckpoint } from "../../io/checkpoint.js";
+import { ggufAsCheckpoint, ggufConfig } from "../../io/gguf.js";
+import { chooseCheckpoint, openGguf } from "../../io/files.js";
 import { isGgufPath, readConfig } from "../../load.js";
 import { defaultEmbeddingDType, expectedTensors, missingTensors, storageDType } from "../../model/weights.js";
 import { isQuantDType, quantizedBytes } from "../../kernels/quant.js";
@@ -29,12 +29,12 @@ export const info: Command = {
     const layerSharingAttention = layerSharingAttentionFlag(values);
     const folder = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
     // A GGUF file holds config and weights; a folder, config.json and the weights file a load would use.
-    const gguf = isGgufPath(folder) ? openGguf(folder) : null;
+    const gguf = isGgufPath(folder) ? await openGguf(folder) : null;
     const config = gguf ? ggufConfig(gguf) : readConfig(folder, false);
     const files = gguf ? [{ name: basename(folder), bytes: statSync(folder).size }]
       : readdirSync(folder).filter((f) => statSync(join(folder, f)).isFile()).map((f) => ({ name: f, bytes: statSync(join(folder, f)).size }));
     const { file, reason } = gguf ? { file: ggufAsCheckpoint(gguf, config), reason: `${basename(folder)} (GGUF v${gguf.version})` }
-      : chooseCheckpoint(folder, (f) => missingTensors(f, config));
+      : await chooseCheckpoint(folder, (f) => missingTensors(f, config));
     const dtypes: Record<string, number> = {};
     // What a load with --dtype keeps in memory: bytes per storage dtype (as loadWeights decides).
     const resident: Record<string, number> = {};

@@ -3,9 +3,9 @@
 
 import { basename, resolve } from "node:path";
 import { readCorpusText, readIdsFile } from "../../eval/data.js";
-import { perplexity } from "../../eval/perplexity.js";
+import { perplexity } from "../../eval/files.js";
 import { createProgress } from "../../util/progress.js";
-import { loadTokenizer } from "../../tokenizer/index.js";
+import { loadTokenizer } from "../../load.js";
 import { checkModelFolder, isGgufPath, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
@@ -53,7 +53,7 @@ export const ppl: Command = {
     if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
     const dtype = dtypeFlag(values);
     const modelDir = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
-    const maxP = isGgufPath(modelDir) ? Infinity : checkModelFolder(modelDir).maxPositions; // a GGUF's context is checked at load
+    const maxP = isGgufPath(modelDir) ? Infinity : (await checkModelFolder(modelDir)).maxPositions; // a GGUF's context is checked at load
     if (givenSeqlen !== undefined && givenSeqlen > maxP) {
       throw new UsageError(`--seqlen ${givenSeqlen} exceeds the model's ${maxP}-position context (max_position_embeddings)`);
     }

@@ -2,7 +2,7 @@
 
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { loadTokenizer } from "../../tokenizer/index.js";
+import { loadTokenizer } from "../../load.js";
 import { ByteTokenizer, prepare as prepareData, type Split, type TextTokenizer } from "../../train/prepare.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
 

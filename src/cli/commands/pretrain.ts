@@ -2,7 +2,7 @@
 
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { readRegularFile } from "../../io/tensor-file.js";
+import { readRegularFile } from "../../platform/node.js";
 import type { DType } from "../../kernels/kernels.js";
 import { writeModelGguf } from "./convert.js";
 import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
@@ -204,14 +204,14 @@ export const pretrain: Command = {
       // the f32 weights as a model folder first (lossless), then quantized/rounded into the GGUF
       const tmp = mkdtempSync(join(dirname(resolve(values.export as string)), ".export-"));
       try {
-        exportModel(res.checkpoint, tmp, config, "f32");
+        await exportModel(res.checkpoint, tmp, config, "f32");
         if (!existsSync(join(tmp, "tokenizer.model"))) copyFileSync(tokenizer!, join(tmp, "tokenizer.model"));
         await writeModelGguf(tmp, values.export as string, exportDType as DType, (m) => stderr.write(m + "\n"), basename(out));
       } finally {
         rmSync(tmp, { recursive: true, force: true });
       }
     } else if (values.export !== undefined && res.checkpoint && res.stopped !== "aborted") {
-      exportModel(res.checkpoint, values.export as string, config, exportDType as "f16" | "bf16" | "f32");
+      await exportModel(res.checkpoint, values.export as string, config, exportDType as "f16" | "bf16" | "f32");
       stderr.write(`exported ${res.checkpoint} as ${exportDType} to ${values.export as string}\n`);
     }
   },

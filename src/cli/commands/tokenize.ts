@@ -2,7 +2,7 @@
 // back to text with --ids).
 
 import { existsSync, statSync } from "node:fs";
-import { loadTokenizer } from "../../tokenizer/index.js";
+import { loadTokenizer } from "../../load.js";
 import { idsFlag, UsageError, type Command } from "../command.js";
 import { resolveModelArg } from "../model-arg.js";
 

@@ -6,7 +6,7 @@
 // Winogrande is the exception ("multiple_inputs"): the choices are contexts (the sentence up to
 // the blank, with each option filled in) and all share one continuation (the rest of the sentence).
 
-import { DataError } from "../data.js";
+import { DataError } from "../rows.js";
 
 /** One log-likelihood request as strings, before tokenization. */
 export interface McRequest {
