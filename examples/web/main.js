@@ -112,6 +112,7 @@ const ids = [];
 worker.onmessage = ({ data: m }) => {
   switch (m.type) {
     case "progress": {
+      document.body.dataset.progressEvents = String(Number(document.body.dataset.progressEvents ?? 0) + 1);
       const p = $("progress");
       if (m.total) { p.max = m.total; p.value = m.loaded; } else p.removeAttribute("value");
       const mb = (b) => (b / 2 ** 20).toFixed(1);

@@ -59,7 +59,7 @@ async function load({ source: s, dtype }) {
     type: "loaded",
     name: s.kind === "default" ? "the default model" : s.kind === "files" ? s.files.map((f) => f.name).join(", ") : source,
     parameters: countParameters(model.weights).toLocaleString("en-US"), layers: c.numLayers,
-    threads: model.threads, shared: model.kernels.memory?.buffer instanceof SharedArrayBuffer,
+    threads: model.threads, shared: typeof SharedArrayBuffer !== "undefined" && model.kernels.memory?.buffer instanceof SharedArrayBuffer,
     hasTokenizer: tokenizer !== null,
   });
 }
