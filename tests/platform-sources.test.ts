@@ -209,8 +209,11 @@ describe("GGUF and the tokenizer from a URL", () => {
     expect((await browser.loadModel(url, { backend: "ts" })).forward(prompt)).toEqual((await loadModel(defaultModel, { backend: "ts" })).forward(prompt));
   });
 
-  it("the browser entry's default model is models/<name>/ beside dist/ (and src/)", () => {
+  it("the browser entry's default model is models/<name>/ beside dist/ (and src/); Node loads that file: URL", async () => {
     expect(fileURLToPath(browser.defaultModelUrl())).toBe(join(defaultModel, "/"));
+    const prompt = [1, 40, 7];
+    expect((await loadModel(browser.defaultModelUrl(), { backend: "ts" })).forward(prompt)).toEqual((await loadModel(undefined, { backend: "ts" })).forward(prompt));
+    expect((await loadTokenizer(browser.defaultModelUrl())).encode("ROMEO:")).toEqual((await loadTokenizer()).encode("ROMEO:"));
   });
 });
 
