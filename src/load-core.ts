@@ -44,6 +44,8 @@ export interface SourceOptions {
   fetch?: typeof fetch;
   /** Extra headers for requests to a URL source (not the hub: see its token option). */
   headers?: Record<string, string>;
+  /** A URL response that sends no data for this long is an error (default 30 s). */
+  timeoutMs?: number;
 }
 
 export interface LoadModelCoreOptions extends SourceOptions {
@@ -97,6 +99,7 @@ export async function resolvePortableSource(source: unknown, o: SourceOptions = 
   if (o.fetch) url.fetch = o.fetch;
   if (o.headers) url.headers = o.headers;
   if (o.signal) url.signal = o.signal;
+  if (o.timeoutMs !== undefined) url.timeoutMs = o.timeoutMs;
   if (isHttpUrl(source)) {
     const u = new URL(String(source));
     if (u.pathname.toLowerCase().endsWith(".gguf")) return { gguf: await openUrlRequired(u, url) };

@@ -4,6 +4,7 @@
 
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { defaultModel } from "./default-model.js";
 import type { SamplingOptions } from "./generate/sampling.js";
 import { samplingDefaults } from "./generate/generate.js";
@@ -28,9 +29,9 @@ export interface LoadModelOptions extends LoadModelCoreOptions {
 }
 
 /**
- * What loadModel and loadTokenizer take in Node, Deno and Bun: a folder or .gguf path, a hub id
- * ("facebook/MobileLLM-125M"), an http(s) URL (string or URL) of a model folder or of a .gguf
- * file, or a map of file names to Blob/Uint8Array/ArrayBuffer ({ "config.json": ..., ... }).
+ * What loadModel and loadTokenizer take in Node, Deno and Bun: a folder or .gguf path (or file:
+ * URL), a hub id ("facebook/MobileLLM-125M"), an http(s) URL (string or URL) of a model folder or
+ * of a .gguf file, or a map of file names to Blob/Uint8Array/ArrayBuffer ({ "config.json": ..., ... }).
  */
 export type ModelSource = string | URL | ModelFiles;
 
@@ -64,6 +65,7 @@ function hubOptions(options: LoadModelOptions & SourceOptions): Pick<LoadModelOp
 
 /** Where the files of `source` are (see ModelSource); hub ids are downloaded first. */
 export async function locateModel(source: ModelSource, options: LoadModelOptions = {}): Promise<ModelLocation> {
+  if (source instanceof URL && source.protocol === "file:") source = fileURLToPath(source);
   if (typeof source === "string" && !/^https?:\/\//i.test(source)) {
     const path = await resolveModelSource(source, hubOptions(options));
     if (isGgufPath(path)) return { gguf: fileSource(path, "GGUF file") };
@@ -153,6 +155,7 @@ export interface LoadTokenizerOptions extends SourceOptions {
  * an argument, the embedded default model's tokenizer (`defaultModel`).
  */
 export async function loadTokenizer(source: ModelSource = defaultModel, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
+  if (source instanceof URL && source.protocol === "file:") source = fileURLToPath(source);
   if (typeof source === "string" && !/^https?:\/\//i.test(source) && !isHubId(source)) {
     let info;
     try {

@@ -98,6 +98,12 @@ describe("a hub id in the browser entry", () => {
     hub.log.length = 0;
     const folder = await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches: fresh, pieceBytes: piece });
     expect(ofWeights().map((l) => l.range)).toEqual([`bytes=${2 * piece}-`]);
+    // a connection that goes silent is dropped after timeoutMs and resumed
+    const stalled = new MemoryCaches();
+    hub.stallAfter.set(sha256(weights), piece + 10);
+    hub.log.length = 0;
+    await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches: stalled, pieceBytes: piece, timeoutMs: 300 });
+    expect(ofWeights().map((l) => l.range)).toEqual([undefined, `bytes=${piece}-`]);
     const model = await loadModel({ "config.json": new Blob([readFileSync(join(GQA, "config.json"))]), "pytorch_model.bin": await blobOf(folder, "pytorch_model.bin") }, { backend: "ts" });
     expect(maxAbsDiff(model.forward(ids), want)).toBeLessThan(1e-4);
     expect(fresh.keys().some((k) => k.includes("?part="))).toBe(false);

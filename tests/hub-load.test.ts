@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadModel } from "../src/index.js";
+import { loadModel, type LoadProgress } from "../src/index.js";
 import { expected, expectedIds, FIXTURES, maxAbsDiff } from "./helpers.js";
 import { startFakeHub, type FakeHub } from "./hub-fake.js";
 
@@ -28,8 +28,13 @@ afterAll(async () => {
 
 describe("loadModel from a hub id", () => {
   it("downloads into the cache and matches the reference logits", async () => {
-    const model = await loadModel("facebook/MobileLLM-tiny-LS", { backend: "ts", hub: { endpoint: hub.url, cacheDir, quiet: true, env: {} } });
+    const events: LoadProgress[] = [];
+    const model = await loadModel("facebook/MobileLLM-tiny-LS", { backend: "ts", hub: { endpoint: hub.url, cacheDir, quiet: true, env: {} }, onProgress: (e) => events.push(e) });
     expect(maxAbsDiff(model.forward(expectedIds("tiny-ls", "input_ids")), expected("tiny-ls", "logits_fp16"))).toBeLessThan(1e-4);
+    // the same typed progress as every other source: the download, then the weights read
+    const size = readFileSync(join(dir, "pytorch_model.bin")).length;
+    expect(events.filter((e) => e.phase === "download" && e.file === "pytorch_model.bin").at(-1)).toEqual({ phase: "download", file: "pytorch_model.bin", loaded: size, total: size });
+    expect(events.some((e) => e.phase === "load" && e.file.endsWith("pytorch_model.bin"))).toBe(true);
   });
 
   it("loads again from the cache with the server stopped and offline mode on", async () => {

@@ -3,9 +3,9 @@
 // `import("x")`, and which of them import a Node built-in (`node:fs`, or a bare `fs`). Used by
 // tests/browser-imports.test.ts to keep the browser entry free of Node.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
-import { dirname, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 
 export interface NodeImport {
   /** The importing module, relative to `root`. */
@@ -43,17 +43,8 @@ export function importsOf(text: string): { specifier: string; kind: "static" | "
 /** A relative specifier as a file: "./x.js" is ./x.ts in a TypeScript tree. */
 function resolveFile(from: string, spec: string): string | undefined {
   const base = resolve(dirname(from), spec);
-  for (const candidate of [base, base.replace(/\.js$/, ".ts"), base.replace(/\.mjs$/, ".mts"), `${base}.ts`, `${base}/index.ts`]) {
-    if (existsSync(candidate) && !candidate.endsWith("/")) {
-      try {
-        readFileSync(candidate);
-        return candidate;
-      } catch {
-        // a directory
-      }
-    }
-  }
-  return undefined;
+  const candidates = [base, base.replace(/\.js$/, ".ts"), base.replace(/\.mjs$/, ".mts"), `${base}.ts`, join(base, "index.ts")];
+  return candidates.find((c) => existsSync(c) && statSync(c).isFile());
 }
 
 /**

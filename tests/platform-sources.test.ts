@@ -32,6 +32,7 @@ let server: ReturnType<typeof createServer>;
  * /plain/<dir>/<file>     the whole file (200) whatever the Range header says
  * /short/<dir>/<file>     weights files: the first half, as if that were all of it (a truncated upload)
  * /broken/<dir>/<file>    weights files: the full length announced, half sent, then the connection dropped
+ * /stall/<dir>/<file>     weights files: the full length announced, half sent, then silence (left open)
  * <dir>: "gqa" (the tiny-gqa fixture), "default" (the embedded default model), "written" (files this test writes)
  */
 function handler(req: IncomingMessage, res: ServerResponse): void {
@@ -66,6 +67,10 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(200, { "Content-Length": String(data.length) });
   if (mode === "broken" && weights) {
     res.write(data.subarray(0, data.length >> 1), () => res.socket?.destroy());
+    return;
+  }
+  if (mode === "stall" && weights) {
+    res.write(data.subarray(0, data.length >> 1)); // ...and never more (closed in afterAll)
     return;
   }
   res.end(data);
@@ -131,6 +136,9 @@ describe("a model folder over HTTP", () => {
       expect((err as Error).message, mode).toContain(`${base}/${mode}/gqa/model.safetensors: `);
       expect((err as Error).message, mode).toMatch(mode === "short" ? /truncated/ : /broke off|sent \d+ of/);
     }
+    // a server that stops sending but keeps the connection open: an error after timeoutMs
+    const stalled = await loadModel(`${base}/stall/gqa/`, { backend: "ts", weights: "model.safetensors", timeoutMs: 300 }).catch((e: Error) => e);
+    expect((stalled as Error).message).toMatch(new RegExp(`^${base}/stall/gqa/model\\.safetensors: the download of the file broke off after \\d+ of \\d+ bytes \\(no data for 0\\.3 s`));
     // the weights alone cut short: the safetensors reader's own check, with the URL
     const src = await openUrl(`${base}/short/gqa/model.safetensors`);
     expect(src!.size).toBe(statSync(join(GQA, "model.safetensors")).size >> 1);
@@ -201,8 +209,11 @@ describe("GGUF and the tokenizer from a URL", () => {
     expect((await browser.loadModel(url, { backend: "ts" })).forward(prompt)).toEqual((await loadModel(defaultModel, { backend: "ts" })).forward(prompt));
   });
 
-  it("the browser entry's default model is models/<name>/ beside dist/ (and src/)", () => {
+  it("the browser entry's default model is models/<name>/ beside dist/ (and src/); Node loads that file: URL", async () => {
     expect(fileURLToPath(browser.defaultModelUrl())).toBe(join(defaultModel, "/"));
+    const prompt = [1, 40, 7];
+    expect((await loadModel(browser.defaultModelUrl(), { backend: "ts" })).forward(prompt)).toEqual((await loadModel(undefined, { backend: "ts" })).forward(prompt));
+    expect((await loadTokenizer(browser.defaultModelUrl())).encode("ROMEO:")).toEqual((await loadTokenizer()).encode("ROMEO:"));
   });
 });
 

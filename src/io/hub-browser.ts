@@ -18,6 +18,7 @@
 // the hub again).
 
 import { mapFolder, type ModelFolder } from "../platform/folder.js";
+import { readChunk } from "../platform/url.js";
 import { chooseModelFiles, DEFAULT_ENDPOINT, hasWeights, HubError, isRepoIdSyntax, shardsOfIndex, type HubProgressEvent } from "./hub-files.js";
 
 /** The part of the Cache interface used here (window.caches.open(...) gives one). */
@@ -55,8 +56,10 @@ export interface BrowserHubOptions {
   progress?: (e: HubProgressEvent) => void;
   /** Bytes per stored piece of a download in progress (what a resumed download keeps); default 16 MiB. */
   pieceBytes?: number;
-  /** Attempts per file when the connection breaks off (each resumes); default 4. */
+  /** Attempts per file when the connection breaks off or stalls (each resumes); default 4. */
   attempts?: number;
+  /** An attempt that receives no data for this long is dropped (and retried, resuming); default 30 s. */
+  timeoutMs?: number;
 }
 
 interface Sibling { rfilename: string; size?: number; blobId?: string; lfs?: { sha256?: string; size?: number } }
@@ -256,7 +259,7 @@ async function download(ctx: Ctx, url: string, file: string, size: number | unde
     };
     try {
       for (;;) {
-        const r = await reader.read();
+        const r = await readChunk(reader, ctx.o.timeoutMs ?? 30_000);
         if (r.done) break;
         let chunk = r.value;
         if (skip > 0) {

@@ -15,6 +15,8 @@ export interface UrlOptions {
   /** Extra request headers (e.g. Authorization for a private server). */
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Give up a response that sends no data for this long (a stalled connection); default 30 s. */
+  timeoutMs?: number;
 }
 
 /** Bytes asked for when a file is opened: enough for any header we read first. */
@@ -44,14 +46,40 @@ function statusError(url: string, res: Response): CheckpointError {
   return new CheckpointError(url, `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}: ${hint}`);
 }
 
+/**
+ * The next chunk of a response body, or a rejection (a StalledError) when none arrives within
+ * `timeoutMs`: a connection that stays open without sending must not hang a load.
+ */
+export async function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>, timeoutMs: number): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StalledError(timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([reader.read(), stalled]);
+  } catch (e) {
+    if (e instanceof StalledError) void reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class StalledError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no data for ${timeoutMs / 1000} s (a stalled connection)`);
+    this.name = "StalledError";
+  }
+}
+
 /** Copy the body of `res` into dst, failing (naming `url`) unless it holds exactly dst.length bytes. */
-async function bodyInto(res: Response, dst: Uint8Array, url: string, what: string): Promise<void> {
+async function bodyInto(res: Response, dst: Uint8Array, url: string, what: string, timeoutMs: number): Promise<void> {
   if (!res.body) throw new CheckpointError(url, `the response for ${what} has no body`);
   const reader = res.body.getReader();
   let done = 0;
   try {
     for (;;) {
-      const r = await reader.read();
+      const r = await readChunk(reader, timeoutMs);
       if (r.done) break;
       if (done + r.value.length > dst.length) throw new CheckpointError(url, `the server sent more than the ${dst.length} bytes of ${what} asked for; it does not serve byte ranges correctly`);
       dst.set(r.value, done);
@@ -67,20 +95,27 @@ async function bodyInto(res: Response, dst: Uint8Array, url: string, what: strin
 }
 
 /** The whole body of `res` (a 200 answer), checked against Content-Length when there is one. */
-async function wholeBody(res: Response, url: string): Promise<Uint8Array> {
+async function wholeBody(res: Response, url: string, timeoutMs: number): Promise<Uint8Array> {
   const declared = res.headers.get("content-length");
   const encoded = res.headers.get("content-encoding");
   if (declared !== null && (encoded === null || encoded === "identity")) {
     const n = Number(declared);
     const dst = new Uint8Array(n);
-    await bodyInto(res, dst, url, "the file");
+    await bodyInto(res, dst, url, "the file", timeoutMs);
     return dst;
   }
+  // no length announced (or compressed): collect the chunks
+  const chunks: Uint8Array[] = [];
+  const reader = res.body!.getReader();
   try {
-    return new Uint8Array(await res.arrayBuffer());
+    for (let r = await readChunk(reader, timeoutMs); !r.done; r = await readChunk(reader, timeoutMs)) chunks.push(r.value);
   } catch (e) {
     throw new CheckpointError(url, `the download broke off (${(e as Error).message}); try again`);
   }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
 }
 
 /**
@@ -89,6 +124,7 @@ async function wholeBody(res: Response, url: string): Promise<Uint8Array> {
  */
 export async function openUrl(url: string | URL, o: UrlOptions = {}): Promise<ByteSource | null> {
   const href = String(url);
+  const timeoutMs = o.timeoutMs ?? 30_000;
   const res = await get(href, o, [0, PROBE_BYTES - 1]);
   if (res.status === 404) {
     await res.body?.cancel();
@@ -98,7 +134,7 @@ export async function openUrl(url: string | URL, o: UrlOptions = {}): Promise<By
     await res.body?.cancel();
     return memorySource(new Uint8Array(0), href);
   }
-  if (res.status === 200) return memorySource(await wholeBody(res, href), href); // ranges ignored: the whole file came
+  if (res.status === 200) return memorySource(await wholeBody(res, href, timeoutMs), href); // ranges ignored: the whole file came
   if (res.status !== 206) {
     await res.body?.cancel();
     throw statusError(href, res);
@@ -110,7 +146,7 @@ export async function openUrl(url: string | URL, o: UrlOptions = {}): Promise<By
   }
   const size = Number(m[3]);
   const head = new Uint8Array(Number(m[2]) + 1);
-  await bodyInto(res, head, href, "the start of the file");
+  await bodyInto(res, head, href, "the start of the file", timeoutMs);
   const source: ByteSource = {
     name: href, size,
     async read(offset, dst, what = "data") {
@@ -126,7 +162,7 @@ export async function openUrl(url: string | URL, o: UrlOptions = {}): Promise<By
         if (r.status === 200) throw new CheckpointError(href, `the server stopped honouring byte ranges while ${what} was read; try again`);
         throw statusError(href, r);
       }
-      await bodyInto(r, dst, href, what);
+      await bodyInto(r, dst, href, what, timeoutMs);
     },
   };
   return source;
