@@ -166,6 +166,16 @@ describe("a map of files (drag-and-drop, <input type=file>)", () => {
     expect(maxAbsDiff(model.forward(ids), expected("tiny-gqa", "logits_fp16"))).toBeLessThan(1e-4);
   });
 
+  it("a sharded checkpoint: the index and its shards from the map (and a missing shard named)", async () => {
+    const header = readFileSync(join(GQA, "model.safetensors"));
+    const tensors = Object.keys(JSON.parse(header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString())).filter((n) => n !== "__metadata__");
+    const index = new TextEncoder().encode(JSON.stringify({ weight_map: Object.fromEntries(tensors.map((n) => [n, "shards/pytorch_model-00001-of-00001.bin"])) }));
+    const files = { "config.json": bytesOf("config.json"), "pytorch_model.bin.index.json": index, "shards/pytorch_model-00001-of-00001.bin": new Blob([bytesOf("pytorch_model.bin")]) };
+    expect(maxAbsDiff((await browser.loadModel(files, { backend: "ts" })).forward(ids), expected("tiny-gqa", "logits_fp16"))).toBeLessThan(1e-4);
+    const { "shards/pytorch_model-00001-of-00001.bin": _, ...missing } = files;
+    await expect(loadModel(missing, { backend: "ts" })).rejects.toThrow(/^shards\/pytorch_model-00001-of-00001\.bin: checkpoint not found \(a shard named by pytorch_model\.bin\.index\.json/);
+  });
+
   it("a truncated Blob and a map without config.json are errors naming the file", async () => {
     const weights = bytesOf("model.safetensors");
     await expect(loadModel({ "config.json": bytesOf("config.json"), "model.safetensors": new Blob([weights.subarray(0, 5000)]) }, { backend: "ts" }))
