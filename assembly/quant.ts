@@ -23,7 +23,8 @@
 // Relaxed SIMD (the second build, build/kernels-relaxed*.wasm, chosen at load where the runtime
 // validates it and relaxedSimdSelfTest passes): the block dot is i32x4.relaxed_dot_i8x16_i7x16_add_s (x86 pmaddubsw + pmaddwd)
 // on int8 x directly — no widening to i16. Its second operand must be 7-bit, so it is |x|, with x's
-// sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact); q4_0
+// sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact; |x| and
+// the sign masks are stored by quantizeX, once per activation block rather than per row); q4_0
 // weights enter as their nibbles 0..15 and the −8 offset is applied as −8·Σx (Σx kept with x).
 // Pair sums stay below 2^15 (2·127·127), so nothing saturates: the integer block sums, and hence
 // every output bit, are the same as the baseline build's.
@@ -42,17 +43,17 @@
 // @ts-ignore: decorator
 @inline const Q4_BYTES: i32 = 18;
 
-/** The relaxed-SIMD build (see above): x stored as int8 plus Σx per block, instead of i16. */
+/** The relaxed-SIMD build (see above): x stored as |x| and sign masks (int8) instead of i16. */
 // @ts-ignore: decorator
 @inline const RELAXED: bool = ASC_FEATURE_RELAXED_SIMD;
-/** Bytes of one block of quantized x. */
+/** Bytes of one block of quantized x (32 i16; relaxed: 32 |x| then 32 sign masks). */
 // @ts-ignore: decorator
-@inline const XB: i32 = RELAXED ? 32 : 64;
+@inline const XB: i32 = 64;
 
 /** Bytes of one token's quantized x: the blocks, then Σx of each block as i32. */
 // @ts-ignore: decorator
 @inline function xRowBytes(I: i32): i32 {
-  return (RELAXED ? I : I << 1) + ((I / QK) << 2);
+  return (I << 1) + ((I / QK) << 2);
 }
 
 /** Bytes of scratch matmulQuant needs: the quantized activations of a chunk of tokens. */
@@ -143,9 +144,12 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
       hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 112), ids)));
       sum = i32x4.add(sum, i32x4.add(lo, hi));
       const n3 = i16x8.narrow_i32x4_s(lo, hi);
-      if (RELAXED) {
-        v128.store(qp, i8x16.narrow_i16x8_s(n0, n1));
-        v128.store(qp, i8x16.narrow_i16x8_s(n2, n3), 16);
+      if (RELAXED) { // |x| and -1 where x < 0, once here rather than for every row (blockDot)
+        const q0 = i8x16.narrow_i16x8_s(n0, n1), q1 = i8x16.narrow_i16x8_s(n2, n3);
+        v128.store(qp, i8x16.abs(q0));
+        v128.store(qp, i8x16.abs(q1), 16);
+        v128.store(qp, i8x16.shr_s(q0, 7), 32);
+        v128.store(qp, i8x16.shr_s(q1, 7), 48);
       } else if (dtype == DT_Q4_0) { // scaled by 256, 1, 16, 256 to match blockDot's masked nibbles (|256·x| <= 32512)
         v128.store(qp, i16x8.shl(v128.shuffle<i16>(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14), 8));
         v128.store(qp, v128.shuffle<i16>(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
@@ -169,8 +173,8 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
 // @ts-ignore: decorator
 @inline function blockDot(dtype: i32, wp: usize, xp: usize): v128 {
   if (RELAXED) {
-    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-    const m0 = i8x16.shr_s(x0, 7), m1 = i8x16.shr_s(x1, 7); // -1 where x < 0
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16); // |x|
+    const m0 = v128.load(xp, 32), m1 = v128.load(xp, 48); // -1 where x < 0
     let w0: v128, w1: v128;
     if (dtype == DT_Q8_0) {
       w0 = v128.load(wp, 2); w1 = v128.load(wp, 18);
@@ -179,7 +183,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
       w0 = v128.and(p, i8x16.splat(15)); w1 = i8x16.shr_u(p, 4);
     }
     w0 = i8x16.sub(v128.xor(w0, m0), m0); w1 = i8x16.sub(v128.xor(w1, m1), m1); // w·sign(x)
-    return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, i8x16.abs(x1), i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, i8x16.abs(x0), i32x4.splat(0)));
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, x1, i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, x0, i32x4.splat(0)));
   }
   if (dtype == DT_Q4_0) {
     // each i16 lane k of the 16 bytes holds the nibbles of elements 2k (bits 0-3), 2k+16 (4-7),
