@@ -12,7 +12,8 @@
 //
 //  * decode (T < 4): four output rows per pass, one from each quarter of [o0, o1) (four DRAM
 //    streams, as matmul.ts does for f16), sharing the x loads; their four block sums are gathered
-//    into one i32x4 so the four f16 scales are widened and applied with single vector operations.
+//    into one i32x4 so the four f16 scales are widened and applied with single vector operations,
+//    and (q4_0) the offset 8 is taken out once for the four rows: Σ (n − 8)·x = Σ n·x − 8·Σx.
 //  * prefill (T >= 4): four tokens per pass over one weight row: each weight block is widened
 //    once and used for four tokens; the four token sums are gathered the same way.
 //
@@ -22,7 +23,8 @@
 // Relaxed SIMD (the second build, build/kernels-relaxed*.wasm, chosen at load where the runtime
 // validates it and relaxedSimdSelfTest passes): the block dot is i32x4.relaxed_dot_i8x16_i7x16_add_s (x86 pmaddubsw + pmaddwd)
 // on int8 x directly — no widening to i16. Its second operand must be 7-bit, so it is |x|, with x's
-// sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact); q4_0
+// sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact; |x| and
+// the sign masks are stored by quantizeX, once per activation block rather than per row); q4_0
 // weights enter as their nibbles 0..15 and the −8 offset is applied as −8·Σx (Σx kept with x).
 // Pair sums stay below 2^15 (2·127·127), so nothing saturates: the integer block sums, and hence
 // every output bit, are the same as the baseline build's.
@@ -41,17 +43,17 @@
 // @ts-ignore: decorator
 @inline const Q4_BYTES: i32 = 18;
 
-/** The relaxed-SIMD build (see above): x stored as int8 plus Σx per block, instead of i16. */
+/** The relaxed-SIMD build (see above): x stored as |x| and sign masks (int8) instead of i16. */
 // @ts-ignore: decorator
 @inline const RELAXED: bool = ASC_FEATURE_RELAXED_SIMD;
-/** Bytes of one block of quantized x. */
+/** Bytes of one block of quantized x (32 i16; relaxed: 32 |x| then 32 sign masks). */
 // @ts-ignore: decorator
-@inline const XB: i32 = RELAXED ? 32 : 64;
+@inline const XB: i32 = 64;
 
 /** Bytes of one token's quantized x: the blocks, then Σx of each block as i32. */
 // @ts-ignore: decorator
 @inline function xRowBytes(I: i32): i32 {
-  return (RELAXED ? I : I << 1) + ((I / QK) << 2);
+  return (I << 1) + ((I / QK) << 2);
 }
 
 /** Bytes of scratch matmulQuant needs: the quantized activations of a chunk of tokens. */
@@ -66,14 +68,33 @@ export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
 }
 
 /**
- * Four finite f16 bit patterns, zero-extended in i32 lanes, to f32 (exact, subnormals too): the
- * f16's sign, exponent and mantissa moved into place read as an f32 that is the value · 2^-112;
- * one multiply by 2^112 restores it. Scales of blocks are finite (the loader checks).
+ * Four finite f16 bit patterns, in the HIGH halves of i32 lanes (h << 16: loaded into the odd i16
+ * lanes), to f32 (exact, subnormals too): the f16's sign, exponent and mantissa moved into place
+ * read as an f32 that is the value · 2^-112; one multiply by 2^112 restores it. The arithmetic
+ * shift by 3 moves exponent and mantissa into place and copies the sign into bits 28-30, which
+ * the mask clears. Scales of blocks are finite (the loader checks).
  */
 // @ts-ignore: decorator
-@inline function f16x4Finite(h: v128): v128 {
-  const bits = v128.or(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+@inline function f16x4HighFinite(h16: v128): v128 {
+  const bits = v128.and(i32x4.shr_s(h16, 3), i32x4.splat(0x8fffffff));
   return f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000)));
+}
+
+/**
+ * q4_0 block sums Σ (n − 8)·x from blockDot's sums of four rows or tokens (`raw`, one per lane)
+ * and the matching Σx (`xsum`), exact. Baseline build: raw = 256·Σ n·x (blockDot), so subtract
+ * 256·8·Σx and shift the exact multiple of 256 back down; relaxed build: raw = Σ n·x.
+ */
+// @ts-ignore: decorator
+@inline function q4Sums(raw: v128, xsum: v128): v128 {
+  if (RELAXED) return i32x4.sub(raw, i32x4.shl(xsum, 3));
+  return i32x4.shr_s(i32x4.sub(raw, i32x4.shl(xsum, 11)), 8);
+}
+
+/** The same for one row and token (scalars). */
+// @ts-ignore: decorator
+@inline function q4Sum(raw: i32, xsum: i32): i32 {
+  return RELAXED ? raw - (xsum << 3) : (raw - (xsum << 11)) >> 8;
 }
 
 /** One finite f16 to f32 (same trick, scalar). */
@@ -86,8 +107,8 @@ export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
  * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (relaxed build: int8), then Σx
  * per block (row stride xRowBytes(I)), and dx[b·T + t] = amax/127 (f32; token-minor so four
  * tokens' scales are one v128 load). For q4_0 weights (baseline build) each block's x is stored
- * in the order its nibbles unpack into i16 lanes (blockDot): x0,x2..x14 | x1,x3..x15 |
- * x16,x18..x30 | x17,x19..x31.
+ * in the order, and at the scale, in which blockDot finds its nibbles in i16 lanes:
+ * 256·(x0,x2..x14) | x1,x3..x15 | 16·(x16,x18..x30) | 256·(x17,x19..x31).
  */
 function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): void {
   const B = I / QK;
@@ -123,14 +144,17 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
       hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp, 112), ids)));
       sum = i32x4.add(sum, i32x4.add(lo, hi));
       const n3 = i16x8.narrow_i32x4_s(lo, hi);
-      if (RELAXED) {
-        v128.store(qp, i8x16.narrow_i16x8_s(n0, n1));
-        v128.store(qp, i8x16.narrow_i16x8_s(n2, n3), 16);
-      } else if (dtype == DT_Q4_0) {
-        v128.store(qp, v128.shuffle<i16>(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14));
+      if (RELAXED) { // |x| and -1 where x < 0, once here rather than for every row (blockDot)
+        const q0 = i8x16.narrow_i16x8_s(n0, n1), q1 = i8x16.narrow_i16x8_s(n2, n3);
+        v128.store(qp, i8x16.abs(q0));
+        v128.store(qp, i8x16.abs(q1), 16);
+        v128.store(qp, i8x16.shr_s(q0, 7), 32);
+        v128.store(qp, i8x16.shr_s(q1, 7), 48);
+      } else if (dtype == DT_Q4_0) { // scaled by 256, 1, 16, 256 to match blockDot's masked nibbles (|256·x| <= 32512)
+        v128.store(qp, i16x8.shl(v128.shuffle<i16>(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14), 8));
         v128.store(qp, v128.shuffle<i16>(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15), 16);
-        v128.store(qp, v128.shuffle<i16>(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), 32);
-        v128.store(qp, v128.shuffle<i16>(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+        v128.store(qp, i16x8.shl(v128.shuffle<i16>(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), 4), 32);
+        v128.store(qp, i16x8.shl(v128.shuffle<i16>(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15), 8), 48);
       } else {
         v128.store(qp, n0); v128.store(qp, n1, 16); v128.store(qp, n2, 32); v128.store(qp, n3, 48);
       }
@@ -143,33 +167,36 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
 /**
  * The 32 weights of one block dotted with the activations of the block at xp: Σ w·x as an i32x4
  * of partial sums (exact). Baseline: weights widened to four i16x8 (elements 0-7, 8-15, 16-23,
- * 24-31) against i16 x. Relaxed: int8 dots (see the file comment); xs is the block's Σx.
+ * 24-31) against i16 x. Relaxed: int8 dots (see the file comment). For q4_0 the offset 8 is left
+ * out (both builds) and applied once per four rows by q4Sums.
  */
 // @ts-ignore: decorator
-@inline function blockDot(dtype: i32, wp: usize, xp: usize, xs: usize): v128 {
+@inline function blockDot(dtype: i32, wp: usize, xp: usize): v128 {
   if (RELAXED) {
-    const x0 = v128.load(xp), x1 = v128.load(xp, 16);
-    const m0 = i8x16.shr_s(x0, 7), m1 = i8x16.shr_s(x1, 7); // -1 where x < 0
-    let w0: v128, w1: v128, init = i32x4.splat(0);
+    const x0 = v128.load(xp), x1 = v128.load(xp, 16); // |x|
+    const m0 = v128.load(xp, 32), m1 = v128.load(xp, 48); // -1 where x < 0
+    let w0: v128, w1: v128;
     if (dtype == DT_Q8_0) {
       w0 = v128.load(wp, 2); w1 = v128.load(wp, 18);
-    } else { // the nibbles 0..15; Σ (n − 8)·x = Σ n·x − 8·Σx
+    } else { // the nibbles 0..15 (Σ (n − 8)·x = Σ n·x − 8·Σx: q4Sums)
       const p = v128.load(wp, 2);
       w0 = v128.and(p, i8x16.splat(15)); w1 = i8x16.shr_u(p, 4);
-      init = i32x4.replace_lane(init, 0, -8 * load<i32>(xs));
     }
     w0 = i8x16.sub(v128.xor(w0, m0), m0); w1 = i8x16.sub(v128.xor(w1, m1), m1); // w·sign(x)
-    return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, i8x16.abs(x1), i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, i8x16.abs(x0), init));
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, x1, i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, x0, i32x4.splat(0)));
   }
   if (dtype == DT_Q4_0) {
-    // each i16 lane k of the 16 bytes holds the nibbles of elements 2k, 2k+16 (byte 2k) and
-    // 2k+1, 2k+17 (byte 2k+1): four shifts and masks give them as i16, matching x's q4 order
-    const p = v128.load(wp, 2), m = i16x8.splat(15);
-    let s = i32x4.dot_i16x8_s(v128.and(p, m), v128.load(xp));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(p, 8), m), v128.load(xp, 16)));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(p, 4), m), v128.load(xp, 32)));
-    s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.shr_u(p, 12), v128.load(xp, 48)));
-    return i32x4.add(s, i32x4.replace_lane(i32x4.splat(0), 0, -8 * load<i32>(xs))); // Σ (n − 8)·x = Σ n·x − 8·Σx
+    // each i16 lane k of the 16 bytes holds the nibbles of elements 2k (bits 0-3), 2k+16 (4-7),
+    // 2k+1 (8-11) and 2k+17 (12-15). Three masks and one shift isolate them without moving them
+    // down: as n, 16·n, 256·n and n; x is stored scaled by 256, 16, 1 and 256 to match (quantizeX),
+    // so every product is 256·n·x and the sum is 256·Σ n·x (exact: |256·Σ n·x| <= 256·32·15·127 <
+    // 2^24). The caller subtracts the offset, 256·8·Σx, and divides by 256 (an exact shift) once
+    // per block for four rows or tokens (q4Block).
+    const p = v128.load(wp, 2);
+    let s = i32x4.dot_i16x8_s(v128.and(p, i16x8.splat(0x000f)), v128.load(xp));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(p, i16x8.splat(0x0f00)), v128.load(xp, 16)));
+    s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(p, i16x8.splat(0x00f0)), v128.load(xp, 32)));
+    return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.shr_u(p, 12), v128.load(xp, 48)));
   }
   const a = v128.load(wp, 2), b = v128.load(wp, 18);
   let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), v128.load(xp));
@@ -189,9 +216,10 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
   let acc: f32 = 0;
   for (let b = 0; b < B; b++) {
     const wp = w + <usize>(b * bytes);
-    const p = blockDot(dtype, wp, xq + <usize>(b * XB), xs + (<usize>b << 2));
+    const p = blockDot(dtype, wp, xq + <usize>(b * XB));
     const h = i32x4.add(p, v128.shuffle<i32>(p, p, 2, 3, 0, 1));
-    const isum = i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
+    let isum = i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1);
+    if (dtype == DT_Q4_0) isum = q4Sum(isum, load<i32>(xs + (<usize>b << 2)));
     acc += <f32>isum * (f16Finite(<u32>load<u16>(wp)) * load<f32>(dx + <usize>b * dxStride));
   }
   return acc;
@@ -206,18 +234,21 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
   const quarter = <usize>Q * rowBytes;
   const xsum = xq + <usize>(B * XB); // Σx of each block, after the blocks
   for (let o = o0; o < o0 + Q; o++) {
-    const w0 = w + <usize>o * rowBytes, w1 = w0 + quarter, w2 = w1 + quarter, w3 = w2 + quarter;
+    // pointers stepped block by block (the engine does not strength-reduce b·bytes)
+    let wp = w + <usize>o * rowBytes, xp = xq, xs = xsum, dp = dx;
+    const wEnd = wp + rowBytes;
     let acc = f32x4.splat(0); // rows o, o+Q, o+2Q, o+3Q
-    for (let b = 0; b < B; b++) {
-      const off = <usize>(b * bytes), xp = xq + <usize>(b * XB), xs = xsum + (<usize>b << 2);
-      const isum = hsum4i(blockDot(dtype, w0 + off, xp, xs), blockDot(dtype, w1 + off, xp, xs),
-                          blockDot(dtype, w2 + off, xp, xs), blockDot(dtype, w3 + off, xp, xs));
-      let h = v128.load16_lane(w0 + off, i32x4.splat(0), 0);
-      h = v128.load16_lane(w1 + off, h, 2);
-      h = v128.load16_lane(w2 + off, h, 4);
-      h = v128.load16_lane(w3 + off, h, 6);
-      const s = f32x4.mul(f16x4Finite(h), f32x4.splat(load<f32>(dx + <usize>b * dxStride)));
+    while (wp < wEnd) {
+      const w1 = wp + quarter, w2 = w1 + quarter, w3 = w2 + quarter;
+      let isum = hsum4i(blockDot(dtype, wp, xp), blockDot(dtype, w1, xp), blockDot(dtype, w2, xp), blockDot(dtype, w3, xp));
+      if (dtype == DT_Q4_0) isum = q4Sums(isum, v128.load32_splat(xs));
+      let h = v128.load16_lane(wp, i32x4.splat(0), 1); // the four rows' f16 scales, << 16
+      h = v128.load16_lane(w1, h, 3);
+      h = v128.load16_lane(w2, h, 5);
+      h = v128.load16_lane(w3, h, 7);
+      const s = f32x4.mul(f16x4HighFinite(h), v128.load32_splat(dp));
       acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
+      wp += <usize>bytes; xp += <usize>XB; xs += 4; dp += dxStride;
     }
     store<f32>(y + (<usize>o << 2), f32x4.extract_lane(acc, 0));
     store<f32>(y + (<usize>(o + Q) << 2), f32x4.extract_lane(acc, 1));
@@ -241,9 +272,15 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
     for (let b = 0; b < B; b++) {
       const wp = wr + <usize>(b * bytes), xp = xq + <usize>(b * XB);
       if (RELAXED || dtype == DT_Q4_0) { // cheap unpacking (relaxed: none): one block dot per token
-        const xs = xq + <usize>(B * XB) + (<usize>b << 2);
-        const isum = hsum4i(blockDot(dtype, wp, xp, xs), blockDot(dtype, wp, xp + xRow, xs + xRow),
-                            blockDot(dtype, wp, xp + 2 * xRow, xs + 2 * xRow), blockDot(dtype, wp, xp + 3 * xRow, xs + 3 * xRow));
+        let isum = hsum4i(blockDot(dtype, wp, xp), blockDot(dtype, wp, xp + xRow),
+                          blockDot(dtype, wp, xp + 2 * xRow), blockDot(dtype, wp, xp + 3 * xRow));
+        if (dtype == DT_Q4_0) { // the four tokens' Σx
+          const xs = xq + <usize>(B * XB) + (<usize>b << 2);
+          let xsum = v128.load32_lane(xs, i32x4.splat(0), 0);
+          xsum = v128.load32_lane(xs + xRow, xsum, 1);
+          xsum = v128.load32_lane(xs + 2 * xRow, xsum, 2);
+          isum = q4Sums(isum, v128.load32_lane(xs + 3 * xRow, xsum, 3));
+        }
         const s = f32x4.mul(v128.load(dx + ((<usize>b * dxT) << 2)), f32x4.splat(f16Finite(<u32>load<u16>(wp))));
         acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), s));
         continue;
@@ -272,6 +309,25 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
   }
 }
 
+// One function per format, so that each is compiled for its constant dtype (inlined into one
+// function with a runtime dtype, the optimizer kept a dtype test in the innermost loop).
+// @ts-ignore: decorator
+@noinline function matvecQ8(y: usize, xq: usize, dx: usize, dxStride: usize, w: usize, B: i32, o0: i32, o1: i32): void {
+  matvecQ(DT_Q8_0, y, xq, dx, dxStride, w, B, o0, o1);
+}
+// @ts-ignore: decorator
+@noinline function matvecQ4(y: usize, xq: usize, dx: usize, dxStride: usize, w: usize, B: i32, o0: i32, o1: i32): void {
+  matvecQ(DT_Q4_0, y, xq, dx, dxStride, w, B, o0, o1);
+}
+// @ts-ignore: decorator
+@noinline function matmul4Q8(y: usize, yRow: usize, xq: usize, xRow: usize, dx: usize, dxT: usize, w: usize, B: i32, o0: i32, o1: i32): void {
+  matmul4Q(DT_Q8_0, y, yRow, xq, xRow, dx, dxT, w, B, o0, o1);
+}
+// @ts-ignore: decorator
+@noinline function matmul4Q4(y: usize, yRow: usize, xq: usize, xRow: usize, dx: usize, dxT: usize, w: usize, B: i32, o0: i32, o1: i32): void {
+  matmul4Q(DT_Q4_0, y, yRow, xq, xRow, dx, dxT, w, B, o0, o1);
+}
+
 /**
  * yTO[t, o] = Σ_i xTI[t, i]·W[o, i] for o in [o0, o1), W [O, I] in q8_0/q4_0 blocks (I a multiple
  * of 32; the caller checks). `scratch` holds QMATMUL_SCRATCH_BYTES (16-byte aligned).
@@ -291,15 +347,15 @@ export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I:
     const yc = y + <usize>t0 * yRow;
     if (T < 4) {
       for (let t = 0; t < n; t++) {
-        if (dtype == DT_Q8_0) matvecQ(DT_Q8_0, yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
-        else matvecQ(DT_Q4_0, yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
+        if (dtype == DT_Q8_0) matvecQ8(yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
+        else matvecQ4(yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
       }
       continue;
     }
     let t = 0;
     for (; t + 4 <= n; t += 4) {
-      if (dtype == DT_Q8_0) matmul4Q(DT_Q8_0, yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
-      else matmul4Q(DT_Q4_0, yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
+      if (dtype == DT_Q8_0) matmul4Q8(yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
+      else matmul4Q4(yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
     }
     for (; t < n; t++) { // token tail: one row at a time
       const rowBytes = <usize>(B * (dtype == DT_Q8_0 ? Q8_BYTES : Q4_BYTES));

@@ -108,6 +108,38 @@ describe("quantized matmul: wasm == TS reference, bit for bit", () => {
     expect(firstBitDifference(y, yTs)).toBeNull();
   }));
 
+  it("extreme weights and activations: the integer block sums stay exact", () => scoped(() => {
+    // The baseline build's q4_0 dot works on 256·Σ n·x (nibbles masked in place against x stored
+    // pre-scaled by up to 256, assembly/quant.ts), the largest intermediates of any path: drive
+    // them to their limits with every nibble 0 or 15 (q8_0: every byte -128 or 127, as a GGUF from
+    // elsewhere may hold) and every activation at ±127 after quantization, in runs and alternating.
+    const I = 96, O = 7, B = I / 32, g = new Mulberry32(11);
+    for (const dtype of ["q4_0", "q8_0"] as const) {
+      for (const pattern of ["high", "low", "alternate", "random"] as const) {
+        const bytes = new Uint8Array(quantizedBytes(dtype, O * I)), bb = BLOCK_BYTES[dtype];
+        for (let blk = 0; blk < O * B; blk++) {
+          bytes[blk * bb] = 0x00; bytes[blk * bb + 1] = blk % 2 ? 0x3c : 0xbc; // scale ±1.0 (f16)
+          for (let j = 2; j < bb; j++) {
+            const hi = pattern === "high" || (pattern === "alternate" && j % 2 === 0) || (pattern === "random" && g.next() < 0.5);
+            bytes[blk * bb + j] = dtype === "q4_0" ? (hi ? 0xff : 0x00) : (hi ? 0x7f : 0x80);
+          }
+        }
+        const dev = wasm.allocU8(bytes.length);
+        dev.set(bytes);
+        for (const T of [1, 5]) {
+          const xHost = new Float32Array(T * I);
+          for (let i = 0; i < T * I; i++) xHost[i] = pattern === "alternate" ? (i % 2 ? -3 : 3) : (g.next() < 0.5 ? -3 : 3);
+          const x = wasm.allocF32(T * I);
+          x.set(xHost);
+          const yWasm = wasm.allocF32(T * O), yTs = new Float32Array(T * O);
+          wasm.matmul(yWasm, x, { dtype, shape: [O, I], data: dev }, T, I, O);
+          ts.matmul(yTs, xHost, { dtype, shape: [O, I], data: bytes }, T, I, O);
+          expect(firstBitDifference(yWasm, yTs), `${dtype} ${pattern} T=${T}`).toBeNull();
+        }
+      }
+    }
+  }));
+
   it("non-finite activations give NaN/Inf outputs, not finite garbage", () => scoped(() => {
     const I = 64, O = 3, g = new Mulberry32(3);
     const w = quantWeight("q8_0", randomValues(g, O * I), O, I);
