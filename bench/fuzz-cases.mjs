@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync, readFileSync } from "no
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModel, openSafetensors } from "../dist/index.js";
-import { Mulberry32 } from "../dist/generate/sampling.js";
+import { Mulberry32 } from "../dist/util/rng.js";
 import { openPytorchCheckpoint } from "../dist/io/pytorch.js";
 import { crc32, ZipReader } from "../dist/io/zip.js";
 import { loadTokenizer, Tokenizer } from "../dist/tokenizer/index.js";

@@ -10,11 +10,11 @@
 // there takes about a minute); --decode N overrides both. --write records the table in BENCHMARKS.md.
 import { Bench } from "tinybench";
 import { createKernels } from "../dist/kernels/index.js";
-import { numberToBf16Bits, numberToF16Bits } from "../dist/kernels/half.js";
 import { PRESETS } from "../dist/model/config.js";
 import { MobileLLM } from "../dist/model/model.js";
+import { randomWeights } from "../dist/model/random-weights.js";
 import { generate } from "../dist/generate/generate.js";
-import { Mulberry32 } from "../dist/generate/sampling.js";
+import { Mulberry32 } from "../dist/util/rng.js";
 import { loadavg } from "node:os";
 import { updateBenchmarks } from "./report.mjs";
 
@@ -27,32 +27,6 @@ const dtypes = arg("dtypes", "f32,f16").split(",");
 const decodeArg = arg("decode", undefined);
 const threads = Number(arg("threads", "1")); // wasm kernel threads (bench/threads.bench.ts compares 1 and 2)
 const PROMPT = 128;
-
-/** Random weights in backend memory: matrices uniform in ±1/sqrt(in), norms 1. */
-function randomWeights(c, k, dtype) {
-  const rng = new Mulberry32(1);
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
-  const toBits = dtype === "f16" ? numberToF16Bits : numberToBf16Bits;
-  const matrix = (rows, cols) => {
-    const n = rows * cols, a = 1 / Math.sqrt(cols);
-    const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
-    for (let i = 0; i < n; i++) {
-      const x = (2 * rng.next() - 1) * a;
-      data[i] = dtype === "f32" ? x : toBits(x);
-    }
-    return { dtype, shape: [rows, cols], data };
-  };
-  const ones = (n) => k.allocF32(n).fill(1);
-  const embedVD = matrix(c.vocabSize, D);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    layers.push({
-      inputNormD: ones(D), wqQD: matrix(Q, D), wkKD: matrix(K, D), wvKD: matrix(K, D), woDQ: matrix(D, Q),
-      postNormD: ones(D), wGateFD: matrix(F, D), wUpFD: matrix(F, D), wDownDF: matrix(D, F),
-    });
-  }
-  return { embedVD, layers, finalNormD: ones(D), lmHeadVD: embedVD };
-}
 
 const config = PRESETS["125M"];
 const rng = new Mulberry32(2);
@@ -70,7 +44,7 @@ for (const backend of backends) {
   for (const dtype of dtypes) {
     if (rows.length > 0) kernels = await createKernels(backend, { threads: backend === "ts" ? 1 : threads }); // fresh memory per model
     const t0 = performance.now();
-    const weights = randomWeights(config, kernels, dtype);
+    const weights = randomWeights(config, kernels, { dtype });
     const slow = backend === "ts";
     const decodeTokens = decodeArg !== undefined ? Number(decodeArg) : slow ? 16 : 128;
     const model = new MobileLLM(config, kernels, weights, { maxPositions: PROMPT + decodeTokens + 1 });

@@ -17,11 +17,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createKernels } from "../dist/kernels/index.js";
-import { numberToF16Bits } from "../dist/kernels/half.js";
-import { quantize, quantizedBytes } from "../dist/kernels/quant.js";
 import { PRESETS } from "../dist/model/config.js";
 import { MobileLLM } from "../dist/model/model.js";
-import { Mulberry32 } from "../dist/generate/sampling.js";
+import { randomWeights } from "../dist/model/random-weights.js";
+import { Mulberry32 } from "../dist/util/rng.js";
 import { loadModel } from "../dist/load.js";
 import { loadTokenizer } from "../dist/tokenizer/index.js";
 import { perplexity } from "../dist/eval/perplexity.js";
@@ -44,37 +43,6 @@ const loadAtStart = loadavg()[0];
 
 // ---- 1. decode speed ----------------------------------------------------------------------------
 
-/** Random 125M weights in `dtype` (matrices uniform in ±1/sqrt(in), norms 1), quantized like loadModel does. */
-function randomWeights(c, k, dtype, embeddingDType) {
-  const rng = new Mulberry32(1);
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
-  const matrix = (rows, cols, d = dtype) => {
-    const n = rows * cols, a = 1 / Math.sqrt(cols);
-    const row = new Float32Array(cols);
-    if (d === "f16") {
-      const data = k.allocU16(n);
-      for (let i = 0; i < n; i++) data[i] = numberToF16Bits((2 * rng.next() - 1) * a);
-      return { dtype: d, shape: [rows, cols], data };
-    }
-    const data = k.allocU8(quantizedBytes(d, n)), rowBytes = quantizedBytes(d, cols);
-    for (let r = 0; r < rows; r++) {
-      for (let i = 0; i < cols; i++) row[i] = (2 * rng.next() - 1) * a;
-      quantize(d, data, r * rowBytes, row, 0, cols);
-    }
-    return { dtype: d, shape: [rows, cols], data };
-  };
-  const ones = (n) => k.allocF32(n).fill(1);
-  const embedVD = matrix(c.vocabSize, D, embeddingDType);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    layers.push({
-      inputNormD: ones(D), wqQD: matrix(Q, D), wkKD: matrix(K, D), wvKD: matrix(K, D), woDQ: matrix(D, Q),
-      postNormD: ones(D), wGateFD: matrix(F, D), wUpFD: matrix(F, D), wDownDF: matrix(D, F),
-    });
-  }
-  return { embedVD, layers, finalNormD: ones(D), lmHeadVD: embedVD };
-}
-
 const config = PRESETS["125M"];
 const skipSpeed = process.argv.includes("--skip-speed");
 // Run with bun or deno (`bun bench/quant.bench.mjs`) to measure the relaxed-SIMD build; its table is recorded separately.
@@ -94,7 +62,7 @@ for (const v of skipSpeed ? [] : variants) {
   // one thread: the bars are for one thread (bench:threads compares thread counts)
   const kernels = await createKernels("wasm", { threads: 1 });
   const t0 = performance.now();
-  v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, v.dtype, v.emb), { maxPositions: PROMPT + 2 });
+  v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, { dtype: v.dtype, embeddingDType: v.emb }), { maxPositions: PROMPT + 2 });
   v.model.feed(promptIds); // KV cache holds 128 positions
   v.weightBytes = [v.model.weights.embedVD, ...v.model.weights.layers.flatMap((l) => [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF])]
     .reduce((s, w) => s + w.data.byteLength, 0);

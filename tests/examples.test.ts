@@ -10,7 +10,7 @@ import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commandHelp } from "../src/cli/command.js";
 import { COMMANDS } from "../src/cli/commands/index.js";
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { defaultModel } from "../src/load.js";
 import { startFakeHub, type FakeHub } from "./hub-fake.js";
 import { FIXTURES } from "./helpers.js";

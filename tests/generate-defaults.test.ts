@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultModel, loadModel } from "../src/load.js";
 import { loadTokenizer } from "../src/tokenizer/index.js";
-import { samplingDefaults } from "../src/generate/generate.js";
+import { generate, samplingDefaults } from "../src/generate/generate.js";
 import { HAS_BIN, mobilellm, ROOT } from "./bin-helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-defaults-"));
@@ -38,10 +38,10 @@ describe("the library's defaults", () => {
     expect((await loadTokenizer()).encode("ROMEO: hi")).toEqual((await loadTokenizer(defaultModel)).encode("ROMEO: hi"));
   });
 
-  it("model.generate() is greedy by default (no generation_config.json), like the CLI", async () => {
+  it("generate() is greedy by default (no generation_config.json), like the CLI", async () => {
     const model = await loadModel();
-    const plain = await model.generate(PROMPT, { maxNewTokens: 12 }).result;
-    const greedy = await model.generate(PROMPT, { maxNewTokens: 12, temperature: 0 }).result;
+    const plain = await generate(model, PROMPT, { maxNewTokens: 12 }).result;
+    const greedy = await generate(model, PROMPT, { maxNewTokens: 12, temperature: 0 }).result;
     expect(plain.ids).toEqual(greedy.ids);
     if (HAS_BIN) {
       const cli = JSON.parse(mobilellm(["generate", "--ids", PROMPT.join(","), "-n", "12", "--json"]).stdout);
@@ -52,9 +52,9 @@ describe("the library's defaults", () => {
   it("with generation_config.json do_sample, library and CLI sample with its settings", async () => {
     const model = await loadModel(sampling);
     expect(model.generationDefaults).toEqual({ temperature: 0.7, topK: 50, topP: 0.9 });
-    const byDefault = await model.generate(PROMPT, { maxNewTokens: 24, seed: 5 }).result;
-    const explicit = await model.generate(PROMPT, { maxNewTokens: 24, seed: 5, temperature: 0.7, topK: 50, topP: 0.9 }).result;
-    const greedy = await model.generate(PROMPT, { maxNewTokens: 24, temperature: 0 }).result;
+    const byDefault = await generate(model, PROMPT, { maxNewTokens: 24, seed: 5 }).result;
+    const explicit = await generate(model, PROMPT, { maxNewTokens: 24, seed: 5, temperature: 0.7, topK: 50, topP: 0.9 }).result;
+    const greedy = await generate(model, PROMPT, { maxNewTokens: 24, temperature: 0 }).result;
     expect(byDefault.ids).toEqual(explicit.ids);
     expect(byDefault.ids).not.toEqual(greedy.ids); // the defaults really sample
     if (HAS_BIN) {
@@ -69,19 +69,19 @@ describe("the library's defaults", () => {
 describe("Generation.result", () => {
   it("awaiting result without iterating runs the generation to the end", async () => {
     const model = await loadModel();
-    const r = await model.generate(PROMPT, { maxNewTokens: 7, eosTokenId: null }).result;
+    const r = await generate(model, PROMPT, { maxNewTokens: 7, eosTokenId: null }).result;
     expect(r.generatedTokens).toBe(7);
     expect(r.stopReason).toBe("length");
   });
 
   it("iterating then awaiting, and awaiting alongside a loop, both see every step", async () => {
     const model = await loadModel();
-    const gen = model.generate(PROMPT, { maxNewTokens: 6, eosTokenId: null });
+    const gen = generate(model, PROMPT, { maxNewTokens: 6, eosTokenId: null });
     const seen: number[] = [];
     for await (const s of gen) seen.push(s.id);
     expect((await gen.result).ids).toEqual(seen);
 
-    const gen2 = model.generate(PROMPT, { maxNewTokens: 6, eosTokenId: null });
+    const gen2 = generate(model, PROMPT, { maxNewTokens: 6, eosTokenId: null });
     const seen2: number[] = [];
     const [r2] = await Promise.all([gen2.result, (async () => { for await (const s of gen2) seen2.push(s.id); })()]);
     expect(r2.ids).toEqual(seen2);
@@ -90,9 +90,9 @@ describe("Generation.result", () => {
 
   it("a built-CLI script that only awaits result exits with the text", () => {
     if (!HAS_BIN) return;
-    const script = `import { loadModel, loadTokenizer } from "./dist/index.js";
+    const script = `import { generate, loadModel, loadTokenizer } from "./dist/index.js";
 const model = await loadModel(), tokenizer = await loadTokenizer();
-const { text, generatedTokens } = await model.generate("ROMEO:", { tokenizer, maxNewTokens: 5, eosTokenId: null }).result;
+const { text, generatedTokens } = await generate(model, "ROMEO:", { tokenizer, maxNewTokens: 5, eosTokenId: null }).result;
 console.log(generatedTokens, JSON.stringify(text));`;
     const out = spawnNode(["--input-type=module", "-e", script]);
     expect(out.code).toBe(0);

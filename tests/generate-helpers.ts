@@ -1,13 +1,11 @@
 // Helpers for the generation tests and benchmark: random-weight models of any shape, the kernel
 // backends this build has, and a scripted fake model.
-import type { DType, Kernels, Weight } from "../src/kernels/kernels.js";
-import { numberToBf16Bits, numberToF16Bits } from "../src/kernels/half.js";
+import type { DType } from "../src/kernels/kernels.js";
 import { BACKENDS, createKernels, type BackendName } from "../src/kernels/index.js";
-import { Mulberry32 } from "../src/generate/sampling.js";
 import type { GenerationModel } from "../src/generate/generate.js";
 import type { MobileLLMConfig } from "../src/model/config.js";
 import { MobileLLM, type ModelOptions } from "../src/model/model.js";
-import type { LayerWeights, ModelWeights } from "../src/model/weights.js";
+import { randomWeights } from "../src/model/random-weights.js";
 
 /** The backends that load in this build (wasm joins once its kernels are merged). */
 export async function availableBackends(): Promise<BackendName[]> {
@@ -32,48 +30,11 @@ export function tinyConfig(o: Partial<MobileLLMConfig> = {}): MobileLLMConfig {
   };
 }
 
-/**
- * Random weights for `c` in backend memory: matrices uniform in ±scale/sqrt(in) (so activations
- * keep unit size through the layers), norm weights 1 ± 0.1. Deterministic for a seed.
- */
-export function randomWeights(c: MobileLLMConfig, k: Kernels, dtype: DType = "f32", seed = 1): ModelWeights {
-  const rng = new Mulberry32(seed);
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
-  const matrix = (rows: number, cols: number, scale: number): Weight => {
-    const n = rows * cols, a = scale / Math.sqrt(cols);
-    const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
-    const toBits = dtype === "f16" ? numberToF16Bits : numberToBf16Bits;
-    for (let i = 0; i < n; i++) {
-      const x = (2 * rng.next() - 1) * a;
-      data[i] = dtype === "f32" ? x : toBits(x);
-    }
-    return { dtype, shape: [rows, cols], data };
-  };
-  const vector = (n: number): Float32Array => {
-    const v = k.allocF32(n);
-    for (let i = 0; i < n; i++) v[i] = 1 + 0.2 * (rng.next() - 0.5);
-    return v;
-  };
-  const embedVD = matrix(c.vocabSize, D, Math.sqrt(D)); // rows of unit-ish size
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    layers.push({
-      inputNormD: vector(D),
-      wqQD: matrix(Q, D, 2), wkKD: matrix(K, D, 2), wvKD: matrix(K, D, 1), woDQ: matrix(D, Q, 1),
-      postNormD: vector(D),
-      wGateFD: matrix(F, D, 1), wUpFD: matrix(F, D, 1), wDownDF: matrix(D, F, 1),
-    });
-  }
-  const finalNormD = vector(D);
-  const lmHeadVD = c.shareEmbedding ? embedVD : matrix(c.vocabSize, D, 2);
-  return { embedVD, layers, finalNormD, lmHeadVD };
-}
-
 /** A MobileLLM with random weights on a backend. */
 export async function randomModel(c: MobileLLMConfig, backend: BackendName = "ts", options: ModelOptions & { dtype?: DType; seed?: number } = {}): Promise<MobileLLM> {
   const k = await createKernels(backend);
   const { dtype, seed, ...modelOptions } = options;
-  return new MobileLLM(c, k, randomWeights(c, k, dtype ?? "f32", seed ?? 1), modelOptions);
+  return new MobileLLM(c, k, randomWeights(c, k, { dtype: dtype ?? "f32", seed: seed ?? 1 }), modelOptions);
 }
 
 /**

@@ -2,9 +2,9 @@
 // math, reproducibility with a seed, and sampled frequencies against the softmax probabilities.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  applyRepetitionPenalty, argmax, kthLargest, Mulberry32, Sampler, type SamplingOptions,
-} from "../src/generate/sampling.js";
+import { applyRepetitionPenalty, kthLargest, Sampler, type SamplingOptions } from "../src/generate/sampling.js";
+import { argmax } from "../src/util/argmax.js";
+import { Mulberry32 } from "../src/util/rng.js";
 
 const logitsOf = (probs: number[]) => Float32Array.from(probs, Math.log);
 const support = (p: Float64Array) => [...p.keys()].filter((i) => p[i]! > 0);

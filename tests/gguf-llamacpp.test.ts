@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ggufFromModel, writeGguf } from "../src/io/gguf-write.js";
-import { loadModel } from "../src/index.js";
+import { generate, loadModel } from "../src/index.js";
 import { loadTokenizer, Tokenizer } from "../src/tokenizer/index.js";
 import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType, type SentencePiece } from "../src/tokenizer/proto.js";
 import { perplexity } from "../src/eval/perplexity.js";
@@ -69,7 +69,7 @@ async function llamaGreedy(file: string, ids: number[], n: number): Promise<numb
 }
 
 async function oursGreedy(model: Awaited<ReturnType<typeof loadModel>>, ids: number[], n: number): Promise<number[]> {
-  const r = await model.generate(ids, { maxNewTokens: n, temperature: 0, eosTokenId: null }).complete();
+  const r = await generate(model, ids, { maxNewTokens: n, temperature: 0, eosTokenId: null }).complete();
   return r.ids; // the generated ids only
 }
 

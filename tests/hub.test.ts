@@ -9,6 +9,7 @@ import {
   chooseModelFiles, HubError, hubCacheDir, isHubId, linkIntoSnapshot, lookupCachedSnapshot, repoFolderName,
   requestHeaders, resolveHubModel, shardsOfIndex, type HubProgressEvent,
 } from "../src/io/hub.js";
+import { WEIGHT_FILES } from "../src/io/checkpoint.js";
 import { createProgressBar, formatProgress } from "../src/util/progress.js";
 import { gitBlobSha1, sha256, startFakeHub, type FakeFile, type FakeHub, type FakeRepo } from "./hub-fake.js";
 
@@ -89,8 +90,12 @@ describe("names and choices", () => {
 
   it("chooseModelFiles takes config, optional files and every listed weight format", () => {
     expect(chooseModelFiles(["README.md", "model.safetensors", "config.json", "pytorch_model.bin", "tokenizer.model"]))
-      .toEqual(["config.json", "tokenizer.model", "pytorch_model.bin", "model.safetensors"]);
+      .toEqual(["config.json", "tokenizer.model", "model.safetensors", "pytorch_model.bin"]);
     expect(chooseModelFiles(["config.json", "model.safetensors"])).toEqual(["config.json", "model.safetensors"]);
+    // weights in the loader's order of preference (the one WEIGHT_FILES list, safetensors first)
+    const all = ["pytorch_model.bin.index.json", "pytorch_model.bin", "model.safetensors.index.json", "model.safetensors", "config.json"];
+    expect(chooseModelFiles(all).slice(1)).toEqual([...WEIGHT_FILES]);
+    expect(WEIGHT_FILES[0]).toBe("model.safetensors"); // what loadModel prefers (checkpoint-choice.test.ts)
     expect(chooseModelFiles(["config.json", "generation_config.json", "pytorch_model.bin.index.json", "x.bin"]))
       .toEqual(["config.json", "generation_config.json", "pytorch_model.bin.index.json"]);
   });

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CheckpointError, ConfigError, encodeSafetensors, loadModel, openSafetensors, parseConfig } from "../src/index.js";
+import { generate } from "../src/generate/generate.js";
 import { Sampler } from "../src/generate/sampling.js";
 import { allocAdamW } from "../src/train/adamw.js";
 import { latestCheckpoint, NonFiniteError, saveCheckpoint } from "../src/train/checkpoint.js";
@@ -72,9 +73,9 @@ describe("non-finite weights and logits", () => {
 
   it("a generation whose model produces NaN rejects naming the step; stop: [\"\"] is refused at creation", async () => {
     const model = await loadModel(GQA, { backend: "ts" });
-    expect(() => model.generate([1, 5], { stop: [""] })).toThrow(/stop strings must be non-empty/);
+    expect(() => generate(model, [1, 5], { stop: [""] })).toThrow(/stop strings must be non-empty/);
     model.weights.finalNormD[0] = NaN;
-    const gen = model.generate([1, 5], { maxNewTokens: 3 });
+    const gen = generate(model, [1, 5], { maxNewTokens: 3 });
     const steps: number[] = [];
     await expect((async () => { for await (const s of gen) steps.push(s.id); })()).rejects.toThrow(/generation step 1 \(position 2\): the logits hold NaN/);
     await expect(gen.result).rejects.toThrow(/generation step 1/);
@@ -122,7 +123,7 @@ describe("training state", () => {
     const k = await createKernels("ts");
     const params = allocTrainParams(k, config);
     const opt = allocAdamW(params.layout.total);
-    const state = { step: 99, data: { file: 0, byte: 0, line: 0, pass: 0 }, dataCounts: { sequences: 0, malformed: 0 }, rng: [1, 2, 3, 4], tokens: 0 };
+    const state = { step: 99, data: { file: 0, byte: 0, line: 0, pass: 0 }, dataCounts: { sequences: 0, malformed: 0 }, rng: [1], tokens: 0 };
     opt.v[params.layout.byName.get("model.norm.weight")!.offset] = Infinity;
     expect(() => saveCheckpoint(out, config, params, opt, state)).toThrow(/step 99: not saved .*exp_avg_sq\) of "model\.norm\.weight" holds a non-finite value/);
     expect(latestCheckpoint(out)).toBe(join(out, `checkpoint-${step - 1}`));

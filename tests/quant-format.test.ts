@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BLOCK_BYTES, dequantize, quantize, quantizeActivations, quantizeQ4_0, quantizeQ8_0, QuantizeError, roundHalfEven } from "../src/kernels/quant.js";
 import { numberToF16Bits } from "../src/kernels/half.js";
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { TESTS_DIR } from "./helpers.js";
 
 function q8(values: number[] | Float32Array): Uint8Array {

@@ -8,7 +8,7 @@
 // moves each product by at most |w|·d_x/2, so |y − Σ w·x| <= Σ_i |w_i|·d_x(i)/2 + 1e-5·Σ|w_i·x_i|.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import type { Weight } from "../src/kernels/kernels.js";
 import { BLOCK_BYTES, dequantize, quantize, quantizedBytes, type QuantDType } from "../src/kernels/quant.js";
 import { createTsKernels } from "../src/kernels/ts/index.js";

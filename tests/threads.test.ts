@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { generate } from "../src/generate/generate.js";
 import type { DType, Weight } from "../src/kernels/kernels.js";
 import { createWasmKernels, type WasmKernels } from "../src/kernels/wasm/index.js";

@@ -2,7 +2,7 @@
 // The layer code only indexes its arrays, so the test runs that very code in float64 by passing
 // Float64Arrays: central differences with h = 1e-5 are then accurate to ~1e-9, and a wrong
 // derivative shows up as an O(1) relative error.
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Kernels } from "../src/kernels/kernels.js";

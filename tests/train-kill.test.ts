@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { latestCheckpoint } from "../src/train/checkpoint.js";
 import { FIXTURES, TESTS_DIR } from "./helpers.js";
 

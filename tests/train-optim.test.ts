@@ -1,7 +1,7 @@
 // The optimizer pieces of the recipe against hand-computed torch / Hugging Face values.
 import { describe, expect, it } from "vitest";
 import { adamwStep, allocAdamW, clipGradNorm, cosineLr, ADAMW_DEFAULTS } from "../src/train/adamw.js";
-import { Rng } from "../src/train/rng.js";
+import { Mulberry32 } from "../src/util/rng.js";
 
 describe("optimizer recipe", () => {
   it("cosine schedule with linear warmup (HF get_cosine_schedule_with_warmup, floor 0.1x)", () => {
@@ -46,11 +46,11 @@ describe("optimizer recipe", () => {
   });
 
   it("the RNG is reproducible from its saved state, and normal() has mean 0 and variance 1", () => {
-    const a = new Rng(42);
-    for (let i = 0; i < 10; i++) a.nextU32();
-    const b = new Rng(7);
+    const a = new Mulberry32(42);
+    for (let i = 0; i < 10; i++) a.nextUint32();
+    const b = new Mulberry32(7);
     b.setState(a.getState());
-    expect(Array.from({ length: 5 }, () => a.nextU32())).toEqual(Array.from({ length: 5 }, () => b.nextU32()));
+    expect(Array.from({ length: 5 }, () => a.nextUint32())).toEqual(Array.from({ length: 5 }, () => b.nextUint32()));
     let s1 = 0, s2 = 0;
     const n = 20000;
     for (let i = 0; i < n; i++) {

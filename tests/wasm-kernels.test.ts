@@ -8,7 +8,7 @@
 // i.e. relative to the sum of magnitudes (not to the possibly-cancelling result). Elementwise
 // kernels get a few-ulp relative bound, stated where used. f16/bf16 widening must be bit-exact.
 
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { createWasmKernels, type WasmKernels } from "../src/kernels/wasm/index.js";

@@ -20,6 +20,8 @@
 
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import type { MobileLLM } from "../model/model.js";
+import { argmax } from "../util/argmax.js";
+import { yieldToEventLoop } from "../util/event-loop.js";
 import { DataError, readRows } from "./data.js";
 import { LoglikelihoodScorer } from "./loglikelihood.js";
 import { rowFailer, type McItem, type McTask, type Metric } from "./tasks/task.js";
@@ -84,13 +86,6 @@ export interface EvaluateOptions {
   onItem?: (done: number, item: ItemResult) => void;
 }
 
-/** numpy.argmax: index of the first largest value. */
-export function argmax(xs: number[]): number {
-  let best = 0;
-  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
-  return best;
-}
-
 /** Mean and its standard error, sqrt(Σ(x - mean)² / (n - 1)) / sqrt(n), as the harness's mean_stderr. */
 export function meanStderr(xs: number[]): MetricValue {
   const n = xs.length;
@@ -133,8 +128,6 @@ function readResume(file: string, task: string): Map<number, ItemResult> {
   });
   return done;
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Evaluate one task on a .jsonl/.parquet file of rows in the dataset's own field layout. */
 export async function evaluateTask(model: MobileLLM, tok: EvalTokenizer, task: McTask, file: string, options: EvaluateOptions = {}): Promise<TaskResult> {

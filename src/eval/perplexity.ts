@@ -23,6 +23,7 @@
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { MobileLLM } from "../model/model.js";
+import { yieldToEventLoop } from "../util/event-loop.js";
 import { crossEntropy } from "./cross-entropy.js";
 
 export interface PerplexityOptions {
@@ -75,8 +76,6 @@ export function perplexityFromLosses(windowLosses: number[], seqlen: number, str
   for (const loss of windowLosses) sumNll += loss * seqlen; // neg_log_likelihood = loss * seqlen
   return Math.exp(sumNll / (n * seqlen));
 }
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Mean next-token cross-entropy of one window fed from position 0: the average over t = 0..T-2 of

@@ -11,8 +11,11 @@ import { openSafetensors } from "./safetensors.js";
 import { openShardedCheckpoint } from "./sharded.js";
 import { CheckpointError, type TensorFile } from "./tensor-file.js";
 
-/** Weight file names we look for in a folder, in order of preference. */
-export const WEIGHT_FILES = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
+/**
+ * Weight file names we look for in a folder, in order of preference: the one list (the hub
+ * download and cache checks use it too, so what is fetched is what loadModel tries, in its order).
+ */
+export const WEIGHT_FILES: readonly string[] = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
 
 /** Open one weights file by its name: *.safetensors, *.bin (torch.save zip), or a shard index. */
 export function openCheckpointFile(path: string): TensorFile {

@@ -40,6 +40,7 @@ import { homedir, hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { createProgressBar } from "../util/progress.js";
+import { WEIGHT_FILES } from "./checkpoint.js";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
@@ -148,10 +149,6 @@ function assertSafeRepoPath(repoId: string, file: string): void {
 // ---------------------------------------------------------------------------------------------
 // Which files make a MobileLLM model
 
-/** Weight files we know how to load, in the order we fetch them. */
-export const WEIGHT_FILES = [
-  "pytorch_model.bin", "pytorch_model.bin.index.json", "model.safetensors", "model.safetensors.index.json",
-] as const;
 /** Small files fetched when the repo has them. */
 export const OPTIONAL_FILES = ["tokenizer.model", "generation_config.json"] as const;
 /** Every name the default choice considers (used to tell "not cached" from "not in the repo"). */
@@ -176,7 +173,7 @@ export function chooseModelFiles(listed: readonly string[]): string[] {
 }
 
 function hasWeights(files: readonly string[]): boolean {
-  return files.some((f) => (WEIGHT_FILES as readonly string[]).includes(f));
+  return files.some((f) => WEIGHT_FILES.includes(f));
 }
 
 /** Shard file names listed by a sharded-checkpoint index (`{ weight_map: { tensor: shard } }`). */

@@ -32,6 +32,11 @@ export const LAYER_TENSOR_NAMES: Record<keyof LayerWeights, string> = {
   wDownDF: "mlp.down_proj.weight",
 };
 
+/** The Hugging Face name of block `i`'s tensor `key`, e.g. "model.layers.3.self_attn.q_proj.weight". */
+export function layerTensorName(i: number, key: keyof LayerWeights): string {
+  return `model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`;
+}
+
 /** Gradients of one block (training): same names and shapes as LayerWeights, all f32. */
 export type LayerGrads = Record<keyof LayerWeights, Float32Array>;
 
@@ -61,9 +66,7 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
   const m = new Map<string, number[]>();
   m.set("model.embed_tokens.weight", [c.vocabSize, D]);
   for (let i = 0; i < c.numLayers; i++) {
-    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
-      m.set(`model.layers.${i}.${name}`, layerShapes[key as keyof LayerWeights]);
-    }
+    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) m.set(layerTensorName(i, key), layerShapes[key]);
   }
   m.set("model.norm.weight", [D]);
   if (!c.shareEmbedding) m.set("lm_head.weight", [c.vocabSize, D]);
@@ -299,9 +302,9 @@ export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType |
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as Record<keyof LayerWeights, Weight | Float32Array>;
-    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
-      const full = `model.layers.${i}.${name}`;
-      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? vector(full) : matrix(full);
+    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) {
+      const full = layerTensorName(i, key);
+      l[key] = entry(full).shape.length === 1 ? vector(full) : matrix(full);
     }
     layers.push(l as unknown as LayerWeights);
   }

@@ -269,8 +269,8 @@ export function parseTrainerState(json: unknown, file: string): TrainerState {
   const n = f.sub("dataCounts");
   const dataCounts: DataCounts = { sequences: n.int("sequences"), malformed: n.int("malformed") };
   const rng = f.o.rng;
-  if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
-    f.fail("rng", "four unsigned 32-bit integers");
+  if (!Array.isArray(rng) || rng.length !== 1 || !rng.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+    f.fail("rng", "one unsigned 32-bit integer (the Mulberry32 state)");
   }
   return { step, data, dataCounts, rng: rng as number[], tokens: f.int("tokens") };
 }
