@@ -1,5 +1,5 @@
 // The elementwise and row-wise operations of the forward pass: RMSNorm, rotary embedding,
-// causal GQA attention, SwiGLU's silu(gate)·up, residual add, softmax. Same math as
+// causal GQA attention, SwiGLU's silu(gate)·up, residual add, cross-entropy. Same math as
 // src/kernels/ts/index.ts; each loop does 4 lanes at a time with a scalar tail.
 
 import { hsum, hsum4, exp4, expScalar } from "./simd";
@@ -197,15 +197,6 @@ export function ropeBackward(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: 
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(x + (<usize>i << 2), f32x4.mul(v128.load(x + (<usize>i << 2)), sv));
   for (; i < n; i++) store<f32>(x + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * s);
-}
-
-/** In-place softmax of each of the R rows of xRC. */
-export function softmax(x: usize, R: i32, C: i32): void {
-  for (let r = 0; r < R; r++) {
-    const row = x + (<usize>r * <usize>C << 2);
-    const sum = expShiftSum(row, C, rowMax(row, C));
-    scale(row, C, <f32>1 / sum);
-  }
 }
 
 /**

@@ -20,6 +20,7 @@ import { Bench } from "tinybench";
 import * as tf from "@tensorflow/tfjs-core";
 import { setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createWasmKernels } from "../src/kernels/wasm/index.js";
+import { wasmDebugHooks } from "../src/kernels/wasm/debug.js";
 import { createTsKernels } from "../src/kernels/ts/index.js";
 import { numberToBf16Bits, numberToF16Bits } from "../src/kernels/half.js";
 import type { Weight } from "../src/kernels/kernels.js";
@@ -32,6 +33,7 @@ const root = process.cwd();
 const loadAtStart = os.loadavg()[0]!;
 // (bench/out/ is not where the default module path points, so name the module: the shared-memory build)
 const wasm = await createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(path.join(root, "build/kernels-shared.wasm")) });
+const hooks = wasmDebugHooks(wasm); // the streaming-read baselines (sumF32)
 const ref = createTsKernels();
 
 // tfjs-backend-wasm: the plain SIMD binary (no threads), loaded from node_modules by file path
@@ -148,7 +150,7 @@ for (const s of [...decodeShapes, ...prefillShapes]) {
     const buf = w.f32.data as Float32Array;
     for (const [impl, n, streams] of streamBaselines(O * I)) {
       rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true,
-        fn: () => wasm.sumF32(buf, n, streams), slow: false });
+        fn: () => hooks.sumF32(buf, n, streams), slow: false });
     }
   }
 }
@@ -184,7 +186,7 @@ for (const s of coldShapes) {
   for (const [impl, n, streams] of streamBaselines(O * I)) {
     let c = 0;
     rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true, slow: false,
-      fn: () => { wasm.sumF32(copies.f32[c]!.data as Float32Array, n, streams); c = (c + 1) % COPIES; } });
+      fn: () => { hooks.sumF32(copies.f32[c]!.data as Float32Array, n, streams); c = (c + 1) % COPIES; } });
   }
 }
 

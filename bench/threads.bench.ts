@@ -152,7 +152,7 @@ const empty = row("empty kernel through the pool (dispatch + barrier)", "µs", f
 for (let rep = 0; rep < REPS; rep++) {
   for (const t of order(rep)) {
     const k = t === 1 ? k1 : k2;
-    empty.samples.get(t)!.push(usPerCall(() => k.parallel("emptyRange", [], { units: 2, align: 1, work: 1 }), 20000));
+    empty.samples.get(t)!.push(usPerCall(() => k.parallel("debugEmptyRange", [], { units: 2, align: 1, work: 1 }), 20000));
   }
 }
 

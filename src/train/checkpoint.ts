@@ -23,6 +23,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { encodeSafetensors, openSafetensors } from "../io/safetensors.js";
+import type { BackendName } from "../kernels/kernels.js";
 import { CheckpointError, readRegularFile } from "../io/tensor-file.js";
 import { configToJson, parseConfig, type MobileLLMConfig } from "../model/config.js";
 import type { AdamWState } from "./adamw.js";
@@ -296,7 +297,7 @@ export interface RunFile {
   configJson: unknown;
   recipe: Recipe;
   data: string;
-  backend: "ts" | "wasm";
+  backend: BackendName;
   /** Absent in runs written before options were recorded. */
   options?: RunOptions;
 }
@@ -320,7 +321,7 @@ export function readRunFile(file: string): RunFile {
   };
   const backend = f.str("backend", true) ?? "ts";
   if (backend !== "ts" && backend !== "wasm") f.fail("backend", `"ts" or "wasm"`);
-  const out: RunFile = { format, config, configJson: f.o.config, recipe, data: f.str("data")!, backend: backend as "ts" | "wasm" };
+  const out: RunFile = { format, config, configJson: f.o.config, recipe, data: f.str("data")!, backend: backend as BackendName };
   if (f.o.options !== undefined) {
     const o = f.sub("options");
     const options: RunOptions = {

@@ -291,21 +291,6 @@ export function createTsKernels(): Kernels {
       for (let i = 0; i < n; i++) yN[i] += xN[i]!;
     },
 
-    softmax(xRC, R, C) {
-      for (let r = 0; r < R; r++) {
-        const base = r * C;
-        let max = -Infinity;
-        for (let c = 0; c < C; c++) if (xRC[base + c]! > max) max = xRC[base + c]!;
-        let sum = 0;
-        for (let c = 0; c < C; c++) {
-          const e = Math.exp(xRC[base + c]! - max);
-          xRC[base + c] = e;
-          sum += e;
-        }
-        for (let c = 0; c < C; c++) xRC[base + c] /= sum;
-      }
-    },
-
     // F.cross_entropy(logits, targets, reduction="sum", ignore_index=<negative>); rows keep softmax(logits)
     crossEntropy(logitsTV, targetsT, T, V) {
       let total = 0;

@@ -14,7 +14,7 @@ import { CONTROL_BLOCK_BYTES, KernelPool, type SpawnWorker, type Split } from ".
 import { defaultThreads, spawnWorker, threadsUnavailable, warnSingleThreadOnce } from "./threads.js";
 
 /** dtype codes of assembly/half.ts and assembly/quant.ts. */
-const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4_0: 6 };
+export const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4_0: 6 };
 const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1, q4_0: 1 };
 /** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
 const BACKWARD_W_ROWS = 64;
@@ -24,12 +24,6 @@ const F16_FINITE_CODE = 3;
 /** The wasm Kernels, plus access to the arena and raw exports. */
 export interface WasmKernels extends Kernels {
   readonly name: "wasm";
-  /** Σ x[0..n) read as one stream, or as four (one per quarter): bench/kernels.bench.ts's streaming baselines. */
-  sumF32(x: Float32Array, n: number, streams?: 1 | 4): number;
-  /** outN = weight elements [0, n) widened to f32 (exact; the f16/bf16 bit-exactness tests use it). */
-  widen(outN: Float32Array, w: Weight, n: number): void;
-  /** x = e^x in place with the kernels' f32 exp (for its accuracy test). */
-  expInPlace(xN: Float32Array, n: number): void;
   /** Threads running kernels (1: no workers). */
   readonly threads: number;
   /**
@@ -228,14 +222,6 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       }
     },
 
-    widen(outN, w, n) {
-      if (isQuantDType(w.dtype)) {
-        wasm.dequantizeRow(ptr(outN, n, "outN", "widen"), weightPtr(w, n, "w", "widen"), DTYPE_CODE[w.dtype], n);
-        return;
-      }
-      wasm.widenRow(ptr(outN, n, "outN", "widen"), weightPtr(w, n, "w", "widen"), DTYPE_CODE[w.dtype], n);
-    },
-
     rmsnorm(yTD, xTD, wD, T, D, eps) {
       wasm.rmsnorm(ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps);
     },
@@ -319,19 +305,6 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     add(yN, xN, n) {
       wasm.add(ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n);
-    },
-
-    softmax(xRC, R, C) {
-      wasm.softmax(ptr(xRC, R * C, "xRC", "softmax"), R, C);
-    },
-
-    sumF32(x, n, streams = 1) {
-      const p = ptr(x, n, "x", "sumF32");
-      return streams === 4 ? wasm.sumF32Quarters(p, n) : wasm.sumF32(p, n);
-    },
-
-    expInPlace(xN, n) {
-      wasm.expInPlace(ptr(xN, n, "xN", "expInPlace"), n);
     },
   };
   if (pool) unreachablePools.register(kernels, pool);
