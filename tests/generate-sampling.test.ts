@@ -2,7 +2,7 @@
 // math, reproducibility with a seed, and sampled frequencies against the softmax probabilities.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { applyRepetitionPenalty, kthLargest, Sampler, type SamplingOptions } from "../src/generate/sampling.js";
+import { applyRepetitionPenalty, kthLargest, Sampler, topPMinPFilter, type SamplingOptions } from "../src/generate/sampling.js";
 import { argmax } from "../src/util/argmax.js";
 import { Mulberry32 } from "../src/util/rng.js";
 
@@ -52,14 +52,8 @@ function referenceDistribution(logits: number[], o: Required<Omit<SamplingOption
   const e = y.map((v) => Math.exp(v - max));
   const sum = e.reduce((a, b) => a + b, 0);
   const p = e.map((v) => v / sum);
-  const order = [...p.keys()].filter((i) => p[i]! > 0).sort((a, b) => p[b]! - p[a]! || a - b);
-  const keep = new Set<number>();
-  let mass = 0;
-  for (const i of order) {
-    if (keep.size > 0 && ((o.topP < 1 && mass >= o.topP) || p[i]! < o.minP * p[order[0]!]!)) break;
-    keep.add(i);
-    mass += p[i]!;
-  }
+  const keep = new Set(topPMinPFilter(p, o.topP, o.minP)); // top-p and min-p by sorting everything
+  const mass = [...keep].reduce((a, i) => a + p[i]!, 0);
   return p.map((v, i) => (keep.has(i) ? v / mass : 0));
 }
 
@@ -175,6 +169,24 @@ describe("the optimized pipeline equals the reference pipeline (fast-check)", ()
       // Same float operations in the same order: the same kept set and probabilities.
       expect(Math.max(...want.map((w, i) => Math.abs(w - got[i]!)))).toBeLessThan(1e-12);
     }), { numRuns: 400, seed: 424242 });
+  });
+
+  it("top-p's bisection keeps the set the plain sort-based filter keeps, on large flat vocabularies (fast-check)", () => {
+    // Logits in a narrow range over thousands of ids: far more than 64 candidates, so splitTopP
+    // bisects before sorting its band.
+    const settings = fc.record({
+      V: fc.integer({ min: 65, max: 5000 }), seed: fc.nat(), spread: fc.constantFrom(0.01, 0.5, 2, 6),
+      topP: fc.constantFrom(0.99, 0.95, 0.9, 0.5, 0.2, 0.01), minP: fc.constantFrom(0, 0, 0.001, 0.2),
+      ties: fc.boolean(),
+    });
+    fc.assert(fc.property(settings, ({ V, seed, spread, topP, minP, ties }) => {
+      const g = new Mulberry32(seed);
+      const logits = Float32Array.from({ length: V }, () => (ties ? Math.floor(g.next() * 8) / 8 : g.next()) * spread);
+      const got = new Sampler(V, { topP, minP, seed: 1 }).distribution(logits);
+      const want = referenceDistribution(Array.from(logits), { temperature: 1, topK: 0, topP, minP, repetitionPenalty: 1 }, []);
+      expect(support(got)).toEqual(support(Float64Array.from(want)));
+      expect(Math.max(...want.map((w, i) => Math.abs(w - got[i]!)))).toBeLessThan(1e-12);
+    }), { numRuns: 150, seed: 1818 });
   });
 
   it("kthLargest agrees with sorting", () => {

@@ -13,7 +13,8 @@
 //
 // Steps 4 and 5 both keep a prefix of the tokens sorted by probability (computed once, after
 // top-k), so the kept set is the shorter of the two prefixes; at least one token is always kept.
-// Only the few ids around the top-p boundary are ever sorted (see splitTopP).
+// Only the few ids around the top-p boundary are ever sorted (see splitTopP); topPMinPFilter is
+// the same step written the plain way, sorting everything.
 //
 // Per token nothing is allocated: the working copy of the logits, the probabilities and the
 // candidate index list are buffers of size V planned in the constructor.
@@ -36,6 +37,27 @@ export function checkSamplingOptions(o: SamplingOptions): void {
   if (m !== undefined && !(m >= 0 && m <= 1)) bad("minP", "in [0, 1] (0 = off)", m);
   if (r !== undefined && !(Number.isFinite(r) && r > 0)) bad("repetitionPenalty", "a number > 0 (1 = off)", r);
   if (s !== undefined && !(Number.isInteger(s) && s >= 0 && s <= 0xffffffff)) bad("seed", "an integer in [0, 2^32)", s);
+}
+
+/**
+ * Steps 4 and 5 the plain way: the readable reference for Sampler's filter, which finds the same
+ * set without sorting the vocabulary (its threshold and bisection are tested against this).
+ * Sort the ids with p > 0 by probability (ties: lower id first) and walk down the list, keeping
+ * ids until the kept mass reaches topP (top-p, TopPLogitsWarper) or the next id's probability is
+ * below minP · (the largest probability) (min-p, MinPLogitsWarper); the first id is always kept.
+ * Returns the kept ids, most probable first.
+ */
+export function topPMinPFilter(pV: ArrayLike<number>, topP: number, minP: number): number[] {
+  const order = Array.from({ length: pV.length }, (_, v) => v).filter((v) => pV[v]! > 0);
+  order.sort((a, b) => pV[b]! - pV[a]! || a - b);
+  const kept: number[] = [];
+  let mass = 0;
+  for (const v of order) {
+    if (kept.length > 0 && ((topP < 1 && mass >= topP) || pV[v]! < minP * pV[order[0]!]!)) break;
+    kept.push(v);
+    mass += pV[v]!;
+  }
+  return kept;
 }
 
 /**
