@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { loadTokenizer, parseModelProto, serializeModelProto, Tokenizer } from "../src/tokenizer/index.js";
+import { plainBpeEncoder } from "../src/tokenizer/bpe-plain.js";
+import { normalize } from "../src/tokenizer/normalizer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixturePath = join(here, "fixtures", "tokenizer", "shakespeare-bpe800.model");
@@ -143,4 +145,20 @@ describe("bad tokenizer.model files", () => {
     expect(() => tok.createDecodeStream().push(-1)).toThrow(/out of range/);
     expect(() => tok.idToPiece(1.5)).toThrow(/out of range/);
   });
+});
+
+describe("the BPE encoder (word chunks, cache, pair table, heap) equals the plain one (fast-check)", () => {
+  const nofallback = join(here, "fixtures", "tokenizer", "nofallback-bpe300.model");
+  const shortText = fc.oneof(fc.array(unit, { maxLength: 60 }).map((a) => a.join("")), fc.string({ unit: "binary", maxLength: 120 }),
+    fc.array(fc.constantFrom("the ", "and", "thee", "thou ", "art", "\n", "ROMEO:", "  ", "eee", "sss", "ooo", "!!!!", "lll", "   "), { maxLength: 30 }).map((a) => a.join("")));
+  for (const [label, path] of [...models, ["nofallback-bpe300 (no byte fallback)", nofallback] as [string, string]]) {
+    it(label, () => {
+      const tok = Tokenizer.fromBytes(new Uint8Array(readFileSync(path)), path);
+      const encodePlain = plainBpeEncoder(tok.model);
+      fc.assert(fc.property(shortText, (s) => {
+        const plain = encodePlain(normalize(s, tok.model.normalizerSpec, false));
+        expect(tok.encode(s, { addBos: false, parseSpecial: false })).toEqual(plain);
+      }), { numRuns: 300, seed: 5150 });
+    });
+  }
 });
