@@ -60,23 +60,6 @@ export function createTsKernels(): Kernels {
         matmulQuantRef(yTO, xTI, wOI, T, I, O);
         return;
       }
-      if (T === 1 && wOI.dtype !== "f32") {
-        // Decode with 16-bit weights: one dot per row, widening each weight as it is read.
-        const table = wOI.dtype === "f16" ? F16_TABLE : BF16_TABLE;
-        const bits = wOI.data as Uint16Array;
-        for (let o = 0; o < O; o++) {
-          const wBase = o * I;
-          let s0 = 0, s1 = 0;
-          let i = 0;
-          for (; i + 2 <= I; i += 2) {
-            s0 += xTI[i]! * table[bits[wBase + i]!]!;
-            s1 += xTI[i + 1]! * table[bits[wBase + i + 1]!]!;
-          }
-          if (i < I) s0 += xTI[i]! * table[bits[wBase + i]!]!;
-          yTO[o] = s0 + s1;
-        }
-        return;
-      }
       if (rowScratch.length < I) rowScratch = new Float32Array(I);
       const w = wOI.dtype === "f32" ? null : rowScratch;
       const wf32 = wOI.data as Float32Array;
