@@ -23,8 +23,8 @@ export function sumF32(x: usize, n: i32): f32 {
 
 /**
  * Σ x[i] over n f32, read as four sequential streams, one per quarter of x: the streaming-read
- * baseline the decode matvec (which reads W the same way) is measured against. On the bench
- * machine four streams read DRAM about 1.6× faster than one.
+ * baseline the decode matvec (which reads W the same way) is measured against (one stream vs
+ * four: BENCHMARKS.md, "Figures cited in the source").
  */
 export function sumF32Quarters(x: usize, n: i32): f32 {
   const q = (n >> 2) & ~7; // values per quarter, a multiple of 8

@@ -58,10 +58,10 @@ export interface WasmKernelOptions extends LoadOptions {
 
 /**
  * Default least work per thread, in multiply-adds: below it a call stays on the calling thread.
- * A threaded call costs about 1.3 µs of dispatch and barrier on an idle 2-core machine
- * (BENCHMARKS.md, Threads: "empty kernel"); 2^15 multiply-adds take 2–4 µs on one core (f32
- * decode streams ~14 G/s, f16 ~7.5 G/s: BENCHMARKS.md, Kernels), so a smaller share would save
- * less than the dispatch costs. The 125M decode's k/v projections (576×192) are just above it.
+ * It is set where a thread's share of a call takes longer than a threaded call's dispatch and
+ * barrier (BENCHMARKS.md, Threads: "empty kernel"; per-core decode rates: Kernels; the figures
+ * behind this choice: "Figures cited in the source"), so a smaller share would save less than the
+ * dispatch costs. The 125M decode's k/v projections (576×192) are just above it.
  */
 export const MIN_THREAD_WORK = 1 << 15;
 
@@ -183,7 +183,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       // The kernel's inner loop runs down T, a whole row of dY and of x per step; over a training
       // batch (T = B·seq, thousands) those rows fall out of cache before they are reused. Blocks of
       // 64 rows (the kernel accumulates, so blocks simply add up, in the same order on every thread
-      // count) keep them cached: 3-9x faster on the bench's nano shapes.
+      // count) keep them cached (the gain: BENCHMARKS.md, "Figures cited in the source").
       for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
         parallel("matmulBackwardWRows", [dW, dY + t0 * O * 4, x + t0 * I * 4, Math.min(BACKWARD_W_ROWS, T - t0), I, O],
           { units: O, align: 4, work: Math.min(BACKWARD_W_ROWS, T - t0) * I * O });
