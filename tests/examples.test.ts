@@ -17,7 +17,7 @@ import { FIXTURES } from "./helpers.js";
 import { HAS_BIN, mobilellmAsync, ROOT } from "./bin-helpers.js";
 
 /** Split a command line as sh does for the quoting the examples use ('...', "...", \\ in "..."). */
-export function shellWords(line: string): string[] {
+function shellWords(line: string): string[] {
   const words: string[] = [];
   let word: string | null = null, i = 0;
   while (i < line.length) {
@@ -52,7 +52,7 @@ export function shellWords(line: string): string[] {
 }
 
 /** The mobilellm arguments of an example line, or null for lines that are not a mobilellm run. */
-export function exampleArgs(line: string): string[] | null {
+function exampleArgs(line: string): string[] | null {
   const words = shellWords(line.trim().replace(/^Example: /, ""));
   if (words[0] === "npx" && words[1] === "mobilellm") return words.slice(2);
   if (words[0] === "mobilellm") return words.slice(1);

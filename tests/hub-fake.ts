@@ -94,7 +94,7 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
   const sendBytes = (req: IncomingMessage, res: ServerResponse, data: Buffer, headers: Record<string, string>, key: string) => {
     if (hub.corrupt.has(key)) {
       data = Buffer.from(data);
-      data[data.length >> 1] ^= 0xff;
+      data[data.length >> 1]! ^= 0xff;
     }
     let start = 0;
     let status = 200;
@@ -165,7 +165,7 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
     const rev = (api?.[2] ?? resolve?.[2])!;
     const commit = repo.commits[rev] ? rev : repo.refs[rev];
     if (!commit) return fail(res, 404, "RevisionNotFound");
-    const files = repo.commits[commit];
+    const files = repo.commits[commit]!;
     if (api) {
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(JSON.stringify({ id: repo.id, sha: commit, siblings: files.map((f) => ({ rfilename: f.name })) }));
@@ -198,11 +198,11 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
   };
 
   const servers: Server[] = [createServer(hubHandler)];
-  hub.url = await listen(servers[0]);
+  hub.url = await listen(servers[0]!);
   hub.cdnUrl = hub.url;
   if (opts.separateCdn) {
     servers.push(createServer((req, res) => cdnHandler(req, res)));
-    hub.cdnUrl = await listen(servers[1]);
+    hub.cdnUrl = await listen(servers[1]!);
   }
   hub.close = async () => {
     for (const s of servers) {

@@ -255,8 +255,8 @@ describe("resolveHubModel against a fake hub", () => {
     expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
     const gets = hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET");
     expect(gets.length).toBe(2);
-    expect(gets[0].range).toBeUndefined();
-    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1].range ?? "")?.[1]);
+    expect(gets[0]!.range).toBeUndefined();
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? "")?.[1]);
     expect(resumedAt).toBeGreaterThan(0);
     expect(resumedAt).toBeLessThanOrEqual(300_000);
     expect(readdirSync(join(c, "models--tiny--gqa", "blobs")).sort()).toEqual([gitBlobSha1(config.data), sha256(bin.data)].sort());
@@ -270,7 +270,7 @@ describe("resolveHubModel against a fake hub", () => {
     expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
     const gets = hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET");
     expect(gets.length).toBe(2);
-    expect(gets[1].range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(gets[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
   });
 
   it("restarts from zero when the server ignores Range", async () => {
@@ -422,7 +422,7 @@ describe("resolveHubModel against a fake hub", () => {
       expect(readFileSync(join(snap, "model.safetensors")).equals(safetensors.data)).toBe(true);
       const cdn = split.log.filter((r) => r.server === "cdn");
       expect(cdn.length).toBe(1);
-      expect(cdn[0].authorization).toBeUndefined();
+      expect(cdn[0]!.authorization).toBeUndefined();
       expect(split.log.filter((r) => r.server === "hub").every((r) => r.authorization === "Bearer hf_secret")).toBe(true);
     } finally {
       await split.close();

@@ -20,7 +20,7 @@ function importsOf(text: string): string[] {
 }
 
 /** The violations in a graph of src-relative posix paths -> src-relative imported paths. */
-export function layerViolations(graph: Map<string, string[]>): string[] {
+function layerViolations(graph: Map<string, string[]>): string[] {
   const layerOf = (file: string) => file.split("/")[0]!;
   const bad: string[] = [];
   for (const [file, targets] of graph) {

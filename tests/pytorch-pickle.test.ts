@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { PyDict, PyTuple, TensorRef, UnsafePickleError, unpickle } from "../src/io/pickle.js";
+import { PyDict, type PyTuple, TensorRef, UnsafePickleError, unpickle } from "../src/io/pickle.js";
 import { openPytorchCheckpoint } from "../src/io/pytorch.js";
 import { CheckpointError } from "../src/io/tensor-file.js";
 import { PickleBuilder, makeTempDir, stateDictPickle, torchZip, writeTemp, thrown } from "./pytorch-helpers.js";

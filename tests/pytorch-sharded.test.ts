@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openPytorchCheckpoint } from "../src/io/pytorch.js";
 import { openShardedCheckpoint } from "../src/io/sharded.js";
-import { type FileDType, type TensorEntry, type TensorFile } from "../src/io/tensor-file.js";
+import type { FileDType, TensorEntry, TensorFile } from "../src/io/tensor-file.js";
 import { makeTempDir, readSafetensors, stateDictPickle, torchZip, writeTemp, type TensorSpec } from "./pytorch-helpers.js";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures");

@@ -160,7 +160,7 @@ describe("crafted checkpoints", () => {
   it("detects a corrupted storage byte by CRC when the tensor is read", () => {
     const bytes = torchZip(stateDictPickle([{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [6], stride: [1] }]), new Map([["0", storage6]]));
     const at = Buffer.from(bytes).indexOf(Buffer.from(storage6)) + 5;
-    bytes[at] ^= 0x10;
+    bytes[at]! ^= 0x10;
     const f = openPytorchCheckpoint(writeTemp(tmp, "badcrc.bin", bytes));
     const err = (() => {
       try {

@@ -78,10 +78,10 @@ describe("safetensors reader", () => {
     ["an unknown dtype", () => withHeader((j) => { j["model.norm.weight"].dtype = "F8_E4M3"; }), /unknown dtype "F8_E4M3"/],
     ["a non-integer shape", () => withHeader((j) => { j["model.norm.weight"].shape = [64.5]; }), /is not a list of non-negative integers/],
   ];
-  it.each(broken)("rejects %s, naming the file", (name, make, message) => {
+  it.each(broken)("rejects %s, naming the file", async (name, make, message) => {
     const dir = folderWith(name.replace(/\W+/g, "-"), make());
     const promise = loadModel(dir, { backend: "ts" });
-    return Promise.all([
+    await Promise.all([
       expect(promise).rejects.toThrowError(message),
       expect(promise).rejects.toThrowError(new RegExp(`^${join(dir, "model.safetensors").replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: `)),
       expect(promise).rejects.toBeInstanceOf(CheckpointError),
@@ -105,7 +105,7 @@ describe("safetensors reader", () => {
         if (JSON.stringify(value) === before) return; // not an edit
         const bytes = withHeader((j) => { j[name][field] = value; });
         const dir = folderWith("fuzz", bytes);
-        let file;
+        let file: ReturnType<typeof openSafetensors> | undefined;
         try {
           file = openSafetensors(join(dir, "model.safetensors"));
         } catch (e) {

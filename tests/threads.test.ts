@@ -256,6 +256,7 @@ describe("failures, abort and dispose", () => {
       `import { loadModel } from ${JSON.stringify(join(TESTS_DIR, "..", "dist", "index.js"))};`,
       `const model = await loadModel(${JSON.stringify(join(FIXTURES, "tiny-gqa"))}, { threads: 3, minThreadWork: 0 });`,
       "model.forward([1, 2, 3]);",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: source text of a script, not a template
       "console.log(`ran on ${model.threads} threads`);",
     ].join("\n");
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });

@@ -165,7 +165,7 @@ function f64Kernels(): Kernels {
       for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) {
         let s = 0;
         for (let t = 0; t < T; t++) s += dy[t * O + o]! * x[t * I + i]!;
-        dw[o * I + i] += s;
+        dw[o * I + i]! += s;
       }
     },
   };

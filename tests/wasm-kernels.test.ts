@@ -211,7 +211,7 @@ describe("wasm streaming-read baselines", () => {
 
 // ---- matmul ----------------------------------------------------------------------------------------
 
-function matmulTolerance(x: Float32Array, w: Weight, T: number, I: number, O: number): (j: number) => number {
+function matmulTolerance(x: Float32Array, w: Weight, _T: number, I: number, O: number): (j: number) => number {
   return (j) => {
     const t = Math.floor(j / O), o = j % O;
     let mag = 0;

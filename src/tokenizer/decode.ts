@@ -116,7 +116,7 @@ export class DecodeStream {
       return this.takeBytes(false);
     }
     // Any other piece ends the byte run: what is left of it becomes U+FFFD.
-    let text = this.takeBytes(true);
+    const text = this.takeBytes(true);
     if (type === PieceType.CONTROL) return text;
     if (type === PieceType.UNKNOWN) {
       if (v.unkSurface.length > 0) this.atStart = false;

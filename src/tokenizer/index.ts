@@ -27,7 +27,7 @@ export {
  */
 export async function loadTokenizer(folderOrFile: string = defaultModel): Promise<Tokenizer> {
   let path = folderOrFile;
-  let info;
+  let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
   } catch {

@@ -190,7 +190,7 @@ export function loadCheckpoint(dir: string, c: MobileLLMConfig, params: TrainPar
   try {
     for (const [name, dst] of [["exp_avg", opt.m], ["exp_avg_sq", opt.v]] as const) {
       const t = optFile.tensors.get(name);
-      if (!t || t.dtype !== "F32" || t.numel !== dst.length) {
+      if (t?.dtype !== "F32" || t.numel !== dst.length) {
         throw new Error(`${optFile.path}: "${name}" missing or not F32[${dst.length}]; the checkpoint does not match this model`);
       }
       t.read(bytesOf(dst));

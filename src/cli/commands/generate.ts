@@ -112,7 +112,7 @@ export const generate: Command = {
     await using model = await loadModel(folder, { ...load, log: (m) => stderr.write(m + "\n") });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
     checkContext(ids.length, N, model.cache.maxP);
-    let gen;
+    let gen: ReturnType<typeof runGeneration>;
     try {
       gen = runGeneration(model, ids, options);
     } catch (e) {

@@ -69,7 +69,7 @@ export const ppl: Command = {
     let progress: ReturnType<typeof createProgress> | undefined;
     let windowsDone = 0, windowsTotal = 0;
     const resumeFile = values.resume as string | undefined;
-    let result;
+    let result: Awaited<ReturnType<typeof perplexity>>;
     try {
       result = await perplexity(model, ids, {
         seqlen, strict: Boolean(values.strict), signal,

@@ -20,7 +20,7 @@ export function resolveConfigArg(arg: string): MobileLLMConfig {
 
 /** The config, and which of share_embedding / layer_sharing it sets itself (a preset sets both). */
 export function readConfigArg(arg: string): { config: MobileLLMConfig; sets: Set<string> } {
-  const preset = Object.prototype.hasOwnProperty.call(PRESETS, arg) ? PRESETS[arg] : undefined;
+  const preset = Object.hasOwn(PRESETS, arg) ? PRESETS[arg] : undefined;
   if (preset) return { config: { ...preset }, sets: new Set(SHARING_FLAGS.map((f) => f.key)) };
   const file = existsSync(arg) && statSync(arg).isDirectory() ? join(arg, "config.json") : arg;
   if (!existsSync(file)) throw new UsageError(`--config ${arg}: not a preset (${Object.keys(PRESETS).join(", ")}) and no such file`);

@@ -101,7 +101,7 @@ export function createTsKernels(): Kernels {
     embeddingBackward(dTableVD, dOutTD, ids, T, D) {
       for (let t = 0; t < T; t++) {
         const row = ids[t]! * D, src = t * D;
-        for (let i = 0; i < D; i++) dTableVD[row + i] += dOutTD[src + i]!;
+        for (let i = 0; i < D; i++) dTableVD[row + i]! += dOutTD[src + i]!;
       }
     },
 
@@ -128,8 +128,8 @@ export function createTsKernels(): Kernels {
         const c = (r * r * r * gx) / D;
         for (let i = 0; i < D; i++) {
           const x = xTD[base + i]!, dy = dyTD[base + i]!;
-          dwD[i] += dy * x * r;
-          dxTD[base + i] += r * dy * wD[i]! - c * x;
+          dwD[i]! += dy * x * r;
+          dxTD[base + i]! += r * dy * wD[i]! - c * x;
         }
       }
     },
@@ -173,7 +173,7 @@ export function createTsKernels(): Kernels {
           for (let p = 0; p < P; p++) {
             const weight = scoresP[p]! / sum;
             const vBase = (p * KV + kvh) * Dh;
-            for (let i = 0; i < Dh; i++) outTHDh[outBase + i] += weight * vPKVDh[vBase + i]!;
+            for (let i = 0; i < Dh; i++) outTHDh[outBase + i]! += weight * vPKVDh[vBase + i]!;
           }
         }
       }
@@ -219,9 +219,9 @@ export function createTsKernels(): Kernels {
             const ds = pP[p]! * (dpP[p]! - pdp) * scale;
             const kBase = (p * KV + kvh) * Dh;
             for (let i = 0; i < Dh; i++) {
-              dqTHDh[qBase + i] += ds * kTKVDh[kBase + i]!;
-              dkTKVDh[kBase + i] += ds * qTHDh[qBase + i]!;
-              dvTKVDh[kBase + i] += pP[p]! * doutTHDh[qBase + i]!;
+              dqTHDh[qBase + i]! += ds * kTKVDh[kBase + i]!;
+              dkTKVDh[kBase + i]! += ds * qTHDh[qBase + i]!;
+              dvTKVDh[kBase + i]! += pP[p]! * doutTHDh[qBase + i]!;
             }
           }
         }
@@ -254,7 +254,7 @@ export function createTsKernels(): Kernels {
         widenRow(rowScratch, wOI, o, I);
         for (let t = 0; t < T; t++) {
           const g = dYTO[t * O + o]!;
-          for (let i = 0; i < I; i++) dXTI[t * I + i] += g * rowScratch[i]!;
+          for (let i = 0; i < I; i++) dXTI[t * I + i]! += g * rowScratch[i]!;
         }
       }
     },
@@ -265,13 +265,13 @@ export function createTsKernels(): Kernels {
         for (let i = 0; i < I; i++) {
           let s = 0;
           for (let t = 0; t < T; t++) s += dYTO[t * O + o]! * xTI[t * I + i]!;
-          dWOI[o * I + i] += s;
+          dWOI[o * I + i]! += s;
         }
       }
     },
 
     add(yN, xN, n) {
-      for (let i = 0; i < n; i++) yN[i] += xN[i]!;
+      for (let i = 0; i < n; i++) yN[i]! += xN[i]!;
     },
 
     // F.cross_entropy(logits, targets, reduction="sum", ignore_index=<negative>); rows keep softmax(logits)
@@ -289,7 +289,7 @@ export function createTsKernels(): Kernels {
           sum += e;
         }
         if (target >= 0) total += Math.log(sum) + max - z;      // logsumexp(z) − z[target]
-        for (let v = 0; v < V; v++) logitsTV[base + v] /= sum;
+        for (let v = 0; v < V; v++) logitsTV[base + v]! /= sum;
       }
       return total;
     },
@@ -302,8 +302,8 @@ export function createTsKernels(): Kernels {
           probsTV.fill(0, base, base + V);
           continue;
         }
-        for (let v = 0; v < V; v++) probsTV[base + v] *= scale;
-        probsTV[base + target] -= scale;
+        for (let v = 0; v < V; v++) probsTV[base + v]! *= scale;
+        probsTV[base + target]! -= scale;
       }
     },
 

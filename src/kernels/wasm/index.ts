@@ -92,7 +92,10 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   const maxThreadedP = scratchBytes >> 2;
 
   function parallel(kernel: keyof KernelExports & string, args: readonly number[], split: Split): void {
-    if (pool) return pool.run(kernel, args, split);
+    if (pool) {
+      pool.run(kernel, args, split);
+      return;
+    }
     (wasm[kernel] as unknown as (...a: number[]) => void)(...args, 0, split.units, ...(split.scratch ? [scratch] : []));
   }
 
