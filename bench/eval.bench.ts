@@ -8,7 +8,7 @@
 // Attention grows with the window, so 2048 costs somewhat more per token than 256.
 //
 // Run from the repository root:
-//   npm run build:wasm && npx tsc -p bench/tsconfig.json && node bench/out/bench/eval.bench.js
+//   npm run bench:eval
 //   (add `-- --ts-2048` to also time the ts backend on a full 2048-token window)
 // Prints a table and rewrites the "## Perplexity" section of BENCHMARKS.md (other sections are kept).
 
@@ -72,7 +72,7 @@ const section = [
   "## Perplexity",
   "",
   `Measured by \`bench/eval.bench.ts\` on ${new Date().toISOString().slice(0, 10)}: ${cpu}, ${os.cpus().length} cores, ` +
-  `Node ${process.version}, single thread. Run: \`npm run build:wasm && npx tsc -p bench/tsconfig.json && node bench/out/bench/eval.bench.js\`.`,
+  `Node ${process.version}, single thread. Run: \`npm run bench:eval\`.`,
   "",
   "One MobileLLM `eval.py` window (`mobilellm ppl`: chunked forward from position 0, float64 cross-entropy " +
   "of every row) on a MobileLLM-125M-shaped model with random f32 weights. The ts reference backend is " +

@@ -1,7 +1,7 @@
 // Generation speed of a MobileLLM-125M-shaped model (PRESETS["125M"], random weights): prefill of
 // a 128-token prompt and decode steps with the KV cache, per backend and weight dtype.
 //
-//   npm run build && node bench/generate.bench.mjs [--backends ts,wasm] [--dtypes f32,f16] [--decode N] [--threads N] [--write]
+//   npm run bench:generate -- [--backends ts,wasm] [--dtypes f32,f16] [--decode N] [--threads N] [--write]
 //
 // Rows: tinybench timings of one prefill (128 tokens from position 0) and of one decode step at
 // position 128 (the cache is truncated back to 128 before each step), then an end-to-end
@@ -16,7 +16,7 @@ import { randomWeights } from "../dist/model/random-weights.js";
 import { generate } from "../dist/generate/generate.js";
 import { Mulberry32 } from "../dist/util/rng.js";
 import { loadavg } from "node:os";
-import { updateBenchmarks } from "./report.mjs";
+import { updateBenchmarks } from "./out/bench/report.js";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -77,7 +77,7 @@ const table = [
 console.log(table);
 if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
-  updateBenchmarks("Generation (MobileLLM-125M shape)", `node bench/generate.bench.mjs ${args}`.trim(), table,
+  updateBenchmarks("Generation (MobileLLM-125M shape)", `npm run bench:generate${args ? " -- " + args : ""}`, table,
     `Random weights, ${PROMPT}-token prompt, greedy; threads as in the table (see Threads for 1 vs 2). tinybench columns: prefill mean of 3 runs after 1 warm-up ` +
     "(ts: 1 run), decode step mean of 16 (ts: 4) after 1 warm-up; generate() columns: one call's summary. " +
     `1-minute load average at the start: ${loadAtStart.toFixed(1)} (other jobs on the machine slow every column).`);

@@ -5,7 +5,7 @@
 //
 // Run from the repository root:
 //   npm run bench:kernels
-//   (= npm run build:wasm && npx tsc -p bench/tsconfig.json && node --no-liftoff bench/out/bench/kernels.bench.js;
+//   (bench/run.mjs: builds, compiles bench/ to bench/out and runs node --no-liftoff bench/out/bench/kernels.bench.js;
 //    --no-liftoff makes V8 compile all wasm, ours and tfjs's, with its optimizing tier up front, so no
 //    measurement catches a function before its background tier-up, which a busy machine can delay)
 //   add `-- --quick` for a shorter smoke run.

@@ -1,6 +1,6 @@
 // Throughput of the pytorch_model.bin reader: CRC-32 alone, a contiguous tensor read (one
 // ranged read + CRC on the destination), a transposed tensor (gather), and opening a checkpoint
-// (directory + unpickling). Run: npx bun bench/pytorch-read.ts   (writes a ~64 MB temp file)
+// (directory + unpickling). Run: npm run bench:pytorch-read   (writes a ~64 MB temp file)
 
 import * as fs from "node:fs";
 import * as os from "node:os";

@@ -24,7 +24,7 @@ import { Mulberry32 } from "../dist/util/rng.js";
 import { loadModel } from "../dist/load.js";
 import { loadTokenizer } from "../dist/tokenizer/index.js";
 import { perplexity } from "../dist/eval/perplexity.js";
-import { updateBenchmarks } from "./report.mjs";
+import { updateBenchmarks } from "./out/bench/report.js";
 import { getLlamaCpp, llamaPerplexity } from "./llamacpp.mjs";
 import { ggufFromModel, writeGguf } from "../dist/io/gguf-write.js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -45,7 +45,7 @@ const loadAtStart = loadavg()[0];
 
 const config = PRESETS["125M"];
 const skipSpeed = process.argv.includes("--skip-speed");
-// Run with bun or deno (`bun bench/quant.bench.mjs`) to measure the relaxed-SIMD build; its table is recorded separately.
+// Run with bun or deno (`npm run bench:quant -- --runtime bun`) to measure the relaxed-SIMD build; its table is recorded separately.
 const runtime = typeof Bun !== "undefined" ? "Bun" : typeof Deno !== "undefined" ? "Deno" : "Node";
 const relaxed = (await createKernels("wasm", { threads: 1 })).relaxedSimd;
 const variants = [
@@ -155,7 +155,7 @@ if (!existsSync(DATA)) {
 if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
   const title = "Quantized weights: decode speed (MobileLLM-125M shape)" + (runtime === "Node" ? "" : `, ${runtime}${relaxed ? ", relaxed SIMD" : ""}`);
-  if (!skipSpeed) updateBenchmarks(title, runtime === "Node" ? `npm run bench:quant${args ? " -- " + args : ""}` : `${runtime.toLowerCase()} bench/quant.bench.mjs ${args}`.trim(), speedTable,
+  if (!skipSpeed) updateBenchmarks(title, runtime === "Node" ? `npm run bench:quant${args ? " -- " + args : ""}` : `npm run bench:quant -- --runtime ${runtime.toLowerCase()} ${args}`.trim(), speedTable,
     `Random weights; wasm backend, one thread; one decode step with 128 positions in the KV cache, median of ${ROUNDS} ` +
     `rounds of ${STEPS} steps, the six models interleaved within each round. 1-minute load average at the start: ` +
     `${loadAtStart.toFixed(1)} — the machine was shared with other jobs, so absolute figures are low and noisy; the ratios, ` +
