@@ -13,7 +13,6 @@
 // Prints a table and rewrites the "## Perplexity" section of BENCHMARKS.md (other sections are kept).
 
 import { Mulberry32 } from "../src/util/rng.js";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -25,7 +24,7 @@ import { createWasmKernels } from "../src/kernels/wasm/index.js";
 import { PRESETS } from "../src/model/config.js";
 import { MobileLLM } from "../src/model/model.js";
 import { randomWeights } from "../src/model/random-weights.js";
-import { markdownTable, replaceSection } from "./report.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
 
 const config = PRESETS["125M"]!;
 const root = process.cwd();
@@ -82,7 +81,5 @@ const section = [
   md,
   "",
 ].join("\n");
-const file = path.join(root, "BENCHMARKS.md");
-const before = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
-writeFileSync(file, replaceSection(before, "## Perplexity", section));
+const file = writeBenchmarksSection("## Perplexity", section);
 console.log(`wrote the "## Perplexity" section of ${file}`);

@@ -12,7 +12,6 @@
 // (bench/tsconfig.json compiles bench/ and src/ to bench/out/, which is git-ignored.)
 // Prints a table and rewrites the "## Kernels" section of BENCHMARKS.md (other sections are kept).
 
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -24,7 +23,7 @@ import { wasmDebugHooks } from "../src/kernels/wasm/debug.js";
 import { createTsKernels } from "../src/kernels/ts/index.js";
 import { numberToBf16Bits, numberToF16Bits } from "../src/kernels/half.js";
 import type { Weight } from "../src/kernels/kernels.js";
-import { markdownTable, replaceSection } from "./report.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
 
 const D = 576, F = 1536, V = 32000, H = 9, KV = 3, Dh = 64;
 const QUICK = process.argv.includes("--quick"); // shorter timing, for a smoke run
@@ -301,7 +300,5 @@ const section = [
   ...bars,
   "",
 ].join("\n");
-const file = path.join(root, "BENCHMARKS.md");
-const before = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
-writeFileSync(file, replaceSection(before, "## Kernels", section));
+const file = writeBenchmarksSection("## Kernels", section);
 console.log(`wrote the "## Kernels" section of ${file}`);

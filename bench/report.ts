@@ -21,10 +21,16 @@ export function replaceSection(doc: string, heading: string, section: string): s
   return [...lines.slice(0, start), ...section.replace(/\n*$/, "").split("\n"), "", ...lines.slice(end)].join("\n").replace(/\n*$/, "\n");
 }
 
-/** Write a bench's table into BENCHMARKS.md under "## <title>", with the command and the machine. */
-export function updateBenchmarks(title: string, command: string, table: string, note = ""): void {
+/** Replace (or append) the section starting at `heading` in BENCHMARKS.md; returns the file's path. */
+export function writeBenchmarksSection(heading: string, section: string): string {
   const path = "BENCHMARKS.md";
   const doc = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n\nEvery table below was produced by the command shown, on the machine described in it.\n";
+  writeFileSync(path, replaceSection(doc, heading, section));
+  return path;
+}
+
+/** Write a bench's table into BENCHMARKS.md under "## <title>", with the command and the machine. */
+export function updateBenchmarks(title: string, command: string, table: string, note = ""): void {
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${platform()}/${arch()}, Node ${process.version}`;
   const section = [
     `## ${title}`,
@@ -36,5 +42,5 @@ export function updateBenchmarks(title: string, command: string, table: string, 
     table,
     "",
   ].join("\n");
-  writeFileSync(path, replaceSection(doc, `## ${title}`, section));
+  writeBenchmarksSection(`## ${title}`, section);
 }

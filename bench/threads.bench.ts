@@ -11,11 +11,10 @@
 //   npm run bench:threads                 (prints the tables, writes the "Threads" section of BENCHMARKS.md)
 //   npm run bench:threads -- --reps 9     (more repetitions; --no-write to only print)
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus, loadavg, platform } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { markdownTable, replaceSection } from "./report.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
 import type { Weight } from "../src/kernels/kernels.js";
 import { createWasmKernels as createKernelsAt, MIN_THREAD_WORK, type WasmKernelOptions, type WasmKernels } from "../src/kernels/wasm/index.js";
 import { Mulberry32 } from "../src/util/rng.js";
@@ -261,7 +260,6 @@ if (!argv.includes("--no-write")) {
     markdownTable(elementwiseTable),
     "",
   ].join("\n");
-  const path = "BENCHMARKS.md";
-  writeFileSync(path, replaceSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, section));
+  const path = writeBenchmarksSection(heading, section);
   log(`wrote the "${heading.slice(3)}" section of ${path}`);
 }

@@ -8,9 +8,8 @@
 // Run: npm run bench:train     (prints the tables and writes the "Training throughput" section
 // of BENCHMARKS.md)
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus, loadavg, platform } from "node:os";
-import { markdownTable, replaceSection } from "./report.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createTsKernels } from "../src/kernels/ts/index.js";
@@ -141,5 +140,4 @@ const section = [
   markdownTable([["operation", "ms", "share"], ...profileRows]),
   "",
 ].join("\n");
-const path = "BENCHMARKS.md";
-writeFileSync(path, replaceSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, section));
+writeBenchmarksSection(heading, section);
