@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { Bench } from "tinybench";
 import { crc32 } from "../src/io/zip.js";
 import { openPytorchCheckpoint } from "../src/io/pytorch.js";
-import { stateDictPickle, torchZip } from "../tests/pytorch-helpers.js";
+import { stateDictPickle, torchZip } from "../tests/io/pytorch-helpers.js";
 
 const R = 4096, C = 8192; // one [4096, 8192] f16 tensor: 32M elements, 64 MB
 const bytes = new Uint8Array(R * C * 2);

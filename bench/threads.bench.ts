@@ -234,7 +234,7 @@ if (!argv.includes("--no-write")) {
       `(${REPS} repetitions), so load changes hit both columns; median and min–max over the repetitions. ` +
       `Prefill: one 128-token feed from position 0. Decode: ${DECODE_STEPS} steps at position 128 (the cache truncated back ` +
       "before each). Pretraining: one optimizer step (forward, backward, clipping, AdamW) of bench/train.bench.ts's small config. " +
-      "Outputs are bit-identical for every thread count (tests/threads.test.ts).",
+      "Outputs are bit-identical for every thread count (tests/kernels/threads.test.ts).",
     "",
     ...(loaded ? [
       `**Measured on a shared, loaded machine** (load average ${loadStart.toFixed(1)}–${loadEnd.toFixed(1)} on ${cpus().length} cores: ` +

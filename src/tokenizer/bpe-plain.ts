@@ -1,7 +1,7 @@
 // SentencePiece BPE encoding the plain way: the readable reference for bpe.ts's BpeEncoder, which
 // gets the same ids with word chunks, a cache of word ids, a pair table and a heap. This one is
 // the algorithm as stated at the top of bpe.ts and nothing more: quadratic in the text's length,
-// for reading and for the equality tests (tests/tokenizer-props.test.ts), not for use.
+// for reading and for the equality tests (tests/tokenizer/tokenizer-props.test.ts), not for use.
 
 import { PieceType, type ModelProto } from "./proto.js";
 

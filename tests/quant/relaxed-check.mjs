@@ -1,4 +1,4 @@
-// Run by tests/quant-relaxed.test.ts under Deno and Bun (which have relaxed SIMD): the relaxed-SIMD
+// Run by tests/kernels/quant-relaxed.test.ts under Deno and Bun (which have relaxed SIMD): the relaxed-SIMD
 // build's quantized matmul against the baseline build and the TS reference on random shapes (odd
 // row counts, 1..7 blocks per row, decode and prefill). Prints one JSON line.
 import { createWasmKernels } from "../../dist/kernels/wasm/index.js";
