@@ -6,8 +6,8 @@ export { widenRow } from "./half";
 export { matmul, matmulRows, matmulBackwardX, matmulBackwardXCols, matmulBackwardW, matmulBackwardWRows, f16AllFinite,
   MATMUL_SCRATCH_BYTES } from "./matmul";
 export {
-  sumF32, sumF32Quarters, rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups, siluMul,
-  siluMulRange, siluMulBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
+  rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups, siluMul,
+  siluMulRange, siluMulBackward, add, crossEntropyRow, crossEntropyBackwardRow, adamw,
 } from "./ops";
 export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 
@@ -16,8 +16,8 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
-/** e^x for n values in place (exposes the kernels' exp so its accuracy can be tested). */
-export { expInPlace } from "./exptest";
-
-/** A kernel that does nothing over its range: measures the thread pool's dispatch cost (bench). */
-export function emptyRange(begin: i32, end: i32): void {}
+// Debug exports, for tests and benches only (src/kernels/wasm/debug.ts): the streaming-read
+// baselines of bench:kernels, the kernels' f32 exp (its accuracy test) and an empty range kernel
+// (bench:threads' dispatch cost).
+export { sumF32 as debugSumF32, sumF32Quarters as debugSumF32Quarters } from "./ops";
+export { debugExpInPlace, debugEmptyRange } from "./debug";

@@ -4,8 +4,8 @@
 // Two algorithms, chosen by the number of tokens T:
 //  * decode (T < 4): matrix-vector. Every weight is used once, so this is a read of W from
 //    memory. Four output rows are computed per pass, one from each quarter of W: the weights are
-//    read as four sequential streams, which the hardware prefetchers keep busier than one (on the
-//    bench machine one stream reads DRAM at about 22 GB/s, four at about 35: BENCHMARKS.md), and every
+//    read as four sequential streams, which the hardware prefetchers keep busier than one (the
+//    measured stream rates: BENCHMARKS.md, "Figures cited in the source"), and every
 //    load of x serves four rows. 16-bit weights are widened with integer SIMD on the fly
 //    (half.ts); for f16 that widening, not memory, bounds the speed.
 //  * prefill (T >= 4): register-blocked matrix-matrix. W is copied 8 rows at a time (widened to
@@ -33,6 +33,13 @@ export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
  */
 // @ts-ignore: decorator
 @inline export const DT_F16_FINITE: i32 = 3;
+/**
+ * 2^112 (f32 bits 0x77800000): the fast f16 widening (half.ts f16EvenBits/f16OddBits) shifts the
+ * f16 bits into an f32's place without re-biasing the exponent, which leaves each value 2^-112 too
+ * small; multiplying by this (exact, a power of two) restores it.
+ */
+// @ts-ignore: decorator
+@inline const F16_FAST_SCALE: f32 = reinterpret<f32>(0x77800000);
 /** Internal: the fast f16 path with x prepared unscaled (some |x| too large to pre-scale). */
 // @ts-ignore: decorator
 @inline const DT_F16_UNSCALED: i32 = 4;
@@ -71,8 +78,8 @@ function prepareX(xq: usize, x: usize, I8: i32, scale: f32): bool {
   if (dtype == DT_BF16) return f32x4.add(f32x4.mul(bf16EvenBits(h), xe), f32x4.mul(bf16OddBits(h), xo));
   let even = f16EvenBits(h), odd = f16OddBits(h); // the values · 2^-112
   if (dtype == DT_F16_UNSCALED) {
-    even = f32x4.mul(even, f32x4.splat(reinterpret<f32>(0x77800000))); // · 2^112
-    odd = f32x4.mul(odd, f32x4.splat(reinterpret<f32>(0x77800000)));
+    even = f32x4.mul(even, f32x4.splat(F16_FAST_SCALE));
+    odd = f32x4.mul(odd, f32x4.splat(F16_FAST_SCALE));
   }
   return f32x4.add(f32x4.mul(even, xe), f32x4.mul(odd, xo));
 }
@@ -156,7 +163,7 @@ function matvecAny(y: usize, x: usize, w: usize, dtype: i32, I: i32, O: i32, scr
   } else if (dtype == DT_BF16) {
     prepareX(scratch, x, I8, 1);
     matvec(DT_BF16, y, x, scratch, w, I, O);
-  } else if (dtype == DT_F16_FINITE && prepareX(scratch, x, I8, reinterpret<f32>(0x77800000))) { // x · 2^112
+  } else if (dtype == DT_F16_FINITE && prepareX(scratch, x, I8, F16_FAST_SCALE)) { // x · 2^112
     matvec(DT_F16_FINITE, y, x, scratch, w, I, O);
   } else if (dtype == DT_F16_FINITE) { // some |x| too large to pre-scale
     prepareX(scratch, x, I8, 1);

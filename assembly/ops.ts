@@ -1,5 +1,5 @@
 // The elementwise and row-wise operations of the forward pass: RMSNorm, rotary embedding,
-// causal GQA attention, SwiGLU's silu(gate)·up, residual add, softmax. Same math as
+// causal GQA attention, SwiGLU's silu(gate)·up, residual add, cross-entropy. Same math as
 // src/kernels/ts/index.ts; each loop does 4 lanes at a time with a scalar tail.
 
 import { hsum, hsum4, exp4, expScalar } from "./simd";
@@ -23,8 +23,8 @@ export function sumF32(x: usize, n: i32): f32 {
 
 /**
  * Σ x[i] over n f32, read as four sequential streams, one per quarter of x: the streaming-read
- * baseline the decode matvec (which reads W the same way) is measured against. On the bench
- * machine four streams read DRAM about 1.6× faster than one.
+ * baseline the decode matvec (which reads W the same way) is measured against (one stream vs
+ * four: BENCHMARKS.md, "Figures cited in the source").
  */
 export function sumF32Quarters(x: usize, n: i32): f32 {
   const q = (n >> 2) & ~7; // values per quarter, a multiple of 8
@@ -197,15 +197,6 @@ export function ropeBackward(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: 
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(x + (<usize>i << 2), f32x4.mul(v128.load(x + (<usize>i << 2)), sv));
   for (; i < n; i++) store<f32>(x + (<usize>i << 2), load<f32>(x + (<usize>i << 2)) * s);
-}
-
-/** In-place softmax of each of the R rows of xRC. */
-export function softmax(x: usize, R: i32, C: i32): void {
-  for (let r = 0; r < R; r++) {
-    const row = x + (<usize>r * <usize>C << 2);
-    const sum = expShiftSum(row, C, rowMax(row, C));
-    scale(row, C, <f32>1 / sum);
-  }
 }
 
 /**

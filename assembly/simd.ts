@@ -19,7 +19,7 @@
  * e^x for 4 lanes (Cephes expf scheme): x = n·ln2 + r with |r| <= ln2/2, e^r ≈ 1 + r + r²·p(r)
  * with p a degree-5 polynomial, 2^n built in the exponent bits. Error below 1 ulp of the exact e^x over
  * [-87.3, 88.7] (measured max 0.97 ulp, mean 0.27 ulp, i.e. relative error < 1.2e-7;
- * tests/wasm-kernels.test.ts checks <= 2 ulp against Math.exp rounded to f32). x < -87.336
+ * tests/kernels/wasm-exp-and-sums.test.ts checks <= 2 ulp against Math.exp rounded to f32). x < -87.336
  * gives 0 (no subnormal results), x > 88.7228 gives +Inf, NaN gives NaN.
  */
 // @ts-ignore: decorator

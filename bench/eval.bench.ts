@@ -8,24 +8,23 @@
 // Attention grows with the window, so 2048 costs somewhat more per token than 256.
 //
 // Run from the repository root:
-//   npm run build:wasm && npx tsc -p bench/tsconfig.json && node bench/out/bench/eval.bench.js
+//   npm run bench:eval
 //   (add `-- --ts-2048` to also time the ts backend on a full 2048-token window)
 // Prints a table and rewrites the "## Perplexity" section of BENCHMARKS.md (other sections are kept).
 
-import { Mulberry32 } from "../src/generate/sampling.js";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { Mulberry32 } from "../src/util/rng.js";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Bench } from "tinybench";
 import { perplexity } from "../src/eval/perplexity.js";
-import type { Kernels, Weight } from "../src/kernels/kernels.js";
+import type { Kernels } from "../src/kernels/kernels.js";
 import { createTsKernels } from "../src/kernels/ts/index.js";
 import { createWasmKernels } from "../src/kernels/wasm/index.js";
 import { PRESETS } from "../src/model/config.js";
 import { MobileLLM } from "../src/model/model.js";
-import type { ModelWeights } from "../src/model/weights.js";
-import { markdownTable, replaceSection } from "./report.js";
+import { randomWeights } from "../src/model/random-weights.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
 
 const config = PRESETS["125M"]!;
 const root = process.cwd();
@@ -34,26 +33,6 @@ const root = process.cwd();
 function normal(seed: number): () => number {
   const g = new Mulberry32(seed);
   return () => Math.sqrt(-2 * Math.log(g.next() + 1e-12)) * Math.cos(2 * Math.PI * g.next());
-}
-
-/** Random weights N(0, 0.02²), norms 1, in the backend's own memory. */
-function randomWeights(k: Kernels): ModelWeights {
-  const rand = normal(1);
-  const mat = (O: number, I: number): Weight => {
-    const data = k.allocF32(O * I);
-    for (let i = 0; i < data.length; i++) data[i] = 0.02 * rand();
-    return { dtype: "f32", shape: [O, I], data };
-  };
-  const norm = (D: number) => k.allocF32(D).fill(1);
-  const D = config.hiddenSize, F = config.intermediateSize, Q = config.numHeads * config.headDim, KV = config.numKvHeads * config.headDim;
-  const embedVD = mat(config.vocabSize, D);
-  return {
-    embedVD, lmHeadVD: embedVD, finalNormD: norm(D),
-    layers: Array.from({ length: config.numLayers }, () => ({
-      inputNormD: norm(D), wqQD: mat(Q, D), wkKD: mat(KV, D), wvKD: mat(KV, D), woDQ: mat(D, Q),
-      postNormD: norm(D), wGateFD: mat(F, D), wUpFD: mat(F, D), wDownDF: mat(D, F),
-    })),
-  };
 }
 
 async function kernelsFor(backend: "ts" | "wasm"): Promise<Kernels> {
@@ -71,7 +50,7 @@ const runs: { backend: "ts" | "wasm"; seqlen: number }[] = [
 const rows: string[][] = [["backend", "window (tokens)", "s / window", "tokens/s", "ppl (random weights)"]];
 for (const { backend, seqlen } of runs) {
   const kernels = await kernelsFor(backend);
-  const model = new MobileLLM(config, kernels, randomWeights(kernels), { maxPositions: seqlen });
+  const model = new MobileLLM(config, kernels, randomWeights(config, kernels), { maxPositions: seqlen });
   const rand = normal(2);
   const ids = Array.from({ length: seqlen }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(Math.abs(rand()) * 1e6) % (config.vocabSize - 3)));
   await perplexity(model, ids.slice(0, 64), { seqlen: 64 }); // warm-up (untimed): lets the JIT / wasm tier-up settle
@@ -92,7 +71,7 @@ const section = [
   "## Perplexity",
   "",
   `Measured by \`bench/eval.bench.ts\` on ${new Date().toISOString().slice(0, 10)}: ${cpu}, ${os.cpus().length} cores, ` +
-  `Node ${process.version}, single thread. Run: \`npm run build:wasm && npx tsc -p bench/tsconfig.json && node bench/out/bench/eval.bench.js\`.`,
+  `Node ${process.version}, single thread. Run: \`npm run bench:eval\`.`,
   "",
   "One MobileLLM `eval.py` window (`mobilellm ppl`: chunked forward from position 0, float64 cross-entropy " +
   "of every row) on a MobileLLM-125M-shaped model with random f32 weights. The ts reference backend is " +
@@ -102,7 +81,5 @@ const section = [
   md,
   "",
 ].join("\n");
-const file = path.join(root, "BENCHMARKS.md");
-const before = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
-writeFileSync(file, replaceSection(before, "## Perplexity", section));
+const file = writeBenchmarksSection("## Perplexity", section);
 console.log(`wrote the "## Perplexity" section of ${file}`);

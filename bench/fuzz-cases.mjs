@@ -5,12 +5,12 @@
 // loadTokenizer + encode/decode). The outcome must be a load or one of the project's own errors,
 // naming the file or folder: any other error (TypeError, RangeError, ...) is a "raw" error.
 // Used by bench/fuzz.mjs (many seeds, child processes with a hang watchdog) and by
-// tests/fuzz-readers.test.ts (a short run). Imports the build (../dist): run `npm run build` first.
+// tests/io/fuzz-readers.test.ts (a short run). Imports the build (../dist): run `npm run build` first.
 import { copyFileSync, mkdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModel, openSafetensors } from "../dist/index.js";
-import { Mulberry32 } from "../dist/generate/sampling.js";
+import { Mulberry32 } from "../dist/util/rng.js";
 import { openPytorchCheckpoint, openGguf } from "../dist/io/files.js";
 import { fileSource } from "../dist/platform/node.js";
 import { crc32, ZipReader } from "../dist/io/zip.js";

@@ -3,7 +3,7 @@
 // case as it finishes; a case silent for HANG_MS is a hang (the child is killed and the run goes
 // on after it). Memory: the child tracks, per case, the ArrayBuffer bytes, the wasm memory growth
 // and the JS heap growth it allocated (measured before any GC frees them), and its peak RSS.
-// Usage (after `npm run build`): node bench/fuzz.mjs [--seeds N] [--cases M] [--quick] [--json] [--no-report]
+// Usage: npm run bench:fuzz -- [--seeds N] [--cases M] [--quick] [--json] [--no-report]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -126,8 +126,8 @@ if (process.argv.includes("--json")) {
   for (const m of summary.hangs) console.log("HANG " + m);
   console.log(`${seconds.toFixed(0)} s; load average ${loadavg()[0].toFixed(2)}`);
   if (!process.argv.includes("--no-report") && !quick) {
-    const { updateBenchmarks } = await import("./report.mjs");
-    updateBenchmarks("Reader fuzz", seeds === 8 && cases === 400 ? "npm run bench:fuzz" : `node bench/fuzz.mjs --seeds ${seeds} --cases ${cases}`, table,
+    const { updateBenchmarks } = await import("./out/bench/report.js");
+    updateBenchmarks("Reader fuzz", seeds === 8 && cases === 400 ? "npm run bench:fuzz" : `npm run bench:fuzz -- --seeds ${seeds} --cases ${cases}`, table,
       `Seeded mutations (bit flips, interesting integers, truncation, chunk moves; JSON field edits for safetensors headers and config.json) ` +
       `of the tiny-gqa fixtures and a 300-piece tokenizer, each run through open + read every tensor + loadModel + forward (ts and wasm backends alternating) ` +
       `or loadTokenizer + encode/decode, in child processes with a ${HANG_MS / 1000} s hang watchdog. "Most allocated" is the ArrayBuffer bytes plus wasm memory growth ` +

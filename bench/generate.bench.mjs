@@ -1,7 +1,7 @@
 // Generation speed of a MobileLLM-125M-shaped model (PRESETS["125M"], random weights): prefill of
 // a 128-token prompt and decode steps with the KV cache, per backend and weight dtype.
 //
-//   npm run build && node bench/generate.bench.mjs [--backends ts,wasm] [--dtypes f32,f16] [--decode N] [--threads N] [--write]
+//   npm run bench:generate -- [--backends ts,wasm] [--dtypes f32,f16] [--decode N] [--threads N] [--write]
 //
 // Rows: tinybench timings of one prefill (128 tokens from position 0) and of one decode step at
 // position 128 (the cache is truncated back to 128 before each step), then an end-to-end
@@ -10,13 +10,13 @@
 // there takes about a minute); --decode N overrides both. --write records the table in BENCHMARKS.md.
 import { Bench } from "tinybench";
 import { createKernels } from "../dist/kernels/index.js";
-import { numberToBf16Bits, numberToF16Bits } from "../dist/kernels/half.js";
 import { PRESETS } from "../dist/model/config.js";
 import { MobileLLM } from "../dist/model/model.js";
+import { randomWeights } from "../dist/model/random-weights.js";
 import { generate } from "../dist/generate/generate.js";
-import { Mulberry32 } from "../dist/generate/sampling.js";
+import { Mulberry32 } from "../dist/util/rng.js";
 import { loadavg } from "node:os";
-import { updateBenchmarks } from "./report.mjs";
+import { updateBenchmarks } from "./out/bench/report.js";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,32 +27,6 @@ const dtypes = arg("dtypes", "f32,f16").split(",");
 const decodeArg = arg("decode", undefined);
 const threads = Number(arg("threads", "1")); // wasm kernel threads (bench/threads.bench.ts compares 1 and 2)
 const PROMPT = 128;
-
-/** Random weights in backend memory: matrices uniform in ±1/sqrt(in), norms 1. */
-function randomWeights(c, k, dtype) {
-  const rng = new Mulberry32(1);
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
-  const toBits = dtype === "f16" ? numberToF16Bits : numberToBf16Bits;
-  const matrix = (rows, cols) => {
-    const n = rows * cols, a = 1 / Math.sqrt(cols);
-    const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
-    for (let i = 0; i < n; i++) {
-      const x = (2 * rng.next() - 1) * a;
-      data[i] = dtype === "f32" ? x : toBits(x);
-    }
-    return { dtype, shape: [rows, cols], data };
-  };
-  const ones = (n) => k.allocF32(n).fill(1);
-  const embedVD = matrix(c.vocabSize, D);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    layers.push({
-      inputNormD: ones(D), wqQD: matrix(Q, D), wkKD: matrix(K, D), wvKD: matrix(K, D), woDQ: matrix(D, Q),
-      postNormD: ones(D), wGateFD: matrix(F, D), wUpFD: matrix(F, D), wDownDF: matrix(D, F),
-    });
-  }
-  return { embedVD, layers, finalNormD: ones(D), lmHeadVD: embedVD };
-}
 
 const config = PRESETS["125M"];
 const rng = new Mulberry32(2);
@@ -70,7 +44,7 @@ for (const backend of backends) {
   for (const dtype of dtypes) {
     if (rows.length > 0) kernels = await createKernels(backend, { threads: backend === "ts" ? 1 : threads }); // fresh memory per model
     const t0 = performance.now();
-    const weights = randomWeights(config, kernels, dtype);
+    const weights = randomWeights(config, kernels, { dtype });
     const slow = backend === "ts";
     const decodeTokens = decodeArg !== undefined ? Number(decodeArg) : slow ? 16 : 128;
     const model = new MobileLLM(config, kernels, weights, { maxPositions: PROMPT + decodeTokens + 1 });
@@ -103,7 +77,7 @@ const table = [
 console.log(table);
 if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
-  updateBenchmarks("Generation (MobileLLM-125M shape)", `node bench/generate.bench.mjs ${args}`.trim(), table,
+  updateBenchmarks("Generation (MobileLLM-125M shape)", `npm run bench:generate${args ? " -- " + args : ""}`, table,
     `Random weights, ${PROMPT}-token prompt, greedy; threads as in the table (see Threads for 1 vs 2). tinybench columns: prefill mean of 3 runs after 1 warm-up ` +
     "(ts: 1 run), decode step mean of 16 (ts: 4) after 1 warm-up; generate() columns: one call's summary. " +
     `1-minute load average at the start: ${loadAtStart.toFixed(1)} (other jobs on the machine slow every column).`);

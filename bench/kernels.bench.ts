@@ -5,14 +5,13 @@
 //
 // Run from the repository root:
 //   npm run bench:kernels
-//   (= npm run build:wasm && npx tsc -p bench/tsconfig.json && node --no-liftoff bench/out/bench/kernels.bench.js;
+//   (bench/run.mjs: builds, compiles bench/ to bench/out and runs node --no-liftoff bench/out/bench/kernels.bench.js;
 //    --no-liftoff makes V8 compile all wasm, ours and tfjs's, with its optimizing tier up front, so no
 //    measurement catches a function before its background tier-up, which a busy machine can delay)
 //   add `-- --quick` for a shorter smoke run.
 // (bench/tsconfig.json compiles bench/ and src/ to bench/out/, which is git-ignored.)
 // Prints a table and rewrites the "## Kernels" section of BENCHMARKS.md (other sections are kept).
 
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -20,10 +19,11 @@ import { Bench } from "tinybench";
 import * as tf from "@tensorflow/tfjs-core";
 import { setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { createWasmKernels } from "../src/kernels/wasm/index.js";
+import { wasmDebugHooks } from "../src/kernels/wasm/debug.js";
 import { createTsKernels } from "../src/kernels/ts/index.js";
 import { numberToBf16Bits, numberToF16Bits } from "../src/kernels/half.js";
 import type { Weight } from "../src/kernels/kernels.js";
-import { markdownTable, replaceSection } from "./report.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
 
 const D = 576, F = 1536, V = 32000, H = 9, KV = 3, Dh = 64;
 const QUICK = process.argv.includes("--quick"); // shorter timing, for a smoke run
@@ -32,6 +32,7 @@ const root = process.cwd();
 const loadAtStart = os.loadavg()[0]!;
 // (bench/out/ is not where the default module path points, so name the module: the shared-memory build)
 const wasm = await createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(path.join(root, "build/kernels-shared.wasm")) });
+const hooks = wasmDebugHooks(wasm); // the streaming-read baselines (sumF32)
 const ref = createTsKernels();
 
 // tfjs-backend-wasm: the plain SIMD binary (no threads), loaded from node_modules by file path
@@ -148,7 +149,7 @@ for (const s of [...decodeShapes, ...prefillShapes]) {
     const buf = w.f32.data as Float32Array;
     for (const [impl, n, streams] of streamBaselines(O * I)) {
       rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true,
-        fn: () => wasm.sumF32(buf, n, streams), slow: false });
+        fn: () => hooks.sumF32(buf, n, streams), slow: false });
     }
   }
 }
@@ -184,7 +185,7 @@ for (const s of coldShapes) {
   for (const [impl, n, streams] of streamBaselines(O * I)) {
     let c = 0;
     rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true, slow: false,
-      fn: () => { wasm.sumF32(copies.f32[c]!.data as Float32Array, n, streams); c = (c + 1) % COPIES; } });
+      fn: () => { hooks.sumF32(copies.f32[c]!.data as Float32Array, n, streams); c = (c + 1) % COPIES; } });
   }
 }
 
@@ -299,7 +300,5 @@ const section = [
   ...bars,
   "",
 ].join("\n");
-const file = path.join(root, "BENCHMARKS.md");
-const before = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n";
-writeFileSync(file, replaceSection(before, "## Kernels", section));
+const file = writeBenchmarksSection("## Kernels", section);
 console.log(`wrote the "## Kernels" section of ${file}`);

@@ -1,5 +1,5 @@
 // llama.cpp through the node-llama-cpp npm package, used by bench/quant.bench.mjs and
-// tests/gguf-llamacpp.test.ts to run our GGUF files in a real client. It is not a dependency (with
+// tests/io/gguf-llamacpp.test.ts to run our GGUF files in a real client. It is not a dependency (with
 // its GPU variants it installs ~700 MB); .ci/run installs its CPU build into .cache/llamacpp:
 //   npm install --prefix .cache/llamacpp --no-save --omit=optional node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1
 // and a plain `npm install --no-save node-llama-cpp@3.22.1` in the project works too.

@@ -1,13 +1,13 @@
 // Resident memory of a loaded checkpoint: RSS growth of a fresh process from just before
 // loadModel to just after, compared with the weights file size. Each measurement runs in its own
 // child process so nothing else is on its heap.
-// Usage (after `npm run build`): node bench/load-memory.mjs [presets...] [--dtypes f16,q8_0,q4_0]
+// Usage: npm run bench:load-memory -- [presets...] [--dtypes f16,q8_0,q4_0]
 // (default: 125M 1.5B, f16 as stored). q8_0/q4_0 quantize the fp16 file while loading.
 import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { writeRandomCheckpoint } from "./random-checkpoint.mjs";
-import { updateBenchmarks } from "./report.mjs";
+import { updateBenchmarks } from "./out/bench/report.js";
 
 if (process.argv[2] === "--child") {
   const [, , , dir, dtype, backend] = process.argv;
@@ -60,7 +60,7 @@ const table = [
 ].join("\n");
 console.log(table);
 updateBenchmarks(dtypes.join() === "f16" ? "Checkpoint load memory" : `Checkpoint load memory (${dtypes.join(", ")})`,
-  "node bench/load-memory.mjs " + process.argv.slice(2).join(" "), table,
+  "npm run bench:load-memory" + (process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""), table,
   "RSS growth across `loadModel` in a fresh process (random fp16 weights, safetensors), measured after a GC and 1 s " +
   "for V8 to return freed array buffers. The KV cache and " +
   "activation buffers are reserved at load but their pages are only touched as positions are used, so they " +

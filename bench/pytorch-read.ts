@@ -1,6 +1,6 @@
 // Throughput of the pytorch_model.bin reader: CRC-32 alone, a contiguous tensor read (one
 // ranged read + CRC on the destination), a transposed tensor (gather), and opening a checkpoint
-// (directory + unpickling). Run: npx bun bench/pytorch-read.ts   (writes a ~64 MB temp file)
+// (directory + unpickling). Run: npm run bench:pytorch-read   (writes a ~64 MB temp file)
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { Bench } from "tinybench";
 import { crc32 } from "../src/io/zip.js";
 import { openPytorchCheckpoint } from "../src/io/files.js";
-import { stateDictPickle, torchZip } from "../tests/pytorch-helpers.js";
+import { stateDictPickle, torchZip } from "../tests/io/pytorch-helpers.js";
 
 const R = 4096, C = 8192; // one [4096, 8192] f16 tensor: 32M elements, 64 MB
 const bytes = new Uint8Array(R * C * 2);

@@ -17,15 +17,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { createKernels } from "../dist/kernels/index.js";
-import { numberToF16Bits } from "../dist/kernels/half.js";
-import { quantize, quantizedBytes } from "../dist/kernels/quant.js";
 import { PRESETS } from "../dist/model/config.js";
 import { MobileLLM } from "../dist/model/model.js";
-import { Mulberry32 } from "../dist/generate/sampling.js";
+import { randomWeights } from "../dist/model/random-weights.js";
+import { Mulberry32 } from "../dist/util/rng.js";
 import { loadModel } from "../dist/load.js";
 import { loadTokenizer } from "../dist/load.js";
 import { perplexity } from "../dist/eval/perplexity.js";
-import { updateBenchmarks } from "./report.mjs";
+import { updateBenchmarks } from "./out/bench/report.js";
 import { getLlamaCpp, llamaPerplexity } from "./llamacpp.mjs";
 import { ggufFromModel, writeGguf } from "../dist/io/gguf-write.js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -50,40 +49,9 @@ const cpuMs = () => {
 
 // ---- 1. decode speed ----------------------------------------------------------------------------
 
-/** Random 125M weights in `dtype` (matrices uniform in ±1/sqrt(in), norms 1), quantized like loadModel does. */
-function randomWeights(c, k, dtype, embeddingDType) {
-  const rng = new Mulberry32(1);
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
-  const matrix = (rows, cols, d = dtype) => {
-    const n = rows * cols, a = 1 / Math.sqrt(cols);
-    const row = new Float32Array(cols);
-    if (d === "f16") {
-      const data = k.allocU16(n);
-      for (let i = 0; i < n; i++) data[i] = numberToF16Bits((2 * rng.next() - 1) * a);
-      return { dtype: d, shape: [rows, cols], data };
-    }
-    const data = k.allocU8(quantizedBytes(d, n)), rowBytes = quantizedBytes(d, cols);
-    for (let r = 0; r < rows; r++) {
-      for (let i = 0; i < cols; i++) row[i] = (2 * rng.next() - 1) * a;
-      quantize(d, data, r * rowBytes, row, 0, cols);
-    }
-    return { dtype: d, shape: [rows, cols], data };
-  };
-  const ones = (n) => k.allocF32(n).fill(1);
-  const embedVD = matrix(c.vocabSize, D, embeddingDType);
-  const layers = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    layers.push({
-      inputNormD: ones(D), wqQD: matrix(Q, D), wkKD: matrix(K, D), wvKD: matrix(K, D), woDQ: matrix(D, Q),
-      postNormD: ones(D), wGateFD: matrix(F, D), wUpFD: matrix(F, D), wDownDF: matrix(D, F),
-    });
-  }
-  return { embedVD, layers, finalNormD: ones(D), lmHeadVD: embedVD };
-}
-
 const config = PRESETS["125M"];
 const skipSpeed = process.argv.includes("--skip-speed");
-// Run with bun or deno (`bun bench/quant.bench.mjs`) to measure the relaxed-SIMD build; its table is recorded separately.
+// Run with bun or deno (`npm run bench:quant -- --runtime bun`) to measure the relaxed-SIMD build; its table is recorded separately.
 const runtime = typeof Bun !== "undefined" ? "Bun" : typeof Deno !== "undefined" ? "Deno" : "Node";
 const relaxed = (await createKernels("wasm", { threads: 1 })).relaxedSimd;
 const variants = [
@@ -100,7 +68,7 @@ for (const v of skipSpeed ? [] : variants) {
   // one thread: the bars are for one thread (bench:threads compares thread counts)
   const kernels = await createKernels("wasm", { threads: 1 });
   const t0 = performance.now();
-  v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, v.dtype, v.emb), { maxPositions: PROMPT + 2 });
+  v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, { dtype: v.dtype, embeddingDType: v.emb }), { maxPositions: PROMPT + 2 });
   v.model.feed(promptIds); // KV cache holds 128 positions
   v.weightBytes = [v.model.weights.embedVD, ...v.model.weights.layers.flatMap((l) => [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF])]
     .reduce((s, w) => s + w.data.byteLength, 0);
@@ -196,7 +164,7 @@ if (!existsSync(DATA)) {
 if (process.argv.includes("--write")) {
   const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
   const title = "Quantized weights: decode speed (MobileLLM-125M shape)" + (runtime === "Node" ? "" : `, ${runtime}${relaxed ? ", relaxed SIMD" : ""}`);
-  if (!skipSpeed) updateBenchmarks(title, runtime === "Node" ? `npm run bench:quant${args ? " -- " + args : ""}` : `${runtime.toLowerCase()} bench/quant.bench.mjs ${args}`.trim(), speedTable,
+  if (!skipSpeed) updateBenchmarks(title, runtime === "Node" ? `npm run bench:quant${args ? " -- " + args : ""}` : `npm run bench:quant -- --runtime ${runtime.toLowerCase()} ${args}`.trim(), speedTable,
     `Random weights; wasm backend, one thread; one decode step with 128 positions in the KV cache, median of ${ROUNDS} ` +
     `rounds of ${STEPS} steps, the six models interleaved within each round; tok/s from wall-clock time and, in the last two ` +
     "columns, from this process's CPU time (what the step cost when it ran; on a quiet machine the two agree). 1-minute load average at the start: " +

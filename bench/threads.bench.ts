@@ -11,22 +11,19 @@
 //   npm run bench:threads                 (prints the tables, writes the "Threads" section of BENCHMARKS.md)
 //   npm run bench:threads -- --reps 9     (more repetitions; --no-write to only print)
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus, loadavg, platform } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { markdownTable, replaceSection } from "./report.js";
-import { numberToF16Bits } from "../src/kernels/half.js";
-import type { DType, Weight } from "../src/kernels/kernels.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
+import type { Weight } from "../src/kernels/kernels.js";
 import { createWasmKernels as createKernelsAt, MIN_THREAD_WORK, type WasmKernelOptions, type WasmKernels } from "../src/kernels/wasm/index.js";
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { PRESETS, type MobileLLMConfig } from "../src/model/config.js";
 import { MobileLLM } from "../src/model/model.js";
-import type { LayerWeights, ModelWeights } from "../src/model/weights.js";
+import { randomWeights } from "../src/model/random-weights.js";
 import { adamwStep, allocAdamW, clipGradNorm, ADAMW_DEFAULTS } from "../src/train/adamw.js";
 import { initParams } from "../src/train/init.js";
 import { trainBackward, trainForward, zeroGrads } from "../src/train/model.js";
-import { Rng } from "../src/train/rng.js";
 import { allocTrainState } from "../src/train/state.js";
 
 const argv = process.argv.slice(2);
@@ -66,31 +63,6 @@ const log = (m: string) => process.stderr.write(m + "\n");
 
 const config = PRESETS["125M"]!;
 
-/** Random weights for `config` in k's memory: matrices uniform in ±1/sqrt(in), norms 1. */
-function randomWeights(c: MobileLLMConfig, k: WasmKernels, dtype: DType, seed: number): ModelWeights {
-  const rng = new Mulberry32(seed);
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
-  const matrix = (rows: number, cols: number): Weight => {
-    const n = rows * cols, a = 1 / Math.sqrt(cols);
-    const data = dtype === "f32" ? k.allocF32(n) : k.allocU16(n);
-    for (let i = 0; i < n; i++) {
-      const x = (2 * rng.next() - 1) * a;
-      data[i] = dtype === "f32" ? x : numberToF16Bits(x);
-    }
-    return { dtype, shape: [rows, cols], data };
-  };
-  const ones = (n: number) => k.allocF32(n).fill(1);
-  const embedVD = matrix(c.vocabSize, D);
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    layers.push({
-      inputNormD: ones(D), wqQD: matrix(Q, D), wkKD: matrix(K, D), wvKD: matrix(K, D), woDQ: matrix(D, Q),
-      postNormD: ones(D), wGateFD: matrix(F, D), wUpFD: matrix(F, D), wDownDF: matrix(D, F),
-    } as LayerWeights);
-  }
-  return { embedVD, layers, finalNormD: ones(D), lmHeadVD: embedVD } as ModelWeights;
-}
-
 const promptIds = (() => {
   const g = new Mulberry32(2);
   return Array.from({ length: PROMPT }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(g.next() * 31997)));
@@ -101,7 +73,7 @@ for (const dtype of ["f32", "f16"] as const) {
   for (const t of THREADS) {
     const k = await createWasmKernels({ threads: t });
     const t0 = performance.now();
-    models.set(t, new MobileLLM(config, k, randomWeights(config, k, dtype, 1), { maxPositions: PROMPT + DECODE_STEPS + 1 }));
+    models.set(t, new MobileLLM(config, k, randomWeights(config, k, { dtype }), { maxPositions: PROMPT + DECODE_STEPS + 1 }));
     log(`${dtype}, ${t} thread(s): weights ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const prefill = row(`125M prefill, 128 tokens, ${dtype} weights`, "tok/s", true);
@@ -133,9 +105,9 @@ for (const dtype of ["f32", "f16"] as const) {
     const k = await createWasmKernels({ threads: t });
     kernels.push(k);
     const s = allocTrainState(k, c, B, T);
-    const rng = new Rng(1);
+    const rng = new Mulberry32(1);
     initParams(s.params, rng);
-    for (let i = 0; i < s.idsN.length; i++) s.idsN[i] = rng.nextU32() % c.vocabSize;
+    for (let i = 0; i < s.idsN.length; i++) s.idsN[i] = rng.nextUint32() % c.vocabSize;
     const opt = allocAdamW(s.params.layout.total);
     runs.set(t, () => {
       zeroGrads(s);
@@ -179,7 +151,7 @@ const empty = row("empty kernel through the pool (dispatch + barrier)", "µs", f
 for (let rep = 0; rep < REPS; rep++) {
   for (const t of order(rep)) {
     const k = t === 1 ? k1 : k2;
-    empty.samples.get(t)!.push(usPerCall(() => k.parallel("emptyRange", [], { units: 2, align: 1, work: 1 }), 20000));
+    empty.samples.get(t)!.push(usPerCall(() => k.parallel("debugEmptyRange", [], { units: 2, align: 1, work: 1 }), 20000));
   }
 }
 
@@ -262,7 +234,7 @@ if (!argv.includes("--no-write")) {
       `(${REPS} repetitions), so load changes hit both columns; median and min–max over the repetitions. ` +
       `Prefill: one 128-token feed from position 0. Decode: ${DECODE_STEPS} steps at position 128 (the cache truncated back ` +
       "before each). Pretraining: one optimizer step (forward, backward, clipping, AdamW) of bench/train.bench.ts's small config. " +
-      "Outputs are bit-identical for every thread count (tests/threads.test.ts).",
+      "Outputs are bit-identical for every thread count (tests/kernels/threads.test.ts).",
     "",
     ...(loaded ? [
       `**Measured on a shared, loaded machine** (load average ${loadStart.toFixed(1)}–${loadEnd.toFixed(1)} on ${cpus().length} cores: ` +
@@ -288,7 +260,6 @@ if (!argv.includes("--no-write")) {
     markdownTable(elementwiseTable),
     "",
   ].join("\n");
-  const path = "BENCHMARKS.md";
-  writeFileSync(path, replaceSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, section));
+  const path = writeBenchmarksSection(heading, section);
   log(`wrote the "${heading.slice(3)}" section of ${path}`);
 }

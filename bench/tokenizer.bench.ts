@@ -1,7 +1,7 @@
 // Tokenizer encode/decode throughput with MobileLLM's tokenizer.model.
 //
 // Run (Node 20 cannot run .ts itself; the loader compiles src/ on the fly):
-//   node --import ./scripts/ts-loader.mjs bench/tokenizer.bench.ts
+//   npm run bench:tokenizer   (node --import ./scripts/ts-loader.mjs bench/tokenizer.bench.ts)
 // Needs ../shared/tokenizer/tokenizer.model and ../shared/data/tinyshakespeare.txt (read, never
 // copied). "cold" empties the tokenizer's per-word cache before every iteration (untimed), as for
 // text never seen before; "warm" keeps it, as when the same words come again.

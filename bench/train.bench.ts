@@ -8,9 +8,8 @@
 // Run: npm run bench:train     (prints the tables and writes the "Training throughput" section
 // of BENCHMARKS.md)
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { arch, cpus, loadavg, platform } from "node:os";
-import { markdownTable, replaceSection } from "./report.js";
+import { markdownTable, writeBenchmarksSection } from "./report.js";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createTsKernels } from "../src/kernels/ts/index.js";
@@ -21,7 +20,7 @@ import { parameterCount, type MobileLLMConfig } from "../src/model/config.js";
 import { adamwStep, allocAdamW, clipGradNorm, decayGroups, ADAMW_DEFAULTS } from "../src/train/adamw.js";
 import { initParams } from "../src/train/init.js";
 import { trainBackward, trainForward, zeroGrads } from "../src/train/model.js";
-import { Rng } from "../src/train/rng.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { allocTrainState } from "../src/train/state.js";
 
 const PYTORCH_1_THREAD = 3340, PYTORCH_2_THREADS = 5339;
@@ -57,9 +56,9 @@ function profiled(k: Kernels, ms: Map<string, number>): Kernels {
 
 function setup(k: Kernels, c: MobileLLMConfig, B: number, T: number) {
   const s = allocTrainState(k, c, B, T);
-  const rng = new Rng(1);
+  const rng = new Mulberry32(1);
   initParams(s.params, rng);
-  for (let i = 0; i < s.idsN.length; i++) s.idsN[i] = rng.nextU32() % c.vocabSize;
+  for (let i = 0; i < s.idsN.length; i++) s.idsN[i] = rng.nextUint32() % c.vocabSize;
   const opt = allocAdamW(s.params.layout.total, k);
   const groups = decayGroups(s.params.layout);
   const step = (other: Map<string, number>) => {
@@ -141,5 +140,4 @@ const section = [
   markdownTable([["operation", "ms", "share"], ...profileRows]),
   "",
 ].join("\n");
-const path = "BENCHMARKS.md";
-writeFileSync(path, replaceSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, section));
+writeBenchmarksSection(heading, section);

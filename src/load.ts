@@ -157,7 +157,7 @@ export interface LoadTokenizerOptions extends SourceOptions {
 export async function loadTokenizer(source: ModelSource = defaultModel, options: LoadTokenizerOptions = {}): Promise<Tokenizer> {
   if (source instanceof URL && source.protocol === "file:") source = fileURLToPath(source);
   if (typeof source === "string" && !/^https?:\/\//i.test(source) && !isHubId(source)) {
-    let info;
+    let info: ReturnType<typeof statSync>;
     try {
       info = statSync(source);
     } catch {

@@ -2,7 +2,7 @@
 // and run with the built CLI in a scratch folder that holds small files under the names the
 // examples use (corpus.txt, tasks/, the WikiText-2 parquet path, models/ -> the repo's), against
 // the embedded default model. Hub ids (facebook/MobileLLM-125M) go to a local stand-in for the
-// hub (tests/hub-fake.ts) serving the default model's files; nothing else is skipped.
+// hub (tests/io/hub-fake.ts) serving the default model's files; nothing else is skipped.
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,14 +10,14 @@ import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commandHelp } from "../src/cli/command.js";
 import { COMMANDS } from "../src/cli/commands/index.js";
-import { Mulberry32 } from "../src/generate/sampling.js";
+import { Mulberry32 } from "../src/util/rng.js";
 import { defaultModel } from "../src/load.js";
-import { startFakeHub, type FakeHub } from "./hub-fake.js";
+import { startFakeHub, type FakeHub } from "./io/hub-fake.js";
 import { FIXTURES } from "./helpers.js";
-import { HAS_BIN, mobilellmAsync, ROOT } from "./bin-helpers.js";
+import { HAS_BIN, mobilellmAsync, ROOT } from "./cli/bin-helpers.js";
 
 /** Split a command line as sh does for the quoting the examples use ('...', "...", \\ in "..."). */
-export function shellWords(line: string): string[] {
+function shellWords(line: string): string[] {
   const words: string[] = [];
   let word: string | null = null, i = 0;
   while (i < line.length) {
@@ -52,7 +52,7 @@ export function shellWords(line: string): string[] {
 }
 
 /** The mobilellm arguments of an example line, or null for lines that are not a mobilellm run. */
-export function exampleArgs(line: string): string[] | null {
+function exampleArgs(line: string): string[] | null {
   const words = shellWords(line.trim().replace(/^Example: /, ""));
   if (words[0] === "npx" && words[1] === "mobilellm") return words.slice(2);
   if (words[0] === "mobilellm") return words.slice(1);

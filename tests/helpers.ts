@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readSafetensors } from "./pytorch-helpers.js";
+import { readSafetensors } from "./io/pytorch-helpers.js";
 
 export const TESTS_DIR = dirname(fileURLToPath(import.meta.url));
 export const FIXTURES = join(TESTS_DIR, "fixtures");

@@ -5,7 +5,9 @@ import type { DType } from "../kernels/kernels.js";
 import { defaultModel } from "../default-model.js";
 import { resolveModelSource } from "../load.js";
 import { LAYER_SHARING_ATTENTION, type LayerSharingAttention } from "../model/model.js";
+import type { BackendName } from "../kernels/index.js";
 import { UsageError, type OptionSpec } from "./command.js";
+import { BACKEND_OPTION, parseBackend, parseThreads, THREADS_OPTION } from "./kernel-args.js";
 
 /** The model used when --model is not given: the embedded default model (as loadModel() uses). */
 export function defaultModelPath(): string {
@@ -50,4 +52,20 @@ export function dtypeFlag(values: Record<string, unknown>): DType | "auto" {
   const d = (values.dtype as string | undefined) ?? "auto";
   if (!(DTYPES as readonly string[]).includes(d)) throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, got ${JSON.stringify(d)}`);
   return d as DType | "auto";
+}
+
+/** The options of every command that loads a model and runs it: --backend, --threads, --dtype, --layer-sharing-attention. */
+export const LOAD_OPTIONS = {
+  backend: BACKEND_OPTION,
+  threads: THREADS_OPTION,
+  dtype: DTYPE_OPTION,
+  "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+} as const;
+
+/** Those flags, checked, as loadModel options (threads left out when not given: the machine's default). */
+export function loadFlags(values: Record<string, unknown>): {
+  backend: BackendName; dtype: DType | "auto"; layerSharingAttention: LayerSharingAttention; threads?: number;
+} {
+  const backend = parseBackend(values.backend), threads = parseThreads(values.threads, backend);
+  return { backend, dtype: dtypeFlag(values), layerSharingAttention: layerSharingAttentionFlag(values), ...(threads !== undefined ? { threads } : {}) };
 }

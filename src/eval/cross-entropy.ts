@@ -19,10 +19,3 @@ export function logSumExp(logits: Float32Array, off: number, V: number): number 
 export function crossEntropy(logits: Float32Array, off: number, V: number, target: number): number {
   return logSumExp(logits, off, V) - logits[off + target]!;
 }
-
-/** Index of the largest logit in the row (the first one on ties, like torch.argmax). */
-export function argmaxRow(logits: Float32Array, off: number, V: number): number {
-  let best = 0;
-  for (let v = 1; v < V; v++) if (logits[off + v]! > logits[off + best]!) best = v;
-  return best;
-}

@@ -19,8 +19,10 @@
 // addBos: false (CLI --no-bos) to reproduce those.
 
 import type { MobileLLM } from "../model/model.js";
+import { argmax } from "../util/argmax.js";
+import { yieldToEventLoop } from "../util/event-loop.js";
+import type { ResumeStore } from "./resume.js";
 import { DataError, type Row } from "./rows.js";
-import { yieldToEventLoop, type ResumeStore } from "./resume.js";
 import { LoglikelihoodScorer } from "./loglikelihood.js";
 import { rowFailer, type McItem, type McTask, type Metric } from "./tasks/task.js";
 
@@ -82,13 +84,6 @@ export interface EvaluateOptions {
   resume?: ResumeStore;
   /** Called after each item (for progress displays). */
   onItem?: (done: number, item: ItemResult) => void;
-}
-
-/** numpy.argmax: index of the first largest value. */
-export function argmax(xs: number[]): number {
-  let best = 0;
-  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
-  return best;
 }
 
 /** Mean and its standard error, sqrt(Σ(x - mean)² / (n - 1)) / sqrt(n), as the harness's mean_stderr. */

@@ -12,7 +12,8 @@
 // the sentence up to the blank) reuse the cached prefix.
 
 import type { MobileLLM } from "../model/model.js";
-import { argmaxRow, logSumExp } from "./cross-entropy.js";
+import { argmax } from "../util/argmax.js";
+import { logSumExp } from "./cross-entropy.js";
 
 export interface LoglikelihoodResult {
   loglikelihood: number;
@@ -65,14 +66,14 @@ export class LoglikelihoodScorer {
 
     // First continuation token: predicted by the context's last position.
     let ll = this.contextLogitsV[continuation[0]!]! - logSumExp(this.contextLogitsV, 0, V);
-    let greedy = argmaxRow(this.contextLogitsV, 0, V) === continuation[0];
+    let greedy = argmax(this.contextLogitsV, V) === continuation[0];
     // The rest: feed continuation[0 .. n-2]; row r predicts continuation[r+1].
     if (continuation.length > 1) {
       model.feed(continuation.slice(0, -1), (logitsTV, t0, T) => {
         for (let r = 0; r < T; r++) {
           const target = continuation[t0 + r + 1]!;
           ll += logitsTV[r * V + target]! - logSumExp(logitsTV, r * V, V);
-          if (argmaxRow(logitsTV, r * V, V) !== target) greedy = false;
+          if (argmax(logitsTV.subarray(r * V, r * V + V)) !== target) greedy = false;
         }
       });
     }

@@ -22,8 +22,9 @@
 // the per-window losses can be saved after each window and a later run resumes from them.
 
 import type { MobileLLM } from "../model/model.js";
+import { yieldToEventLoop } from "../util/event-loop.js";
 import { crossEntropy } from "./cross-entropy.js";
-import { yieldToEventLoop, type ResumeStore } from "./resume.js";
+import type { ResumeStore } from "./resume.js";
 
 export interface PerplexityOptions {
   /** Window length in tokens (eval.py: 2048, the models' context length). */

@@ -12,8 +12,3 @@ export interface ResumeStore {
   append(text: string): void;
 }
 
-/** Let other work (an AbortSignal, a progress display) run between chunks of computation. */
-export function yieldToEventLoop(): Promise<void> {
-  const immediate = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
-  return new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
-}

@@ -29,6 +29,7 @@
 // or loadModel's maxPositions); otherwise generate() throws before doing any work.
 
 import type { MobileLLM } from "../model/model.js";
+import { yieldToEventLoop } from "../util/event-loop.js";
 import { createTextStream, type TextCodec } from "./detokenize.js";
 import { checkSamplingOptions, Sampler, type SamplingOptions } from "./sampling.js";
 import { StopStrings } from "./stop.js";
@@ -188,12 +189,6 @@ function plan(model: GenerationModel, prompt: string | ArrayLike<number>, given:
 
 /** Models with a generation in progress: the KV cache belongs to one generation at a time. */
 const busy = new WeakSet<object>();
-
-/** Let timers and signal handlers run (an abort from a timer or Ctrl-C lands between tokens). */
-function yieldToEventLoop(): Promise<void> {
-  const immediate = (globalThis as { setImmediate?: (cb: () => void) => unknown }).setImmediate;
-  return new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
-}
 
 /**
  * A promise that tells its owner when somebody waits on it (`await`, `.then`, `.catch`), so that

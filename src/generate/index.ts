@@ -4,7 +4,9 @@ export {
   type GenerationModel,
 } from "./generate.js";
 export {
-  Sampler, Mulberry32, argmax, applyRepetitionPenalty, kthLargest, checkSamplingOptions, type SamplingOptions,
+  Sampler, applyRepetitionPenalty, kthLargest, checkSamplingOptions, type SamplingOptions,
 } from "./sampling.js";
+export { argmax } from "../util/argmax.js";
+export { Mulberry32 } from "../util/rng.js";
 export { IncrementalDecoder, createTextStream, type TextCodec, type TextStream } from "./detokenize.js";
 export { StopStrings } from "./stop.js";

@@ -13,54 +13,17 @@
 //
 // Steps 4 and 5 both keep a prefix of the tokens sorted by probability (computed once, after
 // top-k), so the kept set is the shorter of the two prefixes; at least one token is always kept.
-// Only the few ids around the top-p boundary are ever sorted (see splitTopP).
+// Only the few ids around the top-p boundary are ever sorted (see splitTopP); topPMinPFilter is
+// the same step written the plain way, sorting everything.
 //
 // Per token nothing is allocated: the working copy of the logits, the probabilities and the
 // candidate index list are buffers of size V planned in the constructor.
 
-/**
- * Mulberry32 (Tommy Ettinger, public domain): a 32-bit state PRNG that adds a Weyl constant and
- * mixes with two multiply-xorshift rounds. Period 2^32, passes the usual statistical batteries at
- * the sample counts we need, and is four lines, so a sampled generation can be reproduced exactly
- * from its seed on any JavaScript engine.
- */
-export class Mulberry32 {
-  private state: number;
+import { argmax } from "../util/argmax.js";
+import type { SamplingOptions } from "../model/config.js";
+import { Mulberry32 } from "../util/rng.js";
 
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** The next uint32. */
-  nextUint32(): number {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-
-  /** Uniform in [0, 1), with 32 bits of randomness. */
-  next(): number {
-    return this.nextUint32() / 4294967296;
-  }
-}
-
-/** Sampling settings, named as in Hugging Face's GenerationConfig (camelCase). */
-export interface SamplingOptions {
-  /** Softmax temperature; 0 = greedy (argmax). Default 1 here; generate() defaults to the model's generation_config.json, else 0. */
-  temperature?: number;
-  /** Keep only the k most likely tokens (ties with the k-th kept); 0 = off. Default 0. */
-  topK?: number;
-  /** Nucleus sampling: keep the smallest set of most likely tokens with mass >= topP; 1 = off. Default 1. */
-  topP?: number;
-  /** Keep tokens with probability >= minP · max probability; 0 = off. Default 0. */
-  minP?: number;
-  /** > 1 discourages tokens already in the context, < 1 encourages them; 1 = off. Default 1. */
-  repetitionPenalty?: number;
-  /** PRNG seed (uint32). Default: a random seed (reported by `Sampler.seed`). */
-  seed?: number;
-}
+export type { SamplingOptions };
 
 /** Throw a RangeError naming the first bad sampling option. */
 export function checkSamplingOptions(o: SamplingOptions): void {
@@ -76,11 +39,25 @@ export function checkSamplingOptions(o: SamplingOptions): void {
   if (s !== undefined && !(Number.isInteger(s) && s >= 0 && s <= 0xffffffff)) bad("seed", "an integer in [0, 2^32)", s);
 }
 
-/** Index of the largest of xV[0..n) (the first one on ties). */
-export function argmax(xV: ArrayLike<number>, n: number = xV.length): number {
-  let best = 0;
-  for (let v = 1; v < n; v++) if (xV[v]! > xV[best]!) best = v;
-  return best;
+/**
+ * Steps 4 and 5 the plain way: the readable reference for Sampler's filter, which finds the same
+ * set without sorting the vocabulary (its threshold and bisection are tested against this).
+ * Sort the ids with p > 0 by probability (ties: lower id first) and walk down the list, keeping
+ * ids until the kept mass reaches topP (top-p, TopPLogitsWarper) or the next id's probability is
+ * below minP · (the largest probability) (min-p, MinPLogitsWarper); the first id is always kept.
+ * Returns the kept ids, most probable first.
+ */
+export function topPMinPFilter(pV: ArrayLike<number>, topP: number, minP: number): number[] {
+  const order = Array.from({ length: pV.length }, (_, v) => v).filter((v) => pV[v]! > 0);
+  order.sort((a, b) => pV[b]! - pV[a]! || a - b);
+  const kept: number[] = [];
+  let mass = 0;
+  for (const v of order) {
+    if (kept.length > 0 && ((topP < 1 && mass >= topP) || pV[v]! < minP * pV[order[0]!]!)) break;
+    kept.push(v);
+    mass += pV[v]!;
+  }
+  return kept;
 }
 
 /**

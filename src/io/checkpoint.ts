@@ -5,15 +5,18 @@
 // the first complete one among the known names, and say which one we used and why. The folder is
 // a ModelFolder (platform/folder.ts): a directory, a base URL, or a map of dropped files.
 
-import { type ByteSource } from "../platform/byte-source.js";
+import type { ByteSource } from "../platform/byte-source.js";
 import type { ModelFolder } from "../platform/folder.js";
 import { readPytorchCheckpoint } from "./pytorch.js";
 import { readSafetensors } from "./safetensors.js";
 import { readShardedCheckpoint } from "./sharded.js";
 import { CheckpointError, type TensorFile } from "./tensor-file.js";
 
-/** Weight file names we look for in a folder, in order of preference. */
-export const WEIGHT_FILES = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
+/**
+ * Weight file names we look for in a folder, in order of preference: the one list (the hub
+ * download and cache checks use it too, so what is fetched is what loadModel tries, in its order).
+ */
+export const WEIGHT_FILES: readonly string[] = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
 
 /** The reader for a weights file, by its name: *.safetensors, *.bin (torch.save zip), or a shard index. */
 export function weightsFormat(name: string): "safetensors" | "pytorch" | "safetensors index" | "pytorch index" | null {

@@ -7,6 +7,7 @@
 import { readBytes, type ByteSource } from "../platform/byte-source.js";
 import { dequantize, type QuantDType } from "../kernels/quant.js";
 import { parseConfig, type MobileLLMConfig } from "../model/config.js";
+import { layerTensorName, type LayerWeights } from "../model/weights.js";
 import {
   GGML_TYPE, GGUF_BLOCK_NAMES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE, ggmlBytes, OTHER_GGML_TYPES,
   permuteRopeRows, type GgmlTypeName,
@@ -258,12 +259,8 @@ export function ggufConfig(g: GgufFile): MobileLLMConfig {
 function ggufNames(c: MobileLLMConfig): Map<string, string> {
   const m = new Map<string, string>([["model.embed_tokens.weight", "token_embd.weight"], ["model.norm.weight", "output_norm.weight"]]);
   if (!c.shareEmbedding) m.set("lm_head.weight", "output.weight");
-  const hf: Record<keyof typeof GGUF_BLOCK_NAMES, string> = {
-    inputNormD: "input_layernorm", wqQD: "self_attn.q_proj", wkKD: "self_attn.k_proj", wvKD: "self_attn.v_proj",
-    woDQ: "self_attn.o_proj", postNormD: "post_attention_layernorm", wGateFD: "mlp.gate_proj", wUpFD: "mlp.up_proj", wDownDF: "mlp.down_proj",
-  };
   for (let i = 0; i < c.numLayers; i++) {
-    for (const [k, g] of Object.entries(GGUF_BLOCK_NAMES)) m.set(`model.layers.${i}.${hf[k as keyof typeof hf]}.weight`, `blk.${i}.${g}.weight`);
+    for (const [k, g] of Object.entries(GGUF_BLOCK_NAMES)) m.set(layerTensorName(i, k as keyof LayerWeights), `blk.${i}.${g}.weight`);
   }
   return m;
 }

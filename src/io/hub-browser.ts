@@ -296,7 +296,7 @@ async function download(ctx: Ctx, url: string, file: string, size: number | unde
   return new Blob(pieces);
 }
 
-async function hex(algorithm: "SHA-256" | "SHA-1", parts: (ArrayBuffer | Uint8Array)[]): Promise<string> {
+async function hex(algorithm: "SHA-256" | "SHA-1", parts: (ArrayBuffer | Uint8Array<ArrayBuffer>)[]): Promise<string> {
   const bytes = new Uint8Array(await new Blob(parts).arrayBuffer());
   const digest = new Uint8Array(await crypto.subtle.digest(algorithm, bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -2,6 +2,9 @@
 // MobileLLM model, the shards an index names. Used by the Node client (hub.ts, the cache on disk)
 // and the browser's (hub-browser.ts, the Cache Storage API).
 
+import { WEIGHT_FILES } from "./checkpoint.js";
+
+export { WEIGHT_FILES };
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
 /** Reported while a file downloads (Node: also shown unless `quiet`). */
@@ -41,10 +44,6 @@ export function isCommitSha(rev: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Which files make a MobileLLM model
 
-/** Weight files we know how to load, in the order we fetch them. */
-export const WEIGHT_FILES = [
-  "pytorch_model.bin", "pytorch_model.bin.index.json", "model.safetensors", "model.safetensors.index.json",
-] as const;
 /** Small files fetched when the repo has them. */
 export const OPTIONAL_FILES = ["tokenizer.model", "generation_config.json"] as const;
 /** Every name the default choice considers (used to tell "not cached" from "not in the repo"). */
@@ -70,7 +69,7 @@ export function chooseModelFiles(listed: readonly string[]): string[] {
 
 /** Does the list hold a weights file? */
 export function hasWeights(files: readonly string[]): boolean {
-  return files.some((f) => (WEIGHT_FILES as readonly string[]).includes(f));
+  return files.some((f) => WEIGHT_FILES.includes(f));
 }
 
 /** Shard file names listed by a sharded-checkpoint index (`{ weight_map: { tensor: shard } }`). */

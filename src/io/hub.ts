@@ -372,7 +372,7 @@ async function fetchFollow(ctx: Ctx, attempt: Attempt, url: string, init: { meth
       signal: attempt.signal,
     });
     const location = res.headers.get("location");
-    if (res.status < 300 || res.status > 399 || location === null || (stopAt && stopAt(res))) return { res, url };
+    if (res.status < 300 || res.status > 399 || location === null || stopAt?.(res)) return { res, url };
     if (hop >= MAX_REDIRECTS) throw new RetryableError(`too many redirects (last: ${url})`);
     await res.body?.cancel();
     url = new URL(location, url).href;
@@ -738,7 +738,7 @@ async function resolveHubModelRaw(repoId: string, opts: ResolveHubOptions): Prom
   // 3. Each file: reuse its blob if some revision already has it, else download; then link.
   const snapshotDir = join(storage, "snapshots", commit);
   for (let i = 0; i < files.length; i++) {
-    const file = files[i];
+    const file = files[i]!;
     const snapPath = join(snapshotDir, file);
     if (!isFile(snapPath)) {
       const meta = await headFile(ctx, commit, file);

@@ -385,10 +385,10 @@ function build(obj: PyValue, state: PyValue, file: string, at: number, fail: (m:
   if (!(obj instanceof PyDict) || !obj.ordered) {
     throw new UnsafePickleError(file, "BUILD (setting object state) on something other than an OrderedDict", at);
   }
-  if (!(state instanceof PyDict)) return fail("BUILD state for an OrderedDict must be a dict of attributes");
+  if (!(state instanceof PyDict)) fail("BUILD state for an OrderedDict must be a dict of attributes");
   obj.attributes ??= new Map();
   for (const [k, v] of state.items) {
-    if (typeof k !== "string") return fail("BUILD attribute names must be strings");
+    if (typeof k !== "string") fail("BUILD attribute names must be strings");
     obj.attributes.set(k, v);
   }
 }

@@ -160,7 +160,7 @@ function gather(dst: Uint8Array, src: Uint8Array, shape: number[], stride: numbe
   for (let i = 0; i < numel; i++) {
     for (let b = 0; b < es; b++) dst[i * es + b] = src[s * es + b]!;
     for (let k = ndim - 1; k >= 0; k--) { // odometer step
-      idx[k]++;
+      idx[k]!++;
       s += stride[k]!;
       if (idx[k]! < shape[k]!) break;
       s -= stride[k]! * shape[k]!;
@@ -177,7 +177,7 @@ function gatherElements(dst: Uint16Array | Uint32Array, src: Uint16Array | Uint3
   for (let i = 0; i < dst.length; i++) {
     dst[i] = src[s]!;
     for (let k = ndim - 1; k >= 0; k--) {
-      idx[k]++;
+      idx[k]!++;
       s += stride[k]!;
       if (idx[k]! < shape[k]!) break;
       s -= stride[k]! * shape[k]!;

@@ -16,7 +16,7 @@ export const FILE_DTYPE_BYTES: Record<FileDType, number> = {
  * "__proto__", "constructor") must never resolve through Object.prototype.
  */
 export function ownEntry<T>(table: Readonly<Record<string, T>>, name: unknown): T | undefined {
-  return typeof name === "string" && Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;
+  return typeof name === "string" && Object.hasOwn(table, name) ? table[name] : undefined;
 }
 
 export interface TensorEntry {

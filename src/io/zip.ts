@@ -21,8 +21,8 @@ import { CheckpointError } from "./tensor-file.js";
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (ISO-HDLC, the zip/PNG/gzip one): reflected polynomial 0xEDB88320, init and final
 // xor 0xFFFFFFFF. Table-driven "slicing by 8": eight independent table lookups per 8 input bytes
-// instead of eight dependent byte steps. It runs over every weight byte, so speed matters: about
-// 1 GB/s in Node 20 here (bench/pytorch-read.ts), about 0.6 GB/s when words are assembled from bytes.
+// instead of eight dependent byte steps. It runs over every weight byte, so speed matters (rates
+// measured by bench/pytorch-read.ts: BENCHMARKS.md, "Figures cited in the source").
 
 const CRC_TABLE = makeCrcTables();
 

@@ -64,9 +64,9 @@ export const F16_TABLE: Float32Array = (() => {
   const t = new Float32Array(65536);
   const bits = new Uint32Array(t.buffer);
   for (let h = 0; h < 65536; h++) {
-    const isNaN = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
+    const nan = (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
     // NaN keeps its sign and payload (as hardware converters do); every other value is exact.
-    if (isNaN) bits[h] = ((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13);
+    if (nan) bits[h] = ((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13);
     else t[h] = f16BitsToNumber(h);
   }
   return t;

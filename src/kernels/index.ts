@@ -1,8 +1,8 @@
 // Choosing a kernel backend by name.
-import type { Kernels } from "./kernels.js";
+import type { BackendName, Kernels } from "./kernels.js";
 import { createTsKernels } from "./ts/index.js";
 
-export type BackendName = "ts" | "wasm";
+export type { BackendName };
 export const BACKENDS: readonly BackendName[] = ["ts", "wasm"];
 
 export interface KernelOptions {

@@ -15,6 +15,9 @@
 // the wasm backend they are views on the module's linear memory and no data is copied between
 // JavaScript and WebAssembly inside a forward pass.
 
+/** The kernel backends: "ts" (the readable reference) and "wasm" (the SIMD kernels). */
+export type BackendName = "ts" | "wasm";
+
 /**
  * Storage dtype of a weight tensor. Activations are always f32. q8_0 / q4_0 are llama.cpp's block
  * formats (blocks of 32 values with an f16 scale; src/kernels/quant.ts), for matrices whose rows
@@ -51,7 +54,7 @@ export interface Allocator {
 
 export interface Kernels extends Allocator {
   /** Backend name, as accepted by `loadModel(..., { backend })`. */
-  readonly name: "ts" | "wasm";
+  readonly name: BackendName;
   /** Threads the kernels run on (1 when absent). Results are bit-identical for every count. */
   readonly threads?: number;
   /** Release what the backend holds beyond memory (the wasm backend's worker threads). */
@@ -108,9 +111,6 @@ export interface Kernels extends Allocator {
 
   /** yN += xN (residual connection). */
   add(yN: Float32Array, xN: Float32Array, n: number): void;
-
-  /** In-place softmax of each of the R rows of xRC (length C). */
-  softmax(xRC: Float32Array, R: number, C: number): void;
 
   /**
    * Next-token cross-entropy, in place: each row of logitsTV becomes softmax(row) (kept for the

@@ -210,3 +210,22 @@ export function configToJson(c: MobileLLMConfig): Record<string, unknown> {
     eos_token_id: c.eosTokenId,
   };
 }
+
+/**
+ * Sampling settings, named as in Hugging Face's GenerationConfig (camelCase). A model carries the
+ * defaults from its generation_config.json (MobileLLM.generationDefaults); src/generate applies them.
+ */
+export interface SamplingOptions {
+  /** Softmax temperature; 0 = greedy (argmax). Default 1 here; generate() defaults to the model's generation_config.json, else 0. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (ties with the k-th kept); 0 = off. Default 0. */
+  topK?: number;
+  /** Nucleus sampling: keep the smallest set of most likely tokens with mass >= topP; 1 = off. Default 1. */
+  topP?: number;
+  /** Keep tokens with probability >= minP · max probability; 0 = off. Default 0. */
+  minP?: number;
+  /** > 1 discourages tokens already in the context, < 1 encourages them; 1 = off. Default 1. */
+  repetitionPenalty?: number;
+  /** PRNG seed (uint32). Default: a random seed (reported by `Sampler.seed`). */
+  seed?: number;
+}

@@ -7,17 +7,15 @@
 // §2.3 immediate block-wise weight sharing (the "-LS" models) runs every block twice in a row:
 // more depth at no parameter cost, and the repeated block's weights are still in cache.
 
-import { generate, GREEDY, type GenerateOptions, type Generation } from "../generate/generate.js";
-import type { SamplingOptions } from "../generate/sampling.js";
 import type { Kernels, Weight } from "../kernels/kernels.js";
 import type { KVSlot } from "./attention.js";
 import { blockForward } from "./block.js";
-import type { MobileLLMConfig } from "./config.js";
+import type { MobileLLMConfig, SamplingOptions } from "./config.js";
 import { fillRopeTables, type RopeTables } from "./rotary.js";
 import {
   allocRunState, blockOf, numApplications, runStateProblem, type Activations, type KVCache, type RunState,
 } from "./state.js";
-import { LAYER_TENSOR_NAMES, weightBytes, type LayerWeights, type ModelGrads, type ModelWeights } from "./weights.js";
+import { LAYER_TENSOR_NAMES, layerTensorName, weightBytes, type LayerWeights, type ModelGrads, type ModelWeights } from "./weights.js";
 
 /** logitsTV = lm_head(norm(hTD)) for T rows (xnTD receives norm(h)); the lm_head is the embedding when shared. */
 export function outputForward(k: Kernels, c: MobileLLMConfig, w: ModelWeights, hTD: Float32Array, xnTD: Float32Array,
@@ -77,7 +75,7 @@ export class MobileLLM {
    * Decoding used by generate() for options not given: from the folder's generation_config.json
    * when it sets do_sample (loadModel fills this in; see samplingDefaults), else greedy.
    */
-  generationDefaults: SamplingOptions = { ...GREEDY };
+  generationDefaults: SamplingOptions = { temperature: 0 };
   private readonly act: Activations;
   private readonly rope: RopeTables;
   private readonly idsT: Int32Array;
@@ -211,20 +209,12 @@ export class MobileLLM {
     return logitsTV;
   }
 
-  /**
-   * Generate a continuation of `prompt` (text, with options.tokenizer, or token ids): an async
-   * iterable of steps; `await generation.result` gives the ids, text and tokens/s. See generate().
-   */
-  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): Generation {
-    return generate(this, prompt, options);
-  }
-
   /** The weight tensors in Hugging Face naming, e.g. for saving a checkpoint. */
   namedWeights(): Map<string, Weight | Float32Array> {
     const w = this.weights, m = new Map<string, Weight | Float32Array>();
     m.set("model.embed_tokens.weight", w.embedVD);
     w.layers.forEach((l, i) => {
-      for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) m.set(`model.layers.${i}.${name}`, l[key as keyof LayerWeights]);
+      for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) m.set(layerTensorName(i, key), l[key]);
     });
     m.set("model.norm.weight", w.finalNormD);
     if (!this.config.shareEmbedding) m.set("lm_head.weight", w.lmHeadVD);

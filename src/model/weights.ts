@@ -32,6 +32,11 @@ export const LAYER_TENSOR_NAMES: Record<keyof LayerWeights, string> = {
   wDownDF: "mlp.down_proj.weight",
 };
 
+/** The Hugging Face name of block `i`'s tensor `key`, e.g. "model.layers.3.self_attn.q_proj.weight". */
+export function layerTensorName(i: number, key: keyof LayerWeights): string {
+  return `model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`;
+}
+
 /** Gradients of one block (training): same names and shapes as LayerWeights, all f32. */
 export type LayerGrads = Record<keyof LayerWeights, Float32Array>;
 
@@ -61,9 +66,7 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
   const m = new Map<string, number[]>();
   m.set("model.embed_tokens.weight", [c.vocabSize, D]);
   for (let i = 0; i < c.numLayers; i++) {
-    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
-      m.set(`model.layers.${i}.${name}`, layerShapes[key as keyof LayerWeights]);
-    }
+    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) m.set(layerTensorName(i, key), layerShapes[key]);
   }
   m.set("model.norm.weight", [D]);
   if (!c.shareEmbedding) m.set("lm_head.weight", [c.vocabSize, D]);
@@ -261,7 +264,7 @@ export function storageDType(t: TensorEntry, dtype: DType | "auto", isEmbedding:
  * The storage dtype of every tensor of a load, for a requested `dtype` ("auto" = as stored;
  * q8_0/q4_0 quantize while loading), norm vectors always f32.
  */
-function weightTargets(c: MobileLLMConfig, dtype: DType | "auto", options: LoadWeightsOptions): (t: TensorEntry) => DType {
+function weightTargets(dtype: DType | "auto", options: LoadWeightsOptions): (t: TensorEntry) => DType {
   const embeddingDType = options.embeddingDType ?? defaultEmbeddingDType(dtype);
   return (t) => storageDType(t, dtype, t.name === "model.embed_tokens.weight" || t.name === "lm_head.weight", embeddingDType);
 }
@@ -273,16 +276,16 @@ function weightTargets(c: MobileLLMConfig, dtype: DType | "auto", options: LoadW
  */
 export function allocWeights(a: Allocator, file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto",
                              options: LoadWeightsOptions = {}): ModelWeights {
-  const target = weightTargets(c, dtype, options);
+  const target = weightTargets(dtype, options);
   const entry = (name: string) => file.tensors.get(name)!;
   const matrix = (name: string) => allocWeight(a, entry(name), target(entry(name)));
   const embedVD = matrix("model.embed_tokens.weight");
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as Record<keyof LayerWeights, Weight | Float32Array>;
-    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
-      const full = `model.layers.${i}.${name}`;
-      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? a.allocF32(entry(full).numel) : matrix(full);
+    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) {
+      const full = layerTensorName(i, key);
+      l[key] = entry(full).shape.length === 1 ? a.allocF32(entry(full).numel) : matrix(full);
     }
     layers.push(l as unknown as LayerWeights);
   }
@@ -295,7 +298,7 @@ export function allocWeights(a: Allocator, file: TensorFile, c: MobileLLMConfig,
 function namedWeights(c: MobileLLMConfig, w: ModelWeights): [string, Weight | Float32Array][] {
   const named: [string, Weight | Float32Array][] = [["model.embed_tokens.weight", w.embedVD]];
   w.layers.forEach((l, i) => {
-    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) named.push([`model.layers.${i}.${name}`, l[key as keyof LayerWeights]]);
+    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) named.push([layerTensorName(i, key), l[key]]);
   });
   named.push(["model.norm.weight", w.finalNormD]);
   if (!c.shareEmbedding) named.push(["lm_head.weight", w.lmHeadVD]);
@@ -321,7 +324,7 @@ export async function readWeights(file: TensorFile, c: MobileLLMConfig, w: Model
 /** Say which matrices a quantized load keeps in f16, and the embedding's dtype. */
 export function logWeightDTypes(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", options: LoadWeightsOptions = {}): void {
   if (!options.log || !isQuantDType(dtype)) return;
-  const target = weightTargets(c, dtype, options);
+  const target = weightTargets(dtype, options);
   const embeddingDType = options.embeddingDType ?? defaultEmbeddingDType(dtype);
   const isEmbedding = (name: string) => name === "model.embed_tokens.weight" || name === "lm_head.weight";
   const kept: string[] = [];

@@ -30,7 +30,7 @@ export function mapFolder(files: ModelFiles, name = `files (${Object.keys(files)
   return {
     name,
     async open(file) {
-      const data = Object.prototype.hasOwnProperty.call(files, file) ? files[file] : undefined;
+      const data = Object.hasOwn(files, file) ? files[file] : undefined;
       return data === undefined ? null : bytesSource(data, file);
     },
     nameOf: (file) => file,

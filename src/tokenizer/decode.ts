@@ -11,9 +11,8 @@
 // createDecodeStream() does the same incrementally for generation: it holds back the bytes of a
 // character whose UTF-8 sequence is not finished yet, and returns only completed text.
 
+import { SPACE_SYMBOL } from "./normalizer.js";
 import { PieceType } from "./proto.js";
-
-const SPACE_SYMBOL = "\u2581";
 
 /** What decoding needs to know about the vocabulary. */
 export interface DecodeVocab {
@@ -117,7 +116,7 @@ export class DecodeStream {
       return this.takeBytes(false);
     }
     // Any other piece ends the byte run: what is left of it becomes U+FFFD.
-    let text = this.takeBytes(true);
+    const text = this.takeBytes(true);
     if (type === PieceType.CONTROL) return text;
     if (type === PieceType.UNKNOWN) {
       if (v.unkSurface.length > 0) this.atStart = false;

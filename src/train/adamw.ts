@@ -90,7 +90,7 @@ export function gradNorm(g: Float32Array): number {
 export function clipGradNorm(g: Float32Array, maxNorm: number): number {
   const norm = gradNorm(g);
   const coef = maxNorm / (norm + 1e-6);
-  if (coef < 1) for (let i = 0; i < g.length; i++) g[i] *= coef;
+  if (coef < 1) for (let i = 0; i < g.length; i++) g[i]! *= coef;
   return norm;
 }
 

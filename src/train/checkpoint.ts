@@ -26,6 +26,7 @@ import { openSafetensors } from "../io/files.js";
 import { encodeSafetensors } from "../io/safetensors.js";
 import { CheckpointError } from "../io/tensor-file.js";
 import { readRegularFile } from "../platform/node.js";
+import type { BackendName } from "../kernels/kernels.js";
 import { configToJson, parseConfig, type MobileLLMConfig } from "../model/config.js";
 import type { AdamWState } from "./adamw.js";
 import type { DataCounts, DataPosition } from "./data.js";
@@ -191,7 +192,7 @@ export async function loadCheckpoint(dir: string, c: MobileLLMConfig, params: Tr
   try {
     for (const [name, dst] of [["exp_avg", opt.m], ["exp_avg_sq", opt.v]] as const) {
       const t = optFile.tensors.get(name);
-      if (!t || t.dtype !== "F32" || t.numel !== dst.length) {
+      if (t?.dtype !== "F32" || t.numel !== dst.length) {
         throw new Error(`${optFile.path}: "${name}" missing or not F32[${dst.length}]; the checkpoint does not match this model`);
       }
       await t.read(bytesOf(dst));
@@ -271,8 +272,8 @@ export function parseTrainerState(json: unknown, file: string): TrainerState {
   const n = f.sub("dataCounts");
   const dataCounts: DataCounts = { sequences: n.int("sequences"), malformed: n.int("malformed") };
   const rng = f.o.rng;
-  if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
-    f.fail("rng", "four unsigned 32-bit integers");
+  if (!Array.isArray(rng) || rng.length !== 1 || !rng.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+    f.fail("rng", "one unsigned 32-bit integer (the Mulberry32 state)");
   }
   return { step, data, dataCounts, rng: rng as number[], tokens: f.int("tokens") };
 }
@@ -298,7 +299,7 @@ export interface RunFile {
   configJson: unknown;
   recipe: Recipe;
   data: string;
-  backend: "ts" | "wasm";
+  backend: BackendName;
   /** Absent in runs written before options were recorded. */
   options?: RunOptions;
 }
@@ -322,7 +323,7 @@ export function readRunFile(file: string): RunFile {
   };
   const backend = f.str("backend", true) ?? "ts";
   if (backend !== "ts" && backend !== "wasm") f.fail("backend", `"ts" or "wasm"`);
-  const out: RunFile = { format, config, configJson: f.o.config, recipe, data: f.str("data")!, backend: backend as "ts" | "wasm" };
+  const out: RunFile = { format, config, configJson: f.o.config, recipe, data: f.str("data")!, backend: backend as BackendName };
   if (f.o.options !== undefined) {
     const o = f.sub("options");
     const options: RunOptions = {

@@ -135,7 +135,7 @@ export class TokenStream {
                       `prepare the data again with one --seq-len`);
     }
     for (let t = 0; t < out.length; t++) {
-      const id = ids[t];
+      const id = ids[t]!; // checked below (a short or corrupt source gives undefined)
       if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
         throw new Error(`${where}: token id ${JSON.stringify(id)} at index ${t} is outside the vocabulary [0, ${this.vocabSize}); ` +
                         `the data was tokenized for a different vocabulary than the model config`);

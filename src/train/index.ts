@@ -10,5 +10,4 @@ export { trainForward, trainBackward, trainLogits, zeroGrads } from "./model.js"
 export { allocTrainState, type TrainState } from "./state.js";
 export { paramLayout, readParams, type TrainParams, type ParamLayout } from "./params.js";
 export { initParams } from "./init.js";
-export { Rng } from "./rng.js";
 export { lossCurveSvg, parseLossLog, type LossRecord } from "./loss-curve.js";

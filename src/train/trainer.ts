@@ -25,7 +25,7 @@ import { TokenStream, type DataOptions } from "./data.js";
 import { initParams } from "./init.js";
 import { lossCurveSvg, type LossRecord } from "./loss-curve.js";
 import { trainBackward, trainForward, zeroGrads } from "./model.js";
-import { Rng } from "./rng.js";
+import { Mulberry32 } from "../util/rng.js";
 import { allocTrainState, type TrainState } from "./state.js";
 
 /** The hyper-parameters that define a run (stored in run.json; a resume must use the same). */
@@ -219,7 +219,7 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
   const opt = s.opt;
   const groups = decayGroups(s.params.layout);
   const adam: AdamWConfig = { lr: r.lr, beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay };
-  const rng = new Rng(r.seed);
+  const rng = new Mulberry32(r.seed);
   const lossFile = join(o.out, "loss.jsonl");
   let records: LossRecord[] = [];
   let state: TrainerState;

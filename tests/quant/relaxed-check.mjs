@@ -1,10 +1,10 @@
-// Run by tests/quant-relaxed.test.ts under Deno and Bun (which have relaxed SIMD): the relaxed-SIMD
+// Run by tests/kernels/quant-relaxed.test.ts under Deno and Bun (which have relaxed SIMD): the relaxed-SIMD
 // build's quantized matmul against the baseline build and the TS reference on random shapes (odd
 // row counts, 1..7 blocks per row, decode and prefill). Prints one JSON line.
 import { createWasmKernels } from "../../dist/kernels/wasm/index.js";
 import { createTsKernels } from "../../dist/kernels/ts/index.js";
 import { quantize, quantizedBytes } from "../../dist/kernels/quant.js";
-import { Mulberry32 } from "../../dist/generate/sampling.js";
+import { Mulberry32 } from "../../src/util/rng.js";
 
 const relaxed = await createWasmKernels(); // the relaxed build wherever the runtime runs it correctly
 const base = await createWasmKernels({ relaxedSimd: false });

@@ -12,8 +12,7 @@ import { findTask, TASKS, type McTask } from "../../eval/tasks/index.js";
 import { loadTokenizer } from "../../load.js";
 import { checkModelFolder, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
-import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
+import { LOAD_OPTIONS, loadFlags, resolveModelArg } from "../model-arg.js";
 
 /** The data file of `task`: FILE itself, or DIR/<task>.jsonl or DIR/<task>.parquet. */
 function dataFile(data: string, task: McTask, single: boolean): string {
@@ -42,11 +41,8 @@ export const evalCommand: Command = {
     metric: { type: "string", value: "NAME", description: "metric in the summary table: acc or acc_norm", default: "acc" },
     "no-bos": { type: "boolean", description: "do not prepend BOS to contexts (older lm-evaluation-harness releases; current ones add it, as MobileLLM's tokenizer does)" },
     resume: { type: "string", value: "FILE", description: "append each finished item here; rerun to continue" },
-    backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
-    "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+    ...LOAD_OPTIONS,
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
-    threads: THREADS_OPTION,
-    dtype: DTYPE_OPTION,
     json: { type: "boolean", description: "print one JSON object (per-task metrics; no per-item records)" },
   },
   details: [
@@ -68,13 +64,8 @@ export const evalCommand: Command = {
     const limit = numberFlag(values, "limit", { integer: true, min: 1 });
     const metric = values.metric as string;
     if (metric !== "acc" && metric !== "acc_norm") throw new UsageError(`--metric must be acc or acc_norm, got ${JSON.stringify(metric)}`);
-    const backend = values.backend as string;
-    if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const dtype = dtypeFlag(values);
+    const load = loadFlags(values);
     const files = tasks.map((t) => dataFile(values.data as string, t, tasks.length === 1));
-    const layerSharingAttention = layerSharingAttentionFlag(values);
-
-    const threads = parseThreads(values.threads, backend);
     const modelArgs = (values.model as string[] | undefined) ?? [undefined];
     if (modelArgs.length > 1 && values.resume !== undefined) throw new UsageError("--resume works with a single --model");
 
@@ -83,7 +74,7 @@ export const evalCommand: Command = {
       const modelDir = await resolveModelArg(modelArg, { signal, quiet: values.quiet === true });
       await checkModelFolder(modelDir);
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
-      await using model = await loadModel(modelDir, { backend, dtype, layerSharingAttention, log: (m) => stderr.write(m + "\n"), ...(threads !== undefined ? { threads } : {}) });
+      await using model = await loadModel(modelDir, { ...load, log: (m) => stderr.write(m + "\n") });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {
         const task = tasks[i]!, rows = await countRows(files[i]!);

@@ -1,6 +1,6 @@
 // mobilellm generate: continue a prompt, streaming the text to stdout as it is produced.
 // Decoding defaults to the model folder's generation_config.json when it sets do_sample (as
-// transformers does), else greedy; the same rule as model.generate() in the library.
+// transformers does), else greedy; the same rule as generate() in the library.
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -9,8 +9,7 @@ import { HubError, isHubId } from "../../io/hub.js";
 import { checkModelFolder, isGgufPath, loadModel, readConfig } from "../../load.js";
 import { loadTokenizer } from "../../load.js";
 import { idsFlag, numberFlag, unescapeFlag, UsageError, type Command } from "../command.js";
-import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
-import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
+import { LOAD_OPTIONS, loadFlags, resolveModelArg } from "../model-arg.js";
 
 /** The folder's SentencePiece tokenizer.model (a GGUF's own tokenizer), or null when it has none (then: ids only). */
 async function loadCodec(folder: string): Promise<TextCodec | null> {
@@ -35,17 +34,14 @@ export const generate: Command = {
     "repetition-penalty": { type: "string", value: "R", description: "penalize tokens already in the context (1 = off)" },
     seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
     stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed; \\n \\t \\xHH \\uHHHH escapes)", multiple: true },
-    backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm" },
-    threads: THREADS_OPTION,
-    dtype: DTYPE_OPTION,
-    "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+    ...LOAD_OPTIONS,
     quiet: { type: "boolean", short: "q", description: "no download progress on stderr" },
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
   },
   details: [
     "Decoding: flags not given take the model folder's generation_config.json when it sets",
     "do_sample: true (its temperature, top_k, top_p; transformers' defaults 1, 50, 1 for missing ones),",
-    "as transformers does; otherwise greedy. model.generate() in the library follows the same rule.",
+    "as transformers does; otherwise greedy. generate() in the library follows the same rule.",
     "",
     "Examples:",
     "  mobilellm generate --prompt \"ROMEO:\" -n 20",
@@ -62,10 +58,7 @@ export const generate: Command = {
     if (values.ids !== undefined && values.prompt !== undefined) throw new UsageError("give either --prompt or --ids, not both");
     if (values.ids === undefined && values.prompt === undefined) throw new UsageError("give the prompt with --prompt TEXT or --ids 1,2,3");
     const promptIds = values.ids !== undefined ? idsFlag(values.ids as string) : null;
-    const backend = values.backend as string;
-    if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const dtype = dtypeFlag(values);
-    const layerSharingAttention = layerSharingAttentionFlag(values);
+    const load = loadFlags(values);
     const options: GenerateOptions = {
       maxNewTokens: numberFlag(values, "max-new-tokens", { integer: true, min: 1 })!,
       signal,
@@ -116,11 +109,10 @@ export const generate: Command = {
     if (codec) options.tokenizer = codec;
     if (stops.length > 0) options.stop = stops;
 
-    const threads = parseThreads(values.threads, backend);
-    await using model = await loadModel(folder, { backend, dtype, layerSharingAttention, log: (m) => stderr.write(m + "\n"), ...(threads !== undefined ? { threads } : {}) });
+    await using model = await loadModel(folder, { ...load, log: (m) => stderr.write(m + "\n") });
     const ids = promptIds ?? codec!.encode(values.prompt as string, { addBos: true });
     checkContext(ids.length, N, model.cache.maxP);
-    let gen;
+    let gen: ReturnType<typeof runGeneration>;
     try {
       gen = runGeneration(model, ids, options);
     } catch (e) {

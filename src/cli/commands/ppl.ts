@@ -8,8 +8,7 @@ import { createProgress } from "../../util/progress.js";
 import { loadTokenizer } from "../../load.js";
 import { checkModelFolder, isGgufPath, loadModel } from "../../load.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { dtypeFlag, DTYPE_OPTION, LAYER_SHARING_ATTENTION_OPTION, layerSharingAttentionFlag, resolveModelArg } from "../model-arg.js";
-import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
+import { LOAD_OPTIONS, loadFlags, resolveModelArg } from "../model-arg.js";
 
 /** MobileLLM eval.py's window length. */
 const DEFAULT_SEQLEN = 2048;
@@ -27,11 +26,8 @@ export const ppl: Command = {
     strict: { type: "boolean", description: "average over the nsamples*(seqlen-1) predictions actually made" },
     "limit-windows": { type: "string", value: "N", description: "evaluate only the first N windows" },
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
-    backend: { type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (reference)", default: "wasm" },
-    "layer-sharing-attention": LAYER_SHARING_ATTENTION_OPTION,
+    ...LOAD_OPTIONS,
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
-    threads: THREADS_OPTION,
-    dtype: DTYPE_OPTION,
     json: { type: "boolean", description: "print one JSON object" },
   },
   details: [
@@ -48,10 +44,7 @@ export const ppl: Command = {
     if ((values.data === undefined) === (values.ids === undefined)) throw new UsageError("give the corpus with --data FILE or token ids with --ids FILE (one of them)");
     const givenSeqlen = numberFlag(values, "seqlen", { integer: true, min: 2 });
     const limitWindows = numberFlag(values, "limit-windows", { integer: true, min: 1 });
-    const layerSharingAttention = layerSharingAttentionFlag(values);
-    const backend = values.backend as string;
-    if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
-    const dtype = dtypeFlag(values);
+    const load = loadFlags(values);
     const modelDir = await resolveModelArg(values.model as string | undefined, { signal, quiet: values.quiet === true });
     const maxP = isGgufPath(modelDir) ? Infinity : (await checkModelFolder(modelDir)).maxPositions; // a GGUF's context is checked at load
     if (givenSeqlen !== undefined && givenSeqlen > maxP) {
@@ -70,14 +63,13 @@ export const ppl: Command = {
       const tokenizer = await loadTokenizer((values.tokenizer as string | undefined) ?? modelDir);
       ids = tokenizer.encode(await readCorpusText(values.data as string), { addBos: true });
     }
-    const threads = parseThreads(values.threads, backend);
-    await using model = await loadModel(modelDir, { backend, dtype, maxPositions: seqlen, layerSharingAttention, log: (m) => stderr.write(m + "\n"), ...(threads !== undefined ? { threads } : {}) });
+    await using model = await loadModel(modelDir, { ...load, maxPositions: seqlen, log: (m) => stderr.write(m + "\n") });
 
     // Progress counts this run's tokens (resumed windows are done already); the detail has the windows.
     let progress: ReturnType<typeof createProgress> | undefined;
     let windowsDone = 0, windowsTotal = 0;
     const resumeFile = values.resume as string | undefined;
-    let result;
+    let result: Awaited<ReturnType<typeof perplexity>>;
     try {
       result = await perplexity(model, ids, {
         seqlen, strict: Boolean(values.strict), signal,

@@ -11,7 +11,7 @@ import { readRunFile } from "../../train/checkpoint.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
 import { createProgress, formatDuration, type Progress } from "../../util/progress.js";
 import { numberFlag, UsageError, type Command } from "../command.js";
-import { parseThreads, THREADS_OPTION } from "../threads-arg.js";
+import { BACKEND_OPTION, parseBackend, parseThreads, THREADS_OPTION } from "../kernel-args.js";
 
 /** --config: a preset name ("125M", "350M-LS", ...) or a config.json file (or its folder). */
 export function resolveConfigArg(arg: string): MobileLLMConfig {
@@ -20,7 +20,7 @@ export function resolveConfigArg(arg: string): MobileLLMConfig {
 
 /** The config, and which of share_embedding / layer_sharing it sets itself (a preset sets both). */
 export function readConfigArg(arg: string): { config: MobileLLMConfig; sets: Set<string> } {
-  const preset = Object.prototype.hasOwnProperty.call(PRESETS, arg) ? PRESETS[arg] : undefined;
+  const preset = Object.hasOwn(PRESETS, arg) ? PRESETS[arg] : undefined;
   if (preset) return { config: { ...preset }, sets: new Set(SHARING_FLAGS.map((f) => f.key)) };
   const file = existsSync(arg) && statSync(arg).isDirectory() ? join(arg, "config.json") : arg;
   if (!existsSync(file)) throw new UsageError(`--config ${arg}: not a preset (${Object.keys(PRESETS).join(", ")}) and no such file`);
@@ -78,7 +78,7 @@ export const pretrain: Command = {
     "grad-accum": { type: "string", value: "N", description: "micro-batches per optimizer step (default: 1)" },
     "save-every": { type: "string", value: "N", description: "checkpoint every N steps (and at the end) (default: 100)" },
     seed: { type: "string", value: "S", description: "weight initialisation seed (default: 0)" },
-    backend: { type: "string", value: "NAME", description: "kernel backend: wasm or ts (default: wasm, or the run's own with --resume)" },
+    backend: { type: "string", value: BACKEND_OPTION.value!, description: `${BACKEND_OPTION.description} (default: wasm, or the run's own with --resume)` },
     threads: THREADS_OPTION,
     tokenizer: { type: "string", value: "FILE", description: "tokenizer.model to copy into checkpoints (default: BASEPATH/tokenizer.model if present)" },
     "eval-data": { type: "string", value: "BASEPATH", description: "validation data: its loss is computed at every checkpoint" },
@@ -120,8 +120,7 @@ export const pretrain: Command = {
     const opts = prev?.options;
     const data = (values.data as string | undefined) ?? prev?.data;
     if (data === undefined) throw new UsageError("give the training data with --data BASEPATH");
-    const backend = (values.backend as string | undefined) ?? prev?.backend ?? "wasm";
-    if (backend !== "ts" && backend !== "wasm") throw new UsageError(`--backend must be ts or wasm, got ${JSON.stringify(backend)}`);
+    const backend = parseBackend(values.backend ?? prev?.backend ?? "wasm");
     const given = (name: string) => values[name] !== undefined;
     const DEFAULTS: Record<string, string> = {
       steps: "1000", "batch-size": "8", lr: String(RECIPE_DEFAULTS.lr), "min-lr-ratio": "0.1",

@@ -63,23 +63,6 @@ export function createTsKernels(): Kernels {
         matmulQuantRef(yTO, xTI, wOI, T, I, O);
         return;
       }
-      if (T === 1 && wOI.dtype !== "f32") {
-        // Decode with 16-bit weights: one dot per row, widening each weight as it is read.
-        const table = wOI.dtype === "f16" ? F16_TABLE : BF16_TABLE;
-        const bits = wOI.data as Uint16Array;
-        for (let o = 0; o < O; o++) {
-          const wBase = o * I;
-          let s0 = 0, s1 = 0;
-          let i = 0;
-          for (; i + 2 <= I; i += 2) {
-            s0 += xTI[i]! * table[bits[wBase + i]!]!;
-            s1 += xTI[i + 1]! * table[bits[wBase + i + 1]!]!;
-          }
-          if (i < I) s0 += xTI[i]! * table[bits[wBase + i]!]!;
-          yTO[o] = s0 + s1;
-        }
-        return;
-      }
       if (rowScratch.length < I) rowScratch = new Float32Array(I);
       const w = wOI.dtype === "f32" ? null : rowScratch;
       const wf32 = wOI.data as Float32Array;
@@ -121,7 +104,7 @@ export function createTsKernels(): Kernels {
     embeddingBackward(dTableVD, dOutTD, ids, T, D) {
       for (let t = 0; t < T; t++) {
         const row = ids[t]! * D, src = t * D;
-        for (let i = 0; i < D; i++) dTableVD[row + i] += dOutTD[src + i]!;
+        for (let i = 0; i < D; i++) dTableVD[row + i]! += dOutTD[src + i]!;
       }
     },
 
@@ -148,8 +131,8 @@ export function createTsKernels(): Kernels {
         const c = (r * r * r * gx) / D;
         for (let i = 0; i < D; i++) {
           const x = xTD[base + i]!, dy = dyTD[base + i]!;
-          dwD[i] += dy * x * r;
-          dxTD[base + i] += r * dy * wD[i]! - c * x;
+          dwD[i]! += dy * x * r;
+          dxTD[base + i]! += r * dy * wD[i]! - c * x;
         }
       }
     },
@@ -193,7 +176,7 @@ export function createTsKernels(): Kernels {
           for (let p = 0; p < P; p++) {
             const weight = scoresP[p]! / sum;
             const vBase = (p * KV + kvh) * Dh;
-            for (let i = 0; i < Dh; i++) outTHDh[outBase + i] += weight * vPKVDh[vBase + i]!;
+            for (let i = 0; i < Dh; i++) outTHDh[outBase + i]! += weight * vPKVDh[vBase + i]!;
           }
         }
       }
@@ -239,9 +222,9 @@ export function createTsKernels(): Kernels {
             const ds = pP[p]! * (dpP[p]! - pdp) * scale;
             const kBase = (p * KV + kvh) * Dh;
             for (let i = 0; i < Dh; i++) {
-              dqTHDh[qBase + i] += ds * kTKVDh[kBase + i]!;
-              dkTKVDh[kBase + i] += ds * qTHDh[qBase + i]!;
-              dvTKVDh[kBase + i] += pP[p]! * doutTHDh[qBase + i]!;
+              dqTHDh[qBase + i]! += ds * kTKVDh[kBase + i]!;
+              dkTKVDh[kBase + i]! += ds * qTHDh[qBase + i]!;
+              dvTKVDh[kBase + i]! += pP[p]! * doutTHDh[qBase + i]!;
             }
           }
         }
@@ -274,7 +257,7 @@ export function createTsKernels(): Kernels {
         widenRow(rowScratch, wOI, o, I);
         for (let t = 0; t < T; t++) {
           const g = dYTO[t * O + o]!;
-          for (let i = 0; i < I; i++) dXTI[t * I + i] += g * rowScratch[i]!;
+          for (let i = 0; i < I; i++) dXTI[t * I + i]! += g * rowScratch[i]!;
         }
       }
     },
@@ -285,28 +268,13 @@ export function createTsKernels(): Kernels {
         for (let i = 0; i < I; i++) {
           let s = 0;
           for (let t = 0; t < T; t++) s += dYTO[t * O + o]! * xTI[t * I + i]!;
-          dWOI[o * I + i] += s;
+          dWOI[o * I + i]! += s;
         }
       }
     },
 
     add(yN, xN, n) {
-      for (let i = 0; i < n; i++) yN[i] += xN[i]!;
-    },
-
-    softmax(xRC, R, C) {
-      for (let r = 0; r < R; r++) {
-        const base = r * C;
-        let max = -Infinity;
-        for (let c = 0; c < C; c++) if (xRC[base + c]! > max) max = xRC[base + c]!;
-        let sum = 0;
-        for (let c = 0; c < C; c++) {
-          const e = Math.exp(xRC[base + c]! - max);
-          xRC[base + c] = e;
-          sum += e;
-        }
-        for (let c = 0; c < C; c++) xRC[base + c] /= sum;
-      }
+      for (let i = 0; i < n; i++) yN[i]! += xN[i]!;
     },
 
     // F.cross_entropy(logits, targets, reduction="sum", ignore_index=<negative>); rows keep softmax(logits)
@@ -324,7 +292,7 @@ export function createTsKernels(): Kernels {
           sum += e;
         }
         if (target >= 0) total += Math.log(sum) + max - z;      // logsumexp(z) − z[target]
-        for (let v = 0; v < V; v++) logitsTV[base + v] /= sum;
+        for (let v = 0; v < V; v++) logitsTV[base + v]! /= sum;
       }
       return total;
     },
@@ -337,8 +305,8 @@ export function createTsKernels(): Kernels {
           probsTV.fill(0, base, base + V);
           continue;
         }
-        for (let v = 0; v < V; v++) probsTV[base + v] *= scale;
-        probsTV[base + target] -= scale;
+        for (let v = 0; v < V; v++) probsTV[base + v]! *= scale;
+        probsTV[base + target]! -= scale;
       }
     },
 

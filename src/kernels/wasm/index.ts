@@ -15,7 +15,7 @@ import { CONTROL_BLOCK_BYTES, KernelPool, type SpawnWorker, type Split } from ".
 import { defaultThreads, spawnWorker, threadsUnavailable, warnSingleThreadOnce } from "./threads.js";
 
 /** dtype codes of assembly/half.ts and assembly/quant.ts. */
-const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4_0: 6 };
+export const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4_0: 6 };
 const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1, q4_0: 1 };
 /** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
 const BACKWARD_W_ROWS = 64;
@@ -25,12 +25,6 @@ const F16_FINITE_CODE = 3;
 /** The wasm Kernels, plus access to the arena and raw exports. */
 export interface WasmKernels extends Kernels {
   readonly name: "wasm";
-  /** Σ x[0..n) read as one stream, or as four (one per quarter): bench/kernels.bench.ts's streaming baselines. */
-  sumF32(x: Float32Array, n: number, streams?: 1 | 4): number;
-  /** outN = weight elements [0, n) widened to f32 (exact; the f16/bf16 bit-exactness tests use it). */
-  widen(outN: Float32Array, w: Weight, n: number): void;
-  /** x = e^x in place with the kernels' f32 exp (for its accuracy test). */
-  expInPlace(xN: Float32Array, n: number): void;
   /** Threads running kernels (1: no workers). */
   readonly threads: number;
   /**
@@ -65,10 +59,10 @@ export interface WasmKernelOptions extends LoadOptions {
 
 /**
  * Default least work per thread, in multiply-adds: below it a call stays on the calling thread.
- * A threaded call costs about 1.3 µs of dispatch and barrier on an idle 2-core machine
- * (BENCHMARKS.md, Threads: "empty kernel"); 2^15 multiply-adds take 2–4 µs on one core (f32
- * decode streams ~14 G/s, f16 ~7.5 G/s: BENCHMARKS.md, Kernels), so a smaller share would save
- * less than the dispatch costs. The 125M decode's k/v projections (576×192) are just above it.
+ * It is set where a thread's share of a call takes longer than a threaded call's dispatch and
+ * barrier (BENCHMARKS.md, Threads: "empty kernel"; per-core decode rates: Kernels; the figures
+ * behind this choice: "Figures cited in the source"), so a smaller share would save less than the
+ * dispatch costs. The 125M decode's k/v projections (576×192) are just above it.
  */
 export const MIN_THREAD_WORK = 1 << 15;
 
@@ -99,7 +93,10 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   const maxThreadedP = scratchBytes >> 2;
 
   function parallel(kernel: keyof KernelExports & string, args: readonly number[], split: Split): void {
-    if (pool) return pool.run(kernel, args, split);
+    if (pool) {
+      pool.run(kernel, args, split);
+      return;
+    }
     (wasm[kernel] as unknown as (...a: number[]) => void)(...args, 0, split.units, ...(split.scratch ? [scratch] : []));
   }
 
@@ -201,7 +198,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       // The kernel's inner loop runs down T, a whole row of dY and of x per step; over a training
       // batch (T = B·seq, thousands) those rows fall out of cache before they are reused. Blocks of
       // 64 rows (the kernel accumulates, so blocks simply add up, in the same order on every thread
-      // count) keep them cached: 3-9x faster on the bench's nano shapes.
+      // count) keep them cached (the gain: BENCHMARKS.md, "Figures cited in the source").
       for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
         parallel("matmulBackwardWRows", [dW, dY + t0 * O * 4, x + t0 * I * 4, Math.min(BACKWARD_W_ROWS, T - t0), I, O],
           { units: O, align: 4, work: Math.min(BACKWARD_W_ROWS, T - t0) * I * O });
@@ -238,14 +235,6 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         }
         wasm.add(dTable + id * D * 4, dOut + t * D * 4, D);
       }
-    },
-
-    widen(outN, w, n) {
-      if (isQuantDType(w.dtype)) {
-        wasm.dequantizeRow(ptr(outN, n, "outN", "widen"), weightPtr(w, n, "w", "widen"), DTYPE_CODE[w.dtype], n);
-        return;
-      }
-      wasm.widenRow(ptr(outN, n, "outN", "widen"), weightPtr(w, n, "w", "widen"), DTYPE_CODE[w.dtype], n);
     },
 
     rmsnorm(yTD, xTD, wD, T, D, eps) {
@@ -331,19 +320,6 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     add(yN, xN, n) {
       wasm.add(ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n);
-    },
-
-    softmax(xRC, R, C) {
-      wasm.softmax(ptr(xRC, R * C, "xRC", "softmax"), R, C);
-    },
-
-    sumF32(x, n, streams = 1) {
-      const p = ptr(x, n, "x", "sumF32");
-      return streams === 4 ? wasm.sumF32Quarters(p, n) : wasm.sumF32(p, n);
-    },
-
-    expInPlace(xN, n) {
-      wasm.expInPlace(ptr(xN, n, "xN", "expInPlace"), n);
     },
   };
   if (pool) unreachablePools.register(kernels, pool);

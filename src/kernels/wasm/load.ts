@@ -34,11 +34,7 @@ export interface KernelExports {
   attentionHeads(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number, Dh: number,
                  hBegin: number, hEnd: number, scores: number): void;
   siluMulRange(out: number, gate: number, up: number, n: number, begin: number, end: number): void;
-  /** Does nothing: the pool's dispatch cost. */
-  emptyRange(begin: number, end: number): void;
   f16AllFinite(p: number, n: number): number;
-  sumF32(x: number, n: number): number;
-  sumF32Quarters(x: number, n: number): number;
   rmsnorm(y: number, x: number, w: number, T: number, D: number, eps: number): void;
   rmsnormBackward(dx: number, dw: number, dy: number, x: number, w: number, T: number, D: number, eps: number): void;
   rope(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number): void;
@@ -56,8 +52,12 @@ export interface KernelExports {
   adamw(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
         weightDecay: number, bc1: number, bc2: number): void;
   add(y: number, x: number, n: number): void;
-  softmax(x: number, R: number, C: number): void;
-  expInPlace(x: number, n: number): void;
+  // Debug exports (tests and benches: src/kernels/wasm/debug.ts); src/ does not call them.
+  debugSumF32(x: number, n: number): number;
+  debugSumF32Quarters(x: number, n: number): number;
+  debugExpInPlace(x: number, n: number): void;
+  /** Does nothing: the pool's dispatch cost. */
+  debugEmptyRange(begin: number, end: number): void;
 }
 
 export interface LoadOptions {

@@ -235,7 +235,7 @@ export class KernelPool {
       Atomics.add(i32, L.DONE, 1);
     }
     let slept = false;
-    for (let spins = 0, done; (done = Atomics.load(i32, L.DONE)) !== chunks;) {
+    for (let spins = 0, done: number; (done = Atomics.load(i32, L.DONE)) !== chunks;) {
       if (++spins > this.budget) { slept = true; Atomics.wait(i32, L.DONE, done); }
     }
     this.budget = slept ? Math.max(Math.min(this.spin, MIN_SPIN), this.budget >> 1) : Math.min(this.spin, this.budget * 2);

@@ -9,6 +9,7 @@ declare namespace WebAssembly {
   interface Global { value: unknown }
   interface Instance { readonly exports: Record<string, unknown> }
   var Instance: { prototype: Instance; new (module: Module, imports?: Record<string, Record<string, unknown>>): Instance };
+  // biome-ignore lint/suspicious/noEmptyInterface: the opaque WebAssembly.Module type, declared as lib.dom does
   interface Module {}
   var Module: { prototype: Module; exports(module: Module): { name: string; kind: string }[] };
   interface WebAssemblyInstantiatedSource { instance: Instance; module: Module }
