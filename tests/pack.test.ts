@@ -23,10 +23,10 @@ const run = (exe: string, args: string[], cwd: string) =>
   execFileSync(exe, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
 
 /** The consumer's script: the package imported by name, greedy ids of the default model on one line of JSON. */
-const CONSUMER = `import { loadModel, loadTokenizer } from "mobilellm";
+const CONSUMER = `import { generate, loadModel, loadTokenizer } from "mobilellm";
 const model = await loadModel();
 const tokenizer = await loadTokenizer();
-const r = await model.generate(${JSON.stringify(PROMPT)}, { tokenizer, maxNewTokens: ${N}, temperature: 0 }).result;
+const r = await generate(model, ${JSON.stringify(PROMPT)}, { tokenizer, maxNewTokens: ${N}, temperature: 0 }).result;
 await model.dispose();
 console.log(JSON.stringify({ ids: r.ids, text: r.text }));
 `;

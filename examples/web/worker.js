@@ -6,7 +6,7 @@
 // dist/browser.js in browsers and bundlers); this demo imports the file by its path so that it
 // runs straight from the repository without a bundler.
 
-import { loadModel, loadTokenizer } from "../../dist/browser.js";
+import { generate, loadModel, loadTokenizer } from "../../dist/browser.js";
 
 /** The embedded default model, served with the page (the package's models/ folder). */
 const DEFAULT_MODEL = new URL("../../models/shakespeare-2m/", import.meta.url).href;
@@ -80,7 +80,7 @@ async function run({ prompt, options }) {
   }
   controller = new AbortController();
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const gen = model.generate(prompt, { ...given, signal: controller.signal, ...(tokenizer ? { tokenizer } : {}) });
+  const gen = generate(model, prompt, { ...given, signal: controller.signal, ...(tokenizer ? { tokenizer } : {}) });
   for await (const step of gen) {
     postMessage({ type: "token", id: step.id, text: tokenizer ? step.text : `${step.id} ` });
     await yieldToEvents();

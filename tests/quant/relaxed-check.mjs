@@ -4,7 +4,7 @@
 import { createWasmKernels } from "../../dist/kernels/wasm/index.js";
 import { createTsKernels } from "../../dist/kernels/ts/index.js";
 import { quantize, quantizedBytes } from "../../dist/kernels/quant.js";
-import { Mulberry32 } from "../../src/util/rng.js";
+import { Mulberry32 } from "../../dist/util/rng.js";
 
 const relaxed = await createWasmKernels(); // the relaxed build wherever the runtime runs it correctly
 const base = await createWasmKernels({ relaxedSimd: false });

@@ -3,7 +3,7 @@
 // reference logits. Prints {"blob": maxAbsDiff, "url": maxAbsDiff, "same": bool}.
 // Usage: <runtime> tests/runtime/sources.mjs <fixture folder> <base URL of the same folder>
 import { readFileSync } from "node:fs";
-import { loadModel } from "../../src/browser.js";
+import { loadModel } from "../../dist/browser.js";
 import { openSafetensors } from "../../dist/index.js";
 
 const [folder, url] = process.argv.slice(-2);
