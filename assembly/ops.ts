@@ -62,6 +62,22 @@ export function sumF32Quarters(x: usize, n: i32): f32 {
   return s;
 }
 
+/** The four dots x·r_j, r_j = rows + j·stride (j < 4), as one f32x4; Dh a multiple of 4. */
+// @ts-ignore: decorator
+@inline function dots4(x: usize, rows: usize, stride: usize, Dh: i32): v128 {
+  const k0 = rows, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let i = 0; i < Dh; i += 4) {
+    const o = <usize>i << 2;
+    const xv = v128.load(x + o);
+    s0 = f32x4.add(s0, f32x4.mul(xv, v128.load(k0 + o)));
+    s1 = f32x4.add(s1, f32x4.mul(xv, v128.load(k1 + o)));
+    s2 = f32x4.add(s2, f32x4.mul(xv, v128.load(k2 + o)));
+    s3 = f32x4.add(s3, f32x4.mul(xv, v128.load(k3 + o)));
+  }
+  return hsum4(s0, s1, s2, s3);
+}
+
 /** yTD[t,:] = xTD[t,:] / sqrt(mean(xTD[t,:]²) + eps) · wD  (y may alias x). */
 export function rmsnorm(y: usize, x: usize, w: usize, T: i32, D: i32, eps: f32): void {
   for (let t = 0; t < T; t++) {
@@ -236,17 +252,7 @@ export function attentionHeads(out: usize, q: usize, k: usize, v: usize, T: i32,
       let p = 0;
       if ((Dh & 3) == 0) {
         for (; p + 4 <= P; p += 4) {
-          const k0 = kg + <usize>p * pStride, k1 = k0 + pStride, k2 = k1 + pStride, k3 = k2 + pStride;
-          let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-          for (let i = 0; i < Dh; i += 4) {
-            const o = <usize>i << 2;
-            const qv = v128.load(qh + o);
-            s0 = f32x4.add(s0, f32x4.mul(qv, v128.load(k0 + o)));
-            s1 = f32x4.add(s1, f32x4.mul(qv, v128.load(k1 + o)));
-            s2 = f32x4.add(s2, f32x4.mul(qv, v128.load(k2 + o)));
-            s3 = f32x4.add(s3, f32x4.mul(qv, v128.load(k3 + o)));
-          }
-          v128.store(scores + (<usize>p << 2), f32x4.mul(hsum4(s0, s1, s2, s3), f32x4.splat(scaleQK)));
+          v128.store(scores + (<usize>p << 2), f32x4.mul(dots4(qh, kg + <usize>p * pStride, pStride, Dh), f32x4.splat(scaleQK)));
         }
       }
       for (; p < P; p++) store<f32>(scores + (<usize>p << 2), dot(qh, kg + <usize>p * pStride, Dh) * scaleQK);
@@ -407,6 +413,151 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, 
         }
       }
     }
+  }
+}
+
+/**
+ * attentionBackward, blocked over R query rows at a time: each dk_p, dv_p is read and written
+ * once per R rows instead of once per row and head, dq stays in registers, and the scores and
+ * dP_p = dout·v_p are computed four positions at a time (the scores as the forward sums them). R
+ * does not change a bit: every sum runs in the same order whatever R is. For the KV groups [g0, g1) (the thread pool's range entry
+ * point, scratch last). scratch: 2·(H/KV)·R·T floats, probabilities P then dS = P(dP − P·dP)/sqrt(Dh)
+ * of the group's heads, [head][row][position].
+ */
+export function attentionBackwardBlocked(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
+                                         T: i32, H: i32, KV: i32, Dh: i32, R: i32, g0: i32, g1: i32, scratch: usize): void {
+  const group = H / KV;
+  const scaleQK = <f32>(1.0 / Math.sqrt(<f64>Dh));
+  const pStride = <usize>KV * <usize>Dh << 2, qStride = <usize>H * <usize>Dh << 2;
+  const dhBytes = <usize>Dh << 2, rowBytes = <usize>T << 2;
+  const prAll = scratch, dsAll = scratch + <usize>(group * R) * rowBytes;
+  for (let g = g0; g < g1; g++) {
+    for (let p = 0; p < T; p++) {
+      const o = <usize>p * pStride + <usize>g * dhBytes;
+      memory.fill(dk + o, 0, dhBytes);
+      memory.fill(dv + o, 0, dhBytes);
+    }
+    const kg = k + <usize>g * dhBytes, vg = v + <usize>g * dhBytes;
+    const dkg = dk + <usize>g * dhBytes, dvg = dv + <usize>g * dhBytes;
+    for (let t0 = 0; t0 < T; t0 += R) {
+      const nR = min(R, T - t0);
+      // 1. per row and head: P = softmax(q·kᵀ / sqrt(Dh)) over p ≤ t, dP_p = dout·v_p, dS; then dq = Σ_p dS_p k_p
+      for (let r = 0; r < nR; r++) {
+        const t = t0 + r, P = t + 1;
+        for (let hh = 0; hh < group; hh++) {
+          const qo = <usize>t * qStride + <usize>(g * group + hh) * dhBytes;
+          const qh = q + qo, doh = dout + qo;
+          const pr = prAll + <usize>(hh * R + r) * rowBytes, ds = dsAll + <usize>(hh * R + r) * rowBytes;
+          let p = 0;
+          if ((Dh & 3) == 0) { // four positions at a time, the scores summed as the forward sums them
+            for (; p + 4 <= P; p += 4) {
+              const o = <usize>p * pStride;
+              v128.store(pr + (<usize>p << 2), f32x4.mul(dots4(qh, kg + o, pStride, Dh), f32x4.splat(scaleQK)));
+              v128.store(ds + (<usize>p << 2), dots4(doh, vg + o, pStride, Dh));
+            }
+          }
+          for (; p < P; p++) {
+            store<f32>(pr + (<usize>p << 2), dot(qh, kg + <usize>p * pStride, Dh) * scaleQK);
+            store<f32>(ds + (<usize>p << 2), dot(doh, vg + <usize>p * pStride, Dh));
+          }
+          const inv = <f32>1 / expShiftSum(pr, P, rowMax(pr, P));
+          scale(pr, P, inv);
+          const pdp = dot(pr, ds, P);
+          const pdpv = f32x4.splat(pdp), sv = f32x4.splat(scaleQK);
+          for (p = 0; p + 4 <= P; p += 4) {
+            const o = <usize>p << 2;
+            v128.store(ds + o, f32x4.mul(f32x4.mul(v128.load(pr + o), f32x4.sub(v128.load(ds + o), pdpv)), sv));
+          }
+          for (; p < P; p++) {
+            const o = <usize>p << 2;
+            store<f32>(ds + o, load<f32>(pr + o) * (load<f32>(ds + o) - pdp) * scaleQK);
+          }
+          weightedRows(dq + qo, ds, kg, pStride, P, Dh);
+        }
+      }
+      // 2. dk_p += Σ_(t, h) dS[h, t, p] q[t, h],  dv_p += Σ_(t, h) P[h, t, p] dout[t, h], rows t ≥ p in order
+      const tEnd = t0 + nR;
+      for (let p = 0; p < tEnd; p++) {
+        const rFirst = max(0, p - t0);
+        const dkp = dkg + <usize>p * pStride, dvp = dvg + <usize>p * pStride;
+        let i = 0;
+        for (; i + 8 <= Dh; i += 8) {
+          const io = <usize>i << 2;
+          let k0 = v128.load(dkp + io), k1 = v128.load(dkp + io, 16), v0 = v128.load(dvp + io), v1 = v128.load(dvp + io, 16);
+          for (let r = rFirst; r < nR; r++) {
+            const rowQ = <usize>(t0 + r) * qStride + <usize>(g * group) * dhBytes + io;
+            for (let hh = 0; hh < group; hh++) {
+              const so = <usize>(hh * R + r) * rowBytes + (<usize>p << 2);
+              const dsv = v128.load32_splat(dsAll + so), ppv = v128.load32_splat(prAll + so);
+              const qp = q + rowQ + <usize>hh * dhBytes, dp = dout + rowQ + <usize>hh * dhBytes;
+              k0 = f32x4.add(k0, f32x4.mul(dsv, v128.load(qp))); k1 = f32x4.add(k1, f32x4.mul(dsv, v128.load(qp, 16)));
+              v0 = f32x4.add(v0, f32x4.mul(ppv, v128.load(dp))); v1 = f32x4.add(v1, f32x4.mul(ppv, v128.load(dp, 16)));
+            }
+          }
+          v128.store(dkp + io, k0); v128.store(dkp + io, k1, 16); v128.store(dvp + io, v0); v128.store(dvp + io, v1, 16);
+        }
+        for (; i + 4 <= Dh; i += 4) {
+          const io = <usize>i << 2;
+          let k0 = v128.load(dkp + io), v0 = v128.load(dvp + io);
+          for (let r = rFirst; r < nR; r++) {
+            const rowQ = <usize>(t0 + r) * qStride + <usize>(g * group) * dhBytes + io;
+            for (let hh = 0; hh < group; hh++) {
+              const so = <usize>(hh * R + r) * rowBytes + (<usize>p << 2);
+              k0 = f32x4.add(k0, f32x4.mul(v128.load32_splat(dsAll + so), v128.load(q + rowQ + <usize>hh * dhBytes)));
+              v0 = f32x4.add(v0, f32x4.mul(v128.load32_splat(prAll + so), v128.load(dout + rowQ + <usize>hh * dhBytes)));
+            }
+          }
+          v128.store(dkp + io, k0); v128.store(dvp + io, v0);
+        }
+        for (; i < Dh; i++) {
+          const io = <usize>i << 2;
+          let kd = load<f32>(dkp + io), vd = load<f32>(dvp + io);
+          for (let r = rFirst; r < nR; r++) {
+            const rowQ = <usize>(t0 + r) * qStride + <usize>(g * group) * dhBytes + io;
+            for (let hh = 0; hh < group; hh++) {
+              const so = <usize>(hh * R + r) * rowBytes + (<usize>p << 2);
+              kd += load<f32>(dsAll + so) * load<f32>(q + rowQ + <usize>hh * dhBytes);
+              vd += load<f32>(prAll + so) * load<f32>(dout + rowQ + <usize>hh * dhBytes);
+            }
+          }
+          store<f32>(dkp + io, kd); store<f32>(dvp + io, vd);
+        }
+      }
+    }
+  }
+}
+
+/** out[0..Dh) = Σ_(p < P) w[p]·rows[p·stride ..], summed in p order, 8 dims at a time in registers. */
+// @ts-ignore: decorator
+@inline function weightedRows(out: usize, w: usize, rows: usize, stride: usize, P: i32, Dh: i32): void {
+  let i = 0;
+  for (; i + 8 <= Dh; i += 8) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+    let rp = rows + (<usize>i << 2);
+    for (let p = 0; p < P; p++) {
+      const wv = v128.load32_splat(w + (<usize>p << 2));
+      a0 = f32x4.add(a0, f32x4.mul(wv, v128.load(rp))); a1 = f32x4.add(a1, f32x4.mul(wv, v128.load(rp, 16)));
+      rp += stride;
+    }
+    v128.store(out + (<usize>i << 2), a0); v128.store(out + (<usize>i << 2), a1, 16);
+  }
+  for (; i + 4 <= Dh; i += 4) {
+    let a0 = f32x4.splat(0);
+    let rp = rows + (<usize>i << 2);
+    for (let p = 0; p < P; p++) {
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(w + (<usize>p << 2)), v128.load(rp)));
+      rp += stride;
+    }
+    v128.store(out + (<usize>i << 2), a0);
+  }
+  for (; i < Dh; i++) {
+    let a: f32 = 0;
+    let rp = rows + (<usize>i << 2);
+    for (let p = 0; p < P; p++) {
+      a += load<f32>(w + (<usize>p << 2)) * load<f32>(rp);
+      rp += stride;
+    }
+    store<f32>(out + (<usize>i << 2), a);
   }
 }
 

@@ -129,7 +129,7 @@ describe("threaded kernels are bit-identical to one thread", () => {
 
   it("attentionBackward (split by KV groups), GQA groups of 1..4", () => {
     fc.assert(fc.property(
-      fc.constantFrom(1, 2, 3, 5, 17), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }),
+      fc.constantFrom(1, 2, 3, 5, 17, 63, 129), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }),
       fc.constantFrom(1, 3, 4, 8, 13, 16), threads, seed,
       (T, KV, group, Dh, n, s) => {
         const H = KV * group, Q = T * H * Dh, K = T * KV * Dh;

@@ -18,6 +18,8 @@ const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4
 const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1, q4_0: 1 };
 /** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
 const BACKWARD_W_ROWS = 64;
+/** Most query rows attentionBackward handles per pass over dk and dv (fewer when the scratch holds fewer). */
+const ATTENTION_BACKWARD_ROWS = 16;
 /** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
 const F16_FINITE_CODE = 3;
 
@@ -278,10 +280,14 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       const args = [ptr(dqTHDh, Q, "dqTHDh", op), ptr(dkTKVDh, K, "dkTKVDh", op), ptr(dvTKVDh, K, "dvTKVDh", op),
         ptr(doutTHDh, Q, "doutTHDh", op), ptr(qTHDh, Q, "qTHDh", op), ptr(kTKVDh, K, "kTKVDh", op), ptr(vTKVDh, K, "vTKVDh", op),
         T, H, KV, Dh];
+      // Blocked over R query rows (the same bits as the one-row kernel, fewer passes over dk and dv):
+      // the group's probabilities and dS for R rows live in the thread's scratch. Threaded by KV
+      // groups (a group's query heads write only its own dk, dv). work: about T²/2 visible pairs per head, 4 dots each.
+      const R = Math.min(ATTENTION_BACKWARD_ROWS, Math.floor(maxThreadedP / (2 * (H / KV) * T)));
+      if (R >= 1) return parallel("attentionBackwardBlocked", [...args, R], { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
+      // contexts too long for the scratch: one row at a time, probabilities in the caller's scratch2T
       const scratch = ptr(scratch2T, 2 * T, "scratch2T", op);
       if (pool === null || 2 * T > maxThreadedP) return wasm.attentionBackwardGroups(...(args as Tuple11), 0, KV, scratch);
-      // Threaded by KV groups (a group's query heads write only its own dk, dv); each thread keeps
-      // its probabilities and their gradient in its scratch. work: about T²/2 visible pairs per head, 4 dots each.
       pool.run("attentionBackwardGroups", args, { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
     },
 

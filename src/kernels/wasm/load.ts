@@ -49,6 +49,8 @@ export interface KernelExports {
                     T: number, H: number, KV: number, Dh: number, scratch: number, g0: number, g1: number): void;
   attentionBackwardGroups(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
                           T: number, H: number, KV: number, Dh: number, g0: number, g1: number, scratch: number): void;
+  attentionBackwardBlocked(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
+                           T: number, H: number, KV: number, Dh: number, R: number, g0: number, g1: number, scratch: number): void;
   siluMul(out: number, gate: number, up: number, n: number): void;
   siluMulBackward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
   crossEntropyRow(x: number, V: number, target: number): number;
