@@ -9,6 +9,7 @@ export {
   sumF32, sumF32Quarters, rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups,
   attentionBackwardBlocked, siluMul,
   siluMulRange, siluMulBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
+  rmsnormRows, rotateRows, siluMulBackwardRange, addRange, crossEntropyRows, crossEntropyBackwardRows, adamwRange,
 } from "./ops";
 export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 

@@ -80,7 +80,12 @@ export function sumF32Quarters(x: usize, n: i32): f32 {
 
 /** yTD[t,:] = xTD[t,:] / sqrt(mean(xTD[t,:]²) + eps) · wD  (y may alias x). */
 export function rmsnorm(y: usize, x: usize, w: usize, T: i32, D: i32, eps: f32): void {
-  for (let t = 0; t < T; t++) {
+  rmsnormRows(y, x, w, T, D, eps, 0, T);
+}
+
+/** `rmsnorm` for the rows [begin, end) only (one thread's share; rows are independent). */
+export function rmsnormRows(y: usize, x: usize, w: usize, T: i32, D: i32, eps: f32, begin: i32, end: i32): void {
+  for (let t = begin; t < end; t++) {
     const xt = x + (<usize>t * <usize>D << 2), yt = y + (<usize>t * <usize>D << 2);
     const ss = dot(xt, xt, D);
     const scale = <f32>(1.0 / Math.sqrt(<f64>ss / <f64>D + <f64>eps));
@@ -138,20 +143,30 @@ export function rmsnormBackward(dx: usize, dw: usize, dy: usize, x: usize, w: us
 
 /** Rotary embedding in place on xTHDh at positions pos0.., "rotate_half" pairing (i, i + Dh/2). */
 export function rope(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize): void {
-  rotate(x, T, H, Dh, pos0, cos, sin, 1);
+  rotate(x, T, H, Dh, pos0, cos, sin, 1, 0, T);
 }
 
 /** Gradient of rope, in place: the rotation by the opposite angle (sin → −sin). */
 export function ropeBackward(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize): void {
-  rotate(x, T, H, Dh, pos0, cos, sin, -1);
+  rotate(x, T, H, Dh, pos0, cos, sin, -1, 0, T);
+}
+
+/**
+ * rope (sign 1) or ropeBackward (sign −1) for the tokens [begin, end) only (one thread's share;
+ * every value is rotated on its own).
+ */
+export function rotateRows(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize, sign: f32,
+                           begin: i32, end: i32): void {
+  rotate(x, T, H, Dh, pos0, cos, sin, sign, begin, end);
 }
 
 // @ts-ignore: decorator
-@inline function rotate(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize, sign: f32): void {
+@inline function rotate(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize, sign: f32,
+                        begin: i32, end: i32): void {
   const R = Dh >> 1;
   const rBytes = <usize>R << 2;
   const signv = f32x4.splat(sign);
-  for (let t = 0; t < T; t++) {
+  for (let t = begin; t < end; t++) {
     const c = cos + (<usize>(pos0 + t) * <usize>R << 2), s = sin + (<usize>(pos0 + t) * <usize>R << 2);
     for (let h = 0; h < H; h++) {
       const lo = x + (<usize>(t * H + h) * <usize>Dh << 2), hi = lo + rBytes;
@@ -324,9 +339,15 @@ export function siluMulRange(out: usize, gate: usize, up: usize, n: i32, begin: 
 
 /** Gradient of siluMul: dgate = dout·up·σ(g)(1 + g(1 − σ(g))),  dup = dout·silu(g)  (overwrites both). */
 export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32): void {
-  let i = 0;
+  siluMulBackwardRange(dgate, dup, dout, gate, up, n, 0, n);
+}
+
+/** `siluMulBackward` for the elements [begin, end) only (one thread's share; as siluMulRange). */
+export function siluMulBackwardRange(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32,
+                                     begin: i32, end: i32): void {
+  let i = begin;
   const one = f32x4.splat(1);
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
     const g = v128.load(gate + o), d = v128.load(dout + o);
     const sig = f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(g))));
@@ -334,7 +355,7 @@ export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usi
     v128.store(dgate + o, f32x4.mul(f32x4.mul(d, v128.load(up + o)), dsilu));
     v128.store(dup + o, f32x4.mul(d, f32x4.mul(g, sig)));
   }
-  for (; i < n; i++) {
+  for (; i < end; i++) {
     const o = <usize>i << 2;
     const g = load<f32>(gate + o), d = load<f32>(dout + o);
     const sig: f32 = 1 / (1 + expScalar(-g));
@@ -345,12 +366,17 @@ export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usi
 
 /** y += x over n values. */
 export function add(y: usize, x: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  addRange(y, x, n, 0, n);
+}
+
+/** `add` for the elements [begin, end) only (one thread's share). */
+export function addRange(y: usize, x: usize, n: i32, begin: i32, end: i32): void {
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
     v128.store(y + o, f32x4.add(v128.load(y + o), v128.load(x + o)));
   }
-  for (; i < n; i++) {
+  for (; i < end; i++) {
     const o = <usize>i << 2;
     store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o));
   }
@@ -582,6 +608,24 @@ export function crossEntropyRow(x: usize, V: i32, target: i32): f64 {
   return target >= 0 ? Math.log(<f64>sum) + <f64>m - <f64>z : 0;
 }
 
+/**
+ * crossEntropyRow over the rows [begin, end) of xTV (one thread's share): targets[t] (i32) is row
+ * t's target, and losses[t] (f64) receives its loss; the caller sums them in row order.
+ */
+export function crossEntropyRows(x: usize, V: i32, targets: usize, losses: usize, begin: i32, end: i32): void {
+  for (let t = begin; t < end; t++) {
+    store<f64>(losses + (<usize>t << 3),
+      crossEntropyRow(x + (<usize>t * <usize>V << 2), V, load<i32>(targets + (<usize>t << 2))));
+  }
+}
+
+/** crossEntropyBackwardRow over the rows [begin, end) of xTV, targets as in crossEntropyRows. */
+export function crossEntropyBackwardRows(x: usize, V: i32, targets: usize, s: f32, begin: i32, end: i32): void {
+  for (let t = begin; t < end; t++) {
+    crossEntropyBackwardRow(x + (<usize>t * <usize>V << 2), V, load<i32>(targets + (<usize>t << 2)), s);
+  }
+}
+
 /** Gradient of crossEntropyRow times s, in place on the probabilities: (p − onehot(target))·s; no target → 0. */
 export function crossEntropyBackwardRow(x: usize, V: i32, target: i32, s: f32): void {
   if (target < 0) {
@@ -600,8 +644,14 @@ export function crossEntropyBackwardRow(x: usize, V: i32, target: i32, s: f32): 
  */
 export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64,
                       weightDecay: f64, bc1: f64, bc2: f64): void {
+  adamwRange(w, g, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2, 0, n);
+}
+
+/** `adamw` for the parameters [begin, end) only (one thread's share; every parameter is updated alone). */
+export function adamwRange(w: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64,
+                           weightDecay: f64, bc1: f64, bc2: f64, begin: i32, end: i32): void {
   const stepSize = lr / bc1, bc2Sqrt = Math.sqrt(bc2), decay = 1 - lr * weightDecay;
-  for (let i = 0; i < n; i++) {
+  for (let i = begin; i < end; i++) {
     const o = <usize>i << 2;
     const gi = <f64>load<f32>(g + o);
     const mi = <f32>(beta1 * <f64>load<f32>(m + o) + (1 - beta1) * gi);

@@ -18,6 +18,8 @@ const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4
 const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1, q4_0: 1 };
 /** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
 const BACKWARD_W_ROWS = 64;
+/** Rows per threaded crossEntropy call (its targets and losses buffers hold this many). */
+const CROSS_ENTROPY_ROWS = 8192;
 /** Most query rows attentionBackward handles per pass over dk and dv (fewer when the scratch holds fewer). */
 const ATTENTION_BACKWARD_ROWS = 16;
 /** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
@@ -96,6 +98,13 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     spawn: opts.spawnWorker ?? spawnWorker, minWork: opts.minThreadWork ?? MIN_THREAD_WORK,
     oversubscribed: threads > (await defaultThreads()),
   });
+  // crossEntropy's targets (i32) and per-row losses (f64) for threaded calls, CROSS_ENTROPY_ROWS rows at a time
+  const ceTargets = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 4) : 0, ceLosses = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 8) : 0;
+  /** Row t0 + t's checked target into the targets buffer (t < CROSS_ENTROPY_ROWS), for each row of [t0, t1). */
+  function stageTargets(targetsT: ArrayLike<number>, V: number, t0: number, t1: number): void {
+    const view = new Int32Array(memory.buffer, ceTargets, t1 - t0);
+    for (let t = t0; t < t1; t++) view[t - t0] = checkTarget(targetsT[t]!, V, t);
+  }
   /** Attention's per-thread scores live in the thread's scratch: contexts up to this many positions. */
   const maxThreadedP = scratchBytes >> 2;
 
@@ -198,10 +207,11 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       }
     },
 
-    // The elementwise and row-wise ops stay on the calling thread, except siluMul: the others
-    // together are well under 1% of a 125M prefill (BENCHMARKS.md, Threads: add, rmsnorm per
-    // prefill), and on decode each call is smaller than a dispatch. Splitting them by rows would
-    // keep the bits.
+    // The elementwise and row-wise ops of training are split by elements (4 at a time, so every
+    // element takes the SIMD or scalar path it takes in one call) or rows; together they were
+    // ~6% of a nano training step on one thread (BENCHMARKS.md, Training throughput). Work counts
+    // multiply-adds per element roughly, so decode's small calls stay on the calling thread.
+    // embedding and rmsnormBackward stay there (rmsnormBackward's dw is one sum over all rows).
     embedding(outTD, tableVD, ids, T, D) {
       const V = tableVD.shape[0]!;
       const out = ptr(outTD, T * D, "outTD", "embedding");
@@ -239,7 +249,8 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     },
 
     rmsnorm(yTD, xTD, wD, T, D, eps) {
-      wasm.rmsnorm(ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps);
+      parallel("rmsnormRows", [ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps],
+        { units: T, align: 1, work: 3 * T * D });
     },
 
     rmsnormBackward(dxTD, dwD, dyTD, xTD, wD, T, D, eps) {
@@ -250,14 +261,16 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     ropeBackward(dxTHDh, T, H, Dh, pos0, cosPR, sinPR) {
       const R = Dh >> 1;
-      wasm.ropeBackward(ptr(dxTHDh, T * H * Dh, "dxTHDh", "ropeBackward"), T, H, Dh, pos0,
-        ptr(cosPR, (pos0 + T) * R, "cosPR", "ropeBackward"), ptr(sinPR, (pos0 + T) * R, "sinPR", "ropeBackward"));
+      parallel("rotateRows", [ptr(dxTHDh, T * H * Dh, "dxTHDh", "ropeBackward"), T, H, Dh, pos0,
+        ptr(cosPR, (pos0 + T) * R, "cosPR", "ropeBackward"), ptr(sinPR, (pos0 + T) * R, "sinPR", "ropeBackward"), -1],
+        { units: T, align: 1, work: 2 * T * H * Dh });
     },
 
     rope(xTHDh, T, H, Dh, pos0, cosPR, sinPR) {
       const R = Dh >> 1;
-      wasm.rope(ptr(xTHDh, T * H * Dh, "xTHDh", "rope"), T, H, Dh, pos0,
-        ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"), ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"));
+      parallel("rotateRows", [ptr(xTHDh, T * H * Dh, "xTHDh", "rope"), T, H, Dh, pos0,
+        ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"), ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"), 1],
+        { units: T, align: 1, work: 2 * T * H * Dh });
     },
 
     // Threaded by query heads; with enough KV groups for every thread, the heads of one group go
@@ -293,26 +306,45 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     siluMulBackward(dgateN, dupN, doutN, gateN, upN, n) {
       const op = "siluMulBackward";
-      wasm.siluMulBackward(ptr(dgateN, n, "dgateN", op), ptr(dupN, n, "dupN", op), ptr(doutN, n, "doutN", op),
-        ptr(gateN, n, "gateN", op), ptr(upN, n, "upN", op), n);
+      parallel("siluMulBackwardRange", [ptr(dgateN, n, "dgateN", op), ptr(dupN, n, "dupN", op), ptr(doutN, n, "doutN", op),
+        ptr(gateN, n, "gateN", op), ptr(upN, n, "upN", op), n], { units: n, align: 4, work: 24 * n });
     },
 
     crossEntropy(logitsTV, targetsT, T, V) {
       const x = ptr(logitsTV, T * V, "logitsTV", "crossEntropy");
       let total = 0;
-      for (let t = 0; t < T; t++) total += wasm.crossEntropyRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t));
+      if (pool === null) {
+        for (let t = 0; t < T; t++) total += wasm.crossEntropyRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t));
+        return total;
+      }
+      // threaded by rows; the losses are summed here in row order, as above
+      for (let t0 = 0; t0 < T; t0 += CROSS_ENTROPY_ROWS) {
+        const n = Math.min(CROSS_ENTROPY_ROWS, T - t0);
+        stageTargets(targetsT, V, t0, t0 + n);
+        parallel("crossEntropyRows", [x + t0 * V * 4, V, ceTargets, ceLosses], { units: n, align: 1, work: 8 * n * V });
+        const losses = new Float64Array(memory.buffer, ceLosses, n);
+        for (let t = 0; t < n; t++) total += losses[t]!;
+      }
       return total;
     },
 
     crossEntropyBackward(probsTV, targetsT, T, V, scale) {
       const x = ptr(probsTV, T * V, "probsTV", "crossEntropyBackward");
-      for (let t = 0; t < T; t++) wasm.crossEntropyBackwardRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t), scale);
+      if (pool === null) {
+        for (let t = 0; t < T; t++) wasm.crossEntropyBackwardRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t), scale);
+        return;
+      }
+      for (let t0 = 0; t0 < T; t0 += CROSS_ENTROPY_ROWS) {
+        const n = Math.min(CROSS_ENTROPY_ROWS, T - t0);
+        stageTargets(targetsT, V, t0, t0 + n);
+        parallel("crossEntropyBackwardRows", [x + t0 * V * 4, V, ceTargets, Math.fround(scale)], { units: n, align: 1, work: n * V });
+      }
     },
 
     adamw(wN, gN, mN, vN, n, lr, beta1, beta2, eps, weightDecay, step) {
       const op = "adamw";
-      wasm.adamw(ptr(wN, n, "wN", op), ptr(gN, n, "gN", op), ptr(mN, n, "mN", op), ptr(vN, n, "vN", op), n,
-        lr, beta1, beta2, eps, weightDecay, 1 - beta1 ** step, 1 - beta2 ** step);
+      parallel("adamwRange", [ptr(wN, n, "wN", op), ptr(gN, n, "gN", op), ptr(mN, n, "mN", op), ptr(vN, n, "vN", op), n,
+        lr, beta1, beta2, eps, weightDecay, 1 - beta1 ** step, 1 - beta2 ** step], { units: n, align: 1, work: 16 * n });
     },
 
     // Threaded by elements (4 at a time): an exp per element makes it 1–3% of a 125M prefill on one
@@ -324,7 +356,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     },
 
     add(yN, xN, n) {
-      wasm.add(ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n);
+      parallel("addRange", [ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n], { units: n, align: 4, work: n });
     },
 
     softmax(xRC, R, C) {

@@ -49,6 +49,15 @@ export interface KernelExports {
                     T: number, H: number, KV: number, Dh: number, scratch: number, g0: number, g1: number): void;
   attentionBackwardGroups(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
                           T: number, H: number, KV: number, Dh: number, g0: number, g1: number, scratch: number): void;
+  rmsnormRows(y: number, x: number, w: number, T: number, D: number, eps: number, begin: number, end: number): void;
+  rotateRows(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number, sign: number,
+             begin: number, end: number): void;
+  siluMulBackwardRange(dgate: number, dup: number, dout: number, gate: number, up: number, n: number, begin: number, end: number): void;
+  addRange(y: number, x: number, n: number, begin: number, end: number): void;
+  crossEntropyRows(x: number, V: number, targets: number, losses: number, begin: number, end: number): void;
+  crossEntropyBackwardRows(x: number, V: number, targets: number, s: number, begin: number, end: number): void;
+  adamwRange(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
+             weightDecay: number, bc1: number, bc2: number, begin: number, end: number): void;
   attentionBackwardBlocked(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
                            T: number, H: number, KV: number, Dh: number, R: number, g0: number, g1: number, scratch: number): void;
   siluMul(out: number, gate: number, up: number, n: number): void;
