@@ -20,7 +20,7 @@ import { DT_F32, DT_F16, DT_BF16, f16EvenBits, f16OddBits, bf16EvenBits, bf16Odd
 /** Largest k-block of the packed panel; the panel is KC·8 f32 (16 KB) and fits in L1. */
 // @ts-ignore: decorator
 @inline const KC: i32 = 512;
-/** Bytes of scratch `matmul` needs: the panel plus one widened row chunk of 8 rows. */
+/** Bytes of scratch `matmul` needs: the panel plus one widened row chunk of 8 rows (matmulBackwardW needs less). */
 export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
 /** Largest I for which the decode path's prepared copy of x fits in the scratch. */
 // @ts-ignore: decorator
@@ -351,34 +351,54 @@ export function matmulBackwardXCols(dX: usize, dY: usize, w: usize, T: i32, I: i
   }
 }
 
+/**
+ * Rows of dY and x per pass of matmulBackwardW. The sums run down T; over a training batch (T = B·seq,
+ * thousands) the rows would fall out of cache before they are reused, so T is cut into blocks
+ * whose partial sums are added into dW one block after another (the same order on every thread count).
+ */
+// @ts-ignore: decorator
+@inline const BACKWARD_W_ROWS: i32 = 64;
+
 /** Backward of y = x·Wᵀ for the weight: dW[O,I] += dY[T,O]ᵀ·X[T,I] (accumulates, llm.c style). */
-export function matmulBackwardW(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32): void {
-  matmulBackwardWRows(dW, dY, x, T, I, O, 0, O);
+export function matmulBackwardW(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32, scratch: usize): void {
+  matmulBackwardWRows(dW, dY, x, T, I, O, 0, O, scratch);
 }
 
 /**
- * matmulBackwardW for the weight rows [oBegin, oEnd) only (one thread's share). oBegin must be a
- * multiple of 4 and oEnd a multiple of 4 or O, so rows go through the 4-row and 1-row kernels
- * exactly as in the whole call (bit-identical results).
+ * matmulBackwardW for the weight rows [oBegin, oEnd) only (one thread's share, with its scratch).
+ * oBegin must be a multiple of 4 and oEnd a multiple of 4 or O, so rows go through the 4-row and
+ * 1-row kernels exactly as in the whole call (bit-identical results). For each block of T rows,
+ * the 4 columns of dY that four weight rows need are first copied side by side into the scratch
+ * ([t][4], 1 KB): read in place they sit one dY row apart, and with O a power of two those rows
+ * all fall into the same few cache sets.
  */
-export function matmulBackwardWRows(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32, oBegin: i32, oEnd: i32): void {
+export function matmulBackwardWRows(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32, oBegin: i32, oEnd: i32,
+                                    scratch: usize): void {
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
   const I8 = I & ~7;
-  for (let i0 = 0; i0 < I8; i0 += 8) {
+  for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
+    const tb = min(BACKWARD_W_ROWS, T - t0);
+    const dYb = dY + <usize>t0 * yRow, xb = x + <usize>t0 * xRow;
     let o = oBegin;
     for (; o + 4 <= oEnd; o += 4) {
-      // rows of A are outputs o (A[o, t] = dY[t, o]): row step 4 bytes, k step one dY row
-      kernel4x8(dW + <usize>o * xRow + (<usize>i0 << 2), xRow, dY + (<usize>o << 2), 4, yRow,
-                x + (<usize>i0 << 2), xRow, T, 8, true);
+      for (let t = 0; t < tb; t++) v128.store(scratch + (<usize>t << 4), v128.load(dYb + <usize>t * yRow + (<usize>o << 2)));
+      // rows of A are outputs o..o+3 (A[o, t] = dY[t, o]): row step 4 bytes, k step 16
+      for (let i0 = 0; i0 < I8; i0 += 8) {
+        kernel4x8(dW + <usize>o * xRow + (<usize>i0 << 2), xRow, scratch, 4, 16, xb + (<usize>i0 << 2), xRow, tb, 8, true);
+      }
     }
-    for (; o < oEnd; o++) kernel1x8(dW + <usize>o * xRow + (<usize>i0 << 2), dY + (<usize>o << 2), yRow, x + (<usize>i0 << 2), xRow, T, 8, true);
-  }
-  for (let o = oBegin; o < oEnd; o++) { // column tail
-    for (let i = I8; i < I; i++) {
-      let s: f32 = 0;
-      for (let t = 0; t < T; t++) s += load<f32>(dY + <usize>t * yRow + (<usize>o << 2)) * load<f32>(x + <usize>t * xRow + (<usize>i << 2));
-      const p = dW + <usize>o * xRow + (<usize>i << 2);
-      store<f32>(p, load<f32>(p) + s);
+    for (; o < oEnd; o++) {
+      for (let i0 = 0; i0 < I8; i0 += 8) {
+        kernel1x8(dW + <usize>o * xRow + (<usize>i0 << 2), dYb + (<usize>o << 2), yRow, xb + (<usize>i0 << 2), xRow, tb, 8, true);
+      }
+    }
+    for (let o = oBegin; o < oEnd; o++) { // column tail
+      for (let i = I8; i < I; i++) {
+        let s: f32 = 0;
+        for (let t = 0; t < tb; t++) s += load<f32>(dYb + <usize>t * yRow + (<usize>o << 2)) * load<f32>(xb + <usize>t * xRow + (<usize>i << 2));
+        const p = dW + <usize>o * xRow + (<usize>i << 2);
+        store<f32>(p, load<f32>(p) + s);
+      }
     }
   }
 }

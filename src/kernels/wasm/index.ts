@@ -16,8 +16,6 @@ import { defaultThreads, spawnWorker, threadsUnavailable, warnSingleThreadOnce }
 /** dtype codes of assembly/half.ts and assembly/quant.ts. */
 const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4_0: 6 };
 const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1, q4_0: 1 };
-/** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
-const BACKWARD_W_ROWS = 64;
 /** Rows per threaded crossEntropy call (its targets and losses buffers hold this many). */
 const CROSS_ENTROPY_ROWS = 8192;
 /** Most query rows attentionBackward handles per pass over dk and dv (fewer when the scratch holds fewer). */
@@ -193,18 +191,12 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         weightPtr(wOI, O * I, "wOI", "matmulBackwardX"), T, I, O], { units: I, align: 8, work: T * I * O });
     },
 
-    // Threaded by weight rows o (4 at a time, as the kernel blocks them).
+    // Threaded by weight rows o (4 at a time, as the kernel blocks them); the kernel works down T
+    // in blocks of 64 rows, whose partial sums it adds into dW in order (see there).
     matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
       const dW = ptr(dWOI, O * I, "dWOI", "matmulBackwardW"), dY = ptr(dYTO, T * O, "dYTO", "matmulBackwardW");
       const x = ptr(xTI, T * I, "xTI", "matmulBackwardW");
-      // The kernel's inner loop runs down T, a whole row of dY and of x per step; over a training
-      // batch (T = B·seq, thousands) those rows fall out of cache before they are reused. Blocks of
-      // 64 rows (the kernel accumulates, so blocks simply add up, in the same order on every thread
-      // count) keep them cached: 3-9x faster on the bench's nano shapes.
-      for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
-        parallel("matmulBackwardWRows", [dW, dY + t0 * O * 4, x + t0 * I * 4, Math.min(BACKWARD_W_ROWS, T - t0), I, O],
-          { units: O, align: 4, work: Math.min(BACKWARD_W_ROWS, T - t0) * I * O });
-      }
+      parallel("matmulBackwardWRows", [dW, dY, x, T, I, O], { units: O, align: 4, work: T * I * O, scratch: true });
     },
 
     // The elementwise and row-wise ops of training are split by elements (4 at a time, so every

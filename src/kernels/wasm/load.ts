@@ -23,14 +23,15 @@ export interface KernelExports {
   dequantizeRow(dst: number, src: number, dtype: number, n: number): void;
   relaxedSimdSelfTest(): number;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
-  matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number): void;
+  matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number, scratch: number): void;
   // Range entry points, one thread's share of a call (pool.ts): `matmul` for output rows
   // [oBegin, oEnd), matmulBackwardX for input columns [iBegin, iEnd), matmulBackwardW for weight
   // rows [oBegin, oEnd), attention for query heads [hBegin, hEnd), siluMul for elements [begin, end).
   matmulRows(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, oBegin: number, oEnd: number,
              scratch: number): void;
   matmulBackwardXCols(dX: number, dY: number, w: number, T: number, I: number, O: number, iBegin: number, iEnd: number): void;
-  matmulBackwardWRows(dW: number, dY: number, x: number, T: number, I: number, O: number, oBegin: number, oEnd: number): void;
+  matmulBackwardWRows(dW: number, dY: number, x: number, T: number, I: number, O: number, oBegin: number, oEnd: number,
+                      scratch: number): void;
   attentionHeads(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number, Dh: number,
                  hBegin: number, hEnd: number, scores: number): void;
   siluMulRange(out: number, gate: number, up: number, n: number, begin: number, end: number): void;
