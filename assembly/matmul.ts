@@ -20,6 +20,9 @@ import { DT_F32, DT_F16, DT_BF16, f16EvenBits, f16OddBits, bf16EvenBits, bf16Odd
 /** Largest k-block of the packed panel; the panel is KC·8 f32 (16 KB) and fits in L1. */
 // @ts-ignore: decorator
 @inline const KC: i32 = 512;
+/** Floats of x per token block of the prefill path (128 KB: a block stays in L2 while W passes over it). */
+// @ts-ignore: decorator
+@inline const X_BLOCK_FLOATS: i32 = 32768;
 /** Bytes of scratch `matmul` needs: the panel plus one widened row chunk of 8 rows (matmulBackwardW needs less). */
 export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
 /** Largest I for which the decode path's prepared copy of x fits in the scratch. */
@@ -301,20 +304,27 @@ export function matmulRows(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: 
   const nK = (I + KC - 1) / KC;
   const kcFull = (I + nK - 1) / nK; // split I evenly into nK blocks
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
-  for (let o0 = oBegin; o0 < oEnd; o0 += 8) {
-    const nO = min(8, oEnd - o0);
-    for (let k0 = 0; k0 < I; k0 += kcFull) {
-      const kc = min(kcFull, I - k0);
-      packPanel(panel, tmp, w, dtype, I, o0, nO, k0, kc);
-      const accumulate = k0 > 0;
-      let t = 0;
-      for (; t + 4 <= T; t += 4) {
-        kernel4x8(y + <usize>t * yRow + (<usize>o0 << 2), yRow, x + <usize>t * xRow + (<usize>k0 << 2), xRow, 4,
-                  panel, 32, kc, nO, accumulate);
-      }
-      for (; t < T; t++) {
-        kernel1x8(y + <usize>t * yRow + (<usize>o0 << 2), x + <usize>t * xRow + (<usize>k0 << 2), 4, panel, 32,
-                  kc, nO, accumulate);
+  // f32 weights: tokens in blocks of about 128 KB of x, so that the block stays in cache while
+  // every panel of W passes over it (the panels are copied again per block: a small cost beside
+  // the products; 16-bit weights would be widened again, so they keep one block).
+  const TB = dtype == DT_F32 ? max(4, (X_BLOCK_FLOATS / I) & ~3) : T;
+  for (let tb0 = 0; tb0 < T; tb0 += TB) {
+    const tbEnd = min(T, tb0 + TB);
+    for (let o0 = oBegin; o0 < oEnd; o0 += 8) {
+      const nO = min(8, oEnd - o0);
+      for (let k0 = 0; k0 < I; k0 += kcFull) {
+        const kc = min(kcFull, I - k0);
+        packPanel(panel, tmp, w, dtype, I, o0, nO, k0, kc);
+        const accumulate = k0 > 0;
+        let t = tb0;
+        for (; t + 4 <= tbEnd; t += 4) {
+          kernel4x8(y + <usize>t * yRow + (<usize>o0 << 2), yRow, x + <usize>t * xRow + (<usize>k0 << 2), xRow, 4,
+                    panel, 32, kc, nO, accumulate);
+        }
+        for (; t < tbEnd; t++) {
+          kernel1x8(y + <usize>t * yRow + (<usize>o0 << 2), x + <usize>t * xRow + (<usize>k0 << 2), 4, panel, 32,
+                    kc, nO, accumulate);
+        }
       }
     }
   }
@@ -334,13 +344,19 @@ export function matmulBackwardX(dX: usize, dY: usize, w: usize, T: i32, I: i32, 
 export function matmulBackwardXCols(dX: usize, dY: usize, w: usize, T: i32, I: i32, O: i32, iBegin: i32, iEnd: i32): void {
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
   const I8 = min(I & ~7, iEnd);
-  for (let i0 = iBegin; i0 < I8; i0 += 8) {
-    let t = 0;
-    for (; t + 4 <= T; t += 4) {
+  // tokens outside, columns inside: four rows of dY (O floats each) stay in cache while every
+  // column block of the range uses them (W, O·I floats, is the smaller operand in training)
+  let t = 0;
+  for (; t + 4 <= T; t += 4) {
+    for (let i0 = iBegin; i0 < I8; i0 += 8) {
       kernel4x8(dX + <usize>t * xRow + (<usize>i0 << 2), xRow, dY + <usize>t * yRow, yRow, 4,
                 w + (<usize>i0 << 2), xRow, O, 8, false);
     }
-    for (; t < T; t++) kernel1x8(dX + <usize>t * xRow + (<usize>i0 << 2), dY + <usize>t * yRow, 4, w + (<usize>i0 << 2), xRow, O, 8, false);
+  }
+  for (; t < T; t++) {
+    for (let i0 = iBegin; i0 < I8; i0 += 8) {
+      kernel1x8(dX + <usize>t * xRow + (<usize>i0 << 2), dY + <usize>t * yRow, 4, w + (<usize>i0 << 2), xRow, O, 8, false);
+    }
   }
   for (let t = 0; t < T; t++) { // column tail: the last I % 8 inputs
     for (let i = max(I & ~7, iBegin); i < iEnd; i++) {

@@ -98,6 +98,17 @@ describe("threaded kernels are bit-identical to one thread", () => {
       }), { numRuns: 150 });
   });
 
+  it("f32 prefill matmul over several token blocks (I = 1031: blocks of 28 tokens)", () => {
+    const T = 37, I = 1031, O = 19, x = randomF32(3, T * I), w = randomWeightData(4, "f32", O * I, false);
+    const run = (k: WasmKernels) => scoped(k, () => {
+      const y = k.allocF32(T * O);
+      k.matmul(y, f32(k, x), weight(k, "f32", [O, I], w), T, I, O);
+      return bits(y);
+    });
+    const want = run(one);
+    for (const t of THREADS) expect(run(many.get(t)!)).toEqual(want);
+  });
+
   it("matmulBackwardX (split by input columns) and matmulBackwardW (split by weight rows)", () => {
     fc.assert(fc.property(size, size, size, threads, seed, (T, I, O, n, s) => {
       const dY = randomF32(s, T * O), w = randomF32(s + 1, O * I), x = randomF32(s + 2, T * I), dW0 = randomF32(s + 3, O * I);
