@@ -37,6 +37,7 @@ const argv = process.argv.slice(2);
 const REPS = argv.includes("--reps") ? Number(argv[argv.indexOf("--reps") + 1]) : 3;
 const WRITE = !argv.includes("--no-write");
 const NANO_B = 16, NANO_T = 256, NANO_STEPS = 2;
+const loadStart = loadavg()[0]!;
 
 function config(V: number, D: number, F: number, L: number, H: number, KV: number): MobileLLMConfig {
   return {
@@ -212,7 +213,7 @@ for (const run of RUNS) {
 console.table(rows);
 console.table(profileRows);
 
-const load = loadavg()[0]!;
+const load = Math.max(loadStart, loadavg()[0]!);
 const heading = "## Training throughput";
 const cols = Object.keys(rows[0] ?? {});
 const nanoParams = parameterCount(NANO);
@@ -221,7 +222,8 @@ const section = [
   "",
   `Command: \`npm run bench:train\` (${REPS} interleaved repetitions)  `,
   `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${platform()}/${arch()}; ` +
-    `1-minute load average ${load.toFixed(1)} at the end of the run; ${new Date().toISOString().slice(0, 10)}.`,
+    `1-minute load average ${loadStart.toFixed(1)} at the start of the run, ${loadavg()[0]!.toFixed(1)} at the end; ` +
+    `${new Date().toISOString().slice(0, 10)}.`,
   ...(load > cpus().length * 0.75
     ? ["", `**Taken under load** (other jobs kept the ${cpus().length} cores busy): a lower bound for both sides; re-run on a quiet machine.`]
     : []),
