@@ -6,8 +6,9 @@ export { widenRow } from "./half";
 export { matmul, matmulRows, matmulBackwardX, matmulBackwardXCols, matmulBackwardW, matmulBackwardWRows, f16AllFinite,
   MATMUL_SCRATCH_BYTES } from "./matmul";
 export {
-  rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups, siluMul,
-  siluMulRange, siluMulBackward, add, crossEntropyRow, crossEntropyBackwardRow, adamw,
+  rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups,
+  attentionBackwardBlocked, siluMul, siluMulRange, siluMulBackward, add, crossEntropyRow, crossEntropyBackwardRow, adamw,
+  rmsnormRows, rotateRows, siluMulBackwardRange, addRange, crossEntropyRows, crossEntropyBackwardRows, adamwRange,
 } from "./ops";
 export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 

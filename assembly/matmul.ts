@@ -20,7 +20,10 @@ import { DT_F32, DT_F16, DT_BF16, f16EvenBits, f16OddBits, bf16EvenBits, bf16Odd
 /** Largest k-block of the packed panel; the panel is KC·8 f32 (16 KB) and fits in L1. */
 // @ts-ignore: decorator
 @inline const KC: i32 = 512;
-/** Bytes of scratch `matmul` needs: the panel plus one widened row chunk of 8 rows. */
+/** Floats of x per token block of the prefill path (128 KB: a block stays in L2 while W passes over it). */
+// @ts-ignore: decorator
+@inline const X_BLOCK_FLOATS: i32 = 32768;
+/** Bytes of scratch `matmul` needs: the panel plus one widened row chunk of 8 rows (matmulBackwardW needs less). */
 export const MATMUL_SCRATCH_BYTES: i32 = KC * 8 * 4 * 2;
 /** Largest I for which the decode path's prepared copy of x fits in the scratch. */
 // @ts-ignore: decorator
@@ -308,20 +311,27 @@ export function matmulRows(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: 
   const nK = (I + KC - 1) / KC;
   const kcFull = (I + nK - 1) / nK; // split I evenly into nK blocks
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
-  for (let o0 = oBegin; o0 < oEnd; o0 += 8) {
-    const nO = min(8, oEnd - o0);
-    for (let k0 = 0; k0 < I; k0 += kcFull) {
-      const kc = min(kcFull, I - k0);
-      packPanel(panel, tmp, w, dtype, I, o0, nO, k0, kc);
-      const accumulate = k0 > 0;
-      let t = 0;
-      for (; t + 4 <= T; t += 4) {
-        kernel4x8(y + <usize>t * yRow + (<usize>o0 << 2), yRow, x + <usize>t * xRow + (<usize>k0 << 2), xRow, 4,
-                  panel, 32, kc, nO, accumulate);
-      }
-      for (; t < T; t++) {
-        kernel1x8(y + <usize>t * yRow + (<usize>o0 << 2), x + <usize>t * xRow + (<usize>k0 << 2), 4, panel, 32,
-                  kc, nO, accumulate);
+  // f32 weights: tokens in blocks of about 128 KB of x, so that the block stays in cache while
+  // every panel of W passes over it (the panels are copied again per block: a small cost beside
+  // the products; 16-bit weights would be widened again, so they keep one block).
+  const TB = dtype == DT_F32 ? max(4, (X_BLOCK_FLOATS / I) & ~3) : T;
+  for (let tb0 = 0; tb0 < T; tb0 += TB) {
+    const tbEnd = min(T, tb0 + TB);
+    for (let o0 = oBegin; o0 < oEnd; o0 += 8) {
+      const nO = min(8, oEnd - o0);
+      for (let k0 = 0; k0 < I; k0 += kcFull) {
+        const kc = min(kcFull, I - k0);
+        packPanel(panel, tmp, w, dtype, I, o0, nO, k0, kc);
+        const accumulate = k0 > 0;
+        let t = tb0;
+        for (; t + 4 <= tbEnd; t += 4) {
+          kernel4x8(y + <usize>t * yRow + (<usize>o0 << 2), yRow, x + <usize>t * xRow + (<usize>k0 << 2), xRow, 4,
+                    panel, 32, kc, nO, accumulate);
+        }
+        for (; t < tbEnd; t++) {
+          kernel1x8(y + <usize>t * yRow + (<usize>o0 << 2), x + <usize>t * xRow + (<usize>k0 << 2), 4, panel, 32,
+                    kc, nO, accumulate);
+        }
       }
     }
   }
@@ -341,13 +351,19 @@ export function matmulBackwardX(dX: usize, dY: usize, w: usize, T: i32, I: i32, 
 export function matmulBackwardXCols(dX: usize, dY: usize, w: usize, T: i32, I: i32, O: i32, iBegin: i32, iEnd: i32): void {
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
   const I8 = min(I & ~7, iEnd);
-  for (let i0 = iBegin; i0 < I8; i0 += 8) {
-    let t = 0;
-    for (; t + 4 <= T; t += 4) {
+  // tokens outside, columns inside: four rows of dY (O floats each) stay in cache while every
+  // column block of the range uses them (W, O·I floats, is the smaller operand in training)
+  let t = 0;
+  for (; t + 4 <= T; t += 4) {
+    for (let i0 = iBegin; i0 < I8; i0 += 8) {
       kernel4x8(dX + <usize>t * xRow + (<usize>i0 << 2), xRow, dY + <usize>t * yRow, yRow, 4,
                 w + (<usize>i0 << 2), xRow, O, 8, false);
     }
-    for (; t < T; t++) kernel1x8(dX + <usize>t * xRow + (<usize>i0 << 2), dY + <usize>t * yRow, 4, w + (<usize>i0 << 2), xRow, O, 8, false);
+  }
+  for (; t < T; t++) {
+    for (let i0 = iBegin; i0 < I8; i0 += 8) {
+      kernel1x8(dX + <usize>t * xRow + (<usize>i0 << 2), dY + <usize>t * yRow, 4, w + (<usize>i0 << 2), xRow, O, 8, false);
+    }
   }
   for (let t = 0; t < T; t++) { // column tail: the last I % 8 inputs
     for (let i = max(I & ~7, iBegin); i < iEnd; i++) {
@@ -358,34 +374,54 @@ export function matmulBackwardXCols(dX: usize, dY: usize, w: usize, T: i32, I: i
   }
 }
 
+/**
+ * Rows of dY and x per pass of matmulBackwardW. The sums run down T; over a training batch (T = B·seq,
+ * thousands) the rows would fall out of cache before they are reused, so T is cut into blocks
+ * whose partial sums are added into dW one block after another (the same order on every thread count).
+ */
+// @ts-ignore: decorator
+@inline const BACKWARD_W_ROWS: i32 = 64;
+
 /** Backward of y = x·Wᵀ for the weight: dW[O,I] += dY[T,O]ᵀ·X[T,I] (accumulates, llm.c style). */
-export function matmulBackwardW(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32): void {
-  matmulBackwardWRows(dW, dY, x, T, I, O, 0, O);
+export function matmulBackwardW(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32, scratch: usize): void {
+  matmulBackwardWRows(dW, dY, x, T, I, O, 0, O, scratch);
 }
 
 /**
- * matmulBackwardW for the weight rows [oBegin, oEnd) only (one thread's share). oBegin must be a
- * multiple of 4 and oEnd a multiple of 4 or O, so rows go through the 4-row and 1-row kernels
- * exactly as in the whole call (bit-identical results).
+ * matmulBackwardW for the weight rows [oBegin, oEnd) only (one thread's share, with its scratch).
+ * oBegin must be a multiple of 4 and oEnd a multiple of 4 or O, so rows go through the 4-row and
+ * 1-row kernels exactly as in the whole call (bit-identical results). For each block of T rows,
+ * the 4 columns of dY that four weight rows need are first copied side by side into the scratch
+ * ([t][4], 1 KB): read in place they sit one dY row apart, and with O a power of two those rows
+ * all fall into the same few cache sets.
  */
-export function matmulBackwardWRows(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32, oBegin: i32, oEnd: i32): void {
+export function matmulBackwardWRows(dW: usize, dY: usize, x: usize, T: i32, I: i32, O: i32, oBegin: i32, oEnd: i32,
+                                    scratch: usize): void {
   const xRow = <usize>I << 2, yRow = <usize>O << 2;
   const I8 = I & ~7;
-  for (let i0 = 0; i0 < I8; i0 += 8) {
+  for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
+    const tb = min(BACKWARD_W_ROWS, T - t0);
+    const dYb = dY + <usize>t0 * yRow, xb = x + <usize>t0 * xRow;
     let o = oBegin;
     for (; o + 4 <= oEnd; o += 4) {
-      // rows of A are outputs o (A[o, t] = dY[t, o]): row step 4 bytes, k step one dY row
-      kernel4x8(dW + <usize>o * xRow + (<usize>i0 << 2), xRow, dY + (<usize>o << 2), 4, yRow,
-                x + (<usize>i0 << 2), xRow, T, 8, true);
+      for (let t = 0; t < tb; t++) v128.store(scratch + (<usize>t << 4), v128.load(dYb + <usize>t * yRow + (<usize>o << 2)));
+      // rows of A are outputs o..o+3 (A[o, t] = dY[t, o]): row step 4 bytes, k step 16
+      for (let i0 = 0; i0 < I8; i0 += 8) {
+        kernel4x8(dW + <usize>o * xRow + (<usize>i0 << 2), xRow, scratch, 4, 16, xb + (<usize>i0 << 2), xRow, tb, 8, true);
+      }
     }
-    for (; o < oEnd; o++) kernel1x8(dW + <usize>o * xRow + (<usize>i0 << 2), dY + (<usize>o << 2), yRow, x + (<usize>i0 << 2), xRow, T, 8, true);
-  }
-  for (let o = oBegin; o < oEnd; o++) { // column tail
-    for (let i = I8; i < I; i++) {
-      let s: f32 = 0;
-      for (let t = 0; t < T; t++) s += load<f32>(dY + <usize>t * yRow + (<usize>o << 2)) * load<f32>(x + <usize>t * xRow + (<usize>i << 2));
-      const p = dW + <usize>o * xRow + (<usize>i << 2);
-      store<f32>(p, load<f32>(p) + s);
+    for (; o < oEnd; o++) {
+      for (let i0 = 0; i0 < I8; i0 += 8) {
+        kernel1x8(dW + <usize>o * xRow + (<usize>i0 << 2), dYb + (<usize>o << 2), yRow, xb + (<usize>i0 << 2), xRow, tb, 8, true);
+      }
+    }
+    for (let o = oBegin; o < oEnd; o++) { // column tail
+      for (let i = I8; i < I; i++) {
+        let s: f32 = 0;
+        for (let t = 0; t < tb; t++) s += load<f32>(dYb + <usize>t * yRow + (<usize>o << 2)) * load<f32>(xb + <usize>t * xRow + (<usize>i << 2));
+        const p = dW + <usize>o * xRow + (<usize>i << 2);
+        store<f32>(p, load<f32>(p) + s);
+      }
     }
   }
 }

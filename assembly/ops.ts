@@ -62,9 +62,30 @@ export function sumF32Quarters(x: usize, n: i32): f32 {
   return s;
 }
 
+/** The four dots x·r_j, r_j = rows + j·stride (j < 4), as one f32x4; Dh a multiple of 4. */
+// @ts-ignore: decorator
+@inline function dots4(x: usize, rows: usize, stride: usize, Dh: i32): v128 {
+  const k0 = rows, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  for (let i = 0; i < Dh; i += 4) {
+    const o = <usize>i << 2;
+    const xv = v128.load(x + o);
+    s0 = f32x4.add(s0, f32x4.mul(xv, v128.load(k0 + o)));
+    s1 = f32x4.add(s1, f32x4.mul(xv, v128.load(k1 + o)));
+    s2 = f32x4.add(s2, f32x4.mul(xv, v128.load(k2 + o)));
+    s3 = f32x4.add(s3, f32x4.mul(xv, v128.load(k3 + o)));
+  }
+  return hsum4(s0, s1, s2, s3);
+}
+
 /** yTD[t,:] = xTD[t,:] / sqrt(mean(xTD[t,:]²) + eps) · wD  (y may alias x). */
 export function rmsnorm(y: usize, x: usize, w: usize, T: i32, D: i32, eps: f32): void {
-  for (let t = 0; t < T; t++) {
+  rmsnormRows(y, x, w, T, D, eps, 0, T);
+}
+
+/** `rmsnorm` for the rows [begin, end) only (one thread's share; rows are independent). */
+export function rmsnormRows(y: usize, x: usize, w: usize, T: i32, D: i32, eps: f32, begin: i32, end: i32): void {
+  for (let t = begin; t < end; t++) {
     const xt = x + (<usize>t * <usize>D << 2), yt = y + (<usize>t * <usize>D << 2);
     const ss = dot(xt, xt, D);
     const scale = <f32>(1.0 / Math.sqrt(<f64>ss / <f64>D + <f64>eps));
@@ -122,20 +143,30 @@ export function rmsnormBackward(dx: usize, dw: usize, dy: usize, x: usize, w: us
 
 /** Rotary embedding in place on xTHDh at positions pos0.., "rotate_half" pairing (i, i + Dh/2). */
 export function rope(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize): void {
-  rotate(x, T, H, Dh, pos0, cos, sin, 1);
+  rotate(x, T, H, Dh, pos0, cos, sin, 1, 0, T);
 }
 
 /** Gradient of rope, in place: the rotation by the opposite angle (sin → −sin). */
 export function ropeBackward(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize): void {
-  rotate(x, T, H, Dh, pos0, cos, sin, -1);
+  rotate(x, T, H, Dh, pos0, cos, sin, -1, 0, T);
+}
+
+/**
+ * rope (sign 1) or ropeBackward (sign −1) for the tokens [begin, end) only (one thread's share;
+ * every value is rotated on its own).
+ */
+export function rotateRows(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize, sign: f32,
+                           begin: i32, end: i32): void {
+  rotate(x, T, H, Dh, pos0, cos, sin, sign, begin, end);
 }
 
 // @ts-ignore: decorator
-@inline function rotate(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize, sign: f32): void {
+@inline function rotate(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: usize, sin: usize, sign: f32,
+                        begin: i32, end: i32): void {
   const R = Dh >> 1;
   const rBytes = <usize>R << 2;
   const signv = f32x4.splat(sign);
-  for (let t = 0; t < T; t++) {
+  for (let t = begin; t < end; t++) {
     const c = cos + (<usize>(pos0 + t) * <usize>R << 2), s = sin + (<usize>(pos0 + t) * <usize>R << 2);
     for (let h = 0; h < H; h++) {
       const lo = x + (<usize>(t * H + h) * <usize>Dh << 2), hi = lo + rBytes;
@@ -227,17 +258,7 @@ export function attentionHeads(out: usize, q: usize, k: usize, v: usize, T: i32,
       let p = 0;
       if ((Dh & 3) == 0) {
         for (; p + 4 <= P; p += 4) {
-          const k0 = kg + <usize>p * pStride, k1 = k0 + pStride, k2 = k1 + pStride, k3 = k2 + pStride;
-          let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-          for (let i = 0; i < Dh; i += 4) {
-            const o = <usize>i << 2;
-            const qv = v128.load(qh + o);
-            s0 = f32x4.add(s0, f32x4.mul(qv, v128.load(k0 + o)));
-            s1 = f32x4.add(s1, f32x4.mul(qv, v128.load(k1 + o)));
-            s2 = f32x4.add(s2, f32x4.mul(qv, v128.load(k2 + o)));
-            s3 = f32x4.add(s3, f32x4.mul(qv, v128.load(k3 + o)));
-          }
-          v128.store(scores + (<usize>p << 2), f32x4.mul(hsum4(s0, s1, s2, s3), f32x4.splat(scaleQK)));
+          v128.store(scores + (<usize>p << 2), f32x4.mul(dots4(qh, kg + <usize>p * pStride, pStride, Dh), f32x4.splat(scaleQK)));
         }
       }
       for (; p < P; p++) store<f32>(scores + (<usize>p << 2), dot(qh, kg + <usize>p * pStride, Dh) * scaleQK);
@@ -309,9 +330,15 @@ export function siluMulRange(out: usize, gate: usize, up: usize, n: i32, begin: 
 
 /** Gradient of siluMul: dgate = dout·up·σ(g)(1 + g(1 − σ(g))),  dup = dout·silu(g)  (overwrites both). */
 export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32): void {
-  let i = 0;
+  siluMulBackwardRange(dgate, dup, dout, gate, up, n, 0, n);
+}
+
+/** `siluMulBackward` for the elements [begin, end) only (one thread's share; as siluMulRange). */
+export function siluMulBackwardRange(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32,
+                                     begin: i32, end: i32): void {
+  let i = begin;
   const one = f32x4.splat(1);
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
     const g = v128.load(gate + o), d = v128.load(dout + o);
     const sig = f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(g))));
@@ -319,7 +346,7 @@ export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usi
     v128.store(dgate + o, f32x4.mul(f32x4.mul(d, v128.load(up + o)), dsilu));
     v128.store(dup + o, f32x4.mul(d, f32x4.mul(g, sig)));
   }
-  for (; i < n; i++) {
+  for (; i < end; i++) {
     const o = <usize>i << 2;
     const g = load<f32>(gate + o), d = load<f32>(dout + o);
     const sig: f32 = 1 / (1 + expScalar(-g));
@@ -330,12 +357,17 @@ export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usi
 
 /** y += x over n values. */
 export function add(y: usize, x: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
+  addRange(y, x, n, 0, n);
+}
+
+/** `add` for the elements [begin, end) only (one thread's share). */
+export function addRange(y: usize, x: usize, n: i32, begin: i32, end: i32): void {
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
     const o = <usize>i << 2;
     v128.store(y + o, f32x4.add(v128.load(y + o), v128.load(x + o)));
   }
-  for (; i < n; i++) {
+  for (; i < end; i++) {
     const o = <usize>i << 2;
     store<f32>(y + o, load<f32>(y + o) + load<f32>(x + o));
   }
@@ -402,6 +434,151 @@ export function attentionBackward(dq: usize, dk: usize, dv: usize, dout: usize, 
 }
 
 /**
+ * attentionBackward, blocked over R query rows at a time: each dk_p, dv_p is read and written
+ * once per R rows instead of once per row and head, dq stays in registers, and the scores and
+ * dP_p = dout·v_p are computed four positions at a time (the scores as the forward sums them). R
+ * does not change a bit: every sum runs in the same order whatever R is. For the KV groups [g0, g1) (the thread pool's range entry
+ * point, scratch last). scratch: 2·(H/KV)·R·T floats, probabilities P then dS = P(dP − P·dP)/sqrt(Dh)
+ * of the group's heads, [head][row][position].
+ */
+export function attentionBackwardBlocked(dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize,
+                                         T: i32, H: i32, KV: i32, Dh: i32, R: i32, g0: i32, g1: i32, scratch: usize): void {
+  const group = H / KV;
+  const scaleQK = <f32>(1.0 / Math.sqrt(<f64>Dh));
+  const pStride = <usize>KV * <usize>Dh << 2, qStride = <usize>H * <usize>Dh << 2;
+  const dhBytes = <usize>Dh << 2, rowBytes = <usize>T << 2;
+  const prAll = scratch, dsAll = scratch + <usize>(group * R) * rowBytes;
+  for (let g = g0; g < g1; g++) {
+    for (let p = 0; p < T; p++) {
+      const o = <usize>p * pStride + <usize>g * dhBytes;
+      memory.fill(dk + o, 0, dhBytes);
+      memory.fill(dv + o, 0, dhBytes);
+    }
+    const kg = k + <usize>g * dhBytes, vg = v + <usize>g * dhBytes;
+    const dkg = dk + <usize>g * dhBytes, dvg = dv + <usize>g * dhBytes;
+    for (let t0 = 0; t0 < T; t0 += R) {
+      const nR = min(R, T - t0);
+      // 1. per row and head: P = softmax(q·kᵀ / sqrt(Dh)) over p ≤ t, dP_p = dout·v_p, dS; then dq = Σ_p dS_p k_p
+      for (let r = 0; r < nR; r++) {
+        const t = t0 + r, P = t + 1;
+        for (let hh = 0; hh < group; hh++) {
+          const qo = <usize>t * qStride + <usize>(g * group + hh) * dhBytes;
+          const qh = q + qo, doh = dout + qo;
+          const pr = prAll + <usize>(hh * R + r) * rowBytes, ds = dsAll + <usize>(hh * R + r) * rowBytes;
+          let p = 0;
+          if ((Dh & 3) == 0) { // four positions at a time, the scores summed as the forward sums them
+            for (; p + 4 <= P; p += 4) {
+              const o = <usize>p * pStride;
+              v128.store(pr + (<usize>p << 2), f32x4.mul(dots4(qh, kg + o, pStride, Dh), f32x4.splat(scaleQK)));
+              v128.store(ds + (<usize>p << 2), dots4(doh, vg + o, pStride, Dh));
+            }
+          }
+          for (; p < P; p++) {
+            store<f32>(pr + (<usize>p << 2), dot(qh, kg + <usize>p * pStride, Dh) * scaleQK);
+            store<f32>(ds + (<usize>p << 2), dot(doh, vg + <usize>p * pStride, Dh));
+          }
+          const inv = <f32>1 / expShiftSum(pr, P, rowMax(pr, P));
+          scale(pr, P, inv);
+          const pdp = dot(pr, ds, P);
+          const pdpv = f32x4.splat(pdp), sv = f32x4.splat(scaleQK);
+          for (p = 0; p + 4 <= P; p += 4) {
+            const o = <usize>p << 2;
+            v128.store(ds + o, f32x4.mul(f32x4.mul(v128.load(pr + o), f32x4.sub(v128.load(ds + o), pdpv)), sv));
+          }
+          for (; p < P; p++) {
+            const o = <usize>p << 2;
+            store<f32>(ds + o, load<f32>(pr + o) * (load<f32>(ds + o) - pdp) * scaleQK);
+          }
+          weightedRows(dq + qo, ds, kg, pStride, P, Dh);
+        }
+      }
+      // 2. dk_p += Σ_(t, h) dS[h, t, p] q[t, h],  dv_p += Σ_(t, h) P[h, t, p] dout[t, h], rows t ≥ p in order
+      const tEnd = t0 + nR;
+      for (let p = 0; p < tEnd; p++) {
+        const rFirst = max(0, p - t0);
+        const dkp = dkg + <usize>p * pStride, dvp = dvg + <usize>p * pStride;
+        let i = 0;
+        for (; i + 8 <= Dh; i += 8) {
+          const io = <usize>i << 2;
+          let k0 = v128.load(dkp + io), k1 = v128.load(dkp + io, 16), v0 = v128.load(dvp + io), v1 = v128.load(dvp + io, 16);
+          for (let r = rFirst; r < nR; r++) {
+            const rowQ = <usize>(t0 + r) * qStride + <usize>(g * group) * dhBytes + io;
+            for (let hh = 0; hh < group; hh++) {
+              const so = <usize>(hh * R + r) * rowBytes + (<usize>p << 2);
+              const dsv = v128.load32_splat(dsAll + so), ppv = v128.load32_splat(prAll + so);
+              const qp = q + rowQ + <usize>hh * dhBytes, dp = dout + rowQ + <usize>hh * dhBytes;
+              k0 = f32x4.add(k0, f32x4.mul(dsv, v128.load(qp))); k1 = f32x4.add(k1, f32x4.mul(dsv, v128.load(qp, 16)));
+              v0 = f32x4.add(v0, f32x4.mul(ppv, v128.load(dp))); v1 = f32x4.add(v1, f32x4.mul(ppv, v128.load(dp, 16)));
+            }
+          }
+          v128.store(dkp + io, k0); v128.store(dkp + io, k1, 16); v128.store(dvp + io, v0); v128.store(dvp + io, v1, 16);
+        }
+        for (; i + 4 <= Dh; i += 4) {
+          const io = <usize>i << 2;
+          let k0 = v128.load(dkp + io), v0 = v128.load(dvp + io);
+          for (let r = rFirst; r < nR; r++) {
+            const rowQ = <usize>(t0 + r) * qStride + <usize>(g * group) * dhBytes + io;
+            for (let hh = 0; hh < group; hh++) {
+              const so = <usize>(hh * R + r) * rowBytes + (<usize>p << 2);
+              k0 = f32x4.add(k0, f32x4.mul(v128.load32_splat(dsAll + so), v128.load(q + rowQ + <usize>hh * dhBytes)));
+              v0 = f32x4.add(v0, f32x4.mul(v128.load32_splat(prAll + so), v128.load(dout + rowQ + <usize>hh * dhBytes)));
+            }
+          }
+          v128.store(dkp + io, k0); v128.store(dvp + io, v0);
+        }
+        for (; i < Dh; i++) {
+          const io = <usize>i << 2;
+          let kd = load<f32>(dkp + io), vd = load<f32>(dvp + io);
+          for (let r = rFirst; r < nR; r++) {
+            const rowQ = <usize>(t0 + r) * qStride + <usize>(g * group) * dhBytes + io;
+            for (let hh = 0; hh < group; hh++) {
+              const so = <usize>(hh * R + r) * rowBytes + (<usize>p << 2);
+              kd += load<f32>(dsAll + so) * load<f32>(q + rowQ + <usize>hh * dhBytes);
+              vd += load<f32>(prAll + so) * load<f32>(dout + rowQ + <usize>hh * dhBytes);
+            }
+          }
+          store<f32>(dkp + io, kd); store<f32>(dvp + io, vd);
+        }
+      }
+    }
+  }
+}
+
+/** out[0..Dh) = Σ_(p < P) w[p]·rows[p·stride ..], summed in p order, 8 dims at a time in registers. */
+// @ts-ignore: decorator
+@inline function weightedRows(out: usize, w: usize, rows: usize, stride: usize, P: i32, Dh: i32): void {
+  let i = 0;
+  for (; i + 8 <= Dh; i += 8) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
+    let rp = rows + (<usize>i << 2);
+    for (let p = 0; p < P; p++) {
+      const wv = v128.load32_splat(w + (<usize>p << 2));
+      a0 = f32x4.add(a0, f32x4.mul(wv, v128.load(rp))); a1 = f32x4.add(a1, f32x4.mul(wv, v128.load(rp, 16)));
+      rp += stride;
+    }
+    v128.store(out + (<usize>i << 2), a0); v128.store(out + (<usize>i << 2), a1, 16);
+  }
+  for (; i + 4 <= Dh; i += 4) {
+    let a0 = f32x4.splat(0);
+    let rp = rows + (<usize>i << 2);
+    for (let p = 0; p < P; p++) {
+      a0 = f32x4.add(a0, f32x4.mul(v128.load32_splat(w + (<usize>p << 2)), v128.load(rp)));
+      rp += stride;
+    }
+    v128.store(out + (<usize>i << 2), a0);
+  }
+  for (; i < Dh; i++) {
+    let a: f32 = 0;
+    let rp = rows + (<usize>i << 2);
+    for (let p = 0; p < P; p++) {
+      a += load<f32>(w + (<usize>p << 2)) * load<f32>(rp);
+      rp += stride;
+    }
+    store<f32>(out + (<usize>i << 2), a);
+  }
+}
+
+/**
  * attentionBackward over the KV groups [g0, g1) with its scratch last: the thread pool's range
  * entry point (a group's query heads, keys and values are its own, so groups split bit-exactly).
  */
@@ -422,6 +599,24 @@ export function crossEntropyRow(x: usize, V: i32, target: i32): f64 {
   return target >= 0 ? Math.log(<f64>sum) + <f64>m - <f64>z : 0;
 }
 
+/**
+ * crossEntropyRow over the rows [begin, end) of xTV (one thread's share): targets[t] (i32) is row
+ * t's target, and losses[t] (f64) receives its loss; the caller sums them in row order.
+ */
+export function crossEntropyRows(x: usize, V: i32, targets: usize, losses: usize, begin: i32, end: i32): void {
+  for (let t = begin; t < end; t++) {
+    store<f64>(losses + (<usize>t << 3),
+      crossEntropyRow(x + (<usize>t * <usize>V << 2), V, load<i32>(targets + (<usize>t << 2))));
+  }
+}
+
+/** crossEntropyBackwardRow over the rows [begin, end) of xTV, targets as in crossEntropyRows. */
+export function crossEntropyBackwardRows(x: usize, V: i32, targets: usize, s: f32, begin: i32, end: i32): void {
+  for (let t = begin; t < end; t++) {
+    crossEntropyBackwardRow(x + (<usize>t * <usize>V << 2), V, load<i32>(targets + (<usize>t << 2)), s);
+  }
+}
+
 /** Gradient of crossEntropyRow times s, in place on the probabilities: (p − onehot(target))·s; no target → 0. */
 export function crossEntropyBackwardRow(x: usize, V: i32, target: i32, s: f32): void {
   if (target < 0) {
@@ -440,8 +635,14 @@ export function crossEntropyBackwardRow(x: usize, V: i32, target: i32, s: f32): 
  */
 export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64,
                       weightDecay: f64, bc1: f64, bc2: f64): void {
+  adamwRange(w, g, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2, 0, n);
+}
+
+/** `adamw` for the parameters [begin, end) only (one thread's share; every parameter is updated alone). */
+export function adamwRange(w: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64,
+                           weightDecay: f64, bc1: f64, bc2: f64, begin: i32, end: i32): void {
   const stepSize = lr / bc1, bc2Sqrt = Math.sqrt(bc2), decay = 1 - lr * weightDecay;
-  for (let i = 0; i < n; i++) {
+  for (let i = begin; i < end; i++) {
     const o = <usize>i << 2;
     const gi = <f64>load<f32>(g + o);
     const mi = <f32>(beta1 * <f64>load<f32>(m + o) + (1 - beta1) * gi);

@@ -4,7 +4,7 @@
 //   * pretraining tokens/s on bench/train.bench.ts's "small" config (one optimizer step)
 //   * the pool's dispatch cost: an empty kernel through the pool
 //   * where splitting starts to pay: decode matmuls of growing size, and the elementwise ops'
-//     share of a prefill (why only siluMul is threaded)
+//     share of a prefill
 // The 1- and 2-thread models live side by side and their runs are interleaved (1,2 then 2,1 ...),
 // so a change in machine load hits both; each row gives the median and the min–max spread.
 //
@@ -21,7 +21,7 @@ import { Mulberry32 } from "../src/util/rng.js";
 import { PRESETS, type MobileLLMConfig } from "../src/model/config.js";
 import { MobileLLM } from "../src/model/model.js";
 import { randomWeights } from "../src/model/random-weights.js";
-import { adamwStep, allocAdamW, clipGradNorm, ADAMW_DEFAULTS } from "../src/train/adamw.js";
+import { adamwStep, allocAdamW, clipGradNorm, decayGroups, ADAMW_DEFAULTS } from "../src/train/adamw.js";
 import { initParams } from "../src/train/init.js";
 import { trainBackward, trainForward, zeroGrads } from "../src/train/model.js";
 import { allocTrainState } from "../src/train/state.js";
@@ -108,13 +108,14 @@ for (const dtype of ["f32", "f16"] as const) {
     const rng = new Mulberry32(1);
     initParams(s.params, rng);
     for (let i = 0; i < s.idsN.length; i++) s.idsN[i] = rng.nextUint32() % c.vocabSize;
-    const opt = allocAdamW(s.params.layout.total);
+    const opt = allocAdamW(s.params.layout.total, k); // on the wasm kernels, as pretrain does
+    const groups = decayGroups(s.params.layout);
     runs.set(t, () => {
       zeroGrads(s);
       trainForward(s);
       trainBackward(s);
       clipGradNorm(s.params.gradFlat, 1);
-      adamwStep(s.params.flat, s.params.gradFlat, opt, ADAMW_DEFAULTS, 1e-3);
+      adamwStep(s.params.flat, s.params.gradFlat, opt, ADAMW_DEFAULTS, 1e-3, groups, k);
     });
   }
   const train = row(`pretraining, small config (D128 L8 V2048), B×T ${B}×${T}`, "tokens/s", true);
@@ -254,8 +255,9 @@ if (!argv.includes("--no-write")) {
     "",
     markdownTable(splitRows),
     "",
-    "The elementwise and row-wise ops on one thread, as a share of a prefill: siluMul (an exp per element), the largest, " +
-      "is split by elements on prefill since it pays; add and rmsnorm stay on the calling thread (src/kernels/wasm/index.ts).",
+    "The elementwise and row-wise ops on one thread, as a share of a prefill. siluMul, add and rmsnorm (and training's " +
+      "rope, siluMulBackward, crossEntropy, adamw) are split by elements or rows once a call's work passes MIN_THREAD_WORK " +
+      "per thread (src/kernels/wasm/index.ts); decode's calls are smaller and stay on the calling thread.",
     "",
     markdownTable(elementwiseTable),
     "",

@@ -98,6 +98,17 @@ describe("threaded kernels are bit-identical to one thread", () => {
       }), { numRuns: 150 });
   });
 
+  it("f32 prefill matmul over several token blocks (I = 1031: blocks of 28 tokens)", () => {
+    const T = 37, I = 1031, O = 19, x = randomF32(3, T * I), w = randomWeightData(4, "f32", O * I, false);
+    const run = (k: WasmKernels) => scoped(k, () => {
+      const y = k.allocF32(T * O);
+      k.matmul(y, f32(k, x), weight(k, "f32", [O, I], w), T, I, O);
+      return bits(y);
+    });
+    const want = run(one);
+    for (const t of THREADS) expect(run(many.get(t)!)).toEqual(want);
+  });
+
   it("matmulBackwardX (split by input columns) and matmulBackwardW (split by weight rows)", () => {
     fc.assert(fc.property(size, size, size, threads, seed, (T, I, O, n, s) => {
       const dY = randomF32(s, T * O), w = randomF32(s + 1, O * I), x = randomF32(s + 2, T * I), dW0 = randomF32(s + 3, O * I);
@@ -129,7 +140,7 @@ describe("threaded kernels are bit-identical to one thread", () => {
 
   it("attentionBackward (split by KV groups), GQA groups of 1..4", () => {
     fc.assert(fc.property(
-      fc.constantFrom(1, 2, 3, 5, 17), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }),
+      fc.constantFrom(1, 2, 3, 5, 17, 63, 129), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }),
       fc.constantFrom(1, 3, 4, 8, 13, 16), threads, seed,
       (T, KV, group, Dh, n, s) => {
         const H = KV * group, Q = T * H * Dh, K = T * KV * Dh;
@@ -154,6 +165,85 @@ it("siluMul (split by elements) is bit-identical to one thread", () => {
     });
     expect(run(many.get(t)!)).toEqual(run(one));
   }), { numRuns: 100 });
+});
+
+// The training's elementwise and row-wise kernels, split by elements (4 at a time) or rows:
+// odd sizes, more threads than rows, and (minThreadWork 0) every call split.
+describe("threaded training ops are bit-identical to one thread", () => {
+  const elements = fc.oneof(size, fc.integer({ min: 1, max: 5000 }));
+
+  it("add and siluMulBackward (split by elements)", () => {
+    fc.assert(fc.property(elements, threads, seed, (n, t, s) => {
+      const y0 = randomF32(s, n), x = randomF32(s + 1, n), dout = randomF32(s + 2, n);
+      const gate = randomF32(s + 3, n).map((v) => v * 64), up = randomF32(s + 4, n);
+      const run = (k: WasmKernels) => scoped(k, () => {
+        const y = f32(k, y0), dgate = k.allocF32(n), dup = k.allocF32(n);
+        k.add(y, f32(k, x), n);
+        k.siluMulBackward(dgate, dup, f32(k, dout), f32(k, gate), f32(k, up), n);
+        return [bits(y), bits(dgate), bits(dup)];
+      });
+      expect(run(many.get(t)!)).toEqual(run(one));
+    }), { numRuns: 100 });
+  });
+
+  it("rmsnorm (split by rows), rope and ropeBackward (split by tokens)", () => {
+    fc.assert(fc.property(size, size, fc.integer({ min: 1, max: 4 }), fc.constantFrom(2, 4, 6, 8, 14, 32), fc.integer({ min: 0, max: 5 }),
+      threads, seed, (T, D, H, Dh, pos0, t, s) => {
+        const x = randomF32(s, T * D), w = randomF32(s + 1, D), r = randomF32(s + 2, T * H * Dh);
+        const P = pos0 + T, R = Dh / 2;
+        const cos = randomF32(s + 3, P * R), sin = randomF32(s + 4, P * R);
+        const run = (k: WasmKernels) => scoped(k, () => {
+          const y = k.allocF32(T * D), q = f32(k, r), dq = f32(k, r);
+          k.rmsnorm(y, f32(k, x), f32(k, w), T, D, 1e-5);
+          const c = f32(k, cos), sn = f32(k, sin);
+          k.rope(q, T, H, Dh, pos0, c, sn);
+          k.ropeBackward(dq, T, H, Dh, pos0, c, sn);
+          return [bits(y), bits(q), bits(dq)];
+        });
+        expect(run(many.get(t)!)).toEqual(run(one));
+      }), { numRuns: 100 });
+  });
+
+  it("crossEntropy and crossEntropyBackward (split by rows; the losses summed in row order)", () => {
+    fc.assert(fc.property(size, fc.oneof(size, fc.constantFrom(129, 515)), threads, seed, (T, V, t, s) => {
+      const logits = randomF32(s, T * V).map((v) => v * 8);
+      const g = new Mulberry32(s + 1);
+      const targets = Array.from({ length: T }, () => (g.next() < 0.2 ? -1 : Math.floor(g.next() * V)));
+      const run = (k: WasmKernels) => scoped(k, () => {
+        const x = f32(k, logits);
+        const loss = k.crossEntropy(x, targets, T, V);
+        const probs = bits(x);
+        k.crossEntropyBackward(x, targets, T, V, 1 / 3);
+        return { loss, probs, grad: bits(x) };
+      });
+      expect(run(many.get(t)!)).toEqual(run(one));
+    }), { numRuns: 100 });
+  });
+
+  it("crossEntropy over more rows than one threaded call takes (8192)", () => {
+    const T = 8195, V = 5, logits = randomF32(7, T * V), targets = Array.from({ length: T }, (_, t) => (t * 7) % V);
+    const run = (k: WasmKernels) => scoped(k, () => {
+      const x = f32(k, logits);
+      const loss = k.crossEntropy(x, targets, T, V);
+      k.crossEntropyBackward(x, targets, T, V, 0.25);
+      return { loss, grad: bits(x) };
+    });
+    const want = run(one);
+    for (const t of THREADS) expect(run(many.get(t)!)).toEqual(want);
+  });
+
+  it("adamw (split by parameters)", () => {
+    fc.assert(fc.property(elements, fc.integer({ min: 1, max: 50 }), threads, seed, (n, step, t, s) => {
+      const w0 = randomF32(s, n), g0 = randomF32(s + 1, n), m0 = randomF32(s + 2, n).map((v) => v / 8);
+      const v0 = randomF32(s + 3, n).map((v) => v * v);
+      const run = (k: WasmKernels) => scoped(k, () => {
+        const w = f32(k, w0), m = f32(k, m0), v = f32(k, v0);
+        k.adamw(w, f32(k, g0), m, v, n, 1e-3, 0.9, 0.95, 1e-8, 0.1, step);
+        return [bits(w), bits(m), bits(v)];
+      });
+      expect(run(many.get(t)!)).toEqual(run(one));
+    }), { numRuns: 100 });
+  });
 });
 
 describe.each(FIXTURE_NAMES)("%s: logits and greedy ids with threads 1, 2, 3, 8", (fixture) => {
@@ -246,7 +336,8 @@ describe("failures, abort and dispose", () => {
     const logits = bits(model.forward([1, 5, 9]));
     await model.dispose();
     await model.dispose(); // idempotent
-    expect(() => model.forward([1, 5, 9])).toThrow(/matmulRows called after dispose\(\)/);
+    // the forward's first kernel, input_layernorm, is threaded by rows
+    expect(() => model.forward([1, 5, 9])).toThrow(/rmsnormRows called after dispose\(\)/);
     await using again = await loadModel(folder, { threads: 2, minThreadWork: 0 });
     expect(bits(again.forward([1, 5, 9]))).toEqual(logits);
   });

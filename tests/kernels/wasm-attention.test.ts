@@ -8,7 +8,8 @@ describe("wasm backward (training) kernels vs TS reference", () => {
   // the bound is relative to the size of the terms, B = T·max|dout|·(1 + Dh·max|v|·max|q,k|), too.
   it("attentionBackward: dq, dk, dv (|diff| <= 1e-4 · (1 + max score magnitude) · (max|reference| + B))", () => {
     fc.assert(
-      fc.property(seed, fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }),
+      // T past 16: the wasm kernel works through the query rows in blocks of up to 16
+      fc.property(seed, fc.oneof(fc.integer({ min: 1, max: 13 }), fc.constantFrom(17, 33, 65)), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }),
         fc.oneof(fc.constantFrom(1, 3, 4, 7, 16, 20, 64), fc.integer({ min: 1, max: 70 })), fc.integer({ min: -4, max: 0 }),
         (s, T, KV, group, Dh, lqk) => scoped(() => {
           const rand = mulberry32(s);

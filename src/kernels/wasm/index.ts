@@ -17,8 +17,10 @@ import { defaultThreads, spawnWorker, threadsUnavailable, warnSingleThreadOnce }
 /** dtype codes of assembly/half.ts and assembly/quant.ts. */
 export const DTYPE_CODE: Record<DType, number> = { f32: 0, f16: 1, bf16: 2, q8_0: 5, q4_0: 6 };
 const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1, q4_0: 1 };
-/** Rows of dY/x per matmulBackwardW call (cache blocking over T, see there). */
-const BACKWARD_W_ROWS = 64;
+/** Rows per threaded crossEntropy call (its targets and losses buffers hold this many). */
+const CROSS_ENTROPY_ROWS = 8192;
+/** Most query rows attentionBackward handles per pass over dk and dv (fewer when the scratch holds fewer). */
+const ATTENTION_BACKWARD_ROWS = 16;
 /** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
 const F16_FINITE_CODE = 3;
 
@@ -89,6 +91,13 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     spawn: opts.spawnWorker ?? spawnWorker, minWork: opts.minThreadWork ?? MIN_THREAD_WORK,
     oversubscribed: threads > (await defaultThreads()),
   });
+  // crossEntropy's targets (i32) and per-row losses (f64) for threaded calls, CROSS_ENTROPY_ROWS rows at a time
+  const ceTargets = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 4) : 0, ceLosses = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 8) : 0;
+  /** Row t0 + t's checked target into the targets buffer (t < CROSS_ENTROPY_ROWS), for each row of [t0, t1). */
+  function stageTargets(targetsT: ArrayLike<number>, V: number, t0: number, t1: number): void {
+    const view = new Int32Array(memory.buffer, ceTargets, t1 - t0);
+    for (let t = t0; t < t1; t++) view[t - t0] = checkTarget(targetsT[t]!, V, t);
+  }
   /** Attention's per-thread scores live in the thread's scratch: contexts up to this many positions. */
   const maxThreadedP = scratchBytes >> 2;
 
@@ -191,24 +200,19 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         weightPtr(wOI, O * I, "wOI", "matmulBackwardX"), T, I, O], { units: I, align: 8, work: T * I * O });
     },
 
-    // Threaded by weight rows o (4 at a time, as the kernel blocks them).
+    // Threaded by weight rows o (4 at a time, as the kernel blocks them); the kernel works down T
+    // in blocks of 64 rows, whose partial sums it adds into dW in order (see there).
     matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
       const dW = ptr(dWOI, O * I, "dWOI", "matmulBackwardW"), dY = ptr(dYTO, T * O, "dYTO", "matmulBackwardW");
       const x = ptr(xTI, T * I, "xTI", "matmulBackwardW");
-      // The kernel's inner loop runs down T, a whole row of dY and of x per step; over a training
-      // batch (T = B·seq, thousands) those rows fall out of cache before they are reused. Blocks of
-      // 64 rows (the kernel accumulates, so blocks simply add up, in the same order on every thread
-      // count) keep them cached (the gain: BENCHMARKS.md, "Figures cited in the source").
-      for (let t0 = 0; t0 < T; t0 += BACKWARD_W_ROWS) {
-        parallel("matmulBackwardWRows", [dW, dY + t0 * O * 4, x + t0 * I * 4, Math.min(BACKWARD_W_ROWS, T - t0), I, O],
-          { units: O, align: 4, work: Math.min(BACKWARD_W_ROWS, T - t0) * I * O });
-      }
+      parallel("matmulBackwardWRows", [dW, dY, x, T, I, O], { units: O, align: 4, work: T * I * O, scratch: true });
     },
 
-    // The elementwise and row-wise ops stay on the calling thread, except siluMul: the others
-    // together are well under 1% of a 125M prefill (BENCHMARKS.md, Threads: add, rmsnorm per
-    // prefill), and on decode each call is smaller than a dispatch. Splitting them by rows would
-    // keep the bits.
+    // The elementwise and row-wise ops of training are split by elements (4 at a time, so every
+    // element takes the SIMD or scalar path it takes in one call) or rows; together they were
+    // ~6% of a nano training step on one thread (BENCHMARKS.md, Training throughput). Work counts
+    // multiply-adds per element roughly, so decode's small calls stay on the calling thread.
+    // embedding and rmsnormBackward stay there (rmsnormBackward's dw is one sum over all rows).
     embedding(outTD, tableVD, ids, T, D) {
       const V = tableVD.shape[0]!;
       const out = ptr(outTD, T * D, "outTD", "embedding");
@@ -238,7 +242,8 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     },
 
     rmsnorm(yTD, xTD, wD, T, D, eps) {
-      wasm.rmsnorm(ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps);
+      parallel("rmsnormRows", [ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps],
+        { units: T, align: 1, work: 3 * T * D });
     },
 
     rmsnormBackward(dxTD, dwD, dyTD, xTD, wD, T, D, eps) {
@@ -249,14 +254,16 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     ropeBackward(dxTHDh, T, H, Dh, pos0, cosPR, sinPR) {
       const R = Dh >> 1;
-      wasm.ropeBackward(ptr(dxTHDh, T * H * Dh, "dxTHDh", "ropeBackward"), T, H, Dh, pos0,
-        ptr(cosPR, (pos0 + T) * R, "cosPR", "ropeBackward"), ptr(sinPR, (pos0 + T) * R, "sinPR", "ropeBackward"));
+      parallel("rotateRows", [ptr(dxTHDh, T * H * Dh, "dxTHDh", "ropeBackward"), T, H, Dh, pos0,
+        ptr(cosPR, (pos0 + T) * R, "cosPR", "ropeBackward"), ptr(sinPR, (pos0 + T) * R, "sinPR", "ropeBackward"), -1],
+        { units: T, align: 1, work: 2 * T * H * Dh });
     },
 
     rope(xTHDh, T, H, Dh, pos0, cosPR, sinPR) {
       const R = Dh >> 1;
-      wasm.rope(ptr(xTHDh, T * H * Dh, "xTHDh", "rope"), T, H, Dh, pos0,
-        ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"), ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"));
+      parallel("rotateRows", [ptr(xTHDh, T * H * Dh, "xTHDh", "rope"), T, H, Dh, pos0,
+        ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"), ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"), 1],
+        { units: T, align: 1, work: 2 * T * H * Dh });
     },
 
     // Threaded by query heads; with enough KV groups for every thread, the heads of one group go
@@ -279,35 +286,58 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       const args = [ptr(dqTHDh, Q, "dqTHDh", op), ptr(dkTKVDh, K, "dkTKVDh", op), ptr(dvTKVDh, K, "dvTKVDh", op),
         ptr(doutTHDh, Q, "doutTHDh", op), ptr(qTHDh, Q, "qTHDh", op), ptr(kTKVDh, K, "kTKVDh", op), ptr(vTKVDh, K, "vTKVDh", op),
         T, H, KV, Dh];
+      // Blocked over R query rows (the same bits as the one-row kernel, fewer passes over dk and dv):
+      // the group's probabilities and dS for R rows live in the thread's scratch. Threaded by KV
+      // groups (a group's query heads write only its own dk, dv). work: about T²/2 visible pairs per head, 4 dots each.
+      const R = Math.min(ATTENTION_BACKWARD_ROWS, Math.floor(maxThreadedP / (2 * (H / KV) * T)));
+      if (R >= 1) return parallel("attentionBackwardBlocked", [...args, R], { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
+      // contexts too long for the scratch: one row at a time, probabilities in the caller's scratch2T
       const scratch = ptr(scratch2T, 2 * T, "scratch2T", op);
       if (pool === null || 2 * T > maxThreadedP) return wasm.attentionBackwardGroups(...(args as Tuple11), 0, KV, scratch);
-      // Threaded by KV groups (a group's query heads write only its own dk, dv); each thread keeps
-      // its probabilities and their gradient in its scratch. work: about T²/2 visible pairs per head, 4 dots each.
       pool.run("attentionBackwardGroups", args, { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
     },
 
     siluMulBackward(dgateN, dupN, doutN, gateN, upN, n) {
       const op = "siluMulBackward";
-      wasm.siluMulBackward(ptr(dgateN, n, "dgateN", op), ptr(dupN, n, "dupN", op), ptr(doutN, n, "doutN", op),
-        ptr(gateN, n, "gateN", op), ptr(upN, n, "upN", op), n);
+      parallel("siluMulBackwardRange", [ptr(dgateN, n, "dgateN", op), ptr(dupN, n, "dupN", op), ptr(doutN, n, "doutN", op),
+        ptr(gateN, n, "gateN", op), ptr(upN, n, "upN", op), n], { units: n, align: 4, work: 24 * n });
     },
 
     crossEntropy(logitsTV, targetsT, T, V) {
       const x = ptr(logitsTV, T * V, "logitsTV", "crossEntropy");
       let total = 0;
-      for (let t = 0; t < T; t++) total += wasm.crossEntropyRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t));
+      if (pool === null) {
+        for (let t = 0; t < T; t++) total += wasm.crossEntropyRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t));
+        return total;
+      }
+      // threaded by rows; the losses are summed here in row order, as above
+      for (let t0 = 0; t0 < T; t0 += CROSS_ENTROPY_ROWS) {
+        const n = Math.min(CROSS_ENTROPY_ROWS, T - t0);
+        stageTargets(targetsT, V, t0, t0 + n);
+        parallel("crossEntropyRows", [x + t0 * V * 4, V, ceTargets, ceLosses], { units: n, align: 1, work: 8 * n * V });
+        const losses = new Float64Array(memory.buffer, ceLosses, n);
+        for (let t = 0; t < n; t++) total += losses[t]!;
+      }
       return total;
     },
 
     crossEntropyBackward(probsTV, targetsT, T, V, scale) {
       const x = ptr(probsTV, T * V, "probsTV", "crossEntropyBackward");
-      for (let t = 0; t < T; t++) wasm.crossEntropyBackwardRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t), scale);
+      if (pool === null) {
+        for (let t = 0; t < T; t++) wasm.crossEntropyBackwardRow(x + t * V * 4, V, checkTarget(targetsT[t]!, V, t), scale);
+        return;
+      }
+      for (let t0 = 0; t0 < T; t0 += CROSS_ENTROPY_ROWS) {
+        const n = Math.min(CROSS_ENTROPY_ROWS, T - t0);
+        stageTargets(targetsT, V, t0, t0 + n);
+        parallel("crossEntropyBackwardRows", [x + t0 * V * 4, V, ceTargets, Math.fround(scale)], { units: n, align: 1, work: n * V });
+      }
     },
 
     adamw(wN, gN, mN, vN, n, lr, beta1, beta2, eps, weightDecay, step) {
       const op = "adamw";
-      wasm.adamw(ptr(wN, n, "wN", op), ptr(gN, n, "gN", op), ptr(mN, n, "mN", op), ptr(vN, n, "vN", op), n,
-        lr, beta1, beta2, eps, weightDecay, 1 - beta1 ** step, 1 - beta2 ** step);
+      parallel("adamwRange", [ptr(wN, n, "wN", op), ptr(gN, n, "gN", op), ptr(mN, n, "mN", op), ptr(vN, n, "vN", op), n,
+        lr, beta1, beta2, eps, weightDecay, 1 - beta1 ** step, 1 - beta2 ** step], { units: n, align: 1, work: 16 * n });
     },
 
     // Threaded by elements (4 at a time): an exp per element makes it 1–3% of a 125M prefill on one
@@ -319,7 +349,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     },
 
     add(yN, xN, n) {
-      wasm.add(ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n);
+      parallel("addRange", [ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n], { units: n, align: 4, work: n });
     },
   };
   if (pool) unreachablePools.register(kernels, pool);

@@ -23,14 +23,15 @@ export interface KernelExports {
   dequantizeRow(dst: number, src: number, dtype: number, n: number): void;
   relaxedSimdSelfTest(): number;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
-  matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number): void;
+  matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number, scratch: number): void;
   // Range entry points, one thread's share of a call (pool.ts): `matmul` for output rows
   // [oBegin, oEnd), matmulBackwardX for input columns [iBegin, iEnd), matmulBackwardW for weight
   // rows [oBegin, oEnd), attention for query heads [hBegin, hEnd), siluMul for elements [begin, end).
   matmulRows(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, oBegin: number, oEnd: number,
              scratch: number): void;
   matmulBackwardXCols(dX: number, dY: number, w: number, T: number, I: number, O: number, iBegin: number, iEnd: number): void;
-  matmulBackwardWRows(dW: number, dY: number, x: number, T: number, I: number, O: number, oBegin: number, oEnd: number): void;
+  matmulBackwardWRows(dW: number, dY: number, x: number, T: number, I: number, O: number, oBegin: number, oEnd: number,
+                      scratch: number): void;
   attentionHeads(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number, Dh: number,
                  hBegin: number, hEnd: number, scores: number): void;
   siluMulRange(out: number, gate: number, up: number, n: number, begin: number, end: number): void;
@@ -45,6 +46,17 @@ export interface KernelExports {
                     T: number, H: number, KV: number, Dh: number, scratch: number, g0: number, g1: number): void;
   attentionBackwardGroups(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
                           T: number, H: number, KV: number, Dh: number, g0: number, g1: number, scratch: number): void;
+  rmsnormRows(y: number, x: number, w: number, T: number, D: number, eps: number, begin: number, end: number): void;
+  rotateRows(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number, sign: number,
+             begin: number, end: number): void;
+  siluMulBackwardRange(dgate: number, dup: number, dout: number, gate: number, up: number, n: number, begin: number, end: number): void;
+  addRange(y: number, x: number, n: number, begin: number, end: number): void;
+  crossEntropyRows(x: number, V: number, targets: number, losses: number, begin: number, end: number): void;
+  crossEntropyBackwardRows(x: number, V: number, targets: number, s: number, begin: number, end: number): void;
+  adamwRange(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
+             weightDecay: number, bc1: number, bc2: number, begin: number, end: number): void;
+  attentionBackwardBlocked(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
+                           T: number, H: number, KV: number, Dh: number, R: number, g0: number, g1: number, scratch: number): void;
   siluMul(out: number, gate: number, up: number, n: number): void;
   siluMulBackward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
   crossEntropyRow(x: number, V: number, target: number): number;
