@@ -7,7 +7,7 @@ export { matmul, matmulRows, matmulBackwardX, matmulBackwardXCols, matmulBackwar
   MATMUL_SCRATCH_BYTES } from "./matmul";
 export {
   sumF32, sumF32Quarters, rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups, siluMul,
-  siluMulRange, siluMulBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
+  siluMulRange, siluMulBackward, relu, reluBackward, add, softmax, crossEntropyRow, crossEntropyBackwardRow, adamw,
 } from "./ops";
 export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 

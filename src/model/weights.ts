@@ -5,7 +5,7 @@ import type { DType, Kernels, Weight } from "../kernels/kernels.js";
 import { BF16_TABLE, F16_TABLE, numberToBf16Bits, numberToF16Bits } from "../kernels/half.js";
 import { isQuantDType, QK, quantize, quantizedBytes, type QuantDType } from "../kernels/quant.js";
 import { CheckpointError, type TensorEntry, type TensorFile } from "../io/tensor-file.js";
-import type { MobileLLMConfig } from "./config.js";
+import { ffnTypeOf, type MobileLLMConfig } from "./config.js";
 
 export interface LayerWeights {
   inputNormD: Float32Array;      // input_layernorm.weight [D]
@@ -14,7 +14,7 @@ export interface LayerWeights {
   wvKD: Weight;                  // self_attn.v_proj.weight [KV·Dh, D]
   woDQ: Weight;                  // self_attn.o_proj.weight [D, H·Dh]
   postNormD: Float32Array;       // post_attention_layernorm.weight [D]
-  wGateFD: Weight;               // mlp.gate_proj.weight [F, D]
+  wGateFD?: Weight;              // mlp.gate_proj.weight [F, D] (SwiGLU only: a ReLU FFN has none)
   wUpFD: Weight;                 // mlp.up_proj.weight [F, D]
   wDownDF: Weight;               // mlp.down_proj.weight [D, F]
 }
@@ -32,8 +32,14 @@ export const LAYER_TENSOR_NAMES: Record<keyof LayerWeights, string> = {
   wDownDF: "mlp.down_proj.weight",
 };
 
+/** The block tensors a config has (the ReLU FFN has no gate), as [key, name after `model.layers.<i>.`]. */
+export function layerTensorNames(c: MobileLLMConfig): [keyof LayerWeights, string][] {
+  const all = Object.entries(LAYER_TENSOR_NAMES) as [keyof LayerWeights, string][];
+  return ffnTypeOf(c) === "relu" ? all.filter(([key]) => key !== "wGateFD") : all;
+}
+
 /** Gradients of one block (training): same names and shapes as LayerWeights, all f32. */
-export type LayerGrads = Record<keyof LayerWeights, Float32Array>;
+export type LayerGrads = { [K in keyof LayerWeights]: Float32Array };
 
 export interface ModelWeights {
   embedVD: Weight;               // model.embed_tokens.weight [V, D]
@@ -61,8 +67,8 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
   const m = new Map<string, number[]>();
   m.set("model.embed_tokens.weight", [c.vocabSize, D]);
   for (let i = 0; i < c.numLayers; i++) {
-    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
-      m.set(`model.layers.${i}.${name}`, layerShapes[key as keyof LayerWeights]);
+    for (const [key, name] of layerTensorNames(c)) {
+      m.set(`model.layers.${i}.${name}`, layerShapes[key]);
     }
   }
   m.set("model.norm.weight", [D]);
@@ -77,7 +83,7 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
  * name-by-name check can name them; every shape is then checked before anything is allocated.)
  */
 export function configSizeProblem(file: TensorFile, c: MobileLLMConfig): string | undefined {
-  const tensors = 9 * c.numLayers + 2 + (c.shareEmbedding ? 0 : 1);
+  const tensors = layerTensorNames(c).length * c.numLayers + 2 + (c.shareEmbedding ? 0 : 1);
   if (tensors > file.tensors.size + 64) {
     return `config.json describes ${c.numLayers} layers (${tensors} tensors), but the weights hold only ${file.tensors.size} tensors; ` +
            `the config does not belong to these weights`;
@@ -299,9 +305,9 @@ export function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType |
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as Record<keyof LayerWeights, Weight | Float32Array>;
-    for (const [key, name] of Object.entries(LAYER_TENSOR_NAMES)) {
+    for (const [key, name] of layerTensorNames(c)) {
       const full = `model.layers.${i}.${name}`;
-      l[key as keyof LayerWeights] = entry(full).shape.length === 1 ? vector(full) : matrix(full);
+      l[key] = entry(full).shape.length === 1 ? vector(full) : matrix(full);
     }
     layers.push(l as unknown as LayerWeights);
   }
@@ -315,7 +321,7 @@ export function weightBytes(w: ModelWeights): number {
   let bytes = w.embedVD.data.byteLength + w.finalNormD.byteLength + (w.lmHeadVD === w.embedVD ? 0 : w.lmHeadVD.data.byteLength);
   for (const l of w.layers) {
     bytes += l.inputNormD.byteLength + l.postNormD.byteLength;
-    for (const m of [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF]) bytes += m.data.byteLength;
+    for (const m of [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF]) bytes += m?.data.byteLength ?? 0;
   }
   return bytes;
 }

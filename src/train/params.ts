@@ -10,7 +10,7 @@ import type { MobileLLMConfig } from "../model/config.js";
 import { BF16_TABLE, F16_TABLE } from "../kernels/half.js";
 import type { TensorFile } from "../io/tensor-file.js";
 import {
-  checkTensors, expectedTensors, LAYER_TENSOR_NAMES, type LayerGrads, type LayerWeights, type ModelGrads, type ModelWeights,
+  checkTensors, expectedTensors, layerTensorNames, type LayerGrads, type LayerWeights, type ModelGrads, type ModelWeights,
 } from "../model/weights.js";
 
 /** One named tensor of the flat buffer: elements [offset, offset + size). */
@@ -53,8 +53,8 @@ export function viewGrads(flat: Float32Array, layout: ParamLayout, c: MobileLLMC
   const layers: LayerGrads[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as LayerGrads;
-    for (const [key, suffix] of Object.entries(LAYER_TENSOR_NAMES)) {
-      l[key as keyof LayerGrads] = view(flat, layout, `model.layers.${i}.${suffix}`);
+    for (const [key, suffix] of layerTensorNames(c)) {
+      l[key] = view(flat, layout, `model.layers.${i}.${suffix}`);
     }
     layers.push(l);
   }
@@ -73,9 +73,9 @@ export function viewWeights(flat: Float32Array, layout: ParamLayout, c: MobileLL
   const w = (data: Float32Array, name: string): Weight => ({ dtype: "f32", shape: layout.byName.get(name)!.shape, data });
   const layers: LayerWeights[] = g.layers.map((l, i) => {
     const out = {} as Record<keyof LayerWeights, Weight | Float32Array>;
-    for (const [key, suffix] of Object.entries(LAYER_TENSOR_NAMES)) {
-      const data = l[key as keyof LayerWeights];
-      out[key as keyof LayerWeights] = key.endsWith("NormD") ? data : w(data, `model.layers.${i}.${suffix}`);
+    for (const [key, suffix] of layerTensorNames(c)) {
+      const data = l[key]!;
+      out[key] = key.endsWith("NormD") ? data : w(data, `model.layers.${i}.${suffix}`);
     }
     return out as unknown as LayerWeights;
   });

@@ -204,7 +204,7 @@ export const pretrain: Command = {
       // the f32 weights as a model folder first (lossless), then quantized/rounded into the GGUF
       const tmp = mkdtempSync(join(dirname(resolve(values.export as string)), ".export-"));
       try {
-        exportModel(res.checkpoint, tmp, config, "f32");
+        exportModel(res.checkpoint, tmp, config, "f32", { projectKeys: true }); // read back by writeModelGguf only
         if (!existsSync(join(tmp, "tokenizer.model"))) copyFileSync(tokenizer!, join(tmp, "tokenizer.model"));
         await writeModelGguf(tmp, values.export as string, exportDType as DType, (m) => stderr.write(m + "\n"), basename(out));
       } finally {
