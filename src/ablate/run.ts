@@ -85,6 +85,8 @@ export interface AblationData {
   /** UTF-8 bytes per validation token (for bits per byte), when the source records it. */
   valBytesPerToken: number | null;
   tokenizer: string | null;
+  /** Next-token predictions per line of the data (the budget's for a text file; a prepared folder's own). */
+  seqLen: number;
   description: string;
 }
 
@@ -125,7 +127,7 @@ export async function prepareAblationData(source: AblateData, out: string, budge
     }
     const p = readJson(join(val, "prepare.json"));
     return {
-      train, val, vocabSize: budget.vocabSize, valBytesPerToken: bytesPerToken(p), tokenizer: tokFile,
+      train, val, vocabSize: budget.vocabSize, valBytesPerToken: bytesPerToken(p), tokenizer: tokFile, seqLen: budget.seqLen,
       description: `${file.split(/[\\/]/).pop()}: BPE tokenizer of ${budget.vocabSize} pieces trained on the training split (first 90% of the bytes); ` +
                    `the last 10% (from the first newline after the 90% mark) held out for validation; lines of ${T} ids`,
     };
@@ -154,9 +156,12 @@ export async function prepareAblationData(source: AblateData, out: string, budge
     writeTextAtomic(join(val, "1", "data.jsonl"), lines.slice(lines.length - held).join("\n") + "\n");
     if (srcTok) writeFileAtomic(tokFile, [readFileSync(srcTok)]);
   }
+  const stream = new TokenStream(train, vocabSize, 0);
+  const seqLen = stream.firstLineLength() - 1;
+  stream.close();
   return {
-    train, val, vocabSize, valBytesPerToken: bytesPerToken(prep), tokenizer: existsSync(tokFile) ? tokFile : null,
-    description: `prepared folder ${src.split(/[\\/]/).pop()} (vocabulary ${vocabSize}); its last 10% of lines held out for validation` +
+    train, val, vocabSize, valBytesPerToken: bytesPerToken(prep), tokenizer: existsSync(tokFile) ? tokFile : null, seqLen,
+    description: `prepared folder ${src.split(/[\\/]/).pop()} (vocabulary ${vocabSize}, lines of ${seqLen + 1} ids); its last 10% of lines held out for validation` +
                  (bytesPerToken(prep) === null ? "; no prepare.json text_bytes, so no bits per byte" : "; bits per byte use the folder's bytes per token"),
   };
 }
@@ -189,7 +194,7 @@ function workPerToken(c: MobileLLMConfig): number {
 export async function runAblation(o: AblateOptions): Promise<AblateResult> {
   const log = o.log ?? (() => {});
   const backend = o.backend ?? "wasm";
-  const b = o.budget;
+  let b = o.budget;
   mkdirSync(o.out, { recursive: true });
   // The settings that make runs comparable; a rerun into the same folder must match them.
   const { purpose: _purpose, ...budgetSettings } = b; // (the purpose is words, not a setting)
@@ -209,6 +214,7 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
   }
   const data = await prepareAblationData(o.data, o.out, b);
   writeTextAtomic(settingsFile, JSON.stringify({ format: FORMAT, ...settings }, null, 2) + "\n");
+  b = { ...b, seqLen: data.seqLen }; // a prepared folder's lines set the sequence length
 
   const studies = buildStudies(b, data.vocabSize).filter((s) => o.studies.includes(s.name));
   const budgetParams = parameterCount(studies[0]!.variants.find((v) => v.key === "base")!.config);
@@ -230,7 +236,9 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
       }
     }
   }
-  const valSeqs = new TokenStream(data.val, data.vocabSize, b.seqLen + 1).readPass();
+  const valStream = new TokenStream(data.val, data.vocabSize, b.seqLen + 1);
+  const valSeqs = valStream.readPass();
+  valStream.close();
   if (valSeqs.length < b.batchSize) throw new Error(`${data.val}: the held-out split has ${valSeqs.length} sequences, fewer than one batch of ${b.batchSize}`);
   const results = new Map<string, RunResult>();
   const trained: string[] = [], skipped: string[] = [];

@@ -37,9 +37,11 @@ export const ablate: Command = {
     "Rerun the same command to continue an interrupted study: finished runs are kept and the unfinished one",
     "resumes bit-exactly from its checkpoint. Ctrl-C checkpoints the current run and exits.",
     "",
-    "Examples:",
-    "  mobilellm ablate --study ffn --budget tiny --steps 20 --out ablate-try",
-    "  mobilellm ablate --budget small --threads 1 --out ablate-small",
+    "Example (one study, a few steps, on your corpus.txt; leave out --data for tiny Shakespeare):",
+    "  mobilellm ablate --study ffn --budget tiny --steps 20 --seeds 1 --data corpus.txt --out ablate-try",
+    "",
+    "The published report (docs/ablations/) is `--budget small --threads 1`: 24 runs, about 25 minutes of",
+    "one core's time.",
   ].join("\n"),
 
   async run(values, _positionals, { stderr, signal }) {
