@@ -6,7 +6,7 @@
 // refuses what it cannot, and the Hugging Face export refuses this project's keys.
 // (Cached decode = recompute: generate.test.ts; finite differences: train-fd.test.ts, both over
 // every variant.)
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -26,6 +26,7 @@ import { allocTrainState } from "../src/train/state.js";
 import { allocAdamW } from "../src/train/adamw.js";
 import { Rng } from "../src/train/rng.js";
 import { Tokenizer } from "../src/tokenizer/index.js";
+import { cli } from "./cli-helpers.js";
 import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType, type SentencePiece } from "../src/tokenizer/proto.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mobilellm-variants-"));
@@ -147,6 +148,16 @@ describe("exports of the variants", () => {
       expect(() => exportModel(ckpt, join(dir, `hf-${f}-${o}`), c)).toThrow(/cannot export .* as a Hugging Face model folder: .*(ffn_type "relu"|layer_sharing_order "reverse")/);
       const loaded = await loadModel(ckpt, { backend: "ts" });
       expect(loaded.config).toEqual(c);
+    }
+  });
+
+  it("pretrain --export is refused before training when the format cannot hold the model", async () => {
+    const file = join(dir, "relu.json");
+    writeFileSync(file, JSON.stringify(configToJson(config("relu", "none"))));
+    for (const [target, why] of [["out.gguf", /llama\.cpp's llama architecture has no ReLU/], ["hf", /ffn_type "relu".*no Hugging Face/]] as const) {
+      const r = await cli(["pretrain", "--config", file, "--data", join(dir, "none"), "--out", join(dir, "run"), "--export", join(dir, target)]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(why);
     }
   });
 });

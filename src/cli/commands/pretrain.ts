@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { readRegularFile } from "../../io/tensor-file.js";
 import type { DType } from "../../kernels/kernels.js";
 import { writeModelGguf } from "./convert.js";
-import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
+import { hfProblem, parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
 import { exportModel } from "../../train/export.js";
 import { readRunFile } from "../../train/checkpoint.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
@@ -157,6 +157,13 @@ export const pretrain: Command = {
     };
     const exportDType = values["export-dtype"] as string;
     const exportGguf = typeof values.export === "string" && values.export.toLowerCase().endsWith(".gguf");
+    // Refuse an export the model cannot have before training, not after (a GGUF unrolls any sharing order, not a ReLU FFN).
+    const exportProblem = values.export === undefined ? undefined
+      : exportGguf ? (config.ffnType === "relu" ? "llama.cpp's llama architecture has no ReLU feed-forward network (ffn_type \"relu\")" : undefined)
+      : hfProblem(config);
+    if (exportProblem !== undefined) {
+      throw new UsageError(`--export ${values.export as string}: ${exportProblem}; train without --export and use the checkpoint folders (loadModel reads them)`);
+    }
     if (exportGguf && exportDType !== "q8_0" && exportDType !== "q4_0" && exportDType !== "f16" && exportDType !== "bf16" && exportDType !== "f32") {
       throw new UsageError(`--export-dtype must be f16, bf16, f32, q8_0 or q4_0 for a .gguf export, got ${JSON.stringify(exportDType)}`);
     }
