@@ -103,8 +103,7 @@ export function verdict(variants: VariantSummary[], expected: string): { best: s
   const agrees = best === exp;
   const clear = seeds > 1 && gap > spread;
   const v = agrees ? (clear || seeds === 1 ? "agrees" : "agrees (within noise)") : (clear || seeds === 1 ? "disagrees" : "disagrees (within noise)");
-  const detail = `${agrees ? `${exp.label} is best` : `${best.label} beats the paper's choice ${exp.label}`} by ${fmt(gap)} nats/token ` +
-    `(${agrees ? `next: ${rival.label}` : `${exp.label}`}); ` +
+  const detail = `${agrees ? `${exp.label} is best, ahead of ${rival.label}` : `${best.label} beats the paper's choice ${exp.label}`} by ${fmt(gap)} nats/token; ` +
     (seeds > 1 ? `the larger seed standard deviation of the two is ${fmt(spread)}, so the gap is ${clear ? "larger" : "not larger"} than the spread` : "one seed: no spread measured");
   return { best: best.label, verdict: v, detail };
 }
@@ -254,6 +253,10 @@ function reportMarkdown(ctx: ReportContext, summaries: StudySummary[]): string {
       L.push(`| ${v.label} | ${pm(v.val_loss_mean, v.val_loss_std)} | ${pm(v.val_bpb_mean, v.val_bpb_std)} | ${v.val_loss.map((x) => x.toFixed(4)).join(", ") || "–"} |`);
     }
     L.push("", s.complete ? `**Our result:** ${s.verdict} — ${s.detail}.` : "**Our result:** not finished (runs missing); rerun the same command to complete it.", "");
+    if (s.complete && s.variants.length > 2) {
+      const ranked = [...s.variants].sort((a, b) => a.val_loss_mean! - b.val_loss_mean!);
+      L.push(`Ranking by mean validation loss (lowest first): ${ranked.map((v) => `${v.label} ${v.val_loss_mean!.toFixed(4)}`).join(" < ")}.`, "");
+    }
     L.push(`![${esc(s.title)}](${s.name}.svg)`, "");
   });
   L.push("## Reproduce", "");
