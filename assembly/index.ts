@@ -7,8 +7,8 @@ export { matmul, matmulRows, matmulBackwardX, matmulBackwardXCols, matmulBackwar
   MATMUL_SCRATCH_BYTES } from "./matmul";
 export {
   rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups,
-  attentionBackwardBlocked, siluMul, siluMulRange, siluMulBackward, add, crossEntropyRow, crossEntropyBackwardRow, adamw,
-  rmsnormRows, rotateRows, siluMulBackwardRange, addRange, crossEntropyRows, crossEntropyBackwardRows, adamwRange,
+  attentionBackwardBlocked, siluMul, siluMulRange, siluMulBackward, relu, reluBackward, add, crossEntropyRow, crossEntropyBackwardRow,
+  adamw, rmsnormRows, rotateRows, siluMulBackwardRange, addRange, crossEntropyRows, crossEntropyBackwardRows, adamwRange,
 } from "./ops";
 export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 

@@ -355,6 +355,36 @@ export function siluMulBackwardRange(dgate: usize, dup: usize, dout: usize, gate
   }
 }
 
+/** out = max(x, 0) over n values (the vanilla ReLU FFN; out may alias x). */
+export function relu(out: usize, x: usize, n: i32): void {
+  let i = 0;
+  const zero = f32x4.splat(0);
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const v = v128.load(x + o);
+    v128.store(out + o, v128.bitselect(v, zero, f32x4.gt(v, zero)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const v = load<f32>(x + o);
+    store<f32>(out + o, v > 0 ? v : 0);
+  }
+}
+
+/** Gradient of relu: dx = dout where x > 0, else 0 (overwrites dx; dx may alias dout). */
+export function reluBackward(dx: usize, dout: usize, x: usize, n: i32): void {
+  let i = 0;
+  const zero = f32x4.splat(0);
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dx + o, v128.bitselect(v128.load(dout + o), zero, f32x4.gt(v128.load(x + o), zero)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dx + o, load<f32>(x + o) > 0 ? load<f32>(dout + o) : 0);
+  }
+}
+
 /** y += x over n values. */
 export function add(y: usize, x: usize, n: i32): void {
   addRange(y, x, n, 0, n);

@@ -1,12 +1,14 @@
 // Writing a MobileLLM as a GGUF v3 file of the llama architecture (gguf-format.ts describes the
 // layout), so that llama.cpp, ollama and node-llama-cpp load it: every weight in its in-memory
 // storage dtype (F32 / F16 / BF16 / Q8_0 / Q4_0, bytes as they are), the q/k rows permuted to
-// llama.cpp's rotary pairing, layer-sharing models unrolled to 2·L blocks, and the SentencePiece
+// llama.cpp's rotary pairing, layer-sharing models unrolled to 2·L blocks (in any sharing order;
+// a ReLU feed-forward network is refused: llama.cpp's llama has no such MLP), and the SentencePiece
 // tokenizer (pieces, scores, types, BOS/EOS/UNK ids). Written to a temporary file and renamed,
 // so an interrupted write never leaves a partial model.gguf behind.
 
 import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import type { DType, Weight } from "../kernels/kernels.js";
+import { ffnTypeOf } from "../model/config.js";
 import type { MobileLLM } from "../model/model.js";
 import { numApplications } from "../model/state.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
@@ -44,7 +46,12 @@ export function ggufFromModel(model: MobileLLM, tokenizer: Tokenizer, name = "Mo
   if (tokenizer.vocabSize !== c.vocabSize) {
     throw new Error(`${tokenizer.name}: ${tokenizer.vocabSize} pieces, but the model's vocabulary is ${c.vocabSize}; pass the model's own tokenizer`);
   }
-  const blocks = numApplications(c); // 2·L with layer sharing: written unrolled
+  if (ffnTypeOf(c) !== "swiglu") {
+    throw new Error(`cannot write this model as GGUF: its ffn_type is "${ffnTypeOf(c)}" (a two-matrix ReLU feed-forward network), ` +
+                    `and llama.cpp's llama architecture always runs SwiGLU; keep it as this project's checkpoint folder (loadModel reads it)`);
+  }
+  // 2·L with layer sharing, written unrolled in the config's order (immediate, repeat_all or reverse: model.blockOf)
+  const blocks = numApplications(c);
   const tensors: GgufTensorOut[] = [];
   const matrix = (tname: string, wt: Weight, permuteHeads = 0): void => {
     const [O, I] = wt.shape as [number, number];
@@ -64,7 +71,7 @@ export function ggufFromModel(model: MobileLLM, tokenizer: Tokenizer, name = "Mo
     matrix(p + GGUF_BLOCK_NAMES.wvKD + ".weight", l.wvKD);
     matrix(p + GGUF_BLOCK_NAMES.woDQ + ".weight", l.woDQ);
     vector(p + GGUF_BLOCK_NAMES.postNormD + ".weight", l.postNormD);
-    matrix(p + GGUF_BLOCK_NAMES.wGateFD + ".weight", l.wGateFD);
+    matrix(p + GGUF_BLOCK_NAMES.wGateFD + ".weight", l.wGateFD!);
     matrix(p + GGUF_BLOCK_NAMES.wUpFD + ".weight", l.wUpFD);
     matrix(p + GGUF_BLOCK_NAMES.wDownDF + ".weight", l.wDownDF);
   }

@@ -109,6 +109,12 @@ export interface Kernels extends Allocator {
   /** outN = silu(gateN) · upN, elementwise (SwiGLU's gate; out may alias gate). */
   siluMul(outN: Float32Array, gateN: Float32Array, upN: Float32Array, n: number): void;
 
+  /**
+   * outN = max(xN, 0), elementwise (the vanilla ReLU feed-forward network, ffn_type "relu", that
+   * MobileLLM §2.2.1 compares SwiGLU with; out may alias x).
+   */
+  relu(outN: Float32Array, xN: Float32Array, n: number): void;
+
   /** yN += xN (residual connection). */
   add(yN: Float32Array, xN: Float32Array, n: number): void;
 
@@ -167,6 +173,9 @@ export interface Kernels extends Allocator {
   /** Gradient of `siluMul` (overwrites dgate, dup):  dgate = dout·up·σ(g)(1 + g(1 − σ(g))),  dup = dout·silu(g). */
   siluMulBackward(dgateN: Float32Array, dupN: Float32Array, doutN: Float32Array, gateN: Float32Array, upN: Float32Array,
                   n: number): void;
+
+  /** Gradient of `relu` (overwrites dx; dx may alias dout):  dx = dout where x > 0, else 0. */
+  reluBackward(dxN: Float32Array, doutN: Float32Array, xN: Float32Array, n: number): void;
 
   /**
    * Gradient of `crossEntropy` times `scale`, in place: probsTV (from crossEntropy) becomes

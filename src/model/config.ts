@@ -4,13 +4,31 @@
 // grouped-query attention (3-6 key/value heads), SwiGLU feed-forward blocks, and share the input
 // embedding with the output projection. The "-LS" variants repeat each block twice in a row with
 // the same weights (immediate block-wise layer sharing).
+//
+// Two keys of this project's own describe the variants the paper's design study compares (§2.2.1
+// vanilla ReLU feed-forward network; §2.3 repeat-all-over and reverse layer sharing); see
+// `mobilellm ablate`. They are written to config.json only when not the default, and no Hugging
+// Face code can run them: hfProblem() says why, and the exports refuse such a model.
+
+/** Feed-forward network: SwiGLU (three matrices: gate, up, down) or vanilla ReLU (two: up, down). */
+export type FfnType = "swiglu" | "relu";
+export const FFN_TYPES: readonly FfnType[] = ["swiglu", "relu"];
+
+/**
+ * Order of the 2·L block applications with layer sharing (paper §2.3, Fig. 6):
+ *   "immediate"   1 1 2 2 3 3 ...     each block twice in a row (the published -LS models)
+ *   "repeat_all"  1 2 3 ... 1 2 3 ... the whole stack twice
+ *   "reverse"     1 2 3 ... 3 2 1     the stack, then the stack reversed
+ */
+export type LayerSharingOrder = "immediate" | "repeat_all" | "reverse";
+export const LAYER_SHARING_ORDERS: readonly LayerSharingOrder[] = ["immediate", "repeat_all", "reverse"];
 
 export interface MobileLLMConfig {
   /** V: vocabulary size (32000 for the released models: the LLaMA SentencePiece vocabulary). */
   vocabSize: number;
   /** D: hidden size, the width of the residual stream. */
   hiddenSize: number;
-  /** F: SwiGLU inner size. */
+  /** F: feed-forward inner size (SwiGLU's, or the ReLU network's with ffnType "relu"). */
   intermediateSize: number;
   /** L: number of distinct transformer blocks (weights). */
   numLayers: number;
@@ -30,6 +48,10 @@ export interface MobileLLMConfig {
   shareEmbedding: boolean;
   /** Immediate block-wise layer sharing: every block runs twice in a row. */
   layerSharing: boolean;
+  /** Feed-forward network (config.json `ffn_type`, this project's key); absent means "swiglu". */
+  ffnType?: FfnType;
+  /** With layerSharing, the order of the applications (config.json `layer_sharing_order`, this project's key); absent means "immediate". */
+  layerSharingOrder?: LayerSharingOrder;
   bosTokenId: number;
   eosTokenId: number;
 }
@@ -56,11 +78,35 @@ for (const name of Object.keys(PRESETS)) PRESETS[`${name}-LS`] = { ...PRESETS[na
 export function parameterCount(c: MobileLLMConfig): number {
   const D = c.hiddenSize, F = c.intermediateSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
   const attention = D * qDim + 2 * D * kvDim + qDim * D; // q, k, v, o projections
-  const mlp = 3 * D * F; // gate, up, down
+  const mlp = (ffnTypeOf(c) === "relu" ? 2 : 3) * D * F; // (gate,) up, down
   const norms = 2 * D;
   const embedding = c.vocabSize * D;
   const lmHead = c.shareEmbedding ? 0 : c.vocabSize * D;
   return c.numLayers * (attention + mlp + norms) + embedding + D + lmHead;
+}
+
+/** The config's feed-forward network ("swiglu" unless it says otherwise). */
+export function ffnTypeOf(c: MobileLLMConfig): FfnType {
+  return c.ffnType ?? "swiglu";
+}
+
+/** The config's layer-sharing order ("immediate" unless it says otherwise; meaningful with layerSharing). */
+export function layerSharingOrderOf(c: MobileLLMConfig): LayerSharingOrder {
+  return c.layerSharingOrder ?? "immediate";
+}
+
+/**
+ * Why a Hugging Face MobileLLM/Llama checkpoint (and the llama.cpp GGUF written from one) cannot
+ * express this config, or undefined: their MLP is always SwiGLU (three matrices), and their layer
+ * sharing is always immediate. (A GGUF unrolls the shared blocks, so it can hold any order; see
+ * ggufProblem.)
+ */
+export function hfProblem(c: MobileLLMConfig): string | undefined {
+  if (ffnTypeOf(c) !== "swiglu") return `ffn_type "${ffnTypeOf(c)}" (a two-matrix ReLU feed-forward network) has no Hugging Face MobileLLM/Llama equivalent, whose MLP is always SwiGLU`;
+  if (c.layerSharing && layerSharingOrderOf(c) !== "immediate") {
+    return `layer_sharing_order "${layerSharingOrderOf(c)}" has no Hugging Face MobileLLM equivalent, whose layer sharing is always immediate (each block twice in a row)`;
+  }
+  return undefined;
 }
 
 /** Which published size a config is, if any (e.g. "125M", "350M-LS"). */
@@ -68,7 +114,8 @@ export function presetName(c: MobileLLMConfig): string | undefined {
   for (const [name, p] of Object.entries(PRESETS)) {
     if (p.vocabSize === c.vocabSize && p.hiddenSize === c.hiddenSize && p.intermediateSize === c.intermediateSize &&
         p.numLayers === c.numLayers && p.numHeads === c.numHeads && p.numKvHeads === c.numKvHeads &&
-        p.layerSharing === c.layerSharing && p.shareEmbedding === c.shareEmbedding) return name;
+        p.layerSharing === c.layerSharing && p.shareEmbedding === c.shareEmbedding && ffnTypeOf(c) === "swiglu" &&
+        (!c.layerSharing || layerSharingOrderOf(c) === "immediate")) return name;
   }
   return undefined;
 }
@@ -84,6 +131,7 @@ const KNOWN_KEYS = new Set([
   "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
   "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "rope_theta", "share_embedding",
   "layer_sharing", "bos_token_id", "eos_token_id", "dtype",
+  "ffn_type", "layer_sharing_order", // this project's keys (see FfnType, LayerSharingOrder)
 ]);
 
 export class ConfigError extends Error {
@@ -146,8 +194,17 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
     return v as number;
   };
 
+  const oneOf = <T extends string>(key: string, values: readonly T[], fallback: T): T => {
+    const v = o[key] ?? fallback;
+    if (!values.includes(v as T)) fail(`"${key}" must be ${values.map((x) => JSON.stringify(x)).join(" or ")}, got ${JSON.stringify(o[key])}`);
+    return v as T;
+  };
+  const ffnType = oneOf("ffn_type", FFN_TYPES, "swiglu");
+  const layerSharingOrder = oneOf("layer_sharing_order", LAYER_SHARING_ORDERS, "immediate");
+
   // Features MobileLLM never uses: refuse them rather than compute something else silently.
-  if ((o.hidden_act ?? "silu") !== "silu") fail(`hidden_act ${JSON.stringify(o.hidden_act)} is not supported (MobileLLM uses "silu")`);
+  const act = ffnType === "relu" ? "relu" : "silu";
+  if ((o.hidden_act ?? act) !== act) fail(`hidden_act ${JSON.stringify(o.hidden_act)} is not supported with ffn_type "${ffnType}" (it uses "${act}")`);
   if (o.rope_scaling != null) fail("rope_scaling is not supported (MobileLLM uses plain rotary embeddings: rope_scaling null)");
   if (o.attention_bias === true) fail("attention_bias: true is not supported (MobileLLM has no biases)");
   if (o.mlp_bias === true) fail("mlp_bias: true is not supported (MobileLLM has no biases)");
@@ -178,6 +235,13 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
     bosTokenId: tokenId("bos_token_id", 1),
     eosTokenId: tokenId("eos_token_id", 2),
   };
+  // The project's variant keys are set only when not the default, so a release config parses to
+  // exactly the preset it is.
+  if (ffnType !== "swiglu") config.ffnType = ffnType;
+  if (layerSharingOrder !== "immediate") {
+    if (!config.layerSharing) fail(`layer_sharing_order "${layerSharingOrder}" needs layer_sharing: true (without sharing there is no order to choose)`);
+    config.layerSharingOrder = layerSharingOrder;
+  }
   if (config.bosTokenId >= config.vocabSize || config.eosTokenId >= config.vocabSize) {
     fail(`bos_token_id/eos_token_id (${config.bosTokenId}/${config.eosTokenId}) outside vocab_size ${config.vocabSize}`);
   }
@@ -203,11 +267,14 @@ export function configToJson(c: MobileLLMConfig): Record<string, unknown> {
     share_embedding: c.shareEmbedding,
     layer_sharing: c.layerSharing,
     tie_word_embeddings: false,
-    hidden_act: "silu",
+    hidden_act: ffnTypeOf(c) === "relu" ? "relu" : "silu",
     attention_bias: false,
     mlp_bias: false,
     bos_token_id: c.bosTokenId,
     eos_token_id: c.eosTokenId,
+    // this project's variant keys, only when not the default (see hfProblem)
+    ...(ffnTypeOf(c) !== "swiglu" ? { ffn_type: ffnTypeOf(c) } : {}),
+    ...(c.layerSharing && layerSharingOrderOf(c) !== "immediate" ? { layer_sharing_order: layerSharingOrderOf(c) } : {}),
   };
 }
 

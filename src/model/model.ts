@@ -1,4 +1,5 @@
-// The MobileLLM model: embedding → L decoder blocks (each applied twice with layer sharing) →
+// The MobileLLM model: embedding → L decoder blocks (each applied twice with layer sharing, in the
+// config's order: immediate, repeat_all or reverse) →
 // final RMSNorm → output projection through the shared embedding.
 //
 // MobileLLM §2.2: for sub-billion models, depth matters more than width ("deep and thin": 30
@@ -10,12 +11,12 @@
 import type { Kernels, Weight } from "../kernels/kernels.js";
 import type { KVSlot } from "./attention.js";
 import { blockForward } from "./block.js";
-import type { MobileLLMConfig, SamplingOptions } from "./config.js";
+import { layerSharingOrderOf, type MobileLLMConfig, type SamplingOptions } from "./config.js";
 import { fillRopeTables, type RopeTables } from "./rotary.js";
 import {
   allocRunState, blockOf, numApplications, runStateProblem, type Activations, type KVCache, type RunState,
 } from "./state.js";
-import { LAYER_TENSOR_NAMES, layerTensorName, weightBytes, type LayerWeights, type ModelGrads, type ModelWeights } from "./weights.js";
+import { layerTensorName, layerTensorNames, weightBytes, type ModelGrads, type ModelWeights } from "./weights.js";
 
 /** logitsTV = lm_head(norm(hTD)) for T rows (xnTD receives norm(h)); the lm_head is the embedding when shared. */
 export function outputForward(k: Kernels, c: MobileLLMConfig, w: ModelWeights, hTD: Float32Array, xnTD: Float32Array,
@@ -93,6 +94,10 @@ export class MobileLLM {
     if (!LAYER_SHARING_ATTENTION.includes(this.layerSharingAttention)) {
       throw new RangeError(`layerSharingAttention must be "separate" or "reference-cache", got ${JSON.stringify(options.layerSharingAttention)}`);
     }
+    if (this.layerSharingAttention === "reference-cache" && config.layerSharing && layerSharingOrderOf(config) !== "immediate") {
+      throw new RangeError(`layerSharingAttention "reference-cache" reproduces the published code's immediate layer sharing; ` +
+                           `this model's layer_sharing_order is "${layerSharingOrderOf(config)}": use "separate"`);
+    }
     this.kernels = kernels;
     this.weights = weights;
     const maxP = options.maxPositions ?? config.maxPositions;
@@ -146,13 +151,13 @@ export class MobileLLM {
     this.cache.length = length;
   }
 
-  /** The block that attention application `a` uses: a, or a/2 with immediate block-wise sharing. */
+  /** The block that application `a` uses (see blockOf in state.ts: the layer-sharing order). */
   blockOf(a: number): number {
     return blockOf(this.config, a);
   }
 
   /** The KV cache slot application `a` attends over: its own, or with "reference-cache" the first
-   *  application's of its shared block. */
+   *  application's of its shared block (immediate sharing only: the published code has no other). */
   kvSlotOf(a: number): number {
     return this.config.layerSharing && this.layerSharingAttention === "reference-cache" ? a & ~1 : a;
   }
@@ -214,7 +219,7 @@ export class MobileLLM {
     const w = this.weights, m = new Map<string, Weight | Float32Array>();
     m.set("model.embed_tokens.weight", w.embedVD);
     w.layers.forEach((l, i) => {
-      for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) m.set(layerTensorName(i, key), l[key]);
+      for (const [key] of layerTensorNames(this.config)) m.set(layerTensorName(i, key), l[key]!);
     });
     m.set("model.norm.weight", w.finalNormD);
     if (!this.config.shareEmbedding) m.set("lm_head.weight", w.lmHeadVD);

@@ -51,7 +51,7 @@ export function randomWeights(c: MobileLLMConfig, k: Kernels, options: RandomWei
       inputNormD: vector(D),
       wqQD: matrix(Q, D, 2), wkKD: matrix(K, D, 2), wvKD: matrix(K, D, 1), woDQ: matrix(D, Q, 1),
       postNormD: vector(D),
-      wGateFD: matrix(F, D, 1), wUpFD: matrix(F, D, 1), wDownDF: matrix(D, F, 1),
+      ...(c.ffnType === "relu" ? {} : { wGateFD: matrix(F, D, 1) }), wUpFD: matrix(F, D, 1), wDownDF: matrix(D, F, 1),
     });
   }
   const finalNormD = vector(D);

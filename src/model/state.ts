@@ -9,7 +9,7 @@
 
 import type { Allocator } from "../kernels/kernels.js";
 import { planBytes } from "../kernels/plan.js";
-import type { MobileLLMConfig } from "./config.js";
+import { layerSharingOrderOf, type MobileLLMConfig } from "./config.js";
 import type { RopeTables } from "./rotary.js";
 
 /** The buffers of one block application over T tokens (rows). */
@@ -79,9 +79,18 @@ export function numApplications(c: MobileLLMConfig): number {
   return c.numLayers * (c.layerSharing ? 2 : 1);
 }
 
-/** The block that application `a` uses: a, or a/2 with immediate block-wise layer sharing (§2.3). */
+/**
+ * The block that application `a` (0 .. 2L−1 with layer sharing) uses, by the sharing order (§2.3):
+ * immediate a/2 (0 0 1 1 2 2), repeat_all a mod L (0 1 2 0 1 2), reverse (0 1 2 2 1 0).
+ */
 export function blockOf(c: MobileLLMConfig, a: number): number {
-  return c.layerSharing ? a >> 1 : a;
+  if (!c.layerSharing) return a;
+  const L = c.numLayers;
+  switch (layerSharingOrderOf(c)) {
+    case "immediate": return a >> 1;
+    case "repeat_all": return a % L;
+    case "reverse": return a < L ? a : 2 * L - 1 - a;
+  }
 }
 
 export function allocActivations(k: Allocator, c: MobileLLMConfig, maxT: number, maxP: number): Activations {

@@ -5,7 +5,7 @@ import type { Allocator, DType, Kernels, Weight } from "../kernels/kernels.js";
 import { BF16_TABLE, F16_TABLE, numberToBf16Bits, numberToF16Bits } from "../kernels/half.js";
 import { isQuantDType, QK, quantize, quantizedBytes, type QuantDType } from "../kernels/quant.js";
 import { CheckpointError, type TensorEntry, type TensorFile } from "../io/tensor-file.js";
-import type { MobileLLMConfig } from "./config.js";
+import { ffnTypeOf, type MobileLLMConfig } from "./config.js";
 
 export interface LayerWeights {
   inputNormD: Float32Array;      // input_layernorm.weight [D]
@@ -14,7 +14,7 @@ export interface LayerWeights {
   wvKD: Weight;                  // self_attn.v_proj.weight [KV·Dh, D]
   woDQ: Weight;                  // self_attn.o_proj.weight [D, H·Dh]
   postNormD: Float32Array;       // post_attention_layernorm.weight [D]
-  wGateFD: Weight;               // mlp.gate_proj.weight [F, D]
+  wGateFD?: Weight;              // mlp.gate_proj.weight [F, D] (SwiGLU only: a ReLU FFN has none)
   wUpFD: Weight;                 // mlp.up_proj.weight [F, D]
   wDownDF: Weight;               // mlp.down_proj.weight [D, F]
 }
@@ -37,8 +37,14 @@ export function layerTensorName(i: number, key: keyof LayerWeights): string {
   return `model.layers.${i}.${LAYER_TENSOR_NAMES[key]}`;
 }
 
+/** The block tensors a config has (the ReLU FFN has no gate), as [key, name after `model.layers.<i>.`]. */
+export function layerTensorNames(c: MobileLLMConfig): [keyof LayerWeights, string][] {
+  const all = Object.entries(LAYER_TENSOR_NAMES) as [keyof LayerWeights, string][];
+  return ffnTypeOf(c) === "relu" ? all.filter(([key]) => key !== "wGateFD") : all;
+}
+
 /** Gradients of one block (training): same names and shapes as LayerWeights, all f32. */
-export type LayerGrads = Record<keyof LayerWeights, Float32Array>;
+export type LayerGrads = { [K in keyof LayerWeights]: Float32Array };
 
 export interface ModelWeights {
   embedVD: Weight;               // model.embed_tokens.weight [V, D]
@@ -66,7 +72,7 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
   const m = new Map<string, number[]>();
   m.set("model.embed_tokens.weight", [c.vocabSize, D]);
   for (let i = 0; i < c.numLayers; i++) {
-    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) m.set(layerTensorName(i, key), layerShapes[key]);
+    for (const [key] of layerTensorNames(c)) m.set(layerTensorName(i, key), layerShapes[key]);
   }
   m.set("model.norm.weight", [D]);
   if (!c.shareEmbedding) m.set("lm_head.weight", [c.vocabSize, D]);
@@ -80,7 +86,7 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
  * name-by-name check can name them; every shape is then checked before anything is allocated.)
  */
 export function configSizeProblem(file: TensorFile, c: MobileLLMConfig): string | undefined {
-  const tensors = 9 * c.numLayers + 2 + (c.shareEmbedding ? 0 : 1);
+  const tensors = layerTensorNames(c).length * c.numLayers + 2 + (c.shareEmbedding ? 0 : 1);
   if (tensors > file.tensors.size + 64) {
     return `config.json describes ${c.numLayers} layers (${tensors} tensors), but the weights hold only ${file.tensors.size} tensors; ` +
            `the config does not belong to these weights`;
@@ -283,7 +289,7 @@ export function allocWeights(a: Allocator, file: TensorFile, c: MobileLLMConfig,
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as Record<keyof LayerWeights, Weight | Float32Array>;
-    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) {
+    for (const [key] of layerTensorNames(c)) {
       const full = layerTensorName(i, key);
       l[key] = entry(full).shape.length === 1 ? a.allocF32(entry(full).numel) : matrix(full);
     }
@@ -298,7 +304,7 @@ export function allocWeights(a: Allocator, file: TensorFile, c: MobileLLMConfig,
 function namedWeights(c: MobileLLMConfig, w: ModelWeights): [string, Weight | Float32Array][] {
   const named: [string, Weight | Float32Array][] = [["model.embed_tokens.weight", w.embedVD]];
   w.layers.forEach((l, i) => {
-    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) named.push([layerTensorName(i, key), l[key]]);
+    for (const [key] of layerTensorNames(c)) named.push([layerTensorName(i, key), l[key]!]);
   });
   named.push(["model.norm.weight", w.finalNormD]);
   if (!c.shareEmbedding) named.push(["lm_head.weight", w.lmHeadVD]);
@@ -360,7 +366,7 @@ export function weightBytes(w: ModelWeights): number {
   let bytes = w.embedVD.data.byteLength + w.finalNormD.byteLength + (w.lmHeadVD === w.embedVD ? 0 : w.lmHeadVD.data.byteLength);
   for (const l of w.layers) {
     bytes += l.inputNormD.byteLength + l.postNormD.byteLength;
-    for (const m of [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF]) bytes += m.data.byteLength;
+    for (const m of [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF]) bytes += m?.data.byteLength ?? 0;
   }
   return bytes;
 }

@@ -8,10 +8,18 @@ import { numberToBf16Bits, numberToF16Bits } from "../kernels/half.js";
 import { openSafetensors } from "../io/files.js";
 import { encodeSafetensors } from "../io/safetensors.js";
 import type { FileDType } from "../io/tensor-file.js";
-import { configToJson, type MobileLLMConfig } from "../model/config.js";
+import { configToJson, hfProblem, type MobileLLMConfig } from "../model/config.js";
 import { writeFileAtomic, writeTextAtomic } from "./checkpoint.js";
 
-export async function exportModel(checkpointDir: string, outDir: string, c: MobileLLMConfig, dtype: "f32" | "f16" | "bf16" = "f16"): Promise<void> {
+export async function exportModel(checkpointDir: string, outDir: string, c: MobileLLMConfig, dtype: "f32" | "f16" | "bf16" = "f16",
+                                  options: { projectKeys?: boolean } = {}): Promise<void> {
+  // The folder is a Hugging Face release folder: refuse a model that Hugging Face's code would run
+  // differently (unless the folder is only for this project, e.g. on the way to a GGUF file).
+  const problem = hfProblem(c);
+  if (problem !== undefined && !options.projectKeys) {
+    throw new Error(`cannot export ${checkpointDir} as a Hugging Face model folder: ${problem}. ` +
+                    `The checkpoint folder itself (config.json with this project's keys) loads with this project's loadModel and generate`);
+  }
   const file = await openSafetensors(join(checkpointDir, "model.safetensors"));
   const tensors: { name: string; dtype: FileDType; shape: number[]; bytes: Uint8Array }[] = [];
   try {

@@ -10,7 +10,7 @@ import type { MobileLLMConfig } from "../model/config.js";
 import { BF16_TABLE, F16_TABLE } from "../kernels/half.js";
 import type { TensorFile } from "../io/tensor-file.js";
 import {
-  checkTensors, expectedTensors, LAYER_TENSOR_NAMES, layerTensorName, type LayerGrads, type LayerWeights, type ModelGrads, type ModelWeights,
+  checkTensors, expectedTensors, layerTensorName, layerTensorNames, type LayerGrads, type LayerWeights, type ModelGrads, type ModelWeights,
 } from "../model/weights.js";
 
 /** One named tensor of the flat buffer: elements [offset, offset + size). */
@@ -53,7 +53,7 @@ export function viewGrads(flat: Float32Array, layout: ParamLayout, c: MobileLLMC
   const layers: LayerGrads[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const l = {} as LayerGrads;
-    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerGrads)[]) l[key] = view(flat, layout, layerTensorName(i, key));
+    for (const [key] of layerTensorNames(c)) l[key] = view(flat, layout, layerTensorName(i, key));
     layers.push(l);
   }
   const embedVD = view(flat, layout, "model.embed_tokens.weight");
@@ -71,8 +71,9 @@ export function viewWeights(flat: Float32Array, layout: ParamLayout, c: MobileLL
   const w = (data: Float32Array, name: string): Weight => ({ dtype: "f32", shape: layout.byName.get(name)!.shape, data });
   const layers: LayerWeights[] = g.layers.map((l, i) => {
     const out = {} as Record<keyof LayerWeights, Weight | Float32Array>;
-    for (const key of Object.keys(LAYER_TENSOR_NAMES) as (keyof LayerWeights)[]) {
-      out[key] = key.endsWith("NormD") ? l[key] : w(l[key], layerTensorName(i, key));
+    for (const [key] of layerTensorNames(c)) {
+      const data = l[key]!;
+      out[key] = key.endsWith("NormD") ? data : w(data, layerTensorName(i, key));
     }
     return out as unknown as LayerWeights;
   });

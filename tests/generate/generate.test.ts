@@ -77,6 +77,8 @@ describe.each(backends)("generation with the KV cache (%s backend)", (backend) =
       ffn: fc.integer({ min: 1, max: 29 }),
       vocab: fc.integer({ min: 3, max: 41 }),
       layerSharing: fc.boolean(),
+      order: fc.constantFrom("immediate", "repeat_all", "reverse"),  // with layerSharing (§2.3)
+      ffnType: fc.constantFrom("swiglu", "relu"),                   // §2.2.1
       shareEmbedding: fc.boolean(),
       maxChunk: fc.integer({ min: 1, max: 9 }),
       seed: fc.integer({ min: 0, max: 1e6 }),
@@ -89,6 +91,8 @@ describe.each(backends)("generation with the KV cache (%s backend)", (backend) =
         vocabSize: s.vocab, hiddenSize: s.hidden, intermediateSize: s.ffn, numLayers: s.layers,
         numHeads: s.kvHeads * s.group, numKvHeads: s.kvHeads, headDim: 2 * s.halfDh, maxPositions: 24,
         layerSharing: s.layerSharing, shareEmbedding: s.shareEmbedding, eosTokenId: 0,
+        ...(s.ffnType === "relu" ? { ffnType: "relu" as const } : {}),
+        ...(s.layerSharing && s.order !== "immediate" ? { layerSharingOrder: s.order } : {}),
       });
       const model = await randomModel(config, backend, { maxChunk: s.maxChunk, seed: s.seed });
       const promptIds = Array.from({ length: s.promptLength }, (_, i) => (s.seed + 7 * i) % s.vocab);

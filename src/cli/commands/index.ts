@@ -1,5 +1,6 @@
 // Every CLI command, in the order `mobilellm --help` lists them.
 import type { Command } from "../command.js";
+import { ablate } from "./ablate.js";
 import { convert } from "./convert.js";
 import { evalCommand } from "./eval.js";
 import { generate } from "./generate.js";
@@ -10,4 +11,4 @@ import { pretrain } from "./pretrain.js";
 import { tokenize } from "./tokenize.js";
 import { trainTokenizer } from "./train-tokenizer.js";
 
-export const COMMANDS: Command[] = [generate, info, tokenize, ppl, evalCommand, convert, trainTokenizer, prepare, pretrain];
+export const COMMANDS: Command[] = [generate, info, tokenize, ppl, evalCommand, convert, trainTokenizer, prepare, pretrain, ablate];

@@ -63,7 +63,8 @@ export const info: Command = {
     stdout.write([
       `folder      ${folder}`,
       `size        ${result.preset ? `MobileLLM-${result.preset}` : "not a published size"}, ${(result.parameters / 1e6).toFixed(1)}M parameters`,
-      `shape       ${c.numLayers} layers${c.layerSharing ? " (each run twice: layer sharing)" : ""}, dim ${c.hiddenSize}, ffn ${c.intermediateSize}, ` +
+      `shape       ${c.numLayers} layers${c.layerSharing ? ` (each run twice: layer sharing, ${c.layerSharingOrder ?? "immediate"})` : ""}, dim ${c.hiddenSize}, ` +
+        `ffn ${c.ffnType === "relu" ? "relu " : ""}${c.intermediateSize}, ` +
         `${c.numHeads} heads / ${c.numKvHeads} kv heads of ${c.headDim}`,
       `vocab       ${c.vocabSize}, context ${c.maxPositions}, rope theta ${c.ropeTheta}, ` +
         `${c.shareEmbedding ? "shared input/output embedding" : "separate lm_head"}`,

@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { readRegularFile } from "../../platform/node.js";
 import type { DType } from "../../kernels/kernels.js";
 import { writeModelGguf } from "./convert.js";
-import { parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
+import { hfProblem, parseConfig, PRESETS, type MobileLLMConfig } from "../../model/config.js";
 import { exportModel } from "../../train/export.js";
 import { readRunFile } from "../../train/checkpoint.js";
 import { pretrain as runPretrain, RECIPE_DEFAULTS, type Recipe } from "../../train/trainer.js";
@@ -156,6 +156,13 @@ export const pretrain: Command = {
     };
     const exportDType = values["export-dtype"] as string;
     const exportGguf = typeof values.export === "string" && values.export.toLowerCase().endsWith(".gguf");
+    // Refuse an export the model cannot have before training, not after (a GGUF unrolls any sharing order, not a ReLU FFN).
+    const exportProblem = values.export === undefined ? undefined
+      : exportGguf ? (config.ffnType === "relu" ? "llama.cpp's llama architecture has no ReLU feed-forward network (ffn_type \"relu\")" : undefined)
+      : hfProblem(config);
+    if (exportProblem !== undefined) {
+      throw new UsageError(`--export ${values.export as string}: ${exportProblem}; train without --export and use the checkpoint folders (loadModel reads them)`);
+    }
     if (exportGguf && exportDType !== "q8_0" && exportDType !== "q4_0" && exportDType !== "f16" && exportDType !== "bf16" && exportDType !== "f32") {
       throw new UsageError(`--export-dtype must be f16, bf16, f32, q8_0 or q4_0 for a .gguf export, got ${JSON.stringify(exportDType)}`);
     }
@@ -203,7 +210,7 @@ export const pretrain: Command = {
       // the f32 weights as a model folder first (lossless), then quantized/rounded into the GGUF
       const tmp = mkdtempSync(join(dirname(resolve(values.export as string)), ".export-"));
       try {
-        await exportModel(res.checkpoint, tmp, config, "f32");
+        await exportModel(res.checkpoint, tmp, config, "f32", { projectKeys: true }); // read back by writeModelGguf only
         if (!existsSync(join(tmp, "tokenizer.model"))) copyFileSync(tokenizer!, join(tmp, "tokenizer.model"));
         await writeModelGguf(tmp, values.export as string, exportDType as DType, (m) => stderr.write(m + "\n"), basename(out));
       } finally {

@@ -249,6 +249,16 @@ export function createTsKernels(): Kernels {
       }
     },
 
+    // F.relu(x) = max(x, 0)
+    relu(outN, xN, n) {
+      for (let i = 0; i < n; i++) outN[i] = xN[i]! > 0 ? xN[i]! : 0;
+    },
+
+    // d relu(x)/dx = 1 where x > 0, else 0
+    reluBackward(dxN, doutN, xN, n) {
+      for (let i = 0; i < n; i++) dxN[i] = xN[i]! > 0 ? doutN[i]! : 0;
+    },
+
     // dx = dy @ W  — the input gradient of y = x @ W.T
     matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
       if (rowScratch.length < I) rowScratch = new Float32Array(I);

@@ -348,6 +348,14 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         { units: n, align: 4, work: 16 * n });
     },
 
+    relu(outN, xN, n) {
+      wasm.relu(ptr(outN, n, "outN", "relu"), ptr(xN, n, "xN", "relu"), n);
+    },
+
+    reluBackward(dxN, doutN, xN, n) {
+      wasm.reluBackward(ptr(dxN, n, "dxN", "reluBackward"), ptr(doutN, n, "doutN", "reluBackward"), ptr(xN, n, "xN", "reluBackward"), n);
+    },
+
     add(yN, xN, n) {
       parallel("addRange", [ptr(yN, n, "yN", "add"), ptr(xN, n, "xN", "add"), n], { units: n, align: 4, work: n });
     },

@@ -59,6 +59,8 @@ export interface KernelExports {
                            T: number, H: number, KV: number, Dh: number, R: number, g0: number, g1: number, scratch: number): void;
   siluMul(out: number, gate: number, up: number, n: number): void;
   siluMulBackward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
+  relu(out: number, x: number, n: number): void;
+  reluBackward(dx: number, dout: number, x: number, n: number): void;
   crossEntropyRow(x: number, V: number, target: number): number;
   crossEntropyBackwardRow(x: number, V: number, target: number, scale: number): void;
   adamw(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
