@@ -145,7 +145,7 @@ describe("exports of the variants", () => {
       const out = join(dir, `ckpt-${f}-${o}`);
       const ckpt = saveCheckpoint(out, c, s.params, allocAdamW(s.params.layout.total, k),
         { step: 1, data: { file: 0, line: 0, epoch: 0 } as never, dataCounts: {} as never, rng: new Rng(1).getState(), tokens: 0 });
-      expect(() => exportModel(ckpt, join(dir, `hf-${f}-${o}`), c)).toThrow(/cannot export .* as a Hugging Face model folder: .*(ffn_type "relu"|layer_sharing_order "reverse")/);
+      await expect(exportModel(ckpt, join(dir, `hf-${f}-${o}`), c)).rejects.toThrow(/cannot export .* as a Hugging Face model folder: .*(ffn_type "relu"|layer_sharing_order "reverse")/);
       const loaded = await loadModel(ckpt, { backend: "ts" });
       expect(loaded.config).toEqual(c);
     }
