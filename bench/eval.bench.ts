@@ -39,11 +39,16 @@ async function kernelsFor(backend: "ts" | "wasm"): Promise<Kernels> {
   if (backend === "ts") return createTsKernels();
   // bench/out/ is not where the default module path points, so name the module.
   const shared = typeof SharedArrayBuffer !== "undefined";
-  return createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(path.join(root, shared ? "build/kernels-shared.wasm" : "build/kernels.wasm")) });
+  return createWasmKernels({
+    threads: 1,
+    wasmUrl: pathToFileURL(path.join(root, shared ? "build/kernels-shared.wasm" : "build/kernels.wasm")),
+  });
 }
 
 const runs: { backend: "ts" | "wasm"; seqlen: number }[] = [
-  { backend: "wasm", seqlen: 256 }, { backend: "wasm", seqlen: 2048 }, { backend: "ts", seqlen: 256 },
+  { backend: "wasm", seqlen: 256 },
+  { backend: "wasm", seqlen: 2048 },
+  { backend: "ts", seqlen: 256 },
   ...(process.argv.includes("--ts-2048") ? [{ backend: "ts" as const, seqlen: 2048 }] : []),
 ];
 
@@ -52,11 +57,13 @@ for (const { backend, seqlen } of runs) {
   const kernels = await kernelsFor(backend);
   const model = new MobileLLM(config, kernels, randomWeights(config, kernels), { maxPositions: seqlen });
   const rand = normal(2);
-  const ids = Array.from({ length: seqlen }, (_, i) => (i === 0 ? 1 : 3 + Math.floor(Math.abs(rand()) * 1e6) % (config.vocabSize - 3)));
+  const ids = Array.from({ length: seqlen }, (_, i) => (i === 0 ? 1 : 3 + (Math.floor(Math.abs(rand()) * 1e6) % (config.vocabSize - 3))));
   await perplexity(model, ids.slice(0, 64), { seqlen: 64 }); // warm-up (untimed): lets the JIT / wasm tier-up settle
   let ppl = NaN;
   const bench = new Bench({ iterations: 1, warmupIterations: 0, warmup: false, time: 0 });
-  bench.add(`${backend} ${seqlen}`, async () => { ppl = (await perplexity(model, ids, { seqlen })).ppl; });
+  bench.add(`${backend} ${seqlen}`, async () => {
+    ppl = (await perplexity(model, ids, { seqlen })).ppl;
+  });
   await bench.run();
   const r = bench.tasks[0]!.result as unknown as { latency?: { mean: number }; mean?: number };
   const seconds = (r.latency?.mean ?? r.mean ?? NaN) / 1000;
@@ -71,12 +78,12 @@ const section = [
   "## Perplexity",
   "",
   `Measured by \`bench/eval.bench.ts\` on ${new Date().toISOString().slice(0, 10)}: ${cpu}, ${os.cpus().length} cores, ` +
-  `Node ${process.version}, single thread. Run: \`npm run bench:eval\`.`,
+    `Node ${process.version}, single thread. Run: \`npm run bench:eval\`.`,
   "",
   "One MobileLLM `eval.py` window (`mobilellm ppl`: chunked forward from position 0, float64 cross-entropy " +
-  "of every row) on a MobileLLM-125M-shaped model with random f32 weights. The ts reference backend is " +
-  "timed on a 256-token window (a 2048-token window takes it about 11 minutes). A full run takes " +
-  "floor(tokens / 2048) times the s / window of the 2048 row.",
+    "of every row) on a MobileLLM-125M-shaped model with random f32 weights. The ts reference backend is " +
+    "timed on a 256-token window (a 2048-token window takes it about 11 minutes). A full run takes " +
+    "floor(tokens / 2048) times the s / window of the 2048 row.",
   "",
   md,
   "",

@@ -33,12 +33,19 @@ async function tinyGguf() {
   const model = await loadModel(GQA, { backend: "ts", dtype: "q8_0" });
   const V = model.config.vocabSize;
   const pieces = [
-    { piece: "<unk>", score: 0, type: PieceType.UNKNOWN }, { piece: "<s>", score: 0, type: PieceType.CONTROL },
+    { piece: "<unk>", score: 0, type: PieceType.UNKNOWN },
+    { piece: "<s>", score: 0, type: PieceType.CONTROL },
     { piece: "</s>", score: 0, type: PieceType.CONTROL },
   ];
   for (let i = 0; pieces.length < V; i++) pieces.push({ piece: `\u2581t${i}`, score: -i, type: PieceType.NORMAL });
-  const tok = new Tokenizer({ pieces, trainerSpec: { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V },
-    normalizerSpec: { ...defaultNormalizerSpec(), name: "identity" } }, "tiny");
+  const tok = new Tokenizer(
+    {
+      pieces,
+      trainerSpec: { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V },
+      normalizerSpec: { ...defaultNormalizerSpec(), name: "identity" },
+    },
+    "tiny",
+  );
   const { metadata, tensors } = ggufFromModel(model, tok);
   const file = join(tmpdir(), `mobilellm-fuzz-${process.pid}.gguf`);
   try {
@@ -78,7 +85,13 @@ const pickleCrcAt = (() => {
   const b = readFileSync(join(GQA, "pytorch_model.bin"));
   for (let p = b.lastIndexOf(Buffer.from("PK\x01\x02", "latin1")); p >= 0; p = b.lastIndexOf(Buffer.from("PK\x01\x02", "latin1"), p - 1)) {
     const nameLen = b.readUInt16LE(p + 28);
-    if (b.subarray(p + 46, p + 46 + nameLen).toString().endsWith("data.pkl")) return p + 16;
+    if (
+      b
+        .subarray(p + 46, p + 46 + nameLen)
+        .toString()
+        .endsWith("data.pkl")
+    )
+      return p + 16;
   }
   throw new Error("fixture has no data.pkl record");
 })();
@@ -97,8 +110,42 @@ function mutatePickle(buf, rng) {
 
 const INTERESTING_INTS = [0, 1, 2, 7, 8, 255, 0x7f, 0x80, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 2 ** 32, 2 ** 40, 2 ** 53 - 1];
 const INTERESTING_JSON = [
-  -1, 0, 1, 2, 3, 0.5, 1e-300, 2 ** 24, 2 ** 31, 2 ** 32, 2 ** 53, 1e8, 1e308, -1e308, null, true, false, "", "F32", "F16", "BF16", "I64",
-  "toString", "__proto__", "constructor", "silu", "llama", "mobilellm", [], [0], [1, 1], [0, 0], [2 ** 20, 2 ** 20], [3000000], {}, { a: 1 },
+  -1,
+  0,
+  1,
+  2,
+  3,
+  0.5,
+  1e-300,
+  2 ** 24,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  1e8,
+  1e308,
+  -1e308,
+  null,
+  true,
+  false,
+  "",
+  "F32",
+  "F16",
+  "BF16",
+  "I64",
+  "toString",
+  "__proto__",
+  "constructor",
+  "silu",
+  "llama",
+  "mobilellm",
+  [],
+  [0],
+  [1, 1],
+  [0, 0],
+  [2 ** 20, 2 ** 20],
+  [3000000],
+  {},
+  { a: 1 },
 ];
 
 /** Apply one random byte-level mutation (returns a new buffer). */
@@ -106,19 +153,28 @@ function mutateBytes(buf, rng, focus) {
   const n = buf.length;
   // focus = [start, size]; an earlier mutation of the case may have cut the buffer short of it
   const inFocus = focus && focus[0] < n ? [focus[0], Math.min(focus[1], n - focus[0])] : null;
-  const at = (len = 1) => (inFocus && rng.next() < 0.7 ? inFocus[0] + Math.floor(rng.next() * Math.max(1, inFocus[1] - len))
-    : Math.floor(rng.next() * Math.max(1, n - len)));
+  const at = (len = 1) =>
+    inFocus && rng.next() < 0.7
+      ? inFocus[0] + Math.floor(rng.next() * Math.max(1, inFocus[1] - len))
+      : Math.floor(rng.next() * Math.max(1, n - len));
   const b = Buffer.from(buf);
   switch (Math.floor(rng.next() * 7)) {
-    case 0: { // flip a few bits
-      for (let k = 1 + Math.floor(rng.next() * 4); k > 0; k--) { const i = at(); b[i] ^= 1 << Math.floor(rng.next() * 8); }
+    case 0: {
+      // flip a few bits
+      for (let k = 1 + Math.floor(rng.next() * 4); k > 0; k--) {
+        const i = at();
+        b[i] ^= 1 << Math.floor(rng.next() * 8);
+      }
       return b;
     }
-    case 1: { // a few bytes to extreme values
-      for (let k = 1 + Math.floor(rng.next() * 8); k > 0; k--) b[at()] = [0, 0xff, 0x7f, 0x80, Math.floor(rng.next() * 256)][Math.floor(rng.next() * 5)];
+    case 1: {
+      // a few bytes to extreme values
+      for (let k = 1 + Math.floor(rng.next() * 8); k > 0; k--)
+        b[at()] = [0, 0xff, 0x7f, 0x80, Math.floor(rng.next() * 256)][Math.floor(rng.next() * 5)];
       return b;
     }
-    case 2: { // an interesting integer, 2, 4 or 8 bytes little-endian
+    case 2: {
+      // an interesting integer, 2, 4 or 8 bytes little-endian
       const width = [2, 4, 8][Math.floor(rng.next() * 3)];
       const v = BigInt(INTERESTING_INTS[Math.floor(rng.next() * INTERESTING_INTS.length)]);
       const i = at(width);
@@ -127,17 +183,24 @@ function mutateBytes(buf, rng, focus) {
     }
     case 3: // truncate
       return b.subarray(0, Math.floor(rng.next() * n));
-    case 4: { // delete a chunk
-      const i = at(), len = 1 + Math.floor(rng.next() * 64);
+    case 4: {
+      // delete a chunk
+      const i = at(),
+        len = 1 + Math.floor(rng.next() * 64);
       return Buffer.concat([b.subarray(0, i), b.subarray(i + len)]);
     }
-    case 5: { // insert random bytes
-      const i = at(), ins = Buffer.alloc(1 + Math.floor(rng.next() * 16));
+    case 5: {
+      // insert random bytes
+      const i = at(),
+        ins = Buffer.alloc(1 + Math.floor(rng.next() * 16));
       for (let k = 0; k < ins.length; k++) ins[k] = Math.floor(rng.next() * 256);
       return Buffer.concat([b.subarray(0, i), ins, b.subarray(i)]);
     }
-    default: { // copy a chunk over another place
-      const len = 1 + Math.floor(rng.next() * 32), from = at(len), to = at(len);
+    default: {
+      // copy a chunk over another place
+      const len = 1 + Math.floor(rng.next() * 32),
+        from = at(len),
+        to = at(len);
       b.copy(b, to, from, Math.min(n, from + len));
       return b;
     }
@@ -159,10 +222,18 @@ function mutateJsonValue(obj, rng) {
   const keys = Object.keys(holder);
   const k = keys.length ? pick(keys) : "x";
   switch (Math.floor(rng.next() * 5)) {
-    case 0: delete holder[k]; break;
-    case 1: holder[`${k}_extra`] = pick(INTERESTING_JSON); break;
-    case 2: if (typeof holder[k] === "number") holder[k] = holder[k] * pick([2, 1000, -1, 0.5, 1e6]); else holder[k] = pick(INTERESTING_JSON); break;
-    default: holder[k] = pick(INTERESTING_JSON);
+    case 0:
+      delete holder[k];
+      break;
+    case 1:
+      holder[`${k}_extra`] = pick(INTERESTING_JSON);
+      break;
+    case 2:
+      if (typeof holder[k] === "number") holder[k] = holder[k] * pick([2, 1000, -1, 0.5, 1e6]);
+      else holder[k] = pick(INTERESTING_JSON);
+      break;
+    default:
+      holder[k] = pick(INTERESTING_JSON);
   }
   return obj;
 }
@@ -170,7 +241,8 @@ function mutateJsonValue(obj, rng) {
 /** The safetensors fixture with a structural edit of its JSON header. */
 function mutateSafetensorsHeader(buf, rng) {
   let len, header;
-  try { // an earlier mutation of this case may have broken the header already
+  try {
+    // an earlier mutation of this case may have broken the header already
     len = Number(buf.readBigUInt64LE(0));
     header = JSON.parse(buf.subarray(8, 8 + len).toString("utf8"));
   } catch {
@@ -178,7 +250,8 @@ function mutateSafetensorsHeader(buf, rng) {
   }
   if (typeof header !== "object" || header === null) return mutateBytes(buf, rng);
   let text;
-  if (rng.next() < 0.15) { // a name given twice (JSON.parse would keep the last one)
+  if (rng.next() < 0.15) {
+    // a name given twice (JSON.parse would keep the last one)
     const names = Object.keys(header).filter((k) => k !== "__metadata__");
     const a = names[Math.floor(rng.next() * names.length)];
     const t = JSON.stringify(header);
@@ -194,9 +267,15 @@ function mutateSafetensorsHeader(buf, rng) {
 
 /** The first config cases of every seed: sizes a config can claim next to small weights. */
 const HOSTILE_CONFIGS = [
-  { num_hidden_layers: 3_000_000 }, { max_position_embeddings: 100_000_000 }, { max_position_embeddings: 1_000_000 },
-  { vocab_size: 2 ** 24 }, { intermediate_size: 2 ** 26 }, { hidden_size: 2 ** 20, num_attention_heads: 8, head_dim: 2 ** 17 },
-  { num_attention_heads: 2 ** 20, num_key_value_heads: 2 ** 20, head_dim: 2 }, { bos_token_id: 1e9 }, { rope_theta: 1e308 },
+  { num_hidden_layers: 3_000_000 },
+  { max_position_embeddings: 100_000_000 },
+  { max_position_embeddings: 1_000_000 },
+  { vocab_size: 2 ** 24 },
+  { intermediate_size: 2 ** 26 },
+  { hidden_size: 2 ** 20, num_attention_heads: 8, head_dim: 2 ** 17 },
+  { num_attention_heads: 2 ** 20, num_key_value_heads: 2 ** 20, head_dim: 2 },
+  { bos_token_id: 1e9 },
+  { rope_theta: 1e308 },
 ];
 
 /** The bytes of case `index` of `reader` for a seed: 1-3 mutations of the fixture. */
@@ -211,7 +290,11 @@ export function caseBytes(reader, seed, index) {
     if (reader === "safetensors" && rng.next() < 0.5) b = mutateSafetensorsHeader(b, rng);
     else if (reader === "config" && rng.next() < 0.8) {
       let o;
-      try { o = JSON.parse(b.toString("utf8")); } catch { o = null; }
+      try {
+        o = JSON.parse(b.toString("utf8"));
+      } catch {
+        o = null;
+      }
       b = o && typeof o === "object" ? Buffer.from(JSON.stringify(mutateJsonValue(o, rng))) : mutateBytes(b, rng);
     } else b = mutateBytes(b, rng, reader === "pytorch" ? pickleSpan : reader === "gguf" ? ggufHeaderSpan : undefined);
   }
@@ -255,7 +338,13 @@ export async function runCase(reader, bytes, dir, backend) {
         writeFileSync(join(dir, weights), bytes);
         const f = await (reader === "pytorch" ? openPytorchCheckpoint(join(dir, weights)) : openSafetensors(join(dir, weights)));
         try {
-          for (const t of f.tensors.values()) await t.read(new Uint8Array(t.numel * ({ F64: 8, F32: 4, I64: 8, I32: 4 }[t.dtype] ?? (t.dtype === "F16" || t.dtype === "BF16" || t.dtype === "I16" ? 2 : 1))));
+          for (const t of f.tensors.values())
+            await t.read(
+              new Uint8Array(
+                t.numel *
+                  ({ F64: 8, F32: 4, I64: 8, I32: 4 }[t.dtype] ?? (t.dtype === "F16" || t.dtype === "BF16" || t.dtype === "I16" ? 2 : 1)),
+              ),
+            );
         } finally {
           f.close();
         }

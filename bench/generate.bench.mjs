@@ -51,18 +51,29 @@ for (const backend of backends) {
     console.error(`${backend} ${dtype}: weights ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const prefill = new Bench({ iterations: slow ? 1 : 3, warmupIterations: slow ? 0 : 1, time: 0, warmupTime: 0 });
-    prefill.add("prefill", () => { model.reset(); model.feed(promptIds); });
+    prefill.add("prefill", () => {
+      model.reset();
+      model.feed(promptIds);
+    });
     await prefill.run();
     const decode = new Bench({ iterations: slow ? 4 : 16, warmupIterations: 1, time: 0, warmupTime: 0 });
-    decode.add("decode", () => { model.truncate(PROMPT); model.feed([42]); });
+    decode.add("decode", () => {
+      model.truncate(PROMPT);
+      model.feed([42]);
+    });
     await decode.run(); // the cache holds the prompt from the prefill task
     const ms = (b) => b.tasks[0].result.latency.mean;
 
     const r = await generate(model, promptIds, { maxNewTokens: decodeTokens, temperature: 0, eosTokenId: null }).complete();
     rows.push({
-      backend, dtype, threads: model.threads,
-      prefillMs: ms(prefill), decodeMs: ms(decode), decodeTokens,
-      prefillTps: r.prefillTokensPerSecond, decodeTps: r.decodeTokensPerSecond,
+      backend,
+      dtype,
+      threads: model.threads,
+      prefillMs: ms(prefill),
+      decodeMs: ms(decode),
+      decodeTokens,
+      prefillTps: r.prefillTokensPerSecond,
+      decodeTps: r.decodeTokensPerSecond,
     });
     console.error(`${backend} ${dtype}: done`);
   }
@@ -71,14 +82,24 @@ for (const backend of backends) {
 const table = [
   `| backend | threads | weights | prefill ${PROMPT} tokens (ms) | prefill tok/s | decode step at pos ${PROMPT} (ms) | generate(): prefill tok/s | generate(): new tokens | generate(): decode tok/s |`,
   "|---|---|---|---|---|---|---|---|---|",
-  ...rows.map((r) => `| ${r.backend} | ${r.threads} | ${r.dtype} | ${r.prefillMs.toFixed(0)} | ${(PROMPT / (r.prefillMs / 1000)).toFixed(1)} | ` +
-                     `${r.decodeMs.toFixed(1)} | ${r.prefillTps.toFixed(1)} | ${r.decodeTokens} | ${r.decodeTps.toFixed(2)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.backend} | ${r.threads} | ${r.dtype} | ${r.prefillMs.toFixed(0)} | ${(PROMPT / (r.prefillMs / 1000)).toFixed(1)} | ` +
+      `${r.decodeMs.toFixed(1)} | ${r.prefillTps.toFixed(1)} | ${r.decodeTokens} | ${r.decodeTps.toFixed(2)} |`,
+  ),
 ].join("\n");
 console.log(table);
 if (process.argv.includes("--write")) {
-  const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
-  updateBenchmarks("Generation (MobileLLM-125M shape)", `npm run bench:generate${args ? " -- " + args : ""}`, table,
+  const args = process.argv
+    .slice(2)
+    .filter((a) => a !== "--write")
+    .join(" ");
+  updateBenchmarks(
+    "Generation (MobileLLM-125M shape)",
+    `npm run bench:generate${args ? " -- " + args : ""}`,
+    table,
     `Random weights, ${PROMPT}-token prompt, greedy; threads as in the table (see Threads for 1 vs 2). tinybench columns: prefill mean of 3 runs after 1 warm-up ` +
-    "(ts: 1 run), decode step mean of 16 (ts: 4) after 1 warm-up; generate() columns: one call's summary. " +
-    `1-minute load average at the start: ${loadAtStart.toFixed(1)} (other jobs on the machine slow every column).`);
+      "(ts: 1 run), decode step mean of 16 (ts: 4) after 1 warm-up; generate() columns: one call's summary. " +
+      `1-minute load average at the start: ${loadAtStart.toFixed(1)} (other jobs on the machine slow every column).`,
+  );
 }

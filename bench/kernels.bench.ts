@@ -25,7 +25,12 @@ import { numberToBf16Bits, numberToF16Bits } from "../src/kernels/half.js";
 import type { Weight } from "../src/kernels/kernels.js";
 import { markdownTable, writeBenchmarksSection } from "./report.js";
 
-const D = 576, F = 1536, V = 32000, H = 9, KV = 3, Dh = 64;
+const D = 576,
+  F = 1536,
+  V = 32000,
+  H = 9,
+  KV = 3,
+  Dh = 64;
 const QUICK = process.argv.includes("--quick"); // shorter timing, for a smoke run
 
 const root = process.cwd();
@@ -46,8 +51,11 @@ await tf.ready();
 wasm.reserve(800 << 20);
 
 let seed = 12345;
-function rand(): number { // xorshift: deterministic data
-  seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+function rand(): number {
+  // xorshift: deterministic data
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
   return (seed >>> 0) / 4294967296;
 }
 function fillNormalish(a: Float32Array, scale: number): Float32Array {
@@ -55,7 +63,12 @@ function fillNormalish(a: Float32Array, scale: number): Float32Array {
   return a;
 }
 
-interface MatShape { name: string; T: number; I: number; O: number }
+interface MatShape {
+  name: string;
+  T: number;
+  I: number;
+  O: number;
+}
 const decodeShapes: MatShape[] = [
   { name: "decode 1×576·576×1536 (gate/up)", T: 1, I: D, O: F },
   { name: "decode 1×1536·1536×576 (down)", T: 1, I: F, O: D },
@@ -69,9 +82,14 @@ const prefillShapes: MatShape[] = [
 /** The same weights as f32, f16 and bf16 in wasm memory, plus a host copy for the TS reference and tfjs. */
 function makeWeights(I: number, O: number) {
   const host = fillNormalish(new Float32Array(O * I), 0.05);
-  const f32 = wasm.allocF32(O * I); f32.set(host);
-  const f16 = wasm.allocU16(O * I), bf16 = wasm.allocU16(O * I);
-  for (let i = 0; i < host.length; i++) { f16[i] = numberToF16Bits(host[i]!); bf16[i] = numberToBf16Bits(host[i]!); }
+  const f32 = wasm.allocF32(O * I);
+  f32.set(host);
+  const f16 = wasm.allocU16(O * I),
+    bf16 = wasm.allocU16(O * I);
+  for (let i = 0; i < host.length; i++) {
+    f16[i] = numberToF16Bits(host[i]!);
+    bf16[i] = numberToBf16Bits(host[i]!);
+  }
   const w = (dtype: Weight["dtype"], data: Float32Array | Uint16Array): Weight => ({ dtype, shape: [O, I], data });
   return { host, f32: w("f32", f32), f16: w("f16", f16), bf16: w("bf16", bf16) };
 }
@@ -90,29 +108,40 @@ function weightsFor(I: number, O: number) {
  */
 function streamBaselines(n: number): [string, number, 1 | 4][] {
   return [
-    ["stream sum, 1 stream, f32 bytes", n, 1], ["stream sum, 4 streams, f32 bytes", n, 4],
-    ["stream sum, 1 stream, f16 bytes", n / 2, 1], ["stream sum, 4 streams, f16 bytes", n / 2, 4],
+    ["stream sum, 1 stream, f32 bytes", n, 1],
+    ["stream sum, 4 streams, f32 bytes", n, 4],
+    ["stream sum, 1 stream, f16 bytes", n / 2, 1],
+    ["stream sum, 4 streams, f16 bytes", n / 2, 4],
   ];
 }
 /** The faster streaming baseline for `shape` over f32 bytes or f16 bytes. */
 function bestStream(shape: string, bytes: "f32" | "f16"): Row {
-  const a = find(shape, `stream sum, 1 stream, ${bytes} bytes`)!, b = find(shape, `stream sum, 4 streams, ${bytes} bytes`)!;
+  const a = find(shape, `stream sum, 1 stream, ${bytes} bytes`)!,
+    b = find(shape, `stream sum, 4 streams, ${bytes} bytes`)!;
   return a.gbs! >= b.gbs! ? a : b;
 }
 
 /** One measured line of the table; `ms` is filled in by the measuring rounds below. */
 interface Row {
-  group: string; shape: string; impl: string; ms: number;
-  flop?: number; bytes?: number; baseline?: boolean; gflops?: number; gbs?: number;
-  fn: () => void; slow: boolean;
+  group: string;
+  shape: string;
+  impl: string;
+  ms: number;
+  flop?: number;
+  bytes?: number;
+  baseline?: boolean;
+  gflops?: number;
+  gbs?: number;
+  fn: () => void;
+  slow: boolean;
 }
 const rows: Row[] = [];
 
 /** Fastest sample of `fn` over a short tinybench run (slow tasks: a couple of iterations). */
 async function time(fn: () => void, slow: boolean): Promise<number> {
-  const bench = new Bench(slow
-    ? { time: 0, iterations: QUICK ? 1 : 2, warmup: false }
-    : { time: QUICK ? 60 : 150, iterations: 5, warmupTime: QUICK ? 10 : 30 });
+  const bench = new Bench(
+    slow ? { time: 0, iterations: QUICK ? 1 : 2, warmup: false } : { time: QUICK ? 60 : 150, iterations: 5, warmupTime: QUICK ? 10 : 30 },
+  );
   bench.add("task", fn);
   await bench.run();
   const r = bench.tasks[0]!.result as unknown as { latency: { min: number } };
@@ -124,7 +153,8 @@ for (const s of [...decodeShapes, ...prefillShapes]) {
   const { T, I, O } = s;
   const w = weightsFor(I, O);
   const xHost = fillNormalish(new Float32Array(T * I), 1);
-  const x = wasm.allocF32(T * I); x.set(xHost);
+  const x = wasm.allocF32(T * I);
+  x.set(xHost);
   const y = wasm.allocF32(T * O);
   const yHost = new Float32Array(T * O);
   const flop = 2 * T * I * O;
@@ -148,8 +178,16 @@ for (const s of [...decodeShapes, ...prefillShapes]) {
     // streaming-read baselines over the same number of bytes (the f32 weights, or the first half of them)
     const buf = w.f32.data as Float32Array;
     for (const [impl, n, streams] of streamBaselines(O * I)) {
-      rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true,
-        fn: () => hooks.sumF32(buf, n, streams), slow: false });
+      rows.push({
+        group,
+        shape: s.name,
+        impl,
+        ms: Infinity,
+        bytes: n * 4,
+        baseline: true,
+        fn: () => hooks.sumF32(buf, n, streams),
+        slow: false,
+      });
     }
   }
 }
@@ -165,13 +203,19 @@ const coldShapes: MatShape[] = [
 for (const s of coldShapes) {
   const { I, O } = s;
   const group = "decode matvec";
-  const x = fillNormalish(wasm.allocF32(I), 1), y = wasm.allocF32(O);
+  const x = fillNormalish(wasm.allocF32(I), 1),
+    y = wasm.allocF32(O);
   const host = fillNormalish(new Float32Array(O * I), 0.05);
   const copies = { f32: [] as Weight[], f16: [] as Weight[], bf16: [] as Weight[] };
   for (let c = 0; c < COPIES; c++) {
-    const f32 = wasm.allocF32(O * I), f16 = wasm.allocU16(O * I), bf16 = wasm.allocU16(O * I);
+    const f32 = wasm.allocF32(O * I),
+      f16 = wasm.allocU16(O * I),
+      bf16 = wasm.allocU16(O * I);
     f32.set(host);
-    for (let i = 0; i < host.length; i++) { f16[i] = numberToF16Bits(host[i]!); bf16[i] = numberToBf16Bits(host[i]!); }
+    for (let i = 0; i < host.length; i++) {
+      f16[i] = numberToF16Bits(host[i]!);
+      bf16[i] = numberToBf16Bits(host[i]!);
+    }
     copies.f32.push({ dtype: "f32", shape: [O, I], data: f32 });
     copies.f16.push({ dtype: "f16", shape: [O, I], data: f16 });
     copies.bf16.push({ dtype: "bf16", shape: [O, I], data: bf16 });
@@ -179,32 +223,78 @@ for (const s of coldShapes) {
   const flop = 2 * I * O;
   for (const dtype of ["f32", "f16", "bf16"] as const) {
     let c = 0;
-    rows.push({ group, shape: s.name, impl: `WASM ${dtype}`, ms: Infinity, flop, bytes: O * I * (dtype === "f32" ? 4 : 2), slow: false,
-      fn: () => { wasm.matmul(y, x, copies[dtype][c]!, 1, I, O); c = (c + 1) % COPIES; } });
+    rows.push({
+      group,
+      shape: s.name,
+      impl: `WASM ${dtype}`,
+      ms: Infinity,
+      flop,
+      bytes: O * I * (dtype === "f32" ? 4 : 2),
+      slow: false,
+      fn: () => {
+        wasm.matmul(y, x, copies[dtype][c]!, 1, I, O);
+        c = (c + 1) % COPIES;
+      },
+    });
   }
   for (const [impl, n, streams] of streamBaselines(O * I)) {
     let c = 0;
-    rows.push({ group, shape: s.name, impl, ms: Infinity, bytes: n * 4, baseline: true, slow: false,
-      fn: () => { hooks.sumF32(copies.f32[c]!.data as Float32Array, n, streams); c = (c + 1) % COPIES; } });
+    rows.push({
+      group,
+      shape: s.name,
+      impl,
+      ms: Infinity,
+      bytes: n * 4,
+      baseline: true,
+      slow: false,
+      fn: () => {
+        hooks.sumF32(copies.f32[c]!.data as Float32Array, n, streams);
+        c = (c + 1) % COPIES;
+      },
+    });
   }
 }
 
 // ---- attention (decode: one new query at the end of the context; prefill: 128 queries from 0) -------
-for (const [ctx, T] of [[128, 1], [2048, 1], [128, 128]] as const) {
+for (const [ctx, T] of [
+  [128, 1],
+  [2048, 1],
+  [128, 128],
+] as const) {
   const pos0 = ctx - T;
-  const q = fillNormalish(wasm.allocF32(T * H * Dh), 1), out = wasm.allocF32(T * H * Dh);
-  const k = fillNormalish(wasm.allocF32(ctx * KV * Dh), 1), v = fillNormalish(wasm.allocF32(ctx * KV * Dh), 1);
+  const q = fillNormalish(wasm.allocF32(T * H * Dh), 1),
+    out = wasm.allocF32(T * H * Dh);
+  const k = fillNormalish(wasm.allocF32(ctx * KV * Dh), 1),
+    v = fillNormalish(wasm.allocF32(ctx * KV * Dh), 1);
   const scores = wasm.allocF32(ctx);
-  const qh = q.slice(), kh = k.slice(), vh = v.slice(), oh = new Float32Array(out.length), sh = new Float32Array(ctx);
+  const qh = q.slice(),
+    kh = k.slice(),
+    vh = v.slice(),
+    oh = new Float32Array(out.length),
+    sh = new Float32Array(ctx);
   // q·k and weights·v over the visible positions: 2 · 2 · Dh flop per (query, head, position)
   let pairs = 0;
   for (let t = 0; t < T; t++) pairs += pos0 + t + 1;
   const flop = 4 * Dh * H * pairs;
   const shape = `attention H=9 KV=3 Dh=64, ${T === 1 ? "decode" : `prefill T=${T}`}, context ${ctx}`;
-  rows.push({ group: "attention", shape, impl: "TS reference", ms: Infinity, flop, slow: false,
-    fn: () => ref.attention(oh, qh, kh, vh, T, pos0, H, KV, Dh, sh) });
-  rows.push({ group: "attention", shape, impl: "WASM", ms: Infinity, flop, slow: false,
-    fn: () => wasm.attention(out, q, k, v, T, pos0, H, KV, Dh, scores) });
+  rows.push({
+    group: "attention",
+    shape,
+    impl: "TS reference",
+    ms: Infinity,
+    flop,
+    slow: false,
+    fn: () => ref.attention(oh, qh, kh, vh, T, pos0, H, KV, Dh, sh),
+  });
+  rows.push({
+    group: "attention",
+    shape,
+    impl: "WASM",
+    ms: Infinity,
+    flop,
+    slow: false,
+    fn: () => wasm.attention(out, q, k, v, T, pos0, H, KV, Dh, scores),
+  });
 }
 
 // ---- measure: several rounds over all tasks, keeping each task's fastest sample ----------------------
@@ -242,8 +332,14 @@ for (const r of rows) {
   } else if (r.group === "attention" && r.impl === "WASM") {
     vs = `${(find(r.shape, "TS reference")!.ms / r.ms).toFixed(1)}× TS`;
   }
-  table.push([r.shape, r.impl, r.ms.toFixed(3), r.gflops === undefined ? "" : r.gflops.toFixed(2),
-    r.gbs === undefined ? "" : r.gbs.toFixed(1), vs]);
+  table.push([
+    r.shape,
+    r.impl,
+    r.ms.toFixed(3),
+    r.gflops === undefined ? "" : r.gflops.toFixed(2),
+    r.gbs === undefined ? "" : r.gbs.toFixed(1),
+    vs,
+  ]);
 }
 
 const md = markdownTable(table);
@@ -253,18 +349,24 @@ console.log(md);
 const bars: string[] = [];
 const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
 for (const s of [...decodeShapes, ...coldShapes]) {
-  const f32 = find(s.name, "WASM f32")!, f16 = find(s.name, "WASM f16")!;
+  const f32 = find(s.name, "WASM f32")!,
+    f16 = find(s.name, "WASM f16")!;
   const stream = bestStream(s.name, "f32");
-  const bw = f32.gbs! / stream.gbs!, rows = f32.ms / f16.ms;
-  bars.push(`- ${s.name}: f32 bandwidth ${bw.toFixed(2)}× streaming (target ≥ 0.8: ${verdict(bw >= 0.8)}); ` +
-    `f16 rows/s ${rows.toFixed(2)}× f32 (target ≥ 1.6: ${verdict(rows >= 1.6)})`);
+  const bw = f32.gbs! / stream.gbs!,
+    rows = f32.ms / f16.ms;
+  bars.push(
+    `- ${s.name}: f32 bandwidth ${bw.toFixed(2)}× streaming (target ≥ 0.8: ${verdict(bw >= 0.8)}); ` +
+      `f16 rows/s ${rows.toFixed(2)}× f32 (target ≥ 1.6: ${verdict(rows >= 1.6)})`,
+  );
 }
 for (const s of prefillShapes) {
   const peer = find(s.name, "tfjs-wasm f32 (W [I,O])")!;
   const r = (impl: string) => (find(s.name, impl)!.gflops! / peer.gflops!).toFixed(2);
   const f32 = find(s.name, "WASM f32")!.gflops! / peer.gflops!;
-  bars.push(`- ${s.name}: WASM f32 ${r("WASM f32")}×, f16 ${r("WASM f16")}×, bf16 ${r("WASM bf16")}× tfjs-backend-wasm GFLOP/s ` +
-    `(target ≥ 1.0 for f32: ${verdict(f32 >= 1)})`);
+  bars.push(
+    `- ${s.name}: WASM f32 ${r("WASM f32")}×, f16 ${r("WASM f16")}×, bf16 ${r("WASM bf16")}× tfjs-backend-wasm GFLOP/s ` +
+      `(target ≥ 1.0 for f32: ${verdict(f32 >= 1)})`,
+  );
 }
 console.log(bars.join("\n"));
 
@@ -273,25 +375,25 @@ const section = [
   "## Kernels",
   "",
   `Measured by \`bench/kernels.bench.ts\` on ${new Date().toISOString().slice(0, 10)}: ${cpu}, ${os.cpus().length} cores, ` +
-  `Node ${process.version}, single thread, fastest sample of each task (1-minute load average at the start: ` +
-  `${loadAtStart.toFixed(1)}; other work on the machine makes these numbers noisy). Run: \`npm run bench:kernels\`.`,
+    `Node ${process.version}, single thread, fastest sample of each task (1-minute load average at the start: ` +
+    `${loadAtStart.toFixed(1)}; other work on the machine makes these numbers noisy). Run: \`npm run bench:kernels\`.`,
   "",
   "Node runs with --no-liftoff (all wasm optimized up front). MobileLLM-125M shapes. GFLOP/s counts 2·T·I·O per matmul. For decode (T=1) the weight GB/s is weight bytes / time, " +
-  "compared with the faster of two streaming reads (`sumF32`, a SIMD sum) over the same number of bytes in the same run: " +
-  "one sequential stream, and four streams (one per quarter of the buffer, the way the decode kernel reads W; " +
-  "several streams keep more DRAM requests in flight). " +
-  "\"× f32 rows/s\" is the speed-up of 16-bit weights over f32 weights. Prefill is compared with " +
-  "@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, 1 thread) given W as [I, O], its fast layout. " +
-  `The "${COPIES} layer copies from memory" rows cycle through ${COPIES} copies of the matrix (more than the L3 cache), ` +
-  "as a real decode step does walking the layer stack: there the weights come from DRAM; the single-matrix rows " +
-  "above stay in cache. bf16 widens with one integer op per four weights and gains from its halved bytes. f16 needs " +
-  "two per four (assembly/half.ts) on top of the multiply and the add (SIMD128 has no FMA and no half-precision " +
-  "conversion), eight vector ops per eight weights, so its kernel is compute-bound at the same speed in cache and " +
-  "from memory: it cannot go faster than four such ops per cycle (two cycles per eight weights; this CPU has four " +
-  "vector pipes), while the f32 kernel streams eight weights from DRAM in about three cycles, so f16 can at best " +
-  "reach about 1.5× f32 rows/s here, and in practice runs near 1×. f16 halves resident memory (what lets the 1B and " +
-  "1.5B models fit in 32-bit wasm); in a whole decode step it is still faster than f32 (see Generation above), " +
-  "where the f32 weights stream less efficiently than in this bench.",
+    "compared with the faster of two streaming reads (`sumF32`, a SIMD sum) over the same number of bytes in the same run: " +
+    "one sequential stream, and four streams (one per quarter of the buffer, the way the decode kernel reads W; " +
+    "several streams keep more DRAM requests in flight). " +
+    '"× f32 rows/s" is the speed-up of 16-bit weights over f32 weights. Prefill is compared with ' +
+    "@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, 1 thread) given W as [I, O], its fast layout. " +
+    `The "${COPIES} layer copies from memory" rows cycle through ${COPIES} copies of the matrix (more than the L3 cache), ` +
+    "as a real decode step does walking the layer stack: there the weights come from DRAM; the single-matrix rows " +
+    "above stay in cache. bf16 widens with one integer op per four weights and gains from its halved bytes. f16 needs " +
+    "two per four (assembly/half.ts) on top of the multiply and the add (SIMD128 has no FMA and no half-precision " +
+    "conversion), eight vector ops per eight weights, so its kernel is compute-bound at the same speed in cache and " +
+    "from memory: it cannot go faster than four such ops per cycle (two cycles per eight weights; this CPU has four " +
+    "vector pipes), while the f32 kernel streams eight weights from DRAM in about three cycles, so f16 can at best " +
+    "reach about 1.5× f32 rows/s here, and in practice runs near 1×. f16 halves resident memory (what lets the 1B and " +
+    "1.5B models fit in 32-bit wasm); in a whole decode step it is still faster than f32 (see Generation above), " +
+    "where the f32 weights stream less efficiently than in this bench.",
   "",
   md,
   "",

@@ -16,8 +16,11 @@ export async function getLlamaCpp() {
     const mod = await import(/* @vite-ignore */ name);
     return { llama: await mod.getLlama({ gpu: false, build: "never", logLevel: mod.LlamaLogLevel.error }) };
   } catch (e) {
-    return { error: `node-llama-cpp cannot run here (${String(e.message).split("\n")[0]}); install it as .ci/run does: ` +
-                    "`npm install --prefix .cache/llamacpp --no-save --omit=optional node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1`" };
+    return {
+      error:
+        `node-llama-cpp cannot run here (${String(e.message).split("\n")[0]}); install it as .ci/run does: ` +
+        "`npm install --prefix .cache/llamacpp --no-save --omit=optional node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1`",
+    };
   }
 }
 
@@ -29,14 +32,17 @@ export async function getLlamaCpp() {
 export async function llamaPerplexity(llama, file, ids, seqlen) {
   const model = await llama.loadModel({ modelPath: file });
   const ctx = await model.createContext({ contextSize: seqlen, threads: 1, batchSize: seqlen });
-  let nll = 0, n = 0;
+  let nll = 0,
+    n = 0;
   try {
     for (let w = 0; w + seqlen <= ids.length; w += seqlen) {
       const seq = ctx.getSequence();
       const window = ids.slice(w, w + seqlen);
-      const input = window.map((t, i) => (i + 1 < seqlen
-        ? [t, { generateNext: { logits: { filter: { tokens: [window[i + 1]], includeTop: 1 } }, totalLogitWeight: true } }]
-        : t));
+      const input = window.map((t, i) =>
+        i + 1 < seqlen
+          ? [t, { generateNext: { logits: { filter: { tokens: [window[i + 1]], includeTop: 1 } }, totalLogitWeight: true } }]
+          : t,
+      );
       const out = await seq.controlledEvaluate(input);
       for (let i = 0; i + 1 < seqlen; i++) {
         const next = out[i].next;

@@ -39,19 +39,26 @@ for (const preset of presets) {
   const dir = join("bench", "out", `random-${preset}-f16`);
   const file = writeRandomCheckpoint(dir, preset, "f16");
   const fileBytes = statSync(file).size;
-  for (const backend of backends) for (const dtype of dtypes) {
-    let r;
-    try {
-      const out = execFileSync(process.execPath, ["--expose-gc", "--max-old-space-size=8192", "bench/load-memory.mjs", "--child", dir, dtype, backend], { encoding: "utf8" });
-      r = JSON.parse(out.trim().split("\n").pop());
-    } catch (e) {
-      rows.push(`| ${preset} | ${backend} | ${(fileBytes / 1e6).toFixed(0)} | failed: ${String(e.message).split("\n")[0]} | | | |`);
-      continue;
+  for (const backend of backends)
+    for (const dtype of dtypes) {
+      let r;
+      try {
+        const out = execFileSync(
+          process.execPath,
+          ["--expose-gc", "--max-old-space-size=8192", "bench/load-memory.mjs", "--child", dir, dtype, backend],
+          { encoding: "utf8" },
+        );
+        r = JSON.parse(out.trim().split("\n").pop());
+      } catch (e) {
+        rows.push(`| ${preset} | ${backend} | ${(fileBytes / 1e6).toFixed(0)} | failed: ${String(e.message).split("\n")[0]} | | | |`);
+        continue;
+      }
+      const extra = r.after - r.before;
+      rows.push(
+        `| ${preset} | ${backend} | ${(fileBytes / 1e6).toFixed(0)} | ${r.dtype} | ${(extra / 1e6).toFixed(0)} | ${(extra / fileBytes).toFixed(2)}× | ${r.seconds.toFixed(1)} |`,
+      );
+      console.log(rows.at(-1));
     }
-    const extra = r.after - r.before;
-    rows.push(`| ${preset} | ${backend} | ${(fileBytes / 1e6).toFixed(0)} | ${r.dtype} | ${(extra / 1e6).toFixed(0)} | ${(extra / fileBytes).toFixed(2)}× | ${r.seconds.toFixed(1)} |`);
-    console.log(rows.at(-1));
-  }
 }
 const table = [
   "| shape | backend | file MB (fp16) | resident dtype | extra RSS MB | RSS / file | load s |",
@@ -59,9 +66,12 @@ const table = [
   ...rows,
 ].join("\n");
 console.log(table);
-updateBenchmarks(dtypes.join() === "f16" ? "Checkpoint load memory" : `Checkpoint load memory (${dtypes.join(", ")})`,
-  "npm run bench:load-memory" + (process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""), table,
+updateBenchmarks(
+  dtypes.join() === "f16" ? "Checkpoint load memory" : `Checkpoint load memory (${dtypes.join(", ")})`,
+  "npm run bench:load-memory" + (process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""),
+  table,
   "RSS growth across `loadModel` in a fresh process (random fp16 weights, safetensors), measured after a GC and 1 s " +
-  "for V8 to return freed array buffers. The KV cache and " +
-  "activation buffers are reserved at load but their pages are only touched as positions are used, so they " +
-  "are not resident here.");
+    "for V8 to return freed array buffers. The KV cache and " +
+    "activation buffers are reserved at load but their pages are only touched as positions are used, so they " +
+    "are not resident here.",
+);

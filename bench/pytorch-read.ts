@@ -10,18 +10,33 @@ import { crc32 } from "../src/io/zip.js";
 import { openPytorchCheckpoint } from "../src/io/files.js";
 import { stateDictPickle, torchZip } from "../tests/io/pytorch-helpers.js";
 
-const R = 4096, C = 8192; // one [4096, 8192] f16 tensor: 32M elements, 64 MB
+const R = 4096,
+  C = 8192; // one [4096, 8192] f16 tensor: 32M elements, 64 MB
 const bytes = new Uint8Array(R * C * 2);
 for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mobilellm-bench-"));
 const file = path.join(dir, "pytorch_model.bin");
-fs.writeFileSync(file, torchZip(stateDictPickle([
-  { name: "w", storageType: "HalfStorage", key: "0", storageNumel: R * C, offset: 0, shape: [R, C], stride: [C, 1] },
-  { name: "wT", storageType: "HalfStorage", key: "0", storageNumel: R * C, offset: 0, shape: [C, R], stride: [1, C] },
-]), new Map([["0", bytes]]), { zip64: true }));
+fs.writeFileSync(
+  file,
+  torchZip(
+    stateDictPickle([
+      { name: "w", storageType: "HalfStorage", key: "0", storageNumel: R * C, offset: 0, shape: [R, C], stride: [C, 1] },
+      { name: "wT", storageType: "HalfStorage", key: "0", storageNumel: R * C, offset: 0, shape: [C, R], stride: [1, C] },
+    ]),
+    new Map([["0", bytes]]),
+    { zip64: true },
+  ),
+);
 const ckpt = await openPytorchCheckpoint(file);
 const dst = new Uint8Array(bytes.length);
-const fixture = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "..", "tests", "fixtures", "tiny-gqa", "pytorch_model.bin");
+const fixture = path.join(
+  import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname),
+  "..",
+  "tests",
+  "fixtures",
+  "tiny-gqa",
+  "pytorch_model.bin",
+);
 
 const bench = new Bench({ iterations: 5, warmupIterations: 1 });
 bench
@@ -31,10 +46,12 @@ bench
   .add("open tiny-gqa pytorch_model.bin (directory + unpickle)", async () => (await openPytorchCheckpoint(fixture)).close());
 await bench.run();
 const mb = bytes.length / 2 ** 20;
-console.table(bench.tasks.map((t) => {
-  const r = t.result as { latency?: { mean: number } };
-  const ms = r.latency?.mean ?? NaN;
-  return { task: t.name, "mean ms": ms.toFixed(2), "MB/s": t.name.includes("64 MB") ? (mb / (ms / 1000)).toFixed(0) : "" };
-}));
+console.table(
+  bench.tasks.map((t) => {
+    const r = t.result as { latency?: { mean: number } };
+    const ms = r.latency?.mean ?? NaN;
+    return { task: t.name, "mean ms": ms.toFixed(2), "MB/s": t.name.includes("64 MB") ? (mb / (ms / 1000)).toFixed(0) : "" };
+  }),
+);
 ckpt.close();
 fs.rmSync(dir, { recursive: true, force: true });

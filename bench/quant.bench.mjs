@@ -68,10 +68,14 @@ for (const v of skipSpeed ? [] : variants) {
   // one thread: the bars are for one thread (bench:threads compares thread counts)
   const kernels = await createKernels("wasm", { threads: 1 });
   const t0 = performance.now();
-  v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, { dtype: v.dtype, embeddingDType: v.emb }), { maxPositions: PROMPT + 2 });
+  v.model = new MobileLLM(config, kernels, randomWeights(config, kernels, { dtype: v.dtype, embeddingDType: v.emb }), {
+    maxPositions: PROMPT + 2,
+  });
   v.model.feed(promptIds); // KV cache holds 128 positions
-  v.weightBytes = [v.model.weights.embedVD, ...v.model.weights.layers.flatMap((l) => [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF])]
-    .reduce((s, w) => s + w.data.byteLength, 0);
+  v.weightBytes = [
+    v.model.weights.embedVD,
+    ...v.model.weights.layers.flatMap((l) => [l.wqQD, l.wkKD, l.wvKD, l.woDQ, l.wGateFD, l.wUpFD, l.wDownDF]),
+  ].reduce((s, w) => s + w.data.byteLength, 0);
   v.times = [];
   v.cpuTimes = [];
   console.error(`${v.name}: ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -80,7 +84,8 @@ for (let r = 0; r < (skipSpeed ? 0 : ROUNDS); r++) {
   for (const v of variants) {
     v.model.truncate(PROMPT);
     v.model.feed([42]); // warm-up step
-    const t0 = performance.now(), c0 = cpuMs();
+    const t0 = performance.now(),
+      c0 = cpuMs();
     for (let s = 0; s < STEPS; s++) {
       v.model.truncate(PROMPT);
       v.model.feed([42]);
@@ -99,8 +104,11 @@ const q8Peer = (v) => variants.find((p) => p.dtype === "q8_0" && p.emb === v.emb
 const speedTable = [
   "| weights | weight MB read per token | decode step at KV 128 (ms, median) | tok/s (slowest–fastest round) | vs f16 | vs q8_0 (same embedding) | tok/s by CPU time | vs q8_0 by CPU time |",
   "|---|---|---|---|---|---|---|---|",
-  ...(skipSpeed ? [] : variants).map((v) => `| ${v.name} | ${(v.weightBytes / 1e6).toFixed(0)} | ${median(v.times).toFixed(2)} | ${v.tps.toFixed(1)} (${(1000 / Math.max(...v.times)).toFixed(1)}–${(1000 / Math.min(...v.times)).toFixed(1)}) | ` +
-    `${(v.tps / byName.f16.tps).toFixed(2)}× | ${(v.tps / q8Peer(v).tps).toFixed(2)}× | ${v.cpuTps.toFixed(1)} | ${(v.cpuTps / q8Peer(v).cpuTps).toFixed(2)}× |`),
+  ...(skipSpeed ? [] : variants).map(
+    (v) =>
+      `| ${v.name} | ${(v.weightBytes / 1e6).toFixed(0)} | ${median(v.times).toFixed(2)} | ${v.tps.toFixed(1)} (${(1000 / Math.max(...v.times)).toFixed(1)}–${(1000 / Math.min(...v.times)).toFixed(1)}) | ` +
+      `${(v.tps / byName.f16.tps).toFixed(2)}× | ${(v.tps / q8Peer(v).tps).toFixed(2)}× | ${v.cpuTps.toFixed(1)} | ${(v.cpuTps / q8Peer(v).cpuTps).toFixed(2)}× |`,
+  ),
 ].join("\n");
 if (!skipSpeed) console.log(speedTable);
 for (const v of variants) v.model = null; // let the memories go
@@ -117,9 +125,12 @@ if (!existsSync(DATA)) {
   const ids = tok.encode(text.slice(cut), { addBos: true });
   const rows = [];
   const cases = [
-    { name: "f32", dtype: "f32" }, { name: "f16 (as stored)", dtype: "auto" },
-    { name: "q8_0", dtype: "q8_0", emb: "q8_0" }, { name: "q8_0, f16 embedding", dtype: "q8_0", emb: "f16" },
-    { name: "q4_0 (q8_0 embedding: the default)", dtype: "q4_0", emb: "q8_0" }, { name: "q4_0, q4_0 embedding", dtype: "q4_0", emb: "q4_0" },
+    { name: "f32", dtype: "f32" },
+    { name: "f16 (as stored)", dtype: "auto" },
+    { name: "q8_0", dtype: "q8_0", emb: "q8_0" },
+    { name: "q8_0, f16 embedding", dtype: "q8_0", emb: "f16" },
+    { name: "q4_0 (q8_0 embedding: the default)", dtype: "q4_0", emb: "q8_0" },
+    { name: "q4_0, q4_0 embedding", dtype: "q4_0", emb: "q4_0" },
     { name: "q4_0, f16 embedding", dtype: "q4_0", emb: "f16" },
   ];
   let f32ppl = NaN;
@@ -146,34 +157,49 @@ if (!existsSync(DATA)) {
         writeGguf(file, g.metadata, g.tensors);
         const mine = (await perplexity(ours, ids, { seqlen: 128 })).ppl;
         const theirs = await llamaPerplexity(found.llama, file, ids, 128);
-        rows.push(`| ${dtype}: llama.cpp (node-llama-cpp) on our exported GGUF | ${theirs.toFixed(4)} | ${(100 * (theirs / f32ppl - 1)).toFixed(3)}% (vs ours: ${(100 * (theirs / mine - 1)).toFixed(3)}%) |`);
+        rows.push(
+          `| ${dtype}: llama.cpp (node-llama-cpp) on our exported GGUF | ${theirs.toFixed(4)} | ${(100 * (theirs / f32ppl - 1)).toFixed(3)}% (vs ours: ${(100 * (theirs / mine - 1)).toFixed(3)}%) |`,
+        );
         console.error(`llama.cpp ${dtype}: ${theirs.toFixed(4)} (ours ${mine.toFixed(4)})`);
       }
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
   }
-  pplTable = [
-    `| weights | perplexity (${ids.length} tokens, windows of 128) | vs f32 |`,
-    "|---|---|---|",
-    ...rows,
-  ].join("\n");
+  pplTable = [`| weights | perplexity (${ids.length} tokens, windows of 128) | vs f32 |`, "|---|---|---|", ...rows].join("\n");
   console.log(pplTable);
 }
 
 if (process.argv.includes("--write")) {
-  const args = process.argv.slice(2).filter((a) => a !== "--write").join(" ");
-  const title = "Quantized weights: decode speed (MobileLLM-125M shape)" + (runtime === "Node" ? "" : `, ${runtime}${relaxed ? ", relaxed SIMD" : ""}`);
-  if (!skipSpeed) updateBenchmarks(title, runtime === "Node" ? `npm run bench:quant${args ? " -- " + args : ""}` : `npm run bench:quant -- --runtime ${runtime.toLowerCase()} ${args}`.trim(), speedTable,
-    `Random weights; wasm backend, one thread; one decode step with 128 positions in the KV cache, median of ${ROUNDS} ` +
-    `rounds of ${STEPS} steps, the six models interleaved within each round; tok/s from wall-clock time and, in the last two ` +
-    "columns, from this process's CPU time (what the step cost when it ran; on a quiet machine the two agree). 1-minute load average at the start: " +
-    `${loadAtStart.toFixed(1)} — the machine was shared with other jobs, so absolute figures are low and noisy; the ratios, ` +
-    "measured side by side, are the comparison. " + (relaxed ? `${runtime} runs the relaxed-SIMD build (int8 dot products).`
-      : `${runtime} runs the baseline SIMD128 build (Node 20 has no usable relaxed SIMD).`));
+  const args = process.argv
+    .slice(2)
+    .filter((a) => a !== "--write")
+    .join(" ");
+  const title =
+    "Quantized weights: decode speed (MobileLLM-125M shape)" + (runtime === "Node" ? "" : `, ${runtime}${relaxed ? ", relaxed SIMD" : ""}`);
+  if (!skipSpeed)
+    updateBenchmarks(
+      title,
+      runtime === "Node"
+        ? `npm run bench:quant${args ? " -- " + args : ""}`
+        : `npm run bench:quant -- --runtime ${runtime.toLowerCase()} ${args}`.trim(),
+      speedTable,
+      `Random weights; wasm backend, one thread; one decode step with 128 positions in the KV cache, median of ${ROUNDS} ` +
+        `rounds of ${STEPS} steps, the six models interleaved within each round; tok/s from wall-clock time and, in the last two ` +
+        "columns, from this process's CPU time (what the step cost when it ran; on a quiet machine the two agree). 1-minute load average at the start: " +
+        `${loadAtStart.toFixed(1)} — the machine was shared with other jobs, so absolute figures are low and noisy; the ratios, ` +
+        "measured side by side, are the comparison. " +
+        (relaxed
+          ? `${runtime} runs the relaxed-SIMD build (int8 dot products).`
+          : `${runtime} runs the baseline SIMD128 build (Node 20 has no usable relaxed SIMD).`),
+    );
   if (pplTable) {
-    updateBenchmarks("Quantized weights: perplexity of the default model", `npm run bench:quant${args ? " -- " + args : ""}`, pplTable,
+    updateBenchmarks(
+      "Quantized weights: perplexity of the default model",
+      `npm run bench:quant${args ? " -- " + args : ""}`,
+      pplTable,
       "models/shakespeare-2m on the validation split of tiny Shakespeare (last 10%, from the first newline after the 90% mark), " +
-      "tokenized with BOS, non-overlapping windows of 128 tokens (mobilellm ppl --seqlen 128).");
+        "tokenized with BOS, non-overlapping windows of 128 tokens (mobilellm ppl --seqlen 128).",
+    );
   }
 }

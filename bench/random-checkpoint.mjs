@@ -19,7 +19,10 @@ export function writeRandomCheckpoint(dir, presetName, dtype = "f16", seed = 1) 
   if (!config) throw new Error(`unknown preset ${presetName}`);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "model.safetensors");
-  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...configToJson(config), torch_dtype: dtype === "f32" ? "float32" : "float16" }, null, 2));
+  writeFileSync(
+    join(dir, "config.json"),
+    JSON.stringify({ ...configToJson(config), torch_dtype: dtype === "f32" ? "float32" : "float16" }, null, 2),
+  );
   if (existsSync(file)) return file;
   const fileDType = { f32: "F32", f16: "F16", bf16: "BF16" }[dtype];
   const size = dtype === "f32" ? 4 : 2;

@@ -24,7 +24,9 @@ export function replaceSection(doc: string, heading: string, section: string): s
 /** Replace (or append) the section starting at `heading` in BENCHMARKS.md; returns the file's path. */
 export function writeBenchmarksSection(heading: string, section: string): string {
   const path = "BENCHMARKS.md";
-  const doc = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n\nEvery table below was produced by the command shown, on the machine described in it.\n";
+  const doc = existsSync(path)
+    ? readFileSync(path, "utf8")
+    : "# Benchmarks\n\nEvery table below was produced by the command shown, on the machine described in it.\n";
   writeFileSync(path, replaceSection(doc, heading, section));
   return path;
 }

@@ -50,7 +50,8 @@ run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "bench/tsconfig.
 
 const file = join("bench", bench.file);
 try {
-  if (bench.how === "compiled") run(process.execPath, ["--no-liftoff", join("bench", "out", "bench", bench.file.replace(/\.ts$/, ".js")), ...args]);
+  if (bench.how === "compiled")
+    run(process.execPath, ["--no-liftoff", join("bench", "out", "bench", bench.file.replace(/\.ts$/, ".js")), ...args]);
   else if (bench.how === "loader") run(process.execPath, ["--import", "./scripts/ts-loader.mjs", file, ...args]);
   else if (runtime === "bun") run(join("node_modules", ".bin", "bun"), [file, ...args]);
   else if (runtime === "deno") run(join("node_modules", ".bin", "deno"), ["run", "-A", file, ...args]);

@@ -16,7 +16,12 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { markdownTable, writeBenchmarksSection } from "./report.js";
 import type { Weight } from "../src/kernels/kernels.js";
-import { createWasmKernels as createKernelsAt, MIN_THREAD_WORK, type WasmKernelOptions, type WasmKernels } from "../src/kernels/wasm/index.js";
+import {
+  createWasmKernels as createKernelsAt,
+  MIN_THREAD_WORK,
+  type WasmKernelOptions,
+  type WasmKernels,
+} from "../src/kernels/wasm/index.js";
 import { Mulberry32 } from "../src/util/rng.js";
 import { PRESETS, type MobileLLMConfig } from "../src/model/config.js";
 import { MobileLLM } from "../src/model/model.js";
@@ -29,7 +34,8 @@ import { allocTrainState } from "../src/train/state.js";
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1]! : fallback);
 const REPS = Number(arg("reps", "5"));
-const PROMPT = 128, DECODE_STEPS = 16;
+const PROMPT = 128,
+  DECODE_STEPS = 16;
 const THREADS = [1, 2] as const;
 const loadStart = loadavg()[0]!;
 /** The compiled bench sits in bench/out/, away from build/: run from the repository root. */
@@ -37,19 +43,32 @@ const createWasmKernels = (o: WasmKernelOptions) =>
   createKernelsAt({ ...o, wasmUrl: pathToFileURL(join(process.cwd(), "build", "kernels-shared.wasm")) });
 
 /** A measured quantity: samples per thread count, and the process's CPU time per wall time while measuring. */
-interface Row { what: string; unit: string; samples: Map<number, number[]>; cpuPerWall: Map<number, number[]>; higherIsBetter: boolean }
+interface Row {
+  what: string;
+  unit: string;
+  samples: Map<number, number[]>;
+  cpuPerWall: Map<number, number[]>;
+  higherIsBetter: boolean;
+}
 const rows: Row[] = [];
 function row(what: string, unit: string, higherIsBetter: boolean): Row {
-  const r = { what, unit, samples: new Map<number, number[]>(THREADS.map((t) => [t, []])),
-              cpuPerWall: new Map<number, number[]>(THREADS.map((t) => [t, []])), higherIsBetter };
+  const r = {
+    what,
+    unit,
+    samples: new Map<number, number[]>(THREADS.map((t) => [t, []])),
+    cpuPerWall: new Map<number, number[]>(THREADS.map((t) => [t, []])),
+    higherIsBetter,
+  };
   rows.push(r);
   return r;
 }
 /** Run fn once with `threads`, recording `count` per second of wall time and the CPU it used per wall second. */
 function timed(r: Row, threads: number, count: number, fn: () => void): void {
-  const c0 = process.cpuUsage(), t0 = performance.now();
+  const c0 = process.cpuUsage(),
+    t0 = performance.now();
   fn();
-  const wall = (performance.now() - t0) / 1000, cpu = process.cpuUsage(c0);
+  const wall = (performance.now() - t0) / 1000,
+    cpu = process.cpuUsage(c0);
   r.samples.get(threads)!.push(count / wall);
   r.cpuPerWall.get(threads)!.push((cpu.user + cpu.system) / 1e6 / wall);
 }
@@ -78,13 +97,23 @@ for (const dtype of ["f32", "f16"] as const) {
   }
   const prefill = row(`125M prefill, 128 tokens, ${dtype} weights`, "tok/s", true);
   const decode = row(`125M decode step at KV ${PROMPT}, ${dtype} weights`, "tok/s", true);
-  for (const m of models.values()) { m.reset(); m.feed(promptIds); m.truncate(PROMPT); m.feed([42]); } // warm-up
+  for (const m of models.values()) {
+    m.reset();
+    m.feed(promptIds);
+    m.truncate(PROMPT);
+    m.feed([42]);
+  } // warm-up
   for (let rep = 0; rep < REPS; rep++) {
     for (const t of order(rep)) {
       const m = models.get(t)!;
       m.reset();
       timed(prefill, t, PROMPT, () => m.feed(promptIds));
-      timed(decode, t, DECODE_STEPS, () => { for (let s = 0; s < DECODE_STEPS; s++) { m.truncate(PROMPT); m.feed([42]); } });
+      timed(decode, t, DECODE_STEPS, () => {
+        for (let s = 0; s < DECODE_STEPS; s++) {
+          m.truncate(PROMPT);
+          m.feed([42]);
+        }
+      });
     }
     log(`${dtype}: repetition ${rep + 1}/${REPS}`);
   }
@@ -95,10 +124,23 @@ for (const dtype of ["f32", "f16"] as const) {
 
 {
   const c: MobileLLMConfig = {
-    vocabSize: 2048, hiddenSize: 128, intermediateSize: 344, numLayers: 8, numHeads: 4, numKvHeads: 2, headDim: 32,
-    maxPositions: 512, rmsNormEps: 1e-5, ropeTheta: 10000, shareEmbedding: true, layerSharing: false, bosTokenId: 1, eosTokenId: 2,
+    vocabSize: 2048,
+    hiddenSize: 128,
+    intermediateSize: 344,
+    numLayers: 8,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 32,
+    maxPositions: 512,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    shareEmbedding: true,
+    layerSharing: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
   };
-  const B = 4, T = 128;
+  const B = 4,
+    T = 128;
   const runs = new Map<number, () => void>();
   const kernels: WasmKernels[] = [];
   for (const t of THREADS) {
@@ -143,7 +185,10 @@ function usPerCall(fn: () => void, n: number): number {
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
     let calls = 0;
-    while (calls < n && (calls & 63 || performance.now() - t0 < 100)) { fn(); calls++; }
+    while (calls < n && (calls & 63 || performance.now() - t0 < 100)) {
+      fn();
+      calls++;
+    }
     s.push(((performance.now() - t0) * 1000) / calls);
   }
   return median(s);
@@ -156,21 +201,44 @@ for (let rep = 0; rep < REPS; rep++) {
   }
 }
 
-const splitRows: string[][] = [["decode matmul 1×I·I×O (f32)", "multiply-adds", "1 thread (µs)", "2 threads, always split (µs)", "× 1 thread"]];
-for (const [I, O] of [[64, 64], [128, 128], [128, 256], [256, 256], [256, 512], [576, 576], [576, 1536]] as const) {
-  const t1: number[] = [], t2: number[] = [];
+const splitRows: string[][] = [
+  ["decode matmul 1×I·I×O (f32)", "multiply-adds", "1 thread (µs)", "2 threads, always split (µs)", "× 1 thread"],
+];
+for (const [I, O] of [
+  [64, 64],
+  [128, 128],
+  [128, 256],
+  [256, 256],
+  [256, 512],
+  [576, 576],
+  [576, 1536],
+] as const) {
+  const t1: number[] = [],
+    t2: number[] = [];
   const setup = (k: WasmKernels) => {
-    const x = k.allocF32(I).fill(0.5), y = k.allocF32(O), w: Weight = { dtype: "f32", shape: [O, I], data: k.allocF32(O * I).fill(0.25) };
+    const x = k.allocF32(I).fill(0.5),
+      y = k.allocF32(O),
+      w: Weight = { dtype: "f32", shape: [O, I], data: k.allocF32(O * I).fill(0.25) };
     return () => k.matmul(y, x, w, 1, I, O);
   };
-  const f1 = setup(k1), f2 = setup(k2);
-  for (let rep = 0; rep < REPS; rep++) { t1.push(usPerCall(f1, 2000)); t2.push(usPerCall(f2, 2000)); }
+  const f1 = setup(k1),
+    f2 = setup(k2);
+  for (let rep = 0; rep < REPS; rep++) {
+    t1.push(usPerCall(f1, 2000));
+    t2.push(usPerCall(f2, 2000));
+  }
   splitRows.push([`1×${I}·${I}×${O}`, String(I * O), fmt(median(t1)), fmt(median(t2)), (median(t1) / median(t2)).toFixed(2) + "×"]);
 }
 
 // the elementwise ops of one 128-token prefill of the 125M shape, on one thread
-const c125 = config, Tp = PROMPT, D = c125.hiddenSize, F = c125.intermediateSize, L2 = c125.numLayers;
-const a = k1.allocF32(Tp * F).fill(0.5), b = k1.allocF32(Tp * F).fill(0.25), wD = k1.allocF32(D).fill(1);
+const c125 = config,
+  Tp = PROMPT,
+  D = c125.hiddenSize,
+  F = c125.intermediateSize,
+  L2 = c125.numLayers;
+const a = k1.allocF32(Tp * F).fill(0.5),
+  b = k1.allocF32(Tp * F).fill(0.25),
+  wD = k1.allocF32(D).fill(1);
 const elementwise = [
   { op: `siluMul ${Tp}×${F}`, perPrefill: L2, us: usPerCall(() => k1.siluMul(a, a, b, Tp * F), 200) },
   { op: `add (residual) ${Tp}×${D}`, perPrefill: 2 * L2, us: usPerCall(() => k1.add(a, b, Tp * D), 500) },
@@ -182,26 +250,43 @@ await k2.dispose();
 // ---- report ---------------------------------------------------------------------------------------
 
 const loadEnd = loadavg()[0]!;
-const header = ["measurement", "unit", ...THREADS.map((t) => `${t} thread${t > 1 ? "s" : ""}: median (min–max)`), "2 threads ÷ 1 thread",
-  "CPU s per wall s, 1 / 2 threads"];
-const table = [header, ...rows.map((r) => {
-  const cells = THREADS.map((t) => {
-    const s = r.samples.get(t)!;
-    return `${fmt(median(s))} (${fmt(Math.min(...s))}–${fmt(Math.max(...s))})`;
-  });
-  const m1 = median(r.samples.get(1)!), m2 = median(r.samples.get(2)!);
-  const ratio = r.higherIsBetter ? m2 / m1 : m1 / m2;
-  const cpu = r.cpuPerWall.get(1)!.length ? THREADS.map((t) => median(r.cpuPerWall.get(t)!).toFixed(2)).join(" / ") : "";
-  return [r.what, r.unit, ...cells, r.what.startsWith("empty") ? "" : `${ratio.toFixed(2)}×`, cpu];
-})];
-const prefillMs = 1000 * PROMPT / median(rows[0]!.samples.get(1)!);
-const elementwiseTable = [["op (125M prefill, 128 tokens, 1 thread)", "µs per call", "calls per prefill", "ms per prefill", "share of the f32 prefill"],
-  ...elementwise.map((e) => [e.op, fmt(e.us), String(e.perPrefill), fmt((e.us * e.perPrefill) / 1000),
-    `${((100 * e.us * e.perPrefill) / 1000 / prefillMs).toFixed(1)}%`])];
+const header = [
+  "measurement",
+  "unit",
+  ...THREADS.map((t) => `${t} thread${t > 1 ? "s" : ""}: median (min–max)`),
+  "2 threads ÷ 1 thread",
+  "CPU s per wall s, 1 / 2 threads",
+];
+const table = [
+  header,
+  ...rows.map((r) => {
+    const cells = THREADS.map((t) => {
+      const s = r.samples.get(t)!;
+      return `${fmt(median(s))} (${fmt(Math.min(...s))}–${fmt(Math.max(...s))})`;
+    });
+    const m1 = median(r.samples.get(1)!),
+      m2 = median(r.samples.get(2)!);
+    const ratio = r.higherIsBetter ? m2 / m1 : m1 / m2;
+    const cpu = r.cpuPerWall.get(1)!.length ? THREADS.map((t) => median(r.cpuPerWall.get(t)!).toFixed(2)).join(" / ") : "";
+    return [r.what, r.unit, ...cells, r.what.startsWith("empty") ? "" : `${ratio.toFixed(2)}×`, cpu];
+  }),
+];
+const prefillMs = (1000 * PROMPT) / median(rows[0]!.samples.get(1)!);
+const elementwiseTable = [
+  ["op (125M prefill, 128 tokens, 1 thread)", "µs per call", "calls per prefill", "ms per prefill", "share of the f32 prefill"],
+  ...elementwise.map((e) => [
+    e.op,
+    fmt(e.us),
+    String(e.perPrefill),
+    fmt((e.us * e.perPrefill) / 1000),
+    `${((100 * e.us * e.perPrefill) / 1000 / prefillMs).toFixed(1)}%`,
+  ]),
+];
 
 const ratio = (i: number) => median(rows[i]!.samples.get(2)!) / median(rows[i]!.samples.get(1)!);
 const met = (ok: boolean) => (ok ? "met" : "NOT met");
-const decodeF16 = median(rows[3]!.samples.get(2)!), emptyUs = median(rows[5]!.samples.get(2)!);
+const decodeF16 = median(rows[3]!.samples.get(2)!),
+  emptyUs = median(rows[5]!.samples.get(2)!);
 const targets = [
   `- 125M prefill, 128 tokens: 2 threads ${ratio(0).toFixed(2)}× 1 thread with f32 weights, ${ratio(2).toFixed(2)}× with f16 ` +
     `(target ≥ 1.8×: ${met(ratio(0) >= 1.8 && ratio(2) >= 1.8)})`,
@@ -237,13 +322,15 @@ if (!argv.includes("--no-write")) {
       "before each). Pretraining: one optimizer step (forward, backward, clipping, AdamW) of bench/train.bench.ts's small config. " +
       "Outputs are bit-identical for every thread count (tests/kernels/threads.test.ts).",
     "",
-    ...(loaded ? [
-      `**Measured on a shared, loaded machine** (load average ${loadStart.toFixed(1)}–${loadEnd.toFixed(1)} on ${cpus().length} cores: ` +
-        "other jobs were running). A second thread then seldom finds an idle core, so the 2-thread columns and ratios understate " +
-        "what threads give on an idle machine; re-run `npm run bench:threads` on a quiet one for the real figures. The last " +
-        "column shows it: the process's CPU seconds per wall second stay near 1 on 2 threads when the second thread got no core of its own.",
-      "",
-    ] : []),
+    ...(loaded
+      ? [
+          `**Measured on a shared, loaded machine** (load average ${loadStart.toFixed(1)}–${loadEnd.toFixed(1)} on ${cpus().length} cores: ` +
+            "other jobs were running). A second thread then seldom finds an idle core, so the 2-thread columns and ratios understate " +
+            "what threads give on an idle machine; re-run `npm run bench:threads` on a quiet one for the real figures. The last " +
+            "column shows it: the process's CPU seconds per wall second stay near 1 on 2 threads when the second thread got no core of its own.",
+          "",
+        ]
+      : []),
     markdownTable(table),
     "",
     "Targets, checked in this run:",

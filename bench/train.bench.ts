@@ -32,17 +32,32 @@ import { Mulberry32 } from "../src/util/rng.js";
 import { allocTrainState } from "../src/train/state.js";
 
 /** PyTorch's figures in issue 15 (measured on another machine): for reference only. */
-const ISSUE_PYTORCH_1_THREAD = 3340, ISSUE_PYTORCH_2_THREADS = 5339;
+const ISSUE_PYTORCH_1_THREAD = 3340,
+  ISSUE_PYTORCH_2_THREADS = 5339;
 const argv = process.argv.slice(2);
 const REPS = argv.includes("--reps") ? Number(argv[argv.indexOf("--reps") + 1]) : 3;
 const WRITE = !argv.includes("--no-write");
-const NANO_B = 16, NANO_T = 256, NANO_STEPS = 2;
+const NANO_B = 16,
+  NANO_T = 256,
+  NANO_STEPS = 2;
 const loadStart = loadavg()[0]!;
 
 function config(V: number, D: number, F: number, L: number, H: number, KV: number): MobileLLMConfig {
   return {
-    vocabSize: V, hiddenSize: D, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: KV, headDim: D / H,
-    maxPositions: 512, rmsNormEps: 1e-5, ropeTheta: 10000, shareEmbedding: true, layerSharing: false, bosTokenId: 1, eosTokenId: 2,
+    vocabSize: V,
+    hiddenSize: D,
+    intermediateSize: F,
+    numLayers: L,
+    numHeads: H,
+    numKvHeads: KV,
+    headDim: D / H,
+    maxPositions: 512,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    shareEmbedding: true,
+    layerSharing: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
   };
 }
 
@@ -97,7 +112,8 @@ const pytorchMissing = (() => {
   const r = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
   return r.status === 0 ? null : (r.error?.message ?? r.stderr.trim().split("\n").at(-1) ?? "python3 -c 'import torch' failed");
 })();
-if (pytorchMissing) console.log(`PyTorch rows skipped: ${pytorchMissing} (install it: apt-get install -y python3-torch libopenblas0-pthread)`);
+if (pytorchMissing)
+  console.log(`PyTorch rows skipped: ${pytorchMissing} (install it: apt-get install -y python3-torch libopenblas0-pthread)`);
 /**
  * PyTorch's variants: OpenBLAS's own choice of kernel, and where the CPU has AVX-512 and OpenBLAS
  * chose something else (an OpenBLAS older than the CPU falls back to a generic SSE3 kernel,
@@ -113,8 +129,22 @@ function pytorchRun(threads: number, coretype?: string): number {
   delete env.OPENBLAS_L2_SIZE;
   if (coretype) env.OPENBLAS_CORETYPE = coretype;
   if (existsSync(OPENBLAS_DIR)) env.LD_LIBRARY_PATH = [OPENBLAS_DIR, env.LD_LIBRARY_PATH].filter(Boolean).join(":");
-  const r = spawnSync(PYTHON, [join("bench", "pytorch-train.py"), JSON.stringify(NANO), "--threads", String(threads),
-    "--batch", String(NANO_B), "--seq", String(NANO_T), "--steps", String(NANO_STEPS)], { encoding: "utf8", env });
+  const r = spawnSync(
+    PYTHON,
+    [
+      join("bench", "pytorch-train.py"),
+      JSON.stringify(NANO),
+      "--threads",
+      String(threads),
+      "--batch",
+      String(NANO_B),
+      "--seq",
+      String(NANO_T),
+      "--steps",
+      String(NANO_STEPS),
+    ],
+    { encoding: "utf8", env },
+  );
   if (r.status !== 0) throw new Error(`bench/pytorch-train.py failed (exit ${r.status}):\n${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { tokensPerSecond: number; blas: string };
   pytorchBlas.set(coretype ?? "auto", out.blas.replace(/ \(.*\)$/, ""));
@@ -156,7 +186,10 @@ const nanoRows: string[][] = [["threads", "who", "tokens/s (median)", "min–max
 for (const t of THREADS) {
   const ours = samples.get(`wasm ${t}`)!;
   nanoRows.push([String(t), "ours (wasm)", median(ours).toFixed(0), spread(ours), "", t === 1 ? "≥ 0.5×" : "≥ 0.6×"]);
-  for (const [key, who] of [["pytorch", "PyTorch, OpenBLAS kernel auto"], ["pytorch-avx512", "PyTorch, OpenBLAS SkylakeX (AVX-512) forced"]]) {
+  for (const [key, who] of [
+    ["pytorch", "PyTorch, OpenBLAS kernel auto"],
+    ["pytorch-avx512", "PyTorch, OpenBLAS SkylakeX (AVX-512) forced"],
+  ]) {
     const torch = samples.get(`${key} ${t}`);
     if (!torch) continue;
     nanoRows.push([String(t), who!, median(torch).toFixed(0), spread(torch), `${(median(ours) / median(torch)).toFixed(2)}×`, ""]);
@@ -174,17 +207,20 @@ for (const [i, t] of THREADS.entries()) {
   pstep(times);
   const total = performance.now() - t0;
   let listed = 0;
-  const rows = [...times.entries()].sort((a, b) => b[1] - a[1]).map(([op, v]) => {
-    listed += v;
-    return [op, v.toFixed(1), `${((100 * v) / total).toFixed(1)}%`];
-  });
+  const rows = [...times.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([op, v]) => {
+      listed += v;
+      return [op, v.toFixed(1), `${((100 * v) / total).toFixed(1)}%`];
+    });
   rows.push(["other (JS glue, views, copies)", (total - listed).toFixed(1), `${((100 * (total - listed)) / total).toFixed(1)}%`]);
   rows.push(["total", total.toFixed(1), "100%"]);
   profiles.set(t, { rows, total });
 }
 for (const k of nanoKernels) await k.dispose();
 // the two profiles side by side, in the 1-thread order
-const p1 = profiles.get(1)!, p2 = profiles.get(2)!;
+const p1 = profiles.get(1)!,
+  p2 = profiles.get(2)!;
 const p2ms = new Map(p2.rows.map((r) => [r[0]!, r]));
 const profileRows = p1.rows.map((r) => [r[0]!, r[1]!, r[2]!, p2ms.get(r[0]!)?.[1] ?? "", p2ms.get(r[0]!)?.[2] ?? ""]);
 
@@ -195,18 +231,26 @@ for (const run of RUNS) {
   const { backend, name, c, B, T } = run;
   // a fresh backend per run, on one thread; bench/out/ is not where the default module path
   // points, so name the module: the shared-memory build
-  const k = backend === "ts" ? createTsKernels()
-    : await createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(join(process.cwd(), "build/kernels-shared.wasm")) });
+  const k =
+    backend === "ts"
+      ? createTsKernels()
+      : await createWasmKernels({ threads: 1, wasmUrl: pathToFileURL(join(process.cwd(), "build/kernels-shared.wasm")) });
   const step = setup(k, c, B, T);
   const ignore = new Map<string, number>();
   step(ignore); // warm-up
   const t0 = performance.now();
   for (let i = 0; i < run.steps; i++) step(ignore);
   const ms = (performance.now() - t0) / run.steps;
-  const params = parameterCount(c), tps = (B * T) / (ms / 1000);
+  const params = parameterCount(c),
+    tps = (B * T) / (ms / 1000);
   rows.push({
-    backend, model: name, params: `${(params / 1e6).toFixed(2)}M`, "batch B×T": `${B}×${T}`, "ms/step": ms.toFixed(0),
-    "tokens/s": tps.toFixed(0), "GFLOP/s (6·P·tok/s)": ((6 * params * tps) / 1e9).toFixed(2),
+    backend,
+    model: name,
+    params: `${(params / 1e6).toFixed(2)}M`,
+    "batch B×T": `${B}×${T}`,
+    "ms/step": ms.toFixed(0),
+    "tokens/s": tps.toFixed(0),
+    "GFLOP/s (6·P·tok/s)": ((6 * params * tps) / 1e9).toFixed(2),
   });
   console.log(rows.at(-1));
 }
@@ -225,7 +269,10 @@ const section = [
     `1-minute load average ${loadStart.toFixed(1)} at the start of the run, ${loadavg()[0]!.toFixed(1)} at the end; ` +
     `${new Date().toISOString().slice(0, 10)}.`,
   ...(load > cpus().length * 0.75
-    ? ["", `**Taken under load** (other jobs kept the ${cpus().length} cores busy): a lower bound for both sides; re-run on a quiet machine.`]
+    ? [
+        "",
+        `**Taken under load** (other jobs kept the ${cpus().length} cores busy): a lower bound for both sides; re-run on a quiet machine.`,
+      ]
     : []),
   "",
   `The nano config (D128 L8 H4 KV2 F344 V2048, ${(nanoParams / 1e6).toFixed(2)}M parameters, shared embedding), batch ` +

@@ -9,4 +9,9 @@ export interface StartedServer {
   url: string;
   close(): Promise<void>;
 }
-export function startServer(options?: { root?: string; port?: number; isolation?: boolean; mounts?: Record<string, string> }): Promise<StartedServer>;
+export function startServer(options?: {
+  root?: string;
+  port?: number;
+  isolation?: boolean;
+  mounts?: Record<string, string>;
+}): Promise<StartedServer>;

@@ -49,7 +49,8 @@ export function parseRange(header, size) {
   const m = /^bytes=(\d*)-(\d*)$/.exec((header ?? "").trim());
   if (!m || (m[1] === "" && m[2] === "")) return null;
   let start, end;
-  if (m[1] === "") { // a suffix: the last N bytes
+  if (m[1] === "") {
+    // a suffix: the last N bytes
     const n = Number(m[2]);
     if (n === 0) return "unsatisfiable";
     start = Math.max(0, size - n);
@@ -118,7 +119,9 @@ export function startServer({ root = PACKAGE_ROOT, port = 0, isolation = true, m
       ...(range ? { "Content-Range": `bytes ${start}-${end}/${stat.size}` } : {}),
     });
     if (req.method === "HEAD" || stat.size === 0) return res.end();
-    createReadStream(file, { start, end }).on("error", () => res.destroy()).pipe(res);
+    createReadStream(file, { start, end })
+      .on("error", () => res.destroy())
+      .pipe(res);
   });
   return new Promise((resolvePromise, reject) => {
     server.once("error", reject);
@@ -127,7 +130,11 @@ export function startServer({ root = PACKAGE_ROOT, port = 0, isolation = true, m
       resolvePromise({
         server,
         url: `http://127.0.0.1:${actual}`,
-        close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+        close: () =>
+          new Promise((r) => {
+            server.closeAllConnections?.();
+            server.close(() => r());
+          }),
       });
     });
   });
@@ -142,8 +149,10 @@ async function main() {
     },
   });
   if (values.help) {
-    console.log("usage: node scripts/serve-web.mjs [--port N] [--no-isolation]\n\n" +
-      "Serves the package root on 127.0.0.1 (the demo: /examples/web/), cross-origin isolated unless --no-isolation.");
+    console.log(
+      "usage: node scripts/serve-web.mjs [--port N] [--no-isolation]\n\n" +
+        "Serves the package root on 127.0.0.1 (the demo: /examples/web/), cross-origin isolated unless --no-isolation.",
+    );
     return;
   }
   const port = Number(values.port);
@@ -157,9 +166,11 @@ async function main() {
     process.exit(1);
   });
   console.log(`mobilellm web demo: ${url}/examples/web/`);
-  console.log(isolation
-    ? "cross-origin isolated (COOP/COEP): SharedArrayBuffer and threads available"
-    : "without isolation (--no-isolation): no SharedArrayBuffer, the kernels run on one thread");
+  console.log(
+    isolation
+      ? "cross-origin isolated (COOP/COEP): SharedArrayBuffer and threads available"
+      : "without isolation (--no-isolation): no SharedArrayBuffer, the kernels run on one thread",
+  );
   console.log("Ctrl-C stops the server.");
 }
 

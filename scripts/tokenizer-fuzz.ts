@@ -16,10 +16,64 @@ const rand = (n: number): number => {
 
 // Alphabet mixing what matters: spaces, whitespace kinds, digits, ASCII, accents, CJK, emoji, ▁.
 const alphabet = [
-  " ", " ", " ", "\n", "\t", "\r", "\u00a0", "\u3000", "\u2581", "0", "7", "e", "t", "a", "h", "s",
-  "T", "<", ">", "/", "s>", "<s>", "</s>", "<unk>", ".", ",", "'", "é", "e\u0301", "ß", "Ж", "ω",
-  "中", "文", "日本", "한", "ไ", "ह", "ع", "😀", "👩‍💻", "🇫🇷", "\u0000", "\u007f", "\ufeff", "ﬁ", "Ａ",
-  "the ", " and", "ing", "tion", "Hello", " world", "12", "  ", "...", "\uD800", "\uDC00",
+  " ",
+  " ",
+  " ",
+  "\n",
+  "\t",
+  "\r",
+  "\u00a0",
+  "\u3000",
+  "\u2581",
+  "0",
+  "7",
+  "e",
+  "t",
+  "a",
+  "h",
+  "s",
+  "T",
+  "<",
+  ">",
+  "/",
+  "s>",
+  "<s>",
+  "</s>",
+  "<unk>",
+  ".",
+  ",",
+  "'",
+  "é",
+  "e\u0301",
+  "ß",
+  "Ж",
+  "ω",
+  "中",
+  "文",
+  "日本",
+  "한",
+  "ไ",
+  "ह",
+  "ع",
+  "😀",
+  "👩‍💻",
+  "🇫🇷",
+  "\u0000",
+  "\u007f",
+  "\ufeff",
+  "ﬁ",
+  "Ａ",
+  "the ",
+  " and",
+  "ing",
+  "tion",
+  "Hello",
+  " world",
+  "12",
+  "  ",
+  "...",
+  "\uD800",
+  "\uDC00",
 ];
 const texts: string[] = [];
 const count = Number(countArg);
@@ -46,12 +100,17 @@ for (let k = 0; k < count; k++) {
 // The reference library gets UTF-8, so lone surrogates arrive as U+FFFD: send them that way.
 const wellFormed = (s: string): string => Buffer.from(s, "utf8").toString("utf8");
 const input =
-  texts.map((t) => JSON.stringify({ encode: wellFormed(t) })).join("\n") + "\n" +
-  idSeqs.map((ids) => JSON.stringify({ decode: ids })).join("\n") + "\n";
+  texts.map((t) => JSON.stringify({ encode: wellFormed(t) })).join("\n") +
+  "\n" +
+  idSeqs.map((ids) => JSON.stringify({ decode: ids })).join("\n") +
+  "\n";
 const oracle = join(dirname(fileURLToPath(import.meta.url)), "spm-oracle.py");
 const res = spawnSync("/usr/bin/python3", [oracle, modelPath], { input, maxBuffer: 1 << 28, encoding: "utf8" });
 if (res.status !== 0) throw new Error(`oracle failed: ${res.stderr}`);
-const answers = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
+const answers = res.stdout
+  .trim()
+  .split("\n")
+  .map((l) => JSON.parse(l));
 
 let bad = 0;
 texts.forEach((t, k) => {

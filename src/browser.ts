@@ -8,7 +8,12 @@
 import { isRepoIdSyntax } from "./io/hub-files.js";
 import { resolveHubFolder, type BrowserHubOptions } from "./io/hub-browser.js";
 import {
-  loadModelAt, loadTokenizerAt, resolvePortableSource, type LoadModelCoreOptions, type ModelLocation, type SourceOptions,
+  loadModelAt,
+  loadTokenizerAt,
+  resolvePortableSource,
+  type LoadModelCoreOptions,
+  type ModelLocation,
+  type SourceOptions,
 } from "./load-core.js";
 import type { MobileLLM } from "./model/model.js";
 import type { ModelFiles } from "./platform/folder.js";
@@ -52,13 +57,20 @@ export async function locateModel(source: ModelSource, options: LoadTokenizerOpt
     if (options.signal && !hub.signal) hub.signal = options.signal;
     if (options.fetch && !hub.fetch) hub.fetch = options.fetch;
     if (files && !hub.files) hub.files = files;
-    const report = options.onProgress, own = hub.progress;
-    if (report) hub.progress = (e) => { own?.(e); report({ phase: "download", file: e.file, loaded: e.done, total: e.total }); };
+    const report = options.onProgress,
+      own = hub.progress;
+    if (report)
+      hub.progress = (e) => {
+        own?.(e);
+        report({ phase: "download", file: e.file, loaded: e.done, total: e.total });
+      };
     return { folder: await resolveHubFolder(source, hub) };
   }
-  throw new Error(`${typeof source === "string" ? source : Object.prototype.toString.call(source)}: not a model source in a browser; pass an ` +
-    `http(s) URL of a model folder or .gguf file (a path relative to the page: new URL(path, location.href)), a hub id "owner/name", ` +
-    "or a map of file names to Blob/bytes");
+  throw new Error(
+    `${typeof source === "string" ? source : Object.prototype.toString.call(source)}: not a model source in a browser; pass an ` +
+      `http(s) URL of a model folder or .gguf file (a path relative to the page: new URL(path, location.href)), a hub id "owner/name", ` +
+      "or a map of file names to Blob/bytes",
+  );
 }
 
 /**
@@ -74,17 +86,35 @@ export async function loadTokenizer(source: ModelSource = defaultModelUrl(), opt
   return loadTokenizerAt(await locateModel(source, options, ["config.json", "tokenizer.model"]), options);
 }
 
-export { loadModelAt, loadTokenizerAt, resolvePortableSource, type LoadProgress, type SourceOptions, type ModelLocation } from "./load-core.js";
+export {
+  loadModelAt,
+  loadTokenizerAt,
+  resolvePortableSource,
+  type LoadProgress,
+  type SourceOptions,
+  type ModelLocation,
+} from "./load-core.js";
 export { resolveHubFolder, type BrowserHubOptions, type CacheLike, type CacheStorageLike } from "./io/hub-browser.js";
 export { HubError, isRepoIdSyntax, DEFAULT_ENDPOINT, type HubProgressEvent, type HubErrorCode } from "./io/hub-files.js";
 export {
-  memorySource, blobSource, bytesSource, readBytes, type ByteSource, type FileBytes,
+  memorySource,
+  blobSource,
+  bytesSource,
+  readBytes,
+  type ByteSource,
+  type FileBytes,
 } from "./platform/byte-source.js";
 export { mapFolder, type ModelFolder, type ModelFiles } from "./platform/folder.js";
 export { openUrl, urlFolder, type UrlOptions } from "./platform/url.js";
 export { MobileLLM, LAYER_SHARING_ATTENTION, type ModelOptions, type LogitsCallback, type LayerSharingAttention } from "./model/model.js";
 export {
-  parseConfig, parameterCount, presetName, configToJson, PRESETS, ConfigError, type MobileLLMConfig,
+  parseConfig,
+  parameterCount,
+  presetName,
+  configToJson,
+  PRESETS,
+  ConfigError,
+  type MobileLLMConfig,
 } from "./model/config.js";
 export type { DType, Weight, Kernels } from "./kernels/kernels.js";
 export { createKernels, BACKENDS, type BackendName } from "./kernels/index.js";

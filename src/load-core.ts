@@ -107,7 +107,8 @@ export async function resolvePortableSource(source: unknown, o: SourceOptions = 
   }
   if (isModelFiles(source)) {
     const names = Object.keys(source);
-    if (names.length === 1 && names[0]!.toLowerCase().endsWith(".gguf")) return { gguf: await mapFolder(source).open(names[0]!) as ByteSource };
+    if (names.length === 1 && names[0]!.toLowerCase().endsWith(".gguf"))
+      return { gguf: (await mapFolder(source).open(names[0]!)) as ByteSource };
     return { folder: mapFolder(source as ModelFiles) };
   }
   return null;
@@ -116,11 +117,14 @@ export async function resolvePortableSource(source: unknown, o: SourceOptions = 
 /** A folder whose files report their reads to onProgress and stop at the signal. */
 function watchedFolder(folder: ModelFolder, o: SourceOptions): ModelFolder {
   if (!o.onProgress && !o.signal) return folder;
-  return { ...folder, open: async (file) => {
-    o.signal?.throwIfAborted();
-    const src = await folder.open(file);
-    return src && watched(src, o);
-  } };
+  return {
+    ...folder,
+    open: async (file) => {
+      o.signal?.throwIfAborted();
+      const src = await folder.open(file);
+      return src && watched(src, o);
+    },
+  };
 }
 
 function watched(src: ByteSource, o: SourceOptions): ByteSource {
@@ -214,7 +218,8 @@ export async function loadModelAt(where: ModelLocation, options: LoadModelCoreOp
     const dtype = options.dtype ?? "auto";
     logWeightDTypes(file, config, dtype, weightOptions);
     const { weights, state } = kernels.allocate((a) => ({
-      weights: allocWeights(a, file, config, dtype, weightOptions), state: allocRunState(a, config, maxT, maxP),
+      weights: allocWeights(a, file, config, dtype, weightOptions),
+      state: allocRunState(a, config, maxT, maxP),
     }));
     await readWeights(file, config, weights);
     const modelOptions: ModelOptions = {};
@@ -248,7 +253,8 @@ function kernelOptions(o: LoadModelCoreOptions): KernelOptions {
  * its config.
  */
 export async function checkModelAt(where: ModelLocation): Promise<MobileLLMConfig> {
-  if (where.gguf) { // config and weights in one file
+  if (where.gguf) {
+    // config and weights in one file
     const gguf = await readGguf(where.gguf);
     try {
       return ggufConfig(gguf);
@@ -264,8 +270,11 @@ export async function checkModelAt(where: ModelLocation): Promise<MobileLLMConfi
       return config;
     }
   }
-  throw new CheckpointError(where.folder.name, `has config.json but no weights: expected one of ${WEIGHT_FILES.join(", ")}; ` +
-    `copy or download the weights file into this folder (an exported run: \`mobilellm pretrain ... --export DIR\`)`);
+  throw new CheckpointError(
+    where.folder.name,
+    `has config.json but no weights: expected one of ${WEIGHT_FILES.join(", ")}; ` +
+      `copy or download the weights file into this folder (an exported run: \`mobilellm pretrain ... --export DIR\`)`,
+  );
 }
 
 /** The tokenizer at `where`: a GGUF's tokenizer.ggml.* metadata, or the folder's tokenizer.model. */
@@ -287,6 +296,7 @@ export async function loadTokenizerAt(where: ModelLocation | { tokenizer: ByteSo
     }
   }
   const src = await where.folder.open("tokenizer.model");
-  if (src === null) throw new Error(`${where.folder.nameOf("tokenizer.model")}: not found; the folder ${where.folder.name} has no tokenizer.model`);
+  if (src === null)
+    throw new Error(`${where.folder.nameOf("tokenizer.model")}: not found; the folder ${where.folder.name} has no tokenizer.model`);
   return loadTokenizerAt({ tokenizer: src }, o);
 }

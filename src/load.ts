@@ -10,8 +10,15 @@ import type { SamplingOptions } from "./generate/sampling.js";
 import { samplingDefaults } from "./generate/generate.js";
 import { isHubId, resolveHubModel, type ResolveHubOptions } from "./io/hub.js";
 import {
-  checkModelAt, loadModelAt, loadTokenizerAt, parseConfigBytes, parseGenerationDefaults, resolvePortableSource,
-  type LoadModelCoreOptions, type ModelLocation, type SourceOptions,
+  checkModelAt,
+  loadModelAt,
+  loadTokenizerAt,
+  parseConfigBytes,
+  parseGenerationDefaults,
+  resolvePortableSource,
+  type LoadModelCoreOptions,
+  type ModelLocation,
+  type SourceOptions,
 } from "./load-core.js";
 import { ConfigError, type MobileLLMConfig } from "./model/config.js";
 import type { MobileLLM } from "./model/model.js";
@@ -43,7 +50,9 @@ export async function resolveModelSource(source: string, options: Pick<LoadModel
   if (existsSync(source)) {
     if (isGgufPath(source)) return source;
     if (!statSync(source).isDirectory()) {
-      throw new Error(`${source}: not a folder or a .gguf file; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin, or a GGUF file`);
+      throw new Error(
+        `${source}: not a folder or a .gguf file; pass a checkpoint folder holding config.json and model.safetensors or pytorch_model.bin, or a GGUF file`,
+      );
     }
     return source;
   }
@@ -58,8 +67,13 @@ function hubOptions(options: LoadModelOptions & SourceOptions): Pick<LoadModelOp
   const hub: ResolveHubOptions = { ...options.hub };
   if (options.signal && !hub.signal) hub.signal = options.signal;
   if (options.fetch && !hub.fetch) hub.fetch = options.fetch;
-  const report = options.onProgress, own = hub.progress;
-  if (report) hub.progress = (e) => { own?.(e); report({ phase: "download", file: e.file, loaded: e.done, total: e.total }); };
+  const report = options.onProgress,
+    own = hub.progress;
+  if (report)
+    hub.progress = (e) => {
+      own?.(e);
+      report({ phase: "download", file: e.file, loaded: e.done, total: e.total });
+    };
   return { hub, ...(options.revision ? { revision: options.revision } : {}) };
 }
 
@@ -73,7 +87,10 @@ export async function locateModel(source: ModelSource, options: LoadModelOptions
     return { folder: dirFolder(path) };
   }
   const where = await resolvePortableSource(source, options);
-  if (where === null) throw new Error(`${String(source)}: not a model source; pass a folder or .gguf path, a hub id, an http(s) URL, or a map of file names to Blob/bytes`);
+  if (where === null)
+    throw new Error(
+      `${String(source)}: not a model source; pass a folder or .gguf path, a hub id, an http(s) URL, or a map of file names to Blob/bytes`,
+    );
   return where;
 }
 
@@ -85,7 +102,8 @@ export function runCheckpoints(folder: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => /^checkpoint-\d+$/.test(n) && existsSync(join(folder, n, "config.json")))
+  return names
+    .filter((n) => /^checkpoint-\d+$/.test(n) && existsSync(join(folder, n, "config.json")))
     .sort((a, b) => Number(b.slice(11)) - Number(a.slice(11)));
 }
 
@@ -95,8 +113,11 @@ export function readConfig(folder: string, strict = true, warn?: (m: string) => 
   if (!existsSync(file)) {
     const checkpoints = runCheckpoints(folder);
     if (checkpoints.length > 0) {
-      throw new ConfigError(file, `not found: ${folder} is a training run folder, not a model; pass one of its checkpoints, ` +
-        `e.g. the latest: ${join(folder, checkpoints[0]!)}${checkpoints.length > 1 ? ` (also: ${checkpoints.slice(1, 4).join(", ")}${checkpoints.length > 4 ? ", ..." : ""})` : ""}`);
+      throw new ConfigError(
+        file,
+        `not found: ${folder} is a training run folder, not a model; pass one of its checkpoints, ` +
+          `e.g. the latest: ${join(folder, checkpoints[0]!)}${checkpoints.length > 1 ? ` (also: ${checkpoints.slice(1, 4).join(", ")}${checkpoints.length > 4 ? ", ..." : ""})` : ""}`,
+      );
     }
     throw new ConfigError(file, "not found: a MobileLLM folder needs config.json beside its weights");
   }
@@ -164,7 +185,8 @@ export async function loadTokenizer(source: ModelSource = defaultModel, options:
       throw new Error(`${source}: no such file or folder; pass a tokenizer.model file or a folder containing one`);
     }
     if (info.isDirectory()) {
-      if (!existsSync(join(source, "tokenizer.model"))) throw new Error(`${join(source, "tokenizer.model")}: not found; the folder ${source} has no tokenizer.model`);
+      if (!existsSync(join(source, "tokenizer.model")))
+        throw new Error(`${join(source, "tokenizer.model")}: not found; the folder ${source} has no tokenizer.model`);
       return loadTokenizerAt({ tokenizer: fileSource(join(source, "tokenizer.model"), "tokenizer.model") }, options);
     }
     if (source.toLowerCase().endsWith(".gguf")) return loadTokenizerAt({ gguf: fileSource(source, "GGUF file") }, options);

@@ -48,17 +48,28 @@ describe("the import-graph checker", () => {
     const { reached, nodeImports } = nodeImportsReachable(entry);
     expect(reached).toEqual(["a.ts", "b.ts", "d.ts", "entry.ts", "sub/c.ts"]); // a type-only import is no edge
     expect(nodeImports.map((i) => `${i.module} ${i.specifier} ${i.kind}`).sort()).toEqual([
-      "b.ts node:os dynamic", "b.ts node:process static", "b.ts path static", "d.ts worker_threads static", "sub/c.ts node:fs static",
+      "b.ts node:os dynamic",
+      "b.ts node:process static",
+      "b.ts path static",
+      "d.ts worker_threads static",
+      "sub/c.ts node:fs static",
     ]);
   });
 
   it("passes a clean tree, and refuses an import that resolves to no file", () => {
-    expect(nodeImportsReachable(tree("clean", { "entry.ts": `import { a } from "./a.js";\n`, "a.ts": `export const a = "node:fs";\n` })).nodeImports).toEqual([]);
-    expect(() => nodeImportsReachable(tree("missing", { "entry.ts": `import { a } from "./nope.js";\n` }))).toThrow(/entry\.ts: import "\.\/nope\.js" resolves to no file/);
+    expect(
+      nodeImportsReachable(tree("clean", { "entry.ts": `import { a } from "./a.js";\n`, "a.ts": `export const a = "node:fs";\n` }))
+        .nodeImports,
+    ).toEqual([]);
+    expect(() => nodeImportsReachable(tree("missing", { "entry.ts": `import { a } from "./nope.js";\n` }))).toThrow(
+      /entry\.ts: import "\.\/nope\.js" resolves to no file/,
+    );
   });
 
   it("reads multi-line imports and ignores strings that merely look like imports", () => {
-    expect(importsOf(`import {\n  a,\n  b,\n} from "node:fs";\nconst s = "import x from 'node:os'";\n`).map((i) => i.specifier)).toEqual(["node:fs"]);
+    expect(importsOf(`import {\n  a,\n  b,\n} from "node:fs";\nconst s = "import x from 'node:os'";\n`).map((i) => i.specifier)).toEqual([
+      "node:fs",
+    ]);
   });
 });
 
@@ -66,7 +77,18 @@ describe("src/browser.ts", () => {
   const { reached, nodeImports } = nodeImportsReachable(join(SRC, "browser.ts"), SRC);
 
   it("reaches the model, kernels, tokenizer, readers and platform layer (the walk is real)", () => {
-    for (const m of ["model/model.ts", "kernels/wasm/index.ts", "tokenizer/tokenizer.ts", "io/gguf.ts", "io/zip.ts", "platform/url.ts", "io/hub-browser.ts", "eval/perplexity.ts", "eval/harness.ts", "eval/tasks/index.ts"]) {
+    for (const m of [
+      "model/model.ts",
+      "kernels/wasm/index.ts",
+      "tokenizer/tokenizer.ts",
+      "io/gguf.ts",
+      "io/zip.ts",
+      "platform/url.ts",
+      "io/hub-browser.ts",
+      "eval/perplexity.ts",
+      "eval/harness.ts",
+      "eval/tasks/index.ts",
+    ]) {
       expect(reached).toContain(m);
     }
   });

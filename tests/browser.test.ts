@@ -36,13 +36,30 @@ if (!CHROMIUM) {
   }
 }
 
-interface Run { ids: number[]; text: string; state: string; error: string; status: string; threads: string; memory: string }
+interface Run {
+  ids: number[];
+  text: string;
+  state: string;
+  error: string;
+  status: string;
+  threads: string;
+  memory: string;
+}
 
 /** Drive the demo: choose a source, Load, then (when it loaded) Generate greedily. */
-async function runDemo(page: Page, base: string, o: {
-  source: "default" | "url" | "files"; url?: string; files?: string[]; prompt: string; asIds?: boolean; maxNewTokens: number;
-  screenshot?: string;
-}): Promise<Run> {
+async function runDemo(
+  page: Page,
+  base: string,
+  o: {
+    source: "default" | "url" | "files";
+    url?: string;
+    files?: string[];
+    prompt: string;
+    asIds?: boolean;
+    maxNewTokens: number;
+    screenshot?: string;
+  },
+): Promise<Run> {
   await page.goto(`${base}/examples/web/`);
   await page.check(`input[name=source][value=${o.source}]`);
   if (o.url) await page.fill("#url", o.url);
@@ -63,25 +80,30 @@ async function runDemo(page: Page, base: string, o: {
   const text = async (sel: string) => (await page.textContent(sel)) ?? "";
   const idsText = await text("#ids");
   return {
-    ids: idsText.trim() === "" ? [] : idsText.split(",").map(Number), text: await text("#output"),
-    state: (await page.getAttribute("body", "data-state")) ?? "", error: (await page.isVisible("#error")) ? await text("#error") : "",
-    status: await text("#status"), threads: (await page.getAttribute("body", "data-threads")) ?? "",
+    ids: idsText.trim() === "" ? [] : idsText.split(",").map(Number),
+    text: await text("#output"),
+    state: (await page.getAttribute("body", "data-state")) ?? "",
+    error: (await page.isVisible("#error")) ? await text("#error") : "",
+    status: await text("#status"),
+    threads: (await page.getAttribute("body", "data-threads")) ?? "",
     memory: (await page.getAttribute("body", "data-memory")) ?? "",
   };
 }
 
-const fixtureJson = (name: string) => JSON.parse(readFileSync(join(FIXTURES, name, "expected.json"), "utf8")) as
-  { input_ids: number[]; greedy_ids: number[] };
+const fixtureJson = (name: string) =>
+  JSON.parse(readFileSync(join(FIXTURES, name, "expected.json"), "utf8")) as { input_ids: number[]; greedy_ids: number[] };
 
 describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
-  const PROMPT = "ROMEO:", N = 24;
+  const PROMPT = "ROMEO:",
+    N = 24;
   let browser: Awaited<ReturnType<typeof launchChromium>>;
   let isolated: Server, plain: Server;
   let scratch: string;
   let nodeRun: { ids: number[]; text: string };
 
   beforeAll(async () => {
-    if (!existsSync(join(ROOT, "dist", "browser.js"))) throw new Error("dist/browser.js is missing: run `npm run build` (npm test does it first)");
+    if (!existsSync(join(ROOT, "dist", "browser.js")))
+      throw new Error("dist/browser.js is missing: run `npm run build` (npm test does it first)");
     // a folder with a truncated weights file, served beside the package
     scratch = mkdtempSync(join(tmpdir(), "mobilellm-web-"));
     mkdirSync(join(scratch, "truncated"));
@@ -90,11 +112,16 @@ describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
     truncateSync(join(scratch, "truncated", "model.safetensors"), 40_000);
     const mounts = { "/scratch/": scratch };
     [isolated, plain, browser] = await Promise.all([
-      startServer({ isolation: true, mounts }), startServer({ isolation: false, mounts }), launchChromium(),
+      startServer({ isolation: true, mounts }),
+      startServer({ isolation: false, mounts }),
+      launchChromium(),
     ]);
     // the reference: the CLI in Node, same prompt, greedy
-    const out = execFileSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "generate", "--prompt", PROMPT,
-      "--max-new-tokens", String(N), "--json"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const out = execFileSync(
+      process.execPath,
+      [join(ROOT, "dist", "cli", "main.js"), "generate", "--prompt", PROMPT, "--max-new-tokens", String(N), "--json"],
+      { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    );
     nodeRun = JSON.parse(out.trim().split("\n")[0]!);
   }, 120_000);
 
@@ -107,7 +134,12 @@ describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
 
   it("(a) cross-origin isolated: threaded, greedy ids equal `mobilellm generate` in Node token for token", async () => {
     const page = await browser.context.newPage();
-    const r = await runDemo(page, isolated.url, { source: "default", prompt: PROMPT, maxNewTokens: N, screenshot: "web-demo-isolated.png" });
+    const r = await runDemo(page, isolated.url, {
+      source: "default",
+      prompt: PROMPT,
+      maxNewTokens: N,
+      screenshot: "web-demo-isolated.png",
+    });
     expect(r.error).toBe("");
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
     expect(r.memory).toBe("shared");
@@ -119,7 +151,12 @@ describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
 
   it("(a) without isolation: no SharedArrayBuffer, one thread, the same ids and text", async () => {
     const page = await browser.context.newPage();
-    const r = await runDemo(page, plain.url, { source: "default", prompt: PROMPT, maxNewTokens: N, screenshot: "web-demo-not-isolated.png" });
+    const r = await runDemo(page, plain.url, {
+      source: "default",
+      prompt: PROMPT,
+      maxNewTokens: N,
+      screenshot: "web-demo-not-isolated.png",
+    });
     expect(r.error).toBe("");
     expect(await page.evaluate(() => typeof SharedArrayBuffer)).toBe("undefined");
     expect(r.memory).toBe("unshared");
@@ -133,7 +170,10 @@ describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
     const page = await browser.context.newPage();
     const { input_ids, greedy_ids } = fixtureJson("tiny-mha-unshared");
     const r = await runDemo(page, plain.url, {
-      source: "url", url: `${plain.url}/tests/fixtures/tiny-mha-unshared/`, prompt: input_ids.join(","), asIds: true,
+      source: "url",
+      url: `${plain.url}/tests/fixtures/tiny-mha-unshared/`,
+      prompt: input_ids.join(","),
+      asIds: true,
       maxNewTokens: greedy_ids.length,
     });
     expect(r.error).toBe("");
@@ -147,7 +187,10 @@ describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
     const { input_ids, greedy_ids } = fixtureJson("tiny-ls");
     const dir = join(FIXTURES, "tiny-ls");
     const r = await runDemo(page, isolated.url, {
-      source: "files", files: [join(dir, "config.json"), join(dir, "model.safetensors")], prompt: input_ids.join(","), asIds: true,
+      source: "files",
+      files: [join(dir, "config.json"), join(dir, "model.safetensors")],
+      prompt: input_ids.join(","),
+      asIds: true,
       maxNewTokens: greedy_ids.length,
     });
     expect(r.error).toBe("");
@@ -175,7 +218,13 @@ describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
 
   it("(c) a 404 shows a readable error naming what is missing, and the page stays usable", async () => {
     const page = await browser.context.newPage();
-    const r = await runDemo(page, plain.url, { source: "url", url: `${plain.url}/scratch/no-such-model/`, prompt: "1,2", asIds: true, maxNewTokens: 2 });
+    const r = await runDemo(page, plain.url, {
+      source: "url",
+      url: `${plain.url}/scratch/no-such-model/`,
+      prompt: "1,2",
+      asIds: true,
+      maxNewTokens: 2,
+    });
     expect(r.state).toBe("error");
     console.log(`404: the page says: ${r.error}`);
     expect(r.error).toMatch(/config\.json/);
@@ -186,7 +235,13 @@ describe.skipIf(!CHROMIUM)("the web demo in Chromium", () => {
 
   it("(c) a truncated weights file shows a readable error, not a hung worker", async () => {
     const page = await browser.context.newPage();
-    const r = await runDemo(page, plain.url, { source: "url", url: `${plain.url}/scratch/truncated/`, prompt: "1,2", asIds: true, maxNewTokens: 2 });
+    const r = await runDemo(page, plain.url, {
+      source: "url",
+      url: `${plain.url}/scratch/truncated/`,
+      prompt: "1,2",
+      asIds: true,
+      maxNewTokens: 2,
+    });
     expect(r.state).toBe("error");
     console.log(`truncated: the page says: ${r.error}`);
     expect(r.error).toMatch(/model\.safetensors/);

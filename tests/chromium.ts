@@ -14,8 +14,16 @@ export const REQUIRE_BROWSER = process.env.CI === "true" || process.env.CI === "
 export const NO_CHROMIUM = "no Chromium found (/usr/bin/chromium; set CHROMIUM_PATH, or `apt-get install -y chromium`)";
 
 /** The launch flags: headless, no sandbox (root in a container), no GPU, no calls home. */
-export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"];
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
 
 /** Launch Chromium with a fresh user-data dir; dispose() closes it and removes the profile. */
 export async function launchChromium(): Promise<{ context: BrowserContext; dispose(): Promise<void> }> {
@@ -23,5 +31,11 @@ export async function launchChromium(): Promise<{ context: BrowserContext; dispo
   const { chromium } = await import("playwright-core");
   const profile = mkdtempSync(join(tmpdir(), "mobilellm-chromium-"));
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  return { context, dispose: async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); } };
+  return {
+    context,
+    dispose: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
 }

@@ -19,7 +19,8 @@ import { HAS_BIN, mobilellmAsync, ROOT } from "./cli/bin-helpers.js";
 /** Split a command line as sh does for the quoting the examples use ('...', "...", \\ in "..."). */
 function shellWords(line: string): string[] {
   const words: string[] = [];
-  let word: string | null = null, i = 0;
+  let word: string | null = null,
+    i = 0;
   while (i < line.length) {
     const ch = line[i]!;
     if (ch === " " || ch === "\t") {
@@ -34,7 +35,8 @@ function shellWords(line: string): string[] {
       word = (word ?? "") + line.slice(i + 1, end);
       i = end + 1;
     } else if (ch === '"') {
-      let j = i + 1, s = "";
+      let j = i + 1,
+        s = "";
       while (j < line.length && line[j] !== '"') {
         if (line[j] === "\\" && '"\\$`'.includes(line[j + 1] ?? "")) j++;
         s += line[j++];
@@ -76,18 +78,38 @@ function readmeExamples(): string[] {
 }
 
 function helpExamples(): string[] {
-  return COMMANDS.flatMap((c) => commandHelp(c).split("\n").filter((l) => /^\s*(Example: )?mobilellm /.test(l)));
+  return COMMANDS.flatMap((c) =>
+    commandHelp(c)
+      .split("\n")
+      .filter((l) => /^\s*(Example: )?mobilellm /.test(l)),
+  );
 }
 
 describe("example extraction", () => {
   it("splits words like sh and finds the examples", () => {
-    expect(shellWords(`npx mobilellm generate --prompt "The \\"capital\\"" --stop '\\n\\n' -n 20   # greedy`))
-      .toEqual(["npx", "mobilellm", "generate", "--prompt", 'The "capital"', "--stop", "\\n\\n", "-n", "20"]);
-    expect(exampleArgs(`npm ci && npm run generate -- --prompt "ROMEO:" --temperature 0.8`)).toEqual(["generate", "--prompt", "ROMEO:", "--temperature", "0.8"]);
+    expect(shellWords(`npx mobilellm generate --prompt "The \\"capital\\"" --stop '\\n\\n' -n 20   # greedy`)).toEqual([
+      "npx",
+      "mobilellm",
+      "generate",
+      "--prompt",
+      'The "capital"',
+      "--stop",
+      "\\n\\n",
+      "-n",
+      "20",
+    ]);
+    expect(exampleArgs(`npm ci && npm run generate -- --prompt "ROMEO:" --temperature 0.8`)).toEqual([
+      "generate",
+      "--prompt",
+      "ROMEO:",
+      "--temperature",
+      "0.8",
+    ]);
     expect(exampleArgs("npm ci && npm test")).toBeNull();
     expect(readmeExamples().length).toBeGreaterThanOrEqual(15);
     expect(helpExamples().length).toBeGreaterThanOrEqual(12);
-    for (const c of COMMANDS) if (c.details?.includes("mobilellm ")) expect(helpExamples().some((l) => l.includes(`mobilellm ${c.name} `))).toBe(true);
+    for (const c of COMMANDS)
+      if (c.details?.includes("mobilellm ")) expect(helpExamples().some((l) => l.includes(`mobilellm ${c.name} `))).toBe(true);
   });
 });
 
@@ -98,7 +120,9 @@ describe.skipIf(!HAS_BIN)("every README and --help command line runs as written"
 
   beforeAll(async () => {
     const files = ["config.json", "model.safetensors", "tokenizer.model"].map((name) => ({
-      name, data: readFileSync(join(defaultModel, name)), lfs: name !== "config.json",
+      name,
+      data: readFileSync(join(defaultModel, name)),
+      lfs: name !== "config.json",
     }));
     const commit = "c0ffee".padEnd(40, "0");
     hub = await startFakeHub([{ id: "facebook/MobileLLM-125M", refs: { main: commit }, commits: { [commit]: files } }]);
@@ -115,7 +139,8 @@ describe.skipIf(!HAS_BIN)("every README and --help command line runs as written"
    * never samples an id its tokenizer cannot decode.
    */
   function diverseText(words: number): string {
-    const rng = new Mulberry32(7), syllables = ["ka", "ro", "mi", "te", "su", "lo", "ne", "pa", "vi", "do", "ha", "ze", "qu", "ith", "orn", "el"];
+    const rng = new Mulberry32(7),
+      syllables = ["ka", "ro", "mi", "te", "su", "lo", "ne", "pa", "vi", "do", "ha", "ze", "qu", "ith", "orn", "el"];
     const out: string[] = [];
     for (let i = 0; i < words; i++) {
       let w = "";
@@ -133,18 +158,29 @@ describe.skipIf(!HAS_BIN)("every README and --help command line runs as written"
     const text = readFileSync(join(defaultModel, "README.md"), "utf8");
     writeFileSync(join(work, "corpus.txt"), text + diverseText(40_000));
     mkdirSync(join(work, "wikitext-2-raw-v1"));
-    const rows = text.split("\n").slice(0, 50).map((l) => ` ${l}\n`);
-    parquetWriteFile({ filename: join(work, "wikitext-2-raw-v1", "test-00000-of-00001.parquet"), columnData: [{ name: "text", data: rows, type: "STRING" }] });
+    const rows = text
+      .split("\n")
+      .slice(0, 50)
+      .map((l) => ` ${l}\n`);
+    parquetWriteFile({
+      filename: join(work, "wikitext-2-raw-v1", "test-00000-of-00001.parquet"),
+      columnData: [{ name: "text", data: rows, type: "STRING" }],
+    });
     cpSync(join(FIXTURES, "eval"), join(work, "tasks"), { recursive: true });
     return work;
   }
 
   // Each source in order in its own folder: the README's pretraining lines make tok/, data/ and
   // runs/a that its later lines use; likewise train-tokenizer's help example makes tok/ for prepare's.
-  for (const [source, lines] of [["README.md", readmeExamples()], ["--help", helpExamples()]] as const) {
+  for (const [source, lines] of [
+    ["README.md", readmeExamples()],
+    ["--help", helpExamples()],
+  ] as const) {
     describe(source, () => {
       let work: string;
-      beforeAll(() => { work = workFolder(); });
+      beforeAll(() => {
+        work = workFolder();
+      });
       it.each(lines.map((l, i) => [i + 1, l.trim()] as const))("%i: %s", async (_i, line) => {
         // Asynchronously: the stand-in hub answers from this process.
         const r = await mobilellmAsync(exampleArgs(line)!, { cwd: work, env: { ...env, HF_HOME: join(work, "hf") } }).done;

@@ -24,10 +24,12 @@ function layerViolations(graph: Map<string, string[]>): string[] {
   const layerOf = (file: string) => file.split("/")[0]!;
   const bad: string[] = [];
   for (const [file, targets] of graph) {
-    const from = layerOf(file), rankFrom = LAYERS[from];
+    const from = layerOf(file),
+      rankFrom = LAYERS[from];
     if (rankFrom === undefined) continue;
     for (const target of targets) {
-      const to = layerOf(target), rankTo = LAYERS[to];
+      const to = layerOf(target),
+        rankTo = LAYERS[to];
       if (rankTo === undefined || to === from) continue;
       if (rankTo >= rankFrom) bad.push(`${file} imports ${target} (${from} may not depend on ${to})`);
     }
@@ -43,7 +45,10 @@ function sourceGraph(): Map<string, string[]> {
       if (e.isDirectory()) walk(p);
       else if (e.name.endsWith(".ts")) {
         const file = relative(SRC, p).split("\\").join("/");
-        graph.set(file, importsOf(readFileSync(p, "utf8")).map((s) => posix.normalize(posix.join(posix.dirname(file), s))));
+        graph.set(
+          file,
+          importsOf(readFileSync(p, "utf8")).map((s) => posix.normalize(posix.join(posix.dirname(file), s))),
+        );
       }
     }
   };
@@ -62,13 +67,17 @@ describe("import direction", () => {
   it("the check catches each kind of wrong-way import", () => {
     const text = `import { a } from "../generate/generate.js";\nexport { b } from "../cli/main.js";\nconst c = await import("../eval/harness.js");`;
     expect(importsOf(text)).toEqual(["../generate/generate.js", "../cli/main.js", "../eval/harness.js"]);
-    expect(layerViolations(new Map([
-      ["model/model.ts", ["generate/generate.js", "kernels/kernels.js"]], // upward: bad; downward: fine
-      ["kernels/ts/index.ts", ["model/config.js"]],
-      ["eval/harness.ts", ["train/rng.js", "model/model.js", "util/argmax.js"]], // sibling: bad
-      ["generate/generate.ts", ["cli/main.js", "generate/sampling.js"]],
-      ["cli/main.ts", ["train/index.js", "io/hub.js"]],
-    ]))).toEqual([
+    expect(
+      layerViolations(
+        new Map([
+          ["model/model.ts", ["generate/generate.js", "kernels/kernels.js"]], // upward: bad; downward: fine
+          ["kernels/ts/index.ts", ["model/config.js"]],
+          ["eval/harness.ts", ["train/rng.js", "model/model.js", "util/argmax.js"]], // sibling: bad
+          ["generate/generate.ts", ["cli/main.js", "generate/sampling.js"]],
+          ["cli/main.ts", ["train/index.js", "io/hub.js"]],
+        ]),
+      ),
+    ).toEqual([
       "model/model.ts imports generate/generate.js (model may not depend on generate)",
       "kernels/ts/index.ts imports model/config.js (kernels may not depend on model)",
       "eval/harness.ts imports train/rng.js (eval may not depend on train)",

@@ -17,7 +17,8 @@ import { TESTS_DIR } from "./helpers.js";
 
 const ROOT = join(TESTS_DIR, "..");
 const bin = (name: string) => join(ROOT, "node_modules", ".bin", name);
-const PROMPT = "ROMEO:", N = 20; // the prompt and length of the README example
+const PROMPT = "ROMEO:",
+  N = 20; // the prompt and length of the README example
 
 const run = (exe: string, args: string[], cwd: string) =>
   execFileSync(exe, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
@@ -36,7 +37,10 @@ console.log(JSON.stringify({ ids: r.ids, text: r.text }));
  * the consumer project; it appends the generated text (20 tokens, greedy by default) to the body.
  */
 function readmePage(): string {
-  const blocks = readFileSync(join(ROOT, "README.md"), "utf8").split("```html\n").slice(1).map((b) => b.slice(0, b.indexOf("```")));
+  const blocks = readFileSync(join(ROOT, "README.md"), "utf8")
+    .split("```html\n")
+    .slice(1)
+    .map((b) => b.slice(0, b.indexOf("```")));
   if (blocks.length !== 1) throw new Error(`README.md should hold one html block (the import map example), found ${blocks.length}`);
   return `<!doctype html>\n${blocks[0]}`;
 }
@@ -46,24 +50,42 @@ describe("npm pack on a fresh clone", () => {
   let reference: { ids: number[]; text: string };
 
   beforeAll(() => {
-    if (!existsSync(join(ROOT, "dist", "cli", "main.js"))) throw new Error("dist/ is missing: run `npm run build` (npm test does it first)");
-    reference = JSON.parse(run(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "generate", "--prompt", PROMPT,
-      "--max-new-tokens", String(N), "--json"], ROOT).trim().split("\n")[0]!);
+    if (!existsSync(join(ROOT, "dist", "cli", "main.js")))
+      throw new Error("dist/ is missing: run `npm run build` (npm test does it first)");
+    reference = JSON.parse(
+      run(
+        process.execPath,
+        [join(ROOT, "dist", "cli", "main.js"), "generate", "--prompt", PROMPT, "--max-new-tokens", String(N), "--json"],
+        ROOT,
+      )
+        .trim()
+        .split("\n")[0]!,
+    );
     work = mkdtempSync(join(tmpdir(), "mobilellm-pack-"));
     const clone = join(work, "clone");
     run("git", ["clone", "--quiet", "--no-hardlinks", ROOT, clone], work);
     expect(existsSync(join(clone, "dist"))).toBe(false);
     expect(existsSync(join(clone, "build"))).toBe(false);
     symlinkSync(join(ROOT, "node_modules"), join(clone, "node_modules"), "dir");
-    const packed = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work], clone)) as { filename: string; files: { path: string }[] }[];
+    const packed = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", work], clone)) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     files = packed[0]!.files.map((f) => f.path);
     consumer = join(work, "consumer");
     mkdirSync(consumer);
     writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
     // the package's dependencies, packed from this checkout's node_modules: the install needs no registry
     const deps = Object.keys(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).dependencies ?? {}).map((name) =>
-      join(work, (JSON.parse(run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work, join(ROOT, "node_modules", name)], work)) as
-        { filename: string }[])[0]!.filename));
+      join(
+        work,
+        (
+          JSON.parse(
+            run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work, join(ROOT, "node_modules", name)], work),
+          ) as { filename: string }[]
+        )[0]!.filename,
+      ),
+    );
     run("npm", ["install", "--offline", "--no-audit", "--no-fund", join(work, packed[0]!.filename), ...deps], consumer);
     writeFileSync(join(consumer, "main.mjs"), CONSUMER);
     writeFileSync(join(consumer, "index.html"), readmePage());
@@ -74,9 +96,20 @@ describe("npm pack on a fresh clone", () => {
   });
 
   it("ships the built code, the WASM kernels, the default model, the sources its maps point at, and the LICENSE", () => {
-    for (const f of ["dist/index.js", "dist/index.d.ts", "dist/browser.js", "dist/cli/main.js", "build/kernels.wasm",
-      "build/kernels-shared.wasm", "models/shakespeare-2m/model.safetensors", "models/shakespeare-2m/tokenizer.model",
-      "src/index.ts", "LICENSE", "README.md", "package.json"]) {
+    for (const f of [
+      "dist/index.js",
+      "dist/index.d.ts",
+      "dist/browser.js",
+      "dist/cli/main.js",
+      "build/kernels.wasm",
+      "build/kernels-shared.wasm",
+      "models/shakespeare-2m/model.safetensors",
+      "models/shakespeare-2m/tokenizer.model",
+      "src/index.ts",
+      "LICENSE",
+      "README.md",
+      "package.json",
+    ]) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => f.startsWith("tests/") || f.startsWith("node_modules/"))).toEqual([]);
@@ -95,32 +128,47 @@ describe("npm pack on a fresh clone", () => {
     ["node", () => [process.execPath, ["main.mjs"]] as const],
     ["deno", () => [bin("deno"), ["run", "--allow-read", "--allow-env", "--no-prompt", "main.mjs"]] as const],
     ["bun", () => [bin("bun"), ["main.mjs"]] as const],
-  ])("%s imports the installed package and generates the CLI's greedy ids", (_name, cmd) => {
-    const [exe, args] = cmd();
-    const out = JSON.parse(run(exe, [...args], consumer).trim().split("\n").pop()!);
-    expect(out.ids).toEqual(reference.ids);
-    expect(out.text).toBe(reference.text);
-  }, 120_000);
+  ])(
+    "%s imports the installed package and generates the CLI's greedy ids",
+    (_name, cmd) => {
+      const [exe, args] = cmd();
+      const out = JSON.parse(
+        run(exe, [...args], consumer)
+          .trim()
+          .split("\n")
+          .pop()!,
+      );
+      expect(out.ids).toEqual(reference.ids);
+      expect(out.text).toBe(reference.text);
+    },
+    120_000,
+  );
 
-  it.skipIf(!CHROMIUM && !REQUIRE_BROWSER)("Chromium runs the README's import-map page on the tarball's files: the same text", async () => {
-    if (!CHROMIUM) throw new Error(NO_CHROMIUM);
-    const { startServer } = (await import("../scripts/serve-web.mjs")) as {
-      startServer(o: { root: string; isolation: boolean }): Promise<{ url: string; close(): Promise<void> }>;
-    };
-    const server = await startServer({ root: consumer, isolation: false });
-    const browser = await launchChromium();
-    try {
-      const page = await browser.context.newPage();
-      const errors: string[] = [];
-      page.on("pageerror", (e) => errors.push(String(e)));
-      await page.goto(`${server.url}/index.html`);
-      await page.waitForFunction(() => document.body.textContent!.length > 0, null, { timeout: 60_000 }).catch(() => {
-        throw new Error(`the page produced no text; its errors: ${errors.join("; ") || "none"}`);
-      });
-      expect(await page.evaluate(() => document.body.textContent)).toBe(reference.text);
-    } finally {
-      await browser.dispose();
-      await server.close();
-    }
-  }, 120_000);
+  it.skipIf(!CHROMIUM && !REQUIRE_BROWSER)(
+    "Chromium runs the README's import-map page on the tarball's files: the same text",
+    async () => {
+      if (!CHROMIUM) throw new Error(NO_CHROMIUM);
+      const { startServer } = (await import("../scripts/serve-web.mjs")) as {
+        startServer(o: { root: string; isolation: boolean }): Promise<{ url: string; close(): Promise<void> }>;
+      };
+      const server = await startServer({ root: consumer, isolation: false });
+      const browser = await launchChromium();
+      try {
+        const page = await browser.context.newPage();
+        const errors: string[] = [];
+        page.on("pageerror", (e) => errors.push(String(e)));
+        await page.goto(`${server.url}/index.html`);
+        await page
+          .waitForFunction(() => document.body.textContent!.length > 0, null, { timeout: 60_000 })
+          .catch(() => {
+            throw new Error(`the page produced no text; its errors: ${errors.join("; ") || "none"}`);
+          });
+        expect(await page.evaluate(() => document.body.textContent)).toBe(reference.text);
+      } finally {
+        await browser.dispose();
+        await server.close();
+      }
+    },
+    120_000,
+  );
 });

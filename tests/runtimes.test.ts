@@ -39,7 +39,8 @@ describe("runtimes: the browser entry loads from Blobs and a URL", () => {
   let base = "";
   const server = createServer((req, res) => {
     const name = decodeURIComponent(new URL(req.url!, "http://x").pathname).slice(1);
-    if (!["config.json", "model.safetensors", "generation_config.json"].includes(name) || !existsSync(join(fixture, name))) return void res.writeHead(404).end();
+    if (!["config.json", "model.safetensors", "generation_config.json"].includes(name) || !existsSync(join(fixture, name)))
+      return void res.writeHead(404).end();
     const data = readFileSync(join(fixture, name));
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
     if (!m) return void res.writeHead(200, { "Content-Length": String(data.length) }).end(data);
@@ -59,8 +60,14 @@ describe("runtimes: the browser entry loads from Blobs and a URL", () => {
     ["bun", bin("bun"), []],
   ])("%s", async (_name, exe, flags) => {
     // asynchronously: the server answering the runtime's requests lives in this process
-    const out = await new Promise<string>((resolve, reject) => execFile(exe, [...flags, sources, fixture, base], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        exe,
+        [...flags, sources, fixture, base],
+        { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      ),
+    );
     const r = JSON.parse(out.trim().split("\n").pop()!);
     expect(r.blob).toBeLessThan(1e-4);
     expect(r.url).toBeLessThan(1e-4);

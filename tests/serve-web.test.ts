@@ -20,7 +20,10 @@ describe("serve-web", () => {
     dir = mkdtempSync(join(tmpdir(), "mobilellm-serve-"));
     writeFileSync(join(dir, "w.safetensors"), bytes);
     writeFileSync(join(dir, "index.html"), "<p>hi</p>");
-    [isolated, plain] = await Promise.all([startServer({ root: dir }), startServer({ root: dir, isolation: false, mounts: { "/m/": dir } })]);
+    [isolated, plain] = await Promise.all([
+      startServer({ root: dir }),
+      startServer({ root: dir, isolation: false, mounts: { "/m/": dir } }),
+    ]);
   });
   afterAll(async () => {
     await isolated?.close();

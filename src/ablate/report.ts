@@ -43,7 +43,8 @@ export interface ReportContext {
 
 /** Mean and sample standard deviation (n − 1; 0 for a single value). */
 export function meanStd(xs: number[]): { mean: number; std: number } {
-  const n = xs.length, mean = xs.reduce((a, b) => a + b, 0) / n;
+  const n = xs.length,
+    mean = xs.reduce((a, b) => a + b, 0) / n;
   const std = n > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) : 0;
   return { mean, std };
 }
@@ -94,7 +95,8 @@ export interface StudySummary {
  */
 export function verdict(variants: VariantSummary[], expected: string): { best: string; verdict: string; detail: string } {
   const ranked = [...variants].sort((a, b) => a.val_loss_mean! - b.val_loss_mean!);
-  const best = ranked[0]!, exp = variants.find((v) => v.label === expected)!;
+  const best = ranked[0]!,
+    exp = variants.find((v) => v.label === expected)!;
   const rival = best === exp ? ranked[1]! : best;
   const gap = Math.abs(rival.val_loss_mean! - exp.val_loss_mean!);
   const spread = Math.max(exp.val_loss_std!, rival.val_loss_std!);
@@ -102,9 +104,18 @@ export function verdict(variants: VariantSummary[], expected: string): { best: s
   const fmt = (x: number) => x.toFixed(4);
   const agrees = best === exp;
   const clear = seeds > 1 && gap > spread;
-  const v = agrees ? (clear || seeds === 1 ? "agrees" : "agrees (within noise)") : (clear || seeds === 1 ? "disagrees" : "disagrees (within noise)");
-  const detail = `${agrees ? `${exp.label} is best, ahead of ${rival.label}` : `${best.label} beats the paper's choice ${exp.label}`} by ${fmt(gap)} nats/token; ` +
-    (seeds > 1 ? `the larger seed standard deviation of the two is ${fmt(spread)}, so the gap is ${clear ? "larger" : "not larger"} than the spread` : "one seed: no spread measured");
+  const v = agrees
+    ? clear || seeds === 1
+      ? "agrees"
+      : "agrees (within noise)"
+    : clear || seeds === 1
+      ? "disagrees"
+      : "disagrees (within noise)";
+  const detail =
+    `${agrees ? `${exp.label} is best, ahead of ${rival.label}` : `${best.label} beats the paper's choice ${exp.label}`} by ${fmt(gap)} nats/token; ` +
+    (seeds > 1
+      ? `the larger seed standard deviation of the two is ${fmt(spread)}, so the gap is ${clear ? "larger" : "not larger"} than the spread`
+      : "one seed: no spread measured");
   return { best: best.label, verdict: v, detail };
 }
 
@@ -113,24 +124,47 @@ export function summarize(ctx: ReportContext): StudySummary[] {
     const variants: VariantSummary[] = s.variants.map((v) => {
       const c = v.config;
       const runs = ctx.budget.seeds.map((seed) => ctx.results.get(`${v.key}-seed${seed}`)).filter((r): r is RunResult => r !== undefined);
-      const loss = runs.map((r) => r.val_loss), bpb = runs.map((r) => r.val_bpb);
+      const loss = runs.map((r) => r.val_loss),
+        bpb = runs.map((r) => r.val_bpb);
       const complete = runs.length === ctx.budget.seeds.length;
       const l = complete ? meanStd(loss) : null;
       const bb = complete && bpb.every((x) => x !== null) ? meanStd(bpb as number[]) : null;
       return {
-        key: v.key, label: v.label, layers: c.numLayers, applications: c.layerSharing ? 2 * c.numLayers : c.numLayers,
-        hidden: c.hiddenSize, heads: c.numHeads, kv_heads: c.numKvHeads, ffn: c.ffnType ?? "swiglu", ffn_size: c.intermediateSize,
-        embedding: c.shareEmbedding ? "shared" : "separate", layer_sharing: c.layerSharing ? (c.layerSharingOrder ?? "immediate") : "none",
-        params: parameterCount(c), param_diff: parameterCount(c) / ctx.budgetParams - 1,
-        seeds: runs.map((r) => r.seed), val_loss: loss, val_bpb: bpb,
-        val_loss_mean: l?.mean ?? null, val_loss_std: l?.std ?? null, val_bpb_mean: bb?.mean ?? null, val_bpb_std: bb?.std ?? null,
+        key: v.key,
+        label: v.label,
+        layers: c.numLayers,
+        applications: c.layerSharing ? 2 * c.numLayers : c.numLayers,
+        hidden: c.hiddenSize,
+        heads: c.numHeads,
+        kv_heads: c.numKvHeads,
+        ffn: c.ffnType ?? "swiglu",
+        ffn_size: c.intermediateSize,
+        embedding: c.shareEmbedding ? "shared" : "separate",
+        layer_sharing: c.layerSharing ? (c.layerSharingOrder ?? "immediate") : "none",
+        params: parameterCount(c),
+        param_diff: parameterCount(c) / ctx.budgetParams - 1,
+        seeds: runs.map((r) => r.seed),
+        val_loss: loss,
+        val_bpb: bpb,
+        val_loss_mean: l?.mean ?? null,
+        val_loss_std: l?.std ?? null,
+        val_bpb_mean: bb?.mean ?? null,
+        val_bpb_std: bb?.std ?? null,
       };
     });
     const complete = variants.every((v) => v.val_loss_mean !== null);
     const ver = complete ? verdict(variants, s.expectedBest) : null;
     return {
-      name: s.name, title: s.title, paper_ref: s.paperRef, claim: s.claim, expected_best: s.expectedBest, complete, variants,
-      best: ver?.best ?? null, verdict: ver?.verdict ?? null, detail: ver?.detail ?? null,
+      name: s.name,
+      title: s.title,
+      paper_ref: s.paperRef,
+      claim: s.claim,
+      expected_best: s.expectedBest,
+      complete,
+      variants,
+      best: ver?.best ?? null,
+      verdict: ver?.verdict ?? null,
+      detail: ver?.detail ?? null,
     };
   });
 }
@@ -156,24 +190,42 @@ function smooth(records: LossRecord[], w: number): { step: number; loss: number 
  * (dots) against step.
  */
 export function studySvg(title: string, series: { label: string; runs: LossRecord[][] }[], w: number): string {
-  const W = 720, H = 420, left = 60, right = 150, top = 34, bottom = 42;
-  const pw = W - left - right, ph = H - top - bottom;
+  const W = 720,
+    H = 420,
+    left = 60,
+    right = 150,
+    top = 34,
+    bottom = 42;
+  const pw = W - left - right,
+    ph = H - top - bottom;
   const lines = series.map((s) => s.runs.map((r) => smooth(r, w)));
-  const vals = lines.flat(2).map((p) => p.loss)
+  const vals = lines
+    .flat(2)
+    .map((p) => p.loss)
     .concat(series.flatMap((s) => s.runs.flat().flatMap((r) => (r.val_loss !== undefined ? [r.val_loss] : []))));
   const maxStep = Math.max(1, ...series.flatMap((s) => s.runs.flat().map((r) => r.step)));
   // the first steps sit far above the rest: the y range starts at the 5th step's level so the ends are readable
-  const late = lines.flat(2).filter((p) => p.step >= Math.min(5, maxStep)).map((p) => p.loss);
-  let lo = vals.length ? Math.min(...vals) : 0, hi = late.length ? Math.max(...late) : 1;
-  if (!(hi - lo > 1e-9)) { lo -= 0.5; hi += 0.5; }
+  const late = lines
+    .flat(2)
+    .filter((p) => p.step >= Math.min(5, maxStep))
+    .map((p) => p.loss);
+  let lo = vals.length ? Math.min(...vals) : 0,
+    hi = late.length ? Math.max(...late) : 1;
+  if (!(hi - lo > 1e-9)) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
   const x = (s: number) => left + (s / maxStep) * pw;
   const y = (v: number) => top + (1 - (Math.min(v, hi) - lo) / (hi - lo)) * ph;
   const o: string[] = [];
-  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  o.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+  );
   o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   o.push(`<text x="${left + pw / 2}" y="20" text-anchor="middle" font-size="13">${esc(title)}</text>`);
   for (let i = 0; i <= 4; i++) {
-    const v = lo + ((hi - lo) * i) / 4, yy = y(v).toFixed(1);
+    const v = lo + ((hi - lo) * i) / 4,
+      yy = y(v).toFixed(1);
     o.push(`<line x1="${left}" y1="${yy}" x2="${left + pw}" y2="${yy}" stroke="#ddd"/>`);
     o.push(`<text x="${left - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${v.toFixed(2)}</text>`);
     const s = Math.round((maxStep * i) / 4);
@@ -206,63 +258,99 @@ export function studySvg(title: string, series: { label: string; runs: LossRecor
 
 const pm = (m: number | null, s: number | null, digits = 4) => (m === null ? "–" : `${m.toFixed(digits)} ± ${s!.toFixed(digits)}`);
 const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(2)}%`;
-const duration = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.round(s / 60)} min` : `${s.toFixed(0)} s`);
+const duration = (s: number) =>
+  s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.round(s / 60)} min` : `${s.toFixed(0)} s`;
 
 function reportMarkdown(ctx: ReportContext, summaries: StudySummary[]): string {
-  const b = ctx.budget, runs = [...ctx.results.values()];
+  const b = ctx.budget,
+    runs = [...ctx.results.values()];
   const trainSeconds = runs.reduce((a, r) => a + r.seconds, 0);
   const tokens = b.steps * b.batchSize * (b.seqLen + 1);
   const L: string[] = [];
   L.push(`# MobileLLM's design study at micro scale (budget \`${b.name}\`)`, "");
-  L.push("The MobileLLM paper (Liu et al., ICML 2024) §2 compares design choices for sub-billion models trained on",
+  L.push(
+    "The MobileLLM paper (Liu et al., ICML 2024) §2 compares design choices for sub-billion models trained on",
     "many GPUs. `mobilellm ablate` repeats its comparisons with very small models trained on a CPU: each study",
     "trains the compared configurations at an equal parameter budget with the same data, tokens, schedule and",
     "seeds, and compares their loss on held-out text no run trained on. The paper measures zero-shot accuracy",
     "of models trained on up to a trillion tokens; we measure validation loss of models trained for a few hundred",
     "steps. Agreement here is suggestive, disagreement is a real result at this scale, and neither settles the",
-    "question at the paper's scale.", "");
+    "question at the paper's scale.",
+    "",
+  );
   L.push("## Setup", "");
   L.push("| | |", "|---|---|");
   L.push(`| budget | \`${b.name}\`: ${b.purpose} |`);
   L.push(`| parameters | ${ctx.budgetParams.toLocaleString("en-US")} for the base configuration; every configuration within ±2% |`);
   L.push(`| tokens per run | ${tokens.toLocaleString("en-US")} (${b.steps} steps × ${b.batchSize} sequences × ${b.seqLen + 1} tokens) |`);
   L.push(`| seeds | ${b.seeds.length} per configuration (${b.seeds.join(", ")}: initial weights; data order is the same for all) |`);
-  L.push(`| recipe | AdamW, peak lr ${b.lr}, ${b.warmup} warmup steps then cosine decay to 0.1×, weight decay 0.1 (not on RMSNorm weights), gradient clipping 1.0 (the pretrain recipe) |`);
+  L.push(
+    `| recipe | AdamW, peak lr ${b.lr}, ${b.warmup} warmup steps then cosine decay to 0.1×, weight decay 0.1 (not on RMSNorm weights), gradient clipping 1.0 (the pretrain recipe) |`,
+  );
   L.push(`| data | ${ctx.data.description} |`);
-  L.push(`| evaluation | mean next-token loss (nats/token) over every full batch of the held-out split${ctx.data.valBytesPerToken ? `; bits per byte = loss / ln 2 / ${ctx.data.valBytesPerToken.toFixed(3)} bytes per token` : ""} |`);
-  L.push(`| machine | ${ctx.machine.cpu}, ${ctx.machine.cores} cores (os.cpus()), ${ctx.machine.platform}, Node ${ctx.machine.node}; ${ctx.backend} kernels on ${ctx.threads ?? "all available"} thread(s) |`);
-  L.push(`| wall time | ${duration(trainSeconds)} for ${runs.length} runs (training and evaluation; the machine was shared with other jobs) |`);
+  L.push(
+    `| evaluation | mean next-token loss (nats/token) over every full batch of the held-out split${ctx.data.valBytesPerToken ? `; bits per byte = loss / ln 2 / ${ctx.data.valBytesPerToken.toFixed(3)} bytes per token` : ""} |`,
+  );
+  L.push(
+    `| machine | ${ctx.machine.cpu}, ${ctx.machine.cores} cores (os.cpus()), ${ctx.machine.platform}, Node ${ctx.machine.node}; ${ctx.backend} kernels on ${ctx.threads ?? "all available"} thread(s) |`,
+  );
+  L.push(
+    `| wall time | ${duration(trainSeconds)} for ${runs.length} runs (training and evaluation; the machine was shared with other jobs) |`,
+  );
   L.push("");
   L.push("## Results", "");
   L.push("| study | paper | the paper's choice | best here | verdict |", "|---|---|---|---|---|");
-  for (const s of summaries) L.push(`| [${s.title}](#${s.name}) | ${s.paper_ref} | ${s.expected_best} | ${s.best ?? "–"} | ${s.verdict ?? "not finished"} |`);
-  L.push("", "Verdict: *agrees* when the paper's choice has the lowest mean validation loss and the gap to the",
+  for (const s of summaries)
+    L.push(`| [${s.title}](#${s.name}) | ${s.paper_ref} | ${s.expected_best} | ${s.best ?? "–"} | ${s.verdict ?? "not finished"} |`);
+  L.push(
+    "",
+    "Verdict: *agrees* when the paper's choice has the lowest mean validation loss and the gap to the",
     "nearest other configuration is larger than the seeds' standard deviation; *within noise* when the gap is",
-    "not larger than that spread.", "");
+    "not larger than that spread.",
+    "",
+  );
   summaries.forEach((s, i) => {
     L.push(`<a id="${s.name}"></a>`, `## ${i + 1}. ${s.title} (${s.paper_ref})`, "");
     L.push(`**The paper:** ${s.claim}`, "");
-    L.push("| configuration | layers | width D | heads | KV heads | FFN | embedding | sharing | parameters | vs budget |",
-      "|---|---|---|---|---|---|---|---|---|---|");
+    L.push(
+      "| configuration | layers | width D | heads | KV heads | FFN | embedding | sharing | parameters | vs budget |",
+      "|---|---|---|---|---|---|---|---|---|---|",
+    );
     for (const v of s.variants) {
-      L.push(`| ${v.label} | ${v.layers}${v.applications !== v.layers ? ` (${v.applications} applied)` : ""} | ${v.hidden} | ${v.heads} | ${v.kv_heads} | ` +
-        `${v.ffn} ${v.ffn_size} | ${v.embedding} | ${v.layer_sharing} | ${v.params.toLocaleString("en-US")} | ${pct(v.param_diff)} |`);
+      L.push(
+        `| ${v.label} | ${v.layers}${v.applications !== v.layers ? ` (${v.applications} applied)` : ""} | ${v.hidden} | ${v.heads} | ${v.kv_heads} | ` +
+          `${v.ffn} ${v.ffn_size} | ${v.embedding} | ${v.layer_sharing} | ${v.params.toLocaleString("en-US")} | ${pct(v.param_diff)} |`,
+      );
     }
     L.push("", "| configuration | validation loss (mean ± std) | bits per byte (mean ± std) | per seed (loss) |", "|---|---|---|---|");
     for (const v of s.variants) {
-      L.push(`| ${v.label} | ${pm(v.val_loss_mean, v.val_loss_std)} | ${pm(v.val_bpb_mean, v.val_bpb_std)} | ${v.val_loss.map((x) => x.toFixed(4)).join(", ") || "–"} |`);
+      L.push(
+        `| ${v.label} | ${pm(v.val_loss_mean, v.val_loss_std)} | ${pm(v.val_bpb_mean, v.val_bpb_std)} | ${v.val_loss.map((x) => x.toFixed(4)).join(", ") || "–"} |`,
+      );
     }
-    L.push("", s.complete ? `**Our result:** ${s.verdict} — ${s.detail}.` : "**Our result:** not finished (runs missing); rerun the same command to complete it.", "");
+    L.push(
+      "",
+      s.complete
+        ? `**Our result:** ${s.verdict} — ${s.detail}.`
+        : "**Our result:** not finished (runs missing); rerun the same command to complete it.",
+      "",
+    );
     if (s.complete && s.variants.length > 2) {
       const ranked = [...s.variants].sort((a, b) => a.val_loss_mean! - b.val_loss_mean!);
-      L.push(`Ranking by mean validation loss (lowest first): ${ranked.map((v) => `${v.label} ${v.val_loss_mean!.toFixed(4)}`).join(" < ")}.`, "");
+      L.push(
+        `Ranking by mean validation loss (lowest first): ${ranked.map((v) => `${v.label} ${v.val_loss_mean!.toFixed(4)}`).join(" < ")}.`,
+        "",
+      );
     }
     L.push(`![${esc(s.title)}](${s.name}.svg)`, "");
   });
   L.push("## Reproduce", "");
   L.push("```", `mobilellm ablate --budget ${b.name} --threads 1 --out ablate-${b.name}`, "```", "");
-  L.push("The same command continues an interrupted run: finished runs are kept, the unfinished one resumes from its",
-    "checkpoint bit-exactly. Thread count does not change any result (the kernels are bit-identical for every count).", "");
+  L.push(
+    "The same command continues an interrupted run: finished runs are kept, the unfinished one resumes from its",
+    "checkpoint bit-exactly. Thread count does not change any result (the kernels are bit-identical for every count).",
+    "",
+  );
   return L.join("\n");
 }
 
@@ -270,22 +358,43 @@ function reportMarkdown(ctx: ReportContext, summaries: StudySummary[]): string {
 export function writeReport(out: string, ctx: ReportContext): void {
   const summaries = summarize(ctx);
   const runs = [...ctx.results.values()];
-  writeTextAtomic(join(out, "summary.json"), JSON.stringify({
-    format: "mobilellm ablate summary",
-    budget: ctx.budget, budget_params: ctx.budgetParams,
-    data: { description: ctx.data.description, vocab_size: ctx.data.vocabSize, val_bytes_per_token: ctx.data.valBytesPerToken },
-    machine: ctx.machine, backend: ctx.backend, threads: ctx.threads,
-    wall_seconds: runs.reduce((a, r) => a + r.seconds, 0),
-    studies: summaries,
-    runs: runs.map((r) => ({ id: r.id, seed: r.seed, params: r.params, steps: r.steps, tokens: r.tokens, val_loss: r.val_loss, val_bpb: r.val_bpb,
-                             final_train_loss: r.final_train_loss, seconds: r.seconds })),
-  }, null, 2) + "\n");
+  writeTextAtomic(
+    join(out, "summary.json"),
+    JSON.stringify(
+      {
+        format: "mobilellm ablate summary",
+        budget: ctx.budget,
+        budget_params: ctx.budgetParams,
+        data: { description: ctx.data.description, vocab_size: ctx.data.vocabSize, val_bytes_per_token: ctx.data.valBytesPerToken },
+        machine: ctx.machine,
+        backend: ctx.backend,
+        threads: ctx.threads,
+        wall_seconds: runs.reduce((a, r) => a + r.seconds, 0),
+        studies: summaries,
+        runs: runs.map((r) => ({
+          id: r.id,
+          seed: r.seed,
+          params: r.params,
+          steps: r.steps,
+          tokens: r.tokens,
+          val_loss: r.val_loss,
+          val_bpb: r.val_bpb,
+          final_train_loss: r.final_train_loss,
+          seconds: r.seconds,
+        })),
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   const w = Math.max(1, Math.round(ctx.budget.steps / 30));
   ctx.studies.forEach((s) => {
     const series = s.variants.map((v) => ({
       label: v.label,
-      runs: ctx.budget.seeds.map((seed) => join(out, "runs", `${v.key}-seed${seed}`, "loss.jsonl"))
-        .filter((f) => existsSync(f)).map((f) => parseLossLog(readFileSync(f, "utf8"))),
+      runs: ctx.budget.seeds
+        .map((seed) => join(out, "runs", `${v.key}-seed${seed}`, "loss.jsonl"))
+        .filter((f) => existsSync(f))
+        .map((f) => parseLossLog(readFileSync(f, "utf8"))),
     }));
     writeTextAtomic(join(out, `${s.name}.svg`), studySvg(`${s.title} (${s.paperRef})`, series, w));
   });

@@ -101,8 +101,12 @@ function readJson(file: string): Record<string, unknown> {
 
 /** Bytes per token recorded by `prepare` (text bytes over all tokens, including the dropped tail). */
 function bytesPerToken(prepareJson: Record<string, unknown>): number | null {
-  const bytes = prepareJson.text_bytes, tokens = prepareJson.tokens, dropped = prepareJson.dropped_tokens ?? 0;
-  return typeof bytes === "number" && typeof tokens === "number" && typeof dropped === "number" && tokens + dropped > 0 ? bytes / (tokens + dropped) : null;
+  const bytes = prepareJson.text_bytes,
+    tokens = prepareJson.tokens,
+    dropped = prepareJson.dropped_tokens ?? 0;
+  return typeof bytes === "number" && typeof tokens === "number" && typeof dropped === "number" && tokens + dropped > 0
+    ? bytes / (tokens + dropped)
+    : null;
 }
 
 /**
@@ -112,7 +116,9 @@ function bytesPerToken(prepareJson: Record<string, unknown>): number | null {
  */
 export async function prepareAblationData(source: AblateData, out: string, budget: Budget): Promise<AblationData> {
   const dir = join(out, "data");
-  const train = join(dir, "train"), val = join(dir, "val"), tokFile = join(dir, "tokenizer.model");
+  const train = join(dir, "train"),
+    val = join(dir, "val"),
+    tokFile = join(dir, "tokenizer.model");
   const T = budget.seqLen + 1;
   if ("text" in source) {
     const file = resolve(source.text);
@@ -122,34 +128,63 @@ export async function prepareAblationData(source: AblateData, out: string, budge
       const text = splitText(decodeUtf8File(readFileSync(file), file), "train", VALIDATION_FRACTION);
       writeFileAtomic(tokFile, [trainBpeTokenizer(text, { vocabSize: budget.vocabSize })]);
       const tok = await loadTokenizer(tokFile);
-      const encoder = { encode: (t: string) => tok.encode(t, { addBos: false }), bosId: tok.bosId, eosId: tok.eosId, vocabSize: tok.vocabSize };
-      prepare(encoder, { inputs: [file], out: train, seqLen: budget.seqLen, split: "train", validationFraction: VALIDATION_FRACTION, tokenizerFile: tokFile });
+      const encoder = {
+        encode: (t: string) => tok.encode(t, { addBos: false }),
+        bosId: tok.bosId,
+        eosId: tok.eosId,
+        vocabSize: tok.vocabSize,
+      };
+      prepare(encoder, {
+        inputs: [file],
+        out: train,
+        seqLen: budget.seqLen,
+        split: "train",
+        validationFraction: VALIDATION_FRACTION,
+        tokenizerFile: tokFile,
+      });
       prepare(encoder, { inputs: [file], out: val, seqLen: budget.seqLen, split: "validation", validationFraction: VALIDATION_FRACTION });
     }
     const p = readJson(join(val, "prepare.json"));
     return {
-      train, val, vocabSize: budget.vocabSize, valBytesPerToken: bytesPerToken(p), tokenizer: tokFile, seqLen: budget.seqLen,
-      description: `${file.split(/[\\/]/).pop()}: BPE tokenizer of ${budget.vocabSize} pieces trained on the training split (first 90% of the bytes); ` +
-                   `the last 10% (from the first newline after the 90% mark) held out for validation; lines of ${T} ids`,
+      train,
+      val,
+      vocabSize: budget.vocabSize,
+      valBytesPerToken: bytesPerToken(p),
+      tokenizer: tokFile,
+      seqLen: budget.seqLen,
+      description:
+        `${file.split(/[\\/]/).pop()}: BPE tokenizer of ${budget.vocabSize} pieces trained on the training split (first 90% of the bytes); ` +
+        `the last 10% (from the first newline after the 90% mark) held out for validation; lines of ${T} ids`,
     };
   }
   // A prepared folder: <dir>/1/*.jsonl, with prepare.json (vocab_size, text_bytes) or tokenizer.model beside.
   const src = resolve(source.prepared);
   const folder = join(src, "1");
   if (!existsSync(folder) || !statSync(folder).isDirectory()) {
-    throw new Error(`--data ${source.prepared}: no ${folder} folder; --data takes a folder written by \`mobilellm prepare\` (BASEPATH/1/*.jsonl)`);
+    throw new Error(
+      `--data ${source.prepared}: no ${folder} folder; --data takes a folder written by \`mobilellm prepare\` (BASEPATH/1/*.jsonl)`,
+    );
   }
   const prep = existsSync(join(src, "prepare.json")) ? readJson(join(src, "prepare.json")) : {};
   let vocabSize = typeof prep.vocab_size === "number" ? prep.vocab_size : 0;
   const srcTok = existsSync(join(src, "tokenizer.model")) ? join(src, "tokenizer.model") : null;
   if (srcTok) vocabSize = Math.max(vocabSize, (await loadTokenizer(srcTok)).vocabSize);
-  if (!vocabSize) throw new Error(`--data ${source.prepared}: neither prepare.json (vocab_size) nor tokenizer.model says the vocabulary size`);
+  if (!vocabSize)
+    throw new Error(`--data ${source.prepared}: neither prepare.json (vocab_size) nor tokenizer.model says the vocabulary size`);
   if (!existsSync(join(val, "1", "data.jsonl"))) {
-    const lines = readdirSync(folder).filter((f) => f.endsWith(".jsonl")).sort()
-      .flatMap((f) => readFileSync(join(folder, f), "utf8").split("\n").filter((l) => l.trim() !== ""));
+    const lines = readdirSync(folder)
+      .filter((f) => f.endsWith(".jsonl"))
+      .sort()
+      .flatMap((f) =>
+        readFileSync(join(folder, f), "utf8")
+          .split("\n")
+          .filter((l) => l.trim() !== ""),
+      );
     const held = Math.max(budget.batchSize, Math.round(lines.length * VALIDATION_FRACTION));
     if (lines.length < held + budget.batchSize) {
-      throw new Error(`--data ${source.prepared}: ${lines.length} lines are too few to hold out ${held} for validation and still train on batches of ${budget.batchSize}`);
+      throw new Error(
+        `--data ${source.prepared}: ${lines.length} lines are too few to hold out ${held} for validation and still train on batches of ${budget.batchSize}`,
+      );
     }
     mkdirSync(join(train, "1"), { recursive: true });
     mkdirSync(join(val, "1"), { recursive: true });
@@ -161,15 +196,29 @@ export async function prepareAblationData(source: AblateData, out: string, budge
   const seqLen = stream.firstLineLength() - 1;
   stream.close();
   return {
-    train, val, vocabSize, valBytesPerToken: bytesPerToken(prep), tokenizer: existsSync(tokFile) ? tokFile : null, seqLen,
-    description: `prepared folder ${src.split(/[\\/]/).pop()} (vocabulary ${vocabSize}, lines of ${seqLen + 1} ids); its last 10% of lines held out for validation` +
-                 (bytesPerToken(prep) === null ? "; no prepare.json text_bytes, so no bits per byte" : "; bits per byte use the folder's bytes per token"),
+    train,
+    val,
+    vocabSize,
+    valBytesPerToken: bytesPerToken(prep),
+    tokenizer: existsSync(tokFile) ? tokFile : null,
+    seqLen,
+    description:
+      `prepared folder ${src.split(/[\\/]/).pop()} (vocabulary ${vocabSize}, lines of ${seqLen + 1} ids); its last 10% of lines held out for validation` +
+      (bytesPerToken(prep) === null
+        ? "; no prepare.json text_bytes, so no bits per byte"
+        : "; bits per byte use the folder's bytes per token"),
   };
 }
 
 /** Mean validation loss (nats/token) of a checkpoint over every full batch of the held-out split. */
-async function evaluateCheckpoint(ckpt: string, c: MobileLLMConfig, valSeqs: Int32Array[], B: number,
-                                  backend: BackendName, threads: number | undefined): Promise<number> {
+async function evaluateCheckpoint(
+  ckpt: string,
+  c: MobileLLMConfig,
+  valSeqs: Int32Array[],
+  B: number,
+  backend: BackendName,
+  threads: number | undefined,
+): Promise<number> {
   const k = await createKernels(backend, threads !== undefined ? { threads } : {});
   try {
     const s = allocTrainState(k, c, B, valSeqs[0]!.length);
@@ -187,7 +236,7 @@ async function evaluateCheckpoint(ckpt: string, c: MobileLLMConfig, valSeqs: Int
 
 /** Multiply-adds per token of a config's matmuls (for the progress estimate only). */
 function workPerToken(c: MobileLLMConfig): number {
-  const perLayer = parameterCount({ ...c, numLayers: 1, vocabSize: 0 }) ;
+  const perLayer = parameterCount({ ...c, numLayers: 1, vocabSize: 0 });
   return numApplications(c) * perLayer + c.vocabSize * c.hiddenSize;
 }
 
@@ -207,8 +256,10 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
   if (existsSync(settingsFile)) {
     const prev = readJson(settingsFile);
     if (JSON.stringify({ budget: prev.budget, data: prev.data }) !== JSON.stringify(settings)) {
-      throw new Error(`${settingsFile}: this folder holds an ablation with other settings (budget, --steps/--seeds or --data); ` +
-                      `use the same flags to continue it, or another --out`);
+      throw new Error(
+        `${settingsFile}: this folder holds an ablation with other settings (budget, --steps/--seeds or --data); ` +
+          `use the same flags to continue it, or another --out`,
+      );
     }
   } else if (readdirSync(o.out).length > 0) {
     throw new Error(`${o.out}: the folder is not empty and holds no ablation (ablate.json); choose another --out`);
@@ -226,7 +277,13 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
   }
 
   // Every (configuration, seed) once, in study order: the base is trained once for all studies.
-  interface Planned { id: string; study: string; config: MobileLLMConfig; seed: number; work: number }
+  interface Planned {
+    id: string;
+    study: string;
+    config: MobileLLMConfig;
+    seed: number;
+    work: number;
+  }
   const plan: Planned[] = [];
   for (const s of studies) {
     for (const v of s.variants) {
@@ -240,15 +297,21 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
   const valStream = new TokenStream(data.val, data.vocabSize, b.seqLen + 1);
   const valSeqs = valStream.readPass();
   valStream.close();
-  if (valSeqs.length < b.batchSize) throw new Error(`${data.val}: the held-out split has ${valSeqs.length} sequences, fewer than one batch of ${b.batchSize}`);
+  if (valSeqs.length < b.batchSize)
+    throw new Error(`${data.val}: the held-out split has ${valSeqs.length} sequences, fewer than one batch of ${b.batchSize}`);
   const results = new Map<string, RunResult>();
-  const trained: string[] = [], skipped: string[] = [];
+  const trained: string[] = [],
+    skipped: string[] = [];
   const total = plan.reduce((a, p) => a + p.work, 0);
-  let done = 0, measuredWork = 0, measuredSeconds = 0;
-  const report = () => writeReport(o.out, { budget: b, budgetParams, studies, results, data, backend, threads: o.threads ?? null, machine: machine() });
+  let done = 0,
+    measuredWork = 0,
+    measuredSeconds = 0;
+  const report = () =>
+    writeReport(o.out, { budget: b, budgetParams, studies, results, data, backend, threads: o.threads ?? null, machine: machine() });
 
   for (const [i, p] of plan.entries()) {
-    const dir = join(o.out, "runs", p.id), resultFile = join(dir, "result.json");
+    const dir = join(o.out, "runs", p.id),
+      resultFile = join(dir, "result.json");
     if (existsSync(resultFile)) {
       results.set(p.id, readJson(resultFile) as unknown as RunResult);
       skipped.push(p.id);
@@ -261,24 +324,39 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
     const secondsFile = join(dir, "seconds.json");
     const prevSeconds = existsSync(secondsFile) ? Number(readJson(secondsFile).seconds) || 0 : 0;
     log(`${resume ? "resuming" : "training"} ${p.id} (${i + 1}/${plan.length}): ${describeConfig(p.config)}`);
-    let stepWork = 0, firstStep = -1;
+    let stepWork = 0,
+      firstStep = -1;
     const res = await pretrain({
       config: p.config,
       recipe: { ...RECIPE_DEFAULTS, steps: b.steps, batchSize: b.batchSize, seqLen: b.seqLen, lr: b.lr, warmup: b.warmup, seed: p.seed },
-      data: data.train, out: dir, saveEvery: b.evalEvery, resume, backend,
+      data: data.train,
+      out: dir,
+      saveEvery: b.evalEvery,
+      resume,
+      backend,
       ...(o.threads !== undefined ? { threads: o.threads } : {}),
       ...(data.tokenizer ? { tokenizer: data.tokenizer } : {}),
-      evalData: data.val, evalSequences: b.evalSequences,
+      evalData: data.val,
+      evalSequences: b.evalSequences,
       ...(o.signal ? { signal: o.signal } : {}),
       log: (m) => log(`  ${p.id}: ${m}`),
       onStep: (r) => {
         if (firstStep < 0) firstStep = r.step - 1;
         stepWork = (r.step - firstStep) * (p.work / b.steps);
-        const seconds = measuredSeconds + (performance.now() - started) / 1000, work = measuredWork + stepWork;
+        const seconds = measuredSeconds + (performance.now() - started) / 1000,
+          work = measuredWork + stepWork;
         const now = done + (r.step / b.steps) * p.work;
         o.onProgress?.({
-          study: p.study, run: p.id, runIndex: i + 1, runs: plan.length, step: r.step, steps: b.steps, loss: r.loss,
-          ...(work > 0 && seconds > 1 ? { etaSeconds: ((total - now) * seconds) / work } : {}), done: now, total,
+          study: p.study,
+          run: p.id,
+          runIndex: i + 1,
+          runs: plan.length,
+          step: r.step,
+          steps: b.steps,
+          loss: r.loss,
+          ...(work > 0 && seconds > 1 ? { etaSeconds: ((total - now) * seconds) / work } : {}),
+          done: now,
+          total,
         });
       },
     });
@@ -286,7 +364,8 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
     measuredSeconds += (performance.now() - started) / 1000;
     trained.push(p.id);
     if (res.stopped === "aborted") {
-      if (existsSync(dir)) writeTextAtomic(secondsFile, JSON.stringify({ seconds: prevSeconds + (performance.now() - started) / 1000 }) + "\n");
+      if (existsSync(dir))
+        writeTextAtomic(secondsFile, JSON.stringify({ seconds: prevSeconds + (performance.now() - started) / 1000 }) + "\n");
       log(`interrupted in ${p.id} at step ${res.step}: run the same command again to continue (finished runs are kept)`);
       report();
       return { stopped: "aborted", reportDir: o.out, trained, skipped };
@@ -294,9 +373,15 @@ export async function runAblation(o: AblateOptions): Promise<AblateResult> {
     const valLoss = await evaluateCheckpoint(res.checkpoint, p.config, valSeqs, b.batchSize, backend, o.threads);
     const records: LossRecord[] = parseLossLog(readFileSync(join(dir, "loss.jsonl"), "utf8"));
     const result: RunResult = {
-      id: p.id, key: p.id.replace(/-seed\d+$/, ""), seed: p.seed, config: configToJson(p.config), params: parameterCount(p.config),
-      steps: res.step, tokens: res.step * b.batchSize * (b.seqLen + 1),
-      val_loss: valLoss, val_bpb: data.valBytesPerToken ? valLoss / Math.LN2 / data.valBytesPerToken : null,
+      id: p.id,
+      key: p.id.replace(/-seed\d+$/, ""),
+      seed: p.seed,
+      config: configToJson(p.config),
+      params: parameterCount(p.config),
+      steps: res.step,
+      tokens: res.step * b.batchSize * (b.seqLen + 1),
+      val_loss: valLoss,
+      val_bpb: data.valBytesPerToken ? valLoss / Math.LN2 / data.valBytesPerToken : null,
       val_sequences: Math.floor(valSeqs.length / b.batchSize) * b.batchSize,
       final_train_loss: records.at(-1)?.loss ?? null,
       seconds: prevSeconds + (performance.now() - started) / 1000,

@@ -36,19 +36,46 @@ export interface Budget {
 
 export const BUDGETS: Record<Budget["name"], Budget> = {
   tiny: {
-    name: "tiny", purpose: "trying it: one seed, a few minutes on a quiet 2-core machine (about 15 under load)",
-    base: { L: 6, D: 32, H: 4, KV: 2, F: 88 }, vocabSize: 384, seqLen: 64, batchSize: 8,
-    steps: 800, warmup: 80, lr: 3e-3, seeds: [0], evalEvery: 200, evalSequences: 64,
+    name: "tiny",
+    purpose: "trying it: one seed, a few minutes on a quiet 2-core machine (about 15 under load)",
+    base: { L: 6, D: 32, H: 4, KV: 2, F: 88 },
+    vocabSize: 384,
+    seqLen: 64,
+    batchSize: 8,
+    steps: 800,
+    warmup: 80,
+    lr: 3e-3,
+    seeds: [0],
+    evalEvery: 200,
+    evalSequences: 64,
   },
   small: {
-    name: "small", purpose: "the published report (docs/ablations/): 3 seeds, about 25 minutes of one core's time (longer on a shared machine)",
-    base: { L: 8, D: 48, H: 4, KV: 2, F: 128 }, vocabSize: 512, seqLen: 64, batchSize: 8,
-    steps: 600, warmup: 60, lr: 3e-3, seeds: [0, 1, 2], evalEvery: 200, evalSequences: 64,
+    name: "small",
+    purpose: "the published report (docs/ablations/): 3 seeds, about 25 minutes of one core's time (longer on a shared machine)",
+    base: { L: 8, D: 48, H: 4, KV: 2, F: 128 },
+    vocabSize: 512,
+    seqLen: 64,
+    batchSize: 8,
+    steps: 600,
+    warmup: 60,
+    lr: 3e-3,
+    seeds: [0, 1, 2],
+    evalEvery: 200,
+    evalSequences: 64,
   },
   medium: {
-    name: "medium", purpose: "bigger machines: 3 seeds, a 1.3M-parameter base and 16x the tokens of small",
-    base: { L: 12, D: 96, H: 6, KV: 2, F: 256 }, vocabSize: 1024, seqLen: 128, batchSize: 16,
-    steps: 2400, warmup: 200, lr: 2e-3, seeds: [0, 1, 2], evalEvery: 400, evalSequences: 128,
+    name: "medium",
+    purpose: "bigger machines: 3 seeds, a 1.3M-parameter base and 16x the tokens of small",
+    base: { L: 12, D: 96, H: 6, KV: 2, F: 256 },
+    vocabSize: 1024,
+    seqLen: 128,
+    batchSize: 16,
+    steps: 2400,
+    warmup: 200,
+    lr: 2e-3,
+    seeds: [0, 1, 2],
+    evalEvery: 400,
+    evalSequences: 128,
   },
 };
 
@@ -78,13 +105,31 @@ export const STUDY_NAMES: Study["name"][] = ["ffn", "depth", "embedding", "gqa",
 /** How far each variant may be from the budget (the base's parameter count). */
 export const PARAM_TOLERANCE = 0.02;
 
-interface Shape { L: number; D: number; H: number; KV: number; F: number }
+interface Shape {
+  L: number;
+  D: number;
+  H: number;
+  KV: number;
+  F: number;
+}
 
 function makeConfig(s: Shape, V: number, o: Partial<MobileLLMConfig> = {}): MobileLLMConfig {
   return {
-    vocabSize: V, hiddenSize: s.D, intermediateSize: s.F, numLayers: s.L, numHeads: s.H, numKvHeads: s.KV, headDim: s.D / s.H,
-    maxPositions: 2048, rmsNormEps: 1e-5, ropeTheta: 10000, shareEmbedding: true, layerSharing: false,
-    bosTokenId: 1, eosTokenId: 2, ...o,
+    vocabSize: V,
+    hiddenSize: s.D,
+    intermediateSize: s.F,
+    numLayers: s.L,
+    numHeads: s.H,
+    numKvHeads: s.KV,
+    headDim: s.D / s.H,
+    maxPositions: 2048,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    shareEmbedding: true,
+    layerSharing: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
+    ...o,
   };
 }
 
@@ -101,12 +146,16 @@ function solveF(c: MobileLLMConfig, budget: number): MobileLLMConfig {
  */
 function solveWidth(c: MobileLLMConfig, budget: number, ratio: number): MobileLLMConfig {
   const H = c.numHeads;
-  let best: MobileLLMConfig | undefined, bestErr = Infinity;
+  let best: MobileLLMConfig | undefined,
+    bestErr = Infinity;
   for (let D = 2 * H; D <= 4096; D += 2 * H) {
     const x = solveF({ ...c, hiddenSize: D, headDim: D / H, intermediateSize: Math.max(1, Math.round(ratio * D)) }, budget);
     if (Math.abs(parameterCount(x) - budget) > PARAM_TOLERANCE * budget) continue;
     const err = Math.abs(Math.log(x.intermediateSize / D / ratio));
-    if (err < bestErr) { best = x; bestErr = err; }
+    if (err < bestErr) {
+      best = x;
+      bestErr = err;
+    }
   }
   if (!best) throw new Error(`no width puts a ${c.numLayers}-layer model within ${PARAM_TOLERANCE * 100}% of ${budget} parameters`);
   return best;
@@ -114,12 +163,13 @@ function solveWidth(c: MobileLLMConfig, budget: number, ratio: number): MobileLL
 
 /** The five studies for a budget's base shape and a vocabulary size. */
 export function buildStudies(budget: Budget, vocabSize: number): Study[] {
-  const b = budget.base, V = vocabSize;
+  const b = budget.base,
+    V = vocabSize;
   const base = makeConfig(b, V);
   const P = parameterCount(base);
   const ratio = b.F / b.D;
   const baseVariant = (label: string): Variant => ({ key: "base", label, config: base });
-  const perLayer = (parameterCount(base) - parameterCount({ ...base, numLayers: base.numLayers - 1 }));
+  const perLayer = parameterCount(base) - parameterCount({ ...base, numLayers: base.numLayers - 1 });
 
   // (2) wide and shallow: a quarter of the layers (at least 2), the width solved for the budget
   const shallowL = Math.max(2, Math.round(b.L / 4));
@@ -138,31 +188,43 @@ export function buildStudies(budget: Budget, vocabSize: number): Study[] {
 
   return [
     {
-      name: "ffn", title: "SwiGLU vs vanilla ReLU feed-forward network", paperRef: "§2.2.1",
+      name: "ffn",
+      title: "SwiGLU vs vanilla ReLU feed-forward network",
+      paperRef: "§2.2.1",
       claim: "SwiGLU improves a 125M model over the vanilla ReLU FFN (about +1.3 points of average zero-shot accuracy).",
       expectedBest: "swiglu",
       variants: [baseVariant("swiglu"), { key: "relu-ffn", label: "relu", config: relu }],
     },
     {
-      name: "depth", title: "Deep and thin vs wide and shallow at equal parameters", paperRef: "§2.2.2",
+      name: "depth",
+      title: "Deep and thin vs wide and shallow at equal parameters",
+      paperRef: "§2.2.2",
       claim: "For sub-billion models depth matters more than width: at the same size a deeper, thinner model is more accurate.",
       expectedBest: "deep-thin",
       variants: [baseVariant("deep-thin"), { key: "wide-shallow", label: "wide-shallow", config: wide }],
     },
     {
-      name: "embedding", title: "Shared input/output embedding, saved parameters spent on depth, vs separate", paperRef: "§2.2.3",
-      claim: "Sharing the embedding saves 11.8% of a 125M model for a 0.2-point accuracy loss; spending the savings on more layers more than recovers it.",
+      name: "embedding",
+      title: "Shared input/output embedding, saved parameters spent on depth, vs separate",
+      paperRef: "§2.2.3",
+      claim:
+        "Sharing the embedding saves 11.8% of a 125M model for a 0.2-point accuracy loss; spending the savings on more layers more than recovers it.",
       expectedBest: "shared+depth",
       variants: [baseVariant("shared+depth"), { key: "separate-embedding", label: "separate", config: separate }],
     },
     {
-      name: "gqa", title: "Grouped-query attention (fewer KV heads, savings spent on width) vs multi-head attention", paperRef: "§2.2.4",
-      claim: "Fewer key/value heads than query heads costs little, and the parameters saved buy more width: GQA at equal size is better than MHA.",
+      name: "gqa",
+      title: "Grouped-query attention (fewer KV heads, savings spent on width) vs multi-head attention",
+      paperRef: "§2.2.4",
+      claim:
+        "Fewer key/value heads than query heads costs little, and the parameters saved buy more width: GQA at equal size is better than MHA.",
       expectedBest: "gqa",
       variants: [baseVariant("gqa"), { key: "mha", label: "mha", config: mha }],
     },
     {
-      name: "layer-sharing", title: "Layer sharing: none vs immediate vs repeat-all vs reverse", paperRef: "§2.3",
+      name: "layer-sharing",
+      title: "Layer sharing: none vs immediate vs repeat-all vs reverse",
+      paperRef: "§2.3",
       claim: "Sharing blocks adds depth at no parameter cost; of the three orders, immediate block-wise sharing is the most accurate.",
       expectedBest: "immediate",
       variants: [
@@ -178,9 +240,12 @@ export function buildStudies(budget: Budget, vocabSize: number): Study[] {
 /** The budget's parameter count and each variant's relative difference from it; throws if one is off by more than 2%. */
 export function checkEqualParams(study: Study, budgetParams: number): { key: string; params: number; diff: number }[] {
   return study.variants.map((v) => {
-    const params = parameterCount(v.config), diff = params / budgetParams - 1;
+    const params = parameterCount(v.config),
+      diff = params / budgetParams - 1;
     if (Math.abs(diff) > PARAM_TOLERANCE) {
-      throw new Error(`study ${study.name}: ${v.label} has ${params} parameters, ${(diff * 100).toFixed(2)}% from the budget ${budgetParams} (limit ±${PARAM_TOLERANCE * 100}%)`);
+      throw new Error(
+        `study ${study.name}: ${v.label} has ${params} parameters, ${(diff * 100).toFixed(2)}% from the budget ${budgetParams} (limit ±${PARAM_TOLERANCE * 100}%)`,
+      );
     }
     return { key: v.key, params, diff };
   });
@@ -189,7 +254,9 @@ export function checkEqualParams(study: Study, budgetParams: number): { key: str
 /** One line describing a configuration: layers (and applications), width, heads, KV heads, FFN, parameters. */
 export function describeConfig(c: MobileLLMConfig): string {
   const sharing = c.layerSharing ? ` x2 (${c.layerSharingOrder ?? "immediate"})` : "";
-  return `L ${c.numLayers}${sharing}, D ${c.hiddenSize}, H ${c.numHeads}, KV ${c.numKvHeads}, ` +
-         `FFN ${c.ffnType ?? "swiglu"} ${c.intermediateSize}, embedding ${c.shareEmbedding ? "shared" : "separate"}, ` +
-         `${parameterCount(c).toLocaleString("en-US")} parameters`;
+  return (
+    `L ${c.numLayers}${sharing}, D ${c.hiddenSize}, H ${c.numHeads}, KV ${c.numKvHeads}, ` +
+    `FFN ${c.ffnType ?? "swiglu"} ${c.intermediateSize}, embedding ${c.shareEmbedding ? "shared" : "separate"}, ` +
+    `${parameterCount(c).toLocaleString("en-US")} parameters`
+  );
 }

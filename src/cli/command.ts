@@ -49,7 +49,8 @@ const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
 function joinNegativeValues(cmd: Command, argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!, next = argv[i + 1];
+    const a = argv[i]!,
+      next = argv[i + 1];
     if (a === "--") {
       out.push(...argv.slice(i));
       break;
@@ -67,7 +68,9 @@ function joinNegativeValues(cmd: Command, argv: string[]): string[] {
 
 /** Edit distance (insertions, deletions, substitutions, adjacent swaps) between two short names. */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
@@ -81,7 +84,8 @@ function editDistance(a: string, b: string): number {
 export function closestName(name: string, names: readonly string[]): string | undefined {
   const prefixed = names.filter((n) => name.length >= 2 && n.startsWith(name));
   if (prefixed.length === 1) return prefixed[0];
-  let best: string | undefined, bestD = Infinity;
+  let best: string | undefined,
+    bestD = Infinity;
   for (const n of names) {
     const d = editDistance(name, n);
     if (d < bestD) [best, bestD] = [n, d];
@@ -139,25 +143,42 @@ const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const DECIMAL_INTEGER = /^[+-]?\d+$/;
 
 /** Parse a number flag, or throw a UsageError naming the flag. */
-export function numberFlag(values: Record<string, unknown>, name: string, opts: { integer?: boolean; min?: number; max?: number; hint?: string } = {}): number | undefined {
+export function numberFlag(
+  values: Record<string, unknown>,
+  name: string,
+  opts: { integer?: boolean; min?: number; max?: number; hint?: string } = {},
+): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  const ok = typeof raw === "string" && (opts.integer ? DECIMAL_INTEGER : DECIMAL).test(raw) && Number.isFinite(n) &&
-             (!opts.integer || Number.isInteger(n)) && (opts.min === undefined || n >= opts.min) && (opts.max === undefined || n <= opts.max);
+  const ok =
+    typeof raw === "string" &&
+    (opts.integer ? DECIMAL_INTEGER : DECIMAL).test(raw) &&
+    Number.isFinite(n) &&
+    (!opts.integer || Number.isInteger(n)) &&
+    (opts.min === undefined || n >= opts.min) &&
+    (opts.max === undefined || n <= opts.max);
   if (!ok) {
-    const range = [opts.min !== undefined ? `>= ${opts.min}` : "", opts.max !== undefined ? `<= ${opts.max}` : ""].filter(Boolean).join(" and ");
+    const range = [opts.min !== undefined ? `>= ${opts.min}` : "", opts.max !== undefined ? `<= ${opts.max}` : ""]
+      .filter(Boolean)
+      .join(" and ");
     const notDecimal = typeof raw === "string" && !(opts.integer ? DECIMAL_INTEGER : DECIMAL).test(raw) && Number.isFinite(n);
-    throw new UsageError(`--${name} expects ${opts.integer ? "an integer" : "a number"}${range ? ` ${range}` : ""}, ` +
-                         `got ${JSON.stringify(raw)}${notDecimal ? ` (write it in plain decimal digits${opts.integer ? ", no exponent" : ""})` : ""}` +
-                         `${opts.hint ? ` (${opts.hint})` : ""}`);
+    throw new UsageError(
+      `--${name} expects ${opts.integer ? "an integer" : "a number"}${range ? ` ${range}` : ""}, ` +
+        `got ${JSON.stringify(raw)}${notDecimal ? ` (write it in plain decimal digits${opts.integer ? ", no exponent" : ""})` : ""}` +
+        `${opts.hint ? ` (${opts.hint})` : ""}`,
+    );
   }
   return n;
 }
 
 /** Parse a comma-separated list of token ids ("1,2,3"). */
 export function idsFlag(raw: string, name = "ids"): number[] {
-  const ids = raw.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+  const ids = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+    .map(Number);
   if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) {
     throw new UsageError(`--${name} expects comma-separated non-negative integers like 1,450,4996, got ${JSON.stringify(raw)}`);
   }
@@ -174,7 +195,8 @@ export function unescapeFlag(raw: string, name: string): string {
     if (esc in simple) return simple[esc]!;
     if (esc.startsWith("u{")) return String.fromCodePoint(parseInt(esc.slice(2, -1), 16));
     if (esc.length > 1) return String.fromCharCode(parseInt(esc.slice(1), 16));
-    throw new UsageError(`--${name}: unknown escape ${JSON.stringify(all)} in ${JSON.stringify(raw)}; ` +
-                         `use \\n \\t \\r \\0 \\\\ \\xHH or \\uHHHH`);
+    throw new UsageError(
+      `--${name}: unknown escape ${JSON.stringify(all)} in ${JSON.stringify(raw)}; ` + `use \\n \\t \\r \\0 \\\\ \\xHH or \\uHHHH`,
+    );
   });
 }

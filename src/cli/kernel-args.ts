@@ -5,7 +5,10 @@ import type { OptionSpec } from "./command.js";
 import { UsageError } from "./command.js";
 
 export const BACKEND_OPTION: OptionSpec = {
-  type: "string", value: "NAME", description: "kernel backend: wasm (SIMD) or ts (readable reference)", default: "wasm",
+  type: "string",
+  value: "NAME",
+  description: "kernel backend: wasm (SIMD) or ts (readable reference)",
+  default: "wasm",
 };
 
 /** The --backend value, checked (undefined only when the option has no default and was not given). */
@@ -20,7 +23,8 @@ export function parseBackend(value: unknown, allowUndefined = false): BackendNam
 }
 
 export const THREADS_OPTION: OptionSpec = {
-  type: "string", value: "N",
+  type: "string",
+  value: "N",
   description: "threads for the wasm kernels (default: every available core; 1 runs no worker threads); outputs are identical for any N",
 };
 
@@ -28,7 +32,8 @@ export const THREADS_OPTION: OptionSpec = {
 export function parseThreads(value: unknown, backend: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!(Number.isInteger(n) && n >= 1 && n <= 64)) throw new UsageError(`--threads expects an integer from 1 to 64, got ${JSON.stringify(value)}`);
+  if (!(Number.isInteger(n) && n >= 1 && n <= 64))
+    throw new UsageError(`--threads expects an integer from 1 to 64, got ${JSON.stringify(value)}`);
   if (backend === "ts" && n !== 1) throw new UsageError(`the ts reference backend runs on one thread; --threads ${n} needs --backend wasm`);
   return n;
 }

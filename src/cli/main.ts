@@ -37,7 +37,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd: Command | undefined = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
-    const guess = closestName(name, COMMANDS.map((c) => c.name));
+    const guess = closestName(
+      name,
+      COMMANDS.map((c) => c.name),
+    );
     process.stderr.write(`mobilellm: unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ""}\n\n${mainHelp()}`);
     return 2;
   }
@@ -76,4 +79,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -15,8 +15,10 @@ export function defaultModelPath(): string {
 }
 
 /** The local folder for a --model value (a folder, or a hub id such as facebook/MobileLLM-125M). */
-export async function resolveModelArg(arg: string | undefined,
-  options: { revision?: string; quiet?: boolean; signal?: AbortSignal; files?: string[] } = {}): Promise<string> {
+export async function resolveModelArg(
+  arg: string | undefined,
+  options: { revision?: string; quiet?: boolean; signal?: AbortSignal; files?: string[] } = {},
+): Promise<string> {
   const hub: { quiet?: boolean; signal?: AbortSignal; files?: string[] } = {};
   if (options.quiet !== undefined) hub.quiet = options.quiet;
   if (options.signal) hub.signal = options.signal;
@@ -26,9 +28,12 @@ export async function resolveModelArg(arg: string | undefined,
 
 /** --layer-sharing-attention, for the commands that run a model (see LayerSharingAttention). */
 export const LAYER_SHARING_ATTENTION_OPTION: OptionSpec = {
-  type: "string", value: "MODE", default: "separate",
-  description: "-LS models: separate (each run of a shared block attends over its own keys) or " +
-               "reference-cache (as the published code with use_cache: the second run attends over the first run's keys)",
+  type: "string",
+  value: "MODE",
+  default: "separate",
+  description:
+    "-LS models: separate (each run of a shared block attends over its own keys) or " +
+    "reference-cache (as the published code with use_cache: the second run attends over the first run's keys)",
 };
 
 export function layerSharingAttentionFlag(values: Record<string, unknown>): LayerSharingAttention {
@@ -41,7 +46,9 @@ export function layerSharingAttentionFlag(values: Record<string, unknown>): Laye
 
 /** The --dtype option every command that loads a model shares (same values as loadModel's dtype). */
 export const DTYPE_OPTION = {
-  type: "string", value: "TYPE", default: "auto",
+  type: "string",
+  value: "TYPE",
+  default: "auto",
   description: "weights in memory: auto (as stored), f32, f16, bf16, or q8_0 / q4_0 (8-/4-bit blocks, quantized while loading)",
 } as const;
 
@@ -50,7 +57,8 @@ const DTYPES = ["auto", "f32", "f16", "bf16", "q8_0", "q4_0"] as const;
 /** The validated --dtype value. */
 export function dtypeFlag(values: Record<string, unknown>): DType | "auto" {
   const d = (values.dtype as string | undefined) ?? "auto";
-  if (!(DTYPES as readonly string[]).includes(d)) throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, got ${JSON.stringify(d)}`);
+  if (!(DTYPES as readonly string[]).includes(d))
+    throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, got ${JSON.stringify(d)}`);
   return d as DType | "auto";
 }
 
@@ -64,8 +72,17 @@ export const LOAD_OPTIONS = {
 
 /** Those flags, checked, as loadModel options (threads left out when not given: the machine's default). */
 export function loadFlags(values: Record<string, unknown>): {
-  backend: BackendName; dtype: DType | "auto"; layerSharingAttention: LayerSharingAttention; threads?: number;
+  backend: BackendName;
+  dtype: DType | "auto";
+  layerSharingAttention: LayerSharingAttention;
+  threads?: number;
 } {
-  const backend = parseBackend(values.backend), threads = parseThreads(values.threads, backend);
-  return { backend, dtype: dtypeFlag(values), layerSharingAttention: layerSharingAttentionFlag(values), ...(threads !== undefined ? { threads } : {}) };
+  const backend = parseBackend(values.backend),
+    threads = parseThreads(values.threads, backend);
+  return {
+    backend,
+    dtype: dtypeFlag(values),
+    layerSharingAttention: layerSharingAttentionFlag(values),
+    ...(threads !== undefined ? { threads } : {}),
+  };
 }

@@ -48,7 +48,8 @@ function parseLine(file: string, line: number, bytes: Uint8Array): Record<string
 export async function* jsonlRows(file: string): AsyncGenerator<Row> {
   checkFile(file);
   let carry = Buffer.alloc(0);
-  let line = 0, rows = 0;
+  let line = 0,
+    rows = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 16 })) {
     let buf = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     let start = 0;
@@ -56,7 +57,10 @@ export async function* jsonlRows(file: string): AsyncGenerator<Row> {
       line++;
       const row = parseLine(file, line, buf.subarray(start, nl));
       start = nl + 1;
-      if (row) { rows++; yield { row, line }; }
+      if (row) {
+        rows++;
+        yield { row, line };
+      }
     }
     carry = Buffer.from(buf.subarray(start));
     buf = carry;
@@ -64,7 +68,10 @@ export async function* jsonlRows(file: string): AsyncGenerator<Row> {
   if (carry.length) {
     line++;
     const row = parseLine(file, line, carry);
-    if (row) { rows++; yield { row, line }; }
+    if (row) {
+      rows++;
+      yield { row, line };
+    }
   }
   if (rows === 0) throw new DataError(file, undefined, "empty: no JSON rows found");
 }

@@ -30,9 +30,22 @@ export interface EvaluateFileOptions extends EvaluateOptions {
 }
 
 /** Evaluate one task on a .jsonl/.parquet file of rows in the dataset's own field layout. */
-export function evaluateTask(model: MobileLLM, tok: EvalTokenizer, task: McTask, file: string, options: EvaluateFileOptions = {}): Promise<TaskResult> {
+export function evaluateTask(
+  model: MobileLLM,
+  tok: EvalTokenizer,
+  task: McTask,
+  file: string,
+  options: EvaluateFileOptions = {},
+): Promise<TaskResult> {
   const { resumeFile, ...rest } = options;
-  return evaluateRows(model, tok, task, readRows(file), file, resumeFile !== undefined ? { ...rest, resume: fileResumeStore(resumeFile) } : rest);
+  return evaluateRows(
+    model,
+    tok,
+    task,
+    readRows(file),
+    file,
+    resumeFile !== undefined ? { ...rest, resume: fileResumeStore(resumeFile) } : rest,
+  );
 }
 
 export interface PerplexityFileOptions extends PerplexityOptions {

@@ -32,7 +32,12 @@ export interface EvalTokenizer {
 }
 
 /** lm-evaluation-harness `_encode_pair`: token ids of a context and its continuation. */
-export function encodePair(tok: EvalTokenizer, context: string, continuation: string, addBos = true): { context: number[]; continuation: number[] } {
+export function encodePair(
+  tok: EvalTokenizer,
+  context: string,
+  continuation: string,
+  addBos = true,
+): { context: number[]; continuation: number[] } {
   const spaces = context.length - context.trimEnd().length;
   if (spaces > 0) {
     continuation = context.slice(context.length - spaces) + continuation;
@@ -98,7 +103,8 @@ export function meanStderr(xs: number[]): MetricValue {
 
 /** Score every request of an item and pick the acc / acc_norm predictions. */
 export function scoreItem(scorer: LoglikelihoodScorer, tok: EvalTokenizer, item: McItem, line: number, addBos = true): ItemResult {
-  const loglikelihoods: number[] = [], isGreedy: boolean[] = [];
+  const loglikelihoods: number[] = [],
+    isGreedy: boolean[] = [];
   for (const req of item.requests) {
     const { context, continuation } = encodePair(tok, req.context, req.continuation, addBos);
     const r = scorer.score(context, continuation);
@@ -107,7 +113,11 @@ export function scoreItem(scorer: LoglikelihoodScorer, tok: EvalTokenizer, item:
   }
   const choiceLengths = item.choices.map((c) => [...c].length); // Python len(): code points
   return {
-    line, gold: item.gold, loglikelihoods, isGreedy, choiceLengths,
+    line,
+    gold: item.gold,
+    loglikelihoods,
+    isGreedy,
+    choiceLengths,
     pred: argmax(loglikelihoods),
     predNorm: argmax(loglikelihoods.map((ll, i) => ll / choiceLengths[i]!)),
   };
@@ -135,7 +145,14 @@ function readResume(store: ResumeStore, task: string): Map<number, ItemResult> {
  * Evaluate one task on rows in the dataset's own field layout (`file` names their source in
  * results and errors). Node reads them from a .jsonl/.parquet file: evaluateTask in eval/files.ts.
  */
-export async function evaluateRows(model: MobileLLM, tok: EvalTokenizer, task: McTask, rows: AsyncIterable<Row>, file: string, options: EvaluateOptions = {}): Promise<TaskResult> {
+export async function evaluateRows(
+  model: MobileLLM,
+  tok: EvalTokenizer,
+  task: McTask,
+  rows: AsyncIterable<Row>,
+  file: string,
+  options: EvaluateOptions = {},
+): Promise<TaskResult> {
   const scorer = new LoglikelihoodScorer(model);
   const addBos = options.addBos ?? true;
   const resumed = options.resume ? readResume(options.resume, task.name) : new Map<number, ItemResult>();
@@ -147,7 +164,11 @@ export async function evaluateRows(model: MobileLLM, tok: EvalTokenizer, task: M
     let result = resumed.get(line);
     if (result) {
       if (result.gold !== item.gold || result.loglikelihoods.length !== item.requests.length) {
-        throw new DataError(options.resume!.name, undefined, `resume record for ${task.name} line ${line} does not match ${file}; delete the resume file to start over`);
+        throw new DataError(
+          options.resume!.name,
+          undefined,
+          `resume record for ${task.name} line ${line} does not match ${file}; delete the resume file to start over`,
+        );
       }
     } else {
       result = scoreItem(scorer, tok, item, line, addBos);
@@ -158,7 +179,9 @@ export async function evaluateRows(model: MobileLLM, tok: EvalTokenizer, task: M
     options.onItem?.(items.length, result);
   }
   return {
-    task: task.name, file, n: items.length,
+    task: task.name,
+    file,
+    n: items.length,
     acc: meanStderr(items.map((r) => (r.pred === r.gold ? 1 : 0))),
     acc_norm: meanStderr(items.map((r) => (r.predNorm === r.gold ? 1 : 0))),
     metrics: task.metrics,

@@ -41,12 +41,16 @@ export class LoglikelihoodScorer {
 
   /** Score `continuation` after `context` (token ids). Left-truncates the context when both exceed the model's context length, like the harness. */
   score(context: number[], continuation: number[]): LoglikelihoodResult {
-    const model = this.model, V = model.config.vocabSize, maxP = model.cache.maxP;
+    const model = this.model,
+      V = model.config.vocabSize,
+      maxP = model.cache.maxP;
     if (continuation.length === 0) throw new RangeError("empty continuation: nothing to score");
     for (const id of [...context, ...continuation]) {
-      if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new RangeError(`token id ${id} is outside the model's vocabulary [0, ${V}): do the tokenizer and the model match?`);
+      if (!(Number.isInteger(id) && id >= 0 && id < V))
+        throw new RangeError(`token id ${id} is outside the model's vocabulary [0, ${V}): do the tokenizer and the model match?`);
     }
-    if (continuation.length > maxP) throw new RangeError(`continuation of ${continuation.length} tokens exceeds the model's ${maxP}-position context`);
+    if (continuation.length > maxP)
+      throw new RangeError(`continuation of ${continuation.length} tokens exceeds the model's ${maxP}-position context`);
     // The model sees (context + continuation)[-(maxP+1):][:-1]: keep the last maxP+1-len(cont) context tokens.
     const keep = maxP + 1 - continuation.length;
     const ctx = context.length > keep ? context.slice(context.length - keep) : context;
@@ -59,7 +63,8 @@ export class LoglikelihoodScorer {
       model.truncate(ctx.length); // same context: drop the previous choice, keep the saved logits
     } else {
       const start = Math.min(p, ctx.length - 1); // re-feed at least the last context token to get its logits
-      if (start === 0) model.reset(); else model.truncate(start);
+      if (start === 0) model.reset();
+      else model.truncate(start);
       this.contextLogitsV.set(model.feed(ctx.slice(start)));
       this.cachedContext = ctx;
     }

@@ -77,15 +77,20 @@ export function perplexityFromLosses(windowLosses: number[], seqlen: number, str
   return Math.exp(sumNll / (n * seqlen));
 }
 
-
 /**
  * Mean next-token cross-entropy of one window fed from position 0: the average over t = 0..T-2 of
  * -log p(window[t+1] | window[..t]). Feeds `chunk` tokens at a time (between chunks the event
  * loop runs and `signal` is checked).
  */
-export async function windowLoss(model: MobileLLM, window: ArrayLike<number>, signal?: AbortSignal,
-                                 onChunk?: (tokens: number) => void, chunk = 256): Promise<number> {
-  const T = window.length, V = model.config.vocabSize;
+export async function windowLoss(
+  model: MobileLLM,
+  window: ArrayLike<number>,
+  signal?: AbortSignal,
+  onChunk?: (tokens: number) => void,
+  chunk = 256,
+): Promise<number> {
+  const T = window.length,
+    V = model.config.vocabSize;
   if (T < 2) throw new RangeError("a perplexity window needs at least 2 tokens");
   let sumCE = 0;
   model.reset();
@@ -118,7 +123,10 @@ function hashIds(ids: ArrayLike<number>): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < ids.length; i++) {
     let x = ids[i]!;
-    for (let k = 0; k < 4; k++) { h = Math.imul(h ^ (x & 0xff), 0x01000193); x >>>= 8; }
+    for (let k = 0; k < 4; k++) {
+      h = Math.imul(h ^ (x & 0xff), 0x01000193);
+      x >>>= 8;
+    }
   }
   return (h >>> 0).toString(16).padStart(8, "0");
 }
@@ -137,12 +145,13 @@ function readResume(store: ResumeStore, expect: Omit<ResumeState, "windowLosses"
     throw new Error(`${file}: not a perplexity resume file (format ${JSON.stringify(s.format)}); delete it or pass another path`);
   }
   if (s.seqlen !== expect.seqlen || s.streamLength !== expect.streamLength || s.idsHash !== expect.idsHash) {
-    throw new Error(`${file}: resume file was written for another run (seqlen ${s.seqlen}, ${s.streamLength} tokens, hash ${s.idsHash}; ` +
-                    `this run: seqlen ${expect.seqlen}, ${expect.streamLength} tokens, hash ${expect.idsHash}); delete it or pass another path`);
+    throw new Error(
+      `${file}: resume file was written for another run (seqlen ${s.seqlen}, ${s.streamLength} tokens, hash ${s.idsHash}; ` +
+        `this run: seqlen ${expect.seqlen}, ${expect.streamLength} tokens, hash ${expect.idsHash}); delete it or pass another path`,
+    );
   }
   return s.windowLosses;
 }
-
 
 /** Perplexity of a token stream (ids[0] is normally BOS) with eval.py's windows. */
 export async function perplexity(model: MobileLLM, ids: ArrayLike<number>, options: PerplexityOptions = {}): Promise<PerplexityResult> {
@@ -153,29 +162,44 @@ export async function perplexity(model: MobileLLM, ids: ArrayLike<number>, optio
   }
   const V = model.config.vocabSize;
   for (let i = 0; i < ids.length; i++) {
-    if (!(Number.isInteger(ids[i]) && ids[i]! >= 0 && ids[i]! < V)) throw new RangeError(`token id ${ids[i]} at index ${i} is outside the vocabulary [0, ${V})`);
+    if (!(Number.isInteger(ids[i]) && ids[i]! >= 0 && ids[i]! < V))
+      throw new RangeError(`token id ${ids[i]} at index ${i} is outside the vocabulary [0, ${V})`);
   }
   const available = Math.floor(ids.length / seqlen);
-  if (available === 0) throw new RangeError(`the stream has ${ids.length} tokens, fewer than one window of ${seqlen}; use a smaller seqlen`);
+  if (available === 0)
+    throw new RangeError(`the stream has ${ids.length} tokens, fewer than one window of ${seqlen}; use a smaller seqlen`);
   const nsamples = Math.min(available, options.limitWindows ?? available);
 
   const header = { format: "mobilellm-ppl-resume/1" as const, seqlen, streamLength: ids.length, idsHash: hashIds(ids) };
   const windowLosses = options.resume ? readResume(options.resume, header).slice(0, nsamples) : [];
   const resumedWindows = windowLosses.length;
   let tokensThisRun = 0;
-  const report = () => options.onProgress?.({
-    done: windowLosses.length, total: nsamples, tokensThisRun,
-    ppl: windowLosses.length ? perplexityFromLosses(windowLosses, seqlen, options.strict) : NaN,
-  });
+  const report = () =>
+    options.onProgress?.({
+      done: windowLosses.length,
+      total: nsamples,
+      tokensThisRun,
+      ppl: windowLosses.length ? perplexityFromLosses(windowLosses, seqlen, options.strict) : NaN,
+    });
   for (let i = windowLosses.length; i < nsamples; i++) {
     const window = Array.prototype.slice.call(ids, i * seqlen, (i + 1) * seqlen) as number[];
-    windowLosses.push(await windowLoss(model, window, options.signal, (n) => { tokensThisRun += n; report(); }));
+    windowLosses.push(
+      await windowLoss(model, window, options.signal, (n) => {
+        tokensThisRun += n;
+        report();
+      }),
+    );
     options.resume?.write(JSON.stringify({ ...header, windowLosses }) + "\n");
     report();
     await yieldToEventLoop();
   }
   return {
     ppl: perplexityFromLosses(windowLosses, seqlen, options.strict),
-    seqlen, nsamples, streamLength: ids.length, windowLosses, strict: Boolean(options.strict), resumedWindows,
+    seqlen,
+    nsamples,
+    streamLength: ids.length,
+    windowLosses,
+    strict: Boolean(options.strict),
+    resumedWindows,
   };
 }

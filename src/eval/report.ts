@@ -33,6 +33,8 @@ const withStderr = (m: MetricValue) => `${pct(m.value)} ± ${pct(m.stderr)}`;
 
 /** | task | n | acc | acc_norm | reported |  with standard errors, in percent. */
 export function detailTable(results: TaskResult[]): string {
-  return markdownTable(["task", "n", "acc", "acc_norm", "harness reports"],
-    results.map((r) => [r.task, String(r.n), withStderr(r.acc), withStderr(r.acc_norm), r.metrics.join(", ")]));
+  return markdownTable(
+    ["task", "n", "acc", "acc_norm", "harness reports"],
+    results.map((r) => [r.task, String(r.n), withStderr(r.acc), withStderr(r.acc_norm), r.metrics.join(", ")]),
+  );
 }

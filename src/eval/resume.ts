@@ -11,4 +11,3 @@ export interface ResumeStore {
   /** Add text at the end. */
   append(text: string): void;
 }
-

@@ -2,7 +2,11 @@
 // 1-based line). Reading rows from files is data.ts (Node); everything else takes rows.
 
 export class DataError extends Error {
-  constructor(readonly file: string, readonly line: number | undefined, problem: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    problem: string,
+  ) {
     super(`${file}${line !== undefined ? `:${line}` : ""}: ${problem}`);
     this.name = "DataError";
   }

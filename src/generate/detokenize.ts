@@ -55,8 +55,8 @@ const SLIDE_AT = 16;
 /** Incremental detokenizer: push ids one at a time, get the new complete text of each. */
 export class IncrementalDecoder implements TextStream {
   private readonly codec: TextCodec;
-  private window: number[];   // context ids, then the ids pushed since the window last slid
-  private done: string;       // decode(window) up to the text already emitted
+  private window: number[]; // context ids, then the ids pushed since the window last slid
+  private done: string; // decode(window) up to the text already emitted
 
   /** `contextIds`: the prompt (only its last few ids are used, as left context). */
   constructor(codec: TextCodec, contextIds: ArrayLike<number> = []) {
@@ -90,7 +90,8 @@ export class IncrementalDecoder implements TextStream {
       text = complete.slice(Math.max(i, this.done.length));
     }
     this.done = complete.length > this.done.length ? complete : this.done;
-    if (complete === full && this.window.length >= SLIDE_AT) { // complete text: slide the window
+    if (complete === full && this.window.length >= SLIDE_AT) {
+      // complete text: slide the window
       this.window = this.window.slice(-KEEP);
       this.done = this.codec.decode(this.window);
     }

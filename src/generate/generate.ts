@@ -114,10 +114,10 @@ export function samplingDefaults(generationConfig: unknown, file = "generation_c
     if (typeof v !== "number") throw new TypeError(`${file}: "${key}" must be a number, got ${JSON.stringify(v)}`);
     return v;
   };
-  const o: SamplingOptions = g.do_sample === true
-    ? { temperature: num("temperature") ?? 1, topK: num("top_k") ?? 50, topP: num("top_p") ?? 1 }
-    : { ...GREEDY };
-  const minP = num("min_p"), penalty = num("repetition_penalty");
+  const o: SamplingOptions =
+    g.do_sample === true ? { temperature: num("temperature") ?? 1, topK: num("top_k") ?? 50, topP: num("top_p") ?? 1 } : { ...GREEDY };
+  const minP = num("min_p"),
+    penalty = num("repetition_penalty");
   if (g.do_sample === true && minP !== undefined) o.minP = minP;
   if (penalty !== undefined) o.repetitionPenalty = penalty;
   try {
@@ -149,7 +149,8 @@ export function generate(model: GenerationModel, prompt: string | ArrayLike<numb
 }
 
 function plan(model: GenerationModel, prompt: string | ArrayLike<number>, given: GenerateOptions): Plan {
-  const c = model.config, V = c.vocabSize;
+  const c = model.config,
+    V = c.vocabSize;
   // The model's defaults (generation_config.json, else greedy), overridden by every option given.
   const o: GenerateOptions = { ...(model.generationDefaults ?? GREEDY) };
   for (const [key, value] of Object.entries(given)) if (value !== undefined) (o as Record<string, unknown>)[key] = value;
@@ -170,20 +171,34 @@ function plan(model: GenerationModel, prompt: string | ArrayLike<number>, given:
   if (badId >= 0) throw new RangeError(`prompt token ${badId} is ${promptIds[badId]}, outside the vocabulary [0, ${V})`);
   const capacity = model.cache.maxP;
   if (promptIds.length + maxNewTokens > capacity) {
-    throw new RangeError(`the prompt (${promptIds.length} tokens) plus maxNewTokens (${maxNewTokens}) is ${promptIds.length + maxNewTokens} ` +
-                         `positions, more than the model's context of ${capacity} (max_position_embeddings or maxPositions); ` +
-                         `shorten the prompt or lower maxNewTokens`);
+    throw new RangeError(
+      `the prompt (${promptIds.length} tokens) plus maxNewTokens (${maxNewTokens}) is ${promptIds.length + maxNewTokens} ` +
+        `positions, more than the model's context of ${capacity} (max_position_embeddings or maxPositions); ` +
+        `shorten the prompt or lower maxNewTokens`,
+    );
   }
-  const eosIds = o.eosTokenId === null ? [] : o.eosTokenId === undefined ? [c.eosTokenId] :
-                 typeof o.eosTokenId === "number" ? [o.eosTokenId] : [...o.eosTokenId];
+  const eosIds =
+    o.eosTokenId === null
+      ? []
+      : o.eosTokenId === undefined
+        ? [c.eosTokenId]
+        : typeof o.eosTokenId === "number"
+          ? [o.eosTokenId]
+          : [...o.eosTokenId];
   const stops = o.stop === undefined ? [] : typeof o.stop === "string" ? [o.stop] : [...o.stop];
   if (stops.some((x) => typeof x !== "string" || x === "")) {
     throw new RangeError(`stop strings must be non-empty strings, got ${JSON.stringify(o.stop)} (an empty one would stop before any text)`);
   }
   if (stops.length > 0 && !o.tokenizer) throw new TypeError("stop strings need options.tokenizer to turn ids into text");
   return {
-    model, promptIds, maxNewTokens, eos: new Set(eosIds), stops,
-    sampler: new Sampler(V, o), signal: o.signal, tokenizer: o.tokenizer,
+    model,
+    promptIds,
+    maxNewTokens,
+    eos: new Set(eosIds),
+    stops,
+    sampler: new Sampler(V, o),
+    signal: o.signal,
+    tokenizer: o.tokenizer,
   };
 }
 
@@ -199,8 +214,10 @@ class ObservedPromise<T> extends Promise<T> {
     return Promise;
   }
   onObserve: (() => void) | undefined;
-  override then<A = T, B = never>(onFulfilled?: ((v: T) => A | PromiseLike<A>) | null,
-                                  onRejected?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+  override then<A = T, B = never>(
+    onFulfilled?: ((v: T) => A | PromiseLike<A>) | null,
+    onRejected?: ((e: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
     this.onObserve?.();
     return super.then(onFulfilled, onRejected);
   }
@@ -278,13 +295,21 @@ export class Generation implements AsyncIterable<GenerateStep> {
     }
     let runningText = "";
     let stopReason: StopReason | null = null;
-    let prefillSeconds = 0, decodeSeconds = 0;
+    let prefillSeconds = 0,
+      decodeSeconds = 0;
     const finish = (reason: StopReason) => {
       this.resolve({
-        ids, text: runningText, promptTokens: P, generatedTokens: ids.length,
+        ids,
+        text: runningText,
+        promptTokens: P,
+        generatedTokens: ids.length,
         prefillTokensPerSecond: prefillSeconds > 0 ? P / prefillSeconds : 0,
         decodeTokensPerSecond: decodeSeconds > 0 ? (ids.length - 1) / decodeSeconds : 0,
-        prefillSeconds, decodeSeconds, stopReason: reason, seed: sampler.seed, threads: model.threads ?? 1,
+        prefillSeconds,
+        decodeSeconds,
+        stopReason: reason,
+        seed: sampler.seed,
+        threads: model.threads ?? 1,
       });
     };
     if (busy.has(model)) {
@@ -300,7 +325,7 @@ export class Generation implements AsyncIterable<GenerateStep> {
       }
       let t = performance.now();
       model.reset();
-      let logits = model.feed(promptIds);                         // prefill
+      let logits = model.feed(promptIds); // prefill
       for (let i = 0; i < maxNewTokens; i++) {
         let id: number;
         try {
@@ -318,8 +343,8 @@ export class Generation implements AsyncIterable<GenerateStep> {
         const last = isEos || i === maxNewTokens - 1;
         let text = "";
         if (decoder) {
-          if (!isEos) text = decoder.push(id);  // EOS has no text
-          if (last) text += decoder.flush();      // an unfinished character at the very end
+          if (!isEos) text = decoder.push(id); // EOS has no text
+          if (last) text += decoder.flush(); // an unfinished character at the very end
           if (stops) {
             const s = stops.push(text);
             text = s.text;
@@ -342,7 +367,7 @@ export class Generation implements AsyncIterable<GenerateStep> {
         }
         t = performance.now();
         oneId[0] = id;
-        logits = model.feed(oneId);                                // decode one position
+        logits = model.feed(oneId); // decode one position
       }
     } catch (e) {
       stopReason = "abort";

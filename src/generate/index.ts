@@ -1,10 +1,21 @@
 // Generation: KV-cache decoding, sampling, streaming text and stop strings.
 export {
-  generate, Generation, samplingDefaults, GREEDY, type GenerateOptions, type GenerateStep, type GenerateResult, type StopReason,
+  generate,
+  Generation,
+  samplingDefaults,
+  GREEDY,
+  type GenerateOptions,
+  type GenerateStep,
+  type GenerateResult,
+  type StopReason,
   type GenerationModel,
 } from "./generate.js";
 export {
-  Sampler, applyRepetitionPenalty, kthLargest, checkSamplingOptions, type SamplingOptions,
+  Sampler,
+  applyRepetitionPenalty,
+  kthLargest,
+  checkSamplingOptions,
+  type SamplingOptions,
 } from "./sampling.js";
 export { argmax } from "../util/argmax.js";
 export { Mulberry32 } from "../util/rng.js";

@@ -64,8 +64,13 @@ export function topPMinPFilter(pV: ArrayLike<number>, topP: number, minP: number
  * Hugging Face repetition penalty, in place: for each distinct id in contextIds[0..n),
  * x = x > 0 ? x / penalty : x · penalty. `seenV` is [V] scratch, all zero on entry and on return.
  */
-export function applyRepetitionPenalty(xV: Float32Array, contextIds: ArrayLike<number>, n: number, penalty: number,
-                                       seenV: Uint8Array): void {
+export function applyRepetitionPenalty(
+  xV: Float32Array,
+  contextIds: ArrayLike<number>,
+  n: number,
+  penalty: number,
+  seenV: Uint8Array,
+): void {
   for (let i = 0; i < n; i++) {
     const id = contextIds[i]!;
     if (seenV[id]) continue; // a token repeated in the context is penalized once
@@ -82,18 +87,26 @@ export function applyRepetitionPenalty(xV: Float32Array, contextIds: ArrayLike<n
  */
 export function kthLargest(a: Float32Array, n: number, k: number): number {
   const target = k - 1; // position in descending order
-  let lo = 0, hi = n - 1;
+  let lo = 0,
+    hi = n - 1;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    const x = a[lo]!, y = a[mid]!, z = a[hi]!;
-    const pivot = x > y ? (y > z ? y : x > z ? z : x) : (x > z ? x : y > z ? z : y);
-    let i = lo, j = hi;
-    while (i <= j) { // descending partition: a[lo..j] >= pivot >= a[i..hi]
+    const x = a[lo]!,
+      y = a[mid]!,
+      z = a[hi]!;
+    const pivot = x > y ? (y > z ? y : x > z ? z : x) : x > z ? x : y > z ? z : y;
+    let i = lo,
+      j = hi;
+    while (i <= j) {
+      // descending partition: a[lo..j] >= pivot >= a[i..hi]
       while (a[i]! > pivot) i++;
       while (a[j]! < pivot) j--;
       if (i <= j) {
-        const tmp = a[i]!; a[i] = a[j]!; a[j] = tmp;
-        i++; j--;
+        const tmp = a[i]!;
+        a[i] = a[j]!;
+        a[j] = tmp;
+        i++;
+        j--;
       }
     }
     if (target <= j) hi = j;
@@ -117,13 +130,13 @@ export class Sampler {
   readonly minP: number;
   readonly repetitionPenalty: number;
   private readonly rng: Mulberry32;
-  private readonly xV: Float32Array;     // working copy of the logits
+  private readonly xV: Float32Array; // working copy of the logits
   private readonly selectV: Float32Array; // scratch for the top-k quickselect
-  private readonly probV: Float64Array;  // probabilities after top-k (not renormalized after top-p/min-p)
-  private readonly idxV: Int32Array;     // candidate ids; the kept ones are idxV[0..kept)
-  private readonly seenV: Uint8Array;    // repetition-penalty marks
+  private readonly probV: Float64Array; // probabilities after top-k (not renormalized after top-p/min-p)
+  private readonly idxV: Int32Array; // candidate ids; the kept ones are idxV[0..kept)
+  private readonly seenV: Uint8Array; // repetition-penalty marks
   private readonly byProbDesc: (a: number, b: number) => number;
-  private keptMass = 0;                   // Σ probV over the kept candidates
+  private keptMass = 0; // Σ probV over the kept candidates
 
   constructor(V: number, options: SamplingOptions = {}) {
     checkSamplingOptions(options);
@@ -180,7 +193,10 @@ export class Sampler {
 
   /** Steps 1-5: leaves the kept ids in idxV[0..kept), their probabilities in probV; returns kept. */
   private filter(logitsV: Float32Array, contextIds: ArrayLike<number>, n: number): number {
-    const V = this.V, xV = this.xV, probV = this.probV, idxV = this.idxV;
+    const V = this.V,
+      xV = this.xV,
+      probV = this.probV,
+      idxV = this.idxV;
     if (logitsV.length < V) throw new RangeError(`logits have ${logitsV.length} entries, the sampler expects V = ${V}`);
     xV.set(logitsV.length === V ? logitsV : logitsV.subarray(0, V));
     // NaN or +Inf logits have no argmax and no softmax: choosing "token 0" (or nothing) from them
@@ -188,8 +204,10 @@ export class Sampler {
     for (let v = 0; v < V; v++) {
       const x = xV[v]!;
       if (x !== x || x === Infinity) {
-        throw new RangeError(`the logits hold ${x} (token id ${v}): the model produced non-finite values, so no token can be chosen; ` +
-                             `check the weights (a checkpoint saved after training diverged?)`);
+        throw new RangeError(
+          `the logits hold ${x} (token id ${v}): the model produced non-finite values, so no token can be chosen; ` +
+            `check the weights (a checkpoint saved after training diverged?)`,
+        );
       }
     }
 
@@ -223,14 +241,19 @@ export class Sampler {
       probV[v] = e;
       sum += e;
     }
-    if (!(sum >= 1 && sum < Infinity)) { // exp(0) = 1 is in the sum unless the scaled logits overflowed or all are masked
-      throw new RangeError(max === -Infinity ? "every token's logit is -Infinity: nothing can be sampled"
-        : `temperature ${this.temperature} scales these logits out of range (softmax overflows); use a larger temperature, or 0 for greedy`);
+    if (!(sum >= 1 && sum < Infinity)) {
+      // exp(0) = 1 is in the sum unless the scaled logits overflowed or all are masked
+      throw new RangeError(
+        max === -Infinity
+          ? "every token's logit is -Infinity: nothing can be sampled"
+          : `temperature ${this.temperature} scales these logits out of range (softmax overflows); use a larger temperature, or 0 for greedy`,
+      );
     }
     const pMax = 1 / sum; // the largest probability: exp(0) / sum
     for (let v = 0; v < V; v++) probV[v] = probV[v]! / sum;
 
-    if (this.topP >= 1 && this.minP <= 0) { // plain sampling over every token left
+    if (this.topP >= 1 && this.minP <= 0) {
+      // plain sampling over every token left
       let kept = 0;
       for (let v = 0; v < V; v++) if (probV[v]! > 0) idxV[kept++] = v;
       this.keptMass = 1;
@@ -245,7 +268,8 @@ export class Sampler {
     const threshold = Math.max(this.topP < 1 ? (1 - this.topP) / V : 0, minPThreshold);
     let candidates = 0;
     for (let v = 0; v < V; v++) if (probV[v]! > 0 && probV[v]! >= threshold) idxV[candidates++] = v;
-    if (this.topP >= 1) { // min-p only
+    if (this.topP >= 1) {
+      // min-p only
       this.keptMass = 0;
       for (let i = 0; i < candidates; i++) this.keptMass += probV[idxV[i]!]!;
       return candidates;
@@ -254,8 +278,10 @@ export class Sampler {
     // in the band idxV[sure..candidates), the only part that needs sorting.
     const { sure, sureMass, end } = this.splitTopP(candidates, threshold, pMax);
     idxV.subarray(sure, end).sort(this.byProbDesc);
-    let kept = sure, mass = sureMass;
-    while (kept < end && (kept === 0 || mass < this.topP)) { // always keep at least one
+    let kept = sure,
+      mass = sureMass;
+    while (kept < end && (kept === 0 || mass < this.topP)) {
+      // always keep at least one
       mass += probV[idxV[kept]!]!;
       kept++;
     }
@@ -274,7 +300,8 @@ export class Sampler {
    * as [sure | band] and the band's end.
    */
   private splitTopP(n: number, lo: number, pMax: number): { sure: number; sureMass: number; end: number } {
-    const probV = this.probV, idxV = this.idxV;
+    const probV = this.probV,
+      idxV = this.idxV;
     let hi = 2 * pMax; // M(hi) = 0: nothing above it
     for (let iter = 0; iter < 40; iter++) {
       let band = 0;
@@ -295,7 +322,8 @@ export class Sampler {
       }
     }
     // Move the sure ids (p >= hi) to the front.
-    let sure = 0, sureMass = 0;
+    let sure = 0,
+      sureMass = 0;
     for (let i = 0; i < n; i++) {
       const id = idxV[i]!;
       if (probV[id]! >= hi) {

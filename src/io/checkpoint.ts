@@ -16,7 +16,12 @@ import { CheckpointError, type TensorFile } from "./tensor-file.js";
  * Weight file names we look for in a folder, in order of preference: the one list (the hub
  * download and cache checks use it too, so what is fetched is what loadModel tries, in its order).
  */
-export const WEIGHT_FILES: readonly string[] = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"];
+export const WEIGHT_FILES: readonly string[] = [
+  "model.safetensors",
+  "model.safetensors.index.json",
+  "pytorch_model.bin",
+  "pytorch_model.bin.index.json",
+];
 
 /** The reader for a weights file, by its name: *.safetensors, *.bin (torch.save zip), or a shard index. */
 export function weightsFormat(name: string): "safetensors" | "pytorch" | "safetensors index" | "pytorch index" | null {
@@ -33,12 +38,19 @@ export function weightsFormat(name: string): "safetensors" | "pytorch" | "safete
  */
 export async function readCheckpointFile(folder: ModelFolder, name: string, src?: ByteSource): Promise<TensorFile> {
   const format = weightsFormat(name);
-  if (format === null) throw new CheckpointError(folder.nameOf(name), `unsupported weights file type (expected ${WEIGHT_FILES.join(", ")})`);
-  const source = src ?? await folder.open(name);
-  if (source === null) throw new CheckpointError(folder.nameOf(name), "weights file not found (missing or not yet downloaded: check the name, or download it again)");
+  if (format === null)
+    throw new CheckpointError(folder.nameOf(name), `unsupported weights file type (expected ${WEIGHT_FILES.join(", ")})`);
+  const source = src ?? (await folder.open(name));
+  if (source === null)
+    throw new CheckpointError(
+      folder.nameOf(name),
+      "weights file not found (missing or not yet downloaded: check the name, or download it again)",
+    );
   switch (format) {
-    case "safetensors": return readSafetensors(source);
-    case "pytorch": return readPytorchCheckpoint(source);
+    case "safetensors":
+      return readSafetensors(source);
+    case "pytorch":
+      return readPytorchCheckpoint(source);
     default: {
       const dir = name.includes("/") ? name.slice(0, name.lastIndexOf("/") + 1) : "";
       const shardReader = format === "safetensors index" ? readSafetensors : readPytorchCheckpoint;
@@ -46,7 +58,10 @@ export async function readCheckpointFile(folder: ModelFolder, name: string, src?
         const s = await folder.open(dir + shard);
         if (s === null) {
           const kind = format === "safetensors index" ? "safetensors file" : "checkpoint";
-          throw new CheckpointError(folder.nameOf(dir + shard), `${kind} not found (a shard named by ${name}; missing or not yet downloaded: download it again)`);
+          throw new CheckpointError(
+            folder.nameOf(dir + shard),
+            `${kind} not found (a shard named by ${name}; missing or not yet downloaded: download it again)`,
+          );
         }
         return shardReader(s);
       });
@@ -67,7 +82,11 @@ export interface ChosenCheckpoint {
  * some is passed over for the next one, and the reason is reported; if none is complete, the
  * first file is handed back (the loader's check names what it lacks).
  */
-export async function chooseCheckpointIn(folder: ModelFolder, required: readonly string[] | ((file: TensorFile) => string[]), explicit?: string): Promise<ChosenCheckpoint> {
+export async function chooseCheckpointIn(
+  folder: ModelFolder,
+  required: readonly string[] | ((file: TensorFile) => string[]),
+  explicit?: string,
+): Promise<ChosenCheckpoint> {
   if (explicit) {
     return { file: await readCheckpointFile(folder, explicit), reason: `${explicit.slice(explicit.lastIndexOf("/") + 1)} (requested)` };
   }

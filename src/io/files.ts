@@ -41,7 +41,11 @@ export async function openCheckpointFile(path: string): Promise<TensorFile> {
  * The weights of a folder on disk (see chooseCheckpointIn); `explicit` is a name inside the
  * folder or a path.
  */
-export async function chooseCheckpoint(folder: string, required: readonly string[] | ((file: TensorFile) => string[]), explicit?: string): Promise<ChosenCheckpoint> {
+export async function chooseCheckpoint(
+  folder: string,
+  required: readonly string[] | ((file: TensorFile) => string[]),
+  explicit?: string,
+): Promise<ChosenCheckpoint> {
   if (explicit && !existsSync(join(folder, explicit))) {
     const slash = Math.max(explicit.lastIndexOf("/"), explicit.lastIndexOf("\\"));
     return { file: await openCheckpointFile(explicit), reason: `${explicit.slice(slash + 1)} (requested)` };

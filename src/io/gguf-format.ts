@@ -19,8 +19,19 @@ export const GGUF_DEFAULT_ALIGNMENT = 32;
 
 /** Metadata value types. */
 export const GGUF_TYPE = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9,
-  UINT64: 10, INT64: 11, FLOAT64: 12,
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
 } as const;
 
 /** ggml tensor types this project reads and writes (ggml.h's enum ggml_type). */
@@ -29,9 +40,33 @@ export type GgmlTypeName = keyof typeof GGML_TYPE;
 
 /** Names of the other ggml types, for error messages. */
 export const OTHER_GGML_TYPES: Record<number, string> = {
-  3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K",
-  16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS",
-  24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4",
+  3: "Q4_1",
+  6: "Q5_0",
+  7: "Q5_1",
+  9: "Q8_1",
+  10: "Q2_K",
+  11: "Q3_K",
+  12: "Q4_K",
+  13: "Q5_K",
+  14: "Q6_K",
+  15: "Q8_K",
+  16: "IQ2_XXS",
+  17: "IQ2_XS",
+  18: "IQ3_XXS",
+  19: "IQ1_S",
+  20: "IQ4_NL",
+  21: "IQ3_S",
+  22: "IQ2_S",
+  23: "IQ4_XS",
+  24: "I8",
+  25: "I16",
+  26: "I32",
+  27: "I64",
+  28: "F64",
+  29: "IQ1_M",
+  34: "TQ1_0",
+  35: "TQ2_0",
+  39: "MXFP4",
 };
 
 /** llama.cpp's general.file_type (enum llama_ftype) for a model whose matrices are mostly `type`. */
@@ -40,17 +75,29 @@ export const LLAMA_FTYPE: Record<GgmlTypeName, number> = { F32: 0, F16: 1, Q4_0:
 /** Bytes of n elements of a type (n a multiple of 32 for the block types). */
 export function ggmlBytes(type: GgmlTypeName, n: number): number {
   switch (type) {
-    case "F32": return n * 4;
-    case "F16": case "BF16": return n * 2;
-    case "Q8_0": return (n / 32) * 34;
-    case "Q4_0": return (n / 32) * 18;
+    case "F32":
+      return n * 4;
+    case "F16":
+    case "BF16":
+      return n * 2;
+    case "Q8_0":
+      return (n / 32) * 34;
+    case "Q4_0":
+      return (n / 32) * 18;
   }
 }
 
 /** Our tensor names -> GGUF llama names (per block: blk.N.<name>). */
 export const GGUF_BLOCK_NAMES = {
-  inputNormD: "attn_norm", wqQD: "attn_q", wkKD: "attn_k", wvKD: "attn_v", woDQ: "attn_output",
-  postNormD: "ffn_norm", wGateFD: "ffn_gate", wUpFD: "ffn_up", wDownDF: "ffn_down",
+  inputNormD: "attn_norm",
+  wqQD: "attn_q",
+  wkKD: "attn_k",
+  wvKD: "attn_v",
+  woDQ: "attn_output",
+  postNormD: "ffn_norm",
+  wGateFD: "ffn_gate",
+  wUpFD: "ffn_up",
+  wDownDF: "ffn_down",
 } as const;
 
 /** SentencePiece piece types and llama.cpp's token types share their numbering (1 normal ... 6 byte). */
@@ -66,7 +113,8 @@ export function permuteRopeRows(src: Uint8Array, heads: number, Dh: number, rowB
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < R; i++) {
       for (let half = 0; half < 2; half++) {
-        const hf = h * Dh + half * R + i, gg = h * Dh + 2 * i + half;
+        const hf = h * Dh + half * R + i,
+          gg = h * Dh + 2 * i + half;
         const [from, to] = forward ? [hf, gg] : [gg, hf];
         out.set(src.subarray(from * rowBytes, (from + 1) * rowBytes), to * rowBytes);
       }

@@ -13,8 +13,16 @@ import type { MobileLLM } from "../model/model.js";
 import { numApplications } from "../model/state.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import {
-  GGML_TYPE, GGUF_BLOCK_NAMES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE, GGUF_VERSION, ggmlBytes,
-  LLAMA_FTYPE, permuteRopeRows, type GgmlTypeName,
+  GGML_TYPE,
+  GGUF_BLOCK_NAMES,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_TYPE,
+  GGUF_VERSION,
+  ggmlBytes,
+  LLAMA_FTYPE,
+  permuteRopeRows,
+  type GgmlTypeName,
 } from "./gguf-format.js";
 
 export type GgufValue =
@@ -41,14 +49,23 @@ function bytesOf(a: Float32Array | Uint16Array | Uint8Array): Uint8Array {
 }
 
 /** The GGUF metadata and tensors of a model (unrolled if it shares layers) and its tokenizer. */
-export function ggufFromModel(model: MobileLLM, tokenizer: Tokenizer, name = "MobileLLM"): { metadata: Map<string, GgufValue>; tensors: GgufTensorOut[] } {
-  const c = model.config, w = model.weights;
+export function ggufFromModel(
+  model: MobileLLM,
+  tokenizer: Tokenizer,
+  name = "MobileLLM",
+): { metadata: Map<string, GgufValue>; tensors: GgufTensorOut[] } {
+  const c = model.config,
+    w = model.weights;
   if (tokenizer.vocabSize !== c.vocabSize) {
-    throw new Error(`${tokenizer.name}: ${tokenizer.vocabSize} pieces, but the model's vocabulary is ${c.vocabSize}; pass the model's own tokenizer`);
+    throw new Error(
+      `${tokenizer.name}: ${tokenizer.vocabSize} pieces, but the model's vocabulary is ${c.vocabSize}; pass the model's own tokenizer`,
+    );
   }
   if (ffnTypeOf(c) !== "swiglu") {
-    throw new Error(`cannot write this model as GGUF: its ffn_type is "${ffnTypeOf(c)}" (a two-matrix ReLU feed-forward network), ` +
-                    `and llama.cpp's llama architecture always runs SwiGLU; keep it as this project's checkpoint folder (loadModel reads it)`);
+    throw new Error(
+      `cannot write this model as GGUF: its ffn_type is "${ffnTypeOf(c)}" (a two-matrix ReLU feed-forward network), ` +
+        `and llama.cpp's llama architecture always runs SwiGLU; keep it as this project's checkpoint folder (loadModel reads it)`,
+    );
   }
   // 2·L with layer sharing, written unrolled in the config's order (immediate, repeat_all or reverse: model.blockOf)
   const blocks = numApplications(c);
@@ -64,7 +81,8 @@ export function ggufFromModel(model: MobileLLM, tokenizer: Tokenizer, name = "Mo
   };
   matrix("token_embd.weight", w.embedVD);
   for (let a = 0; a < blocks; a++) {
-    const l = w.layers[model.blockOf(a)]!, p = `blk.${a}.`;
+    const l = w.layers[model.blockOf(a)]!,
+      p = `blk.${a}.`;
     vector(p + GGUF_BLOCK_NAMES.inputNormD + ".weight", l.inputNormD);
     matrix(p + GGUF_BLOCK_NAMES.wqQD + ".weight", l.wqQD, c.numHeads);
     matrix(p + GGUF_BLOCK_NAMES.wkKD + ".weight", l.wkKD, c.numKvHeads);
@@ -83,7 +101,8 @@ export function ggufFromModel(model: MobileLLM, tokenizer: Tokenizer, name = "Mo
   for (const t of tensors) if (t.dims.length === 2) count.set(t.type, (count.get(t.type) ?? 0) + t.dims[0]! * t.dims[1]!);
   const mostly = [...count].sort((x, y) => y[1] - x[1])[0]![0];
 
-  const spec = tokenizer.model.trainerSpec, norm = tokenizer.model.normalizerSpec;
+  const spec = tokenizer.model.trainerSpec,
+    norm = tokenizer.model.normalizerSpec;
   const m = new Map<string, GgufValue>();
   const u32 = (k: string, v: number) => m.set(k, { type: "u32", value: v });
   m.set("general.architecture", { type: "string", value: "llama" });
@@ -134,31 +153,83 @@ class ByteSink {
     this.view = new DataView(this.cur.buffer);
     this.pos = 0;
   }
-  u32(v: number): void { this.room(4); this.view.setUint32(this.pos, v, true); this.pos += 4; this.length += 4; }
-  i32(v: number): void { this.room(4); this.view.setInt32(this.pos, v, true); this.pos += 4; this.length += 4; }
-  f32(v: number): void { this.room(4); this.view.setFloat32(this.pos, v, true); this.pos += 4; this.length += 4; }
-  u64(v: number): void { this.room(8); this.view.setBigUint64(this.pos, BigInt(v), true); this.pos += 8; this.length += 8; }
-  u8(v: number): void { this.room(1); this.cur[this.pos++] = v; this.length += 1; }
-  bytes(b: Uint8Array): void { this.room(b.length); this.cur.set(b, this.pos); this.pos += b.length; this.length += b.length; }
-  string(s: string): void { const b = new TextEncoder().encode(s); this.u64(b.length); this.bytes(b); }
-  done(): Uint8Array[] { return [...this.chunks, this.cur.subarray(0, this.pos)]; }
+  u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.pos, v, true);
+    this.pos += 4;
+    this.length += 4;
+  }
+  i32(v: number): void {
+    this.room(4);
+    this.view.setInt32(this.pos, v, true);
+    this.pos += 4;
+    this.length += 4;
+  }
+  f32(v: number): void {
+    this.room(4);
+    this.view.setFloat32(this.pos, v, true);
+    this.pos += 4;
+    this.length += 4;
+  }
+  u64(v: number): void {
+    this.room(8);
+    this.view.setBigUint64(this.pos, BigInt(v), true);
+    this.pos += 8;
+    this.length += 8;
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.cur[this.pos++] = v;
+    this.length += 1;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.cur.set(b, this.pos);
+    this.pos += b.length;
+    this.length += b.length;
+  }
+  string(s: string): void {
+    const b = new TextEncoder().encode(s);
+    this.u64(b.length);
+    this.bytes(b);
+  }
+  done(): Uint8Array[] {
+    return [...this.chunks, this.cur.subarray(0, this.pos)];
+  }
 }
 
 function writeValue(out: ByteSink, v: GgufValue): void {
   switch (v.type) {
-    case "u32": out.u32(GGUF_TYPE.UINT32); out.u32(v.value); return;
-    case "i32": out.u32(GGUF_TYPE.INT32); out.i32(v.value); return;
-    case "f32": out.u32(GGUF_TYPE.FLOAT32); out.f32(v.value); return;
-    case "bool": out.u32(GGUF_TYPE.BOOL); out.u8(v.value ? 1 : 0); return;
-    case "string": out.u32(GGUF_TYPE.STRING); out.string(v.value); return;
+    case "u32":
+      out.u32(GGUF_TYPE.UINT32);
+      out.u32(v.value);
+      return;
+    case "i32":
+      out.u32(GGUF_TYPE.INT32);
+      out.i32(v.value);
+      return;
+    case "f32":
+      out.u32(GGUF_TYPE.FLOAT32);
+      out.f32(v.value);
+      return;
+    case "bool":
+      out.u32(GGUF_TYPE.BOOL);
+      out.u8(v.value ? 1 : 0);
+      return;
+    case "string":
+      out.u32(GGUF_TYPE.STRING);
+      out.string(v.value);
+      return;
     case "array": {
       out.u32(GGUF_TYPE.ARRAY);
       const items = v.value;
       if (v.itemType === "string") {
-        out.u32(GGUF_TYPE.STRING); out.u64(items.length);
+        out.u32(GGUF_TYPE.STRING);
+        out.u64(items.length);
         for (const s of items as string[]) out.string(s);
       } else {
-        out.u32(v.itemType === "f32" ? GGUF_TYPE.FLOAT32 : GGUF_TYPE.INT32); out.u64(items.length);
+        out.u32(v.itemType === "f32" ? GGUF_TYPE.FLOAT32 : GGUF_TYPE.INT32);
+        out.u64(items.length);
         for (let i = 0; i < items.length; i++) (v.itemType === "f32" ? out.f32 : out.i32).call(out, (items as ArrayLike<number>)[i]!);
       }
     }
@@ -169,15 +240,24 @@ function writeValue(out: ByteSink, v: GgufValue): void {
 export function writeGguf(path: string, metadata: Map<string, GgufValue>, tensors: GgufTensorOut[]): void {
   const align = GGUF_DEFAULT_ALIGNMENT;
   const head = new ByteSink();
-  head.u32(GGUF_MAGIC); head.u32(GGUF_VERSION); head.u64(tensors.length); head.u64(metadata.size);
-  for (const [k, v] of metadata) { head.string(k); writeValue(head, v); }
+  head.u32(GGUF_MAGIC);
+  head.u32(GGUF_VERSION);
+  head.u64(tensors.length);
+  head.u64(metadata.size);
+  for (const [k, v] of metadata) {
+    head.string(k);
+    writeValue(head, v);
+  }
   let offset = 0;
   for (const t of tensors) {
     const n = t.dims.reduce((a, b) => a * b, 1);
-    if (t.data.length !== ggmlBytes(t.type, n)) throw new Error(`GGUF writer: tensor ${t.name} has ${t.data.length} bytes, ${t.type} [${t.dims}] needs ${ggmlBytes(t.type, n)}`);
-    head.string(t.name); head.u32(t.dims.length);
+    if (t.data.length !== ggmlBytes(t.type, n))
+      throw new Error(`GGUF writer: tensor ${t.name} has ${t.data.length} bytes, ${t.type} [${t.dims}] needs ${ggmlBytes(t.type, n)}`);
+    head.string(t.name);
+    head.u32(t.dims.length);
     for (const d of t.dims) head.u64(d);
-    head.u32(GGML_TYPE[t.type]); head.u64(offset);
+    head.u32(GGML_TYPE[t.type]);
+    head.u64(offset);
     offset += Math.ceil(t.data.length / align) * align;
   }
   const pad = (n: number) => new Uint8Array((align - (n % align)) % align);
@@ -193,7 +273,11 @@ export function writeGguf(path: string, metadata: Map<string, GgufValue>, tensor
     closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
-    try { closeSync(fd); } catch { /* already closed */ }
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     rmSync(tmp, { force: true });
     throw e;
   }

@@ -9,8 +9,15 @@ import { dequantize, type QuantDType } from "../kernels/quant.js";
 import { parseConfig, type MobileLLMConfig } from "../model/config.js";
 import { layerTensorName, type LayerWeights } from "../model/weights.js";
 import {
-  GGML_TYPE, GGUF_BLOCK_NAMES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_TYPE, ggmlBytes, OTHER_GGML_TYPES,
-  permuteRopeRows, type GgmlTypeName,
+  GGML_TYPE,
+  GGUF_BLOCK_NAMES,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GGUF_TYPE,
+  ggmlBytes,
+  OTHER_GGML_TYPES,
+  permuteRopeRows,
+  type GgmlTypeName,
 } from "./gguf-format.js";
 import { CheckpointError, type TensorEntry, type TensorFile } from "./tensor-file.js";
 import { defaultNormalizerSpec, defaultTrainerSpec, ModelType, PieceType, type ModelProto } from "../tokenizer/proto.js";
@@ -48,7 +55,11 @@ class Cursor {
   pos = 0;
   private readonly view: DataView;
   private readonly utf8 = new TextDecoder("utf-8", { fatal: true });
-  constructor(private readonly buf: Uint8Array, private readonly complete: boolean, private readonly fail: (m: string) => never) {
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly complete: boolean,
+    private readonly fail: (m: string) => never,
+  ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   private need(n: number, what: string): void {
@@ -56,8 +67,16 @@ class Cursor {
     if (!this.complete) throw new NeedMore();
     this.fail(`file ends inside ${what} (truncated download? re-download the file)`);
   }
-  u8(what: string): number { this.need(1, what); return this.buf[this.pos++]!; }
-  u32(what: string): number { this.need(4, what); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
+  u8(what: string): number {
+    this.need(1, what);
+    return this.buf[this.pos++]!;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
   u64(what: string): number {
     this.need(8, what);
     const v = this.view.getBigUint64(this.pos, true);
@@ -78,24 +97,40 @@ class Cursor {
   }
   value(type: number, what: string): GgufMetaValue {
     const v = this.view;
-    const fixed = (n: number, get: () => GgufMetaValue) => { this.need(n, what); const r = get(); this.pos += n; return r; };
+    const fixed = (n: number, get: () => GgufMetaValue) => {
+      this.need(n, what);
+      const r = get();
+      this.pos += n;
+      return r;
+    };
     switch (type) {
-      case GGUF_TYPE.UINT8: return fixed(1, () => v.getUint8(this.pos));
-      case GGUF_TYPE.INT8: return fixed(1, () => v.getInt8(this.pos));
-      case GGUF_TYPE.UINT16: return fixed(2, () => v.getUint16(this.pos, true));
-      case GGUF_TYPE.INT16: return fixed(2, () => v.getInt16(this.pos, true));
-      case GGUF_TYPE.UINT32: return fixed(4, () => v.getUint32(this.pos, true));
-      case GGUF_TYPE.INT32: return fixed(4, () => v.getInt32(this.pos, true));
-      case GGUF_TYPE.FLOAT32: return fixed(4, () => v.getFloat32(this.pos, true));
-      case GGUF_TYPE.UINT64: return fixed(8, () => v.getBigUint64(this.pos, true));
-      case GGUF_TYPE.INT64: return fixed(8, () => v.getBigInt64(this.pos, true));
-      case GGUF_TYPE.FLOAT64: return fixed(8, () => v.getFloat64(this.pos, true));
+      case GGUF_TYPE.UINT8:
+        return fixed(1, () => v.getUint8(this.pos));
+      case GGUF_TYPE.INT8:
+        return fixed(1, () => v.getInt8(this.pos));
+      case GGUF_TYPE.UINT16:
+        return fixed(2, () => v.getUint16(this.pos, true));
+      case GGUF_TYPE.INT16:
+        return fixed(2, () => v.getInt16(this.pos, true));
+      case GGUF_TYPE.UINT32:
+        return fixed(4, () => v.getUint32(this.pos, true));
+      case GGUF_TYPE.INT32:
+        return fixed(4, () => v.getInt32(this.pos, true));
+      case GGUF_TYPE.FLOAT32:
+        return fixed(4, () => v.getFloat32(this.pos, true));
+      case GGUF_TYPE.UINT64:
+        return fixed(8, () => v.getBigUint64(this.pos, true));
+      case GGUF_TYPE.INT64:
+        return fixed(8, () => v.getBigInt64(this.pos, true));
+      case GGUF_TYPE.FLOAT64:
+        return fixed(8, () => v.getFloat64(this.pos, true));
       case GGUF_TYPE.BOOL: {
         const b = this.u8(what);
         if (b > 1) this.fail(`${what} is a bool holding ${b} (must be 0 or 1)`);
         return b === 1;
       }
-      case GGUF_TYPE.STRING: return this.string(what);
+      case GGUF_TYPE.STRING:
+        return this.string(what);
       case GGUF_TYPE.ARRAY: {
         const itemType = this.u32(`the item type of ${what}`);
         if (VALUE_TYPE_NAMES[itemType] === undefined) this.fail(`${what} is an array of unknown value type ${itemType}`);
@@ -105,19 +140,26 @@ class Cursor {
         for (let i = 0; i < n; i++) out[i] = this.value(itemType, `${what}[${i}]`);
         return out;
       }
-      default: return this.fail(`${what} has unknown value type ${type}`);
+      default:
+        return this.fail(`${what} has unknown value type ${type}`);
     }
   }
 }
 
-interface Header { version: number; metadata: Map<string, GgufMetaValue>; infos: { name: string; type: GgmlTypeName; dims: number[]; offset: number }[]; end: number; }
+interface Header {
+  version: number;
+  metadata: Map<string, GgufMetaValue>;
+  infos: { name: string; type: GgmlTypeName; dims: number[]; offset: number }[];
+  end: number;
+}
 
 function parseHeader(buf: Uint8Array, complete: boolean, fail: (m: string) => never): Header {
   const c = new Cursor(buf, complete, fail);
   const magic = c.u32("the magic number");
-  if (magic !== GGUF_MAGIC) fail("not a GGUF file (it does not start with \"GGUF\")");
+  if (magic !== GGUF_MAGIC) fail('not a GGUF file (it does not start with "GGUF")');
   const version = c.u32("the version");
-  if (version !== 2 && version !== 3) fail(`GGUF version ${version} is not supported (this reader knows versions 2 and 3; convert the file with a current llama.cpp)`);
+  if (version !== 2 && version !== 3)
+    fail(`GGUF version ${version} is not supported (this reader knows versions 2 and 3; convert the file with a current llama.cpp)`);
   const tensorCount = c.u64("the tensor count");
   const kvCount = c.u64("the metadata count");
   const metadata = new Map<string, GgufMetaValue>();
@@ -146,10 +188,13 @@ function parseHeader(buf: Uint8Array, complete: boolean, fail: (m: string) => ne
     const type = TYPE_NAMES[typeId];
     if (type === undefined) {
       const known = OTHER_GGML_TYPES[typeId];
-      fail(`tensor "${name}" has type ${known ?? `number ${typeId}`}, which this loader does not read ` +
-        "(supported: F32, F16, BF16, Q8_0, Q4_0; requantize the model with llama-quantize to one of them)");
+      fail(
+        `tensor "${name}" has type ${known ?? `number ${typeId}`}, which this loader does not read ` +
+          "(supported: F32, F16, BF16, Q8_0, Q4_0; requantize the model with llama-quantize to one of them)",
+      );
     }
-    if ((type === "Q8_0" || type === "Q4_0") && dims[0]! % 32 !== 0) fail(`tensor "${name}" is ${type} with rows of ${dims[0]}, not a multiple of 32`);
+    if ((type === "Q8_0" || type === "Q4_0") && dims[0]! % 32 !== 0)
+      fail(`tensor "${name}" is ${type} with rows of ${dims[0]}, not a multiple of 32`);
     const offset = c.u64(`the data offset of tensor "${name}"`);
     infos.push({ name, type: type!, dims, offset });
   }
@@ -158,8 +203,11 @@ function parseHeader(buf: Uint8Array, complete: boolean, fail: (m: string) => ne
 
 /** Read and validate a GGUF file's header and tensor table from `src` (data is read on demand). */
 export async function readGguf(src: ByteSource): Promise<GgufFile> {
-  const path = src.name, size = src.size;
-  const fail = (m: string): never => { throw new CheckpointError(path, m); };
+  const path = src.name,
+    size = src.size;
+  const fail = (m: string): never => {
+    throw new CheckpointError(path, m);
+  };
   try {
     let header: Header | null = null;
     for (let n = Math.min(size, 1 << 20); header === null; n = Math.min(size, n * 4)) {
@@ -180,9 +228,13 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
     const spans: [number, number, string][] = [];
     for (const t of header.infos) {
       if (t.offset % alignment !== 0) fail(`tensor "${t.name}" starts at offset ${t.offset}, not a multiple of the alignment ${alignment}`);
-      const bytes = ggmlBytes(t.type, t.dims.reduce((a, b) => a * b, 1));
+      const bytes = ggmlBytes(
+        t.type,
+        t.dims.reduce((a, b) => a * b, 1),
+      );
       const position = dataStart + t.offset;
-      if (position + bytes > size) fail(`tensor "${t.name}" (${bytes} bytes at ${position}) runs past the end of the file (${size} bytes; truncated download?)`);
+      if (position + bytes > size)
+        fail(`tensor "${t.name}" (${bytes} bytes at ${position}) runs past the end of the file (${size} bytes; truncated download?)`);
       spans.push([position, position + bytes, t.name]);
       tensors.set(t.name, { name: t.name, type: t.type, dims: t.dims, position, bytes });
     }
@@ -192,7 +244,10 @@ export async function readGguf(src: ByteSource): Promise<GgufFile> {
     }
     let closed = false;
     return {
-      path, version: header.version, metadata: header.metadata, tensors,
+      path,
+      version: header.version,
+      metadata: header.metadata,
+      tensors,
       async read(t, dst) {
         if (closed) throw new CheckpointError(path, "read after close");
         if (dst.length !== t.bytes) throw new RangeError(`${path}: tensor "${t.name}" has ${t.bytes} bytes, the destination ${dst.length}`);
@@ -217,7 +272,8 @@ function metaNumber(g: GgufFile, key: string, required = true): number | undefin
     if (required) throw new CheckpointError(g.path, `metadata "${key}" is missing (a llama GGUF needs it)`);
     return undefined;
   }
-  if (typeof v !== "number" && typeof v !== "bigint") throw new CheckpointError(g.path, `metadata "${key}" is ${JSON.stringify(String(v))}, not a number`);
+  if (typeof v !== "number" && typeof v !== "bigint")
+    throw new CheckpointError(g.path, `metadata "${key}" is ${JSON.stringify(String(v))}, not a number`);
   return Number(v);
 }
 
@@ -225,9 +281,13 @@ function metaNumber(g: GgufFile, key: string, required = true): number | undefin
 export function ggufConfig(g: GgufFile): MobileLLMConfig {
   const arch = g.metadata.get("general.architecture");
   if (arch !== "llama") {
-    throw new CheckpointError(g.path, `architecture ${JSON.stringify(arch ?? null)} is not supported; this loader reads llama-architecture GGUF files (MobileLLM is one)`);
+    throw new CheckpointError(
+      g.path,
+      `architecture ${JSON.stringify(arch ?? null)} is not supported; this loader reads llama-architecture GGUF files (MobileLLM is one)`,
+    );
   }
-  const D = metaNumber(g, "llama.embedding_length")!, H = metaNumber(g, "llama.attention.head_count")!;
+  const D = metaNumber(g, "llama.embedding_length")!,
+    H = metaNumber(g, "llama.attention.head_count")!;
   const embd = g.tensors.get("token_embd.weight");
   if (!embd) throw new CheckpointError(g.path, `tensor "token_embd.weight" is missing`);
   const json = {
@@ -250,14 +310,20 @@ export function ggufConfig(g: GgufFile): MobileLLMConfig {
   };
   const rot = metaNumber(g, "llama.rope.dimension_count", false);
   if (rot !== undefined && rot !== json.head_dim) {
-    throw new CheckpointError(g.path, `llama.rope.dimension_count ${rot} differs from the head size ${json.head_dim} (partial rotary embedding is not supported)`);
+    throw new CheckpointError(
+      g.path,
+      `llama.rope.dimension_count ${rot} differs from the head size ${json.head_dim} (partial rotary embedding is not supported)`,
+    );
   }
   return parseConfig(json, g.path);
 }
 
 /** HF name -> GGUF name for every tensor of `c`. */
 function ggufNames(c: MobileLLMConfig): Map<string, string> {
-  const m = new Map<string, string>([["model.embed_tokens.weight", "token_embd.weight"], ["model.norm.weight", "output_norm.weight"]]);
+  const m = new Map<string, string>([
+    ["model.embed_tokens.weight", "token_embd.weight"],
+    ["model.norm.weight", "output_norm.weight"],
+  ]);
   if (!c.shareEmbedding) m.set("lm_head.weight", "output.weight");
   for (let i = 0; i < c.numLayers; i++) {
     for (const [k, g] of Object.entries(GGUF_BLOCK_NAMES)) m.set(layerTensorName(i, k as keyof LayerWeights), `blk.${i}.${g}.weight`);
@@ -274,7 +340,8 @@ export function ggufAsCheckpoint(g: GgufFile, c: MobileLLMConfig): TensorFile {
   const names = ggufNames(c);
   const known = new Set(names.values());
   for (const name of g.tensors.keys()) {
-    if (!known.has(name) && name !== "rope_freqs.weight") throw new CheckpointError(g.path, `unexpected tensor "${name}" for a llama model of this shape`);
+    if (!known.has(name) && name !== "rope_freqs.weight")
+      throw new CheckpointError(g.path, `unexpected tensor "${name}" for a llama model of this shape`);
   }
   const tensors = new Map<string, TensorEntry>();
   for (const [hf, gg] of names) {
@@ -290,10 +357,16 @@ export function ggufAsCheckpoint(g: GgufFile, c: MobileLLMConfig): TensorFile {
     const numel = shape.reduce((a, b) => a * b, 1);
     const quant = info.type === "Q8_0" ? "q8_0" : info.type === "Q4_0" ? "q4_0" : null;
     const entry: TensorEntry = {
-      name: hf, shape, numel, file: g.path,
+      name: hf,
+      shape,
+      numel,
+      file: g.path,
       dtype: quant ? "F32" : (info.type as "F32" | "F16" | "BF16"),
       async read(dst) {
-        if (!quant) { dst.set(await raw()); return; }
+        if (!quant) {
+          dst.set(await raw());
+          return;
+        }
         dequantize(quant as QuantDType, new Float32Array(dst.buffer, dst.byteOffset, numel), await raw(), 0, numel);
       },
     };
@@ -312,7 +385,10 @@ export function ggufAsCheckpoint(g: GgufFile, c: MobileLLMConfig): TensorFile {
 export function ggufTokenizerModel(g: GgufFile): ModelProto {
   const kind = g.metadata.get("tokenizer.ggml.model");
   if (kind !== "llama") {
-    throw new CheckpointError(g.path, `tokenizer model ${JSON.stringify(kind ?? null)} is not supported; this loader reads SentencePiece ("llama") tokenizers`);
+    throw new CheckpointError(
+      g.path,
+      `tokenizer model ${JSON.stringify(kind ?? null)} is not supported; this loader reads SentencePiece ("llama") tokenizers`,
+    );
   }
   const list = (key: string): GgufMetaValue[] => {
     const v = g.metadata.get(key);
@@ -322,8 +398,12 @@ export function ggufTokenizerModel(g: GgufFile): ModelProto {
   const tokens = list("tokenizer.ggml.tokens");
   const scores = g.metadata.has("tokenizer.ggml.scores") ? list("tokenizer.ggml.scores") : null;
   const types = g.metadata.has("tokenizer.ggml.token_type") ? list("tokenizer.ggml.token_type") : null;
-  for (const [name, a] of [["scores", scores], ["token_type", types]] as const) {
-    if (a && a.length !== tokens.length) throw new CheckpointError(g.path, `tokenizer.ggml.${name} has ${a.length} entries for ${tokens.length} tokens`);
+  for (const [name, a] of [
+    ["scores", scores],
+    ["token_type", types],
+  ] as const) {
+    if (a && a.length !== tokens.length)
+      throw new CheckpointError(g.path, `tokenizer.ggml.${name} has ${a.length} entries for ${tokens.length} tokens`);
   }
   const pieces = tokens.map((t, i) => {
     if (typeof t !== "string") throw new CheckpointError(g.path, `tokenizer.ggml.tokens[${i}] is not a string`);
@@ -333,7 +413,8 @@ export function ggufTokenizerModel(g: GgufFile): ModelProto {
   });
   const id = (key: string, fallback: number) => {
     const v = metaNumber(g, key, false);
-    if (v !== undefined && !(v >= 0 && v < pieces.length)) throw new CheckpointError(g.path, `${key} ${v} is outside the vocabulary [0, ${pieces.length})`);
+    if (v !== undefined && !(v >= 0 && v < pieces.length))
+      throw new CheckpointError(g.path, `${key} ${v} is outside the vocabulary [0, ${pieces.length})`);
     return v ?? fallback;
   };
   const flag = (key: string, fallback: boolean) => {
@@ -342,14 +423,24 @@ export function ggufTokenizerModel(g: GgufFile): ModelProto {
     return (v as boolean | undefined) ?? fallback;
   };
   const trainerSpec = {
-    ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: pieces.length,
-    byteFallback: flag("tokenizer.ggml.byte_fallback", pieces.some((p) => p.type === PieceType.BYTE)),
-    unkId: id("tokenizer.ggml.unknown_token_id", pieces.findIndex((p) => p.type === PieceType.UNKNOWN)),
-    bosId: id("tokenizer.ggml.bos_token_id", -1), eosId: id("tokenizer.ggml.eos_token_id", -1),
+    ...defaultTrainerSpec(),
+    modelType: ModelType.BPE,
+    vocabSize: pieces.length,
+    byteFallback: flag(
+      "tokenizer.ggml.byte_fallback",
+      pieces.some((p) => p.type === PieceType.BYTE),
+    ),
+    unkId: id(
+      "tokenizer.ggml.unknown_token_id",
+      pieces.findIndex((p) => p.type === PieceType.UNKNOWN),
+    ),
+    bosId: id("tokenizer.ggml.bos_token_id", -1),
+    eosId: id("tokenizer.ggml.eos_token_id", -1),
     padId: id("tokenizer.ggml.padding_token_id", -1),
   };
   const normalizerSpec = {
-    ...defaultNormalizerSpec(), name: "identity",
+    ...defaultNormalizerSpec(),
+    name: "identity",
     addDummyPrefix: flag("tokenizer.ggml.add_space_prefix", true),
     removeExtraWhitespaces: flag("tokenizer.ggml.remove_extra_whitespaces", false),
   };

@@ -19,7 +19,15 @@
 
 import { mapFolder, type ModelFolder } from "../platform/folder.js";
 import { readChunk } from "../platform/url.js";
-import { chooseModelFiles, DEFAULT_ENDPOINT, hasWeights, HubError, isRepoIdSyntax, shardsOfIndex, type HubProgressEvent } from "./hub-files.js";
+import {
+  chooseModelFiles,
+  DEFAULT_ENDPOINT,
+  hasWeights,
+  HubError,
+  isRepoIdSyntax,
+  shardsOfIndex,
+  type HubProgressEvent,
+} from "./hub-files.js";
 
 /** The part of the Cache interface used here (window.caches.open(...) gives one). */
 export interface CacheLike {
@@ -62,31 +70,55 @@ export interface BrowserHubOptions {
   timeoutMs?: number;
 }
 
-interface Sibling { rfilename: string; size?: number; blobId?: string; lfs?: { sha256?: string; size?: number } }
-interface RepoInfo { sha: string; siblings: Sibling[] }
+interface Sibling {
+  rfilename: string;
+  size?: number;
+  blobId?: string;
+  lfs?: { sha256?: string; size?: number };
+}
+interface RepoInfo {
+  sha: string;
+  siblings: Sibling[];
+}
 
 /** Download (or find in the cache) the model files of `repoId`, as a folder of Blobs. */
 export async function resolveHubFolder(repoId: string, o: BrowserHubOptions = {}): Promise<ModelFolder> {
   if (!isRepoIdSyntax(repoId)) {
-    throw new HubError("invalid-id", repoId, undefined, `${repoId}: not a hub repository id; expected "owner/name", e.g. facebook/MobileLLM-125M`);
+    throw new HubError(
+      "invalid-id",
+      repoId,
+      undefined,
+      `${repoId}: not a hub repository id; expected "owner/name", e.g. facebook/MobileLLM-125M`,
+    );
   }
   const endpoint = (o.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, "");
   const revision = o.revision ?? "main";
   const storage = o.caches ?? (globalThis as { caches?: CacheStorageLike }).caches;
-  if (!storage) throw new HubError("cache", repoId, undefined, `${repoId}: this page has no Cache Storage (an insecure http:// origin other than localhost?); serve it over https, or pass a model folder URL instead`);
+  if (!storage)
+    throw new HubError(
+      "cache",
+      repoId,
+      undefined,
+      `${repoId}: this page has no Cache Storage (an insecure http:// origin other than localhost?); serve it over https, or pass a model folder URL instead`,
+    );
   const cache = await storage.open(o.cacheName ?? "mobilellm-hub");
   const ctx: Ctx = { repoId, endpoint, cache, o, headers: o.token ? { Authorization: `Bearer ${o.token}` } : {} };
   const listingKey = `${endpoint}/api/models/${repoId}/revision/${encodeURIComponent(revision)}?blobs=true`;
 
-  const cached = await cachedJson(cache, listingKey) as RepoInfo | undefined;
+  const cached = (await cachedJson(cache, listingKey)) as RepoInfo | undefined;
   if (cached && !o.forceRefresh) {
     const folder = await fromCache(ctx, cached);
     if (folder) return folder;
   }
   if (o.offline) {
-    const folder = cached && await fromCache(ctx, cached);
+    const folder = cached && (await fromCache(ctx, cached));
     if (folder) return folder;
-    throw new HubError("offline", repoId, undefined, `${repoId}@${revision}: offline and not (completely) in the cache; load it once with the network`);
+    throw new HubError(
+      "offline",
+      repoId,
+      undefined,
+      `${repoId}@${revision}: offline and not (completely) in the cache; load it once with the network`,
+    );
   }
   let info: RepoInfo;
   try {
@@ -114,7 +146,13 @@ export async function resolveHubFolder(repoId: string, o: BrowserHubOptions = {}
   return folderOf(ctx, info, blobs);
 }
 
-interface Ctx { repoId: string; endpoint: string; cache: CacheLike; o: BrowserHubOptions; headers: Record<string, string> }
+interface Ctx {
+  repoId: string;
+  endpoint: string;
+  cache: CacheLike;
+  o: BrowserHubOptions;
+  headers: Record<string, string>;
+}
 
 function folderOf(ctx: Ctx, info: RepoInfo, blobs: Record<string, Blob>): ModelFolder {
   return { ...mapFolder(blobs, `${ctx.endpoint}/${ctx.repoId} (commit ${info.sha.slice(0, 12)})`), nameOf: (f) => `${ctx.repoId}/${f}` };
@@ -127,10 +165,20 @@ function fileUrl(ctx: Ctx, sha: string, file: string): string {
 function wantedFiles(ctx: Ctx, info: RepoInfo): string[] {
   const files = ctx.o.files ? [...ctx.o.files] : chooseModelFiles(info.siblings.map((s) => s.rfilename));
   if (!ctx.o.files && !info.siblings.some((s) => s.rfilename === "config.json")) {
-    throw new HubError("not-found", ctx.repoId, "config.json", `${ctx.repoId}: the repository has no config.json; is it a MobileLLM model?`);
+    throw new HubError(
+      "not-found",
+      ctx.repoId,
+      "config.json",
+      `${ctx.repoId}: the repository has no config.json; is it a MobileLLM model?`,
+    );
   }
   if (!ctx.o.files && !hasWeights(files)) {
-    throw new HubError("not-found", ctx.repoId, undefined, `${ctx.repoId}: the repository has no weights file (pytorch_model.bin or model.safetensors)`);
+    throw new HubError(
+      "not-found",
+      ctx.repoId,
+      undefined,
+      `${ctx.repoId}: the repository has no weights file (pytorch_model.bin or model.safetensors)`,
+    );
   }
   return files;
 }
@@ -170,13 +218,25 @@ function parseListing(ctx: Ctx, text: string): RepoInfo {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new HubError("bad-response", ctx.repoId, undefined, `${ctx.repoId}: the hub's repository listing is not JSON; check the endpoint (${ctx.endpoint})`);
+    throw new HubError(
+      "bad-response",
+      ctx.repoId,
+      undefined,
+      `${ctx.repoId}: the hub's repository listing is not JSON; check the endpoint (${ctx.endpoint})`,
+    );
   }
   const j = json as { sha?: unknown; siblings?: unknown };
   if (typeof j.sha !== "string" || !/^[0-9a-f]{40}$/.test(j.sha) || !Array.isArray(j.siblings)) {
-    throw new HubError("bad-response", ctx.repoId, undefined, `${ctx.repoId}: the hub's repository listing lacks a commit sha or file list; check the endpoint (${ctx.endpoint})`);
+    throw new HubError(
+      "bad-response",
+      ctx.repoId,
+      undefined,
+      `${ctx.repoId}: the hub's repository listing lacks a commit sha or file list; check the endpoint (${ctx.endpoint})`,
+    );
   }
-  const siblings = (j.siblings as Sibling[]).filter((s) => typeof s?.rfilename === "string" && !s.rfilename.split("/").some((p) => p === ".." || p === "." || p === ""));
+  const siblings = (j.siblings as Sibling[]).filter(
+    (s) => typeof s?.rfilename === "string" && !s.rfilename.split("/").some((p) => p === ".." || p === "." || p === ""),
+  );
   return { sha: j.sha, siblings };
 }
 
@@ -187,14 +247,31 @@ async function get(ctx: Ctx, url: string, file: string | undefined, range: strin
     return await (ctx.o.fetch ?? globalThis.fetch)(url, { headers, ...(ctx.o.signal ? { signal: ctx.o.signal } : {}) });
   } catch (e) {
     if (ctx.o.signal?.aborted) throw ctx.o.signal.reason;
-    throw new HubError("network", ctx.repoId, file, `${ctx.repoId}${file ? `/${file}` : ""}: cannot reach the hub at ${ctx.endpoint} (${(e as Error).message}); check the network, or load once online and then offline`);
+    throw new HubError(
+      "network",
+      ctx.repoId,
+      file,
+      `${ctx.repoId}${file ? `/${file}` : ""}: cannot reach the hub at ${ctx.endpoint} (${(e as Error).message}); check the network, or load once online and then offline`,
+    );
   }
 }
 
 function httpError(ctx: Ctx, file: string | undefined, res: Response): HubError {
   const what = `${ctx.repoId}${file ? `/${file}` : ""}`;
-  if (res.status === 401 || res.status === 403) return new HubError("unauthorized", ctx.repoId, file, `${what}: HTTP ${res.status}; a gated or private repository needs a token (hub: { token })`);
-  if (res.status === 404) return new HubError("not-found", ctx.repoId, file, `${what}: not found on ${ctx.endpoint} (HTTP 404); check the repository id, revision and file name`);
+  if (res.status === 401 || res.status === 403)
+    return new HubError(
+      "unauthorized",
+      ctx.repoId,
+      file,
+      `${what}: HTTP ${res.status}; a gated or private repository needs a token (hub: { token })`,
+    );
+  if (res.status === 404)
+    return new HubError(
+      "not-found",
+      ctx.repoId,
+      file,
+      `${what}: not found on ${ctx.endpoint} (HTTP 404); check the repository id, revision and file name`,
+    );
   return new HubError("http", ctx.repoId, file, `${what}: the hub answered HTTP ${res.status}; try again later`);
 }
 
@@ -211,7 +288,9 @@ async function fileBlob(ctx: Ctx, info: RepoInfo, file: string): Promise<Blob> {
     await ctx.cache.delete(url); // not what the listing says: fetch it again
   }
   const blob = await download(ctx, url, file, size);
-  const dropPieces = async () => { for (let i = 0; await ctx.cache.delete(`${url}?part=${i}`); i++); };
+  const dropPieces = async () => {
+    for (let i = 0; await ctx.cache.delete(`${url}?part=${i}`); i++);
+  };
   try {
     await verify(ctx, file, blob, sibling);
   } catch (e) {
@@ -227,7 +306,8 @@ async function download(ctx: Ctx, url: string, file: string, size: number | unde
   const pieceBytes = ctx.o.pieceBytes ?? 16 << 20;
   const pieces: Blob[] = [];
   let have = 0;
-  for (;;) { // pieces a previous download left
+  for (;;) {
+    // pieces a previous download left
     const res = await ctx.cache.match(`${url}?part=${pieces.length}`);
     if (!res) break;
     const b = await res.blob();
@@ -243,10 +323,16 @@ async function download(ctx: Ctx, url: string, file: string, size: number | unde
     if (res.status !== 200 && res.status !== 206) throw httpError(ctx, file, res);
     let skip = res.status === 200 ? have : 0; // the server ignored the range: drop what we have
     if (res.status === 206 && !(res.headers.get("content-range") ?? "").startsWith(`bytes ${have}-`)) {
-      throw new HubError("bad-response", ctx.repoId, file, `${ctx.repoId}/${file}: the server answered a resumed download with the wrong range (${res.headers.get("content-range")})`);
+      throw new HubError(
+        "bad-response",
+        ctx.repoId,
+        file,
+        `${ctx.repoId}/${file}: the server answered a resumed download with the wrong range (${res.headers.get("content-range")})`,
+      );
     }
     const reader = res.body!.getReader();
-    let buf = new Uint8Array(pieceBytes), fill = 0;
+    let buf = new Uint8Array(pieceBytes),
+      fill = 0;
     const store = async () => {
       if (fill === 0) return;
       const piece = new Blob([buf.slice(0, fill)]);
@@ -268,7 +354,12 @@ async function download(ctx: Ctx, url: string, file: string, size: number | unde
           chunk = chunk.subarray(n);
         }
         if (size !== undefined && have + fill + chunk.length > size) {
-          throw new HubError("size", ctx.repoId, file, `${ctx.repoId}/${file}: the server sent more than the ${size} bytes the listing states; refusing it`);
+          throw new HubError(
+            "size",
+            ctx.repoId,
+            file,
+            `${ctx.repoId}/${file}: the server sent more than the ${size} bytes the listing states; refusing it`,
+          );
         }
         while (chunk.length > 0) {
           const n = Math.min(chunk.length, pieceBytes - fill);
@@ -288,7 +379,12 @@ async function download(ctx: Ctx, url: string, file: string, size: number | unde
       }
       // a broken connection: keep the whole pieces, try again from there
       if (attempt >= attempts) {
-        throw new HubError("network", ctx.repoId, file, `${ctx.repoId}/${file}: the download broke off ${attempts} times (${(e as Error).message}); ${have} bytes are kept in the cache, load again to resume`);
+        throw new HubError(
+          "network",
+          ctx.repoId,
+          file,
+          `${ctx.repoId}/${file}: the download broke off ${attempts} times (${(e as Error).message}); ${have} bytes are kept in the cache, load again to resume`,
+        );
       }
     }
   }
@@ -306,10 +402,17 @@ async function hex(algorithm: "SHA-256" | "SHA-1", parts: (ArrayBuffer | Uint8Ar
 async function verify(ctx: Ctx, file: string, blob: Blob, s: Sibling): Promise<void> {
   const size = s.lfs?.size ?? s.size;
   if (size !== undefined && blob.size !== size) {
-    throw new HubError("size", ctx.repoId, file, `${ctx.repoId}/${file}: downloaded ${blob.size} bytes, the hub lists ${size}; load again to download it anew`);
+    throw new HubError(
+      "size",
+      ctx.repoId,
+      file,
+      `${ctx.repoId}/${file}: downloaded ${blob.size} bytes, the hub lists ${size}; load again to download it anew`,
+    );
   }
   const bytes = await blob.arrayBuffer();
-  let want: string | undefined, got: string | undefined, kind = "";
+  let want: string | undefined,
+    got: string | undefined,
+    kind = "";
   if (s.lfs?.sha256 && /^[0-9a-f]{64}$/.test(s.lfs.sha256)) {
     [want, kind] = [s.lfs.sha256, "sha256"];
     got = await hex("SHA-256", [bytes]);
@@ -318,6 +421,11 @@ async function verify(ctx: Ctx, file: string, blob: Blob, s: Sibling): Promise<v
     got = await hex("SHA-1", [new TextEncoder().encode(`blob ${blob.size}\0`), bytes]);
   }
   if (want !== undefined && got !== want) {
-    throw new HubError("checksum", ctx.repoId, file, `${ctx.repoId}/${file}: ${kind} ${got} differs from the hub's ${want}: the download is corrupt; load again to download it anew`);
+    throw new HubError(
+      "checksum",
+      ctx.repoId,
+      file,
+      `${ctx.repoId}/${file}: ${kind} ${got} differs from the hub's ${want}: the download is corrupt; load again to download it anew`,
+    );
   }
 }

@@ -18,11 +18,25 @@ export interface HubProgressEvent {
 }
 
 export type HubErrorCode =
-  | "invalid-id" | "unauthorized" | "not-found" | "network" | "offline" | "size" | "checksum" | "http" | "bad-response" | "cache";
+  | "invalid-id"
+  | "unauthorized"
+  | "not-found"
+  | "network"
+  | "offline"
+  | "size"
+  | "checksum"
+  | "http"
+  | "bad-response"
+  | "cache";
 
 /** Every failure of resolveHubModel: the message names the repo and file and says what to do. */
 export class HubError extends Error {
-  constructor(readonly code: HubErrorCode, readonly repoId: string, readonly file: string | undefined, message: string) {
+  constructor(
+    readonly code: HubErrorCode,
+    readonly repoId: string,
+    readonly file: string | undefined,
+    message: string,
+  ) {
     super(message);
     this.name = "HubError";
   }

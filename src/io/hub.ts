@@ -32,8 +32,19 @@
 
 import { createHash } from "node:crypto";
 import {
-  copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, renameSync,
-  rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync,
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
 import { homedir, hostname } from "node:os";
@@ -41,8 +52,17 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { createProgressBar } from "../util/progress.js";
 import {
-  chooseModelFiles, DEFAULT_ENDPOINT, hasWeights, HubError, isCommitSha, isRepoIdSyntax, MODEL_CANDIDATES, OPTIONAL_FILES, shardsOfIndex,
-  WEIGHT_FILES, type HubProgressEvent,
+  chooseModelFiles,
+  DEFAULT_ENDPOINT,
+  hasWeights,
+  HubError,
+  isCommitSha,
+  isRepoIdSyntax,
+  MODEL_CANDIDATES,
+  OPTIONAL_FILES,
+  shardsOfIndex,
+  WEIGHT_FILES,
+  type HubProgressEvent,
 } from "./hub-files.js";
 
 export { chooseModelFiles, DEFAULT_ENDPOINT, HubError, isCommitSha, MODEL_CANDIDATES, OPTIONAL_FILES, shardsOfIndex, WEIGHT_FILES };
@@ -110,9 +130,19 @@ function isTrue(v: string | undefined): boolean {
 
 /** Repo file names become cache paths: refuse anything that could step outside the snapshot. */
 function assertSafeRepoPath(repoId: string, file: string): void {
-  if (file === "" || isAbsolute(file) || file.includes("\\") || file.includes("\0") ||
-      file.split("/").some((p) => p === ".." || p === "." || p === "" || Buffer.byteLength(p) > 255)) {
-    throw new HubError("bad-response", repoId, file, `${repoId}: refusing unsafe name "${file}" (file names and revisions must be relative paths inside the repository)`);
+  if (
+    file === "" ||
+    isAbsolute(file) ||
+    file.includes("\\") ||
+    file.includes("\0") ||
+    file.split("/").some((p) => p === ".." || p === "." || p === "" || Buffer.byteLength(p) > 255)
+  ) {
+    throw new HubError(
+      "bad-response",
+      repoId,
+      file,
+      `${repoId}: refusing unsafe name "${file}" (file names and revisions must be relative paths inside the repository)`,
+    );
   }
 }
 
@@ -186,7 +216,9 @@ export function lookupLoadableSnapshot(cacheDir: string, repoId: string, revisio
   const { storage, commit, snapshotDir, inSnapshot } = snap;
   const missing: string[] = [];
   if (!inSnapshot("config.json")) missing.push("config.json");
-  const completeForms = WEIGHT_FILES.filter((f) => inSnapshot(f) && (!f.endsWith(".index.json") || missingShards(snapshotDir, f).length === 0));
+  const completeForms = WEIGHT_FILES.filter(
+    (f) => inSnapshot(f) && (!f.endsWith(".index.json") || missingShards(snapshotDir, f).length === 0),
+  );
   if (completeForms.length === 0) {
     const partial = WEIGHT_FILES.filter((f) => f.endsWith(".index.json") && inSnapshot(f)).flatMap((f) => missingShards(snapshotDir, f));
     missing.push(partial.length ? partial.join(", ") : `weights (one of ${WEIGHT_FILES.join(", ")})`);
@@ -196,8 +228,11 @@ export function lookupLoadableSnapshot(cacheDir: string, repoId: string, revisio
 }
 
 /** The repo's cache folder and the snapshot `revision` resolves to there, or what is missing to know it. */
-function cachedSnapshot(cacheDir: string, repoId: string, revision: string):
-    { storage: string; commit: string; snapshotDir: string; inSnapshot: (f: string) => boolean } | { missing: string[] } {
+function cachedSnapshot(
+  cacheDir: string,
+  repoId: string,
+  revision: string,
+): { storage: string; commit: string; snapshotDir: string; inSnapshot: (f: string) => boolean } | { missing: string[] } {
   const storage = join(cacheDir, repoFolderName(repoId));
   const commit = isCommitSha(revision) ? revision : readRef(storage, revision);
   if (commit === undefined) return { missing: [`refs/${revision}`] };
@@ -220,7 +255,11 @@ function missingShards(snapshotDir: string, index: string): string[] {
  * Put `blob` into the snapshot at `snapPath` as a relative symlink (../../blobs/{etag}), like
  * huggingface_hub; where symlinks are not allowed (Windows without developer mode), copy.
  */
-export function linkIntoSnapshot(blob: string, snapPath: string, symlink: (target: string, path: string) => void = symlinkSync): "symlink" | "copy" {
+export function linkIntoSnapshot(
+  blob: string,
+  snapPath: string,
+  symlink: (target: string, path: string) => void = symlinkSync,
+): "symlink" | "copy" {
   mkdirSync(dirname(snapPath), { recursive: true });
   try {
     lstatSync(snapPath);
@@ -301,27 +340,44 @@ interface Ctx {
 
 function networkError(ctx: Ctx, file: string, e: unknown): HubError {
   const cause = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
-  return new HubError("network", ctx.repoId, file,
+  return new HubError(
+    "network",
+    ctx.repoId,
+    file,
     `${ctx.repoId}: cannot download ${file} from ${ctx.endpoint} (${cause}). ` +
-    `Without network, set HF_HUB_OFFLINE=1 to load from the cache at ${ctx.storage} ` +
-    `(works once the files were downloaded; missing now: ${ctx.missing.join(", ") || "nothing"}).`);
+      `Without network, set HF_HUB_OFFLINE=1 to load from the cache at ${ctx.storage} ` +
+      `(works once the files were downloaded; missing now: ${ctx.missing.join(", ") || "nothing"}).`,
+  );
 }
 
 function httpError(ctx: Ctx, file: string, res: Response): HubError {
   const code = res.headers.get("x-error-code") ?? "";
   const what = `HTTP ${res.status}${code ? `, ${code}` : ""}`;
   if (res.status === 401 || res.status === 403 || code === "GatedRepo") {
-    return new HubError("unauthorized", ctx.repoId, file,
+    return new HubError(
+      "unauthorized",
+      ctx.repoId,
+      file,
       `${ctx.repoId}: access denied to ${file} (${what}). The repository may be gated or private: ` +
-      `accept its terms on the hub page and set HF_TOKEN to a token with read access` +
-      (ctx.token ? " (a token was sent: check that it has access)." : " (no token was sent).") +
-      ` Without a token the hub also answers 401 for a repository that does not exist, so check the id.`);
+        `accept its terms on the hub page and set HF_TOKEN to a token with read access` +
+        (ctx.token ? " (a token was sent: check that it has access)." : " (no token was sent).") +
+        ` Without a token the hub also answers 401 for a repository that does not exist, so check the id.`,
+    );
   }
   if (res.status === 404) {
-    return new HubError("not-found", ctx.repoId, file,
-      `${ctx.repoId}: repository or file not found: ${file} at revision "${ctx.revision}" (${what}); check the id / revision.`);
+    return new HubError(
+      "not-found",
+      ctx.repoId,
+      file,
+      `${ctx.repoId}: repository or file not found: ${file} at revision "${ctx.revision}" (${what}); check the id / revision.`,
+    );
   }
-  return new HubError("http", ctx.repoId, file, `${ctx.repoId}: ${file}: unexpected answer from ${ctx.endpoint} (${what} ${res.statusText}).`);
+  return new HubError(
+    "http",
+    ctx.repoId,
+    file,
+    `${ctx.repoId}: ${file}: unexpected answer from ${ctx.endpoint} (${what} ${res.statusText}).`,
+  );
 }
 
 /**
@@ -336,10 +392,16 @@ interface Attempt {
 function startAttempt(ctx: Ctx, deadline = Infinity): Attempt & { end(): void; expired(): boolean } {
   const ac = new AbortController();
   let expired = false;
-  const deadlineTimer = deadline < Infinity ? setTimeout(() => {
-    expired = true;
-    ac.abort(new Error("deadline"));
-  }, Math.max(0, deadline - Date.now())) : undefined;
+  const deadlineTimer =
+    deadline < Infinity
+      ? setTimeout(
+          () => {
+            expired = true;
+            ac.abort(new Error("deadline"));
+          },
+          Math.max(0, deadline - Date.now()),
+        )
+      : undefined;
   const onOuterAbort = () => ac.abort(ctx.signal!.reason);
   if (ctx.signal?.aborted) onOuterAbort();
   ctx.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -362,8 +424,13 @@ function startAttempt(ctx: Ctx, deadline = Infinity): Attempt & { end(): void; e
 }
 
 /** fetch `url`, following up to MAX_REDIRECTS redirects by hand (so headers are decided per hop). */
-async function fetchFollow(ctx: Ctx, attempt: Attempt, url: string, init: { method: string; extra?: Record<string, string> },
-  stopAt?: (res: Response) => boolean): Promise<{ res: Response; url: string }> {
+async function fetchFollow(
+  ctx: Ctx,
+  attempt: Attempt,
+  url: string,
+  init: { method: string; extra?: Record<string, string> },
+  stopAt?: (res: Response) => boolean,
+): Promise<{ res: Response; url: string }> {
   for (let hop = 0; ; hop++) {
     const res = await ctx.fetch(url, {
       method: init.method,
@@ -413,8 +480,12 @@ async function fetchRepoInfo(ctx: Ctx): Promise<RepoInfo> {
     const body = (await readJsonCapped(res, MAX_REPO_INFO_BYTES)) as { sha?: unknown; siblings?: unknown } | null;
     const siblings = Array.isArray(body?.siblings) ? (body!.siblings as { rfilename?: unknown }[]) : null;
     if (!body || typeof body.sha !== "string" || !isCommitSha(body.sha) || !siblings) {
-      throw new HubError("bad-response", ctx.repoId, what,
-        `${ctx.repoId}: ${url} did not answer with {sha, siblings}; is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`);
+      throw new HubError(
+        "bad-response",
+        ctx.repoId,
+        what,
+        `${ctx.repoId}: ${url} did not answer with {sha, siblings}; is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`,
+      );
     }
     return { sha: body.sha, files: siblings.map((s) => s.rfilename).filter((f): f is string => typeof f === "string") };
   });
@@ -440,14 +511,23 @@ function resolveUrl(ctx: Ctx, commit: string, file: string): string {
  */
 async function headFile(ctx: Ctx, commit: string, file: string): Promise<FileMeta> {
   return withRetries(ctx, file, async (attempt) => {
-    const { res } = await fetchFollow(ctx, attempt, resolveUrl(ctx, commit, file), { method: "HEAD" },
-      (r) => r.headers.has("x-linked-etag") || r.headers.has("x-repo-commit"));
+    const { res } = await fetchFollow(
+      ctx,
+      attempt,
+      resolveUrl(ctx, commit, file),
+      { method: "HEAD" },
+      (r) => r.headers.has("x-linked-etag") || r.headers.has("x-repo-commit"),
+    );
     if (isTransient(res.status)) throw new RetryableError(`HTTP ${res.status}`);
     if (res.status >= 400) throw httpError(ctx, file, res);
     const etag = res.headers.get("x-linked-etag") ?? res.headers.get("etag");
     if (!etag) {
-      throw new HubError("bad-response", ctx.repoId, file,
-        `${ctx.repoId}: ${file}: the hub sent no ETag, so the file cannot be cached; is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`);
+      throw new HubError(
+        "bad-response",
+        ctx.repoId,
+        file,
+        `${ctx.repoId}: ${file}: the hub sent no ETag, so the file cannot be cached; is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`,
+      );
     }
     const sizeText = res.headers.get("x-linked-size") ?? res.headers.get("content-length");
     const size = sizeText === null ? undefined : Number(sizeText);
@@ -456,8 +536,16 @@ async function headFile(ctx: Ctx, commit: string, file: string): Promise<FileMet
 }
 
 /** One GET attempt: append to (206) or rewrite (200) the .incomplete file. Returns bytes on disk. */
-async function fetchInto(ctx: Ctx, attempt: Attempt, url: string, file: string, part: string, have: number, meta: FileMeta,
-  report: (done: number) => void): Promise<number> {
+async function fetchInto(
+  ctx: Ctx,
+  attempt: Attempt,
+  url: string,
+  file: string,
+  part: string,
+  have: number,
+  meta: FileMeta,
+  report: (done: number) => void,
+): Promise<number> {
   const extra: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
   const { res } = await fetchFollow(ctx, attempt, url, { method: "GET", extra });
   if (res.status === 416) {
@@ -485,7 +573,8 @@ async function fetchInto(ctx: Ctx, attempt: Attempt, url: string, file: string, 
   try {
     if (res.body) {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        if (done + chunk.length > limit) { // never store more than was announced
+        if (done + chunk.length > limit) {
+          // never store more than was announced
           await res.body.cancel().catch(() => {});
           throw oversizeError(ctx, file, limit, expected !== undefined);
         }
@@ -615,8 +704,14 @@ async function downloadBlob(ctx: Ctx, commit: string, file: string, meta: FileMe
 }
 
 /** Fill `part` (resuming, with retries) and check it; returns the verification error, if any. */
-async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: FileMeta, part: string,
-  lock: BlobLock): Promise<HubError | undefined> {
+async function fetchAndVerify(
+  ctx: Ctx,
+  commit: string,
+  file: string,
+  meta: FileMeta,
+  part: string,
+  lock: BlobLock,
+): Promise<HubError | undefined> {
   const bar = ctx.quiet ? undefined : createProgressBar({ label: file, total: meta.size, unit: "bytes" });
   const report = (done: number) => {
     touchLock(lock);
@@ -625,37 +720,54 @@ async function fetchAndVerify(ctx: Ctx, commit: string, file: string, meta: File
   };
   if (meta.size === undefined && digestKind(meta.etag) === undefined) {
     // Neither a length nor a checksum: a cut response would look complete. Never cache that.
-    return new HubError("bad-response", ctx.repoId, file,
+    return new HubError(
+      "bad-response",
+      ctx.repoId,
+      file,
       `${ctx.repoId}: ${file}: the hub announced neither a size nor a checksum ETag (${JSON.stringify(meta.etag)}), so a complete ` +
-      `download cannot be told from a cut one; refusing to cache it. Is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`);
+        `download cannot be told from a cut one; refusing to cache it. Is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`,
+    );
   }
   const deadline = Date.now() + downloadDeadlineMs(ctx, meta);
   try {
-    await withRetries(ctx, file, async (attempt) => {
-      let have = isFile(part) ? statSync(part).size : 0;
-      if (meta.size !== undefined && have > meta.size) {
-        rmSync(part, { force: true });
-        have = 0;
-      }
-      if (meta.size !== undefined && have === meta.size) return; // finished earlier, only unverified
-      await fetchInto(ctx, attempt, resolveUrl(ctx, commit, file), file, part, have, meta, report);
-    }, deadline);
+    await withRetries(
+      ctx,
+      file,
+      async (attempt) => {
+        let have = isFile(part) ? statSync(part).size : 0;
+        if (meta.size !== undefined && have > meta.size) {
+          rmSync(part, { force: true });
+          have = 0;
+        }
+        if (meta.size !== undefined && have === meta.size) return; // finished earlier, only unverified
+        await fetchInto(ctx, attempt, resolveUrl(ctx, commit, file), file, part, have, meta, report);
+      },
+      deadline,
+    );
   } finally {
     bar?.done();
   }
 
   const got = statSync(part).size;
   if (meta.size !== undefined && got !== meta.size) {
-    return new HubError("size", ctx.repoId, file,
-      `${ctx.repoId}: ${file}: downloaded ${got} bytes but the hub announced ${meta.size}; the partial file was removed, try again.`);
+    return new HubError(
+      "size",
+      ctx.repoId,
+      file,
+      `${ctx.repoId}: ${file}: downloaded ${got} bytes but the hub announced ${meta.size}; the partial file was removed, try again.`,
+    );
   }
   const kind = digestKind(meta.etag);
   if (kind !== undefined) {
     // LFS files are named by their sha256, the others by their git blob id: check the bytes really are that file.
     const digest = kind === "sha256" ? await sha256File(part) : await gitBlobSha1File(part);
     if (digest !== meta.etag) {
-      return new HubError("checksum", ctx.repoId, file,
-        `${ctx.repoId}: ${file}: ${kind} mismatch (expected ${meta.etag}, got ${digest}); the corrupt download was removed, try again.`);
+      return new HubError(
+        "checksum",
+        ctx.repoId,
+        file,
+        `${ctx.repoId}: ${file}: ${kind} mismatch (expected ${meta.etag}, got ${digest}); the corrupt download was removed, try again.`,
+      );
     }
   }
   return undefined;
@@ -679,8 +791,12 @@ export async function resolveHubModel(repoId: string, opts: ResolveHubOptions = 
 async function resolveHubModelRaw(repoId: string, opts: ResolveHubOptions): Promise<string> {
   const env = opts.env ?? process.env;
   if (!isRepoIdSyntax(repoId)) {
-    throw new HubError("invalid-id", repoId, undefined,
-      `"${repoId}" is not a hub repository id: expected "owner/name" like "facebook/MobileLLM-125M".`);
+    throw new HubError(
+      "invalid-id",
+      repoId,
+      undefined,
+      `"${repoId}" is not a hub repository id: expected "owner/name" like "facebook/MobileLLM-125M".`,
+    );
   }
   const revision = opts.revision ?? "main";
   assertSafeRepoPath(repoId, revision); // it names refs/{revision}: no "..", no absolute path
@@ -700,13 +816,19 @@ async function resolveHubModelRaw(repoId: string, opts: ResolveHubOptions): Prom
     cached.missing = usable.missing;
   }
   if (offline) {
-    throw new HubError("offline", repoId, cached.missing[0],
+    throw new HubError(
+      "offline",
+      repoId,
+      cached.missing[0],
       `${repoId}: offline mode (HF_HUB_OFFLINE or the offline option) and revision "${revision}" is not complete in the cache ` +
-      `${storage}: missing ${cached.missing.join(", ")}. Download it once with network access (unset HF_HUB_OFFLINE).`);
+        `${storage}: missing ${cached.missing.join(", ")}. Download it once with network access (unset HF_HUB_OFFLINE).`,
+    );
   }
 
   const ctx: Ctx = {
-    repoId, revision, storage,
+    repoId,
+    revision,
+    storage,
     endpoint: (opts.endpoint ?? env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, ""),
     token: opts.token ?? (env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined),
     fetch: opts.fetch ?? globalThis.fetch,
@@ -727,9 +849,13 @@ async function resolveHubModelRaw(repoId: string, opts: ResolveHubOptions): Prom
     files = [...opts.files];
   } else {
     if (!info.files.includes("config.json") || !hasWeights(info.files)) {
-      throw new HubError("not-found", repoId, info.files.includes("config.json") ? WEIGHT_FILES.join(" / ") : "config.json",
+      throw new HubError(
+        "not-found",
+        repoId,
+        info.files.includes("config.json") ? WEIGHT_FILES.join(" / ") : "config.json",
         `${repoId}: not a loadable model at revision "${revision}": it needs config.json and one of ${WEIGHT_FILES.join(", ")}; ` +
-        `the repository has: ${info.files.slice(0, 20).join(", ")}${info.files.length > 20 ? ", ..." : ""}.`);
+          `the repository has: ${info.files.slice(0, 20).join(", ")}${info.files.length > 20 ? ", ..." : ""}.`,
+      );
     }
     files = chooseModelFiles(info.files);
     for (const f of MODEL_CANDIDATES) if (!info.files.includes(f)) markAbsent(storage, commit, f);
@@ -807,9 +933,13 @@ export function downloadDeadlineMs(ctx: { timeoutMs: number; deadlineMs: number 
 }
 
 function deadlineError(ctx: Ctx, file: string): HubError {
-  return new HubError("network", ctx.repoId, file,
+  return new HubError(
+    "network",
+    ctx.repoId,
+    file,
     `${ctx.repoId}: ${file}: the download did not finish by its deadline (the idle timeout plus the file at 64 KiB/s, or deadlineMs); ` +
-    `the server at ${ctx.endpoint} is too slow or trickling. Try again later, or allow more time with deadlineMs.`);
+      `the server at ${ctx.endpoint} is too slow or trickling. Try again later, or allow more time with deadlineMs.`,
+  );
 }
 
 /** The bytes this response should bring the file to: the hub's announced size, else a 200's Content-Length. */
@@ -821,9 +951,14 @@ function expectedBytes(meta: FileMeta, res: Response, have: number): number | un
 }
 
 function oversizeError(ctx: Ctx, file: string, limit: number, announced: boolean): HubError {
-  return new HubError("size", ctx.repoId, file, announced
-    ? `${ctx.repoId}: ${file}: the server sent more than the ${limit} bytes it announced; the download was stopped and removed, try again.`
-    : `${ctx.repoId}: ${file}: the server announced no size and sent more than ${limit} bytes, far more than such a file holds; the download was stopped and removed.`);
+  return new HubError(
+    "size",
+    ctx.repoId,
+    file,
+    announced
+      ? `${ctx.repoId}: ${file}: the server sent more than the ${limit} bytes it announced; the download was stopped and removed, try again.`
+      : `${ctx.repoId}: ${file}: the server announced no size and sent more than ${limit} bytes, far more than such a file holds; the download was stopped and removed.`,
+  );
 }
 
 /** Which digest an ETag is: sha256 (LFS files), a git blob sha1 (the others), or neither. */
@@ -841,9 +976,13 @@ async function gitBlobSha1File(path: string): Promise<string> {
 /** The ETag names the blob file: it must be a short plain name (the hub's are hex digests). */
 function assertUsableEtag(ctx: Ctx, file: string, etag: string): void {
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(etag) || etag === "." || etag === "..") {
-    throw new HubError("bad-response", ctx.repoId, file,
+    throw new HubError(
+      "bad-response",
+      ctx.repoId,
+      file,
       `${ctx.repoId}: ${file}: the hub's ETag (${etag.length} characters: ${JSON.stringify(etag.slice(0, 80))}${etag.length > 80 ? "..." : ""}) ` +
-      `cannot name a cache file; is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`);
+        `cannot name a cache file; is HF_ENDPOINT (${ctx.endpoint}) a Hugging Face hub?`,
+    );
   }
 }
 
@@ -852,11 +991,21 @@ function cacheError(repoId: string, e: unknown): unknown {
   const err = e as NodeJS.ErrnoException;
   if (e instanceof HubError || typeof err?.code !== "string" || typeof err.syscall !== "string") return e;
   const path = err.path ?? "the cache folder";
-  const why = err.code === "ENOSPC" ? "the disk is full"
-    : err.code === "EACCES" || err.code === "EPERM" || err.code === "EROFS" ? "it is not writable"
-    : err.code === "ENOTDIR" || err.code === "EEXIST" || err.code === "EISDIR" ? "a file or folder is in the way"
-    : err.code === "ENAMETOOLONG" ? "the name is too long for the file system" : err.message;
-  return new HubError("cache", repoId, undefined,
+  const why =
+    err.code === "ENOSPC"
+      ? "the disk is full"
+      : err.code === "EACCES" || err.code === "EPERM" || err.code === "EROFS"
+        ? "it is not writable"
+        : err.code === "ENOTDIR" || err.code === "EEXIST" || err.code === "EISDIR"
+          ? "a file or folder is in the way"
+          : err.code === "ENAMETOOLONG"
+            ? "the name is too long for the file system"
+            : err.message;
+  return new HubError(
+    "cache",
+    repoId,
+    undefined,
     `${repoId}: cannot write the download cache at ${path} (${why}; ${err.code}). ` +
-    `Fix or remove that path, or point HF_HUB_CACHE at a writable folder.`);
+      `Fix or remove that path, or point HF_HUB_CACHE at a writable folder.`,
+  );
 }

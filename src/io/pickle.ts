@@ -37,7 +37,10 @@ export class PyDict {
 
 /** One of the allow-listed globals (the only ones that can exist). */
 export class PyGlobal {
-  constructor(readonly module: string, readonly name: string) {}
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
   get qualifiedName(): string {
     return `${this.module}.${this.name}`;
   }
@@ -108,22 +111,78 @@ const ALLOWED_GLOBALS = new Set<string>([
 
 // Opcodes (CPython Lib/pickle.py names). Protocol 0/1 text forms are not needed by torch.save.
 const OP = {
-  MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, BINFLOAT: 0x47, BININT: 0x4a, BININT1: 0x4b,
-  BININT2: 0x4d, NONE: 0x4e, BINPERSID: 0x51, REDUCE: 0x52, BINSTRING: 0x54, SHORT_BINSTRING: 0x55,
-  BINUNICODE: 0x58, BINBYTES: 0x42, SHORT_BINBYTES: 0x43, EMPTY_LIST: 0x5d, APPEND: 0x61, BUILD: 0x62,
-  GLOBAL: 0x63, DICT: 0x64, APPENDS: 0x65, BINGET: 0x68, LONG_BINGET: 0x6a, LIST: 0x6c,
-  BINPUT: 0x71, LONG_BINPUT: 0x72, SETITEM: 0x73, TUPLE: 0x74, SETITEMS: 0x75, EMPTY_DICT: 0x7d,
-  EMPTY_TUPLE: 0x29, PROTO: 0x80, LONG1: 0x8a, NEWTRUE: 0x88, NEWFALSE: 0x89, TUPLE1: 0x85,
-  TUPLE2: 0x86, TUPLE3: 0x87, SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d, STACK_GLOBAL: 0x93,
-  MEMOIZE: 0x94, FRAME: 0x95,
+  MARK: 0x28,
+  STOP: 0x2e,
+  POP: 0x30,
+  POP_MARK: 0x31,
+  BINFLOAT: 0x47,
+  BININT: 0x4a,
+  BININT1: 0x4b,
+  BININT2: 0x4d,
+  NONE: 0x4e,
+  BINPERSID: 0x51,
+  REDUCE: 0x52,
+  BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55,
+  BINUNICODE: 0x58,
+  BINBYTES: 0x42,
+  SHORT_BINBYTES: 0x43,
+  EMPTY_LIST: 0x5d,
+  APPEND: 0x61,
+  BUILD: 0x62,
+  GLOBAL: 0x63,
+  DICT: 0x64,
+  APPENDS: 0x65,
+  BINGET: 0x68,
+  LONG_BINGET: 0x6a,
+  LIST: 0x6c,
+  BINPUT: 0x71,
+  LONG_BINPUT: 0x72,
+  SETITEM: 0x73,
+  TUPLE: 0x74,
+  SETITEMS: 0x75,
+  EMPTY_DICT: 0x7d,
+  EMPTY_TUPLE: 0x29,
+  PROTO: 0x80,
+  LONG1: 0x8a,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  SHORT_BINUNICODE: 0x8c,
+  BINUNICODE8: 0x8d,
+  STACK_GLOBAL: 0x93,
+  MEMOIZE: 0x94,
+  FRAME: 0x95,
 } as const;
 
 /** Names of opcodes we deliberately do not implement, for a helpful error. */
 const UNSUPPORTED_NAMES: Record<number, string> = {
-  0x69: "INST", 0x6f: "OBJ", 0x81: "NEWOBJ", 0x92: "NEWOBJ_EX", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4",
-  0x50: "PERSID", 0x49: "INT", 0x4c: "LONG", 0x46: "FLOAT", 0x53: "STRING", 0x56: "UNICODE", 0x67: "GET",
-  0x70: "PUT", 0x8b: "LONG4", 0x32: "DUP", 0x8f: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET",
-  0x8e: "BINBYTES8", 0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
+  0x69: "INST",
+  0x6f: "OBJ",
+  0x81: "NEWOBJ",
+  0x92: "NEWOBJ_EX",
+  0x82: "EXT1",
+  0x83: "EXT2",
+  0x84: "EXT4",
+  0x50: "PERSID",
+  0x49: "INT",
+  0x4c: "LONG",
+  0x46: "FLOAT",
+  0x53: "STRING",
+  0x56: "UNICODE",
+  0x67: "GET",
+  0x70: "PUT",
+  0x8b: "LONG4",
+  0x32: "DUP",
+  0x8f: "EMPTY_SET",
+  0x90: "ADDITEMS",
+  0x91: "FROZENSET",
+  0x8e: "BINBYTES8",
+  0x96: "BYTEARRAY8",
+  0x97: "NEXT_BUFFER",
+  0x98: "READONLY_BUFFER",
 };
 
 /**
@@ -144,7 +203,8 @@ export function unpickle(data: Uint8Array, file: string): PyValue {
     throw new CheckpointError(file, `malformed pickle at byte ${opAt} of data.pkl: ${msg}`);
   };
   const need = (n: number): void => {
-    if (n < 0 || pos + n > data.length) fail(`needs ${n} more bytes but the pickle ends (${data.length} bytes); the file is truncated or corrupt`);
+    if (n < 0 || pos + n > data.length)
+      fail(`needs ${n} more bytes but the pickle ends (${data.length} bytes); the file is truncated or corrupt`);
   };
   const pop = (): PyValue => {
     const floor = marks.length > 0 ? marks[marks.length - 1]! : 0;
@@ -196,7 +256,8 @@ export function unpickle(data: Uint8Array, file: string): PyValue {
     const d = dict as PyDict;
     for (let i = 0; i < kv.length; i += 2) {
       const k = kv[i]!;
-      if (!(k === null || typeof k === "string" || typeof k === "number" || typeof k === "boolean")) fail("unsupported dict key type (only str/int/float/bool/None keys are accepted)");
+      if (!(k === null || typeof k === "string" || typeof k === "number" || typeof k === "boolean"))
+        fail("unsupported dict key type (only str/int/float/bool/None keys are accepted)");
       d.items.set(k as PyKey, kv[i + 1]!);
     }
   };
@@ -227,12 +288,30 @@ export function unpickle(data: Uint8Array, file: string): PyValue {
         return stack[0]!;
 
       // --- plain values
-      case OP.NONE: stack.push(null); break;
-      case OP.NEWTRUE: stack.push(true); break;
-      case OP.NEWFALSE: stack.push(false); break;
-      case OP.BININT1: need(1); stack.push(data[pos]!); pos += 1; break;
-      case OP.BININT2: need(2); stack.push(view.getUint16(pos, true)); pos += 2; break;
-      case OP.BININT: need(4); stack.push(view.getInt32(pos, true)); pos += 4; break;
+      case OP.NONE:
+        stack.push(null);
+        break;
+      case OP.NEWTRUE:
+        stack.push(true);
+        break;
+      case OP.NEWFALSE:
+        stack.push(false);
+        break;
+      case OP.BININT1:
+        need(1);
+        stack.push(data[pos]!);
+        pos += 1;
+        break;
+      case OP.BININT2:
+        need(2);
+        stack.push(view.getUint16(pos, true));
+        pos += 2;
+        break;
+      case OP.BININT:
+        need(4);
+        stack.push(view.getInt32(pos, true));
+        pos += 4;
+        break;
       case OP.LONG1: {
         need(1);
         const n = data[pos++]!;
@@ -241,39 +320,163 @@ export function unpickle(data: Uint8Array, file: string): PyValue {
         pos += n;
         break;
       }
-      case OP.BINFLOAT: need(8); stack.push(view.getFloat64(pos, false)); pos += 8; break;
-      case OP.SHORT_BINUNICODE: need(1); { const n = data[pos++]!; stack.push(readString(n, utf8)); } break;
-      case OP.BINUNICODE: need(4); { const n = view.getUint32(pos, true); pos += 4; stack.push(readString(n, utf8)); } break;
-      case OP.BINUNICODE8: need(8); { const n = u64(view, pos); pos += 8; stack.push(readString(n, utf8)); } break;
-      case OP.SHORT_BINSTRING: need(1); { const n = data[pos++]!; stack.push(readString(n, latin1)); } break;
-      case OP.BINSTRING: need(4); { const n = view.getInt32(pos, true); pos += 4; stack.push(readString(n, latin1)); } break;
-      case OP.SHORT_BINBYTES: need(1); { const n = data[pos++]!; need(n); stack.push(data.slice(pos, pos + n)); pos += n; } break;
-      case OP.BINBYTES: need(4); { const n = view.getUint32(pos, true); pos += 4; need(n); stack.push(data.slice(pos, pos + n)); pos += n; } break;
+      case OP.BINFLOAT:
+        need(8);
+        stack.push(view.getFloat64(pos, false));
+        pos += 8;
+        break;
+      case OP.SHORT_BINUNICODE:
+        need(1);
+        {
+          const n = data[pos++]!;
+          stack.push(readString(n, utf8));
+        }
+        break;
+      case OP.BINUNICODE:
+        need(4);
+        {
+          const n = view.getUint32(pos, true);
+          pos += 4;
+          stack.push(readString(n, utf8));
+        }
+        break;
+      case OP.BINUNICODE8:
+        need(8);
+        {
+          const n = u64(view, pos);
+          pos += 8;
+          stack.push(readString(n, utf8));
+        }
+        break;
+      case OP.SHORT_BINSTRING:
+        need(1);
+        {
+          const n = data[pos++]!;
+          stack.push(readString(n, latin1));
+        }
+        break;
+      case OP.BINSTRING:
+        need(4);
+        {
+          const n = view.getInt32(pos, true);
+          pos += 4;
+          stack.push(readString(n, latin1));
+        }
+        break;
+      case OP.SHORT_BINBYTES:
+        need(1);
+        {
+          const n = data[pos++]!;
+          need(n);
+          stack.push(data.slice(pos, pos + n));
+          pos += n;
+        }
+        break;
+      case OP.BINBYTES:
+        need(4);
+        {
+          const n = view.getUint32(pos, true);
+          pos += 4;
+          need(n);
+          stack.push(data.slice(pos, pos + n));
+          pos += n;
+        }
+        break;
 
       // --- containers
-      case OP.MARK: marks.push(stack.length); break;
-      case OP.POP: pop(); break;
-      case OP.POP_MARK: popMark(); break;
-      case OP.EMPTY_DICT: stack.push(new PyDict(false)); break;
-      case OP.DICT: { const kv = popMark(); const d = new PyDict(false); setItems(d, kv); stack.push(d); break; }
-      case OP.EMPTY_LIST: stack.push([]); break;
-      case OP.LIST: stack.push(popMark()); break;
-      case OP.EMPTY_TUPLE: stack.push(new PyTuple([])); break;
-      case OP.TUPLE: stack.push(new PyTuple(popMark())); break;
-      case OP.TUPLE1: { const a = pop(); stack.push(new PyTuple([a])); break; }
-      case OP.TUPLE2: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; }
-      case OP.TUPLE3: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; }
-      case OP.SETITEM: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; }
-      case OP.SETITEMS: { const kv = popMark(); setItems(top(), kv); break; }
-      case OP.APPEND: { const v = pop(); append(top(), [v]); break; }
-      case OP.APPENDS: { const items = popMark(); append(top(), items); break; }
+      case OP.MARK:
+        marks.push(stack.length);
+        break;
+      case OP.POP:
+        pop();
+        break;
+      case OP.POP_MARK:
+        popMark();
+        break;
+      case OP.EMPTY_DICT:
+        stack.push(new PyDict(false));
+        break;
+      case OP.DICT: {
+        const kv = popMark();
+        const d = new PyDict(false);
+        setItems(d, kv);
+        stack.push(d);
+        break;
+      }
+      case OP.EMPTY_LIST:
+        stack.push([]);
+        break;
+      case OP.LIST:
+        stack.push(popMark());
+        break;
+      case OP.EMPTY_TUPLE:
+        stack.push(new PyTuple([]));
+        break;
+      case OP.TUPLE:
+        stack.push(new PyTuple(popMark()));
+        break;
+      case OP.TUPLE1: {
+        const a = pop();
+        stack.push(new PyTuple([a]));
+        break;
+      }
+      case OP.TUPLE2: {
+        const b = pop();
+        const a = pop();
+        stack.push(new PyTuple([a, b]));
+        break;
+      }
+      case OP.TUPLE3: {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        stack.push(new PyTuple([a, b, c]));
+        break;
+      }
+      case OP.SETITEM: {
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      }
+      case OP.SETITEMS: {
+        const kv = popMark();
+        setItems(top(), kv);
+        break;
+      }
+      case OP.APPEND: {
+        const v = pop();
+        append(top(), [v]);
+        break;
+      }
+      case OP.APPENDS: {
+        const items = popMark();
+        append(top(), items);
+        break;
+      }
 
       // --- memo
-      case OP.BINPUT: need(1); memoPut(data[pos++]!); break;
-      case OP.LONG_BINPUT: need(4); memoPut(view.getUint32(pos, true)); pos += 4; break;
-      case OP.MEMOIZE: memoPut(memo.size); break;
-      case OP.BINGET: need(1); memoGet(data[pos++]!); break;
-      case OP.LONG_BINGET: need(4); memoGet(view.getUint32(pos, true)); pos += 4; break;
+      case OP.BINPUT:
+        need(1);
+        memoPut(data[pos++]!);
+        break;
+      case OP.LONG_BINPUT:
+        need(4);
+        memoPut(view.getUint32(pos, true));
+        pos += 4;
+        break;
+      case OP.MEMOIZE:
+        memoPut(memo.size);
+        break;
+      case OP.BINGET:
+        need(1);
+        memoGet(data[pos++]!);
+        break;
+      case OP.LONG_BINGET:
+        need(4);
+        memoGet(view.getUint32(pos, true));
+        pos += 4;
+        break;
 
       // --- the only operations that touch names: allow-listed, pure data construction
       case OP.GLOBAL: {
@@ -301,12 +504,16 @@ export function unpickle(data: Uint8Array, file: string): PyValue {
         build(obj, state, file, opAt, fail);
         break;
       }
-      case OP.BINPERSID: stack.push(persistentLoad(pop(), fail)); break;
+      case OP.BINPERSID:
+        stack.push(persistentLoad(pop(), fail));
+        break;
 
       default: {
         const name = UNSUPPORTED_NAMES[op];
         const ch = op >= 0x20 && op < 0x7f ? ` '${String.fromCharCode(op)}'` : "";
-        fail(`${name ? `unsupported opcode ${name}` : "unknown opcode"} 0x${op.toString(16).padStart(2, "0")}${ch}; this is not a state dict written by torch.save`);
+        fail(
+          `${name ? `unsupported opcode ${name}` : "unknown opcode"} 0x${op.toString(16).padStart(2, "0")}${ch}; this is not a state dict written by torch.save`,
+        );
       }
     }
   }
@@ -369,7 +576,8 @@ function reduce(callable: PyValue, args: PyValue, file: string, at: number, fail
       if (!isInt(offset!) || (offset as number) < 0) return fail("_rebuild_tensor_v2: storage_offset is not a non-negative integer");
       const shape = intTuple(size!, "_rebuild_tensor_v2: size", fail);
       const strides = intTuple(stride!, "_rebuild_tensor_v2: stride", fail);
-      if (shape.length !== strides.length) return fail(`_rebuild_tensor_v2: size has ${shape.length} dims but stride has ${strides.length}`);
+      if (shape.length !== strides.length)
+        return fail(`_rebuild_tensor_v2: size has ${shape.length} dims but stride has ${strides.length}`);
       return new TensorRef(storage, offset as number, shape, strides);
     }
     case "torch._utils _rebuild_parameter": // nn.Parameter(data, requires_grad, hooks): keep the data

@@ -33,9 +33,12 @@ async function readStateDict(zip: ZipReader, path: string): Promise<Map<string, 
   // 1. Find `<topdir>/data.pkl`.
   const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) {
-    throw new CheckpointError(path, pickles.length === 0
-      ? "no <dir>/data.pkl record: this zip is not a PyTorch checkpoint"
-      : `several data.pkl records (${pickles.join(", ")}); expected one state dict`);
+    throw new CheckpointError(
+      path,
+      pickles.length === 0
+        ? "no <dir>/data.pkl record: this zip is not a PyTorch checkpoint"
+        : `several data.pkl records (${pickles.join(", ")}); expected one state dict`,
+    );
   }
   const topdir = pickles[0]!.slice(0, -"data.pkl".length); // "pytorch_model/"
 
@@ -64,7 +67,8 @@ async function readStateDict(zip: ZipReader, path: string): Promise<Map<string, 
   }
   // Views may share a storage (tied weights), but not so often that a small file reads as a huge
   // one: all tensors together may hold at most twice the bytes the storages hold.
-  let viewBytes = 0, storageBytes = 0;
+  let viewBytes = 0,
+    storageBytes = 0;
   const storages = new Set<string>();
   for (const [name, value] of root.items) {
     if (!(value instanceof TensorRef)) continue;
@@ -73,7 +77,10 @@ async function readStateDict(zip: ZipReader, path: string): Promise<Map<string, 
     storages.add(value.storage.key);
   }
   if (viewBytes > 2 * storageBytes) {
-    throw new CheckpointError(path, `the tensors' views add up to ${viewBytes} bytes from ${storageBytes} bytes of storage: storages are reused far more than tied weights would; refusing to expand the file`);
+    throw new CheckpointError(
+      path,
+      `the tensors' views add up to ${viewBytes} bytes from ${storageBytes} bytes of storage: storages are reused far more than tied weights would; refusing to expand the file`,
+    );
   }
   return tensors;
 }
@@ -92,23 +99,33 @@ function tensorEntry(zip: ZipReader, path: string, name: string, t: TensorRef, r
     if (!Number.isSafeInteger(numel * es)) throw fail(`shape [${shape}] is too large`);
   }
   if (record.size !== t.storage.numel * es) {
-    throw fail(`storage record has ${record.size} bytes but the pickle says ${t.storage.numel} ${dtype} elements (${t.storage.numel * es} bytes); the file is corrupt`);
+    throw fail(
+      `storage record has ${record.size} bytes but the pickle says ${t.storage.numel} ${dtype} elements (${t.storage.numel * es} bytes); the file is corrupt`,
+    );
   }
   // Highest element index the view touches: offset + Σ (size_i - 1) · stride_i.
   let last = t.storageOffset;
   for (let k = 0; k < shape.length; k++) last += (shape[k]! - 1) * stride[k]!;
   if (numel > 0 && last >= t.storage.numel) {
-    throw fail(`storage too small: the view (offset ${t.storageOffset}, shape [${shape}], stride [${stride}]) reaches element ${last} but the storage has ${t.storage.numel}`);
+    throw fail(
+      `storage too small: the view (offset ${t.storageOffset}, shape [${shape}], stride [${stride}]) reaches element ${last} but the storage has ${t.storage.numel}`,
+    );
   }
   // No element may be read twice: a stride-0 (expanded) or self-overlapping view would turn a small
   // storage into an arbitrarily large tensor. Dims of size > 1 taken by increasing stride: each
   // stride must step past everything the smaller dims reach (true of every view torch.save writes
   // for a parameter: contiguous, transposed or sliced).
   if (numel > 1) {
-    const dims = shape.map((n, k) => [n, stride[k]!] as const).filter(([n]) => n > 1).sort((a, b) => a[1] - b[1]);
+    const dims = shape
+      .map((n, k) => [n, stride[k]!] as const)
+      .filter(([n]) => n > 1)
+      .sort((a, b) => a[1] - b[1]);
     let reach = 0; // largest offset the dims so far reach
     for (const [n, st] of dims) {
-      if (st <= reach) throw fail(`the view (shape [${shape}], stride [${stride}]) reads some storage elements more than once (stride 0 or overlapping): refusing to expand it`);
+      if (st <= reach)
+        throw fail(
+          `the view (shape [${shape}], stride [${stride}]) reads some storage elements more than once (stride 0 or overlapping): refusing to expand it`,
+        );
       reach += (n - 1) * st;
     }
   }
@@ -146,11 +163,21 @@ function tensorEntry(zip: ZipReader, path: string, name: string, t: TensorRef, r
 function gather(dst: Uint8Array, src: Uint8Array, shape: number[], stride: number[], es: number): void {
   // Move whole elements at once when dst is aligned for them (src is a fresh, aligned buffer).
   if (es === 2 && dst.byteOffset % 2 === 0) {
-    gatherElements(new Uint16Array(dst.buffer, dst.byteOffset, dst.length / 2), new Uint16Array(src.buffer, src.byteOffset, src.length / 2), shape, stride);
+    gatherElements(
+      new Uint16Array(dst.buffer, dst.byteOffset, dst.length / 2),
+      new Uint16Array(src.buffer, src.byteOffset, src.length / 2),
+      shape,
+      stride,
+    );
     return;
   }
   if (es === 4 && dst.byteOffset % 4 === 0) {
-    gatherElements(new Uint32Array(dst.buffer, dst.byteOffset, dst.length / 4), new Uint32Array(src.buffer, src.byteOffset, src.length / 4), shape, stride);
+    gatherElements(
+      new Uint32Array(dst.buffer, dst.byteOffset, dst.length / 4),
+      new Uint32Array(src.buffer, src.byteOffset, src.length / 4),
+      shape,
+      stride,
+    );
     return;
   }
   const ndim = shape.length;
@@ -159,7 +186,8 @@ function gather(dst: Uint8Array, src: Uint8Array, shape: number[], stride: numbe
   let s = 0; // source element index
   for (let i = 0; i < numel; i++) {
     for (let b = 0; b < es; b++) dst[i * es + b] = src[s * es + b]!;
-    for (let k = ndim - 1; k >= 0; k--) { // odometer step
+    for (let k = ndim - 1; k >= 0; k--) {
+      // odometer step
       idx[k]!++;
       s += stride[k]!;
       if (idx[k]! < shape[k]!) break;

@@ -5,9 +5,7 @@
 // The bytes come from a ByteSource (a file, a URL, a Blob...: platform/byte-source.ts).
 
 import { readBytes, type ByteSource } from "../platform/byte-source.js";
-import {
-  CheckpointError, FILE_DTYPE_BYTES, ownEntry, type FileDType, type TensorEntry, type TensorFile,
-} from "./tensor-file.js";
+import { CheckpointError, FILE_DTYPE_BYTES, ownEntry, type FileDType, type TensorEntry, type TensorFile } from "./tensor-file.js";
 
 /** Largest header we accept (the format's own readers cap it at 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -23,8 +21,11 @@ export async function readSafetensors(src: ByteSource): Promise<TensorFile> {
 }
 
 async function parseSafetensors(src: ByteSource): Promise<TensorFile> {
-  const path = src.name, fileBytes = src.size;
-  const fail = (msg: string): never => { throw new CheckpointError(path, msg); };
+  const path = src.name,
+    fileBytes = src.size;
+  const fail = (msg: string): never => {
+    throw new CheckpointError(path, msg);
+  };
   if (fileBytes < 8) fail(`only ${fileBytes} bytes: not a safetensors file (truncated?)`);
 
   const lenBytes = await readBytes(src, 0, 8, "the header length");
@@ -56,7 +57,8 @@ async function parseSafetensors(src: ByteSource): Promise<TensorFile> {
     const where = `tensor "${name}"`;
     if (typeof info !== "object" || info === null) fail(`${where}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    const elemBytes = ownEntry(FILE_DTYPE_BYTES, dtype) ??
+    const elemBytes =
+      ownEntry(FILE_DTYPE_BYTES, dtype) ??
       fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(FILE_DTYPE_BYTES).join(", ")})`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${where}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
@@ -67,16 +69,23 @@ async function parseSafetensors(src: ByteSource): Promise<TensorFile> {
     const [begin, end] = offsets as [number, number];
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end < begin || end - begin !== numel * elemBytes) {
-      fail(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape ${JSON.stringify(shape)} of ${dtype} needs ${numel * elemBytes}`);
+      fail(
+        `${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes but shape ${JSON.stringify(shape)} of ${dtype} needs ${numel * elemBytes}`,
+      );
     }
     if (end > dataBytes) {
       fail(`${where}: data_offsets end ${end} runs past the end of the data (${dataBytes} bytes): the file is truncated or corrupt`);
     }
     ranges.push([begin, end, name]);
     tensors.set(name, {
-      name, dtype: dtype as FileDType, shape: shape as number[], numel, file: path,
+      name,
+      dtype: dtype as FileDType,
+      shape: shape as number[],
+      numel,
+      file: path,
       async read(dst: Uint8Array) {
-        if (dst.length !== end - begin) throw new CheckpointError(path, `${where}: destination holds ${dst.length} bytes, tensor has ${end - begin}`);
+        if (dst.length !== end - begin)
+          throw new CheckpointError(path, `${where}: destination holds ${dst.length} bytes, tensor has ${end - begin}`);
         await src.read(dataStart + begin, dst, where);
       },
     });
@@ -86,22 +95,33 @@ async function parseSafetensors(src: ByteSource): Promise<TensorFile> {
   // by offset, each begins where the previous ended and the last ends at the end of the file. This
   // refuses every overlap (between any two tensors, zero-size ones included) and unaccounted bytes.
   ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let expect = 0, prevName = "";
+  let expect = 0,
+    prevName = "";
   for (const [begin, end, name] of ranges) {
     if (begin !== expect) {
-      fail(begin < expect
-        ? `tensor "${name}" (bytes ${begin}..${end}) overlaps "${prevName}" (which ends at ${expect}): the header is corrupt`
-        : `bytes ${expect}..${begin} of the data belong to no tensor (before "${name}"): the header is corrupt`);
+      fail(
+        begin < expect
+          ? `tensor "${name}" (bytes ${begin}..${end}) overlaps "${prevName}" (which ends at ${expect}): the header is corrupt`
+          : `bytes ${expect}..${begin} of the data belong to no tensor (before "${name}"): the header is corrupt`,
+      );
     }
     expect = end;
     prevName = name;
   }
-  if (expect !== dataBytes) fail(`the tensors end at byte ${expect} of a ${dataBytes}-byte data section: the file has trailing bytes or the header is corrupt`);
+  if (expect !== dataBytes)
+    fail(`the tensors end at byte ${expect} of a ${dataBytes}-byte data section: the file has trailing bytes or the header is corrupt`);
 
   let closed = false;
   return {
-    path, format: "safetensors", tensors,
-    close() { if (!closed) { closed = true; src.close?.(); } },
+    path,
+    format: "safetensors",
+    tensors,
+    close() {
+      if (!closed) {
+        closed = true;
+        src.close?.();
+      }
+    },
   };
 }
 
@@ -125,10 +145,16 @@ export function firstDuplicateKey(text: string): string | undefined {
       }
       expectKey = false;
       i = j;
-    } else if (ch === "{") { objects.push(new Set()); expectKey = true; }
-    else if (ch === "[") { objects.push(null); expectKey = false; }
-    else if (ch === "}" || ch === "]") { objects.pop(); expectKey = false; }
-    else if (ch === ",") expectKey = objects[objects.length - 1] != null;
+    } else if (ch === "{") {
+      objects.push(new Set());
+      expectKey = true;
+    } else if (ch === "[") {
+      objects.push(null);
+      expectKey = false;
+    } else if (ch === "}" || ch === "]") {
+      objects.pop();
+      expectKey = false;
+    } else if (ch === ",") expectKey = objects[objects.length - 1] != null;
   }
   return undefined;
 }

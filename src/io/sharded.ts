@@ -35,7 +35,14 @@ export async function readShardedCheckpoint(indexSource: ByteSource, openShard: 
   const entries = Object.entries(weightMap as Record<string, unknown>);
   for (const [name, shard] of entries) {
     // Shards are files next to the index: plain relative names only.
-    if (typeof shard !== "string" || shard === "" || shard.includes("\0") || shard.length > 255 || /^([\\/]|[A-Za-z]:)/.test(shard) || shard.split(/[\\/]/).includes("..")) {
+    if (
+      typeof shard !== "string" ||
+      shard === "" ||
+      shard.includes("\0") ||
+      shard.length > 255 ||
+      /^([\\/]|[A-Za-z]:)/.test(shard) ||
+      shard.split(/[\\/]/).includes("..")
+    ) {
       throw new CheckpointError(indexPath, `weight_map["${name}"] = ${JSON.stringify(shard)} is not a shard file name next to the index`);
     }
   }

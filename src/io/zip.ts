@@ -63,8 +63,15 @@ export function crc32Update(crc: number, bytes: Uint8Array): number {
     for (let j = 0; j < nWords; j += 2) {
       const lo = c ^ w[j]!; // bytes 0..3 (xored with the running CRC)
       const hi = w[j + 1]!; // bytes 4..7
-      c = t[1792 + (lo & 0xff)]! ^ t[1536 + ((lo >>> 8) & 0xff)]! ^ t[1280 + ((lo >>> 16) & 0xff)]! ^ t[1024 + (lo >>> 24)]! ^
-          t[768 + (hi & 0xff)]! ^ t[512 + ((hi >>> 8) & 0xff)]! ^ t[256 + ((hi >>> 16) & 0xff)]! ^ t[hi >>> 24]!;
+      c =
+        t[1792 + (lo & 0xff)]! ^
+        t[1536 + ((lo >>> 8) & 0xff)]! ^
+        t[1280 + ((lo >>> 16) & 0xff)]! ^
+        t[1024 + (lo >>> 24)]! ^
+        t[768 + (hi & 0xff)]! ^
+        t[512 + ((hi >>> 8) & 0xff)]! ^
+        t[256 + ((hi >>> 16) & 0xff)]! ^
+        t[hi >>> 24]!;
     }
     i += nWords * 4;
   }
@@ -153,7 +160,10 @@ export class ZipReader {
   private async readAt(dst: Uint8Array, pos: number, what: string): Promise<void> {
     if (this.src === null) throw new CheckpointError(this.path, `read of ${what} after close()`);
     if (pos < 0 || pos + dst.length > this.fileSize) {
-      throw new CheckpointError(this.path, `${what} lies outside the file (bytes ${pos}..${pos + dst.length} of ${this.fileSize}); the file is truncated or corrupt`);
+      throw new CheckpointError(
+        this.path,
+        `${what} lies outside the file (bytes ${pos}..${pos + dst.length} of ${this.fileSize}); the file is truncated or corrupt`,
+      );
     }
     await this.src.read(pos, dst, what);
   }
@@ -182,7 +192,10 @@ export class ZipReader {
     if (eocd < 0) {
       const head = this.fileSize >= 2 ? await this.bytesAt(0, 2, "the file start") : null;
       if (head && head.getUint8(0) === 0x80) {
-        throw new CheckpointError(file, "this is a legacy (torch < 1.6, non-zip) PyTorch file, which is not supported; re-save it with a recent torch.save or convert it to safetensors");
+        throw new CheckpointError(
+          file,
+          "this is a legacy (torch < 1.6, non-zip) PyTorch file, which is not supported; re-save it with a recent torch.save or convert it to safetensors",
+        );
       }
       throw new CheckpointError(file, "no zip end-of-central-directory record: the file is truncated or is not a PyTorch zip checkpoint");
     }
@@ -200,10 +213,13 @@ export class ZipReader {
       const loc = await this.bytesAt(locPos, ZIP64_LOCATOR_BYTES, "the zip64 locator");
       if (loc.getUint32(0, true) === SIG_ZIP64_LOCATOR) {
         const z64Pos = u64(loc, 8, file, "zip64 EOCD offset");
-        if (z64Pos + ZIP64_EOCD_BYTES > locPos) throw new CheckpointError(file, "zip64 end-of-central-directory locator points outside the file; the file is corrupt");
+        if (z64Pos + ZIP64_EOCD_BYTES > locPos)
+          throw new CheckpointError(file, "zip64 end-of-central-directory locator points outside the file; the file is corrupt");
         const z = await this.bytesAt(z64Pos, ZIP64_EOCD_BYTES, "the zip64 end-of-central-directory record");
-        if (z.getUint32(0, true) !== SIG_ZIP64_EOCD) throw new CheckpointError(file, "bad zip64 end-of-central-directory signature; the file is corrupt");
-        if (z.getUint32(16, true) !== 0 || z.getUint32(20, true) !== 0) throw new CheckpointError(file, "multi-disk zip archives are not supported");
+        if (z.getUint32(0, true) !== SIG_ZIP64_EOCD)
+          throw new CheckpointError(file, "bad zip64 end-of-central-directory signature; the file is corrupt");
+        if (z.getUint32(16, true) !== 0 || z.getUint32(20, true) !== 0)
+          throw new CheckpointError(file, "multi-disk zip archives are not supported");
         count = u64(z, 32, file, "zip64 entry count");
         cdSize = u64(z, 40, file, "zip64 central directory size");
         cdOffset = u64(z, 48, file, "zip64 central directory offset");
@@ -213,9 +229,15 @@ export class ZipReader {
       }
     }
     if (diskNumber !== 0 || cdDisk !== 0) throw new CheckpointError(file, "multi-disk zip archives are not supported");
-    if (cdOffset + cdSize > recordsStart) throw new CheckpointError(file, `central directory (offset ${cdOffset}, ${cdSize} bytes) runs past the end records; the file is truncated or corrupt`);
-    if (cdSize > MAX_CENTRAL_DIRECTORY_BYTES) throw new CheckpointError(file, `central directory of ${cdSize} bytes is implausibly large; the file is corrupt`);
-    if (count * CENTRAL_HEADER_BYTES > cdSize) throw new CheckpointError(file, `${count} entries cannot fit in a ${cdSize}-byte central directory; the file is corrupt`);
+    if (cdOffset + cdSize > recordsStart)
+      throw new CheckpointError(
+        file,
+        `central directory (offset ${cdOffset}, ${cdSize} bytes) runs past the end records; the file is truncated or corrupt`,
+      );
+    if (cdSize > MAX_CENTRAL_DIRECTORY_BYTES)
+      throw new CheckpointError(file, `central directory of ${cdSize} bytes is implausibly large; the file is corrupt`);
+    if (count * CENTRAL_HEADER_BYTES > cdSize)
+      throw new CheckpointError(file, `${count} entries cannot fit in a ${cdSize}-byte central directory; the file is corrupt`);
 
     // 3. Central directory records.
     const cdBytes = new Uint8Array(cdSize);
@@ -252,12 +274,14 @@ export class ZipReader {
         const id = cd.getUint16(e, true);
         const len = cd.getUint16(e + 2, true);
         const end = e + 4 + len;
-        if (end > extraAt + extraLen) throw new CheckpointError(file, `zip entry "${name}": extra field runs past its record; the file is corrupt`);
+        if (end > extraAt + extraLen)
+          throw new CheckpointError(file, `zip entry "${name}": extra field runs past its record; the file is corrupt`);
         if (id === ZIP64_EXTRA_ID) {
           found64 = true;
           let q = e + 4;
           const take = (what: string): number => {
-            if (q + 8 > end) throw new CheckpointError(file, `zip entry "${name}": zip64 extra field is missing the ${what}; the file is corrupt`);
+            if (q + 8 > end)
+              throw new CheckpointError(file, `zip entry "${name}": zip64 extra field is missing the ${what}; the file is corrupt`);
             const v = u64(cd, q, file, `zip entry "${name}": ${what}`);
             q += 8;
             return v;
@@ -268,19 +292,32 @@ export class ZipReader {
         }
         e = end;
       }
-      if (needs64 && !found64) throw new CheckpointError(file, `zip entry "${name}": sizes are flagged as zip64 but the zip64 extra field is missing; the file is corrupt`);
+      if (needs64 && !found64)
+        throw new CheckpointError(
+          file,
+          `zip entry "${name}": sizes are flagged as zip64 but the zip64 extra field is missing; the file is corrupt`,
+        );
       if (diskStart !== 0 && diskStart !== 0xffff) throw new CheckpointError(file, "multi-disk zip archives are not supported");
       if (entries.has(name)) throw new CheckpointError(file, `zip entry "${name}" appears twice; refusing an ambiguous archive`);
       // Declared sizes are checked here, before anything is allocated for them: a stored entry holds
       // exactly its bytes, and no entry can expand beyond what a deflate stream could (1032:1).
       if (method === 0 && size !== compressedSize) {
-        throw new CheckpointError(file, `zip entry "${name}" is stored but declares ${size} bytes in ${compressedSize}; the file is corrupt`);
+        throw new CheckpointError(
+          file,
+          `zip entry "${name}" is stored but declares ${size} bytes in ${compressedSize}; the file is corrupt`,
+        );
       }
       if (size > compressedSize * 1032 + 64) {
-        throw new CheckpointError(file, `zip entry "${name}" declares ${size} bytes from ${compressedSize} compressed ones, more than any zip method yields; the file is corrupt`);
+        throw new CheckpointError(
+          file,
+          `zip entry "${name}" declares ${size} bytes from ${compressedSize} compressed ones, more than any zip method yields; the file is corrupt`,
+        );
       }
       if (localHeaderOffset + LOCAL_HEADER_BYTES + compressedSize > cdOffset) {
-        throw new CheckpointError(file, `zip entry "${name}": data (offset ${localHeaderOffset}, ${compressedSize} bytes) runs into the central directory; the file is truncated or corrupt`);
+        throw new CheckpointError(
+          file,
+          `zip entry "${name}": data (offset ${localHeaderOffset}, ${compressedSize} bytes) runs into the central directory; the file is truncated or corrupt`,
+        );
       }
       entries.set(name, { name, method, flags, crc32: crc, compressedSize, size, localHeaderOffset });
       p = next;
@@ -294,7 +331,8 @@ export class ZipReader {
     if (cached !== undefined) return cached;
     const what = `the local header of zip entry "${entry.name}"`;
     const h = await this.bytesAt(entry.localHeaderOffset, LOCAL_HEADER_BYTES, what);
-    if (h.getUint32(0, true) !== SIG_LOCAL) throw new CheckpointError(this.path, `zip entry "${entry.name}": bad local header signature; the file is corrupt`);
+    if (h.getUint32(0, true) !== SIG_LOCAL)
+      throw new CheckpointError(this.path, `zip entry "${entry.name}": bad local header signature; the file is corrupt`);
     const nameLen = h.getUint16(26, true);
     const extraLen = h.getUint16(28, true);
     const nameBytes = new Uint8Array(nameLen);
@@ -304,25 +342,38 @@ export class ZipReader {
     }
     const offset = entry.localHeaderOffset + LOCAL_HEADER_BYTES + nameLen + extraLen;
     if (offset + entry.compressedSize > this.dataEnd) {
-      throw new CheckpointError(this.path, `zip entry "${entry.name}": data runs into the central directory; the file is truncated or corrupt`);
+      throw new CheckpointError(
+        this.path,
+        `zip entry "${entry.name}": data runs into the central directory; the file is truncated or corrupt`,
+      );
     }
     this.dataOffsets.set(entry, offset);
     return offset;
   }
 
   private checkStored(entry: ZipEntry): void {
-    if (entry.flags & 1) throw new CheckpointError(this.path, `zip entry "${entry.name}" is encrypted; encrypted archives are not supported`);
+    if (entry.flags & 1)
+      throw new CheckpointError(this.path, `zip entry "${entry.name}" is encrypted; encrypted archives are not supported`);
     if (entry.method !== 0) {
-      throw new CheckpointError(this.path, `zip entry "${entry.name}" is compressed (method ${entry.method}); PyTorch checkpoints store entries uncompressed — re-save it with torch.save or convert it to safetensors`);
+      throw new CheckpointError(
+        this.path,
+        `zip entry "${entry.name}" is compressed (method ${entry.method}); PyTorch checkpoints store entries uncompressed — re-save it with torch.save or convert it to safetensors`,
+      );
     }
     if (entry.compressedSize !== entry.size) {
-      throw new CheckpointError(this.path, `zip entry "${entry.name}" is stored but its compressed size ${entry.compressedSize} differs from its size ${entry.size}; the file is corrupt`);
+      throw new CheckpointError(
+        this.path,
+        `zip entry "${entry.name}" is stored but its compressed size ${entry.compressedSize} differs from its size ${entry.size}; the file is corrupt`,
+      );
     }
   }
 
   private crcMismatch(entry: ZipEntry, got: number): CheckpointError {
     const hex = (v: number) => v.toString(16).padStart(8, "0");
-    return new CheckpointError(this.path, `zip entry "${entry.name}": CRC-32 mismatch (stored ${hex(entry.crc32)}, computed ${hex(got)}); the file is corrupt`);
+    return new CheckpointError(
+      this.path,
+      `zip entry "${entry.name}": CRC-32 mismatch (stored ${hex(entry.crc32)}, computed ${hex(got)}); the file is corrupt`,
+    );
   }
 
   /**
@@ -333,7 +384,10 @@ export class ZipReader {
   async readRange(entry: ZipEntry, start: number, dst: Uint8Array): Promise<void> {
     this.checkStored(entry);
     if (start < 0 || start + dst.length > entry.size) {
-      throw new CheckpointError(this.path, `zip entry "${entry.name}": read of bytes ${start}..${start + dst.length} is outside its ${entry.size} bytes`);
+      throw new CheckpointError(
+        this.path,
+        `zip entry "${entry.name}": read of bytes ${start}..${start + dst.length} is outside its ${entry.size} bytes`,
+      );
     }
     const base = await this.dataOffset(entry);
     const what = `zip entry "${entry.name}"`;

@@ -41,12 +41,12 @@ export function numberToF16Bits(x: number): number {
     const half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const mid = 1 << (shift - 1);
-    const round = rem > mid || (rem === mid && (half & 1)) ? 1 : 0;
+    const round = rem > mid || (rem === mid && half & 1) ? 1 : 0;
     return sign | (half + round);
   }
   const half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  const round = rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? 1 : 0;
+  const round = rem > 0x1000 || (rem === 0x1000 && half & 1) ? 1 : 0;
   return sign | (half + round); // a carry into the exponent is the correct rounding (up to Inf)
 }
 

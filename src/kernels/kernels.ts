@@ -93,8 +93,7 @@ export interface Kernels extends Allocator {
    *   x'[i]      = x[i]·cos − x[i+R]·sin
    *   x'[i+R]    = x[i+R]·cos + x[i]·sin
    */
-  rope(xTHDh: Float32Array, T: number, H: number, Dh: number, pos0: number,
-       cosPR: Float32Array, sinPR: Float32Array): void;
+  rope(xTHDh: Float32Array, T: number, H: number, Dh: number, pos0: number, cosPR: Float32Array, sinPR: Float32Array): void;
 
   /**
    * Causal grouped-query attention for T new queries at positions pos0 .. pos0+T-1.
@@ -103,8 +102,18 @@ export interface Kernels extends Allocator {
    * floor(h / (H/KV)). outTHDh[t,h,:] = softmax_j(q·k_j / sqrt(Dh), j ≤ pos0+t) · v.
    * scoresP is scratch of at least pos0+T floats.
    */
-  attention(outTHDh: Float32Array, qTHDh: Float32Array, kPKVDh: Float32Array, vPKVDh: Float32Array,
-            T: number, pos0: number, H: number, KV: number, Dh: number, scoresP: Float32Array): void;
+  attention(
+    outTHDh: Float32Array,
+    qTHDh: Float32Array,
+    kPKVDh: Float32Array,
+    vPKVDh: Float32Array,
+    T: number,
+    pos0: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    scoresP: Float32Array,
+  ): void;
 
   /** outN = silu(gateN) · upN, elementwise (SwiGLU's gate; out may alias gate). */
   siluMul(outN: Float32Array, gateN: Float32Array, upN: Float32Array, n: number): void;
@@ -131,8 +140,19 @@ export interface Kernels extends Allocator {
    *   w ← w·(1 − lr·wd);  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
    *   w ← w − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)        (t = step, from 1)
    */
-  adamw(wN: Float32Array, gN: Float32Array, mN: Float32Array, vN: Float32Array, n: number,
-        lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  adamw(
+    wN: Float32Array,
+    gN: Float32Array,
+    mN: Float32Array,
+    vN: Float32Array,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
 
   // ---- backward operations: the gradient of each forward operation above -------------------
   // Training calls them in reverse order of the forward (src/model/block.ts). Each accumulates
@@ -151,12 +171,19 @@ export interface Kernels extends Allocator {
    * Gradient of `rmsnorm`, recomputing r = 1/sqrt(mean(x²) + eps) per row; with g = dy·w:
    *   dwD += Σ_t dy·x·r        dxTD += r·g − x·r³·mean(g·x)     (both accumulate)
    */
-  rmsnormBackward(dxTD: Float32Array, dwD: Float32Array, dyTD: Float32Array, xTD: Float32Array, wD: Float32Array,
-                  T: number, D: number, eps: number): void;
+  rmsnormBackward(
+    dxTD: Float32Array,
+    dwD: Float32Array,
+    dyTD: Float32Array,
+    xTD: Float32Array,
+    wD: Float32Array,
+    T: number,
+    D: number,
+    eps: number,
+  ): void;
 
   /** Gradient of `rope`, in place on dxTHDh: the rotation by −angle (a rotation's transpose). */
-  ropeBackward(dxTHDh: Float32Array, T: number, H: number, Dh: number, pos0: number,
-               cosPR: Float32Array, sinPR: Float32Array): void;
+  ropeBackward(dxTHDh: Float32Array, T: number, H: number, Dh: number, pos0: number, cosPR: Float32Array, sinPR: Float32Array): void;
 
   /**
    * Gradient of `attention` for one sequence of T tokens from position 0 (training has no cache):
@@ -166,13 +193,23 @@ export interface Kernels extends Allocator {
    *   dq = Σ_p dS_p k_p;  dk_p += dS_p q;  dv_p += P_p dout      (dk, dv summed over g's heads)
    * scratch2T holds at least 2·T floats.
    */
-  attentionBackward(dqTHDh: Float32Array, dkTKVDh: Float32Array, dvTKVDh: Float32Array, doutTHDh: Float32Array,
-                    qTHDh: Float32Array, kTKVDh: Float32Array, vTKVDh: Float32Array,
-                    T: number, H: number, KV: number, Dh: number, scratch2T: Float32Array): void;
+  attentionBackward(
+    dqTHDh: Float32Array,
+    dkTKVDh: Float32Array,
+    dvTKVDh: Float32Array,
+    doutTHDh: Float32Array,
+    qTHDh: Float32Array,
+    kTKVDh: Float32Array,
+    vTKVDh: Float32Array,
+    T: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    scratch2T: Float32Array,
+  ): void;
 
   /** Gradient of `siluMul` (overwrites dgate, dup):  dgate = dout·up·σ(g)(1 + g(1 − σ(g))),  dup = dout·silu(g). */
-  siluMulBackward(dgateN: Float32Array, dupN: Float32Array, doutN: Float32Array, gateN: Float32Array, upN: Float32Array,
-                  n: number): void;
+  siluMulBackward(dgateN: Float32Array, dupN: Float32Array, doutN: Float32Array, gateN: Float32Array, upN: Float32Array, n: number): void;
 
   /** Gradient of `relu` (overwrites dx; dx may alias dout):  dx = dout where x > 0, else 0. */
   reluBackward(dxN: Float32Array, doutN: Float32Array, xN: Float32Array, n: number): void;

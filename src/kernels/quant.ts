@@ -64,8 +64,11 @@ function checkFinite(src: ArrayLike<number>, base: number, what: string): void {
 function scaleBits(d: number, amax: number, dtype: QuantDType, block: number, what: string): number {
   const bits = numberToF16Bits(d);
   if ((bits & 0x7fff) === 0x7c00) {
-    throw new QuantizeError(what, `block ${block} holds |x| = ${amax}, too large for a ${dtype} f16 scale ` +
-      `(largest ${dtype === "q8_0" ? 65504 * 127 : 65504 * 8}); keep this tensor in f32`);
+    throw new QuantizeError(
+      what,
+      `block ${block} holds |x| = ${amax}, too large for a ${dtype} f16 scale ` +
+        `(largest ${dtype === "q8_0" ? 65504 * 127 : 65504 * 8}); keep this tensor in f32`,
+    );
   }
   return bits;
 }
@@ -74,23 +77,29 @@ function scaleBits(d: number, amax: number, dtype: QuantDType, block: number, wh
  * Quantize n float32 values (n a multiple of 32) from src[srcOffset..] into q8_0 blocks at dst[dstOffset..].
  * Rule (quantize_row_q8_0_ref): amax = max|x|; d = amax/127; id = d ? 1/d : 0; q = roundf(x·id).
  */
-export function quantizeQ8_0(dst: Uint8Array, dstOffset: number, src: ArrayLike<number>, srcOffset: number, n: number,
-                             what = "tensor"): void {
+export function quantizeQ8_0(
+  dst: Uint8Array,
+  dstOffset: number,
+  src: ArrayLike<number>,
+  srcOffset: number,
+  n: number,
+  what = "tensor",
+): void {
   const nb = quantizedBytes("q8_0", n) / BLOCK_BYTES.q8_0;
   for (let b = 0; b < nb; b++) {
     const base = srcOffset + b * QK;
     checkFinite(src, base, what);
     let amax = 0;
     for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[base + j]!)); // amax = MAX(amax, fabsf(v))
-    const d = fround(amax / 127);                                                  // d = amax / ((1 << 7) - 1)
-    const id = d !== 0 ? fround(1 / d) : 0;                                        // id = d ? 1.0f/d : 0.0f
-    const bits = scaleBits(d, amax, "q8_0", b, what);                              // y.d = FP32_TO_FP16(d)
+    const d = fround(amax / 127); // d = amax / ((1 << 7) - 1)
+    const id = d !== 0 ? fround(1 / d) : 0; // id = d ? 1.0f/d : 0.0f
+    const bits = scaleBits(d, amax, "q8_0", b, what); // y.d = FP32_TO_FP16(d)
     const o = dstOffset + b * BLOCK_BYTES.q8_0;
     dst[o] = bits & 0xff;
     dst[o + 1] = bits >>> 8;
     for (let j = 0; j < QK; j++) {
-      const x0 = fround(src[base + j]! * id);                                      // x0 = x·id
-      dst[o + 2 + j] = (Number.isFinite(x0) ? roundHalfAway(x0) : 0) & 0xff;       // qs = roundf(x0)
+      const x0 = fround(src[base + j]! * id); // x0 = x·id
+      dst[o + 2 + j] = (Number.isFinite(x0) ? roundHalfAway(x0) : 0) & 0xff; // qs = roundf(x0)
     }
   }
 }
@@ -101,23 +110,33 @@ export function quantizeQ8_0(dst: Uint8Array, dstOffset: number, src: ArrayLike<
  * q = MIN(15, (int8)(x·id + 8.5)) — truncation, so effectively round-half-up of x·id, offset 8.
  * The sign of d makes the largest value land exactly on q = 0 (−8), using the full range.
  */
-export function quantizeQ4_0(dst: Uint8Array, dstOffset: number, src: ArrayLike<number>, srcOffset: number, n: number,
-                             what = "tensor"): void {
+export function quantizeQ4_0(
+  dst: Uint8Array,
+  dstOffset: number,
+  src: ArrayLike<number>,
+  srcOffset: number,
+  n: number,
+  what = "tensor",
+): void {
   const nb = quantizedBytes("q4_0", n) / BLOCK_BYTES.q4_0;
   const nibble = (x: number, id: number): number => {
-    const x0 = fround(x * id);                                                     // x0 = x·id
-    if (!Number.isFinite(x0)) return 8;                                            // 1/d overflowed: decodes to 0
-    return Math.min(15, Math.trunc(fround(x0 + 8.5)));                             // MIN(15, (int8_t)(x0 + 8.5f))
+    const x0 = fround(x * id); // x0 = x·id
+    if (!Number.isFinite(x0)) return 8; // 1/d overflowed: decodes to 0
+    return Math.min(15, Math.trunc(fround(x0 + 8.5))); // MIN(15, (int8_t)(x0 + 8.5f))
   };
   for (let b = 0; b < nb; b++) {
     const base = srcOffset + b * QK;
     checkFinite(src, base, what);
-    let amax = 0, max = 0;
+    let amax = 0,
+      max = 0;
     for (let j = 0; j < QK; j++) {
       const v = src[base + j]!;
-      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }                     // first value of largest |x|
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      } // first value of largest |x|
     }
-    const d = fround(max / -8);                                                    // d = max / -8 (−0 for a zero block)
+    const d = fround(max / -8); // d = max / -8 (−0 for a zero block)
     const id = d !== 0 ? fround(1 / d) : 0;
     const bits = scaleBits(d, amax, "q4_0", b, what);
     const o = dstOffset + b * BLOCK_BYTES.q4_0;
@@ -130,8 +149,15 @@ export function quantizeQ4_0(dst: Uint8Array, dstOffset: number, src: ArrayLike<
 }
 
 /** Quantize n values into `dtype` blocks (see quantizeQ8_0 / quantizeQ4_0). */
-export function quantize(dtype: QuantDType, dst: Uint8Array, dstOffset: number, src: ArrayLike<number>, srcOffset: number,
-                         n: number, what?: string): void {
+export function quantize(
+  dtype: QuantDType,
+  dst: Uint8Array,
+  dstOffset: number,
+  src: ArrayLike<number>,
+  srcOffset: number,
+  n: number,
+  what?: string,
+): void {
   if (dtype === "q8_0") quantizeQ8_0(dst, dstOffset, src, srcOffset, n, what);
   else quantizeQ4_0(dst, dstOffset, src, srcOffset, n, what);
 }

@@ -22,14 +22,26 @@ function residual(k: Kernels, outN: Float32Array, hN: Float32Array, yN: Float32A
  * (see attention.ts), writing x.hOutTD; keys/values go to kPKVDh/vPKVDh (attention reads
  * `attendTo` instead when given, see attentionForward).
  */
-export function blockForward(k: Kernels, c: MobileLLMConfig, w: LayerWeights, x: BlockActs,
-                             kPKVDh: Float32Array, vPKVDh: Float32Array, rope: RopeTables,
-                             B: number, T: number, pos0: number, attendTo?: KVSlot): void {
-  const D = c.hiddenSize, N = B * T, n = N * D;
-  k.rmsnorm(x.xn1TD, x.hInTD, w.inputNormD, N, D, c.rmsNormEps);      // input_layernorm
+export function blockForward(
+  k: Kernels,
+  c: MobileLLMConfig,
+  w: LayerWeights,
+  x: BlockActs,
+  kPKVDh: Float32Array,
+  vPKVDh: Float32Array,
+  rope: RopeTables,
+  B: number,
+  T: number,
+  pos0: number,
+  attendTo?: KVSlot,
+): void {
+  const D = c.hiddenSize,
+    N = B * T,
+    n = N * D;
+  k.rmsnorm(x.xn1TD, x.hInTD, w.inputNormD, N, D, c.rmsNormEps); // input_layernorm
   attentionForward(k, c, w, x, kPKVDh, vPKVDh, rope, B, T, pos0, attendTo);
   residual(k, x.hMidTD, x.hInTD, x.outTD, n);
-  k.rmsnorm(x.xn2TD, x.hMidTD, w.postNormD, N, D, c.rmsNormEps);     // post_attention_layernorm
+  k.rmsnorm(x.xn2TD, x.hMidTD, w.postNormD, N, D, c.rmsNormEps); // post_attention_layernorm
   mlpForward(k, c, w, x, N);
   residual(k, x.hOutTD, x.hMidTD, x.outTD, n);
 }
@@ -38,12 +50,24 @@ export function blockForward(k: Kernels, c: MobileLLMConfig, w: LayerWeights, x:
  * Backward of blockForward over B sequences from position 0, with the forward's own buffers x
  * and keys/values: d.dhTD holds d hOut on entry and d hIn on return; g accumulates.
  */
-export function blockBackward(k: Kernels, c: MobileLLMConfig, w: LayerWeights, g: LayerGrads, x: BlockActs,
-                              kNKVDh: Float32Array, vNKVDh: Float32Array, d: BlockGradScratch, rope: RopeTables,
-                              B: number, T: number): void {
-  const D = c.hiddenSize, N = B * T, eps = c.rmsNormEps;
-  mlpBackward(k, c, w, g, x, d, N);                                            // dh is now d hMid ...
+export function blockBackward(
+  k: Kernels,
+  c: MobileLLMConfig,
+  w: LayerWeights,
+  g: LayerGrads,
+  x: BlockActs,
+  kNKVDh: Float32Array,
+  vNKVDh: Float32Array,
+  d: BlockGradScratch,
+  rope: RopeTables,
+  B: number,
+  T: number,
+): void {
+  const D = c.hiddenSize,
+    N = B * T,
+    eps = c.rmsNormEps;
+  mlpBackward(k, c, w, g, x, d, N); // dh is now d hMid ...
   k.rmsnormBackward(d.dhTD, g.postNormD, d.dxnTD, x.hMidTD, w.postNormD, N, D, eps); // ... plus the norm's path
-  attentionBackward(k, c, w, g, x, kNKVDh, vNKVDh, d, rope, B, T);             // dh is now d hIn ...
+  attentionBackward(k, c, w, g, x, kNKVDh, vNKVDh, d, rope, B, T); // dh is now d hIn ...
   k.rmsnormBackward(d.dhTD, g.inputNormD, d.dxnTD, x.hInTD, w.inputNormD, N, D, eps); // ... plus the norm's path
 }

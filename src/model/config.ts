@@ -59,9 +59,20 @@ export interface MobileLLMConfig {
 /** The five published sizes (Table 9 of the paper; Hugging Face facebook/MobileLLM-*). */
 function preset(L: number, H: number, KV: number, D: number, F: number): MobileLLMConfig {
   return {
-    vocabSize: 32000, hiddenSize: D, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: KV,
-    headDim: D / H, maxPositions: 2048, rmsNormEps: 1e-5, ropeTheta: 10000,
-    shareEmbedding: true, layerSharing: false, bosTokenId: 1, eosTokenId: 2,
+    vocabSize: 32000,
+    hiddenSize: D,
+    intermediateSize: F,
+    numLayers: L,
+    numHeads: H,
+    numKvHeads: KV,
+    headDim: D / H,
+    maxPositions: 2048,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    shareEmbedding: true,
+    layerSharing: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
   };
 }
 
@@ -76,7 +87,10 @@ for (const name of Object.keys(PRESETS)) PRESETS[`${name}-LS`] = { ...PRESETS[na
 
 /** Parameter count (weights stored once: layer sharing and the shared embedding add none). */
 export function parameterCount(c: MobileLLMConfig): number {
-  const D = c.hiddenSize, F = c.intermediateSize, qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+  const D = c.hiddenSize,
+    F = c.intermediateSize,
+    qDim = c.numHeads * c.headDim,
+    kvDim = c.numKvHeads * c.headDim;
   const attention = D * qDim + 2 * D * kvDim + qDim * D; // q, k, v, o projections
   const mlp = (ffnTypeOf(c) === "relu" ? 2 : 3) * D * F; // (gate,) up, down
   const norms = 2 * D;
@@ -102,7 +116,8 @@ export function layerSharingOrderOf(c: MobileLLMConfig): LayerSharingOrder {
  * ggufProblem.)
  */
 export function hfProblem(c: MobileLLMConfig): string | undefined {
-  if (ffnTypeOf(c) !== "swiglu") return `ffn_type "${ffnTypeOf(c)}" (a two-matrix ReLU feed-forward network) has no Hugging Face MobileLLM/Llama equivalent, whose MLP is always SwiGLU`;
+  if (ffnTypeOf(c) !== "swiglu")
+    return `ffn_type "${ffnTypeOf(c)}" (a two-matrix ReLU feed-forward network) has no Hugging Face MobileLLM/Llama equivalent, whose MLP is always SwiGLU`;
   if (c.layerSharing && layerSharingOrderOf(c) !== "immediate") {
     return `layer_sharing_order "${layerSharingOrderOf(c)}" has no Hugging Face MobileLLM equivalent, whose layer sharing is always immediate (each block twice in a row)`;
   }
@@ -112,10 +127,19 @@ export function hfProblem(c: MobileLLMConfig): string | undefined {
 /** Which published size a config is, if any (e.g. "125M", "350M-LS"). */
 export function presetName(c: MobileLLMConfig): string | undefined {
   for (const [name, p] of Object.entries(PRESETS)) {
-    if (p.vocabSize === c.vocabSize && p.hiddenSize === c.hiddenSize && p.intermediateSize === c.intermediateSize &&
-        p.numLayers === c.numLayers && p.numHeads === c.numHeads && p.numKvHeads === c.numKvHeads &&
-        p.layerSharing === c.layerSharing && p.shareEmbedding === c.shareEmbedding && ffnTypeOf(c) === "swiglu" &&
-        (!c.layerSharing || layerSharingOrderOf(c) === "immediate")) return name;
+    if (
+      p.vocabSize === c.vocabSize &&
+      p.hiddenSize === c.hiddenSize &&
+      p.intermediateSize === c.intermediateSize &&
+      p.numLayers === c.numLayers &&
+      p.numHeads === c.numHeads &&
+      p.numKvHeads === c.numKvHeads &&
+      p.layerSharing === c.layerSharing &&
+      p.shareEmbedding === c.shareEmbedding &&
+      ffnTypeOf(c) === "swiglu" &&
+      (!c.layerSharing || layerSharingOrderOf(c) === "immediate")
+    )
+      return name;
   }
   return undefined;
 }
@@ -125,17 +149,46 @@ export function presetName(c: MobileLLMConfig): string | undefined {
  * keys that change nothing here. Any other key is an error (or a warning with strict: false).
  */
 const KNOWN_KEYS = new Set([
-  "_name_or_path", "architectures", "auto_map", "transformers_version", "torch_dtype", "use_cache",
-  "initializer_range", "pretraining_tp", "attention_dropout", "pad_token_id", "tie_word_embeddings",
-  "hidden_act", "attention_bias", "mlp_bias", "rope_scaling", "model_type", "head_dim",
-  "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-  "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "rope_theta", "share_embedding",
-  "layer_sharing", "bos_token_id", "eos_token_id", "dtype",
-  "ffn_type", "layer_sharing_order", // this project's keys (see FfnType, LayerSharingOrder)
+  "_name_or_path",
+  "architectures",
+  "auto_map",
+  "transformers_version",
+  "torch_dtype",
+  "use_cache",
+  "initializer_range",
+  "pretraining_tp",
+  "attention_dropout",
+  "pad_token_id",
+  "tie_word_embeddings",
+  "hidden_act",
+  "attention_bias",
+  "mlp_bias",
+  "rope_scaling",
+  "model_type",
+  "head_dim",
+  "vocab_size",
+  "hidden_size",
+  "intermediate_size",
+  "num_hidden_layers",
+  "num_attention_heads",
+  "num_key_value_heads",
+  "max_position_embeddings",
+  "rms_norm_eps",
+  "rope_theta",
+  "share_embedding",
+  "layer_sharing",
+  "bos_token_id",
+  "eos_token_id",
+  "dtype",
+  "ffn_type",
+  "layer_sharing_order", // this project's keys (see FfnType, LayerSharingOrder)
 ]);
 
 export class ConfigError extends Error {
-  constructor(readonly file: string, message: string) {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
     super(`${file}: ${message}`);
     this.name = "ConfigError";
   }
@@ -155,7 +208,9 @@ export interface ParseConfigOptions {
  *   to true, as the training scripts always share the embedding).
  */
 export function parseConfig(json: unknown, file = "config.json", options: ParseConfigOptions = {}): MobileLLMConfig {
-  const fail = (msg: string): never => { throw new ConfigError(file, msg); };
+  const fail = (msg: string): never => {
+    throw new ConfigError(file, msg);
+  };
   if (typeof json !== "object" || json === null || Array.isArray(json)) fail("expected a JSON object");
   const o = json as Record<string, unknown>;
 
@@ -172,7 +227,8 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
 
   const int = (key: string, fallback?: number): number => {
     const v = o[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) fail(`"${key}" must be a positive integer, got ${JSON.stringify(o[key])}`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0)
+      fail(`"${key}" must be a positive integer, got ${JSON.stringify(o[key])}`);
     return v as number;
   };
   const num = (key: string, fallback: number): number => {
@@ -190,13 +246,15 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
   const tokenId = (key: string, fallback: number): number => {
     const v = o[key];
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) fail(`"${key}" must be a token id (an integer >= 0), got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+      fail(`"${key}" must be a token id (an integer >= 0), got ${JSON.stringify(v)}`);
     return v as number;
   };
 
   const oneOf = <T extends string>(key: string, values: readonly T[], fallback: T): T => {
     const v = o[key] ?? fallback;
-    if (!values.includes(v as T)) fail(`"${key}" must be ${values.map((x) => JSON.stringify(x)).join(" or ")}, got ${JSON.stringify(o[key])}`);
+    if (!values.includes(v as T))
+      fail(`"${key}" must be ${values.map((x) => JSON.stringify(x)).join(" or ")}, got ${JSON.stringify(o[key])}`);
     return v as T;
   };
   const ffnType = oneOf("ffn_type", FFN_TYPES, "swiglu");
@@ -204,7 +262,8 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
 
   // Features MobileLLM never uses: refuse them rather than compute something else silently.
   const act = ffnType === "relu" ? "relu" : "silu";
-  if ((o.hidden_act ?? act) !== act) fail(`hidden_act ${JSON.stringify(o.hidden_act)} is not supported with ffn_type "${ffnType}" (it uses "${act}")`);
+  if ((o.hidden_act ?? act) !== act)
+    fail(`hidden_act ${JSON.stringify(o.hidden_act)} is not supported with ffn_type "${ffnType}" (it uses "${act}")`);
   if (o.rope_scaling != null) fail("rope_scaling is not supported (MobileLLM uses plain rotary embeddings: rope_scaling null)");
   if (o.attention_bias === true) fail("attention_bias: true is not supported (MobileLLM has no biases)");
   if (o.mlp_bias === true) fail("mlp_bias: true is not supported (MobileLLM has no biases)");
@@ -239,7 +298,8 @@ export function parseConfig(json: unknown, file = "config.json", options: ParseC
   // exactly the preset it is.
   if (ffnType !== "swiglu") config.ffnType = ffnType;
   if (layerSharingOrder !== "immediate") {
-    if (!config.layerSharing) fail(`layer_sharing_order "${layerSharingOrder}" needs layer_sharing: true (without sharing there is no order to choose)`);
+    if (!config.layerSharing)
+      fail(`layer_sharing_order "${layerSharingOrder}" needs layer_sharing: true (without sharing there is no order to choose)`);
     config.layerSharingOrder = layerSharingOrder;
   }
   if (config.bosTokenId >= config.vocabSize || config.eosTokenId >= config.vocabSize) {

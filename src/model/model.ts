@@ -13,24 +13,40 @@ import type { KVSlot } from "./attention.js";
 import { blockForward } from "./block.js";
 import { layerSharingOrderOf, type MobileLLMConfig, type SamplingOptions } from "./config.js";
 import { fillRopeTables, type RopeTables } from "./rotary.js";
-import {
-  allocRunState, blockOf, numApplications, runStateProblem, type Activations, type KVCache, type RunState,
-} from "./state.js";
+import { allocRunState, blockOf, numApplications, runStateProblem, type Activations, type KVCache, type RunState } from "./state.js";
 import { layerTensorName, layerTensorNames, weightBytes, type ModelGrads, type ModelWeights } from "./weights.js";
 
 /** logitsTV = lm_head(norm(hTD)) for T rows (xnTD receives norm(h)); the lm_head is the embedding when shared. */
-export function outputForward(k: Kernels, c: MobileLLMConfig, w: ModelWeights, hTD: Float32Array, xnTD: Float32Array,
-                              logitsTV: Float32Array, T: number): void {
-  k.rmsnorm(xnTD, hTD, w.finalNormD, T, c.hiddenSize, c.rmsNormEps);           // model.norm
-  k.matmul(logitsTV, xnTD, w.lmHeadVD, T, c.hiddenSize, c.vocabSize);          // lm_head
+export function outputForward(
+  k: Kernels,
+  c: MobileLLMConfig,
+  w: ModelWeights,
+  hTD: Float32Array,
+  xnTD: Float32Array,
+  logitsTV: Float32Array,
+  T: number,
+): void {
+  k.rmsnorm(xnTD, hTD, w.finalNormD, T, c.hiddenSize, c.rmsNormEps); // model.norm
+  k.matmul(logitsTV, xnTD, w.lmHeadVD, T, c.hiddenSize, c.vocabSize); // lm_head
 }
 
 /** Backward of outputForward: overwrites dhTD with d hTD (dxnTD is scratch); g accumulates. */
-export function outputBackward(k: Kernels, c: MobileLLMConfig, w: ModelWeights, g: ModelGrads, dLogitsTV: Float32Array,
-                               hTD: Float32Array, xnTD: Float32Array, dxnTD: Float32Array, dhTD: Float32Array, T: number): void {
-  const D = c.hiddenSize, V = c.vocabSize;
-  k.matmulBackwardW(g.lmHeadVD, dLogitsTV, xnTD, T, D, V);       // d lm_head (= d embed_tokens when shared)
-  k.matmulBackwardX(dxnTD, dLogitsTV, w.lmHeadVD, T, D, V);       // d norm(h)
+export function outputBackward(
+  k: Kernels,
+  c: MobileLLMConfig,
+  w: ModelWeights,
+  g: ModelGrads,
+  dLogitsTV: Float32Array,
+  hTD: Float32Array,
+  xnTD: Float32Array,
+  dxnTD: Float32Array,
+  dhTD: Float32Array,
+  T: number,
+): void {
+  const D = c.hiddenSize,
+    V = c.vocabSize;
+  k.matmulBackwardW(g.lmHeadVD, dLogitsTV, xnTD, T, D, V); // d lm_head (= d embed_tokens when shared)
+  k.matmulBackwardX(dxnTD, dLogitsTV, w.lmHeadVD, T, D, V); // d norm(h)
   dhTD.fill(0, 0, T * D);
   k.rmsnormBackward(dhTD, g.finalNormD, dxnTD, hTD, w.finalNormD, T, D, c.rmsNormEps);
 }
@@ -92,11 +108,15 @@ export class MobileLLM {
     this.config = config;
     this.layerSharingAttention = options.layerSharingAttention ?? "separate";
     if (!LAYER_SHARING_ATTENTION.includes(this.layerSharingAttention)) {
-      throw new RangeError(`layerSharingAttention must be "separate" or "reference-cache", got ${JSON.stringify(options.layerSharingAttention)}`);
+      throw new RangeError(
+        `layerSharingAttention must be "separate" or "reference-cache", got ${JSON.stringify(options.layerSharingAttention)}`,
+      );
     }
     if (this.layerSharingAttention === "reference-cache" && config.layerSharing && layerSharingOrderOf(config) !== "immediate") {
-      throw new RangeError(`layerSharingAttention "reference-cache" reproduces the published code's immediate layer sharing; ` +
-                           `this model's layer_sharing_order is "${layerSharingOrderOf(config)}": use "separate"`);
+      throw new RangeError(
+        `layerSharingAttention "reference-cache" reproduces the published code's immediate layer sharing; ` +
+          `this model's layer_sharing_order is "${layerSharingOrderOf(config)}": use "separate"`,
+      );
     }
     this.kernels = kernels;
     this.weights = weights;
@@ -107,8 +127,10 @@ export class MobileLLM {
     if (problem !== undefined) throw new RangeError(problem);
     const s = state ?? kernels.allocate((a) => allocRunState(a, config, maxT, maxP));
     if (s.act.maxT !== maxT || s.cache.maxP !== maxP) {
-      throw new RangeError(`the run state given holds chunks of ${s.act.maxT} tokens and ${s.cache.maxP} positions; ` +
-                           `the options ask for ${maxT} and ${maxP}`);
+      throw new RangeError(
+        `the run state given holds chunks of ${s.act.maxT} tokens and ${s.cache.maxP} positions; ` +
+          `the options ask for ${maxT} and ${maxP}`,
+      );
     }
     this.act = s.act;
     this.cache = s.cache;
@@ -147,7 +169,8 @@ export class MobileLLM {
 
   /** Drop cached positions beyond `length` (e.g. to score several continuations of one prefix). */
   truncate(length: number): void {
-    if (!(length >= 0 && length <= this.cache.length)) throw new RangeError(`cannot truncate a cache of ${this.cache.length} positions to ${length}`);
+    if (!(length >= 0 && length <= this.cache.length))
+      throw new RangeError(`cannot truncate a cache of ${this.cache.length} positions to ${length}`);
     this.cache.length = length;
   }
 
@@ -170,22 +193,40 @@ export class MobileLLM {
    * next call).
    */
   feed(ids: ArrayLike<number>, onLogits?: LogitsCallback): Float32Array {
-    const c = this.config, k = this.kernels, act = this.act, cache = this.cache;
-    const N = ids.length, D = c.hiddenSize, V = c.vocabSize;
+    const c = this.config,
+      k = this.kernels,
+      act = this.act,
+      cache = this.cache;
+    const N = ids.length,
+      D = c.hiddenSize,
+      V = c.vocabSize;
     if (N === 0) throw new RangeError("feed() needs at least one token id");
     if (cache.length + N > cache.maxP) {
-      throw new RangeError(`context overflow: ${cache.length} cached + ${N} new tokens exceed the ${cache.maxP}-position context ` +
-                           `(max_position_embeddings); shorten the input or reset()`);
+      throw new RangeError(
+        `context overflow: ${cache.length} cached + ${N} new tokens exceed the ${cache.maxP}-position context ` +
+          `(max_position_embeddings); shorten the input or reset()`,
+      );
     }
     let last = act.logitsTV.subarray(0, V);
     for (let t0 = 0; t0 < N; t0 += act.maxT) {
       const T = Math.min(act.maxT, N - t0);
       const pos0 = cache.length;
       for (let t = 0; t < T; t++) this.idsT[t] = ids[t0 + t]!;
-      k.embedding(act.xTD, this.weights.embedVD, this.idsT, T, D);           // h = embed_tokens(ids)
+      k.embedding(act.xTD, this.weights.embedVD, this.idsT, T, D); // h = embed_tokens(ids)
       for (let a = 0; a < numApplications(c); a++) {
-        blockForward(k, c, this.weights.layers[blockOf(c, a)]!, act.block, cache.kPKVDh[a]!, cache.vPKVDh[a]!, this.rope, 1, T, pos0,
-                     this.attendTo[a]);
+        blockForward(
+          k,
+          c,
+          this.weights.layers[blockOf(c, a)]!,
+          act.block,
+          cache.kPKVDh[a]!,
+          cache.vPKVDh[a]!,
+          this.rope,
+          1,
+          T,
+          pos0,
+          this.attendTo[a],
+        );
       }
       cache.length += T;
       if (onLogits) {
@@ -216,7 +257,8 @@ export class MobileLLM {
 
   /** The weight tensors in Hugging Face naming, e.g. for saving a checkpoint. */
   namedWeights(): Map<string, Weight | Float32Array> {
-    const w = this.weights, m = new Map<string, Weight | Float32Array>();
+    const w = this.weights,
+      m = new Map<string, Weight | Float32Array>();
     m.set("model.embed_tokens.weight", w.embedVD);
     w.layers.forEach((l, i) => {
       for (const [key] of layerTensorNames(this.config)) m.set(layerTensorName(i, key), l[key]!);

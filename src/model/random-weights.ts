@@ -25,10 +25,19 @@ export interface RandomWeightsOptions {
 export function randomWeights(c: MobileLLMConfig, k: Kernels, options: RandomWeightsOptions = {}): ModelWeights {
   const { dtype = "f32", embeddingDType = dtype, seed = 1 } = options;
   const rng = new Mulberry32(seed);
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
+  const D = c.hiddenSize,
+    F = c.intermediateSize,
+    Q = c.numHeads * c.headDim,
+    K = c.numKvHeads * c.headDim;
   const matrix = (rows: number, cols: number, scale: number, d: DType = dtype): Weight => {
-    const a = scale / Math.sqrt(cols), rowV = new Float64Array(cols);
-    const data = d === "f32" ? k.allocF32(rows * cols) : d === "f16" || d === "bf16" ? k.allocU16(rows * cols) : k.allocU8(quantizedBytes(d, rows * cols));
+    const a = scale / Math.sqrt(cols),
+      rowV = new Float64Array(cols);
+    const data =
+      d === "f32"
+        ? k.allocF32(rows * cols)
+        : d === "f16" || d === "bf16"
+          ? k.allocU16(rows * cols)
+          : k.allocU8(quantizedBytes(d, rows * cols));
     const rowBytes = d === "q8_0" || d === "q4_0" ? quantizedBytes(d, cols) : 0;
     const toBits = d === "f16" ? numberToF16Bits : numberToBf16Bits;
     for (let r = 0; r < rows; r++) {
@@ -49,9 +58,14 @@ export function randomWeights(c: MobileLLMConfig, k: Kernels, options: RandomWei
   for (let l = 0; l < c.numLayers; l++) {
     layers.push({
       inputNormD: vector(D),
-      wqQD: matrix(Q, D, 2), wkKD: matrix(K, D, 2), wvKD: matrix(K, D, 1), woDQ: matrix(D, Q, 1),
+      wqQD: matrix(Q, D, 2),
+      wkKD: matrix(K, D, 2),
+      wvKD: matrix(K, D, 1),
+      woDQ: matrix(D, Q, 1),
       postNormD: vector(D),
-      ...(c.ffnType === "relu" ? {} : { wGateFD: matrix(F, D, 1) }), wUpFD: matrix(F, D, 1), wDownDF: matrix(D, F, 1),
+      ...(c.ffnType === "relu" ? {} : { wGateFD: matrix(F, D, 1) }),
+      wUpFD: matrix(F, D, 1),
+      wDownDF: matrix(D, F, 1),
     });
   }
   const finalNormD = vector(D);

@@ -14,47 +14,47 @@ import type { RopeTables } from "./rotary.js";
 
 /** The buffers of one block application over T tokens (rows). */
 export interface BlockActs {
-  hInTD: Float32Array;      // residual stream entering the block [T, D]
-  xn1TD: Float32Array;      // input_layernorm(h) [T, D]
-  qTHDh: Float32Array;      // queries, after RoPE [T, H, Dh]
-  attTHDh: Float32Array;    // attention output, heads concatenated [T, H, Dh]
-  hMidTD: Float32Array;     // h + attention: the residual stream between the two sub-layers [T, D]
-  xn2TD: Float32Array;      // post_attention_layernorm(hMid) [T, D]
-  gateTF: Float32Array;     // SwiGLU gate projection [T, F]
-  upTF: Float32Array;       // SwiGLU up projection [T, F]
-  actTF: Float32Array;      // silu(gate)·up, input of down_proj [T, F]
-  outTD: Float32Array;      // a sub-layer's output before its residual add [T, D]
-  hOutTD: Float32Array;     // residual stream leaving the block [T, D]
-  scoresP: Float32Array;    // attention scores of one query over the cache [P]
+  hInTD: Float32Array; // residual stream entering the block [T, D]
+  xn1TD: Float32Array; // input_layernorm(h) [T, D]
+  qTHDh: Float32Array; // queries, after RoPE [T, H, Dh]
+  attTHDh: Float32Array; // attention output, heads concatenated [T, H, Dh]
+  hMidTD: Float32Array; // h + attention: the residual stream between the two sub-layers [T, D]
+  xn2TD: Float32Array; // post_attention_layernorm(hMid) [T, D]
+  gateTF: Float32Array; // SwiGLU gate projection [T, F]
+  upTF: Float32Array; // SwiGLU up projection [T, F]
+  actTF: Float32Array; // silu(gate)·up, input of down_proj [T, F]
+  outTD: Float32Array; // a sub-layer's output before its residual add [T, D]
+  hOutTD: Float32Array; // residual stream leaving the block [T, D]
+  scoresP: Float32Array; // attention scores of one query over the cache [P]
 }
 
 /** Gradient scratch of one block's backward (shared by all applications; see block.ts). */
 export interface BlockGradScratch {
-  dhTD: Float32Array;       // d loss / d residual stream: d hOut on entry, d hIn on return [T, D]
-  dxnTD: Float32Array;      // d of a normalized input [T, D]
-  dtmpTD: Float32Array;     // one matmul's input gradient before it is summed in [T, D]
-  dqTHDh: Float32Array;     // [T, H, Dh]
-  dkTKVDh: Float32Array;    // [T, KV, Dh]
-  dvTKVDh: Float32Array;    // [T, KV, Dh]
-  dattTHDh: Float32Array;   // [T, H, Dh]
-  dactTF: Float32Array;     // [T, F]
-  dgateTF: Float32Array;    // [T, F]
-  dupTF: Float32Array;      // [T, F]
-  scratch2T: Float32Array;  // attention backward: one row's probabilities and their gradient [2·T]
+  dhTD: Float32Array; // d loss / d residual stream: d hOut on entry, d hIn on return [T, D]
+  dxnTD: Float32Array; // d of a normalized input [T, D]
+  dtmpTD: Float32Array; // one matmul's input gradient before it is summed in [T, D]
+  dqTHDh: Float32Array; // [T, H, Dh]
+  dkTKVDh: Float32Array; // [T, KV, Dh]
+  dvTKVDh: Float32Array; // [T, KV, Dh]
+  dattTHDh: Float32Array; // [T, H, Dh]
+  dactTF: Float32Array; // [T, F]
+  dgateTF: Float32Array; // [T, F]
+  dupTF: Float32Array; // [T, F]
+  scratch2T: Float32Array; // attention backward: one row's probabilities and their gradient [2·T]
 }
 
 export interface Activations {
   /** Largest number of tokens one chunk may hold (prefill is processed in chunks of this size). */
   maxT: number;
-  xTD: Float32Array;        // the residual stream h [T, D]
-  xnTD: Float32Array;       // a normalized copy of h, input of the attention / MLP [T, D]
-  qTHDh: Float32Array;      // queries [T, H, Dh]
-  attTHDh: Float32Array;    // attention output, heads concatenated [T, H, Dh]
-  outTD: Float32Array;      // a sub-layer's output before the residual add [T, D]
-  gateTF: Float32Array;     // SwiGLU gate projection, then silu(gate)·up [T, F]
-  upTF: Float32Array;       // SwiGLU up projection [T, F]
-  scoresP: Float32Array;    // attention scores of one query over the cache [P]
-  logitsTV: Float32Array;   // output logits [T, V]
+  xTD: Float32Array; // the residual stream h [T, D]
+  xnTD: Float32Array; // a normalized copy of h, input of the attention / MLP [T, D]
+  qTHDh: Float32Array; // queries [T, H, Dh]
+  attTHDh: Float32Array; // attention output, heads concatenated [T, H, Dh]
+  outTD: Float32Array; // a sub-layer's output before the residual add [T, D]
+  gateTF: Float32Array; // SwiGLU gate projection, then silu(gate)·up [T, F]
+  upTF: Float32Array; // SwiGLU up projection [T, F]
+  scoresP: Float32Array; // attention scores of one query over the cache [P]
+  logitsTV: Float32Array; // output logits [T, V]
   /** The same buffers as the block code sees them (residual in place, buffers reused). */
   block: BlockActs;
 }
@@ -70,7 +70,7 @@ export interface KVCache {
   length: number;
   /** Capacity in positions. */
   maxP: number;
-  kPKVDh: Float32Array[];   // one per application
+  kPKVDh: Float32Array[]; // one per application
   vPKVDh: Float32Array[];
 }
 
@@ -87,30 +87,60 @@ export function blockOf(c: MobileLLMConfig, a: number): number {
   if (!c.layerSharing) return a;
   const L = c.numLayers;
   switch (layerSharingOrderOf(c)) {
-    case "immediate": return a >> 1;
-    case "repeat_all": return a % L;
-    case "reverse": return a < L ? a : 2 * L - 1 - a;
+    case "immediate":
+      return a >> 1;
+    case "repeat_all":
+      return a % L;
+    case "reverse":
+      return a < L ? a : 2 * L - 1 - a;
   }
 }
 
 export function allocActivations(k: Allocator, c: MobileLLMConfig, maxT: number, maxP: number): Activations {
-  const D = c.hiddenSize, Q = c.numHeads * c.headDim, F = c.intermediateSize, V = c.vocabSize;
-  const xTD = k.allocF32(maxT * D), xnTD = k.allocF32(maxT * D), qTHDh = k.allocF32(maxT * Q);
-  const attTHDh = k.allocF32(maxT * Q), outTD = k.allocF32(maxT * D);
-  const gateTF = k.allocF32(maxT * F), upTF = k.allocF32(maxT * F), scoresP = k.allocF32(maxP);
+  const D = c.hiddenSize,
+    Q = c.numHeads * c.headDim,
+    F = c.intermediateSize,
+    V = c.vocabSize;
+  const xTD = k.allocF32(maxT * D),
+    xnTD = k.allocF32(maxT * D),
+    qTHDh = k.allocF32(maxT * Q);
+  const attTHDh = k.allocF32(maxT * Q),
+    outTD = k.allocF32(maxT * D);
+  const gateTF = k.allocF32(maxT * F),
+    upTF = k.allocF32(maxT * F),
+    scoresP = k.allocF32(maxP);
   return {
-    maxT, xTD, xnTD, qTHDh, attTHDh, outTD, gateTF, upTF, scoresP,
+    maxT,
+    xTD,
+    xnTD,
+    qTHDh,
+    attTHDh,
+    outTD,
+    gateTF,
+    upTF,
+    scoresP,
     logitsTV: k.allocF32(maxT * V),
     block: {
-      hInTD: xTD, xn1TD: xnTD, qTHDh, attTHDh, hMidTD: xTD, xn2TD: xnTD, gateTF, upTF, actTF: gateTF, outTD,
-      hOutTD: xTD, scoresP,
+      hInTD: xTD,
+      xn1TD: xnTD,
+      qTHDh,
+      attTHDh,
+      hMidTD: xTD,
+      xn2TD: xnTD,
+      gateTF,
+      upTF,
+      actTF: gateTF,
+      outTD,
+      hOutTD: xTD,
+      scoresP,
     },
   };
 }
 
 export function allocKVCache(k: Allocator, c: MobileLLMConfig, maxP: number): KVCache {
   const n = maxP * c.numKvHeads * c.headDim;
-  const kPKVDh: Float32Array[] = [], vPKVDh: Float32Array[] = [];
+  const kPKVDh: Float32Array[] = [],
+    vPKVDh: Float32Array[] = [];
   for (let a = 0; a < numApplications(c); a++) {
     kPKVDh.push(k.allocF32(n));
     vPKVDh.push(k.allocF32(n));
@@ -126,7 +156,7 @@ export function allocRopeTables(k: Allocator, maxP: number, Dh: number): RopeTab
 export interface RunState {
   act: Activations;
   cache: KVCache;
-  rope: RopeTables;         // filled by the model (fillRopeTables) once allocated
+  rope: RopeTables; // filled by the model (fillRopeTables) once allocated
 }
 
 /** Declare the run state for chunks of maxT tokens and maxP positions (a memory plan: Kernels.allocate). */
@@ -150,16 +180,26 @@ export const RUN_STATE_MAX_BYTES = 2 ** 32;
  * not need more than RUN_STATE_FREE_BYTES or 8× the weights, whichever is more: a
  * max_position_embeddings of 1e8 beside a small checkpoint is a corrupt config, not a plan.
  */
-export function runStateProblem(c: MobileLLMConfig, maxT: number, maxP: number, weightBytes: number, explicitMaxP: boolean): string | undefined {
+export function runStateProblem(
+  c: MobileLLMConfig,
+  maxT: number,
+  maxP: number,
+  weightBytes: number,
+  explicitMaxP: boolean,
+): string | undefined {
   const bytes = runStateBytes(c, maxT, maxP);
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(b < 10 * 2 ** 20 ? 1 : 0)} MB`;
   if (bytes > RUN_STATE_MAX_BYTES) {
-    return `a context of ${maxP} positions needs ${mb(bytes)} of KV cache and activations, more than the 4 GiB any backend can hold; ` +
-           `load with a smaller maxPositions`;
+    return (
+      `a context of ${maxP} positions needs ${mb(bytes)} of KV cache and activations, more than the 4 GiB any backend can hold; ` +
+      `load with a smaller maxPositions`
+    );
   }
   if (!explicitMaxP && bytes > Math.max(RUN_STATE_FREE_BYTES, 8 * weightBytes)) {
-    return `max_position_embeddings ${maxP} would need ${mb(bytes)} of KV cache and activations for ${mb(weightBytes)} of weights; ` +
-           `that is not a plausible config (check config.json), or ask for the context you need with the maxPositions option`;
+    return (
+      `max_position_embeddings ${maxP} would need ${mb(bytes)} of KV cache and activations for ${mb(weightBytes)} of weights; ` +
+      `that is not a plausible config (check config.json), or ask for the context you need with the maxPositions option`
+    );
   }
   return undefined;
 }

@@ -8,15 +8,15 @@ import { CheckpointError, type TensorEntry, type TensorFile } from "../io/tensor
 import { ffnTypeOf, type MobileLLMConfig } from "./config.js";
 
 export interface LayerWeights {
-  inputNormD: Float32Array;      // input_layernorm.weight [D]
-  wqQD: Weight;                  // self_attn.q_proj.weight [H·Dh, D]
-  wkKD: Weight;                  // self_attn.k_proj.weight [KV·Dh, D]
-  wvKD: Weight;                  // self_attn.v_proj.weight [KV·Dh, D]
-  woDQ: Weight;                  // self_attn.o_proj.weight [D, H·Dh]
-  postNormD: Float32Array;       // post_attention_layernorm.weight [D]
-  wGateFD?: Weight;              // mlp.gate_proj.weight [F, D] (SwiGLU only: a ReLU FFN has none)
-  wUpFD: Weight;                 // mlp.up_proj.weight [F, D]
-  wDownDF: Weight;               // mlp.down_proj.weight [D, F]
+  inputNormD: Float32Array; // input_layernorm.weight [D]
+  wqQD: Weight; // self_attn.q_proj.weight [H·Dh, D]
+  wkKD: Weight; // self_attn.k_proj.weight [KV·Dh, D]
+  wvKD: Weight; // self_attn.v_proj.weight [KV·Dh, D]
+  woDQ: Weight; // self_attn.o_proj.weight [D, H·Dh]
+  postNormD: Float32Array; // post_attention_layernorm.weight [D]
+  wGateFD?: Weight; // mlp.gate_proj.weight [F, D] (SwiGLU only: a ReLU FFN has none)
+  wUpFD: Weight; // mlp.up_proj.weight [F, D]
+  wDownDF: Weight; // mlp.down_proj.weight [D, F]
 }
 
 /** The Hugging Face name of each block tensor, after `model.layers.<i>.` (the one name table). */
@@ -47,10 +47,10 @@ export function layerTensorNames(c: MobileLLMConfig): [keyof LayerWeights, strin
 export type LayerGrads = { [K in keyof LayerWeights]: Float32Array };
 
 export interface ModelWeights {
-  embedVD: Weight;               // model.embed_tokens.weight [V, D]
-  layers: LayerWeights[];        // L distinct blocks
-  finalNormD: Float32Array;      // model.norm.weight [D]
-  lmHeadVD: Weight;              // lm_head.weight [V, D], or embedVD itself when share_embedding
+  embedVD: Weight; // model.embed_tokens.weight [V, D]
+  layers: LayerWeights[]; // L distinct blocks
+  finalNormD: Float32Array; // model.norm.weight [D]
+  lmHeadVD: Weight; // lm_head.weight [V, D], or embedVD itself when share_embedding
 }
 
 /** Gradients of the whole model (training): the layout of ModelWeights, all f32. */
@@ -64,10 +64,20 @@ export interface ModelGrads {
 
 /** Every tensor a checkpoint must hold for this config, with its shape, in file order. */
 export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
-  const D = c.hiddenSize, F = c.intermediateSize, Q = c.numHeads * c.headDim, K = c.numKvHeads * c.headDim;
+  const D = c.hiddenSize,
+    F = c.intermediateSize,
+    Q = c.numHeads * c.headDim,
+    K = c.numKvHeads * c.headDim;
   const layerShapes: Record<keyof LayerWeights, number[]> = {
-    inputNormD: [D], wqQD: [Q, D], wkKD: [K, D], wvKD: [K, D], woDQ: [D, Q],
-    postNormD: [D], wGateFD: [F, D], wUpFD: [F, D], wDownDF: [D, F],
+    inputNormD: [D],
+    wqQD: [Q, D],
+    wkKD: [K, D],
+    wvKD: [K, D],
+    woDQ: [D, Q],
+    postNormD: [D],
+    wGateFD: [F, D],
+    wUpFD: [F, D],
+    wDownDF: [D, F],
   };
   const m = new Map<string, number[]>();
   m.set("model.embed_tokens.weight", [c.vocabSize, D]);
@@ -88,8 +98,10 @@ export function expectedTensors(c: MobileLLMConfig): Map<string, number[]> {
 export function configSizeProblem(file: TensorFile, c: MobileLLMConfig): string | undefined {
   const tensors = layerTensorNames(c).length * c.numLayers + 2 + (c.shareEmbedding ? 0 : 1);
   if (tensors > file.tensors.size + 64) {
-    return `config.json describes ${c.numLayers} layers (${tensors} tensors), but the weights hold only ${file.tensors.size} tensors; ` +
-           `the config does not belong to these weights`;
+    return (
+      `config.json describes ${c.numLayers} layers (${tensors} tensors), but the weights hold only ${file.tensors.size} tensors; ` +
+      `the config does not belong to these weights`
+    );
   }
   return undefined;
 }
@@ -117,8 +129,9 @@ export function checkTensors(file: TensorFile, c: MobileLLMConfig): void {
     if (!t) {
       let hint = "the checkpoint does not match its config.json, or is incomplete";
       if (name === "model.embed_tokens.weight" && file.format === "safetensors") {
-        hint = "the model.safetensors that the Hugging Face hub converted for MobileLLM lacks the embedding; " +
-               "use the repository's pytorch_model.bin, which is complete";
+        hint =
+          "the model.safetensors that the Hugging Face hub converted for MobileLLM lacks the embedding; " +
+          "use the repository's pytorch_model.bin, which is complete";
       }
       throw new CheckpointError(file.path, `missing required tensor "${name}" (${hint})`);
     }
@@ -158,8 +171,10 @@ export function allocWeight(a: Allocator, t: TensorEntry, dtype: DType): Weight 
  * by row into q8_0/q4_0 blocks (llama.cpp's reference rules; the row's length must be a multiple of 32).
  */
 export async function readWeight(t: TensorEntry, w: Weight, scratch?: Uint8Array): Promise<Weight> {
-  const n = t.numel, dtype = w.dtype;
-  if (t.blocks && t.blocks.dtype === dtype) { // quantized in the file already: the blocks as they are
+  const n = t.numel,
+    dtype = w.dtype;
+  if (t.blocks && t.blocks.dtype === dtype) {
+    // quantized in the file already: the blocks as they are
     await t.blocks.read(w.data as Uint8Array);
     return w;
   }
@@ -201,8 +216,11 @@ export function firstNonFinite(data: Float32Array | Uint16Array, dtype: DType): 
 function checkFinite(t: TensorEntry, data: Float32Array | Uint16Array, dtype: DType): void {
   const i = firstNonFinite(data, dtype);
   if (i >= 0) {
-    throw new CheckpointError(t.file, `tensor "${t.name}" holds a non-finite value (NaN or Inf) at element ${i}` +
-      `${dtype !== autoDType(t) ? ` after conversion to ${dtype}` : ""}: the checkpoint is corrupt or was saved after training diverged; use an earlier checkpoint`);
+    throw new CheckpointError(
+      t.file,
+      `tensor "${t.name}" holds a non-finite value (NaN or Inf) at element ${i}` +
+        `${dtype !== autoDType(t) ? ` after conversion to ${dtype}` : ""}: the checkpoint is corrupt or was saved after training diverged; use an earlier checkpoint`,
+    );
   }
 }
 
@@ -221,7 +239,10 @@ async function readRaw(t: TensorEntry, scratch?: Uint8Array): Promise<Float32Arr
 
 /** Quantize a [rows, I] tensor row by row: peak extra memory is the file's copy of this one tensor. */
 async function readQuantized(t: TensorEntry, w: Weight & { dtype: QuantDType; data: Uint8Array }, scratch?: Uint8Array): Promise<Weight> {
-  const I = t.shape[t.shape.length - 1]!, rows = t.numel / I, dtype = w.dtype, data = w.data;
+  const I = t.shape[t.shape.length - 1]!,
+    rows = t.numel / I,
+    dtype = w.dtype,
+    data = w.data;
   const src = await readRaw(t, scratch);
   const table = t.dtype === "F16" ? F16_TABLE : t.dtype === "BF16" ? BF16_TABLE : null;
   const row = new Float32Array(I);
@@ -280,8 +301,13 @@ function weightTargets(dtype: DType | "auto", options: LoadWeightsOptions): (t: 
  * together with the run state, see loadModel); readWeights fills it. The file's tensors must have been
  * checked (checkTensors).
  */
-export function allocWeights(a: Allocator, file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto",
-                             options: LoadWeightsOptions = {}): ModelWeights {
+export function allocWeights(
+  a: Allocator,
+  file: TensorFile,
+  c: MobileLLMConfig,
+  dtype: DType | "auto",
+  options: LoadWeightsOptions = {},
+): ModelWeights {
   const target = weightTargets(dtype, options);
   const entry = (name: string) => file.tensors.get(name)!;
   const matrix = (name: string) => allocWeight(a, entry(name), target(entry(name)));
@@ -315,7 +341,7 @@ function namedWeights(c: MobileLLMConfig, w: ModelWeights): [string, Weight | Fl
 export async function readWeights(file: TensorFile, c: MobileLLMConfig, w: ModelWeights): Promise<void> {
   const named = namedWeights(c, w).map(([name, x]) => {
     const t = file.tensors.get(name)!;
-    return [t, x instanceof Float32Array ? { dtype: "f32", shape: t.shape, data: x } as Weight : x] as const;
+    return [t, x instanceof Float32Array ? ({ dtype: "f32", shape: t.shape, data: x } as Weight) : x] as const;
   });
   // one read buffer for every tensor that is converted on the way (at least 32 MiB, so the
   // allocator maps it separately and returns it to the system when the load is done)
@@ -339,11 +365,15 @@ export function logWeightDTypes(file: TensorFile, c: MobileLLMConfig, dtype: DTy
     if (t.shape.length > 1 && target(t) === "f16" && !(isEmbedding(t.name) && embeddingDType === "f16")) kept.push(t.name);
   }
   if (kept.length > 0) {
-    options.log(`${dtype}: ${kept.length} matri${kept.length === 1 ? "x stays" : "ces stay"} f16 because ${kept.length === 1 ? "its rows are" : "their rows are"} ` +
-      `not a multiple of ${QK} long: ${kept.join(", ")}`);
+    options.log(
+      `${dtype}: ${kept.length} matri${kept.length === 1 ? "x stays" : "ces stay"} f16 because ${kept.length === 1 ? "its rows are" : "their rows are"} ` +
+        `not a multiple of ${QK} long: ${kept.join(", ")}`,
+    );
   }
   if (embeddingDType !== dtype) {
-    options.log(`${dtype}: the embedding${c.shareEmbedding ? " (shared output projection)" : " and lm_head"} ${c.shareEmbedding ? "is" : "are"} ${embeddingDType}`);
+    options.log(
+      `${dtype}: the embedding${c.shareEmbedding ? " (shared output projection)" : " and lm_head"} ${c.shareEmbedding ? "is" : "are"} ${embeddingDType}`,
+    );
   }
 }
 
@@ -352,8 +382,13 @@ export function logWeightDTypes(file: TensorFile, c: MobileLLMConfig, dtype: DTy
  * tensor by tensor), norm vectors always f32, all allocated at once. (loadModel plans the weights
  * together with the run state instead: see there.)
  */
-export async function loadWeights(file: TensorFile, c: MobileLLMConfig, dtype: DType | "auto", k: Kernels,
-                                  options: LoadWeightsOptions = {}): Promise<ModelWeights> {
+export async function loadWeights(
+  file: TensorFile,
+  c: MobileLLMConfig,
+  dtype: DType | "auto",
+  k: Kernels,
+  options: LoadWeightsOptions = {},
+): Promise<ModelWeights> {
   checkTensors(file, c);
   logWeightDTypes(file, c, dtype, options);
   const w = k.allocate((a) => allocWeights(a, file, c, dtype, options));

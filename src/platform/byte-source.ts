@@ -31,20 +31,25 @@ export async function readBytes(src: ByteSource, offset: number, length: number,
 
 /** The whole of a small source (config, index, tokenizer), refused above `maxBytes`. */
 export async function readWhole(src: ByteSource, what: string, maxBytes = 64 << 20): Promise<Uint8Array> {
-  if (src.size > maxBytes) throw new CheckpointError(src.name, `${src.size} bytes is far too large for a ${what}; the file is corrupt or not a ${what}`);
+  if (src.size > maxBytes)
+    throw new CheckpointError(src.name, `${src.size} bytes is far too large for a ${what}; the file is corrupt or not a ${what}`);
   return readBytes(src, 0, src.size, `the ${what}`);
 }
 
 /** The error every source gives for a read outside its bytes. */
 export function outsideError(src: { name: string; size: number }, offset: number, length: number, what = "data"): CheckpointError {
-  return new CheckpointError(src.name, `file ends inside ${what} (bytes ${offset}..${offset + length} of ${src.size}; truncated download? re-download the file)`);
+  return new CheckpointError(
+    src.name,
+    `file ends inside ${what} (bytes ${offset}..${offset + length} of ${src.size}; truncated download? re-download the file)`,
+  );
 }
 
 /** Bytes in memory (a downloaded file, a test fixture). */
 export function memorySource(bytes: Uint8Array | ArrayBuffer, name: string): ByteSource {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   return {
-    name, size: b.length,
+    name,
+    size: b.length,
     async read(offset, dst, what) {
       if (offset < 0 || offset + dst.length > b.length) throw outsideError({ name, size: b.length }, offset, dst.length, what);
       dst.set(b.subarray(offset, offset + dst.length));
@@ -55,14 +60,18 @@ export function memorySource(bytes: Uint8Array | ArrayBuffer, name: string): Byt
 /** A Blob or File (drag-and-drop, `<input type=file>`, a Cache Storage response): slices read on demand. */
 export function blobSource(blob: Blob, name: string): ByteSource {
   return {
-    name, size: blob.size,
+    name,
+    size: blob.size,
     async read(offset, dst, what) {
       if (offset < 0 || offset + dst.length > blob.size) throw outsideError({ name, size: blob.size }, offset, dst.length, what);
       let bytes: ArrayBuffer;
       try {
         bytes = await blob.slice(offset, offset + dst.length).arrayBuffer();
       } catch (e) {
-        throw new CheckpointError(name, `cannot read ${what ?? "the file"}: ${(e as Error).message} (was the file changed or removed after it was chosen?)`);
+        throw new CheckpointError(
+          name,
+          `cannot read ${what ?? "the file"}: ${(e as Error).message} (was the file changed or removed after it was chosen?)`,
+        );
       }
       if (bytes.byteLength !== dst.length) throw outsideError({ name, size: blob.size }, offset, dst.length, what);
       dst.set(new Uint8Array(bytes));
@@ -90,7 +99,8 @@ export function isFileBytes(x: unknown): x is FileBytes {
 export function watchedSource(src: ByteSource, onRead?: (done: number) => void, signal?: AbortSignal): ByteSource {
   let done = 0;
   return {
-    name: src.name, size: src.size,
+    name: src.name,
+    size: src.size,
     async read(offset, dst, what) {
       signal?.throwIfAborted();
       await src.read(offset, dst, what);

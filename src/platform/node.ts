@@ -16,7 +16,8 @@ export function fileSource(path: string, what = "file"): ByteSource {
   const { fd, size } = openRegularFile(path, what);
   let open = true;
   return {
-    name: path, size,
+    name: path,
+    size,
     async read(offset, dst, part = "data") {
       if (!open) throw new CheckpointError(path, `read of ${part} after close()`);
       if (offset < 0 || offset + dst.length > size) throw outsideError({ name: path, size }, offset, dst.length, part);
@@ -41,7 +42,6 @@ export function dirFolder(dir: string): ModelFolder {
         if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") return null;
       }
       return fileSource(path, file); // a directory or FIFO of that name is an error naming it
-
     },
     nameOf: (file) => join(dir, file),
     async list() {
@@ -74,7 +74,10 @@ export function openRegularFile(path: string, what = "file"): { fd: number; size
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) {
-      throw new CheckpointError(path, `${st.isDirectory() ? "is a directory" : "is not a regular file (a FIFO, socket or device?)"}; expected the ${what} itself`);
+      throw new CheckpointError(
+        path,
+        `${st.isDirectory() ? "is a directory" : "is not a regular file (a FIFO, socket or device?)"}; expected the ${what} itself`,
+      );
     }
     return { fd, size: st.size };
   } catch (e) {
@@ -87,7 +90,8 @@ export function openRegularFile(path: string, what = "file"): { fd: number; size
 export function readRegularFile(path: string, what = "file", maxBytes = 64 << 20): Uint8Array {
   const { fd, size } = openRegularFile(path, what);
   try {
-    if (size > maxBytes) throw new CheckpointError(path, `${size} bytes is far too large for a ${what}; the file is corrupt or not a ${what}`);
+    if (size > maxBytes)
+      throw new CheckpointError(path, `${size} bytes is far too large for a ${what}; the file is corrupt or not a ${what}`);
     const bytes = new Uint8Array(size);
     readExactly(fd, bytes, 0, path, `the ${what}`);
     return bytes;
@@ -100,14 +104,24 @@ export function readRegularFile(path: string, what = "file", maxBytes = 64 << 20
 export function fsProblem(e: unknown, what: string): string {
   const code = (e as NodeJS.ErrnoException).code;
   switch (code) {
-    case "ENOENT": return `${what} not found (missing or not yet downloaded: check the path, or download it again)`;
-    case "EACCES": case "EPERM": return `${what} cannot be read: permission denied (check the file's permissions)`;
-    case "ENAMETOOLONG": return `the name of this ${what} is too long for the file system; the name is corrupt`;
-    case "ENOTDIR": return `a folder on the way to this ${what} is a file; check the path`;
-    case "EISDIR": return `is a directory; expected the ${what} itself`;
-    case "ELOOP": return `too many symbolic links on the way to this ${what}; check the path`;
-    case "ERR_INVALID_ARG_VALUE": case "ERR_INVALID_ARG_TYPE": return `is not a valid file name (it contains a NUL byte?); the name is corrupt`;
-    default: return `cannot open the ${what}: ${(e as Error).message}`;
+    case "ENOENT":
+      return `${what} not found (missing or not yet downloaded: check the path, or download it again)`;
+    case "EACCES":
+    case "EPERM":
+      return `${what} cannot be read: permission denied (check the file's permissions)`;
+    case "ENAMETOOLONG":
+      return `the name of this ${what} is too long for the file system; the name is corrupt`;
+    case "ENOTDIR":
+      return `a folder on the way to this ${what} is a file; check the path`;
+    case "EISDIR":
+      return `is a directory; expected the ${what} itself`;
+    case "ELOOP":
+      return `too many symbolic links on the way to this ${what}; check the path`;
+    case "ERR_INVALID_ARG_VALUE":
+    case "ERR_INVALID_ARG_TYPE":
+      return `is not a valid file name (it contains a NUL byte?); the name is corrupt`;
+    default:
+      return `cannot open the ${what}: ${(e as Error).message}`;
   }
 }
 
@@ -121,4 +135,3 @@ export function readExactly(fd: number, dst: Uint8Array, position: number, file:
     done += n;
   }
 }
-

@@ -35,14 +35,20 @@ async function get(url: string, o: UrlOptions, range?: [number, number]): Promis
     return await (o.fetch ?? globalThis.fetch)(url, { headers, ...(o.signal ? { signal: o.signal } : {}) });
   } catch (e) {
     if ((e as Error).name === "AbortError" || o.signal?.aborted) throw o.signal?.reason ?? e;
-    throw new CheckpointError(url, `cannot fetch it: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ""}; check the URL and the network`);
+    throw new CheckpointError(
+      url,
+      `cannot fetch it: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ""}; check the URL and the network`,
+    );
   }
 }
 
 function statusError(url: string, res: Response): CheckpointError {
-  const hint = res.status === 401 || res.status === 403 ? "access denied (a private file needs credentials: pass headers)"
-    : res.status === 404 ? "not found (check the URL)"
-    : "the server refused the request";
+  const hint =
+    res.status === 401 || res.status === 403
+      ? "access denied (a private file needs credentials: pass headers)"
+      : res.status === 404
+        ? "not found (check the URL)"
+        : "the server refused the request";
   return new CheckpointError(url, `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}: ${hint}`);
 }
 
@@ -50,7 +56,10 @@ function statusError(url: string, res: Response): CheckpointError {
  * The next chunk of a response body, or a rejection (a StalledError) when none arrives within
  * `timeoutMs`: a connection that stays open without sending must not hang a load.
  */
-export async function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>, timeoutMs: number): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>> {
+export async function readChunk(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  timeoutMs: number,
+): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stalled = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new StalledError(timeoutMs)), timeoutMs);
@@ -81,17 +90,28 @@ async function bodyInto(res: Response, dst: Uint8Array, url: string, what: strin
     for (;;) {
       const r = await readChunk(reader, timeoutMs);
       if (r.done) break;
-      if (done + r.value.length > dst.length) throw new CheckpointError(url, `the server sent more than the ${dst.length} bytes of ${what} asked for; it does not serve byte ranges correctly`);
+      if (done + r.value.length > dst.length)
+        throw new CheckpointError(
+          url,
+          `the server sent more than the ${dst.length} bytes of ${what} asked for; it does not serve byte ranges correctly`,
+        );
       dst.set(r.value, done);
       done += r.value.length;
     }
   } catch (e) {
     if (e instanceof CheckpointError || (e as Error).name === "AbortError") throw e;
-    throw new CheckpointError(url, `the download of ${what} broke off after ${done} of ${dst.length} bytes (${(e as Error).message}); try again`);
+    throw new CheckpointError(
+      url,
+      `the download of ${what} broke off after ${done} of ${dst.length} bytes (${(e as Error).message}); try again`,
+    );
   } finally {
     reader.releaseLock();
   }
-  if (done !== dst.length) throw new CheckpointError(url, `the server sent ${done} of the ${dst.length} bytes of ${what} (truncated file or broken connection); re-upload the file or try again`);
+  if (done !== dst.length)
+    throw new CheckpointError(
+      url,
+      `the server sent ${done} of the ${dst.length} bytes of ${what} (truncated file or broken connection); re-upload the file or try again`,
+    );
 }
 
 /** The whole body of `res` (a 200 answer), checked against Content-Length when there is one. */
@@ -114,7 +134,10 @@ async function wholeBody(res: Response, url: string, timeoutMs: number): Promise
   }
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
   return out;
 }
 
@@ -130,7 +153,8 @@ export async function openUrl(url: string | URL, o: UrlOptions = {}): Promise<By
     await res.body?.cancel();
     return null;
   }
-  if (res.status === 416) { // range not satisfiable: an empty file
+  if (res.status === 416) {
+    // range not satisfiable: an empty file
     await res.body?.cancel();
     return memorySource(new Uint8Array(0), href);
   }
@@ -142,13 +166,17 @@ export async function openUrl(url: string | URL, o: UrlOptions = {}): Promise<By
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
   if (!m || Number(m[1]) !== 0) {
     await res.body?.cancel();
-    throw new CheckpointError(href, `the server answered a range request without a usable Content-Range (${JSON.stringify(res.headers.get("content-range"))}); serve the file with byte ranges or without them`);
+    throw new CheckpointError(
+      href,
+      `the server answered a range request without a usable Content-Range (${JSON.stringify(res.headers.get("content-range"))}); serve the file with byte ranges or without them`,
+    );
   }
   const size = Number(m[3]);
   const head = new Uint8Array(Number(m[2]) + 1);
   await bodyInto(res, head, href, "the start of the file", timeoutMs);
   const source: ByteSource = {
-    name: href, size,
+    name: href,
+    size,
     async read(offset, dst, what = "data") {
       if (offset < 0 || offset + dst.length > size) throw outsideError(source, offset, dst.length, what);
       if (dst.length === 0) return;

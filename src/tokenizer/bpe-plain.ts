@@ -8,19 +8,27 @@ import { PieceType, type ModelProto } from "./proto.js";
 /** An encoder for `model`: the ids of a normalized string (see normalizer.ts), merging one best pair at a time. */
 export function plainBpeEncoder(model: ModelProto): (normalized: string) => number[] {
   const mergeable = new Map<string, number>(); // NORMAL / USER_DEFINED / UNUSED: what merges can produce
-  const reserved = new Map<string, number>();  // UNKNOWN / CONTROL / BYTE
+  const reserved = new Map<string, number>(); // UNKNOWN / CONTROL / BYTE
   model.pieces.forEach(({ piece, type }, id) => {
     const canMerge = type === PieceType.NORMAL || type === PieceType.USER_DEFINED || type === PieceType.UNUSED;
     (canMerge ? mergeable : reserved).set(piece, id);
   });
-  const userDefined = model.pieces.filter((p) => p.type === PieceType.USER_DEFINED).map((p) => p.piece)
+  const userDefined = model.pieces
+    .filter((p) => p.type === PieceType.USER_DEFINED)
+    .map((p) => p.piece)
     .sort((a, b) => b.length - a.length);
   const unkId = model.pieces.findIndex((p) => p.type === PieceType.UNKNOWN);
   return (normalized) => encode(model, mergeable, reserved, userDefined, unkId, normalized);
 }
 
-function encode(model: ModelProto, mergeable: Map<string, number>, reserved: Map<string, number>, userDefined: string[],
-                unkId: number, normalized: string): number[] {
+function encode(
+  model: ModelProto,
+  mergeable: Map<string, number>,
+  reserved: Map<string, number>,
+  userDefined: string[],
+  unkId: number,
+  normalized: string,
+): number[] {
   // 1. Symbols: a user-defined piece found in the text (frozen: never merges), else one code point.
   const symbols: { text: string; frozen: boolean }[] = [];
   for (let pos = 0; pos < normalized.length; ) {
@@ -35,9 +43,11 @@ function encode(model: ModelProto, mergeable: Map<string, number>, reserved: Map
   // leftmost pair), until no pair is a piece. Remember how each UNUSED piece was formed.
   const formedFrom = new Map<string, [string, string]>();
   for (;;) {
-    let best = -1, bestScore = -Infinity;
+    let best = -1,
+      bestScore = -Infinity;
     for (let i = 0; i + 1 < symbols.length; i++) {
-      const a = symbols[i]!, b = symbols[i + 1]!;
+      const a = symbols[i]!,
+        b = symbols[i + 1]!;
       if (a.frozen || b.frozen) continue;
       const id = mergeable.get(a.text + b.text);
       if (id !== undefined && model.pieces[id]!.score > bestScore) {
@@ -46,7 +56,8 @@ function encode(model: ModelProto, mergeable: Map<string, number>, reserved: Map
       }
     }
     if (best < 0) break;
-    const a = symbols[best]!, b = symbols[best + 1]!;
+    const a = symbols[best]!,
+      b = symbols[best + 1]!;
     if (model.pieces[mergeable.get(a.text + b.text)!]!.type === PieceType.UNUSED) formedFrom.set(a.text + b.text, [a.text, b.text]);
     symbols.splice(best, 2, { text: a.text + b.text, frozen: false });
   }
@@ -61,7 +72,8 @@ function encode(model: ModelProto, mergeable: Map<string, number>, reserved: Map
       emit(parts[0]);
       emit(parts[1]);
     } else if (id === unkId && model.trainerSpec.byteFallback) {
-      for (const byte of new TextEncoder().encode(piece)) out.push(reserved.get(`<0x${byte.toString(16).toUpperCase().padStart(2, "0")}>`)!);
+      for (const byte of new TextEncoder().encode(piece))
+        out.push(reserved.get(`<0x${byte.toString(16).toUpperCase().padStart(2, "0")}>`)!);
     } else {
       out.push(id);
     }

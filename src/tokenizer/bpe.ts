@@ -141,9 +141,7 @@ export class BpeEncoder {
     for (let i = 1; i < normalized.length; i++) {
       const b = normalized.charCodeAt(i);
       const joinable =
-        a < 128 && b < 128
-          ? this.joinAscii[a * 128 + b] === 1
-          : (b >= 0xdc00 && b <= 0xdfff) || this.joinOther.has(a * 65536 + b); // never split a surrogate pair
+        a < 128 && b < 128 ? this.joinAscii[a * 128 + b] === 1 : (b >= 0xdc00 && b <= 0xdfff) || this.joinOther.has(a * 65536 + b); // never split a surrogate pair
       if (!joinable) {
         this.encodeCached(normalized.slice(start, i), out);
         start = i;

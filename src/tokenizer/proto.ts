@@ -226,21 +226,50 @@ function readTrainerSpec(r: WireReader): TrainerSpec {
     if (wire === 0) {
       const v = r.int32();
       switch (field) {
-        case 3: t.modelType = v; break;
-        case 4: t.vocabSize = v; break;
-        case 20: t.maxSentencepieceLength = v; break;
-        case 21: t.splitByUnicodeScript = v !== 0; break;
-        case 22: t.splitByWhitespace = v !== 0; break;
-        case 23: t.splitByNumber = v !== 0; break;
-        case 24: t.treatWhitespaceAsSuffix = v !== 0; break;
-        case 25: t.splitDigits = v !== 0; break;
-        case 26: t.allowWhitespaceOnlyPieces = v !== 0; break;
-        case 35: t.byteFallback = v !== 0; break;
-        case 40: t.unkId = v; break;
-        case 41: t.bosId = v; break;
-        case 42: t.eosId = v; break;
-        case 43: t.padId = v; break;
-        default: break; // other varint options: not needed for encoding
+        case 3:
+          t.modelType = v;
+          break;
+        case 4:
+          t.vocabSize = v;
+          break;
+        case 20:
+          t.maxSentencepieceLength = v;
+          break;
+        case 21:
+          t.splitByUnicodeScript = v !== 0;
+          break;
+        case 22:
+          t.splitByWhitespace = v !== 0;
+          break;
+        case 23:
+          t.splitByNumber = v !== 0;
+          break;
+        case 24:
+          t.treatWhitespaceAsSuffix = v !== 0;
+          break;
+        case 25:
+          t.splitDigits = v !== 0;
+          break;
+        case 26:
+          t.allowWhitespaceOnlyPieces = v !== 0;
+          break;
+        case 35:
+          t.byteFallback = v !== 0;
+          break;
+        case 40:
+          t.unkId = v;
+          break;
+        case 41:
+          t.bosId = v;
+          break;
+        case 42:
+          t.eosId = v;
+          break;
+        case 43:
+          t.padId = v;
+          break;
+        default:
+          break; // other varint options: not needed for encoding
       }
     } else if (wire === 5 && field === 10) {
       t.characterCoverage = r.float32();

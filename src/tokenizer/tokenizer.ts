@@ -79,7 +79,9 @@ export class Tokenizer {
       const have = new Set(byteValue.filter((b) => b >= 0));
       for (let b = 0; b < 256; b++) {
         if (!have.has(b)) {
-          throw new Error(`${name}: byte_fallback is on but the byte piece <0x${b.toString(16).toUpperCase().padStart(2, "0")}> is missing`);
+          throw new Error(
+            `${name}: byte_fallback is on but the byte piece <0x${b.toString(16).toUpperCase().padStart(2, "0")}> is missing`,
+          );
         }
       }
     }

@@ -8,11 +8,11 @@ import { createTsKernels } from "../kernels/ts/index.js";
 import type { ParamLayout } from "./params.js";
 
 export interface AdamWConfig {
-  lr: number;            // peak learning rate
+  lr: number; // peak learning rate
   beta1: number;
   beta2: number;
   eps: number;
-  weightDecay: number;   // decoupled; applied to the parameter groups that decay (see decayGroups)
+  weightDecay: number; // decoupled; applied to the parameter groups that decay (see decayGroups)
 }
 
 export const ADAMW_DEFAULTS: AdamWConfig = { lr: 5e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
@@ -66,13 +66,31 @@ const REFERENCE = createTsKernels();
  *   w ← w·(1 − lr·wd);  m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²
  *   w ← w − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)
  */
-export function adamwStep(w: Float32Array, g: Float32Array, s: AdamWState, o: AdamWConfig, lr: number,
-                          groups: ParamGroup[] = [{ offset: 0, size: w.length, decay: true }], k: Kernels = REFERENCE): void {
+export function adamwStep(
+  w: Float32Array,
+  g: Float32Array,
+  s: AdamWState,
+  o: AdamWConfig,
+  lr: number,
+  groups: ParamGroup[] = [{ offset: 0, size: w.length, decay: true }],
+  k: Kernels = REFERENCE,
+): void {
   s.step++;
   for (const { offset, size, decay } of groups) {
     const end = offset + size;
-    k.adamw(w.subarray(offset, end), g.subarray(offset, end), s.m.subarray(offset, end), s.v.subarray(offset, end), size,
-            lr, o.beta1, o.beta2, o.eps, decay ? o.weightDecay : 0, s.step);
+    k.adamw(
+      w.subarray(offset, end),
+      g.subarray(offset, end),
+      s.m.subarray(offset, end),
+      s.v.subarray(offset, end),
+      size,
+      lr,
+      o.beta1,
+      o.beta2,
+      o.eps,
+      decay ? o.weightDecay : 0,
+      s.step,
+    );
   }
 }
 

@@ -19,7 +19,17 @@
 // (trainer_state.json here, the run's run.json) are validated field by field on reading.
 
 import {
-  closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
 } from "node:fs";
 import { join } from "node:path";
 import { openSafetensors } from "../io/files.js";
@@ -89,8 +99,14 @@ export function checkpointName(step: number): string {
 }
 
 /** Save a checkpoint of the run in `outDir`; returns its folder. */
-export function saveCheckpoint(outDir: string, c: MobileLLMConfig, params: TrainParams, opt: AdamWState,
-                               state: TrainerState, tokenizerFile?: string): string {
+export function saveCheckpoint(
+  outDir: string,
+  c: MobileLLMConfig,
+  params: TrainParams,
+  opt: AdamWState,
+  state: TrainerState,
+  tokenizerFile?: string,
+): string {
   // A diverged state never replaces the last good checkpoint.
   assertFinite(params, opt, `step ${state.step}: not saved (the last good checkpoint is kept)`);
   // A run that had a tokenizer keeps it in every checkpoint, even if this call was not told about it.
@@ -105,14 +121,23 @@ export function saveCheckpoint(outDir: string, c: MobileLLMConfig, params: Train
   const text = (o: unknown) => [new TextEncoder().encode(JSON.stringify(o, null, 2) + "\n")];
   writeFileSynced(join(tmp, "config.json"), text(configToJson(c)));
   const weights = params.layout.tensors.map((t) => ({
-    name: t.name, dtype: "F32" as const, shape: t.shape, bytes: bytesOf(params.flat.subarray(t.offset, t.offset + t.size)),
+    name: t.name,
+    dtype: "F32" as const,
+    shape: t.shape,
+    bytes: bytesOf(params.flat.subarray(t.offset, t.offset + t.size)),
   }));
   writeFileSynced(join(tmp, "model.safetensors"), encodeSafetensors(weights));
   const total = params.layout.total;
-  writeFileSynced(join(tmp, "optimizer.safetensors"), encodeSafetensors([
-    { name: "exp_avg", dtype: "F32", shape: [total], bytes: bytesOf(opt.m) },
-    { name: "exp_avg_sq", dtype: "F32", shape: [total], bytes: bytesOf(opt.v) },
-  ], { format: "pt", layout: "flat, in the tensor order of model.safetensors", step: String(opt.step) }));
+  writeFileSynced(
+    join(tmp, "optimizer.safetensors"),
+    encodeSafetensors(
+      [
+        { name: "exp_avg", dtype: "F32", shape: [total], bytes: bytesOf(opt.m) },
+        { name: "exp_avg_sq", dtype: "F32", shape: [total], bytes: bytesOf(opt.v) },
+      ],
+      { format: "pt", layout: "flat, in the tensor order of model.safetensors", step: String(opt.step) },
+    ),
+  );
   writeFileSynced(join(tmp, "trainer_state.json"), text(state));
   if (tokenizerFile) {
     copyFileSync(tokenizerFile, join(tmp, "tokenizer.model"));
@@ -145,13 +170,19 @@ export function latestCheckpoint(outDir: string): string | null {
     try {
       name = readFileSync(latest, "utf8").trim();
     } catch (e) {
-      throw new Error(`${latest}: cannot read the name of the latest checkpoint (${(e as Error).message}); remove it to fall back to the newest checkpoint-N folder`);
+      throw new Error(
+        `${latest}: cannot read the name of the latest checkpoint (${(e as Error).message}); remove it to fall back to the newest checkpoint-N folder`,
+      );
     }
     if (/^checkpoint-\d+$/.test(name) && existsSync(join(outDir, name, "trainer_state.json"))) return join(outDir, name);
   }
   if (!existsSync(outDir)) return null;
-  const steps = readdirSync(outDir).map((f) => /^checkpoint-(\d+)$/.exec(f)).filter((m) => m !== null)
-    .filter((m) => existsSync(join(outDir, m![0], "trainer_state.json"))).map((m) => Number(m![1])).sort((a, b) => b - a);
+  const steps = readdirSync(outDir)
+    .map((f) => /^checkpoint-(\d+)$/.exec(f))
+    .filter((m) => m !== null)
+    .filter((m) => existsSync(join(outDir, m![0], "trainer_state.json")))
+    .map((m) => Number(m![1]))
+    .sort((a, b) => b - a);
   return steps.length ? join(outDir, checkpointName(steps[0]!)) : null;
 }
 
@@ -166,7 +197,11 @@ export function firstNonFiniteParam(layout: ParamLayout, flat: Float32Array): { 
 
 /** Throw naming the first tensor of weights or Adam moments that holds NaN/Inf (`where` says whose). */
 function assertFinite(params: TrainParams, opt: AdamWState, where: string): void {
-  for (const [what, flat] of [["weight", params.flat], ["Adam first moment (exp_avg) of", opt.m], ["Adam second moment (exp_avg_sq) of", opt.v]] as const) {
+  for (const [what, flat] of [
+    ["weight", params.flat],
+    ["Adam first moment (exp_avg) of", opt.m],
+    ["Adam second moment (exp_avg_sq) of", opt.v],
+  ] as const) {
     const bad = firstNonFiniteParam(params.layout, flat);
     if (bad) throw new NonFiniteError(`${where}: ${what} "${bad.name}" holds a non-finite value (NaN or Inf) at element ${bad.index}`);
   }
@@ -190,7 +225,10 @@ export async function loadCheckpoint(dir: string, c: MobileLLMConfig, params: Tr
   }
   const optFile = await openSafetensors(join(dir, "optimizer.safetensors"));
   try {
-    for (const [name, dst] of [["exp_avg", opt.m], ["exp_avg_sq", opt.v]] as const) {
+    for (const [name, dst] of [
+      ["exp_avg", opt.m],
+      ["exp_avg_sq", opt.v],
+    ] as const) {
       const t = optFile.tensors.get(name);
       if (t?.dtype !== "F32" || t.numel !== dst.length) {
         throw new Error(`${optFile.path}: "${name}" missing or not F32[${dst.length}]; the checkpoint does not match this model`);
@@ -224,13 +262,20 @@ export function readJson(file: string, what: string): unknown {
 
 /** Field-by-field checks of state files: every failure names the file and the field. */
 class Fields {
-  constructor(readonly file: string, readonly o: Record<string, unknown>, readonly path = "") {}
+  constructor(
+    readonly file: string,
+    readonly o: Record<string, unknown>,
+    readonly path = "",
+  ) {}
   static of(file: string, v: unknown, what: string): Fields {
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${file}: the ${what} is not a JSON object; the file is corrupt`);
+    if (typeof v !== "object" || v === null || Array.isArray(v))
+      throw new Error(`${file}: the ${what} is not a JSON object; the file is corrupt`);
     return new Fields(file, v as Record<string, unknown>);
   }
   fail(key: string, expected: string): never {
-    throw new Error(`${this.file}: field "${this.path}${key}" is ${JSON.stringify(this.o[key]) ?? "missing"}, expected ${expected}; the file is corrupt`);
+    throw new Error(
+      `${this.file}: field "${this.path}${key}" is ${JSON.stringify(this.o[key]) ?? "missing"}, expected ${expected}; the file is corrupt`,
+    );
   }
   int(key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.o[key];
@@ -316,10 +361,19 @@ export function readRunFile(file: string): RunFile {
   }
   const r = f.sub("recipe");
   const recipe: Recipe = {
-    steps: r.int("steps", 1), batchSize: r.int("batchSize", 1), seqLen: r.int("seqLen", 2), gradAccum: r.int("gradAccum", 1),
-    lr: r.num("lr", 0), warmup: r.int("warmup"), minLrRatio: r.num("minLrRatio", 0, 1), beta1: r.num("beta1", 0, 1),
-    beta2: r.num("beta2", 0, 1), eps: r.num("eps", 0, Infinity, false), weightDecay: r.num("weightDecay", 0),
-    maxGradNorm: r.num("maxGradNorm", 0, Infinity, false), seed: r.int("seed"),
+    steps: r.int("steps", 1),
+    batchSize: r.int("batchSize", 1),
+    seqLen: r.int("seqLen", 2),
+    gradAccum: r.int("gradAccum", 1),
+    lr: r.num("lr", 0),
+    warmup: r.int("warmup"),
+    minLrRatio: r.num("minLrRatio", 0, 1),
+    beta1: r.num("beta1", 0, 1),
+    beta2: r.num("beta2", 0, 1),
+    eps: r.num("eps", 0, Infinity, false),
+    weightDecay: r.num("weightDecay", 0),
+    maxGradNorm: r.num("maxGradNorm", 0, Infinity, false),
+    seed: r.int("seed"),
   };
   const backend = f.str("backend", true) ?? "ts";
   if (backend !== "ts" && backend !== "wasm") f.fail("backend", `"ts" or "wasm"`);
@@ -327,10 +381,15 @@ export function readRunFile(file: string): RunFile {
   if (f.o.options !== undefined) {
     const o = f.sub("options");
     const options: RunOptions = {
-      saveEvery: o.int("saveEvery", 0), node: o.str("node")!, worldSize: o.int("worldSize", 1), rank: o.int("rank"), strict: o.bool("strict")!,
+      saveEvery: o.int("saveEvery", 0),
+      node: o.str("node")!,
+      worldSize: o.int("worldSize", 1),
+      rank: o.int("rank"),
+      strict: o.bool("strict")!,
     };
     if (options.rank >= options.worldSize) o.fail("rank", `an integer below worldSize (${options.worldSize})`);
-    const tokenizer = o.str("tokenizer", true), evalData = o.str("evalData", true);
+    const tokenizer = o.str("tokenizer", true),
+      evalData = o.str("evalData", true);
     if (tokenizer !== undefined) options.tokenizer = tokenizer;
     if (evalData !== undefined) options.evalData = evalData;
     if (o.o.evalSequences !== undefined) options.evalSequences = o.int("evalSequences", 1);
@@ -375,7 +434,8 @@ export function readLossRecords(file: string, step: number): LossRecord[] {
     } catch (e) {
       throw new Error(`${file}:${i + 1}: not a loss record (${(e as Error).message}); the log is corrupt`);
     }
-    if (typeof r !== "object" || r === null || !Number.isSafeInteger(r.step)) throw new Error(`${file}:${i + 1}: a loss record without an integer "step"; the log is corrupt`);
+    if (typeof r !== "object" || r === null || !Number.isSafeInteger(r.step))
+      throw new Error(`${file}:${i + 1}: a loss record without an integer "step"; the log is corrupt`);
     if (r.step <= step) records.push(r);
   });
   return records;

@@ -30,10 +30,10 @@ export interface DataOptions {
 }
 
 export interface DataPosition {
-  file: number;    // index into the sorted file list
-  byte: number;    // offset of the next unread line in that file
-  line: number;    // lines read so far from that file (the seed's line_num)
-  pass: number;    // completed passes over all files
+  file: number; // index into the sorted file list
+  byte: number; // offset of the next unread line in that file
+  line: number; // lines read so far from that file (the seed's line_num)
+  pass: number; // completed passes over all files
 }
 
 export interface DataCounts {
@@ -53,23 +53,41 @@ export class TokenStream {
   private fd = -1;
   private fdFile = -1;
   private buf = Buffer.alloc(CHUNK);
-  private bufStart = 0;   // file offset of buf[0]
+  private bufStart = 0; // file offset of buf[0]
   private bufLen = 0;
   private warned = 0;
   private foundInPass = false;
 
   /** `seqLen`: ids per line (every line must hold exactly this many); see firstLineLength(). */
-  constructor(basepath: string, readonly vocabSize: number, public seqLen: number, private readonly options: DataOptions = {}) {
+  constructor(
+    basepath: string,
+    readonly vocabSize: number,
+    public seqLen: number,
+    private readonly options: DataOptions = {},
+  ) {
     this.folder = join(basepath, options.node ?? "1");
     if (!existsSync(this.folder) || !statSync(this.folder).isDirectory()) {
-      throw new Error(`${this.folder}: training data folder not found; expected <basepath>/<node>/*.jsonl ` +
-                      `(create it with \`mobilellm prepare --out ${basepath} ...\`)`);
+      throw new Error(
+        `${this.folder}: training data folder not found; expected <basepath>/<node>/*.jsonl ` +
+          `(create it with \`mobilellm prepare --out ${basepath} ...\`)`,
+      );
     }
-    this.files = readdirSync(this.folder).filter((f) => f.endsWith(".jsonl")).sort().map((f) => join(this.folder, f));
+    this.files = readdirSync(this.folder)
+      .filter((f) => f.endsWith(".jsonl"))
+      .sort()
+      .map((f) => join(this.folder, f));
     if (this.files.length === 0) throw new Error(`${this.folder}: no .jsonl files in the training data folder`);
     this.worldSize = options.worldSize ?? 1;
     this.rank = options.rank ?? 0;
-    if (!(Number.isInteger(this.worldSize) && this.worldSize >= 1 && Number.isInteger(this.rank) && this.rank >= 0 && this.rank < this.worldSize)) {
+    if (
+      !(
+        Number.isInteger(this.worldSize) &&
+        this.worldSize >= 1 &&
+        Number.isInteger(this.rank) &&
+        this.rank >= 0 &&
+        this.rank < this.worldSize
+      )
+    ) {
       throw new Error(`data sharding needs 0 <= rank < world size, got rank ${this.rank} of ${this.worldSize}`);
     }
   }
@@ -79,7 +97,8 @@ export class TokenStream {
   }
 
   seek(p: DataPosition): void {
-    if (!(p.file >= 0 && p.file < this.files.length)) throw new Error(`data position names file #${p.file}, but ${this.folder} has ${this.files.length} .jsonl files`);
+    if (!(p.file >= 0 && p.file < this.files.length))
+      throw new Error(`data position names file #${p.file}, but ${this.folder} has ${this.files.length} .jsonl files`);
     this.pos = { ...p };
     this.bufLen = 0;
     this.foundInPass = p.file > 0 || p.line > 0;
@@ -118,7 +137,9 @@ export class TokenStream {
    * stream's position is left where it was.
    */
   firstLineLength(): number {
-    const saved = this.position(), counts = { ...this.counts }, warned = this.warned;
+    const saved = this.position(),
+      counts = { ...this.counts },
+      warned = this.warned;
     this.seek({ file: 0, byte: 0, line: 0, pass: 0 });
     const n = this.nextIds().ids.length;
     this.seek(saved);
@@ -130,15 +151,19 @@ export class TokenStream {
   private nextSequence(out: Int32Array): void {
     const { ids, where } = this.nextIds();
     if (ids.length !== out.length) {
-      throw new Error(`${where}: ${ids.length} token ids, but the data's sequences hold ${out.length} (its first line's length); ` +
-                      `lines are used as they are and a batch stacks lines of one length, as the published trainer does: ` +
-                      `prepare the data again with one --seq-len`);
+      throw new Error(
+        `${where}: ${ids.length} token ids, but the data's sequences hold ${out.length} (its first line's length); ` +
+          `lines are used as they are and a batch stacks lines of one length, as the published trainer does: ` +
+          `prepare the data again with one --seq-len`,
+      );
     }
     for (let t = 0; t < out.length; t++) {
       const id = ids[t]!; // checked below (a short or corrupt source gives undefined)
       if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
-        throw new Error(`${where}: token id ${JSON.stringify(id)} at index ${t} is outside the vocabulary [0, ${this.vocabSize}); ` +
-                        `the data was tokenized for a different vocabulary than the model config`);
+        throw new Error(
+          `${where}: token id ${JSON.stringify(id)} at index ${t} is outside the vocabulary [0, ${this.vocabSize}); ` +
+            `the data was tokenized for a different vocabulary than the model config`,
+        );
       }
       out[t] = id;
     }
@@ -149,14 +174,18 @@ export class TokenStream {
   private nextIds(): { ids: number[]; where: string } {
     for (;;) {
       const line = this.readLine();
-      if (line === null) { // end of this file: next file, or the next pass over all of them
+      if (line === null) {
+        // end of this file: next file, or the next pass over all of them
         this.close();
         this.pos = { file: this.pos.file + 1, byte: 0, line: 0, pass: this.pos.pass };
         if (this.pos.file === this.files.length) {
           this.pos = { file: 0, byte: 0, line: 0, pass: this.pos.pass + 1 };
-          if (!this.foundInPass) { // a whole pass found nothing: stop instead of looping forever
-            throw new Error(`${this.folder}: a whole pass over the .jsonl files (rank ${this.rank} of ${this.worldSize}) found no usable ` +
-                            `line of token ids (${this.counts.malformed} malformed)`);
+          if (!this.foundInPass) {
+            // a whole pass found nothing: stop instead of looping forever
+            throw new Error(
+              `${this.folder}: a whole pass over the .jsonl files (rank ${this.rank} of ${this.worldSize}) found no usable ` +
+                `line of token ids (${this.counts.malformed} malformed)`,
+            );
           }
           this.foundInPass = false;
         }
@@ -221,7 +250,8 @@ export class TokenStream {
       this.bufStart = p.byte;
       const n = readSync(this.fd, this.buf, have, this.buf.length - have, p.byte + have);
       this.bufLen = have + n;
-      if (n === 0) { // end of file: a last line without a newline still counts
+      if (n === 0) {
+        // end of file: a last line without a newline still counts
         if (have === 0) return null;
         const line = this.buf.toString("utf8", 0, have);
         p.byte += have;

@@ -11,14 +11,21 @@ import type { FileDType } from "../io/tensor-file.js";
 import { configToJson, hfProblem, type MobileLLMConfig } from "../model/config.js";
 import { writeFileAtomic, writeTextAtomic } from "./checkpoint.js";
 
-export async function exportModel(checkpointDir: string, outDir: string, c: MobileLLMConfig, dtype: "f32" | "f16" | "bf16" = "f16",
-                                  options: { projectKeys?: boolean } = {}): Promise<void> {
+export async function exportModel(
+  checkpointDir: string,
+  outDir: string,
+  c: MobileLLMConfig,
+  dtype: "f32" | "f16" | "bf16" = "f16",
+  options: { projectKeys?: boolean } = {},
+): Promise<void> {
   // The folder is a Hugging Face release folder: refuse a model that Hugging Face's code would run
   // differently (unless the folder is only for this project, e.g. on the way to a GGUF file).
   const problem = hfProblem(c);
   if (problem !== undefined && !options.projectKeys) {
-    throw new Error(`cannot export ${checkpointDir} as a Hugging Face model folder: ${problem}. ` +
-                    `The checkpoint folder itself (config.json with this project's keys) loads with this project's loadModel and generate`);
+    throw new Error(
+      `cannot export ${checkpointDir} as a Hugging Face model folder: ${problem}. ` +
+        `The checkpoint folder itself (config.json with this project's keys) loads with this project's loadModel and generate`,
+    );
   }
   const file = await openSafetensors(join(checkpointDir, "model.safetensors"));
   const tensors: { name: string; dtype: FileDType; shape: number[]; bytes: Uint8Array }[] = [];
@@ -39,9 +46,15 @@ export async function exportModel(checkpointDir: string, outDir: string, c: Mobi
   } finally {
     file.close();
   }
-  if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new Error(`${outDir}: is a file; the export goes into a model folder (created if missing)`);
+  if (existsSync(outDir) && !statSync(outDir).isDirectory())
+    throw new Error(`${outDir}: is a file; the export goes into a model folder (created if missing)`);
   mkdirSync(outDir, { recursive: true });
-  writeTextAtomic(join(outDir, "config.json"), JSON.stringify({ ...configToJson(c), torch_dtype: dtype === "f16" ? "float16" : dtype === "bf16" ? "bfloat16" : "float32" }, null, 2) + "\n");
+  writeTextAtomic(
+    join(outDir, "config.json"),
+    JSON.stringify({ ...configToJson(c), torch_dtype: dtype === "f16" ? "float16" : dtype === "bf16" ? "bfloat16" : "float32" }, null, 2) +
+      "\n",
+  );
   writeFileAtomic(join(outDir, "model.safetensors"), encodeSafetensors(tensors));
-  if (existsSync(join(checkpointDir, "tokenizer.model"))) copyFileSync(join(checkpointDir, "tokenizer.model"), join(outDir, "tokenizer.model"));
+  if (existsSync(join(checkpointDir, "tokenizer.model")))
+    copyFileSync(join(checkpointDir, "tokenizer.model"), join(outDir, "tokenizer.model"));
 }

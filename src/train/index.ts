@@ -4,7 +4,15 @@ export { prepare, splitText, ByteTokenizer, type TextTokenizer, type PrepareOpti
 export { TokenStream, type DataOptions, type DataPosition, type DataCounts } from "./data.js";
 export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type TrainerState } from "./checkpoint.js";
 export {
-  adamwStep, allocAdamW, clipGradNorm, cosineLr, decayGroups, ADAMW_DEFAULTS, type AdamWConfig, type AdamWState, type ParamGroup,
+  adamwStep,
+  allocAdamW,
+  clipGradNorm,
+  cosineLr,
+  decayGroups,
+  ADAMW_DEFAULTS,
+  type AdamWConfig,
+  type AdamWState,
+  type ParamGroup,
 } from "./adamw.js";
 export { trainForward, trainBackward, trainLogits, zeroGrads } from "./model.js";
 export { allocTrainState, type TrainState } from "./state.js";

@@ -8,7 +8,8 @@ import type { TrainParams } from "./params.js";
 export function initParams(params: TrainParams, rng: Mulberry32, std = 0.02): void {
   for (const t of params.layout.tensors) {
     const w = params.flat.subarray(t.offset, t.offset + t.size);
-    if (t.shape.length === 1) w.fill(1); // RMSNorm weight
+    if (t.shape.length === 1)
+      w.fill(1); // RMSNorm weight
     else for (let i = 0; i < w.length; i++) w[i] = std * rng.normal();
   }
 }

@@ -10,12 +10,19 @@ import type { MobileLLMConfig } from "../model/config.js";
 import { BF16_TABLE, F16_TABLE } from "../kernels/half.js";
 import type { TensorFile } from "../io/tensor-file.js";
 import {
-  checkTensors, expectedTensors, layerTensorName, layerTensorNames, type LayerGrads, type LayerWeights, type ModelGrads, type ModelWeights,
+  checkTensors,
+  expectedTensors,
+  layerTensorName,
+  layerTensorNames,
+  type LayerGrads,
+  type LayerWeights,
+  type ModelGrads,
+  type ModelWeights,
 } from "../model/weights.js";
 
 /** One named tensor of the flat buffer: elements [offset, offset + size). */
 export interface ParamTensor {
-  name: string;        // Hugging Face name, e.g. "model.layers.0.mlp.up_proj.weight"
+  name: string; // Hugging Face name, e.g. "model.layers.0.mlp.up_proj.weight"
   shape: number[];
   offset: number;
   size: number;
@@ -25,7 +32,7 @@ export interface ParamTensor {
 export interface ParamLayout {
   tensors: ParamTensor[];
   byName: Map<string, ParamTensor>;
-  total: number;       // number of f32 elements
+  total: number; // number of f32 elements
 }
 
 export function paramLayout(c: MobileLLMConfig): ParamLayout {
@@ -89,10 +96,10 @@ export function viewWeights(flat: Float32Array, layout: ParamLayout, c: MobileLL
 /** Parameters and gradients of a model being trained, both in backend memory. */
 export interface TrainParams {
   layout: ParamLayout;
-  flat: Float32Array;          // master weights, f32
-  gradFlat: Float32Array;      // d loss / d weights, same layout
-  weights: ModelWeights;       // named views of `flat`
-  grads: ModelGrads;           // named views of `gradFlat`
+  flat: Float32Array; // master weights, f32
+  gradFlat: Float32Array; // d loss / d weights, same layout
+  weights: ModelWeights; // named views of `flat`
+  grads: ModelGrads; // named views of `gradFlat`
 }
 
 /** Parameters and gradients in backend memory (declared in a memory plan where memory cannot grow: state.ts). */

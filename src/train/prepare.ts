@@ -81,12 +81,14 @@ export function prepare(tokenizer: TextTokenizer, o: PrepareOptions): PrepareRes
     bytes += Buffer.byteLength(text, "utf8");
     if (o.bos) ids.push(tokenizer.bosId);
     for (const id of tokenizer.encode(text)) ids.push(id);
-    ids.push(tokenizer.eosId);                     // documents are separated by EOS
+    ids.push(tokenizer.eosId); // documents are separated by EOS
   }
   const sequences = Math.floor(ids.length / T);
-  if (sequences === 0) throw new Error(`the inputs give ${ids.length} tokens, fewer than one line of ${T} (--seq-len ${o.seqLen} + 1); lower --seq-len`);
+  if (sequences === 0)
+    throw new Error(`the inputs give ${ids.length} tokens, fewer than one line of ${T} (--seq-len ${o.seqLen} + 1); lower --seq-len`);
   const dir = join(o.out, o.node ?? "1");
-  if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new Error(`${o.out}: is a file; --out names the data folder (created if missing)`);
+  if (existsSync(o.out) && !statSync(o.out).isDirectory())
+    throw new Error(`${o.out}: is a file; --out names the data folder (created if missing)`);
   mkdirSync(dir, { recursive: true });
   const lines: string[] = [];
   for (let i = 0; i < sequences; i++) lines.push(JSON.stringify({ token_ids: ids.slice(i * T, (i + 1) * T) }));
@@ -94,10 +96,27 @@ export function prepare(tokenizer: TextTokenizer, o: PrepareOptions): PrepareRes
   writeTextAtomic(file, lines.join("\n") + "\n");
   if (o.tokenizerFile) copyFileSync(o.tokenizerFile, join(o.out, "tokenizer.model"));
   const result: PrepareResult = { file, sequences, tokens: sequences * T, droppedTokens: ids.length - sequences * T, bytes };
-  writeTextAtomic(join(o.out, "prepare.json"), JSON.stringify({
-    inputs: o.inputs.map((f) => basename(f)), split: o.split ?? "all", validation_fraction: o.validationFraction ?? 0.1,
-    seq_len: o.seqLen, line_length: T, bos: o.bos ?? false, eos_between_documents: true, vocab_size: tokenizer.vocabSize ?? null, tokenizer: o.tokenizerFile ? resolve(o.tokenizerFile) : null,
-    sequences, tokens: result.tokens, dropped_tokens: result.droppedTokens, text_bytes: bytes,
-  }, null, 2) + "\n");
+  writeTextAtomic(
+    join(o.out, "prepare.json"),
+    JSON.stringify(
+      {
+        inputs: o.inputs.map((f) => basename(f)),
+        split: o.split ?? "all",
+        validation_fraction: o.validationFraction ?? 0.1,
+        seq_len: o.seqLen,
+        line_length: T,
+        bos: o.bos ?? false,
+        eos_between_documents: true,
+        vocab_size: tokenizer.vocabSize ?? null,
+        tokenizer: o.tokenizerFile ? resolve(o.tokenizerFile) : null,
+        sequences,
+        tokens: result.tokens,
+        dropped_tokens: result.droppedTokens,
+        text_bytes: bytes,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   return result;
 }

@@ -18,8 +18,16 @@ import type { Kernels } from "../kernels/kernels.js";
 import { configToJson, parameterCount, type MobileLLMConfig } from "../model/config.js";
 import { adamwStep, clipGradNorm, cosineLr, decayGroups, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import {
-  cleanupInterruptedSaves, latestCheckpoint, loadCheckpoint, NonFiniteError, readLossRecords, readRunFile, saveCheckpoint, writeTextAtomic,
-  type RunOptions, type TrainerState,
+  cleanupInterruptedSaves,
+  latestCheckpoint,
+  loadCheckpoint,
+  NonFiniteError,
+  readLossRecords,
+  readRunFile,
+  saveCheckpoint,
+  writeTextAtomic,
+  type RunOptions,
+  type TrainerState,
 } from "./checkpoint.js";
 import { TokenStream, type DataOptions } from "./data.js";
 import { initParams } from "./init.js";
@@ -30,24 +38,32 @@ import { allocTrainState, type TrainState } from "./state.js";
 
 /** The hyper-parameters that define a run (stored in run.json; a resume must use the same). */
 export interface Recipe {
-  steps: number;          // total optimizer steps (sets the cosine schedule)
-  batchSize: number;      // B sequences per micro-batch
-  seqLen: number;         // L next-token predictions per sequence: each data line holds L + 1 ids (taken from the data)
-  gradAccum: number;      // micro-batches per optimizer step
-  lr: number;             // peak learning rate
-  warmup: number;         // linear warmup steps
-  minLrRatio: number;     // cosine floor as a fraction of the peak
+  steps: number; // total optimizer steps (sets the cosine schedule)
+  batchSize: number; // B sequences per micro-batch
+  seqLen: number; // L next-token predictions per sequence: each data line holds L + 1 ids (taken from the data)
+  gradAccum: number; // micro-batches per optimizer step
+  lr: number; // peak learning rate
+  warmup: number; // linear warmup steps
+  minLrRatio: number; // cosine floor as a fraction of the peak
   beta1: number;
   beta2: number;
   eps: number;
   weightDecay: number;
   maxGradNorm: number;
-  seed: number;           // weight initialisation
+  seed: number; // weight initialisation
 }
 
 export const RECIPE_DEFAULTS: Omit<Recipe, "steps" | "batchSize" | "seqLen"> = {
-  gradAccum: 1, lr: ADAMW_DEFAULTS.lr, warmup: 1000, minLrRatio: 0.1, beta1: ADAMW_DEFAULTS.beta1, beta2: ADAMW_DEFAULTS.beta2,
-  eps: ADAMW_DEFAULTS.eps, weightDecay: ADAMW_DEFAULTS.weightDecay, maxGradNorm: 1.0, seed: 0,
+  gradAccum: 1,
+  lr: ADAMW_DEFAULTS.lr,
+  warmup: 1000,
+  minLrRatio: 0.1,
+  beta1: ADAMW_DEFAULTS.beta1,
+  beta2: ADAMW_DEFAULTS.beta2,
+  eps: ADAMW_DEFAULTS.eps,
+  weightDecay: ADAMW_DEFAULTS.weightDecay,
+  maxGradNorm: 1.0,
+  seed: 0,
 };
 
 export interface PretrainOptions {
@@ -58,7 +74,7 @@ export interface PretrainOptions {
   data: string;
   dataOptions?: DataOptions;
   out: string;
-  saveEvery?: number;     // checkpoint every N steps (and always at the end)
+  saveEvery?: number; // checkpoint every N steps (and always at the end)
   resume?: boolean;
   force?: boolean;
   backend?: BackendName;
@@ -98,7 +114,9 @@ export interface PretrainResult {
 const RUN_FORMAT = "mobilellm-ts pretraining run";
 
 function recipeDiff(a: Recipe, b: Recipe): string[] {
-  return (Object.keys(a) as (keyof Recipe)[]).filter((k) => k !== "steps" && a[k] !== b[k]).map((k) => `${k}: ${b[k]} (run) vs ${a[k]} (now)`);
+  return (Object.keys(a) as (keyof Recipe)[])
+    .filter((k) => k !== "steps" && a[k] !== b[k])
+    .map((k) => `${k}: ${b[k]} (run) vs ${a[k]} (now)`);
 }
 
 /**
@@ -112,36 +130,50 @@ function checkOutDir(o: PretrainOptions, recipe: Recipe): () => void {
   const backend = o.backend ?? "ts";
   const d = o.dataOptions ?? {};
   const options: RunOptions = {
-    saveEvery: o.saveEvery ?? 0, node: d.node ?? "1", worldSize: d.worldSize ?? 1, rank: d.rank ?? 0, strict: d.strict ?? false,
-    ...(o.tokenizer ? { tokenizer: resolve(o.tokenizer) } : {}), ...(o.evalData ? { evalData: resolve(o.evalData) } : {}),
+    saveEvery: o.saveEvery ?? 0,
+    node: d.node ?? "1",
+    worldSize: d.worldSize ?? 1,
+    rank: d.rank ?? 0,
+    strict: d.strict ?? false,
+    ...(o.tokenizer ? { tokenizer: resolve(o.tokenizer) } : {}),
+    ...(o.evalData ? { evalData: resolve(o.evalData) } : {}),
     ...(o.evalSequences !== undefined ? { evalSequences: o.evalSequences } : {}),
   };
   const runJson = { format: RUN_FORMAT, config: configToJson(o.config), recipe, data: resolve(o.data), backend, options };
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new Error(`${out}: is a file, not a folder; the output (--out) must be a run folder (it is created if missing)`);
+  if (existsSync(out) && !statSync(out).isDirectory())
+    throw new Error(`${out}: is a file, not a folder; the output (--out) must be a run folder (it is created if missing)`);
   let discard = false;
   if (existsSync(out) && readdirSync(out).length > 0) {
     if (o.force && !o.resume) {
       discard = true;
     } else if (!existsSync(runFile)) {
-      throw new Error(`${out}: the output folder is not empty and holds no training run (run.json); choose another --out, or pass --force to train into it anyway`);
+      throw new Error(
+        `${out}: the output folder is not empty and holds no training run (run.json); choose another --out, or pass --force to train into it anyway`,
+      );
     } else {
       const prev = readRunFile(runFile);
       if (!o.resume) {
-        throw new Error(`${out}: already holds a training run (run.json, ${latestCheckpoint(out) ?? "no checkpoint yet"}); ` +
-                        `pass --resume to continue it, or --force to discard it and start over`);
+        throw new Error(
+          `${out}: already holds a training run (run.json, ${latestCheckpoint(out) ?? "no checkpoint yet"}); ` +
+            `pass --resume to continue it, or --force to discard it and start over`,
+        );
       }
       const diffs = JSON.stringify(prev.configJson) !== JSON.stringify(runJson.config) ? ["model config"] : [];
       diffs.push(...recipeDiff(recipe, prev.recipe));
       if (prev.backend && prev.backend !== backend) {
         o.log?.(`note: the run used the ${prev.backend} backend and resumes on ${backend}; the continuation is not bit-exact`);
       }
-      if (diffs.length) throw new Error(`${runFile}: --resume with different settings than the run was started with (${diffs.join("; ")}); use the same flags, or --force to start over`);
+      if (diffs.length)
+        throw new Error(
+          `${runFile}: --resume with different settings than the run was started with (${diffs.join("; ")}); use the same flags, or --force to start over`,
+        );
     }
   }
   return () => {
     if (discard) {
       for (const f of readdirSync(out)) {
-        if (/^(run\.json|loss\.jsonl|loss\.svg|latest)$|^checkpoint-\d+$|^\.tmp-/.test(f)) rmSync(join(out, f), { recursive: true, force: true });
+        if (/^(run\.json|loss\.jsonl|loss\.svg|latest)$|^checkpoint-\d+$|^\.tmp-/.test(f))
+          rmSync(join(out, f), { recursive: true, force: true });
       }
     }
     mkdirSync(out, { recursive: true });
@@ -151,7 +183,8 @@ function checkOutDir(o: PretrainOptions, recipe: Recipe): () => void {
 
 /** Mean loss over full batches of the validation sequences (no gradients). */
 export function evaluate(s: TrainState, sequences: Int32Array[]): number {
-  const B = s.B, T = s.T;
+  const B = s.B,
+    T = s.T;
   const batches = Math.floor(sequences.length / B);
   if (batches === 0) throw new Error(`validation needs at least ${B} sequences (one batch), got ${sequences.length}`);
   let sum = 0;
@@ -168,28 +201,37 @@ function yieldToEvents(): Promise<void> {
 }
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
-  const c = o.config, log = o.log ?? (() => {});
+  const c = o.config,
+    log = o.log ?? (() => {});
   for (const [k, v] of Object.entries({ steps: o.recipe.steps, batchSize: o.recipe.batchSize, gradAccum: o.recipe.gradAccum })) {
     if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
   }
   // The data lines are used as they are: their length sets the sequence length (L + 1 ids, L predictions).
   const data = new TokenStream(o.data, c.vocabSize, 0, { ...o.dataOptions, warn: (m) => log(m) });
   const lineLength = data.firstLineLength();
-  if (lineLength < 2) throw new Error(`${data.folder}: the first line holds ${lineLength} token id(s); next-token training needs at least 2 per line`);
+  if (lineLength < 2)
+    throw new Error(`${data.folder}: the first line holds ${lineLength} token id(s); next-token training needs at least 2 per line`);
   if (o.recipe.seqLen !== undefined && o.recipe.seqLen !== lineLength - 1) {
-    throw new Error(`${data.folder}: the lines hold ${lineLength} token ids (${lineLength - 1} predictions), but the sequence length asked for is ` +
-                    `${o.recipe.seqLen} (lines of ${o.recipe.seqLen + 1}); lines are used as they are: leave out --seq-len, or prepare the data with it`);
+    throw new Error(
+      `${data.folder}: the lines hold ${lineLength} token ids (${lineLength - 1} predictions), but the sequence length asked for is ` +
+        `${o.recipe.seqLen} (lines of ${o.recipe.seqLen + 1}); lines are used as they are: leave out --seq-len, or prepare the data with it`,
+    );
   }
   data.seqLen = lineLength;
   const r: Recipe = { ...o.recipe, seqLen: lineLength - 1 };
   if (lineLength > c.maxPositions) {
-    log(`note: sequences of ${lineLength} tokens are longer than the config's max_position_embeddings ${c.maxPositions} ` +
-        `(rotary positions extend; the published trainer does not check either)`);
+    log(
+      `note: sequences of ${lineLength} tokens are longer than the config's max_position_embeddings ${c.maxPositions} ` +
+        `(rotary positions extend; the published trainer does not check either)`,
+    );
   }
   const valSeqs = o.evalData
-    ? new TokenStream(o.evalData, c.vocabSize, lineLength, { ...o.dataOptions, warn: (m) => log(`validation: ${m}`) }).readPass(o.evalSequences)
+    ? new TokenStream(o.evalData, c.vocabSize, lineLength, { ...o.dataOptions, warn: (m) => log(`validation: ${m}`) }).readPass(
+        o.evalSequences,
+      )
     : null;
-  if (valSeqs && valSeqs.length < r.batchSize) throw new Error(`${o.evalData}: validation needs at least ${r.batchSize} sequences (one batch), got ${valSeqs.length}`);
+  if (valSeqs && valSeqs.length < r.batchSize)
+    throw new Error(`${o.evalData}: validation needs at least ${r.batchSize} sequences (one batch), got ${valSeqs.length}`);
   const claimOutDir = checkOutDir(o, r);
 
   const kernelOptions: KernelOptions = {};
@@ -237,8 +279,10 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
   } else {
     initParams(s.params, rng);
     state = { step: 0, data: data.position(), dataCounts: { ...data.counts }, rng: rng.getState(), tokens: 0 };
-    log(`training from scratch: ${(parameterCount(c) / 1e6).toFixed(2)}M parameters, ${r.steps} steps of ` +
-        `${r.batchSize}×${T}${r.gradAccum > 1 ? `×${r.gradAccum}` : ""} tokens (lines of ${T} ids: ${r.seqLen} predictions each)`);
+    log(
+      `training from scratch: ${(parameterCount(c) / 1e6).toFixed(2)}M parameters, ${r.steps} steps of ` +
+        `${r.batchSize}×${T}${r.gradAccum > 1 ? `×${r.gradAccum}` : ""} tokens (lines of ${T} ids: ${r.seqLen} predictions each)`,
+    );
   }
   claimOutDir();
   log(`kernels: ${k.name} on ${k.threads ?? 1} thread${(k.threads ?? 1) === 1 ? "" : "s"}`);
@@ -251,7 +295,9 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
     if (valSeqs) {
       valLoss = evaluate(s, valSeqs);
       if (rec) rec.val_loss = valLoss;
-      log(`step ${state.step}: validation loss ${valLoss.toFixed(4)} over ${Math.floor(valSeqs.length / r.batchSize) * r.batchSize} sequences`);
+      log(
+        `step ${state.step}: validation loss ${valLoss.toFixed(4)} over ${Math.floor(valSeqs.length / r.batchSize) * r.batchSize} sequences`,
+      );
     }
     // The step's line goes to the log before the checkpoint that covers it: a kill at any moment
     // leaves every step up to `latest` in the log (a resume drops lines beyond it).
@@ -266,8 +312,10 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
   const tokensPerStep = r.batchSize * T * r.gradAccum;
   const until = Math.min(r.steps, o.stopAfter ?? Infinity);
   if (ckpt && state.step >= r.steps) {
-    log(`the run in ${o.out} is finished: ${ckpt} is step ${state.step} of ${r.steps}; nothing to train ` +
-        `(raise --steps to continue it, or --force to start over)`);
+    log(
+      `the run in ${o.out} is finished: ${ckpt} is step ${state.step} of ${r.steps}; nothing to train ` +
+        `(raise --steps to continue it, or --force to start over)`,
+    );
   }
   const t0 = performance.now();
   let stepsRun = 0;
@@ -281,10 +329,13 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
       trainBackward(s, 1 / r.gradAccum);
     }
     const gradNorm = clipGradNorm(s.params.gradFlat, r.maxGradNorm);
-    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) { // stop before the update: the weights stay as the last step left them
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      // stop before the update: the weights stay as the last step left them
       data.close();
-      throw new NonFiniteError(`step ${state.step + 1}: the loss is ${loss} and the gradient norm ${gradNorm}: training diverged. ` +
-        `Nothing was saved for this step; the last good checkpoint is ${lastCheckpoint || "none (no checkpoint yet)"}. Resume from it with a lower --lr.`);
+      throw new NonFiniteError(
+        `step ${state.step + 1}: the loss is ${loss} and the gradient norm ${gradNorm}: training diverged. ` +
+          `Nothing was saved for this step; the last good checkpoint is ${lastCheckpoint || "none (no checkpoint yet)"}. Resume from it with a lower --lr.`,
+      );
     }
     const lr = cosineLr(state.step, r.lr, r.warmup, r.steps, r.minLrRatio);
     adamwStep(s.params.flat, s.params.gradFlat, opt, adam, lr, groups, k);
@@ -306,16 +357,22 @@ async function train(k: Kernels, o: PretrainOptions, { r, data, valSeqs, claimOu
   if (aborted) {
     // Interrupted between two steps: the state is consistent, so checkpoint it (atomically) now.
     if (stepsRun > 0 && !lastCheckpoint.endsWith(`checkpoint-${state.step}`)) save();
-    log(`interrupted after step ${state.step}: ${lastCheckpoint ? `the run continues from ${lastCheckpoint} with --resume` : "no checkpoint written"}`);
+    log(
+      `interrupted after step ${state.step}: ${lastCheckpoint ? `the run continues from ${lastCheckpoint} with --resume` : "no checkpoint written"}`,
+    );
   }
   data.close();
   const d = data.counts;
   if (d.malformed) log(`data: ${d.sequences} sequences used; skipped ${d.malformed} malformed lines`);
   const elapsed = (performance.now() - t0) / 1000;
   const result: PretrainResult = {
-    recipe: r, stopped: aborted ? "aborted" : state.step >= r.steps ? "finished" : "stopAfter",
-    records: newRecords, checkpoint: lastCheckpoint, step: state.step,
-    tokensPerSecond: stepsRun ? (stepsRun * tokensPerStep) / elapsed : 0, dataCounts: { ...data.counts },
+    recipe: r,
+    stopped: aborted ? "aborted" : state.step >= r.steps ? "finished" : "stopAfter",
+    records: newRecords,
+    checkpoint: lastCheckpoint,
+    step: state.step,
+    tokensPerSecond: stepsRun ? (stepsRun * tokensPerStep) / elapsed : 0,
+    dataCounts: { ...data.counts },
   };
   if (valLoss !== undefined) result.valLoss = valLoss;
   return result;

@@ -91,7 +91,9 @@ export function compactNumber(n: number): string {
 /** "1h05m", "3m07s", "42s"; "?" when unknown. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";
-  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = Math.floor(seconds % 60);
+  const h = Math.floor(seconds / 3600),
+    m = Math.floor((seconds % 3600) / 60),
+    s = Math.floor(seconds % 60);
   return h ? `${h}h${String(m).padStart(2, "0")}m` : m ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
 }
 
@@ -141,11 +143,22 @@ export function createProgress(opts: ProgressOptions): Progress {
   const mode = requested === "auto" ? (tty ? "bar" : "lines") : requested;
   const interval = opts.intervalMs ?? defaultIntervalMs();
   const start = performance.now();
-  let count = 0, detail: string | undefined;
-  let lastDraw = -Infinity, lastLine = start, linesPrinted = 0, barShown = false, finished = false;
+  let count = 0,
+    detail: string | undefined;
+  let lastDraw = -Infinity,
+    lastLine = start,
+    linesPrinted = 0,
+    barShown = false,
+    finished = false;
 
   const state = (now: number): ProgressState => ({
-    label: opts.label, done: count, total: opts.total, unit: opts.unit, seconds: (now - start) / 1000, detail, timeLeft: opts.timeLeft ?? true,
+    label: opts.label,
+    done: count,
+    total: opts.total,
+    unit: opts.unit,
+    seconds: (now - start) / 1000,
+    detail,
+    timeLeft: opts.timeLeft ?? true,
   });
   const drawBar = (final: boolean): void => {
     const now = performance.now();
@@ -191,7 +204,8 @@ export function createProgress(opts: ProgressOptions): Progress {
       if (finished) return;
       finished = true;
       if (mode === "bar") drawBar(true);
-      else if (mode === "lines" && (linesPrinted > 0 || (opts.alwaysFinalLine && count > 0))) stream.write(`${formatProgressLine(state(performance.now()))}\n`);
+      else if (mode === "lines" && (linesPrinted > 0 || (opts.alwaysFinalLine && count > 0)))
+        stream.write(`${formatProgressLine(state(performance.now()))}\n`);
     },
   };
 }

@@ -7,7 +7,7 @@ const strict = new TextDecoder("utf-8", { fatal: true });
 /** Offset of the first byte that does not start a valid UTF-8 sequence (RFC 3629), or -1. */
 export function firstInvalidUtf8(bytes: Uint8Array): number {
   const n = bytes.length;
-  for (let i = 0; i < n;) {
+  for (let i = 0; i < n; ) {
     const c = bytes[i]!;
     if (c < 0x80) {
       i++;
@@ -15,14 +15,24 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
     }
     // Lead byte: how many continuation bytes follow, and the allowed range of the first one
     // (which rules out overlong forms, UTF-16 surrogates and code points above U+10FFFF).
-    let need: number, lo = 0x80, hi = 0xbf;
+    let need: number,
+      lo = 0x80,
+      hi = 0xbf;
     if (c >= 0xc2 && c <= 0xdf) need = 1;
-    else if (c === 0xe0) { need = 2; lo = 0xa0; }
-    else if (c === 0xed) { need = 2; hi = 0x9f; }
-    else if (c >= 0xe1 && c <= 0xef) need = 2;
-    else if (c === 0xf0) { need = 3; lo = 0x90; }
-    else if (c === 0xf4) { need = 3; hi = 0x8f; }
-    else if (c >= 0xf1 && c <= 0xf3) need = 3;
+    else if (c === 0xe0) {
+      need = 2;
+      lo = 0xa0;
+    } else if (c === 0xed) {
+      need = 2;
+      hi = 0x9f;
+    } else if (c >= 0xe1 && c <= 0xef) need = 2;
+    else if (c === 0xf0) {
+      need = 3;
+      lo = 0x90;
+    } else if (c === 0xf4) {
+      need = 3;
+      hi = 0x8f;
+    } else if (c >= 0xf1 && c <= 0xf3) need = 3;
     else return i;
     if (i + need >= n) return i; // truncated at the end of the file
     const b1 = bytes[i + 1]!;
@@ -43,7 +53,9 @@ export function decodeUtf8File(bytes: Uint8Array, file: string): string {
   } catch {
     const at = firstInvalidUtf8(bytes);
     const shown = Array.from(bytes.subarray(Math.max(0, at), Math.max(0, at) + 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
-    throw new Error(`${file}: not valid UTF-8 at byte ${at} (bytes ${shown}); re-save the file as UTF-8 ` +
-                    `(e.g. iconv -f latin1 -t utf-8), or remove the bad bytes`);
+    throw new Error(
+      `${file}: not valid UTF-8 at byte ${at} (bytes ${shown}); re-save the file as UTF-8 ` +
+        `(e.g. iconv -f latin1 -t utf-8), or remove the bad bytes`,
+    );
   }
 }

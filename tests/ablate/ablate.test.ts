@@ -18,28 +18,32 @@ const tmp = mkdtempSync(join(tmpdir(), "mobilellm-ablate-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("equal-parameter construction", () => {
-  it.each(Object.values(BUDGETS).map((b) => [b.name, b] as const))("%s: every configuration of every study is within 2 percent of the base", (_n, b) => {
-    for (const V of [b.vocabSize, 259, 1000]) {
-      const studies = buildStudies(b, V);
-      const P = parameterCount(studies[0]!.variants[0]!.config);
-      for (const s of studies) {
-        const diffs = checkEqualParams(s, P);
-        for (const d of diffs) expect(Math.abs(d.diff), `${b.name} V=${V} ${s.name} ${d.key}`).toBeLessThanOrEqual(PARAM_TOLERANCE);
-        // the base is the same configuration in every study (trained once)
-        expect(s.variants.filter((v) => v.key === "base").map((v) => v.config)).toEqual([studies[0]!.variants[0]!.config]);
+  it.each(Object.values(BUDGETS).map((b) => [b.name, b] as const))(
+    "%s: every configuration of every study is within 2 percent of the base",
+    (_n, b) => {
+      for (const V of [b.vocabSize, 259, 1000]) {
+        const studies = buildStudies(b, V);
+        const P = parameterCount(studies[0]!.variants[0]!.config);
+        for (const s of studies) {
+          const diffs = checkEqualParams(s, P);
+          for (const d of diffs) expect(Math.abs(d.diff), `${b.name} V=${V} ${s.name} ${d.key}`).toBeLessThanOrEqual(PARAM_TOLERANCE);
+          // the base is the same configuration in every study (trained once)
+          expect(s.variants.filter((v) => v.key === "base").map((v) => v.config)).toEqual([studies[0]!.variants[0]!.config]);
+        }
+        const by = (name: string, key: string) => studies.find((s) => s.name === name)!.variants.find((v) => v.key === key)!.config;
+        expect(by("ffn", "relu-ffn").ffnType).toBe("relu");
+        expect(by("depth", "wide-shallow").numLayers).toBeLessThan(b.base.L);
+        expect(by("depth", "wide-shallow").hiddenSize).toBeGreaterThan(b.base.D);
+        expect(by("embedding", "separate-embedding").shareEmbedding).toBe(false);
+        // its V·D output layer displaces whole layers when it is at least half a layer's size (else the FFN pays)
+        expect(by("embedding", "separate-embedding").numLayers).toBeLessThanOrEqual(b.base.L);
+        expect(by("gqa", "mha").numKvHeads).toBe(b.base.H);
+        expect(
+          ["share-immediate", "share-repeat_all", "share-reverse"].map((k) => by("layer-sharing", k).layerSharingOrder ?? "immediate"),
+        ).toEqual(["immediate", "repeat_all", "reverse"]);
       }
-      const by = (name: string, key: string) => studies.find((s) => s.name === name)!.variants.find((v) => v.key === key)!.config;
-      expect(by("ffn", "relu-ffn").ffnType).toBe("relu");
-      expect(by("depth", "wide-shallow").numLayers).toBeLessThan(b.base.L);
-      expect(by("depth", "wide-shallow").hiddenSize).toBeGreaterThan(b.base.D);
-      expect(by("embedding", "separate-embedding").shareEmbedding).toBe(false);
-      // its V·D output layer displaces whole layers when it is at least half a layer's size (else the FFN pays)
-      expect(by("embedding", "separate-embedding").numLayers).toBeLessThanOrEqual(b.base.L);
-      expect(by("gqa", "mha").numKvHeads).toBe(b.base.H);
-      expect(["share-immediate", "share-repeat_all", "share-reverse"].map((k) => by("layer-sharing", k).layerSharingOrder ?? "immediate"))
-        .toEqual(["immediate", "repeat_all", "reverse"]);
-    }
-  });
+    },
+  );
 });
 
 describe("verdict", () => {
@@ -58,7 +62,7 @@ describe("verdict", () => {
 
 /** Tags balance and every element is closed: a well-formed XML document without a parser. */
 function expectWellFormedSvg(svg: string): void {
-  expect(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).toBe(true);
+  expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
   const stack: string[] = [];
   for (const m of svg.matchAll(/<(\/?)([a-zA-Z]+)((?:\s+[a-zA-Z][a-zA-Z0-9:-]*="[^"<]*")*)\s*(\/?)>/g)) {
     if (m[1]) expect(stack.pop(), `</${m[2]}>`).toBe(m[2]);
@@ -71,7 +75,8 @@ function expectWellFormedSvg(svg: string): void {
 
 /** Deterministic text with some structure to learn. */
 function text(words: number): string {
-  const rng = new Mulberry32(3), vocab = ["the", "king", "speaks", "to", "his", "lords", "and", "queen", "of", "fair", "verona", "night"];
+  const rng = new Mulberry32(3),
+    vocab = ["the", "king", "speaks", "to", "his", "lords", "and", "queen", "of", "fair", "verona", "night"];
   const out: string[] = [];
   for (let i = 0; i < words; i++) out.push(vocab[rng.nextUint32() % vocab.length]! + (i % 9 === 8 ? ".\n" : ""));
   return out.join(" ");
@@ -83,15 +88,38 @@ describe.skipIf(!HAS_BIN)("mobilellm ablate, micro budget", () => {
   // a prepared folder (byte tokens), as `mobilellm prepare` writes it
   writeFileSync(textFile, text(5000));
   prepare(new ByteTokenizer(), { inputs: [textFile], out: data, seqLen: 32 });
-  const args = (out: string) => ["ablate", "--study", "ffn", "--budget", "tiny", "--steps", "18", "--seeds", "2", "--data", data,
-    "--out", out, "--threads", "1", "-q"];
+  const args = (out: string) => [
+    "ablate",
+    "--study",
+    "ffn",
+    "--budget",
+    "tiny",
+    "--steps",
+    "18",
+    "--seeds",
+    "2",
+    "--data",
+    data,
+    "--out",
+    out,
+    "--threads",
+    "1",
+    "-q",
+  ];
   const RUNS = ["base-seed0", "base-seed1", "relu-ffn-seed0", "relu-ffn-seed1"];
 
   /** The child, stopped with `sig` once a run is mid-way (some result.json exists, an unfinished run has ≥ 8 steps logged, past its first checkpoint at 6). */
-  async function interrupted(out: string, sig: NodeJS.Signals, after: number): Promise<{ code: number | null; stderr: string; stoppedIn: string }> {
+  async function interrupted(
+    out: string,
+    sig: NodeJS.Signals,
+    after: number,
+  ): Promise<{ code: number | null; stderr: string; stoppedIn: string }> {
     const child = spawn(process.execPath, [BIN, ...args(out)], { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "", stoppedIn = "";
-    child.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+    let stderr = "",
+      stoppedIn = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
     const poll = setInterval(() => {
       if (stoppedIn || !existsSync(join(out, "runs"))) return;
@@ -101,7 +129,11 @@ describe.skipIf(!HAS_BIN)("mobilellm ablate, micro budget", () => {
       for (const r of runs) {
         const log = join(out, "runs", r, "loss.jsonl");
         if (finished.includes(r) || !existsSync(log)) continue;
-        if (readFileSync(log, "utf8").split("\n").filter((l) => l.trim()).length >= 8) {
+        if (
+          readFileSync(log, "utf8")
+            .split("\n")
+            .filter((l) => l.trim()).length >= 8
+        ) {
           stoppedIn = r;
           child.kill(sig);
         }
@@ -120,7 +152,13 @@ describe.skipIf(!HAS_BIN)("mobilellm ablate, micro budget", () => {
 
     // structure of the report
     const report = readFileSync(join(ref, "report.md"), "utf8");
-    for (const heading of ["# MobileLLM's design study at micro scale", "## Setup", "## Results", "## 1. SwiGLU vs vanilla ReLU feed-forward network (§2.2.1)", "## Reproduce"]) {
+    for (const heading of [
+      "# MobileLLM's design study at micro scale",
+      "## Setup",
+      "## Results",
+      "## 1. SwiGLU vs vanilla ReLU feed-forward network (§2.2.1)",
+      "## Reproduce",
+    ]) {
       expect(report).toContain(heading);
     }
     expect(report).toMatch(/\| swiglu \| \d\.\d{4} ± \d\.\d{4} \| \d\.\d{4} ± \d\.\d{4} \|/);

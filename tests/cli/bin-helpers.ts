@@ -9,12 +9,19 @@ export const ROOT = join(TESTS_DIR, "..");
 export const BIN = join(ROOT, "dist", "cli", "main.js");
 export const HAS_BIN = existsSync(BIN);
 
-export interface BinRun { code: number | null; stdout: string; stderr: string }
+export interface BinRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** `mobilellm ...args`, synchronously. */
 export function mobilellm(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): BinRun {
   const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, encoding: "utf8", timeout: 110_000,
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    encoding: "utf8",
+    timeout: 110_000,
     ...(opts.input !== undefined ? { input: opts.input } : {}),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -26,8 +33,12 @@ export function mobilellm(args: string[], opts: { cwd?: string; env?: NodeJS.Pro
  */
 export function mobilellmAsync(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; interruptWhen?: RegExp } = {}) {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env } });
-  let stdout = "", stderr = "", interrupted = false;
-  child.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
+  let stdout = "",
+    stderr = "",
+    interrupted = false;
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+  });
   child.stderr.setEncoding("utf8").on("data", (d: string) => {
     stderr += d;
     if (opts.interruptWhen && !interrupted && opts.interruptWhen.test(stderr)) {

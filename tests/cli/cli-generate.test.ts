@@ -14,12 +14,32 @@ const promptIds = expectedIds("tiny-mha-unshared", "input_ids");
 const greedyIds = expectedIds("tiny-mha-unshared", "greedy_ids");
 
 describe("mobilellm generate (in-process)", () => {
-  it.each([["wasm", "3"], ["wasm", "1"], ["ts", "1"]])("--ids on a folder without a tokenizer streams the greedy ids (--backend %s --threads %s)", async (backend, threads) => {
-    const r = await cli(["generate", "--model", fixture, "--ids", promptIds.join(","), "--max-new-tokens", "16", "--backend", backend, "--threads", threads]);
+  it.each([
+    ["wasm", "3"],
+    ["wasm", "1"],
+    ["ts", "1"],
+  ])("--ids on a folder without a tokenizer streams the greedy ids (--backend %s --threads %s)", async (backend, threads) => {
+    const r = await cli([
+      "generate",
+      "--model",
+      fixture,
+      "--ids",
+      promptIds.join(","),
+      "--max-new-tokens",
+      "16",
+      "--backend",
+      backend,
+      "--threads",
+      threads,
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(greedyIds.join(","));
     const threadsText = threads === "1" ? "1 thread" : `${threads} threads`;
-    expect(r.stderr).toMatch(new RegExp(`24 prompt tokens at [\\d.]+ tok/s; 16 generated at [\\d.]+ tok/s \\(greedy, ${backend} backend, ${threadsText}\\); stopped: length`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `24 prompt tokens at [\\d.]+ tok/s; 16 generated at [\\d.]+ tok/s \\(greedy, ${backend} backend, ${threadsText}\\); stopped: length`,
+      ),
+    );
   });
 
   it("--threads must be a whole number from 1; the ts backend runs on one thread", async () => {
@@ -39,16 +59,43 @@ describe("mobilellm generate (in-process)", () => {
     const lines = r.stdout.trim().split("\n");
     expect(lines).toHaveLength(1);
     const o = JSON.parse(lines[0]!);
-    expect(Object.keys(o).sort()).toEqual(["decode_tokens_per_s", "generated_tokens", "ids", "prefill_tokens_per_s", "prompt_tokens",
-                                           "seed", "stop_reason", "text", "threads"]);
+    expect(Object.keys(o).sort()).toEqual([
+      "decode_tokens_per_s",
+      "generated_tokens",
+      "ids",
+      "prefill_tokens_per_s",
+      "prompt_tokens",
+      "seed",
+      "stop_reason",
+      "text",
+      "threads",
+    ]);
     expect(o).toMatchObject({ prompt_tokens: 24, generated_tokens: 16, text: "", stop_reason: "length" });
     expect(o.ids).toHaveLength(16);
     expect(o.prefill_tokens_per_s).toBeGreaterThan(0);
   });
 
   it("sampling flags with a seed reproduce; a different seed differs", async () => {
-    const args = ["generate", "-m", fixture, "--ids", "1,2,3", "-n", "24", "--temperature", "1.5", "--top-k", "50",
-                  "--top-p", "0.95", "--min-p", "0.01", "--repetition-penalty", "1.2", "--json"];
+    const args = [
+      "generate",
+      "-m",
+      fixture,
+      "--ids",
+      "1,2,3",
+      "-n",
+      "24",
+      "--temperature",
+      "1.5",
+      "--top-k",
+      "50",
+      "--top-p",
+      "0.95",
+      "--min-p",
+      "0.01",
+      "--repetition-penalty",
+      "1.2",
+      "--json",
+    ];
     const a = JSON.parse((await cli([...args, "--seed", "7"])).stdout);
     const b = JSON.parse((await cli([...args, "--seed", "7"])).stdout);
     const c = JSON.parse((await cli([...args, "--seed", "8"])).stdout);
@@ -113,7 +160,9 @@ describe("mobilellm generate with a tokenizer (tiny-mha-unshared + a 300-piece S
   it("--stop ends the text before the stop string", async () => {
     const full = JSON.parse((await cli(["generate", "-m", folder, "--prompt", prompt, "-n", "40", "--json"])).stdout).text as string;
     const stop = full.slice(10, 13);
-    const r = JSON.parse((await cli(["generate", "-m", folder, "--prompt", prompt, "-n", "40", "--json", "--stop", "zzz", "--stop", stop])).stdout);
+    const r = JSON.parse(
+      (await cli(["generate", "-m", folder, "--prompt", prompt, "-n", "40", "--json", "--stop", "zzz", "--stop", stop])).stdout,
+    );
     expect(r.stop_reason).toBe("stop");
     expect(r.text).toBe(full.slice(0, full.indexOf(stop)));
   });
@@ -125,8 +174,9 @@ if (!existsSync(BIN)) console.log("cli-generate: built-CLI tests skipped (dist/ 
 
 describe.skipIf(!existsSync(BIN))("mobilellm generate (built CLI)", () => {
   it("--json output and exit code 0", () => {
-    const out = execFileSync(process.execPath, [BIN, "generate", "--model", fixture, "--ids", promptIds.join(","), "-n", "16", "--json"],
-                             { encoding: "utf8" });
+    const out = execFileSync(process.execPath, [BIN, "generate", "--model", fixture, "--ids", promptIds.join(","), "-n", "16", "--json"], {
+      encoding: "utf8",
+    });
     expect(JSON.parse(out)).toMatchObject({ ids: greedyIds, prompt_tokens: 24, generated_tokens: 16 });
   });
 

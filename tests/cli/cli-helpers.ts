@@ -4,12 +4,23 @@ import { Writable } from "node:stream";
 import { parseCommandArgs, UsageError } from "../../src/cli/command.js";
 import { COMMANDS } from "../../src/cli/commands/index.js";
 
-export interface Run { code: number; stdout: string; stderr: string }
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** What main.ts does for one command, with captured streams. */
 export async function cli(argv: string[], signal: AbortSignal = new AbortController().signal): Promise<Run> {
-  const out: string[] = [], err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(chunk, _enc, done) { into.push(String(chunk)); done(); } });
+  const out: string[] = [],
+    err: string[] = [];
+  const sink = (into: string[]) =>
+    new Writable({
+      write(chunk, _enc, done) {
+        into.push(String(chunk));
+        done();
+      },
+    });
   const cmd = COMMANDS.find((c) => c.name === argv[0])!;
   let code: number;
   try {
@@ -22,4 +33,3 @@ export async function cli(argv: string[], signal: AbortSignal = new AbortControl
   }
   return { code, stdout: out.join(""), stderr: err.join("") };
 }
-

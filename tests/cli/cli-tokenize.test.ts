@@ -7,16 +7,22 @@ import { cli } from "./cli-helpers.js";
 import { FIXTURES, SHARED } from "../helpers.js";
 
 const MODEL = join(FIXTURES, "tokenizer", "nofallback-bpe300.model");
-const refs = readFileSync(join(FIXTURES, "tokenizer", "nofallback-bpe300.refs.jsonl"), "utf8").trim().split("\n")
+const refs = readFileSync(join(FIXTURES, "tokenizer", "nofallback-bpe300.refs.jsonl"), "utf8")
+  .trim()
+  .split("\n")
   .map((l) => JSON.parse(l) as { text: string; ids: number[]; pieces: string[]; decoded: string })
-  .filter((r) => r.ids.length > 0 && r.text.length > 0).slice(0, 12);
+  .filter((r) => r.ids.length > 0 && r.text.length > 0)
+  .slice(0, 12);
 
 describe("mobilellm tokenize (300-piece fixture)", () => {
-  it.each(refs.map((r) => [JSON.stringify(r.text), r] as const))("--text %s --no-bos --json gives SentencePiece's ids and pieces", async (_t, ref) => {
-    const r = await cli(["tokenize", "-m", MODEL, "--text", ref.text, "--no-bos", "--json"]);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ ids: ref.ids, pieces: ref.pieces, count: ref.ids.length });
-  });
+  it.each(refs.map((r) => [JSON.stringify(r.text), r] as const))(
+    "--text %s --no-bos --json gives SentencePiece's ids and pieces",
+    async (_t, ref) => {
+      const r = await cli(["tokenize", "-m", MODEL, "--text", ref.text, "--no-bos", "--json"]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ ids: ref.ids, pieces: ref.pieces, count: ref.ids.length });
+    },
+  );
 
   it("prepends BOS by default and prints an id/piece table", async () => {
     const ref = refs.find((x) => x.text === "a")!;
@@ -50,7 +56,10 @@ if (!existsSync(LLAMA)) console.log(`cli-tokenize: MobileLLM tokenizer test skip
 
 describe.skipIf(!existsSync(LLAMA))("mobilellm tokenize (MobileLLM's tokenizer.model)", () => {
   it("matches the reference cases, with BOS as MobileLLM's tokenizer adds it", async () => {
-    const cases = readFileSync(join(SHARED, "tokenizer", "cases.jsonl"), "utf8").trim().split("\n").slice(0, 10)
+    const cases = readFileSync(join(SHARED, "tokenizer", "cases.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .slice(0, 10)
       .map((l) => JSON.parse(l) as { text: string; ids: number[]; pieces: string[] });
     for (const c of cases) {
       const r = JSON.parse((await cli(["tokenize", "-m", LLAMA, "--text", c.text, "--json"])).stdout);

@@ -8,8 +8,10 @@ import { cli } from "./cli-helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-train-tok-"));
 // A small corpus written here (no external data): a few repeated English sentences with digits.
-const corpus = Array.from({ length: 200 }, (_, i) =>
-  `Line ${i}: the quick brown fox jumps over the lazy dog, and the dog sleeps in the sun.`).join("\n") + "\n";
+const corpus =
+  Array.from({ length: 200 }, (_, i) => `Line ${i}: the quick brown fox jumps over the lazy dog, and the dog sleeps in the sun.`).join(
+    "\n",
+  ) + "\n";
 writeFileSync(join(tmp, "corpus.txt"), corpus);
 
 describe("mobilellm train-tokenizer", () => {
@@ -35,8 +37,9 @@ describe("mobilellm train-tokenizer", () => {
   it("refuses to overwrite without --force, and rejects bad values with exit 2", async () => {
     const out = join(tmp, "existing.model");
     writeFileSync(out, "keep me");
-    await expect(cli(["train-tokenizer", "--input", join(tmp, "corpus.txt"), "--vocab-size", "300", "--out", out]))
-      .rejects.toThrowError(/existing\.model already exists; pass --force/);
+    await expect(cli(["train-tokenizer", "--input", join(tmp, "corpus.txt"), "--vocab-size", "300", "--out", out])).rejects.toThrowError(
+      /existing\.model already exists; pass --force/,
+    );
     expect(readFileSync(out, "utf8")).toBe("keep me");
     const bad = await cli(["train-tokenizer", "--input", join(tmp, "corpus.txt"), "--vocab-size", "100", "--out", join(tmp, "x.model")]);
     expect(bad.code).toBe(2);
@@ -48,7 +51,8 @@ describe("mobilellm train-tokenizer", () => {
 describe("the embedded default model", () => {
   it("generates text without --model, reproducibly with a seed", async () => {
     const args = ["generate", "--prompt", "ROMEO:", "-n", "20", "--temperature", "0.8", "--top-k", "40", "--seed", "1", "--json"];
-    const a = JSON.parse((await cli(args)).stdout), b = JSON.parse((await cli(args)).stdout);
+    const a = JSON.parse((await cli(args)).stdout),
+      b = JSON.parse((await cli(args)).stdout);
     expect(a.generated_tokens).toBe(20);
     expect(a.text.length).toBeGreaterThan(20);
     expect(a.ids).toEqual(b.ids);

@@ -16,8 +16,10 @@ const dir = mkdtempSync(join(tmpdir(), "eval-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function run(cmd: Command, argv: string[]): Promise<{ out: string; err: string }> {
-  const stdout = new PassThrough(), stderr = new PassThrough();
-  let out = "", err = "";
+  const stdout = new PassThrough(),
+    stderr = new PassThrough();
+  let out = "",
+    err = "";
   stdout.on("data", (d) => (out += d));
   stderr.on("data", (d) => (err += d));
   const { values, positionals } = parseCommandArgs(cmd, argv);
@@ -38,7 +40,9 @@ describe("mobilellm ppl", () => {
 
   it("--json, --limit-windows and --resume", async () => {
     const state = join(dir, "ppl-state.json");
-    const a = JSON.parse((await run(ppl, ["--model", model, "--ids", ids, "--seqlen", "32", "--limit-windows", "1", "--resume", state, "--json"])).out);
+    const a = JSON.parse(
+      (await run(ppl, ["--model", model, "--ids", ids, "--seqlen", "32", "--limit-windows", "1", "--resume", state, "--json"])).out,
+    );
     expect(a.nsamples).toBe(1);
     expect(Math.abs(a.windowLosses[0] - 6.278006740910313)).toBeLessThan(1e-4);
     const b = JSON.parse((await run(ppl, ["--model", model, "--ids", ids, "--seqlen", "32", "--resume", state, "--json"])).out);
@@ -48,18 +52,25 @@ describe("mobilellm ppl", () => {
 
   it("usage errors", async () => {
     await expect(run(ppl, ["--model", model])).rejects.toThrow(UsageError);
-    await expect(run(ppl, ["--model", model, "--ids", ids, "--seqlen", "1000"])).rejects.toThrow(/exceeds the model's 256-position context/);
+    await expect(run(ppl, ["--model", model, "--ids", ids, "--seqlen", "1000"])).rejects.toThrow(
+      /exceeds the model's 256-position context/,
+    );
     await expect(run(ppl, ["--model", model, "--ids", ids, "--seqlen", "x"])).rejects.toThrow(/--seqlen expects an integer/);
   });
 });
 
 describe("mobilellm eval", () => {
   it("usage errors name the problem", async () => {
-    const model = join(FIXTURES, "tiny-gqa"), data = join(FIXTURES, "eval");
+    const model = join(FIXTURES, "tiny-gqa"),
+      data = join(FIXTURES, "eval");
     await expect(run(evalCommand, ["--model", model])).rejects.toThrow(/--data/);
     await expect(run(evalCommand, ["--model", model, "--data", data, "--task", "mmlu"])).rejects.toThrow(/unknown task "mmlu"/);
-    await expect(run(evalCommand, ["--model", model, "--data", join(data, "piqa.jsonl"), "--task", "piqa,boolq"])).rejects.toThrow(/single --task/);
-    await expect(run(evalCommand, ["--model", model, "--data", dir, "--task", "piqa"])).rejects.toThrow(/no piqa\.jsonl or piqa\.parquet \(piqa, validation split; fields: goal, sol1, sol2, label/);
+    await expect(run(evalCommand, ["--model", model, "--data", join(data, "piqa.jsonl"), "--task", "piqa,boolq"])).rejects.toThrow(
+      /single --task/,
+    );
+    await expect(run(evalCommand, ["--model", model, "--data", dir, "--task", "piqa"])).rejects.toThrow(
+      /no piqa\.jsonl or piqa\.parquet \(piqa, validation split; fields: goal, sol1, sol2, label/,
+    );
   });
 });
 
@@ -70,7 +81,16 @@ const HAS_TOKENIZER = existsSync(TOKENIZER) && existsSync(join(TESTS_DIR, "..", 
 if (!HAS_TOKENIZER) console.log(`eval CLI with the real tokenizer: skipped (needs ${TOKENIZER} and src/tokenizer)`);
 
 function writeTinyModel(folder: string): void {
-  const config = { ...PRESETS["125M"]!, hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, maxPositions: 512 };
+  const config = {
+    ...PRESETS["125M"]!,
+    hiddenSize: 16,
+    intermediateSize: 32,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 8,
+    maxPositions: 512,
+  };
   mkdirSync(folder, { recursive: true });
   writeFileSync(join(folder, "config.json"), JSON.stringify(configToJson(config)));
   let seed = 7;
@@ -96,7 +116,8 @@ describe.skipIf(!HAS_TOKENIZER)("eval and ppl with the SentencePiece tokenizer",
     const json = JSON.parse((await run(evalCommand, [...args, "--json", "--limit", "1"])).out);
     expect(json.models[0].model).toBe("tiny-32k");
     expect(json.models[0].results.map((r: { task: string; n: number }) => [r.task, r.n])).toEqual(
-      ["arc_easy", "arc_challenge", "boolq", "piqa", "siqa", "hellaswag", "openbookqa", "winogrande"].map((t) => [t, 1]));
+      ["arc_easy", "arc_challenge", "boolq", "piqa", "siqa", "hellaswag", "openbookqa", "winogrande"].map((t) => [t, 1]),
+    );
   });
 
   it("ppl tokenizes a text file once with BOS", async () => {

@@ -30,7 +30,8 @@ describe("mobilellm prepare / pretrain", () => {
 
   it("splits train/validation at the first newline after the 90% mark", () => {
     const text = readFileSync(corpus, "utf8");
-    const train = splitText(text, "train", 0.1), val = splitText(text, "validation", 0.1);
+    const train = splitText(text, "train", 0.1),
+      val = splitText(text, "validation", 0.1);
     expect(train + val).toBe(text);
     expect(train.endsWith("\n")).toBe(true);
     expect(train.length).toBeGreaterThanOrEqual(Math.floor(text.length * 0.9));
@@ -38,31 +39,62 @@ describe("mobilellm prepare / pretrain", () => {
   });
 
   it("prepare packs byte tokens into lines of L+1 ids, documents ending with EOS, no BOS", async () => {
-    const msg = await run(prepare, ["--tokenizer", "bytes", "--input", corpus, "--out", join(tmp, "data"), "--seq-len", "32", "--split", "train"]);
+    const msg = await run(prepare, [
+      "--tokenizer",
+      "bytes",
+      "--input",
+      corpus,
+      "--out",
+      join(tmp, "data"),
+      "--seq-len",
+      "32",
+      "--split",
+      "train",
+    ]);
     expect(msg).toMatch(/lines of 33 tokens \(32 predictions each/);
-    const rows = readFileSync(join(tmp, "data", "1", "data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).token_ids as number[]);
+    const rows = readFileSync(join(tmp, "data", "1", "data.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).token_ids as number[]);
     expect(rows.every((r) => r.length === 33)).toBe(true);
     expect(rows[0]!.slice(0, 4)).toEqual("line".split("").map((ch) => ch.charCodeAt(0) + 3));
   });
 
   it("prepare separates documents (input files) with EOS, and --bos starts each with BOS", async () => {
-    const a = join(tmp, "a.txt"), b = join(tmp, "b.txt");
+    const a = join(tmp, "a.txt"),
+      b = join(tmp, "b.txt");
     writeFileSync(a, "abc");
     writeFileSync(b, "de");
     const ids = (s: string) => s.split("").map((ch) => ch.charCodeAt(0) + 3);
-    const read = (dir: string) => readFileSync(join(dir, "1", "data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l).token_ids as number[]);
+    const read = (dir: string) =>
+      readFileSync(join(dir, "1", "data.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).token_ids as number[]);
     await run(prepare, ["--tokenizer", "bytes", "--input", a, b, "--out", join(tmp, "docs"), "--seq-len", "6"]);
     expect(read(join(tmp, "docs"))).toEqual([[...ids("abc"), 2, ...ids("de"), 2]]);
     await run(prepare, ["--tokenizer", "bytes", "--input", a, b, "--out", join(tmp, "docs-bos"), "--seq-len", "3", "--bos"]);
-    expect(read(join(tmp, "docs-bos"))).toEqual([[1, ...ids("abc")], [2, 1, ...ids("de")]]);
+    expect(read(join(tmp, "docs-bos"))).toEqual([
+      [1, ...ids("abc")],
+      [2, 1, ...ids("de")],
+    ]);
   });
 
   it("pretrain trains, then refuses to reuse the folder, then resumes with the run's own settings", async () => {
     const cfg = join(tmp, "config.json");
-    writeFileSync(cfg, JSON.stringify({
-      model_type: "mobilellm", vocab_size: 259, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1,
-      num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 64,
-    }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        model_type: "mobilellm",
+        vocab_size: 259,
+        hidden_size: 16,
+        intermediate_size: 24,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        max_position_embeddings: 64,
+      }),
+    );
     const out = join(tmp, "run");
     const common = ["--config", cfg, "--data", join(tmp, "data"), "--out", out, "--batch-size", "2", "--seq-len", "32", "--lr", "1e-2"];
     const msg = await run(pretrain, [...common, "--steps", "4", "--save-every", "2"]);
@@ -76,9 +108,11 @@ describe("mobilellm prepare / pretrain", () => {
     const exported = join(tmp, "model");
     const msg2 = await run(pretrain, ["--data", join(tmp, "data"), "--out", out, "--resume", "--export", exported]);
     expect(msg2).toMatch(/exported .*checkpoint-6 as f16/);
-    const f16 = await loadModel(exported), f32 = await loadModel(join(out, "checkpoint-6"));
+    const f16 = await loadModel(exported),
+      f32 = await loadModel(join(out, "checkpoint-6"));
     expect(f16.weights.embedVD.dtype).toBe("f16");
-    const a = f16.forward([1, 70, 71]), b = f32.forward([1, 70, 71]);
+    const a = f16.forward([1, 70, 71]),
+      b = f32.forward([1, 70, 71]);
     let err = 0;
     for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
     expect(err).toBeLessThan(1e-2);
@@ -88,11 +122,28 @@ describe("mobilellm prepare / pretrain", () => {
   // The keys and values of facebookresearch/MobileLLM configs/125M/config.json (Llama form: no
   // share_embedding / layer_sharing, which are flags of the published training script).
   const LLAMA_125M = {
-    architectures: ["LlamaForCausalLM"], attention_bias: false, bos_token_id: 1, eos_token_id: 2, hidden_act: "silu",
-    hidden_size: 576, initializer_range: 0.02, intermediate_size: 1536, max_position_embeddings: 2048, model_type: "llama",
-    num_attention_heads: 9, num_hidden_layers: 30, num_key_value_heads: 3, pretraining_tp: 1, rms_norm_eps: 1e-5,
-    rope_scaling: null, rope_theta: 10000.0, tie_word_embeddings: false, torch_dtype: "float16", transformers_version: "4.34.1",
-    use_cache: true, vocab_size: 32000,
+    architectures: ["LlamaForCausalLM"],
+    attention_bias: false,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    hidden_act: "silu",
+    hidden_size: 576,
+    initializer_range: 0.02,
+    intermediate_size: 1536,
+    max_position_embeddings: 2048,
+    model_type: "llama",
+    num_attention_heads: 9,
+    num_hidden_layers: 30,
+    num_key_value_heads: 3,
+    pretraining_tp: 1,
+    rms_norm_eps: 1e-5,
+    rope_scaling: null,
+    rope_theta: 10000.0,
+    tie_word_embeddings: false,
+    torch_dtype: "float16",
+    transformers_version: "4.34.1",
+    use_cache: true,
+    vocab_size: 32000,
   };
 
   it("the published 125M config.json is read as is, with the training script's defaults: 125M-LS", () => {
@@ -109,20 +160,45 @@ describe("mobilellm prepare / pretrain", () => {
 
   it("a Llama-form config trains without edits; a config that sets layer_sharing wins over the flag's default", async () => {
     const llama = join(tmp, "llama.json");
-    writeFileSync(llama, JSON.stringify({ ...LLAMA_125M, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1,
-      num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 64, vocab_size: 259 }));
+    writeFileSync(
+      llama,
+      JSON.stringify({
+        ...LLAMA_125M,
+        hidden_size: 16,
+        intermediate_size: 24,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        max_position_embeddings: 64,
+        vocab_size: 259,
+      }),
+    );
     const out = join(tmp, "llama-run");
     await run(pretrain, ["--config", llama, "--data", join(tmp, "data"), "--out", out, "--batch-size", "2", "--steps", "2"]);
     const cfg = JSON.parse(readFileSync(join(out, "run.json"), "utf8")).config;
     expect([cfg.layer_sharing, cfg.share_embedding]).toEqual([true, true]);
     const mobile = join(tmp, "config.json"); // sets neither key: the flag decides
     const out2 = join(tmp, "no-ls-run");
-    await run(pretrain, ["--config", mobile, "--data", join(tmp, "data"), "--out", out2, "--batch-size", "2", "--steps", "1", "--layer-sharing", "false"]);
+    await run(pretrain, [
+      "--config",
+      mobile,
+      "--data",
+      join(tmp, "data"),
+      "--out",
+      out2,
+      "--batch-size",
+      "2",
+      "--steps",
+      "1",
+      "--layer-sharing",
+      "false",
+    ]);
     expect(JSON.parse(readFileSync(join(out2, "run.json"), "utf8")).config.layer_sharing).toBe(false);
     const sets = join(tmp, "sets.json");
     writeFileSync(sets, JSON.stringify({ ...JSON.parse(readFileSync(mobile, "utf8")), layer_sharing: false }));
-    await expect(run(pretrain, ["--config", sets, "--data", join(tmp, "data"), "--out", join(tmp, "x"), "--layer-sharing", "true"]))
-      .rejects.toThrow(/--layer-sharing true contradicts .*sets layer_sharing: false/);
+    await expect(
+      run(pretrain, ["--config", sets, "--data", join(tmp, "data"), "--out", join(tmp, "x"), "--layer-sharing", "true"]),
+    ).rejects.toThrow(/--layer-sharing true contradicts .*sets layer_sharing: false/);
   });
 
   it("a failed start leaves no run.json (the corrected command just works); --resume of a finished run says so", async () => {

@@ -44,7 +44,8 @@ const CASES = BACKENDS.flatMap((backend) => FIXTURE_NAMES.map((fixture) => [fixt
 
 describe.each(CASES)("multiple-choice log-likelihoods %s (%s kernels)", (fixture, backend) => {
   it("match expected.json to 1e-4 absolute (is_greedy, num_tokens, argmax too)", async () => {
-    const exp = (JSON.parse(readFileSync(join(FIXTURES, fixture, "expected.json"), "utf8")) as { multiple_choice: McExpected[] }).multiple_choice;
+    const exp = (JSON.parse(readFileSync(join(FIXTURES, fixture, "expected.json"), "utf8")) as { multiple_choice: McExpected[] })
+      .multiple_choice;
     const model = await loadModel(join(FIXTURES, fixture), { weights: "model.safetensors", backend });
     const scorer = new LoglikelihoodScorer(model);
     expect(exp.length).toBeGreaterThan(0);
@@ -63,10 +64,12 @@ describe.each(CASES)("multiple-choice log-likelihoods %s (%s kernels)", (fixture
 
 /** Reference: one full forward over context + continuation[:-1] (left-truncated to fit), no cache reuse. */
 function naiveLoglikelihood(model: MobileLLM, context: number[], cont: number[]): { ll: number; greedy: boolean } {
-  const V = model.config.vocabSize, keep = model.cache.maxP + 1 - cont.length;
+  const V = model.config.vocabSize,
+    keep = model.cache.maxP + 1 - cont.length;
   const ctx = context.slice(Math.max(0, context.length - keep));
   const logits = model.forward([...ctx, ...cont.slice(0, -1)]);
-  let ll = 0, greedy = true;
+  let ll = 0,
+    greedy = true;
   cont.forEach((tok, j) => {
     const off = (ctx.length - 1 + j) * V;
     ll += logits[off + tok]! - logSumExp(logits, off, V);
@@ -82,12 +85,29 @@ describe("scorer cache reuse", () => {
     const model = await loadModel(join(FIXTURES, "tiny-ls"));
     const scorer = new LoglikelihoodScorer(model);
     const cases: [number[], number[]][] = [
-      [[1, 40, 41, 42], [50, 51, 52]], [[1, 40, 41, 42], [60]], [[1, 40, 41, 42], [70, 71]], // same context
-      [[1, 40, 41, 99, 98], [50, 51]], [[1, 40, 41], [7, 8]],                                 // shares a prefix / is a prefix
-      [[1, 200], [3]], [[5], [6, 7, 8, 9]],                                                    // unrelated, single-token context
+      [
+        [1, 40, 41, 42],
+        [50, 51, 52],
+      ],
+      [[1, 40, 41, 42], [60]],
+      [
+        [1, 40, 41, 42],
+        [70, 71],
+      ], // same context
+      [
+        [1, 40, 41, 99, 98],
+        [50, 51],
+      ],
+      [
+        [1, 40, 41],
+        [7, 8],
+      ], // shares a prefix / is a prefix
+      [[1, 200], [3]],
+      [[5], [6, 7, 8, 9]], // unrelated, single-token context
     ];
     for (const [ctx, cont] of cases) {
-      const got = scorer.score(ctx, cont), ref = naiveLoglikelihood(model, ctx, cont);
+      const got = scorer.score(ctx, cont),
+        ref = naiveLoglikelihood(model, ctx, cont);
       expect(Math.abs(got.loglikelihood - ref.ll)).toBeLessThan(1e-4);
       expect(got.isGreedy).toBe(ref.greedy);
     }
@@ -96,7 +116,8 @@ describe("scorer cache reuse", () => {
   it("left-truncates a context longer than the model's positions, like the harness", async () => {
     const model = await loadModel(join(FIXTURES, "tiny-gqa"), { maxPositions: 8 });
     const scorer = new LoglikelihoodScorer(model);
-    const ctx = [1, 10, 11, 12, 13, 14, 15, 16, 17, 18], cont = [20, 21, 22];
+    const ctx = [1, 10, 11, 12, 13, 14, 15, 16, 17, 18],
+      cont = [20, 21, 22];
     // (ctx + cont)[-(8+1):][:-1] = ctx[-6:] + cont[:-1]
     const ref = naiveLoglikelihood(model, ctx.slice(-6), cont);
     expect(Math.abs(scorer.score(ctx, cont).loglikelihood - ref.ll)).toBeLessThan(1e-4);
@@ -108,9 +129,18 @@ describe("encodePair (harness _encode_pair)", () => {
   it("moves the context's trailing spaces into the continuation and splits encode(context + continuation)", () => {
     // A tokenizer that merges " y" into one token shows why the pair is encoded together.
     const merging: EvalTokenizer = {
-      encode: (t, o) => [...(o?.addBos === false ? [] : [1]), ...t.replace(/ y/g, "\u0100").split("").map((c) => c.charCodeAt(0))],
+      encode: (t, o) => [
+        ...(o?.addBos === false ? [] : [1]),
+        ...t
+          .replace(/ y/g, "\u0100")
+          .split("")
+          .map((c) => c.charCodeAt(0)),
+      ],
     };
-    expect(encodePair(merging, "Answer:", " yes")).toEqual({ context: [1, 65, 110, 115, 119, 101, 114, 58], continuation: [0x100, 101, 115] });
+    expect(encodePair(merging, "Answer:", " yes")).toEqual({
+      context: [1, 65, 110, 115, 119, 101, 114, 58],
+      continuation: [0x100, 101, 115],
+    });
     expect(encodePair(merging, "Answer: ", "yes")).toEqual(encodePair(merging, "Answer:", " yes"));
     expect(encodePair(merging, "A:", " b", false)).toEqual({ context: [65, 58], continuation: [32, 98] });
   });
@@ -130,20 +160,34 @@ const continuations = (it: McItem) => it.requests.map((r) => r.continuation);
 
 describe("task formats (lm-evaluation-harness)", () => {
   it("lists the eight tasks in the seed table's order", () => {
-    expect(TASKS.map((t) => t.name)).toEqual(["arc_easy", "arc_challenge", "boolq", "piqa", "siqa", "hellaswag", "openbookqa", "winogrande"]);
+    expect(TASKS.map((t) => t.name)).toEqual([
+      "arc_easy",
+      "arc_challenge",
+      "boolq",
+      "piqa",
+      "siqa",
+      "hellaswag",
+      "openbookqa",
+      "winogrande",
+    ]);
     expect(TASKS.map((t) => t.title)).toEqual(["arc_easy", "arc_challenge", "boolq", "piqa", "siqa", "hellaswag", "obqa", "winogrande"]);
   });
 
   it("boolq: passage, Question: ...?, Answer: with no/yes (super_glue label or google answer)", async () => {
     const [a, b] = await items("boolq");
-    expect(contexts(a!)).toEqual(Array(2).fill(
-      "Tomato -- In botany, the tomato is the berry of the plant Solanum lycopersicum, although cooks treat it as a vegetable.\nQuestion: is a tomato botanically a fruit?\nAnswer:"));
+    expect(contexts(a!)).toEqual(
+      Array(2).fill(
+        "Tomato -- In botany, the tomato is the berry of the plant Solanum lycopersicum, although cooks treat it as a vegetable.\nQuestion: is a tomato botanically a fruit?\nAnswer:",
+      ),
+    );
     expect(continuations(a!)).toEqual([" no", " yes"]);
     expect(a!.choices).toEqual(["no", "yes"]);
     expect([a!.gold, b!.gold]).toEqual([1, 0]);
     const [g] = await items("boolq", "boolq-google.jsonl");
     expect(g!.gold).toBe(0);
-    expect(g!.requests[0]!.context).toBe("Moonlight -- The light of the Moon is sunlight reflected from its surface.\nQuestion: does the moon have its own light?\nAnswer:");
+    expect(g!.requests[0]!.context).toBe(
+      "Moonlight -- The light of the Moon is sunlight reflected from its surface.\nQuestion: does the moon have its own light?\nAnswer:",
+    );
   });
 
   it("piqa: Question: goal / Answer: with the two solutions", async () => {
@@ -156,7 +200,9 @@ describe("task formats (lm-evaluation-harness)", () => {
 
   it("siqa: Q: context question / A: with answerA..C, label 1-based", async () => {
     const [a, b] = await items("siqa");
-    expect(contexts(a!)).toEqual(Array(3).fill("Q: Mira stayed late to help Theo finish the group poster. How would Theo feel afterwards?\nA:"));
+    expect(contexts(a!)).toEqual(
+      Array(3).fill("Q: Mira stayed late to help Theo finish the group poster. How would Theo feel afterwards?\nA:"),
+    );
     expect(continuations(a!)).toEqual([" grateful", " annoyed at Mira", " sleepy and bored"]);
     expect([a!.gold, b!.gold]).toEqual([0, 2]);
   });
@@ -164,17 +210,32 @@ describe("task formats (lm-evaluation-harness)", () => {
   it("hellaswag: activity_label: ctx_a Ctx_b, preprocessed endings", async () => {
     const [a, b] = await items("hellaswag");
     expect(contexts(a!)).toEqual(Array(4).fill("Making tea: A woman fills a kettle with water and sets it on the stove. She"));
-    expect(a!.choices).toEqual(["pours the hot water over a tea bag in a cup.", "throws the kettle into the garden.", "paints the stove bright red.", "reads the kettle a bedtime story."]);
+    expect(a!.choices).toEqual([
+      "pours the hot water over a tea bag in a cup.",
+      "throws the kettle into the garden.",
+      "paints the stove bright red.",
+      "reads the kettle a bedtime story.",
+    ]);
     // capitalize() lower-cases the rest ("WATER" -> "water"); " [title]" -> ". "; [..] removed; "  " -> " ".
-    expect(b!.requests[0]!.context).toBe("Home and Garden: How to water a cactus. Check the soil first. Only water when the soil is completely dry.");
-    expect(b!.choices).toEqual([" Pour water slowly around the base.", " Use a tall vase. Fill it with sand.", "Shout at the cactus daily.", "Leave the cactus in a dark cupboard."]);
+    expect(b!.requests[0]!.context).toBe(
+      "Home and Garden: How to water a cactus. Check the soil first. Only water when the soil is completely dry.",
+    );
+    expect(b!.choices).toEqual([
+      " Pour water slowly around the base.",
+      " Use a tall vase. Fill it with sand.",
+      "Shout at the cactus daily.",
+      "Leave the cactus in a dark cupboard.",
+    ]);
     expect(continuations(b!)[0]).toBe("  Pour water slowly around the base.");
     expect([a!.gold, b!.gold]).toEqual([0, 0]);
   });
 
   it("winogrande: partial contexts with each option, shared continuation after the blank", async () => {
     const [a, b] = await items("winogrande");
-    expect(contexts(a!)).toEqual(["The trophy would not fit into the suitcase because the trophy", "The trophy would not fit into the suitcase because the suitcase"]);
+    expect(contexts(a!)).toEqual([
+      "The trophy would not fit into the suitcase because the trophy",
+      "The trophy would not fit into the suitcase because the suitcase",
+    ]);
     expect(continuations(a!)).toEqual([" was too small.", " was too small."]);
     expect(a!.choices).toEqual(contexts(a!));
     expect(contexts(b!)).toEqual(["Ana lent her umbrella to Beth because Ana", "Ana lent her umbrella to Beth because Beth"]);
@@ -189,7 +250,10 @@ describe("task formats (lm-evaluation-harness)", () => {
     expect([a!.gold, b!.gold]).toEqual([0, 1]); // numeric labels "1".."3" too
     expect(b!.choices).toEqual(["gas", "solid", "liquid"]);
     const [c, d] = await items("arc_challenge");
-    expect(c!.requests[2]).toEqual({ context: "Question: A student drops a ball and a feather in a vacuum tube. What happens?\nAnswer:", continuation: " They land at the same time." });
+    expect(c!.requests[2]).toEqual({
+      context: "Question: A student drops a ball and a feather in a vacuum tube. What happens?\nAnswer:",
+      continuation: " They land at the same time.",
+    });
     expect([c!.gold, d!.gold]).toEqual([2, 1]);
   });
 
@@ -210,7 +274,8 @@ describe("acc and acc_norm", () => {
     const tok: EvalTokenizer = { encode: (t) => (t === "ctx" ? [1] : [1, 100 + Number(t.at(-1))]) };
     const item: McItem = {
       requests: [0, 1, 2].map((i) => ({ context: "ctx", continuation: String(i) })),
-      choices: ["short", "a much longer choice", "é".repeat(40)], gold: 1,
+      choices: ["short", "a much longer choice", "é".repeat(40)],
+      gold: 1,
     };
     const r = scoreItem(stub as unknown as LoglikelihoodScorer, tok, item, 1);
     expect(r.loglikelihoods).toEqual(lls);
@@ -228,14 +293,17 @@ describe("acc and acc_norm", () => {
 
   describe.each(["tiny-gqa", "tiny-mha-unshared"])("on fixture %s with the byte tokenizer", (fixture) => {
     let model: MobileLLM;
-    beforeAll(async () => { model = await loadModel(join(FIXTURES, fixture)); });
+    beforeAll(async () => {
+      model = await loadModel(join(FIXTURES, fixture));
+    });
 
     it.each(TASKS.map((t) => t.name))("%s: predictions are the argmaxes of fresh-forward log-likelihoods", async (name) => {
       const task = findTask(name)!;
       const result = await evaluateTask(model, byteTokenizer, task, join(SAMPLES, `${name}.jsonl`));
       const samples = await items(name);
       expect(result.n).toBe(samples.length);
-      const accs: number[] = [], norms: number[] = [];
+      const accs: number[] = [],
+        norms: number[] = [];
       result.items.forEach((r, k) => {
         const item = samples[k]!;
         const ref = item.requests.map((req) => {
@@ -275,28 +343,36 @@ describe("data errors name the file and line", () => {
     await expect(run("piqa", piqaRow + '{"goal": "g", "sol1": "a", "label": 1}\n')).rejects.toThrow(/piqa\.jsonl:2: missing field "sol2"/);
   });
   it("label out of range", async () => {
-    await expect(run("siqa", '{"context": "c", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c", "label": "4"}\n'))
-      .rejects.toThrow(/siqa\.jsonl:1: label "label" = "4" is out of range \(expected 1\.\.3\)/);
-    await expect(run("arc_easy", '{"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "E"}\n'))
-      .rejects.toThrow(/arc_easy\.jsonl:1: answerKey "E" is not one of choices.label/);
-    await expect(run("hellaswag", '{"activity_label": "x", "ctx_a": "a", "ctx_b": "b", "endings": ["1", "2", "3", "4"], "label": ""}\n'))
-      .rejects.toThrow(/hellaswag\.jsonl:1: field "label" should be an integer label/);
-    await expect(run("winogrande", '{"sentence": "no blank here", "option1": "a", "option2": "b", "answer": "1"}\n'))
-      .rejects.toThrow(/winogrande\.jsonl:1: field "sentence" has no blank/);
+    await expect(
+      run("siqa", '{"context": "c", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c", "label": "4"}\n'),
+    ).rejects.toThrow(/siqa\.jsonl:1: label "label" = "4" is out of range \(expected 1\.\.3\)/);
+    await expect(
+      run("arc_easy", '{"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "E"}\n'),
+    ).rejects.toThrow(/arc_easy\.jsonl:1: answerKey "E" is not one of choices.label/);
+    await expect(
+      run("hellaswag", '{"activity_label": "x", "ctx_a": "a", "ctx_b": "b", "endings": ["1", "2", "3", "4"], "label": ""}\n'),
+    ).rejects.toThrow(/hellaswag\.jsonl:1: field "label" should be an integer label/);
+    await expect(run("winogrande", '{"sentence": "no blank here", "option1": "a", "option2": "b", "answer": "1"}\n')).rejects.toThrow(
+      /winogrande\.jsonl:1: field "sentence" has no blank/,
+    );
   });
   it("empty file", async () => {
     await expect(run("piqa", "")).rejects.toThrow(/piqa\.jsonl: empty: no JSON rows found/);
     await expect(run("piqa", "\n\n")).rejects.toThrow(DataError);
   });
   it("non-UTF-8 line", async () => {
-    await expect(run("piqa", Buffer.concat([Buffer.from(piqaRow), Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a])]))).rejects.toThrow(/piqa\.jsonl:2: not valid UTF-8/);
+    await expect(run("piqa", Buffer.concat([Buffer.from(piqaRow), Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a])]))).rejects.toThrow(
+      /piqa\.jsonl:2: not valid UTF-8/,
+    );
   });
   it("malformed JSON", async () => {
     await expect(run("piqa", piqaRow + piqaRow + '{"goal": "g", \n')).rejects.toThrow(/piqa\.jsonl:3: not valid JSON/);
     await expect(run("piqa", "[1, 2]\n")).rejects.toThrow(/piqa\.jsonl:1: expected a JSON object per line/);
   });
   it("a missing file", async () => {
-    await expect(evaluateTask(model, byteTokenizer, findTask("piqa")!, join(dir, "nope.jsonl"))).rejects.toThrow(/nope\.jsonl: file not found/);
+    await expect(evaluateTask(model, byteTokenizer, findTask("piqa")!, join(dir, "nope.jsonl"))).rejects.toThrow(
+      /nope\.jsonl: file not found/,
+    );
   });
 
   it("--limit stops early and a resumed run skips finished items on a large file", async () => {
@@ -311,7 +387,10 @@ describe("data errors name the file and line", () => {
     const first = await evaluateTask(model, byteTokenizer, task, file, { limit: 2, resumeFile: state });
     expect(first.items.map((r) => r.loglikelihoods)).toEqual(limited.items.slice(0, 2).map((r) => r.loglikelihoods));
     // Mark a saved record so that we can see it is reused rather than recomputed.
-    const saved = readFileSync(state, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const saved = readFileSync(state, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(saved.length).toBe(2);
     saved[0].loglikelihoods = [-1, -2];
     saved[0].pred = 0;
@@ -328,6 +407,8 @@ describe("data errors name the file and line", () => {
   it("aborts between items", async () => {
     const ac = new AbortController();
     ac.abort(new Error("stopped"));
-    await expect(evaluateTask(model, byteTokenizer, findTask("piqa")!, join(SAMPLES, "piqa.jsonl"), { signal: ac.signal })).rejects.toThrow("stopped");
+    await expect(evaluateTask(model, byteTokenizer, findTask("piqa")!, join(SAMPLES, "piqa.jsonl"), { signal: ac.signal })).rejects.toThrow(
+      "stopped",
+    );
   });
 });

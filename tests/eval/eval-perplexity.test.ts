@@ -12,7 +12,13 @@ import { BACKENDS } from "../../src/kernels/index.js";
 import { loadModel } from "../../src/load.js";
 import { FIXTURE_NAMES, FIXTURES, expectedIds } from "../helpers.js";
 
-interface PplExpected { seqlen: number; stream_length: number; nsamples: number; window_losses: number[]; ppl: number }
+interface PplExpected {
+  seqlen: number;
+  stream_length: number;
+  nsamples: number;
+  window_losses: number[];
+  ppl: number;
+}
 const pplExpected = (f: string) =>
   (JSON.parse(readFileSync(join(FIXTURES, f, "expected.json"), "utf8")) as { perplexity: PplExpected }).perplexity;
 
@@ -62,7 +68,9 @@ describe("perplexity arithmetic and resume", () => {
       expect(resumed.windowLosses[0]).toBe(1);
       expect(Math.abs(resumed.windowLosses[2]! - exp.window_losses[2]!)).toBeLessThan(1e-4);
       // A state file from another stream is refused with a message naming it.
-      await expect(perplexity(model, ids.slice(1), { seqlen: 32, resumeFile: state })).rejects.toThrow(/state\.json: resume file was written for another run/);
+      await expect(perplexity(model, ids.slice(1), { seqlen: 32, resumeFile: state })).rejects.toThrow(
+        /state\.json: resume file was written for another run/,
+      );
       const ac = new AbortController();
       ac.abort(new Error("stop"));
       await expect(perplexity(model, ids, { seqlen: 32, signal: ac.signal })).rejects.toThrow("stop");
@@ -78,7 +86,13 @@ describe("perplexity arithmetic and resume", () => {
     expect(seen.at(-1)).toMatchObject({ done: 3, total: 3, tokensThisRun: 96 });
     expect(Number.isNaN(seen[0]!.ppl)).toBe(true); // before the first window finishes
     let written = "";
-    const stream = { isTTY: true, write: (s: string) => { written += s; return true; } } as unknown as NodeJS.WritableStream;
+    const stream = {
+      isTTY: true,
+      write: (s: string) => {
+        written += s;
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream;
     const line = createProgress({ label: "ppl", total: 3, unit: "windows", stream });
     line.update(1, "ppl 1.5");
     line.done();

@@ -15,7 +15,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** A copy of the default model whose generation_config.json asks to sample. */
 const sampling = join(tmp, "sampling");
 cpSync(defaultModel, sampling, { recursive: true });
-writeFileSync(join(sampling, "generation_config.json"), JSON.stringify({ do_sample: true, temperature: 0.7, top_p: 0.9, bos_token_id: 1, eos_token_id: 2 }));
+writeFileSync(
+  join(sampling, "generation_config.json"),
+  JSON.stringify({ do_sample: true, temperature: 0.7, top_p: 0.9, bos_token_id: 1, eos_token_id: 2 }),
+);
 const PROMPT = [1, 450, 1024];
 
 describe("samplingDefaults (generation_config.json)", () => {
@@ -23,8 +26,12 @@ describe("samplingDefaults (generation_config.json)", () => {
     expect(samplingDefaults(undefined)).toEqual({ temperature: 0 });
     expect(samplingDefaults({ temperature: 0.6, top_p: 0.9 })).toEqual({ temperature: 0 });
     expect(samplingDefaults({ do_sample: true })).toEqual({ temperature: 1, topK: 50, topP: 1 });
-    expect(samplingDefaults({ do_sample: true, temperature: 0.7, top_k: 0, top_p: 0.9, repetition_penalty: 1.1 }))
-      .toEqual({ temperature: 0.7, topK: 0, topP: 0.9, repetitionPenalty: 1.1 });
+    expect(samplingDefaults({ do_sample: true, temperature: 0.7, top_k: 0, top_p: 0.9, repetition_penalty: 1.1 })).toEqual({
+      temperature: 0.7,
+      topK: 0,
+      topP: 0.9,
+      repetitionPenalty: 1.1,
+    });
     expect(() => samplingDefaults({ do_sample: true, top_p: 2 }, "g.json")).toThrow(/g\.json: topP must be in \(0, 1\]/);
   });
 });
@@ -82,7 +89,12 @@ describe("Generation.result", () => {
 
     const gen2 = generate(model, PROMPT, { maxNewTokens: 6, eosTokenId: null });
     const seen2: number[] = [];
-    const [r2] = await Promise.all([gen2.result, (async () => { for await (const s of gen2) seen2.push(s.id); })()]);
+    const [r2] = await Promise.all([
+      gen2.result,
+      (async () => {
+        for await (const s of gen2) seen2.push(s.id);
+      })(),
+    ]);
     expect(r2.ids).toEqual(seen2);
     expect(seen2).toEqual(seen);
   });

@@ -24,14 +24,30 @@ export async function availableBackends(): Promise<BackendName[]> {
 /** A small config with the given overrides (vocab 32, width 16, 2 layers, GQA 4/2 heads of 4). */
 export function tinyConfig(o: Partial<MobileLLMConfig> = {}): MobileLLMConfig {
   return {
-    vocabSize: 32, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 4,
-    maxPositions: 64, rmsNormEps: 1e-5, ropeTheta: 10000, shareEmbedding: true, layerSharing: false,
-    bosTokenId: 1, eosTokenId: 2, ...o,
+    vocabSize: 32,
+    hiddenSize: 16,
+    intermediateSize: 24,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 4,
+    maxPositions: 64,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    shareEmbedding: true,
+    layerSharing: false,
+    bosTokenId: 1,
+    eosTokenId: 2,
+    ...o,
   };
 }
 
 /** A MobileLLM with random weights on a backend. */
-export async function randomModel(c: MobileLLMConfig, backend: BackendName = "ts", options: ModelOptions & { dtype?: DType; seed?: number } = {}): Promise<MobileLLM> {
+export async function randomModel(
+  c: MobileLLMConfig,
+  backend: BackendName = "ts",
+  options: ModelOptions & { dtype?: DType; seed?: number } = {},
+): Promise<MobileLLM> {
   const k = await createKernels(backend);
   const { dtype, seed, ...modelOptions } = options;
   return new MobileLLM(c, k, randomWeights(c, k, { dtype: dtype ?? "f32", seed: seed ?? 1 }), modelOptions);
@@ -48,7 +64,10 @@ export function scriptedModel(script: number[], V: number, eosTokenId = 2, maxP 
     config: tinyConfig({ vocabSize: V, eosTokenId, maxPositions: maxP }),
     cache: { length: 0, maxP, kPKVDh: [], vPKVDh: [] },
     feeds: 0,
-    reset() { m.cache.length = 0; next = 0; },
+    reset() {
+      m.cache.length = 0;
+      next = 0;
+    },
     feed(ids: ArrayLike<number>) {
       m.feeds++;
       m.cache.length += ids.length;
@@ -94,7 +113,8 @@ export function streamingByteCodec(words: string[] = []) {
     createDecodeStream() {
       const utf8 = new TextDecoder();
       return {
-        push: (id: number) => (id === 2 ? "" : utf8.decode(id < 256 ? Uint8Array.of(id) : new TextEncoder().encode(words[id - 256]!), { stream: true })),
+        push: (id: number) =>
+          id === 2 ? "" : utf8.decode(id < 256 ? Uint8Array.of(id) : new TextEncoder().encode(words[id - 256]!), { stream: true }),
         flush: () => utf8.decode(),
       };
     },

@@ -105,7 +105,7 @@ describe("filters on hand-made logits", () => {
 
   it("min-p keeps tokens with p >= minP · max p", () => {
     expect(support(new Sampler(5, { minP: 0.25 }).distribution(logits))).toEqual([1, 3, 4]); // >= 0.125
-    expect(support(new Sampler(5, { minP: 0.41 }).distribution(logits))).toEqual([1]);       // >= 0.205
+    expect(support(new Sampler(5, { minP: 0.41 }).distribution(logits))).toEqual([1]); // >= 0.205
     expect(support(new Sampler(5, { minP: 0.05 }).distribution(logits))).toEqual([0, 1, 2, 3, 4]);
   });
 
@@ -118,7 +118,8 @@ describe("filters on hand-made logits", () => {
 
   it("temperature sharpens or flattens the softmax", () => {
     const p = new Sampler(5, { temperature: 0.5 }).distribution(logits);
-    const sq = probs.map((q) => q * q), z = sq.reduce((a, b) => a + b, 0);
+    const sq = probs.map((q) => q * q),
+      z = sq.reduce((a, b) => a + b, 0);
     p.forEach((v, i) => expect(v).toBeCloseTo(sq[i]! / z, 6));
   });
 
@@ -141,10 +142,11 @@ describe("filters on hand-made logits", () => {
     expect(Array.from(seen)).toEqual([0, 0, 0, 0, 0]); // scratch left clean
     // Through the sampler: greedy switches away from the penalized best token.
     const s = new Sampler(5, { temperature: 0, repetitionPenalty: 1.6 });
-    expect(s.sample(Float32Array.of(0, 3, 2, 0, 0), [1])).toBe(2);    // 3 / 1.6 < 2
+    expect(s.sample(Float32Array.of(0, 3, 2, 0, 0), [1])).toBe(2); // 3 / 1.6 < 2
     expect(s.sample(Float32Array.of(0, 3, 2, 0, 0), [4, 4])).toBe(1);
     const p = new Sampler(3, { repetitionPenalty: 2 }).distribution(Float32Array.of(2, -1, 1), [0, 1]);
-    const e = [Math.exp(1), Math.exp(-2), Math.exp(1)], z = e[0]! + e[1]! + e[2]!;
+    const e = [Math.exp(1), Math.exp(-2), Math.exp(1)],
+      z = e[0]! + e[1]! + e[2]!;
     p.forEach((v, i) => expect(v).toBeCloseTo(e[i]! / z, 6));
   });
 });
@@ -160,41 +162,53 @@ describe("the optimized pipeline equals the reference pipeline (fast-check)", ()
       repetitionPenalty: fc.constantFrom(1, 1.3, 0.8),
       context: fc.array(fc.nat({ max: 299 }), { maxLength: 20 }),
     });
-    fc.assert(fc.property(settings, (s) => {
-      const V = s.logits.length;
-      const context = s.context.filter((id) => id < V);
-      const { logits, context: _c, ...o } = s;
-      const got = new Sampler(V, o).distribution(Float32Array.from(logits), context);
-      const want = referenceDistribution(Array.from(Float32Array.from(logits)), o, context);
-      // Same float operations in the same order: the same kept set and probabilities.
-      expect(Math.max(...want.map((w, i) => Math.abs(w - got[i]!)))).toBeLessThan(1e-12);
-    }), { numRuns: 400, seed: 424242 });
+    fc.assert(
+      fc.property(settings, (s) => {
+        const V = s.logits.length;
+        const context = s.context.filter((id) => id < V);
+        const { logits, context: _c, ...o } = s;
+        const got = new Sampler(V, o).distribution(Float32Array.from(logits), context);
+        const want = referenceDistribution(Array.from(Float32Array.from(logits)), o, context);
+        // Same float operations in the same order: the same kept set and probabilities.
+        expect(Math.max(...want.map((w, i) => Math.abs(w - got[i]!)))).toBeLessThan(1e-12);
+      }),
+      { numRuns: 400, seed: 424242 },
+    );
   });
 
   it("top-p's bisection keeps the set the plain sort-based filter keeps, on large flat vocabularies (fast-check)", () => {
     // Logits in a narrow range over thousands of ids: far more than 64 candidates, so splitTopP
     // bisects before sorting its band.
     const settings = fc.record({
-      V: fc.integer({ min: 65, max: 5000 }), seed: fc.nat(), spread: fc.constantFrom(0.01, 0.5, 2, 6),
-      topP: fc.constantFrom(0.99, 0.95, 0.9, 0.5, 0.2, 0.01), minP: fc.constantFrom(0, 0, 0.001, 0.2),
+      V: fc.integer({ min: 65, max: 5000 }),
+      seed: fc.nat(),
+      spread: fc.constantFrom(0.01, 0.5, 2, 6),
+      topP: fc.constantFrom(0.99, 0.95, 0.9, 0.5, 0.2, 0.01),
+      minP: fc.constantFrom(0, 0, 0.001, 0.2),
       ties: fc.boolean(),
     });
-    fc.assert(fc.property(settings, ({ V, seed, spread, topP, minP, ties }) => {
-      const g = new Mulberry32(seed);
-      const logits = Float32Array.from({ length: V }, () => (ties ? Math.floor(g.next() * 8) / 8 : g.next()) * spread);
-      const got = new Sampler(V, { topP, minP, seed: 1 }).distribution(logits);
-      const want = referenceDistribution(Array.from(logits), { temperature: 1, topK: 0, topP, minP, repetitionPenalty: 1 }, []);
-      expect(support(got)).toEqual(support(Float64Array.from(want)));
-      expect(Math.max(...want.map((w, i) => Math.abs(w - got[i]!)))).toBeLessThan(1e-12);
-    }), { numRuns: 150, seed: 1818 });
+    fc.assert(
+      fc.property(settings, ({ V, seed, spread, topP, minP, ties }) => {
+        const g = new Mulberry32(seed);
+        const logits = Float32Array.from({ length: V }, () => (ties ? Math.floor(g.next() * 8) / 8 : g.next()) * spread);
+        const got = new Sampler(V, { topP, minP, seed: 1 }).distribution(logits);
+        const want = referenceDistribution(Array.from(logits), { temperature: 1, topK: 0, topP, minP, repetitionPenalty: 1 }, []);
+        expect(support(got)).toEqual(support(Float64Array.from(want)));
+        expect(Math.max(...want.map((w, i) => Math.abs(w - got[i]!)))).toBeLessThan(1e-12);
+      }),
+      { numRuns: 150, seed: 1818 },
+    );
   });
 
   it("kthLargest agrees with sorting", () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 60 }), fc.nat(), (xs, k0) => {
-      const k = 1 + (k0 % xs.length);
-      const a = Float32Array.from(xs);
-      expect(kthLargest(a, a.length, k)).toBe([...xs].sort((p, q) => q - p)[k - 1]);
-    }), { numRuns: 500, seed: 7 });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 60 }), fc.nat(), (xs, k0) => {
+        const k = 1 + (k0 % xs.length);
+        const a = Float32Array.from(xs);
+        expect(kthLargest(a, a.length, k)).toBe([...xs].sort((p, q) => q - p)[k - 1]);
+      }),
+      { numRuns: 500, seed: 7 },
+    );
   });
 });
 
@@ -235,7 +249,8 @@ describe("reproducibility and frequencies", () => {
   });
 
   it("top-k never emits a token outside the k best on a large vocabulary", () => {
-    const V = 1000, rng = new Mulberry32(3);
+    const V = 1000,
+      rng = new Mulberry32(3);
     const x = Float32Array.from({ length: V }, () => rng.next() * 4);
     const best = new Set([...x.keys()].sort((a, b) => x[b]! - x[a]!).slice(0, 10));
     const s = new Sampler(V, { topK: 10, seed: 1 });

@@ -67,10 +67,14 @@ describe("streaming text from byte pieces", () => {
 
   it("flushes an incomplete character at the end as U+FFFD (what decode gives)", async () => {
     const [a, b] = bytesOf("€");
-    const steps = await collect(generate(scriptedModel([0x41, a!, b!], 300), [1], { tokenizer: byteCodec(), maxNewTokens: 3, temperature: 0 }));
+    const steps = await collect(
+      generate(scriptedModel([0x41, a!, b!], 300), [1], { tokenizer: byteCodec(), maxNewTokens: 3, temperature: 0 }),
+    );
     expect(steps.map((s) => s.text)).toEqual(["A", "", "\uFFFD"]);
     // ... also when EOS comes right after the unfinished character
-    const eos = await collect(generate(scriptedModel([0x41, a!, 2], 300), [1], { tokenizer: byteCodec(), maxNewTokens: 9, temperature: 0 }));
+    const eos = await collect(
+      generate(scriptedModel([0x41, a!, 2], 300), [1], { tokenizer: byteCodec(), maxNewTokens: 9, temperature: 0 }),
+    );
     expect(eos.map((s) => s.text)).toEqual(["A", "", "\uFFFD"]);
   });
 
@@ -104,7 +108,12 @@ describe("stop strings", () => {
   it("generation stops at a stop string spanning tokens; the output never contains it", async () => {
     const words = ["Hi", " there", ".\n", "\nUs", "er:", " more"];
     const script = [256, 257, 258, 259, 260, 261, 261, 261];
-    const gen = generate(scriptedModel(script, 300), [1], { tokenizer: byteCodec(words), maxNewTokens: 20, stop: ["\n\nUser:"], temperature: 0 });
+    const gen = generate(scriptedModel(script, 300), [1], {
+      tokenizer: byteCodec(words),
+      maxNewTokens: 20,
+      stop: ["\n\nUser:"],
+      temperature: 0,
+    });
     const steps = await collect(gen);
     const result = await gen.result;
     expect(result.stopReason).toBe("stop");
@@ -116,7 +125,12 @@ describe("stop strings", () => {
 
   it("text held back for a stop string that never comes is emitted at the end", async () => {
     const words = ["a", "b", "#"];
-    const gen = generate(scriptedModel([256, 258, 258], 300), [1], { tokenizer: byteCodec(words), maxNewTokens: 3, stop: "###", temperature: 0 });
+    const gen = generate(scriptedModel([256, 258, 258], 300), [1], {
+      tokenizer: byteCodec(words),
+      maxNewTokens: 3,
+      stop: "###",
+      temperature: 0,
+    });
     const steps = await collect(gen);
     expect(steps.map((s) => s.text)).toEqual(["a", "", "##"]);
     expect((await gen.result).stopReason).toBe("length");
@@ -137,10 +151,15 @@ describe("ending a generation", () => {
     const model = await randomModel(tinyConfig({ maxPositions: 4096 }));
     const controller = new AbortController();
     const gen = generate(model, [1, 5, 9], { maxNewTokens: 4000, eosTokenId: null, seed: 1, signal: controller.signal });
-    let n = 0, atAbort = -1;
+    let n = 0,
+      atAbort = -1;
     for await (const _step of gen) {
       n++;
-      if (n === 20) setTimeout(() => { atAbort = n; controller.abort(); }, 0);
+      if (n === 20)
+        setTimeout(() => {
+          atAbort = n;
+          controller.abort();
+        }, 0);
     }
     const result = await gen.result;
     expect(result.stopReason).toBe("abort");
@@ -169,7 +188,9 @@ describe("ending a generation", () => {
     await expect(generate(model, [1], { temperature: 0 }).complete()).rejects.toThrow(/already running a generation/);
     await it1.return!();
     expect(await first.result).toMatchObject({ stopReason: "abort", generatedTokens: 1 });
-    expect(await generate(model, [1], { maxNewTokens: 2, eosTokenId: null, temperature: 0 }).complete()).toMatchObject({ generatedTokens: 2 });
+    expect(await generate(model, [1], { maxNewTokens: 2, eosTokenId: null, temperature: 0 }).complete()).toMatchObject({
+      generatedTokens: 2,
+    });
   });
 
   it("the repetition penalty sees the prompt and every generated id", async () => {

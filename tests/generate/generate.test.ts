@@ -14,7 +14,8 @@ const backends = await availableBackends();
 
 /** Largest difference between the cached logits of prefill + one decode step per id and forward(all). */
 function cacheVsFull(model: MobileLLM, promptIds: number[], newIds: number[]): number {
-  const V = model.config.vocabSize, all = [...promptIds, ...newIds];
+  const V = model.config.vocabSize,
+    all = [...promptIds, ...newIds];
   const full = model.forward(all);
   model.reset();
   const P = promptIds.length;
@@ -71,14 +72,14 @@ describe.each(backends)("generation with the KV cache (%s backend)", (backend) =
     const shape = fc.record({
       layers: fc.integer({ min: 1, max: 3 }),
       kvHeads: fc.integer({ min: 1, max: 3 }),
-      group: fc.integer({ min: 1, max: 3 }),        // query heads per kv head: 1 = MHA, > 1 = GQA
+      group: fc.integer({ min: 1, max: 3 }), // query heads per kv head: 1 = MHA, > 1 = GQA
       halfDh: fc.integer({ min: 1, max: 5 }),
-      hidden: fc.integer({ min: 3, max: 23 }),       // odd widths too; head_dim need not divide it
+      hidden: fc.integer({ min: 3, max: 23 }), // odd widths too; head_dim need not divide it
       ffn: fc.integer({ min: 1, max: 29 }),
       vocab: fc.integer({ min: 3, max: 41 }),
       layerSharing: fc.boolean(),
-      order: fc.constantFrom("immediate", "repeat_all", "reverse"),  // with layerSharing (§2.3)
-      ffnType: fc.constantFrom("swiglu", "relu"),                   // §2.2.1
+      order: fc.constantFrom("immediate", "repeat_all", "reverse"), // with layerSharing (§2.3)
+      ffnType: fc.constantFrom("swiglu", "relu"), // §2.2.1
       shareEmbedding: fc.boolean(),
       maxChunk: fc.integer({ min: 1, max: 9 }),
       seed: fc.integer({ min: 0, max: 1e6 }),
@@ -86,28 +87,44 @@ describe.each(backends)("generation with the KV cache (%s backend)", (backend) =
       newTokens: fc.integer({ min: 1, max: 8 }),
       temperature: fc.constantFrom(0, 1),
     });
-    await fc.assert(fc.asyncProperty(shape, async (s) => {
-      const config = tinyConfig({
-        vocabSize: s.vocab, hiddenSize: s.hidden, intermediateSize: s.ffn, numLayers: s.layers,
-        numHeads: s.kvHeads * s.group, numKvHeads: s.kvHeads, headDim: 2 * s.halfDh, maxPositions: 24,
-        layerSharing: s.layerSharing, shareEmbedding: s.shareEmbedding, eosTokenId: 0,
-        ...(s.ffnType === "relu" ? { ffnType: "relu" as const } : {}),
-        ...(s.layerSharing && s.order !== "immediate" ? { layerSharingOrder: s.order } : {}),
-      });
-      const model = await randomModel(config, backend, { maxChunk: s.maxChunk, seed: s.seed });
-      const promptIds = Array.from({ length: s.promptLength }, (_, i) => (s.seed + 7 * i) % s.vocab);
-      const result = await generate(model, promptIds, {
-        maxNewTokens: s.newTokens, temperature: s.temperature, seed: s.seed, eosTokenId: null,
-      }).complete();
-      expect(result.ids.length).toBe(s.newTokens);
-      if (s.temperature === 0) { // greedy ids are the argmax of the full re-run's rows
-        const V = s.vocab, full = model.forward([...promptIds, ...result.ids]);
-        result.ids.forEach((id, i) => {
-          const row = full.subarray((s.promptLength - 1 + i) * V, (s.promptLength + i) * V);
-          expect(row[id]).toBe(Math.max(...row));
+    await fc.assert(
+      fc.asyncProperty(shape, async (s) => {
+        const config = tinyConfig({
+          vocabSize: s.vocab,
+          hiddenSize: s.hidden,
+          intermediateSize: s.ffn,
+          numLayers: s.layers,
+          numHeads: s.kvHeads * s.group,
+          numKvHeads: s.kvHeads,
+          headDim: 2 * s.halfDh,
+          maxPositions: 24,
+          layerSharing: s.layerSharing,
+          shareEmbedding: s.shareEmbedding,
+          eosTokenId: 0,
+          ...(s.ffnType === "relu" ? { ffnType: "relu" as const } : {}),
+          ...(s.layerSharing && s.order !== "immediate" ? { layerSharingOrder: s.order } : {}),
         });
-      }
-      expect(cacheVsFull(model, promptIds, result.ids)).toBeLessThan(1e-4);
-    }), { numRuns: 60, seed: 20260424 });
+        const model = await randomModel(config, backend, { maxChunk: s.maxChunk, seed: s.seed });
+        const promptIds = Array.from({ length: s.promptLength }, (_, i) => (s.seed + 7 * i) % s.vocab);
+        const result = await generate(model, promptIds, {
+          maxNewTokens: s.newTokens,
+          temperature: s.temperature,
+          seed: s.seed,
+          eosTokenId: null,
+        }).complete();
+        expect(result.ids.length).toBe(s.newTokens);
+        if (s.temperature === 0) {
+          // greedy ids are the argmax of the full re-run's rows
+          const V = s.vocab,
+            full = model.forward([...promptIds, ...result.ids]);
+          result.ids.forEach((id, i) => {
+            const row = full.subarray((s.promptLength - 1 + i) * V, (s.promptLength + i) * V);
+            expect(row[id]).toBe(Math.max(...row));
+          });
+        }
+        expect(cacheVsFull(model, promptIds, result.ids)).toBeLessThan(1e-4);
+      }),
+      { numRuns: 60, seed: 20260424 },
+    );
   });
 });

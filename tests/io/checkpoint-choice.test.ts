@@ -8,7 +8,6 @@ import { encodeSafetensors, loadModel, type FileDType } from "../../src/index.js
 import { readSafetensors } from "./pytorch-helpers.js";
 import { expected, expectedIds, FIXTURE_NAMES, FIXTURES, maxAbsDiff } from "../helpers.js";
 
-
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-choice-"));
 
 describe.each(FIXTURE_NAMES)("%s pytorch_model.bin", (fixture) => {
@@ -21,12 +20,17 @@ describe.each(FIXTURE_NAMES)("%s pytorch_model.bin", (fixture) => {
   it("holds weights bit-identical to model.fp16.safetensors", async () => {
     const bin = await loadModel(join(FIXTURES, fixture), { backend: "ts", weights: "pytorch_model.bin" });
     const st = await loadModel(join(FIXTURES, fixture), { backend: "ts", weights: "model.fp16.safetensors" });
-    const a = bin.namedWeights(), b = st.namedWeights();
+    const a = bin.namedWeights(),
+      b = st.namedWeights();
     expect([...a.keys()]).toEqual([...b.keys()]);
     for (const [name, w] of a) {
-      const x = "data" in w ? w.data : w, y = (b.get(name)! as typeof w);
+      const x = "data" in w ? w.data : w,
+        y = b.get(name)! as typeof w;
       const yData = "data" in y ? y.data : y;
-      expect(Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(yData.buffer, yData.byteOffset, yData.byteLength)), name).toBe(true);
+      expect(
+        Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(yData.buffer, yData.byteOffset, yData.byteLength)),
+        name,
+      ).toBe(true);
     }
   });
 });
@@ -47,7 +51,8 @@ describe("choosing the weights file", () => {
 
   /** The hub's converted MobileLLM safetensors: every tensor but the embedding. */
   function withoutEmbedding(): Uint8Array {
-    const parts = [...readSafetensors(join(GQA, "model.fp16.safetensors"))].filter(([name]) => name !== "model.embed_tokens.weight")
+    const parts = [...readSafetensors(join(GQA, "model.fp16.safetensors"))]
+      .filter(([name]) => name !== "model.embed_tokens.weight")
       .map(([name, t]) => ({ name, dtype: t.dtype as FileDType, shape: t.shape, bytes: t.bytes }));
     return Buffer.concat(encodeSafetensors(parts));
   }
@@ -70,15 +75,21 @@ describe("choosing the weights file", () => {
 
   it("with only the incomplete safetensors, the error names the tensor and points to pytorch_model.bin", async () => {
     const dir = folder("only-defect", { "model.safetensors": withoutEmbedding() });
-    await expect(loadModel(dir, { backend: "ts" })).rejects.toThrowError(/missing required tensor "model.embed_tokens.weight".*pytorch_model\.bin/);
+    await expect(loadModel(dir, { backend: "ts" })).rejects.toThrowError(
+      /missing required tensor "model.embed_tokens.weight".*pytorch_model\.bin/,
+    );
   });
 
   it("loads a sharded pytorch checkpoint through its index", async () => {
     const dir = folder("sharded", { "pytorch_model-00001-of-00001.bin": "pytorch_model.bin" });
     const names = [...readSafetensors(join(GQA, "model.safetensors")).keys()];
-    writeFileSync(join(dir, "pytorch_model.bin.index.json"), JSON.stringify({
-      metadata: {}, weight_map: Object.fromEntries(names.map((n) => [n, "pytorch_model-00001-of-00001.bin"])),
-    }));
+    writeFileSync(
+      join(dir, "pytorch_model.bin.index.json"),
+      JSON.stringify({
+        metadata: {},
+        weight_map: Object.fromEntries(names.map((n) => [n, "pytorch_model-00001-of-00001.bin"])),
+      }),
+    );
     const model = await loadModel(dir, { backend: "ts" });
     expect(maxAbsDiff(model.forward(expectedIds("tiny-gqa", "input_ids")), expected("tiny-gqa", "logits_fp16"))).toBeLessThan(1e-4);
   });

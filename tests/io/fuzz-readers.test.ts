@@ -11,11 +11,27 @@ import { TESTS_DIR } from "../helpers.js";
 
 describe("reader fuzz (short)", () => {
   it("zero raw errors, zero hangs, at most 256 MB allocated by any case of under 1 MB", () => {
-    const out = execFileSync(process.execPath, ["bench/fuzz.mjs", "--quick", "--json", "--cases", "80"],
-      { cwd: resolve(TESTS_DIR, ".."), encoding: "utf8", maxBuffer: 1 << 26 }).trim().split("\n").pop()!;
+    const out = execFileSync(process.execPath, ["bench/fuzz.mjs", "--quick", "--json", "--cases", "80"], {
+      cwd: resolve(TESTS_DIR, ".."),
+      encoding: "utf8",
+      maxBuffer: 1 << 26,
+    })
+      .trim()
+      .split("\n")
+      .pop()!;
     const summary = JSON.parse(out) as {
-      rows: { reader: string; cases: number; loaded: number; refused: number; raw: number; hangs: number; maxAllocatedMB: number; peakRssMB: number }[];
-      raw: string[]; hangs: string[];
+      rows: {
+        reader: string;
+        cases: number;
+        loaded: number;
+        refused: number;
+        raw: number;
+        hangs: number;
+        maxAllocatedMB: number;
+        peakRssMB: number;
+      }[];
+      raw: string[];
+      hangs: string[];
     };
     expect(summary.raw).toEqual([]);
     expect(summary.hangs).toEqual([]);

@@ -36,7 +36,8 @@ function syntheticTokenizer(V: number): Tokenizer {
     { piece: "<s>", score: 0, type: PieceType.CONTROL },
     { piece: "</s>", score: 0, type: PieceType.CONTROL },
   ];
-  for (let b = 0; b < 256; b++) pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, score: 0, type: PieceType.BYTE });
+  for (let b = 0; b < 256; b++)
+    pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, score: 0, type: PieceType.BYTE });
   for (let i = 0; pieces.length < V; i++) pieces.push({ piece: `\u2581t${i}`, score: -i, type: PieceType.NORMAL });
   const trainerSpec = { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V, byteFallback: true };
   const normalizerSpec = { ...defaultNormalizerSpec(), name: "identity" };
@@ -46,7 +47,7 @@ function syntheticTokenizer(V: number): Tokenizer {
 /** Write `folder` as GGUF in `dtype` and return the path and our model loaded the same way. */
 async function exportGguf(folder: string, dtype: "f32" | "f16" | "q8_0" | "q4_0", tokenizer?: Tokenizer) {
   const ours = await loadModel(folder, { dtype });
-  const tok = tokenizer ?? await loadTokenizer(folder);
+  const tok = tokenizer ?? (await loadTokenizer(folder));
   const { metadata, tensors } = ggufFromModel(ours, tok);
   const file = join(dir, `${folder.split("/").pop()}-${dtype}.gguf`);
   writeGguf(file, metadata, tensors);
@@ -82,7 +83,8 @@ describe.skipIf(!llamaCpp)(`GGUF export read by llama.cpp (node-llama-cpp)${llam
     expect(Array.from(model.tokenize(text, false))).toEqual(tok.encode(text, { addBos: false }));
     await model.dispose();
     const prompt = tok.encode("ROMEO:", { addBos: true });
-    const theirs = await llamaGreedy(file, prompt, 32), mine = await oursGreedy(ours, prompt, 32);
+    const theirs = await llamaGreedy(file, prompt, 32),
+      mine = await oursGreedy(ours, prompt, 32);
     const at = mine.findIndex((id, i) => id !== theirs[i]);
     if (at < 0 || dtype !== "q4_0") {
       expect(theirs).toEqual(mine);
@@ -92,26 +94,34 @@ describe.skipIf(!llamaCpp)(`GGUF export read by llama.cpp (node-llama-cpp)${llam
     // so a near-tie may break either way; where the two greedy runs part, our own logits for the two
     // candidates must be within q4_0's rounding of each other (one step of ours, teacher-forced).
     const logitsTV = ours.forward([...prompt, ...mine.slice(0, at)]);
-    const V = ours.config.vocabSize, last = logitsTV.subarray(logitsTV.length - V);
+    const V = ours.config.vocabSize,
+      last = logitsTV.subarray(logitsTV.length - V);
     const gap = Math.abs(last[mine[at]!]! - last[theirs[at]!]!);
     expect(gap, `greedy ids part at step ${at} (${mine[at]} vs ${theirs[at]}), logit gap ${gap}`).toBeLessThan(0.05);
   });
 
-  it.each(["tiny-gqa", "tiny-ls", "tiny-mha-unshared"])("fixture %s as f32 (tiny-ls unrolled): llama.cpp's greedy ids are PyTorch's", async (fixture) => {
-    const folder = join(FIXTURES, fixture);
-    const V = JSON.parse(readFileSync(join(folder, "config.json"), "utf8")).vocab_size as number;
-    const { file } = await exportGguf(folder, "f32", syntheticTokenizer(V));
-    const input = expectedIds(fixture, "input_ids"), greedy = expectedIds(fixture, "greedy_ids");
-    expect(await llamaGreedy(file, input, greedy.length)).toEqual(greedy);
-  });
+  it.each(["tiny-gqa", "tiny-ls", "tiny-mha-unshared"])(
+    "fixture %s as f32 (tiny-ls unrolled): llama.cpp's greedy ids are PyTorch's",
+    async (fixture) => {
+      const folder = join(FIXTURES, fixture);
+      const V = JSON.parse(readFileSync(join(folder, "config.json"), "utf8")).vocab_size as number;
+      const { file } = await exportGguf(folder, "f32", syntheticTokenizer(V));
+      const input = expectedIds(fixture, "input_ids"),
+        greedy = expectedIds(fixture, "greedy_ids");
+      expect(await llamaGreedy(file, input, greedy.length)).toEqual(greedy);
+    },
+  );
 
   const text = join(SHARED, "data", "tinyshakespeare.txt");
-  it.skipIf(!llamaCpp || !existsSync(text))("q4_0 perplexity of the default model equals llama.cpp's within 0.1% (first 40 windows of 128)", async () => {
-    const raw = readFileSync(text, "utf8");
-    const { file, ours, tok } = await exportGguf(DEFAULT_MODEL, "q4_0");
-    const ids = tok.encode(raw.slice(raw.indexOf("\n", Math.floor(raw.length * 0.9)) + 1), { addBos: true }).slice(0, 40 * 128);
-    const mine = (await perplexity(ours, ids, { seqlen: 128 })).ppl;
-    const theirs = await llamaPerplexity(llamaCpp, file, ids, 128);
-    expect(Math.abs(theirs / mine - 1)).toBeLessThan(1e-3);
-  });
+  it.skipIf(!llamaCpp || !existsSync(text))(
+    "q4_0 perplexity of the default model equals llama.cpp's within 0.1% (first 40 windows of 128)",
+    async () => {
+      const raw = readFileSync(text, "utf8");
+      const { file, ours, tok } = await exportGguf(DEFAULT_MODEL, "q4_0");
+      const ids = tok.encode(raw.slice(raw.indexOf("\n", Math.floor(raw.length * 0.9)) + 1), { addBos: true }).slice(0, 40 * 128);
+      const mine = (await perplexity(ours, ids, { seqlen: 128 })).ppl;
+      const theirs = await llamaPerplexity(llamaCpp, file, ids, 128);
+      expect(Math.abs(theirs / mine - 1)).toBeLessThan(1e-3);
+    },
+  );
 });

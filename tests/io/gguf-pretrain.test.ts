@@ -18,23 +18,72 @@ describe("pretrain --export model.gguf", () => {
     const corpus = join(tmp, "corpus.txt");
     writeFileSync(corpus, Array.from({ length: 120 }, (_, i) => `ROMEO ${i}: what light through yonder window breaks?`).join("\n") + "\n");
     const cfg = join(tmp, "config.json");
-    writeFileSync(cfg, JSON.stringify({
-      model_type: "mobilellm", vocab_size: 800, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
-      num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 64,
-    }));
-    expect((await cli(["prepare", "--tokenizer", tok, "--input", corpus, "--out", join(tmp, "data"), "--seq-len", "32", "--split", "train"])).code).toBe(0);
-    const out = join(tmp, "run"), gguf = join(tmp, "final-q8_0.gguf");
-    const bad = await cli(["pretrain", "--config", cfg, "--data", join(tmp, "data"), "--out", out, "--steps", "2", "--export", gguf, "--export-dtype", "q5_0"]);
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        model_type: "mobilellm",
+        vocab_size: 800,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        max_position_embeddings: 64,
+      }),
+    );
+    expect(
+      (await cli(["prepare", "--tokenizer", tok, "--input", corpus, "--out", join(tmp, "data"), "--seq-len", "32", "--split", "train"]))
+        .code,
+    ).toBe(0);
+    const out = join(tmp, "run"),
+      gguf = join(tmp, "final-q8_0.gguf");
+    const bad = await cli([
+      "pretrain",
+      "--config",
+      cfg,
+      "--data",
+      join(tmp, "data"),
+      "--out",
+      out,
+      "--steps",
+      "2",
+      "--export",
+      gguf,
+      "--export-dtype",
+      "q5_0",
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--export-dtype must be f16, bf16, f32, q8_0 or q4_0 for a \.gguf export/);
-    const r = await cli(["pretrain", "--config", cfg, "--data", join(tmp, "data"), "--out", out, "--steps", "2", "--batch-size", "2", "--seq-len", "32",
-      "--tokenizer", tok, "--export", gguf, "--export-dtype", "q8_0"]);
+    const r = await cli([
+      "pretrain",
+      "--config",
+      cfg,
+      "--data",
+      join(tmp, "data"),
+      "--out",
+      out,
+      "--steps",
+      "2",
+      "--batch-size",
+      "2",
+      "--seq-len",
+      "32",
+      "--tokenizer",
+      tok,
+      "--export",
+      gguf,
+      "--export-dtype",
+      "q8_0",
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/wrote .*final-q8_0\.gguf: GGUF v3, llama, q8_0/);
-    const fromGguf = await loadModel(gguf), fromRun = await loadModel(join(out, "checkpoint-2"), { dtype: "q8_0" });
+    const fromGguf = await loadModel(gguf),
+      fromRun = await loadModel(join(out, "checkpoint-2"), { dtype: "q8_0" });
     expect(fromGguf.weights.layers[0]!.wqQD.dtype).toBe("q8_0");
     const ids = [1, 40, 41, 42, 300, 799];
     expect(maxAbsDiff(fromGguf.forward(ids), fromRun.forward(ids))).toBe(0);
-    expect((await loadTokenizer(gguf)).encode("ROMEO: what light", { addBos: true })).toEqual((await loadTokenizer(tok)).encode("ROMEO: what light", { addBos: true }));
+    expect((await loadTokenizer(gguf)).encode("ROMEO: what light", { addBos: true })).toEqual(
+      (await loadTokenizer(tok)).encode("ROMEO: what light", { addBos: true }),
+    );
   });
 });

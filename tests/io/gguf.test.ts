@@ -20,12 +20,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function tinyTokenizer(V: number): Tokenizer {
   const pieces: SentencePiece[] = [
-    { piece: "<unk>", score: 0, type: PieceType.UNKNOWN }, { piece: "<s>", score: 0, type: PieceType.CONTROL },
+    { piece: "<unk>", score: 0, type: PieceType.UNKNOWN },
+    { piece: "<s>", score: 0, type: PieceType.CONTROL },
     { piece: "</s>", score: 0, type: PieceType.CONTROL },
   ];
   for (let i = 0; pieces.length < V; i++) pieces.push({ piece: `\u2581t${i}`, score: -i, type: PieceType.NORMAL });
-  return new Tokenizer({ pieces, trainerSpec: { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V },
-    normalizerSpec: { ...defaultNormalizerSpec(), name: "identity" } }, "tiny");
+  return new Tokenizer(
+    {
+      pieces,
+      trainerSpec: { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V },
+      normalizerSpec: { ...defaultNormalizerSpec(), name: "identity" },
+    },
+    "tiny",
+  );
 }
 
 describe.each(FIXTURE_NAMES)("%s written as GGUF and read back", (fixture) => {
@@ -62,7 +69,10 @@ describe("GGUF loads in another dtype, and the tokenizer", () => {
     const widened = await loadModel(q8file, { dtype: "f32" });
     expect(widened.weights.layers[0]!.wqQD.dtype).toBe("f32");
     // the widened weights are the q8_0 blocks' values exactly
-    for (const [w, q] of [[widened.weights.layers[3]!.wkKD, q8.weights.layers[3]!.wkKD], [widened.weights.embedVD, q8.weights.embedVD]] as const) {
+    for (const [w, q] of [
+      [widened.weights.layers[3]!.wkKD, q8.weights.layers[3]!.wkKD],
+      [widened.weights.embedVD, q8.weights.embedVD],
+    ] as const) {
       const expectValues = new Float32Array(w.data.length);
       dequantize("q8_0", expectValues, q.data as Uint8Array, 0, expectValues.length);
       expect(maxAbsDiff(w.data as Float32Array, expectValues)).toBe(0);
@@ -85,27 +95,60 @@ describe("GGUF loads in another dtype, and the tokenizer", () => {
 // ---- malformed headers ------------------------------------------------------------------------------
 
 /** A minimal independent GGUF encoder for crafting broken files. */
-function ggufBytes(opts: { magic?: string; version?: number; kv?: [string, number, (b: Bytes) => void][];
-                           tensors?: { name: string; dims: number[]; type: number; offset: number }[]; data?: number }): Uint8Array {
+function ggufBytes(opts: {
+  magic?: string;
+  version?: number;
+  kv?: [string, number, (b: Bytes) => void][];
+  tensors?: { name: string; dims: number[]; type: number; offset: number }[];
+  data?: number;
+}): Uint8Array {
   const b = new Bytes();
   b.raw(new TextEncoder().encode(opts.magic ?? "GGUF"));
   b.u32(opts.version ?? 3);
-  b.u64(opts.tensors?.length ?? 0); b.u64(opts.kv?.length ?? 0);
-  for (const [k, type, write] of opts.kv ?? []) { b.str(k); b.u32(type); write(b); }
-  for (const t of opts.tensors ?? []) { b.str(t.name); b.u32(t.dims.length); t.dims.forEach((d) => b.u64(d)); b.u32(t.type); b.u64(t.offset); }
+  b.u64(opts.tensors?.length ?? 0);
+  b.u64(opts.kv?.length ?? 0);
+  for (const [k, type, write] of opts.kv ?? []) {
+    b.str(k);
+    b.u32(type);
+    write(b);
+  }
+  for (const t of opts.tensors ?? []) {
+    b.str(t.name);
+    b.u32(t.dims.length);
+    t.dims.forEach((d) => b.u64(d));
+    b.u32(t.type);
+    b.u64(t.offset);
+  }
   while (b.length % 32) b.u8(0);
   for (let i = 0; i < (opts.data ?? 0); i++) b.u8(0);
   return b.done();
 }
 class Bytes {
   private a: number[] = [];
-  get length() { return this.a.length; }
-  u8(v: number) { this.a.push(v & 255); }
-  u32(v: number) { for (let i = 0; i < 4; i++) this.u8(v >>> (8 * i)); }
-  u64(v: number) { this.u32(v % 2 ** 32); this.u32(Math.floor(v / 2 ** 32)); }
-  raw(x: Uint8Array) { x.forEach((v) => this.u8(v)); }
-  str(s: string) { const e = new TextEncoder().encode(s); this.u64(e.length); this.raw(e); }
-  done() { return Uint8Array.from(this.a); }
+  get length() {
+    return this.a.length;
+  }
+  u8(v: number) {
+    this.a.push(v & 255);
+  }
+  u32(v: number) {
+    for (let i = 0; i < 4; i++) this.u8(v >>> (8 * i));
+  }
+  u64(v: number) {
+    this.u32(v % 2 ** 32);
+    this.u32(Math.floor(v / 2 ** 32));
+  }
+  raw(x: Uint8Array) {
+    x.forEach((v) => this.u8(v));
+  }
+  str(s: string) {
+    const e = new TextEncoder().encode(s);
+    this.u64(e.length);
+    this.raw(e);
+  }
+  done() {
+    return Uint8Array.from(this.a);
+  }
 }
 const str = (s: string) => (b: Bytes) => b.str(s);
 const u32 = (v: number) => (b: Bytes) => b.u32(v);
@@ -115,18 +158,57 @@ describe("GGUF header validation", () => {
     ["bad magic", ggufBytes({ magic: "GGML" }), /not a GGUF file/],
     ["version 1", ggufBytes({ version: 1 }), /GGUF version 1 is not supported/],
     ["truncated header", ggufBytes({ kv: [["general.architecture", 8, str("llama")]] }).slice(0, 30), /file ends inside/],
-    ["duplicate key", ggufBytes({ kv: [["a", 4, u32(1)], ["a", 4, u32(2)]] }), /"a" appears twice/],
+    [
+      "duplicate key",
+      ggufBytes({
+        kv: [
+          ["a", 4, u32(1)],
+          ["a", 4, u32(2)],
+        ],
+      }),
+      /"a" appears twice/,
+    ],
     ["unknown value type", ggufBytes({ kv: [["a", 99, u32(1)]] }), /unknown value type 99/],
     ["bool holding 2", ggufBytes({ kv: [["a", 7, (b) => b.u8(2)]] }), /bool holding 2/],
-    ["invalid UTF-8 key", (() => { const x = ggufBytes({ kv: [["ab", 4, u32(1)]] }); x[32] = 0xff; return x; })(), /not valid UTF-8/],
+    [
+      "invalid UTF-8 key",
+      (() => {
+        const x = ggufBytes({ kv: [["ab", 4, u32(1)]] });
+        x[32] = 0xff;
+        return x;
+      })(),
+      /not valid UTF-8/,
+    ],
     ["alignment not a power of two", ggufBytes({ kv: [["general.alignment", 4, u32(24)]] }), /power of two/],
-    ["unsupported tensor type names it", ggufBytes({ tensors: [{ name: "w", dims: [32, 2], type: 12, offset: 0 }], data: 512 }), /type Q4_K/],
+    [
+      "unsupported tensor type names it",
+      ggufBytes({ tensors: [{ name: "w", dims: [32, 2], type: 12, offset: 0 }], data: 512 }),
+      /type Q4_K/,
+    ],
     ["zero dimension", ggufBytes({ tensors: [{ name: "w", dims: [0], type: 0, offset: 0 }] }), /dimension 0 of size 0/],
     ["five dimensions", ggufBytes({ tensors: [{ name: "w", dims: [1, 1, 1, 1, 1], type: 0, offset: 0 }] }), /5 dimensions/],
-    ["misaligned offset", ggufBytes({ tensors: [{ name: "w", dims: [4], type: 0, offset: 4 }], data: 64 }), /not a multiple of the alignment/],
+    [
+      "misaligned offset",
+      ggufBytes({ tensors: [{ name: "w", dims: [4], type: 0, offset: 4 }], data: 64 }),
+      /not a multiple of the alignment/,
+    ],
     ["tensor past the end", ggufBytes({ tensors: [{ name: "w", dims: [64], type: 0, offset: 0 }], data: 16 }), /runs past the end/],
-    ["overlapping tensors", ggufBytes({ tensors: [{ name: "a", dims: [16], type: 0, offset: 0 }, { name: "b", dims: [16], type: 0, offset: 32 }], data: 128 }), /overlap/],
-    ["Q8_0 rows not a multiple of 32", ggufBytes({ tensors: [{ name: "w", dims: [16], type: 8, offset: 0 }], data: 64 }), /not a multiple of 32/],
+    [
+      "overlapping tensors",
+      ggufBytes({
+        tensors: [
+          { name: "a", dims: [16], type: 0, offset: 0 },
+          { name: "b", dims: [16], type: 0, offset: 32 },
+        ],
+        data: 128,
+      }),
+      /overlap/,
+    ],
+    [
+      "Q8_0 rows not a multiple of 32",
+      ggufBytes({ tensors: [{ name: "w", dims: [16], type: 8, offset: 0 }], data: 64 }),
+      /not a multiple of 32/,
+    ],
   ];
   it.each(cases)("%s", async (_name, bytes, message) => {
     const file = join(dir, "bad.gguf");
@@ -137,7 +219,15 @@ describe("GGUF header validation", () => {
 
   it("another architecture is an error naming it; so is another tokenizer model", async () => {
     const file = join(dir, "gpt2.gguf");
-    writeFileSync(file, ggufBytes({ kv: [["general.architecture", 8, str("gpt2")], ["tokenizer.ggml.model", 8, str("gpt2")]] }));
+    writeFileSync(
+      file,
+      ggufBytes({
+        kv: [
+          ["general.architecture", 8, str("gpt2")],
+          ["tokenizer.ggml.model", 8, str("gpt2")],
+        ],
+      }),
+    );
     await expect(loadModel(file)).rejects.toThrow(/architecture "gpt2" is not supported/);
     await expect(loadTokenizer(file)).rejects.toThrow(/tokenizer model "gpt2" is not supported/);
   });
@@ -150,7 +240,11 @@ describe("GGUF header validation", () => {
     writeGguf(f1, drop("llama.feed_forward_length"), tensors);
     await expect(loadModel(f1)).rejects.toThrow(/"llama.feed_forward_length" is missing/);
     const f2 = join(dir, "notensor.gguf");
-    writeGguf(f2, metadata, tensors.filter((t) => t.name !== "blk.1.ffn_up.weight"));
+    writeGguf(
+      f2,
+      metadata,
+      tensors.filter((t) => t.name !== "blk.1.ffn_up.weight"),
+    );
     await expect(loadModel(f2)).rejects.toThrow(/missing required tensor "model.layers.1.mlp.up_proj.weight"/);
     expect(readFileSync(f2).length).toBeGreaterThan(0);
   });

@@ -44,16 +44,23 @@ const want = expected("tiny-gqa", "logits_fp16");
 let hub: FakeHub;
 
 beforeAll(async () => {
-  hub = await startFakeHub([{
-    id: "facebook/MobileLLM-tiny",
-    refs: { main: COMMIT },
-    commits: { [COMMIT]: [
-      { name: "config.json", data: readFileSync(join(GQA, "config.json")), lfs: false },
-      { name: "pytorch_model.bin", data: weights, lfs: true },
-      { name: "tokenizer.model", data: readFileSync(join(defaultModel, "tokenizer.model")), lfs: true },
-      { name: "README.md", data: Buffer.from("# tiny\n"), lfs: false },
-    ] },
-  }], { separateCdn: true });
+  hub = await startFakeHub(
+    [
+      {
+        id: "facebook/MobileLLM-tiny",
+        refs: { main: COMMIT },
+        commits: {
+          [COMMIT]: [
+            { name: "config.json", data: readFileSync(join(GQA, "config.json")), lfs: false },
+            { name: "pytorch_model.bin", data: weights, lfs: true },
+            { name: "tokenizer.model", data: readFileSync(join(defaultModel, "tokenizer.model")), lfs: true },
+            { name: "README.md", data: Buffer.from("# tiny\n"), lfs: false },
+          ],
+        },
+      },
+    ],
+    { separateCdn: true },
+  );
 });
 afterAll(async () => hub?.close());
 
@@ -61,14 +68,23 @@ describe("a hub id in the browser entry", () => {
   it("downloads into Cache Storage with progress, checks sha256 / git blob ids, and gives the reference logits", async () => {
     const caches = new MemoryCaches();
     const events: LoadProgress[] = [];
-    const model = await loadModel("facebook/MobileLLM-tiny", { backend: "ts", hub: { endpoint: hub.url, caches }, onProgress: (p) => events.push(p) });
+    const model = await loadModel("facebook/MobileLLM-tiny", {
+      backend: "ts",
+      hub: { endpoint: hub.url, caches },
+      onProgress: (p) => events.push(p),
+    });
     expect(maxAbsDiff(model.forward(ids), want)).toBeLessThan(1e-4);
     const done = events.filter((e) => e.phase === "download" && e.file === "pytorch_model.bin").at(-1);
     expect(done).toEqual({ phase: "download", file: "pytorch_model.bin", loaded: weights.length, total: weights.length });
     expect(events.some((e) => e.phase === "load")).toBe(true);
     // whole files only (no pieces left), README.md not fetched
-    expect(caches.keys().filter((k) => k.includes("/resolve/")).map((k) => k.slice(k.lastIndexOf("/") + 1)).sort())
-      .toEqual(["config.json", "pytorch_model.bin", "tokenizer.model"]);
+    expect(
+      caches
+        .keys()
+        .filter((k) => k.includes("/resolve/"))
+        .map((k) => k.slice(k.lastIndexOf("/") + 1))
+        .sort(),
+    ).toEqual(["config.json", "pytorch_model.bin", "tokenizer.model"]);
 
     // again: no request at all reaches the hub or the CDN
     const before = hub.log.length;
@@ -91,7 +107,12 @@ describe("a hub id in the browser entry", () => {
     // one attempt only: the load fails, keeping the pieces; the next load asks for the rest only
     const fresh = new MemoryCaches();
     hub.dropAfter.set(sha256(weights), 2 * piece + 5);
-    const err = await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches: fresh, pieceBytes: piece, attempts: 1 }).catch((e: Error) => e);
+    const err = await resolveHubFolder("facebook/MobileLLM-tiny", {
+      endpoint: hub.url,
+      caches: fresh,
+      pieceBytes: piece,
+      attempts: 1,
+    }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(HubError);
     expect((err as HubError).code).toBe("network");
     expect(fresh.keys().filter((k) => k.includes("pytorch_model.bin?part="))).toHaveLength(2);
@@ -104,7 +125,10 @@ describe("a hub id in the browser entry", () => {
     hub.log.length = 0;
     await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches: stalled, pieceBytes: piece, timeoutMs: 300 });
     expect(ofWeights().map((l) => l.range)).toEqual([undefined, `bytes=${piece}-`]);
-    const model = await loadModel({ "config.json": new Blob([readFileSync(join(GQA, "config.json"))]), "pytorch_model.bin": await blobOf(folder, "pytorch_model.bin") }, { backend: "ts" });
+    const model = await loadModel(
+      { "config.json": new Blob([readFileSync(join(GQA, "config.json"))]), "pytorch_model.bin": await blobOf(folder, "pytorch_model.bin") },
+      { backend: "ts" },
+    );
     expect(maxAbsDiff(model.forward(ids), want)).toBeLessThan(1e-4);
     expect(fresh.keys().some((k) => k.includes("?part="))).toBe(false);
   });
@@ -116,20 +140,26 @@ describe("a hub id in the browser entry", () => {
     hub.corrupt.delete(sha256(weights));
     expect(err).toBeInstanceOf(HubError);
     expect((err as HubError).code).toBe("checksum");
-    expect((err as Error).message).toMatch(/facebook\/MobileLLM-tiny\/pytorch_model\.bin: sha256 [0-9a-f]{64} differs from the hub's [0-9a-f]{64}/);
+    expect((err as Error).message).toMatch(
+      /facebook\/MobileLLM-tiny\/pytorch_model\.bin: sha256 [0-9a-f]{64} differs from the hub's [0-9a-f]{64}/,
+    );
     expect(caches.keys().some((k) => k.includes("pytorch_model.bin"))).toBe(false);
     await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches });
     // a small (non-LFS) file is checked by its git blob id
     const config = readFileSync(join(GQA, "config.json"));
     hub.corrupt.add(gitBlobSha1(config));
-    const small = await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches: new MemoryCaches() }).catch((e: Error) => e);
+    const small = await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches: new MemoryCaches() }).catch(
+      (e: Error) => e,
+    );
     hub.corrupt.delete(gitBlobSha1(config));
     expect((small as Error).message).toMatch(/MobileLLM-tiny\/config\.json: git blob sha1 [0-9a-f]{40} differs/);
   });
 
   it("offline: from a complete cache, else a clear error; a listing that cannot be fetched falls back to the cache", async () => {
     const caches = new MemoryCaches();
-    await expect(resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches, offline: true })).rejects.toThrow(/offline and not \(completely\) in the cache/);
+    await expect(resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches, offline: true })).rejects.toThrow(
+      /offline and not \(completely\) in the cache/,
+    );
     await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches });
     const before = hub.log.length;
     await resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url, caches, offline: true });
@@ -140,7 +170,9 @@ describe("a hub id in the browser entry", () => {
 
   it("errors name the repo and file: unknown repo, a bad id, no Cache Storage", async () => {
     const caches = new MemoryCaches();
-    await expect(loadModel("facebook/nope", { backend: "ts", hub: { endpoint: hub.url, caches } })).rejects.toThrow(/facebook\/nope: not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404\)/);
+    await expect(loadModel("facebook/nope", { backend: "ts", hub: { endpoint: hub.url, caches } })).rejects.toThrow(
+      /facebook\/nope: not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404\)/,
+    );
     await expect(resolveHubFolder("not an id", { caches })).rejects.toThrow(/not a hub repository id/);
     await expect(resolveHubFolder("facebook/MobileLLM-tiny", { endpoint: hub.url })).rejects.toThrow(/no Cache Storage/);
     await expect(loadModel("./models/x", { backend: "ts" })).rejects.toThrow(/not a model source in a browser/);

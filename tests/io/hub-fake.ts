@@ -73,15 +73,29 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
   for (const r of repos) for (const files of Object.values(r.commits)) for (const f of files) if (f.lfs) blobs.set(sha256(f.data), f.data);
 
   const hub: FakeHub = {
-    url: "", cdnUrl: "", repos, log: [], dropAfter: new Map(), stallAfter: new Map(), corrupt: new Set(), ignoreRange: false, failNext: [],
-    oversize: new Map(), noLength: new Set(), trickle: new Map(), etag: new Map(),
+    url: "",
+    cdnUrl: "",
+    repos,
+    log: [],
+    dropAfter: new Map(),
+    stallAfter: new Map(),
+    corrupt: new Set(),
+    ignoreRange: false,
+    failNext: [],
+    oversize: new Map(),
+    noLength: new Set(),
+    trickle: new Map(),
+    etag: new Map(),
     close: async () => {},
   };
 
   const logReq = (server: "hub" | "cdn", req: IncomingMessage) => {
     hub.log.push({
-      server, method: req.method ?? "", path: req.url ?? "",
-      range: req.headers.range, authorization: req.headers.authorization,
+      server,
+      method: req.method ?? "",
+      path: req.url ?? "",
+      range: req.headers.range,
+      authorization: req.headers.authorization,
     });
   };
 
@@ -111,7 +125,11 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
     }
     const body = data.subarray(start);
     const sized = !hub.noLength.has(key) && !hub.oversize.has(key) && !hub.trickle.has(key);
-    res.writeHead(status, { ...headers, ...(sized || req.method === "HEAD" && !hub.noLength.has(key) ? { "Content-Length": String(body.length) } : {}), "Accept-Ranges": "bytes" });
+    res.writeHead(status, {
+      ...headers,
+      ...(sized || (req.method === "HEAD" && !hub.noLength.has(key)) ? { "Content-Length": String(body.length) } : {}),
+      "Accept-Ranges": "bytes",
+    });
     if (req.method === "HEAD") {
       res.end();
       return;
@@ -170,11 +188,22 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
       res.writeHead(200, { "Content-Type": "application/json" });
       // ?blobs=true (what the browser client asks): sizes, git blob ids and LFS sha256, as the hub lists them
       const blobs = url.searchParams.get("blobs") === "true";
-      res.end(JSON.stringify({
-        id: repo.id, sha: commit, siblings: files.map((f) => blobs
-          ? { rfilename: f.name, size: f.data.length, blobId: gitBlobSha1(f.data), ...(f.lfs ? { lfs: { sha256: sha256(f.data), size: f.data.length } } : {}) }
-          : { rfilename: f.name }),
-      }));
+      res.end(
+        JSON.stringify({
+          id: repo.id,
+          sha: commit,
+          siblings: files.map((f) =>
+            blobs
+              ? {
+                  rfilename: f.name,
+                  size: f.data.length,
+                  blobId: gitBlobSha1(f.data),
+                  ...(f.lfs ? { lfs: { sha256: sha256(f.data), size: f.data.length } } : {}),
+                }
+              : { rfilename: f.name },
+          ),
+        }),
+      );
       return;
     }
     const file = files.find((f) => f.name === resolve![3]);
@@ -192,7 +221,13 @@ export async function startFakeHub(repos: FakeRepo[], opts: { separateCdn?: bool
       res.end();
       return;
     }
-    sendBytes(req, res, file.data, { ETag: `"${hub.etag.get(file.name) ?? gitBlobSha1(file.data)}"`, "X-Repo-Commit": commit }, gitBlobSha1(file.data));
+    sendBytes(
+      req,
+      res,
+      file.data,
+      { ETag: `"${hub.etag.get(file.name) ?? gitBlobSha1(file.data)}"`, "X-Repo-Commit": commit },
+      gitBlobSha1(file.data),
+    );
   };
 
   const cdnHandler = (req: IncomingMessage, res: ServerResponse) => {

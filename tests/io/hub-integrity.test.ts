@@ -15,24 +15,41 @@ const fixture = (f: string) => readFileSync(join(here, "fixtures", "tiny-gqa", f
 const C1 = "1111111111111111111111111111111111111111";
 const config: FakeFile = { name: "config.json", data: fixture("config.json"), lfs: false };
 const weights: FakeFile = { name: "model.safetensors", data: fixture("model.safetensors"), lfs: true };
-const tokenizer: FakeFile = { name: "tokenizer.model", data: readFileSync(join(here, "fixtures", "tokenizer", "nofallback-bpe300.model")), lfs: false };
+const tokenizer: FakeFile = {
+  name: "tokenizer.model",
+  data: readFileSync(join(here, "fixtures", "tokenizer", "nofallback-bpe300.model")),
+  lfs: false,
+};
 
 let hub: FakeHub;
 const dirs: string[] = [];
-const cache = () => { const d = mkdtempSync(join(tmpdir(), "hub-integrity-")); dirs.push(d); return d; };
+const cache = () => {
+  const d = mkdtempSync(join(tmpdir(), "hub-integrity-"));
+  dirs.push(d);
+  return d;
+};
 beforeEach(async () => {
-  const nulIndex: FakeFile = { name: "model.safetensors.index.json", lfs: false, data: Buffer.from(JSON.stringify({ weight_map: { "a.weight": "model-a\u0000b.safetensors" } })) };
+  const nulIndex: FakeFile = {
+    name: "model.safetensors.index.json",
+    lfs: false,
+    data: Buffer.from(JSON.stringify({ weight_map: { "a.weight": "model-a\u0000b.safetensors" } })),
+  };
   hub = await startFakeHub([
     { id: "tiny/gqa", refs: { main: C1 }, commits: { [C1]: [config, tokenizer, weights] } },
     { id: "tiny/nul", refs: { main: C1 }, commits: { [C1]: [config, nulIndex] } },
   ]);
 });
 afterEach(async () => hub.close());
-afterAll(() => { /* temp caches are small */ });
+afterAll(() => {
+  /* temp caches are small */
+});
 
 const opts = (cacheDir: string) => ({ endpoint: hub.url, cacheDir, quiet: true, env: {}, timeoutMs: 2000 });
 async function rejection(p: Promise<unknown>): Promise<HubError> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(HubError);
   return e as HubError;
 }
@@ -106,21 +123,26 @@ describe("hub download integrity", () => {
 
   it("generate refuses a prompt longer than the context before downloading the weights", async () => {
     const c = cache();
-    const prevCache = process.env.HF_HUB_CACHE, prevEndpoint = process.env.HF_ENDPOINT;
+    const prevCache = process.env.HF_HUB_CACHE,
+      prevEndpoint = process.env.HF_ENDPOINT;
     process.env.HF_HUB_CACHE = c;
     process.env.HF_ENDPOINT = hub.url;
     try {
       const ids = Array.from({ length: 250 }, () => 5).join(","); // tiny-gqa's context is 256
       const r = await cli(["generate", "-m", "tiny/gqa", "--ids", ids, "-n", "10"]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/the prompt \(250 tokens\) plus --max-new-tokens 10 needs 260 positions, more than the model's context of 256/);
+      expect(r.stderr).toMatch(
+        /the prompt \(250 tokens\) plus --max-new-tokens 10 needs 260 positions, more than the model's context of 256/,
+      );
       const long = await cli(["generate", "-m", "tiny/gqa", "--prompt", "word ".repeat(400), "-n", "4"]);
       expect(long.code).toBe(2);
       expect(long.stderr).toMatch(/more than the model's context of 256/);
       expect(hub.log.filter((l) => l.server === "cdn" || l.path.includes("model.safetensors"))).toEqual([]);
     } finally {
-      if (prevCache === undefined) delete process.env.HF_HUB_CACHE; else process.env.HF_HUB_CACHE = prevCache;
-      if (prevEndpoint === undefined) delete process.env.HF_ENDPOINT; else process.env.HF_ENDPOINT = prevEndpoint;
+      if (prevCache === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = prevCache;
+      if (prevEndpoint === undefined) delete process.env.HF_ENDPOINT;
+      else process.env.HF_ENDPOINT = prevEndpoint;
     }
   });
 });

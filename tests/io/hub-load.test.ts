@@ -15,11 +15,13 @@ const file = (name: string, lfs: boolean) => ({ name, data: readFileSync(join(di
 let hub: FakeHub;
 const cacheDir = mkdtempSync(join(tmpdir(), "mobilellm-hub-load-"));
 beforeAll(async () => {
-  hub = await startFakeHub([{
-    id: "facebook/MobileLLM-tiny-LS",
-    refs: { main: COMMIT },
-    commits: { [COMMIT]: [file("config.json", false), file("pytorch_model.bin", true)] },
-  }]);
+  hub = await startFakeHub([
+    {
+      id: "facebook/MobileLLM-tiny-LS",
+      refs: { main: COMMIT },
+      commits: { [COMMIT]: [file("config.json", false), file("pytorch_model.bin", true)] },
+    },
+  ]);
 });
 afterAll(async () => {
   await hub?.close();
@@ -29,17 +31,29 @@ afterAll(async () => {
 describe("loadModel from a hub id", () => {
   it("downloads into the cache and matches the reference logits", async () => {
     const events: LoadProgress[] = [];
-    const model = await loadModel("facebook/MobileLLM-tiny-LS", { backend: "ts", hub: { endpoint: hub.url, cacheDir, quiet: true, env: {} }, onProgress: (e) => events.push(e) });
+    const model = await loadModel("facebook/MobileLLM-tiny-LS", {
+      backend: "ts",
+      hub: { endpoint: hub.url, cacheDir, quiet: true, env: {} },
+      onProgress: (e) => events.push(e),
+    });
     expect(maxAbsDiff(model.forward(expectedIds("tiny-ls", "input_ids")), expected("tiny-ls", "logits_fp16"))).toBeLessThan(1e-4);
     // the same typed progress as every other source: the download, then the weights read
     const size = readFileSync(join(dir, "pytorch_model.bin")).length;
-    expect(events.filter((e) => e.phase === "download" && e.file === "pytorch_model.bin").at(-1)).toEqual({ phase: "download", file: "pytorch_model.bin", loaded: size, total: size });
+    expect(events.filter((e) => e.phase === "download" && e.file === "pytorch_model.bin").at(-1)).toEqual({
+      phase: "download",
+      file: "pytorch_model.bin",
+      loaded: size,
+      total: size,
+    });
     expect(events.some((e) => e.phase === "load" && e.file.endsWith("pytorch_model.bin"))).toBe(true);
   });
 
   it("loads again from the cache with the server stopped and offline mode on", async () => {
     await hub.close();
-    const model = await loadModel("facebook/MobileLLM-tiny-LS", { backend: "ts", hub: { cacheDir, quiet: true, env: { HF_HUB_OFFLINE: "1" } } });
+    const model = await loadModel("facebook/MobileLLM-tiny-LS", {
+      backend: "ts",
+      hub: { cacheDir, quiet: true, env: { HF_HUB_OFFLINE: "1" } },
+    });
     expect(model.config.layerSharing).toBe(true);
   });
 

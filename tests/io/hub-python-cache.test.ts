@@ -19,13 +19,20 @@ const tmp = mkdtempSync(join(tmpdir(), "mobilellm-pycache-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("a cache written by Python's huggingface_hub, offline", () => {
-  const home = join(tmp, "hf-home"), cache = join(home, "hub");
+  const home = join(tmp, "hf-home"),
+    cache = join(home, "hub");
   writePythonCache(cache, REPO, COMMIT, MODEL_FILES);
 
   it("is not complete for an online refresh (optional files unknown) but loadable offline", async () => {
     expect(lookupCachedSnapshot(cache, REPO).missing).toContain("generation_config.json");
-    expect(lookupLoadableSnapshot(cache, REPO)).toEqual({ commit: COMMIT, snapshotDir: join(cache, "models--facebook--MobileLLM-tiny", "snapshots", COMMIT), missing: [] });
-    const noNetwork = (() => { throw new Error("network used"); }) as unknown as typeof fetch;
+    expect(lookupLoadableSnapshot(cache, REPO)).toEqual({
+      commit: COMMIT,
+      snapshotDir: join(cache, "models--facebook--MobileLLM-tiny", "snapshots", COMMIT),
+      missing: [],
+    });
+    const noNetwork = (() => {
+      throw new Error("network used");
+    }) as unknown as typeof fetch;
     const snap = await resolveHubModel(REPO, { cacheDir: cache, env: { HF_HUB_OFFLINE: "1" }, fetch: noNetwork, quiet: true });
     const model = await loadModel(snap);
     expect(model.config.vocabSize).toBe(2048);
@@ -33,7 +40,9 @@ describe("a cache written by Python's huggingface_hub, offline", () => {
 
   it("the built CLI generates from it with HF_HUB_OFFLINE=1", () => {
     if (!HAS_BIN) return;
-    const r = mobilellm(["generate", "-m", REPO, "--prompt", "ROMEO:", "-n", "4", "--json"], { env: { HF_HOME: home, HF_HUB_OFFLINE: "1", HF_HUB_CACHE: "" } });
+    const r = mobilellm(["generate", "-m", REPO, "--prompt", "ROMEO:", "-n", "4", "--json"], {
+      env: { HF_HOME: home, HF_HUB_OFFLINE: "1", HF_HUB_CACHE: "" },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).generated_tokens).toBe(4);
   });
@@ -41,10 +50,14 @@ describe("a cache written by Python's huggingface_hub, offline", () => {
   it("offline, a cache without what the model needs says what is missing", async () => {
     const partial = join(tmp, "partial");
     writePythonCache(partial, REPO, COMMIT, [file("config.json", false), file("model.safetensors", true)]);
-    await expect(resolveHubModel(REPO, { cacheDir: partial, offline: true, quiet: true, env: {} })).rejects.toThrow(/missing tokenizer\.model/);
+    await expect(resolveHubModel(REPO, { cacheDir: partial, offline: true, quiet: true, env: {} })).rejects.toThrow(
+      /missing tokenizer\.model/,
+    );
     const noWeights = join(tmp, "no-weights");
     writePythonCache(noWeights, REPO, COMMIT, [file("config.json", false), file("tokenizer.model", true)]);
-    await expect(resolveHubModel(REPO, { cacheDir: noWeights, offline: true, quiet: true, env: {} })).rejects.toThrow(/missing weights \(one of [a-z_.]+(, [a-z_.]+)*\)/);
+    await expect(resolveHubModel(REPO, { cacheDir: noWeights, offline: true, quiet: true, env: {} })).rejects.toThrow(
+      /missing weights \(one of [a-z_.]+(, [a-z_.]+)*\)/,
+    );
     // tokenizer.model recorded as absent (.no_exist, as we and huggingface_hub write it) is fine.
     mkdirSync(join(partial, "models--facebook--MobileLLM-tiny", ".no_exist", COMMIT), { recursive: true });
     writeFileSync(join(partial, "models--facebook--MobileLLM-tiny", ".no_exist", COMMIT, "tokenizer.model"), "");
@@ -64,7 +77,9 @@ describe("huggingface_hub's lock files", () => {
   it("are at .locks/models--owner--name/{etag}.lock, and are where our downloads lock", async () => {
     const c = join(tmp, "locks1");
     const etag = sha256(weights.data);
-    expect(blobLockPath(join(c, "models--facebook--MobileLLM-tiny"), etag)).toBe(join(c, ".locks", "models--facebook--MobileLLM-tiny", `${etag}.lock`));
+    expect(blobLockPath(join(c, "models--facebook--MobileLLM-tiny"), etag)).toBe(
+      join(c, ".locks", "models--facebook--MobileLLM-tiny", `${etag}.lock`),
+    );
     // An empty lock left behind by a finished Python download does not hold us up.
     mkdirSync(join(c, ".locks", "models--facebook--MobileLLM-tiny"), { recursive: true });
     writeFileSync(join(c, ".locks", "models--facebook--MobileLLM-tiny", `${etag}.lock`), "");
@@ -80,11 +95,15 @@ describe("huggingface_hub's lock files", () => {
     const part = join(c, "models--facebook--MobileLLM-tiny", "blobs", `${etag}.incomplete`);
     mkdirSync(join(lock, ".."), { recursive: true });
     mkdirSync(join(part, ".."), { recursive: true });
-    writeFileSync(lock, "");                       // Python's filelock: an empty file, flock held
+    writeFileSync(lock, ""); // Python's filelock: an empty file, flock held
     writeFileSync(part, weights.data.subarray(0, 1000));
     let pythonDone = false;
-    const writer = setInterval(() => { const now = new Date(); utimesSync(part, now, now); }, 50);
-    setTimeout(() => {                             // Python finishes: blob in place, .incomplete gone
+    const writer = setInterval(() => {
+      const now = new Date();
+      utimesSync(part, now, now);
+    }, 50);
+    setTimeout(() => {
+      // Python finishes: blob in place, .incomplete gone
       clearInterval(writer);
       writeFileSync(join(part, "..", etag), weights.data);
       rmSync(part);
@@ -94,8 +113,7 @@ describe("huggingface_hub's lock files", () => {
     const snap = await resolveHubModel(REPO, opts(c));
     expect(pythonDone).toBe(true);
     expect(readFileSync(join(snap, "model.safetensors")).equals(weights.data)).toBe(true);
-    expect(hub.log.slice(before).filter((r) => r.method === "GET" && (r.server === "cdn" || r.path.includes("/resolve/"))).length)
-      .toBe(0); // no download: the blob Python wrote was used
+    expect(hub.log.slice(before).filter((r) => r.method === "GET" && (r.server === "cdn" || r.path.includes("/resolve/"))).length).toBe(0); // no download: the blob Python wrote was used
     expect(existsSync(part)).toBe(false);
   });
 });

@@ -6,8 +6,17 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  chooseModelFiles, HubError, hubCacheDir, isHubId, linkIntoSnapshot, lookupCachedSnapshot, repoFolderName,
-  requestHeaders, resolveHubModel, shardsOfIndex, type HubProgressEvent,
+  chooseModelFiles,
+  HubError,
+  hubCacheDir,
+  isHubId,
+  linkIntoSnapshot,
+  lookupCachedSnapshot,
+  repoFolderName,
+  requestHeaders,
+  resolveHubModel,
+  shardsOfIndex,
+  type HubProgressEvent,
 } from "../../src/io/hub.js";
 import { WEIGHT_FILES } from "../../src/io/checkpoint.js";
 import { createProgressBar, formatProgress } from "../../src/util/progress.js";
@@ -30,8 +39,14 @@ const readme: FakeFile = { name: "README.md", data: Buffer.from("# tiny\n"), lfs
 const shard1: FakeFile = { name: "pytorch_model-00001-of-00002.bin", data: fixture("pytorch_model.bin").subarray(0, 200_000), lfs: true };
 const shard2: FakeFile = { name: "pytorch_model-00002-of-00002.bin", data: fixture("pytorch_model.bin").subarray(200_000), lfs: true };
 const index: FakeFile = {
-  name: "pytorch_model.bin.index.json", lfs: false,
-  data: Buffer.from(JSON.stringify({ metadata: { total_size: 1 }, weight_map: { "a.weight": shard1.name, "b.weight": shard2.name, "c.weight": shard1.name } })),
+  name: "pytorch_model.bin.index.json",
+  lfs: false,
+  data: Buffer.from(
+    JSON.stringify({
+      metadata: { total_size: 1 },
+      weight_map: { "a.weight": shard1.name, "b.weight": shard2.name, "c.weight": shard1.name },
+    }),
+  ),
 };
 
 function repos(): FakeRepo[] {
@@ -51,7 +66,9 @@ function tempCache(): string {
 
 /** Options every call uses: no progress bar, nothing from the real environment. */
 const base = (hub: FakeHub, cacheDir: string) => ({ endpoint: hub.url, cacheDir, quiet: true, env: {} });
-const noNetwork = (() => { throw new Error("network used"); }) as unknown as typeof fetch;
+const noNetwork = (() => {
+  throw new Error("network used");
+}) as unknown as typeof fetch;
 
 async function rejection(p: Promise<unknown>): Promise<HubError> {
   try {
@@ -89,15 +106,22 @@ describe("names and choices", () => {
   });
 
   it("chooseModelFiles takes config, optional files and every listed weight format", () => {
-    expect(chooseModelFiles(["README.md", "model.safetensors", "config.json", "pytorch_model.bin", "tokenizer.model"]))
-      .toEqual(["config.json", "tokenizer.model", "model.safetensors", "pytorch_model.bin"]);
+    expect(chooseModelFiles(["README.md", "model.safetensors", "config.json", "pytorch_model.bin", "tokenizer.model"])).toEqual([
+      "config.json",
+      "tokenizer.model",
+      "model.safetensors",
+      "pytorch_model.bin",
+    ]);
     expect(chooseModelFiles(["config.json", "model.safetensors"])).toEqual(["config.json", "model.safetensors"]);
     // weights in the loader's order of preference (the one WEIGHT_FILES list, safetensors first)
     const all = ["pytorch_model.bin.index.json", "pytorch_model.bin", "model.safetensors.index.json", "model.safetensors", "config.json"];
     expect(chooseModelFiles(all).slice(1)).toEqual([...WEIGHT_FILES]);
     expect(WEIGHT_FILES[0]).toBe("model.safetensors"); // what loadModel prefers (checkpoint-choice.test.ts)
-    expect(chooseModelFiles(["config.json", "generation_config.json", "pytorch_model.bin.index.json", "x.bin"]))
-      .toEqual(["config.json", "generation_config.json", "pytorch_model.bin.index.json"]);
+    expect(chooseModelFiles(["config.json", "generation_config.json", "pytorch_model.bin.index.json", "x.bin"])).toEqual([
+      "config.json",
+      "generation_config.json",
+      "pytorch_model.bin.index.json",
+    ]);
   });
 
   it("shardsOfIndex lists each shard once, next to its index", () => {
@@ -117,7 +141,14 @@ describe("names and choices", () => {
   });
 
   it("formatProgress shows name, bar, percent, MB and rate", () => {
-    const line = formatProgress({ label: "model.safetensors", done: 5 * 1024 * 1024, total: 10 * 1024 * 1024, unit: "bytes", seconds: 2, barWidth: 10 });
+    const line = formatProgress({
+      label: "model.safetensors",
+      done: 5 * 1024 * 1024,
+      total: 10 * 1024 * 1024,
+      unit: "bytes",
+      seconds: 2,
+      barWidth: 10,
+    });
     expect(line).toBe("model.safetensors  [#####.....]   50%  5.0/10.0 MB  2.5 MB/s");
     expect(formatProgress({ label: "eval", done: 30, unit: "tok", seconds: 3 })).toBe("eval  30 tok  10.0 tok/s");
   });
@@ -125,7 +156,16 @@ describe("names and choices", () => {
   it("createProgressBar draws on a TTY only", () => {
     const fake = (isTTY: boolean) => {
       const out: string[] = [];
-      return { out, stream: { isTTY, write: (s: string) => { out.push(s); return true; } } as unknown as NodeJS.WriteStream };
+      return {
+        out,
+        stream: {
+          isTTY,
+          write: (s: string) => {
+            out.push(s);
+            return true;
+          },
+        } as unknown as NodeJS.WriteStream,
+      };
     };
     const tty = fake(true);
     const bar = createProgressBar({ label: "f.bin", total: 2 * 1024 * 1024, unit: "bytes", stream: tty.stream });
@@ -148,7 +188,11 @@ describe("names and choices", () => {
     mkdirSync(join(d, "blobs"));
     writeFileSync(join(d, "blobs", "abc"), "hello");
     const snap = join(d, "snapshots", C1, "f.txt");
-    expect(linkIntoSnapshot(join(d, "blobs", "abc"), snap, () => { throw new Error("EPERM"); })).toBe("copy");
+    expect(
+      linkIntoSnapshot(join(d, "blobs", "abc"), snap, () => {
+        throw new Error("EPERM");
+      }),
+    ).toBe("copy");
     expect(lstatSync(snap).isSymbolicLink()).toBe(false);
     expect(readFileSync(snap, "utf8")).toBe("hello");
   });
@@ -233,7 +277,14 @@ describe("resolveHubModel against a fake hub", () => {
     const miss = await rejection(resolveHubModel("tiny/sharded", { ...base(hub, cache), env, fetch: noNetwork }));
     expect(miss.code).toBe("offline");
     expect(miss.message).toMatch(/tiny\/sharded.*HF_HUB_OFFLINE.*missing refs\/main/);
-    const missFile = await rejection(resolveHubModel("tiny/gqa", { ...base(hub, cache), offline: true, files: ["config.json", "generation_config.json"], fetch: noNetwork }));
+    const missFile = await rejection(
+      resolveHubModel("tiny/gqa", {
+        ...base(hub, cache),
+        offline: true,
+        files: ["config.json", "generation_config.json"],
+        fetch: noNetwork,
+      }),
+    );
     expect(missFile.message).toMatch(/missing generation_config\.json/);
     expect(lookupCachedSnapshot(cache, "tiny/gqa", "dev").missing).toEqual(["refs/dev"]);
   });
@@ -294,7 +345,12 @@ describe("resolveHubModel against a fake hub", () => {
     let before = hub.log.length;
     let snap = await resolveHubModel("tiny/gqa", { ...base(hub, good), files: ["pytorch_model.bin"] });
     expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
-    expect(hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET").map((r) => r.range)).toEqual(["bytes=1000-"]);
+    expect(
+      hub.log
+        .slice(before)
+        .filter((r) => r.server === "cdn" && r.method === "GET")
+        .map((r) => r.range),
+    ).toEqual(["bytes=1000-"]);
 
     const bad = tempCache();
     mkdirSync(blobs(bad), { recursive: true });
@@ -302,7 +358,12 @@ describe("resolveHubModel against a fake hub", () => {
     before = hub.log.length;
     snap = await resolveHubModel("tiny/gqa", { ...base(hub, bad), files: ["pytorch_model.bin"] });
     expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
-    expect(hub.log.slice(before).filter((r) => r.server === "cdn" && r.method === "GET").map((r) => r.range)).toEqual(["bytes=1000-", undefined]);
+    expect(
+      hub.log
+        .slice(before)
+        .filter((r) => r.server === "cdn" && r.method === "GET")
+        .map((r) => r.range),
+    ).toEqual(["bytes=1000-", undefined]);
     expect(readdirSync(blobs(bad))).toEqual([etag]);
   });
 
@@ -310,9 +371,16 @@ describe("resolveHubModel against a fake hub", () => {
     const c = tempCache();
     const ac = new AbortController();
     const err = await resolveHubModel("tiny/gqa", {
-      ...base(hub, c), files: ["model.safetensors"], signal: ac.signal,
-      progress: (e) => { if (e.done > 0) ac.abort(); },
-    }).then(() => undefined, (e: unknown) => e as Error);
+      ...base(hub, c),
+      files: ["model.safetensors"],
+      signal: ac.signal,
+      progress: (e) => {
+        if (e.done > 0) ac.abort();
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(err?.name).toBe("AbortError");
     const storage = join(c, "models--tiny--gqa");
     const etag = sha256(safetensors.data);
@@ -330,7 +398,10 @@ describe("resolveHubModel against a fake hub", () => {
     const lock = join(locks, `${etag}.lock`);
     writeFileSync(lock, `${process.pid}@${hostname()}`); // a live holder (this very process)
     let released = false;
-    setTimeout(() => { released = true; rmSync(lock); }, 300);
+    setTimeout(() => {
+      released = true;
+      rmSync(lock);
+    }, 300);
     const snap = await resolveHubModel("tiny/gqa", { ...base(hub, c), files: ["pytorch_model.bin"] });
     expect(released).toBe(true);
     expect(readFileSync(join(snap, "pytorch_model.bin")).equals(bin.data)).toBe(true);
@@ -431,7 +502,11 @@ describe("resolveHubModel against a fake hub", () => {
 
   it("refuses ids that are not owner/name and unsafe file names", async () => {
     expect((await rejection(resolveHubModel("not-an-id", base(hub, tempCache())))).code).toBe("invalid-id");
-    expect((await rejection(resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), files: ["../evil"] }))).message).toMatch(/unsafe name "\.\.\/evil"/);
-    expect((await rejection(resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), revision: "../../x" }))).message).toMatch(/unsafe name/);
+    expect((await rejection(resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), files: ["../evil"] }))).message).toMatch(
+      /unsafe name "\.\.\/evil"/,
+    );
+    expect((await rejection(resolveHubModel("tiny/gqa", { ...base(hub, tempCache()), revision: "../../x" }))).message).toMatch(
+      /unsafe name/,
+    );
   });
 });

@@ -27,14 +27,20 @@ describe("config sizes are checked against the weights before allocating", () =>
         const layers = folder(`layers-${backend}-${weights}`, { num_hidden_layers: 3_000_000 }, weights);
         const e1 = await loadModel(layers, { backend }).catch((e: Error) => e);
         expect(e1).toBeInstanceOf(CheckpointError);
-        expect((e1 as Error).message).toMatch(/config\.json describes 3000000 layers \(27000002 tensors\), but the weights hold only 38 tensors/);
+        expect((e1 as Error).message).toMatch(
+          /config\.json describes 3000000 layers \(27000002 tensors\), but the weights hold only 38 tensors/,
+        );
 
         const context = folder(`context-${backend}-${weights}`, { max_position_embeddings: 100_000_000 }, weights);
         const e2 = await loadModel(context, { backend }).catch((e: Error) => e);
         expect(e2).toBeInstanceOf(ConfigError);
         expect((e2 as Error).message).toMatch(/config\.json: a context of 100000000 positions needs \d+ MB .* more than the 4 GiB/);
-        const e3 = await loadModel(folder(`context2-${backend}-${weights}`, { max_position_embeddings: 1_000_000 }, weights), { backend }).catch((e: Error) => e);
-        expect((e3 as Error).message).toMatch(/config\.json: max_position_embeddings 1000000 would need \d+ MB of KV cache and activations for [\d.]+ MB of weights/);
+        const e3 = await loadModel(folder(`context2-${backend}-${weights}`, { max_position_embeddings: 1_000_000 }, weights), {
+          backend,
+        }).catch((e: Error) => e);
+        expect((e3 as Error).message).toMatch(
+          /config\.json: max_position_embeddings 1000000 would need \d+ MB of KV cache and activations for [\d.]+ MB of weights/,
+        );
         // asking for a shorter context explicitly loads the same folder
         const m = await loadModel(context, { backend, maxPositions: 64 });
         expect(m.cache.maxP).toBe(64);
@@ -42,7 +48,9 @@ describe("config sizes are checked against the weights before allocating", () =>
         const vocab = folder(`vocab-${backend}-${weights}`, { vocab_size: 2 ** 24 }, weights);
         const e4 = await loadModel(vocab, { backend }).catch((e: Error) => e);
         expect(e4).toBeInstanceOf(CheckpointError);
-        expect((e4 as Error).message).toMatch(/"model\.embed_tokens\.weight" has shape \[512,64\], but config\.json implies \[16777216,64\]/);
+        expect((e4 as Error).message).toMatch(
+          /"model\.embed_tokens\.weight" has shape \[512,64\], but config\.json implies \[16777216,64\]/,
+        );
       });
     }
   }

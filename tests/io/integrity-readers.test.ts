@@ -45,7 +45,10 @@ describe("safetensors: ambiguous headers are refused", () => {
     await refused(rawSafetensors(`{"a":${t},"a":${t.replace("0,4", "4,8")}}`, new Uint8Array(8)), /names "a" twice/);
     // also through escapes, and a field inside one entry
     await refused(rawSafetensors(`{"a":${t},"\\u0061":${t}}`, new Uint8Array(4)), /names "a" twice/);
-    await refused(rawSafetensors(`{"a":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}}`, new Uint8Array(4)), /names "dtype" twice/);
+    await refused(
+      rawSafetensors(`{"a":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}}`, new Uint8Array(4)),
+      /names "dtype" twice/,
+    );
     expect(firstDuplicateKey(`{"a":[{"x":1},{"x":2}],"b":"a\\"","c":{"a":1}}`)).toBeUndefined();
   });
 
@@ -79,12 +82,16 @@ describe("pytorch zip + pickle: declared sizes and storage types", () => {
     const cd = Buffer.from(zip).indexOf(Buffer.from([0x50, 0x4b, 1, 2]));
     new DataView(zip.buffer, zip.byteOffset).setUint32(cd + 24, 0xfffffff0, true); // uncompressed size
     const path = file(zip, "pytorch_model.bin");
-    expect((await rejected(ZipReader.open(fileSource(path, "checkpoint")))).message).toMatch(/declares 4294967280 bytes from 16 compressed ones/);
+    expect((await rejected(ZipReader.open(fileSource(path, "checkpoint")))).message).toMatch(
+      /declares 4294967280 bytes from 16 compressed ones/,
+    );
     // a stored entry whose sizes disagree
     const stored = writeZip([{ name: "a/data.pkl", data: new Uint8Array(16) }]);
     const cd2 = Buffer.from(stored).indexOf(Buffer.from([0x50, 0x4b, 1, 2]));
     new DataView(stored.buffer, stored.byteOffset).setUint32(cd2 + 24, 1 << 30, true);
-    expect((await rejected(ZipReader.open(fileSource(file(stored, "pytorch_model.bin"), "checkpoint")))).message).toMatch(/is stored but declares 1073741824 bytes in 16/);
+    expect((await rejected(ZipReader.open(fileSource(file(stored, "pytorch_model.bin"), "checkpoint")))).message).toMatch(
+      /is stored but declares 1073741824 bytes in 16/,
+    );
   });
 
   it("a storage type named like an Object.prototype member is not a storage", async () => {
@@ -97,11 +104,23 @@ describe("pytorch zip + pickle: declared sizes and storage types", () => {
 
   it("one storage reused by many views cannot inflate a small file", async () => {
     const storage = f32Bytes(Array.from({ length: 64 }, (_, i) => i));
-    const views = Array.from({ length: 40 }, (_, i) => ({ name: `w${i}`, storageType: "FloatStorage", key: "0", storageNumel: 64, offset: 0, shape: [8, 8], stride: [8, 1] }));
-    const err = await rejected(openPytorchCheckpoint(file(torchZip(stateDictPickle(views), new Map([["0", storage]])), "pytorch_model.bin")));
+    const views = Array.from({ length: 40 }, (_, i) => ({
+      name: `w${i}`,
+      storageType: "FloatStorage",
+      key: "0",
+      storageNumel: 64,
+      offset: 0,
+      shape: [8, 8],
+      stride: [8, 1],
+    }));
+    const err = await rejected(
+      openPytorchCheckpoint(file(torchZip(stateDictPickle(views), new Map([["0", storage]])), "pytorch_model.bin")),
+    );
     expect(err.message).toMatch(/views add up to 10240 bytes from 256 bytes of storage/);
     // tied weights (two names, one storage) stay fine
-    const tied = await openPytorchCheckpoint(file(torchZip(stateDictPickle(views.slice(0, 2)), new Map([["0", storage]])), "pytorch_model.bin"));
+    const tied = await openPytorchCheckpoint(
+      file(torchZip(stateDictPickle(views.slice(0, 2)), new Map([["0", storage]])), "pytorch_model.bin"),
+    );
     expect(tied.tensors.size).toBe(2);
     tied.close();
   });
@@ -149,11 +168,13 @@ describe("file-system surprises become CheckpointErrors naming the file", () => 
   });
 
   it("a round trip through encodeSafetensors still reads (the tiling rule matches the writer)", async () => {
-    const bytes = Buffer.concat(encodeSafetensors([
-      { name: "a", dtype: "F32", shape: [2], bytes: f32Bytes([1, 2]) },
-      { name: "empty", dtype: "F32", shape: [0], bytes: new Uint8Array(0) },
-      { name: "b", dtype: "F32", shape: [1], bytes: f32Bytes([3]) },
-    ]));
+    const bytes = Buffer.concat(
+      encodeSafetensors([
+        { name: "a", dtype: "F32", shape: [2], bytes: f32Bytes([1, 2]) },
+        { name: "empty", dtype: "F32", shape: [0], bytes: new Uint8Array(0) },
+        { name: "b", dtype: "F32", shape: [1], bytes: f32Bytes([3]) },
+      ]),
+    );
     const f = await openSafetensors(file(bytes));
     expect(f.tensors.size).toBe(3);
     f.close();

@@ -12,7 +12,11 @@ import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gitBlobSha1, sha256 } from "./hub-fake.js";
 
-export interface PyCacheFile { name: string; data: Buffer; lfs: boolean }
+export interface PyCacheFile {
+  name: string;
+  data: Buffer;
+  lfs: boolean;
+}
 
 /** Write `files` of `repoId` at `commit` (ref "main") as huggingface_hub does; returns blob etags by name. */
 export function writePythonCache(cacheDir: string, repoId: string, commit: string, files: PyCacheFile[]): Record<string, string> {

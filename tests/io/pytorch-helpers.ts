@@ -19,7 +19,10 @@ export interface RawTensor {
 export function readSafetensors(file: string): Map<string, RawTensor> {
   const buf = new Uint8Array(fs.readFileSync(file));
   const n = Number(new DataView(buf.buffer, buf.byteOffset).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n))) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const out = new Map<string, RawTensor>();
   for (const [name, t] of Object.entries(header)) {
     if (name === "__metadata__") continue;
@@ -61,17 +64,39 @@ export class PickleBuilder {
     for (const n of ns) this.int(n);
     return this.tuple();
   }
-  mark(): this { return this.op(0x28); }
-  tuple(): this { return this.op(0x74); }
-  emptyTuple(): this { return this.op(0x29); }
-  emptyDict(): this { return this.op(0x7d); }
-  reduce(): this { return this.op(0x52); }
-  build(): this { return this.op(0x62); }
-  setitem(): this { return this.op(0x73); }
-  setitems(): this { return this.op(0x75); }
-  newfalse(): this { return this.op(0x89); }
-  persid(): this { return this.op(0x51); }
-  stop(): this { return this.op(0x2e); }
+  mark(): this {
+    return this.op(0x28);
+  }
+  tuple(): this {
+    return this.op(0x74);
+  }
+  emptyTuple(): this {
+    return this.op(0x29);
+  }
+  emptyDict(): this {
+    return this.op(0x7d);
+  }
+  reduce(): this {
+    return this.op(0x52);
+  }
+  build(): this {
+    return this.op(0x62);
+  }
+  setitem(): this {
+    return this.op(0x73);
+  }
+  setitems(): this {
+    return this.op(0x75);
+  }
+  newfalse(): this {
+    return this.op(0x89);
+  }
+  persid(): this {
+    return this.op(0x51);
+  }
+  stop(): this {
+    return this.op(0x2e);
+  }
   bytes(): Uint8Array {
     return Uint8Array.from(this.out);
   }
@@ -226,7 +251,11 @@ export function writeZip(entries: ZipInput[], opts: { zip64?: boolean; baseOffse
 }
 
 /** A torch-style checkpoint zip: `<topdir>/data.pkl`, `<topdir>/data/<key>`, `<topdir>/version`. */
-export function torchZip(pickle: Uint8Array, storages: Map<string, Uint8Array>, opts: { topdir?: string; zip64?: boolean; extra?: ZipInput[] } = {}): Uint8Array {
+export function torchZip(
+  pickle: Uint8Array,
+  storages: Map<string, Uint8Array>,
+  opts: { topdir?: string; zip64?: boolean; extra?: ZipInput[] } = {},
+): Uint8Array {
   const top = opts.topdir ?? "archive";
   const entries: ZipInput[] = [{ name: `${top}/data.pkl`, data: pickle }];
   for (const [key, data] of storages) entries.push({ name: `${top}/data/${key}`, data });

@@ -52,7 +52,11 @@ describe("CRC-32", () => {
 describe("ZipReader", () => {
   const entries = [
     { name: "top/data.pkl", data: Buffer.from("pickle bytes") },
-    { name: "top/data/0", data: new Uint8Array(1000).map((_, i) => (i * 7) & 0xff), localExtra: new Uint8Array([0x46, 0x42, 3, 0, 0x5a, 0x5a, 0x5a]) }, // torch-style "FB" padding
+    {
+      name: "top/data/0",
+      data: new Uint8Array(1000).map((_, i) => (i * 7) & 0xff),
+      localExtra: new Uint8Array([0x46, 0x42, 3, 0, 0x5a, 0x5a, 0x5a]),
+    }, // torch-style "FB" padding
     { name: "top/version", data: Buffer.from("3\n") },
   ];
 
@@ -63,7 +67,7 @@ describe("ZipReader", () => {
       for (const e of entries) {
         const ze = z.entries.get(e.name)!;
         expect(ze.size).toBe(e.data.length);
-        expect([...await z.readEntry(ze)]).toEqual([...e.data]);
+        expect([...(await z.readEntry(ze))]).toEqual([...e.data]);
       }
       const part = new Uint8Array(10);
       await z.readRange(z.entries.get("top/data/0")!, 500, part);
@@ -85,10 +89,12 @@ describe("ZipReader", () => {
     const full = new Uint8Array(fs.readFileSync(path.join(fixtures, "tiny-gqa", "pytorch_model.bin")));
     for (const keep of [0, 10, 21, 1000, full.length >> 1, full.length - 200, full.length - 23, full.length - 1]) {
       const file = temp(full.subarray(0, keep));
-      const err = await rejected((async () => {
-        const z = await openZip(file);
-        for (const e of z.entries.values()) await z.readEntry(e);
-      })());
+      const err = await rejected(
+        (async () => {
+          const z = await openZip(file);
+          for (const e of z.entries.values()) await z.readEntry(e);
+        })(),
+      );
       expect(err).toBeInstanceOf(CheckpointError);
       expect(err.message.startsWith(`${file}: `)).toBe(true);
       expect(err.message).toMatch(/truncated|corrupt|not a zip/);
@@ -108,7 +114,9 @@ describe("ZipReader", () => {
   it("refuses compressed entries (method != 0) when they are read", async () => {
     const file = temp(writeZip([{ name: "top/data.pkl", data: new Uint8Array(8), method: 8 }]));
     const z = await openZip(file);
-    await expect(z.readEntry(z.entries.get("top/data.pkl")!)).rejects.toThrow(/zip entry "top\/data.pkl" is compressed \(method 8\); PyTorch checkpoints store entries uncompressed/);
+    await expect(z.readEntry(z.entries.get("top/data.pkl")!)).rejects.toThrow(
+      /zip entry "top\/data.pkl" is compressed \(method 8\); PyTorch checkpoints store entries uncompressed/,
+    );
     z.close();
   });
 
@@ -127,7 +135,9 @@ describe("ZipReader", () => {
     const dup = writeZip([entries[0]!, entries[0]!]);
     await expect(openZip(temp(dup))).rejects.toThrow(/appears twice/);
 
-    const legacy = new Uint8Array([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e, 0x80, 2, 0x4d, 0xe9, 0x03, 0x2e, 0, 0, 0, 0]);
+    const legacy = new Uint8Array([
+      0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e, 0x80, 2, 0x4d, 0xe9, 0x03, 0x2e, 0, 0, 0, 0,
+    ]);
     await expect(openZip(temp(legacy))).rejects.toThrow(/legacy \(torch < 1\.6, non-zip\) PyTorch file/);
 
     await expect(openZip(path.join(tmp, "does-not-exist.bin"))).rejects.toThrow(/does-not-exist\.bin: checkpoint not found/);

@@ -7,7 +7,17 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openPytorchCheckpoint } from "../../src/io/files.js";
 import { CheckpointError, type TensorFile } from "../../src/io/tensor-file.js";
-import { f32Bytes, rejected, makeTempDir, readSafetensors, stateDictPickle, torchZip, writeTemp, writeZip, type TensorSpec } from "./pytorch-helpers.js";
+import {
+  f32Bytes,
+  rejected,
+  makeTempDir,
+  readSafetensors,
+  stateDictPickle,
+  torchZip,
+  writeTemp,
+  writeZip,
+  type TensorSpec,
+} from "./pytorch-helpers.js";
 
 const fixtures = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.url))), "fixtures");
 const tmp = makeTempDir();
@@ -25,7 +35,11 @@ function f32(bytes: Uint8Array): number[] {
 }
 
 let counter = 0;
-function checkpoint(tensors: TensorSpec[], storages: Map<string, Uint8Array>, opts: Parameters<typeof torchZip>[2] & { root?: "dict" | "ordered" } = {}): string {
+function checkpoint(
+  tensors: TensorSpec[],
+  storages: Map<string, Uint8Array>,
+  opts: Parameters<typeof torchZip>[2] & { root?: "dict" | "ordered" } = {},
+): string {
   return writeTemp(tmp, `crafted-${counter++}.bin`, torchZip(stateDictPickle(tensors, opts.root), storages, opts));
 }
 
@@ -59,7 +73,11 @@ describe("crafted checkpoints", () => {
   it("reads a contiguous tensor, from a plain dict or an OrderedDict with _metadata, any top directory", async () => {
     for (const root of ["dict", "ordered"] as const) {
       for (const topdir of ["archive", "pytorch_model", "weird name"]) {
-        const p = checkpoint([{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [2, 3], stride: [3, 1] }], new Map([["0", storage6]]), { root, topdir });
+        const p = checkpoint(
+          [{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [2, 3], stride: [3, 1] }],
+          new Map([["0", storage6]]),
+          { root, topdir },
+        );
         const f = await openPytorchCheckpoint(p);
         expect(f.tensors.get("w")!.dtype).toBe("F32");
         expect(f.tensors.get("w")!.shape).toEqual([2, 3]);
@@ -71,7 +89,10 @@ describe("crafted checkpoints", () => {
 
   it("gathers a non-contiguous (transposed) tensor", async () => {
     // storage holds A = [[0,1,2],[3,4,5]] row-major; the tensor is A^T: shape [3,2], stride [1,3]
-    const p = checkpoint([{ name: "wT", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }], new Map([["0", storage6]]));
+    const p = checkpoint(
+      [{ name: "wT", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }],
+      new Map([["0", storage6]]),
+    );
     const f = await openPytorchCheckpoint(p);
     expect(f32(await readAll(f, "wT"))).toEqual([0, 3, 1, 4, 2, 5]);
     // element-wise path (aligned destination) and byte-wise path (unaligned destination) agree
@@ -82,11 +103,19 @@ describe("crafted checkpoints", () => {
     // f16 and i64 elements (2-byte and 8-byte copies)
     const h = new Uint8Array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
     const l = new Uint8Array(new BigInt64Array([0n, 1n, 2n, 3n, 4n, 5n]).buffer);
-    const g = await openPytorchCheckpoint(checkpoint([
-      { name: "h", storageType: "HalfStorage", key: "h", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] },
-      { name: "l", storageType: "LongStorage", key: "l", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] },
-    ], new Map([["h", h], ["l", l]])));
-    expect([...await readAll(g, "h")]).toEqual([0, 0, 3, 3, 1, 1, 4, 4, 2, 2, 5, 5]);
+    const g = await openPytorchCheckpoint(
+      checkpoint(
+        [
+          { name: "h", storageType: "HalfStorage", key: "h", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] },
+          { name: "l", storageType: "LongStorage", key: "l", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] },
+        ],
+        new Map([
+          ["h", h],
+          ["l", l],
+        ]),
+      ),
+    );
+    expect([...(await readAll(g, "h"))]).toEqual([0, 0, 3, 3, 1, 1, 4, 4, 2, 2, 5, 5]);
     expect(g.tensors.get("l")!.dtype).toBe("I64");
     const l8 = new Uint8Array(48);
     await g.tensors.get("l")!.read(l8);
@@ -96,18 +125,37 @@ describe("crafted checkpoints", () => {
 
   it("honours storage_offset (contiguous and strided); refuses zero strides (expand) and self-overlapping views", async () => {
     const s10 = f32Bytes([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
-    const p = checkpoint([
-      { name: "slice", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 3, shape: [4], stride: [1] },
-      { name: "everyOther", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 1, shape: [2, 2], stride: [4, 2] },
-      { name: "scalar", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 9, shape: [], stride: [] },
-    ], new Map([["a", s10]]));
+    const p = checkpoint(
+      [
+        { name: "slice", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 3, shape: [4], stride: [1] },
+        { name: "everyOther", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 1, shape: [2, 2], stride: [4, 2] },
+        { name: "scalar", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 9, shape: [], stride: [] },
+      ],
+      new Map([["a", s10]]),
+    );
     const f = await openPytorchCheckpoint(p);
     expect(f32(await readAll(f, "slice"))).toEqual([13, 14, 15, 16]);
     expect(f32(await readAll(f, "everyOther"))).toEqual([11, 13, 15, 17]);
     expect(f.tensors.get("scalar")!.numel).toBe(1);
     // An expanded view (stride 0) or one whose rows overlap would turn a small storage into a huge tensor.
-    for (const [shape, stride] of [[[2, 3], [0, 1]], [[2, 2], [1, 1]], [[1000000, 1], [0, 1]]]) {
-      const bad = checkpoint([{ name: "expanded", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 7, shape: shape!, stride: stride! }], new Map([["a", s10]]));
+    for (const [shape, stride] of [
+      [
+        [2, 3],
+        [0, 1],
+      ],
+      [
+        [2, 2],
+        [1, 1],
+      ],
+      [
+        [1000000, 1],
+        [0, 1],
+      ],
+    ]) {
+      const bad = checkpoint(
+        [{ name: "expanded", storageType: "FloatStorage", key: "a", storageNumel: 10, offset: 7, shape: shape!, stride: stride! }],
+        new Map([["a", s10]]),
+      );
       expect((await rejected((async () => openPytorchCheckpoint(bad))())).message).toMatch(/reads some storage elements more than once/);
     }
     expect(f32(await readAll(f, "scalar"))).toEqual([19]);
@@ -116,29 +164,45 @@ describe("crafted checkpoints", () => {
 
   it("maps storage types to F16 / F32 / BF16 and unwraps nn.Parameter", async () => {
     const two = new Uint8Array([1, 2, 3, 4]);
-    const p = checkpoint([
-      { name: "h", storageType: "HalfStorage", key: "h", storageNumel: 2, offset: 0, shape: [2], stride: [1] },
-      { name: "b", storageType: "BFloat16Storage", key: "b", storageNumel: 2, offset: 0, shape: [2], stride: [1], parameter: true },
-      { name: "f", storageType: "FloatStorage", key: "f", storageNumel: 1, offset: 0, shape: [1], stride: [1] },
-    ], new Map([["h", two], ["b", two], ["f", two]]));
+    const p = checkpoint(
+      [
+        { name: "h", storageType: "HalfStorage", key: "h", storageNumel: 2, offset: 0, shape: [2], stride: [1] },
+        { name: "b", storageType: "BFloat16Storage", key: "b", storageNumel: 2, offset: 0, shape: [2], stride: [1], parameter: true },
+        { name: "f", storageType: "FloatStorage", key: "f", storageNumel: 1, offset: 0, shape: [1], stride: [1] },
+      ],
+      new Map([
+        ["h", two],
+        ["b", two],
+        ["f", two],
+      ]),
+    );
     const f = await openPytorchCheckpoint(p);
     expect([f.tensors.get("h")!.dtype, f.tensors.get("b")!.dtype, f.tensors.get("f")!.dtype]).toEqual(["F16", "BF16", "F32"]);
-    expect([...await readAll(f, "b")]).toEqual([1, 2, 3, 4]);
+    expect([...(await readAll(f, "b"))]).toEqual([1, 2, 3, 4]);
     f.close();
   });
 
   it("refuses a view that reaches past its storage: 'storage too small'", async () => {
-    const p = checkpoint([{ name: "big", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 1, shape: [2, 3], stride: [3, 1] }], new Map([["0", storage6]]));
+    const p = checkpoint(
+      [{ name: "big", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 1, shape: [2, 3], stride: [3, 1] }],
+      new Map([["0", storage6]]),
+    );
     await expect((async () => openPytorchCheckpoint(p))()).rejects.toThrow(/"big".*storage too small/);
   });
 
   it("refuses a storage record whose size disagrees with the pickle's numel", async () => {
-    const p = checkpoint([{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 8, offset: 0, shape: [6], stride: [1] }], new Map([["0", storage6]]));
+    const p = checkpoint(
+      [{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 8, offset: 0, shape: [6], stride: [1] }],
+      new Map([["0", storage6]]),
+    );
     await expect((async () => openPytorchCheckpoint(p))()).rejects.toThrow(/has 24 bytes but the pickle says 8 F32 elements/);
   });
 
   it("names a missing storage record", async () => {
-    const p = checkpoint([{ name: "w", storageType: "FloatStorage", key: "7", storageNumel: 6, offset: 0, shape: [6], stride: [1] }], new Map([["0", storage6]]));
+    const p = checkpoint(
+      [{ name: "w", storageType: "FloatStorage", key: "7", storageNumel: 6, offset: 0, shape: [6], stride: [1] }],
+      new Map([["0", storage6]]),
+    );
     await expect((async () => openPytorchCheckpoint(p))()).rejects.toThrow(/tensor "w": its storage record "archive\/data\/7" is missing/);
   });
 
@@ -153,12 +217,17 @@ describe("crafted checkpoints", () => {
     const listRoot = writeTemp(tmp, "listroot.bin", torchZip(Uint8Array.from([0x80, 2, 0x5d, 0x2e]), new Map()));
     await expect((async () => openPytorchCheckpoint(listRoot))()).rejects.toThrow(/root is not a dict/);
     const f = await openPytorchCheckpoint(checkpoint([t], new Map([["0", storage6]])));
-    await expect((async () => await f.tensors.get("w")!.read(new Uint8Array(8)))()).rejects.toThrow(/destination has 8 bytes, the tensor needs 24/);
+    await expect((async () => await f.tensors.get("w")!.read(new Uint8Array(8)))()).rejects.toThrow(
+      /destination has 8 bytes, the tensor needs 24/,
+    );
     f.close();
   });
 
   it("detects a corrupted storage byte by CRC when the tensor is read", async () => {
-    const bytes = torchZip(stateDictPickle([{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [6], stride: [1] }]), new Map([["0", storage6]]));
+    const bytes = torchZip(
+      stateDictPickle([{ name: "w", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [6], stride: [1] }]),
+      new Map([["0", storage6]]),
+    );
     const at = Buffer.from(bytes).indexOf(Buffer.from(storage6)) + 5;
     bytes[at] = bytes[at]! ^ 0x10;
     const f = await openPytorchCheckpoint(writeTemp(tmp, "badcrc.bin", bytes));
@@ -190,10 +259,18 @@ describe("crafted checkpoints", () => {
       ctx.skip();
     }
     const fd = fs.openSync(file, "w");
-    const zip = writeZip([
-      { name: "archive/data.pkl", data: stateDictPickle([{ name: "wT", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }]) },
-      { name: "archive/data/0", data: storage6 },
-    ], { zip64: true, baseOffset: G });
+    const zip = writeZip(
+      [
+        {
+          name: "archive/data.pkl",
+          data: stateDictPickle([
+            { name: "wT", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] },
+          ]),
+        },
+        { name: "archive/data/0", data: storage6 },
+      ],
+      { zip64: true, baseOffset: G },
+    );
     fs.writeSync(fd, zip, 0, zip.length, G);
     fs.closeSync(fd);
     const f = await openPytorchCheckpoint(file);
@@ -203,7 +280,11 @@ describe("crafted checkpoints", () => {
   });
 
   it("reads a checkpoint written with zip64 records", async () => {
-    const p = checkpoint([{ name: "wT", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }], new Map([["0", storage6]]), { zip64: true });
+    const p = checkpoint(
+      [{ name: "wT", storageType: "FloatStorage", key: "0", storageNumel: 6, offset: 0, shape: [3, 2], stride: [1, 3] }],
+      new Map([["0", storage6]]),
+      { zip64: true },
+    );
     const f = await openPytorchCheckpoint(p);
     expect(f32(await readAll(f, "wT"))).toEqual([0, 3, 1, 4, 2, 5]);
     f.close();

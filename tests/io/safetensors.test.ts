@@ -9,7 +9,9 @@ import { readSafetensors } from "./pytorch-helpers.js";
 import { FIXTURES } from "../helpers.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-st-"));
-afterAll(() => { /* temp files are left for the OS; they are small */ });
+afterAll(() => {
+  /* temp files are left for the OS; they are small */
+});
 
 const GQA = join(FIXTURES, "tiny-gqa");
 const original = readFileSync(join(GQA, "model.safetensors"));
@@ -41,7 +43,8 @@ function withHeader(edit: (json: Record<string, any>) => void): Uint8Array {
 
 /** Rebuild the fixture file without some tensors (a consistent, smaller file). */
 function without(names: string[]): Uint8Array {
-  const parts = [...readSafetensors(join(GQA, "model.safetensors"))].filter(([name]) => !names.includes(name))
+  const parts = [...readSafetensors(join(GQA, "model.safetensors"))]
+    .filter(([name]) => !names.includes(name))
     .map(([name, t]) => ({ name, dtype: t.dtype as FileDType, shape: t.shape, bytes: t.bytes }));
   return Buffer.concat(encodeSafetensors(parts));
 }
@@ -58,21 +61,73 @@ describe("safetensors reader", () => {
     ["a file shorter than the length prefix", () => original.subarray(0, 5), /only 5 bytes/],
     ["a truncated file", () => original.subarray(0, original.length - 1000), /runs past the end of the data/],
     ["a truncated header", () => original.subarray(0, 100), /header length \d+ runs past the end/],
-    ["a header that is not JSON", () => { const b = Uint8Array.from(original); b[8] = 0x7b; b[9] = 0x7b; return b; }, /not valid UTF-8 JSON/],
-    ["an absurd header length", () => { const b = Uint8Array.from(original); b[7] = 0x7f; return b; }, /implausible/],
-    ["overlapping tensors", () => withHeader((j) => {
-      const names = Object.keys(j).filter((k) => k !== "__metadata__");
-      const a = j[names[1]!], b = j[names[2]!];
-      // make b the same size as a and start inside a
-      const size = a.data_offsets[1] - a.data_offsets[0];
-      b.shape = a.shape; b.dtype = a.dtype; b.data_offsets = [a.data_offsets[0] + 4, a.data_offsets[0] + 4 + size];
-    }), /overlap/],
-    ["offsets that disagree with the shape", () => withHeader((j) => { j["model.norm.weight"].shape = [65]; }), /needs 260/],
-    ["offsets past the end", () => withHeader((j) => {
-      const t = j["model.norm.weight"]; t.data_offsets = [t.data_offsets[0] + 1e7, t.data_offsets[1] + 1e7];
-    }), /runs past the end of the data/],
-    ["an unknown dtype", () => withHeader((j) => { j["model.norm.weight"].dtype = "F8_E4M3"; }), /unknown dtype "F8_E4M3"/],
-    ["a non-integer shape", () => withHeader((j) => { j["model.norm.weight"].shape = [64.5]; }), /is not a list of non-negative integers/],
+    [
+      "a header that is not JSON",
+      () => {
+        const b = Uint8Array.from(original);
+        b[8] = 0x7b;
+        b[9] = 0x7b;
+        return b;
+      },
+      /not valid UTF-8 JSON/,
+    ],
+    [
+      "an absurd header length",
+      () => {
+        const b = Uint8Array.from(original);
+        b[7] = 0x7f;
+        return b;
+      },
+      /implausible/,
+    ],
+    [
+      "overlapping tensors",
+      () =>
+        withHeader((j) => {
+          const names = Object.keys(j).filter((k) => k !== "__metadata__");
+          const a = j[names[1]!],
+            b = j[names[2]!];
+          // make b the same size as a and start inside a
+          const size = a.data_offsets[1] - a.data_offsets[0];
+          b.shape = a.shape;
+          b.dtype = a.dtype;
+          b.data_offsets = [a.data_offsets[0] + 4, a.data_offsets[0] + 4 + size];
+        }),
+      /overlap/,
+    ],
+    [
+      "offsets that disagree with the shape",
+      () =>
+        withHeader((j) => {
+          j["model.norm.weight"].shape = [65];
+        }),
+      /needs 260/,
+    ],
+    [
+      "offsets past the end",
+      () =>
+        withHeader((j) => {
+          const t = j["model.norm.weight"];
+          t.data_offsets = [t.data_offsets[0] + 1e7, t.data_offsets[1] + 1e7];
+        }),
+      /runs past the end of the data/,
+    ],
+    [
+      "an unknown dtype",
+      () =>
+        withHeader((j) => {
+          j["model.norm.weight"].dtype = "F8_E4M3";
+        }),
+      /unknown dtype "F8_E4M3"/,
+    ],
+    [
+      "a non-integer shape",
+      () =>
+        withHeader((j) => {
+          j["model.norm.weight"].shape = [64.5];
+        }),
+      /is not a list of non-negative integers/,
+    ],
   ];
   it.each(broken)("rejects %s, naming the file", async (name, make, message) => {
     const dir = folderWith(name.replace(/\W+/g, "-"), make());
@@ -88,34 +143,41 @@ describe("safetensors reader", () => {
     const { json } = header(original);
     const names = Object.keys(json).filter((k) => k !== "__metadata__");
     const dataBytes = original.length - header(original).dataStart;
-    let caughtByReader = 0, caughtByLoader = 0;
-    await fc.assert(fc.asyncProperty(
-      fc.constantFrom(...names),
-      fc.oneof(
-        fc.record({ field: fc.constant("data_offsets"), value: fc.tuple(fc.nat(dataBytes * 2), fc.nat(dataBytes * 2)) }),
-        fc.record({ field: fc.constant("shape"), value: fc.array(fc.integer({ min: -2, max: 600 }), { maxLength: 3 }) }),
-        fc.record({ field: fc.constant("dtype"), value: fc.constantFrom("F32", "F16", "I8", "X", "", "f32") }),
+    let caughtByReader = 0,
+      caughtByLoader = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...names),
+        fc.oneof(
+          fc.record({ field: fc.constant("data_offsets"), value: fc.tuple(fc.nat(dataBytes * 2), fc.nat(dataBytes * 2)) }),
+          fc.record({ field: fc.constant("shape"), value: fc.array(fc.integer({ min: -2, max: 600 }), { maxLength: 3 }) }),
+          fc.record({ field: fc.constant("dtype"), value: fc.constantFrom("F32", "F16", "I8", "X", "", "f32") }),
+        ),
+        async (name, { field, value }) => {
+          const before = JSON.stringify(json[name][field]);
+          if (JSON.stringify(value) === before) return; // not an edit
+          const bytes = withHeader((j) => {
+            j[name][field] = value;
+          });
+          const dir = folderWith("fuzz", bytes);
+          let file: Awaited<ReturnType<typeof openSafetensors>> | undefined;
+          try {
+            file = await openSafetensors(join(dir, "model.safetensors"));
+          } catch (e) {
+            expect(e).toBeInstanceOf(CheckpointError);
+            caughtByReader++;
+            return;
+          }
+          // The header is self-consistent after the edit: then the model loader must catch it.
+          file.close();
+          await expect(loadModel(dir, { backend: "ts" }), `accepted ${name}.${field} = ${JSON.stringify(value)}`).rejects.toThrowError(
+            /model\.safetensors: /,
+          );
+          caughtByLoader++;
+        },
       ),
-      async (name, { field, value }) => {
-        const before = JSON.stringify(json[name][field]);
-        if (JSON.stringify(value) === before) return; // not an edit
-        const bytes = withHeader((j) => { j[name][field] = value; });
-        const dir = folderWith("fuzz", bytes);
-        let file: Awaited<ReturnType<typeof openSafetensors>> | undefined;
-        try {
-          file = await openSafetensors(join(dir, "model.safetensors"));
-        } catch (e) {
-          expect(e).toBeInstanceOf(CheckpointError);
-          caughtByReader++;
-          return;
-        }
-        // The header is self-consistent after the edit: then the model loader must catch it.
-        file.close();
-        await expect(loadModel(dir, { backend: "ts" }), `accepted ${name}.${field} = ${JSON.stringify(value)}`)
-          .rejects.toThrowError(/model\.safetensors: /);
-        caughtByLoader++;
-      },
-    ), { numRuns: 60 });
+      { numRuns: 60 },
+    );
     expect(caughtByReader + caughtByLoader).toBeGreaterThan(0);
   });
 });
@@ -124,7 +186,8 @@ describe("model loader", () => {
   it("a missing embedding points to pytorch_model.bin (the hub's converted safetensors defect)", async () => {
     const dir = folderWith("no-embed", without(["model.embed_tokens.weight"]));
     await expect(loadModel(dir, { backend: "ts" })).rejects.toThrowError(
-      /missing required tensor "model.embed_tokens.weight".*pytorch_model\.bin/);
+      /missing required tensor "model.embed_tokens.weight".*pytorch_model\.bin/,
+    );
   });
 
   it("any missing tensor is named", async () => {
@@ -136,7 +199,8 @@ describe("model loader", () => {
     const config = JSON.parse(readFileSync(join(GQA, "config.json"), "utf8"));
     const dir = folderWith("wrong-shape", original, JSON.stringify({ ...config, intermediate_size: 128 }));
     await expect(loadModel(dir, { backend: "ts" })).rejects.toThrowError(
-      /tensor "model.layers.0.mlp.gate_proj.weight" has shape \[172,64\], but config.json implies \[128,64\]/);
+      /tensor "model.layers.0.mlp.gate_proj.weight" has shape \[172,64\], but config.json implies \[128,64\]/,
+    );
   });
 
   it("a tensor the config does not expect is an error (checkpoint and config disagree)", async () => {
@@ -153,7 +217,9 @@ describe("model loader", () => {
   it("an inconsistent config.json is named", async () => {
     const config = JSON.parse(readFileSync(join(GQA, "config.json"), "utf8"));
     const dir = folderWith("bad-heads", original, JSON.stringify({ ...config, num_attention_heads: 7, head_dim: undefined }));
-    await expect(loadModel(dir, { backend: "ts" })).rejects.toThrowError(/config\.json: num_attention_heads \(7\) does not divide hidden_size \(64\)/);
+    await expect(loadModel(dir, { backend: "ts" })).rejects.toThrowError(
+      /config\.json: num_attention_heads \(7\) does not divide hidden_size \(64\)/,
+    );
   });
 
   it("a folder without config.json or weights says what is missing", async () => {

@@ -9,7 +9,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { BLOCK_BYTES, dequantize, quantize, quantizeActivations, quantizeQ4_0, quantizeQ8_0, QuantizeError, roundHalfEven } from "../../src/kernels/quant.js";
+import {
+  BLOCK_BYTES,
+  dequantize,
+  quantize,
+  quantizeActivations,
+  quantizeQ4_0,
+  quantizeQ8_0,
+  QuantizeError,
+  roundHalfEven,
+} from "../../src/kernels/quant.js";
 import { numberToF16Bits } from "../../src/kernels/half.js";
 import { Mulberry32 } from "../../src/util/rng.js";
 import { TESTS_DIR } from "../helpers.js";
@@ -76,7 +85,8 @@ describe("q8_0 quantizer: hand-derived edge cases", () => {
 
   it("dequantizes to d·q exactly", () => {
     const x = Float32Array.from(block((j) => Math.sin(j) * 3));
-    const b = q8(x), out = new Float32Array(32);
+    const b = q8(x),
+      out = new Float32Array(32);
     dequantize("q8_0", out, b, 0, 32);
     const d = Math.fround(Math.fround(3 * Math.max(...block((j) => Math.abs(Math.fround(Math.sin(j) * 3) / 3)))) / 127);
     for (let j = 0; j < 32; j++) expect(Math.abs(out[j]! - x[j]!)).toBeLessThanOrEqual(d * 0.51);
@@ -130,9 +140,10 @@ describe("activation quantizer (int8 per block, for the q8_0 x q8_0 dot)", () =>
     expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.2, -3.7].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2, -2, 3, -4]);
     const g = new Mulberry32(5);
     const x = Float32Array.from({ length: 96 }, () => (g.next() - 0.5) * 10);
-    const q = new Int8Array(96), d = new Float32Array(3);
+    const q = new Int8Array(96),
+      d = new Float32Array(3);
     quantizeActivations(q, d, x, 1, 96);
-    for (let i = 0; i < 96; i++) expect(Math.abs(q[i]! * d[i >> 5]! - x[i]!)).toBeLessThanOrEqual(d[i >> 5]! / 2 * 1.0001);
+    for (let i = 0; i < 96; i++) expect(Math.abs(q[i]! * d[i >> 5]! - x[i]!)).toBeLessThanOrEqual((d[i >> 5]! / 2) * 1.0001);
   });
 });
 
@@ -150,7 +161,9 @@ function oracle(): string | null {
   execFileSync("gcc", ["-O1", "-o", exe, join(TESTS_DIR, "quant", "ref-quantizer.c"), "-lm"]);
   return exe;
 }
-afterAll(() => { if (oracleDir) rmSync(oracleDir, { recursive: true, force: true }); });
+afterAll(() => {
+  if (oracleDir) rmSync(oracleDir, { recursive: true, force: true });
+});
 
 /** Random blocks spanning 2^-30 .. 2^22 in magnitude, with zero blocks, single nonzeros, ties and subnormals. */
 function randomTensor(seed: number, blocks: number): Float32Array {
@@ -162,11 +175,16 @@ function randomTensor(seed: number, blocks: number): Float32Array {
     for (let j = 0; j < 32; j++) {
       const i = b * 32 + j;
       const v = (g.next() < 0.5 ? -1 : 1) * (0.5 + g.next() / 2) * 2 ** (logScale + Math.floor(g.next() * 9) - 4);
-      if (kind === 0) x[i] = g.next() < 0.5 ? 0 : -0;                          // zero block
-      else if (kind === 1) x[i] = j === (b % 32) ? v : 0;                       // one nonzero
-      else if (kind === 2) x[i] = j === 0 ? 127 : Math.round(v % 120) + 0.5;    // q8_0 ties (d = 1)
-      else if (kind === 3) x[i] = j === 0 ? -8 : Math.round((v % 8) * 2) / 2;   // q4_0 halfway points (d = 1)
-      else if (kind === 4) x[i] = j < 4 ? v : v * 2 ** -130;                    // f32 subnormals beside normals
+      if (kind === 0)
+        x[i] = g.next() < 0.5 ? 0 : -0; // zero block
+      else if (kind === 1)
+        x[i] = j === b % 32 ? v : 0; // one nonzero
+      else if (kind === 2)
+        x[i] = j === 0 ? 127 : Math.round(v % 120) + 0.5; // q8_0 ties (d = 1)
+      else if (kind === 3)
+        x[i] = j === 0 ? -8 : Math.round((v % 8) * 2) / 2; // q4_0 halfway points (d = 1)
+      else if (kind === 4)
+        x[i] = j < 4 ? v : v * 2 ** -130; // f32 subnormals beside normals
       else x[i] = v;
     }
   }
@@ -187,7 +205,8 @@ describe("bit-compatibility with the C rule (gcc oracle)", () => {
       const x = randomTensor(seed, 400);
       const ref = execFileSync(exe!, { input: Buffer.from(x.buffer), maxBuffer: 1 << 26 });
       const n8 = 400 * BLOCK_BYTES.q8_0;
-      const ours8 = new Uint8Array(n8), ours4 = new Uint8Array(400 * BLOCK_BYTES.q4_0);
+      const ours8 = new Uint8Array(n8),
+        ours4 = new Uint8Array(400 * BLOCK_BYTES.q4_0);
       quantize("q8_0", ours8, 0, x, 0, x.length);
       quantize("q4_0", ours4, 0, x, 0, x.length);
       const firstDiff = (a: Uint8Array, b: Uint8Array) => a.findIndex((v, i) => v !== b[i]);

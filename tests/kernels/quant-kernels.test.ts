@@ -65,143 +65,196 @@ const shapes = fc.record({
 
 describe("quantized matmul: wasm == TS reference, bit for bit", () => {
   it("random shapes, decode and prefill", () => {
-    fc.assert(fc.property(shapes, ({ dtype, T, O, B, logScale, seed }) => scoped(() => {
-      const I = B * 32, g = new Mulberry32(seed);
-      const w = quantWeight(dtype, randomValues(g, O * I, logScale), O, I);
-      const xHost = randomValues(g, T * I);
-      const x = wasm.allocF32(T * I);
-      x.set(xHost);
-      const yWasm = wasm.allocF32(T * O), yTs = new Float32Array(T * O);
-      wasm.matmul(yWasm, x, w.dev, T, I, O);
-      ts.matmul(yTs, xHost, w.host, T, I, O);
-      expect(firstBitDifference(yWasm, yTs)).toBeNull();
-    })), { numRuns: 150 });
+    fc.assert(
+      fc.property(shapes, ({ dtype, T, O, B, logScale, seed }) =>
+        scoped(() => {
+          const I = B * 32,
+            g = new Mulberry32(seed);
+          const w = quantWeight(dtype, randomValues(g, O * I, logScale), O, I);
+          const xHost = randomValues(g, T * I);
+          const x = wasm.allocF32(T * I);
+          x.set(xHost);
+          const yWasm = wasm.allocF32(T * O),
+            yTs = new Float32Array(T * O);
+          wasm.matmul(yWasm, x, w.dev, T, I, O);
+          ts.matmul(yTs, xHost, w.host, T, I, O);
+          expect(firstBitDifference(yWasm, yTs)).toBeNull();
+        }),
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it("any split of the rows into ranges [o0, o1) gives the same bits", () => {
-    fc.assert(fc.property(shapes, fc.array(fc.integer({ min: 0, max: 65 }), { maxLength: 4 }), ({ dtype, T, O, B, seed }, cuts) => scoped(() => {
-      const I = B * 32, g = new Mulberry32(seed);
-      const w = quantWeight(dtype, randomValues(g, O * I), O, I);
-      const x = wasm.allocF32(T * I);
-      x.set(randomValues(g, T * I));
-      const whole = wasm.allocF32(T * O), parts = wasm.allocF32(T * O);
-      wasm.matmul(whole, x, w.dev, T, I, O);
-      const bounds = [0, ...cuts.map((c) => c % (O + 1)).sort((a, b) => a - b), O];
-      const scratch = wasm.arena.alloc(wasm.exports.QMATMUL_SCRATCH_BYTES.value as number);
-      const code = dtype === "q8_0" ? 5 : 6;
-      for (let k = 0; k + 1 < bounds.length; k++) {
-        wasm.exports.matmulQuant(parts.byteOffset, x.byteOffset, w.dev.data.byteOffset, code, T, I, O, bounds[k]!, bounds[k + 1]!, scratch);
-      }
-      expect(firstBitDifference(parts, whole)).toBeNull();
-    })), { numRuns: 60 });
+    fc.assert(
+      fc.property(shapes, fc.array(fc.integer({ min: 0, max: 65 }), { maxLength: 4 }), ({ dtype, T, O, B, seed }, cuts) =>
+        scoped(() => {
+          const I = B * 32,
+            g = new Mulberry32(seed);
+          const w = quantWeight(dtype, randomValues(g, O * I), O, I);
+          const x = wasm.allocF32(T * I);
+          x.set(randomValues(g, T * I));
+          const whole = wasm.allocF32(T * O),
+            parts = wasm.allocF32(T * O);
+          wasm.matmul(whole, x, w.dev, T, I, O);
+          const bounds = [0, ...cuts.map((c) => c % (O + 1)).sort((a, b) => a - b), O];
+          const scratch = wasm.arena.alloc(wasm.exports.QMATMUL_SCRATCH_BYTES.value as number);
+          const code = dtype === "q8_0" ? 5 : 6;
+          for (let k = 0; k + 1 < bounds.length; k++) {
+            wasm.exports.matmulQuant(
+              parts.byteOffset,
+              x.byteOffset,
+              w.dev.data.byteOffset,
+              code,
+              T,
+              I,
+              O,
+              bounds[k]!,
+              bounds[k + 1]!,
+              scratch,
+            );
+          }
+          expect(firstBitDifference(parts, whole)).toBeNull();
+        }),
+      ),
+      { numRuns: 60 },
+    );
   });
 
-  it("a long input is processed in chunks of tokens with the same result per token", () => scoped(() => {
-    // I = 4096: 8.5 KB of quantized activations per token, so 300 tokens need several chunks
-    const T = 300, I = 4096, O = 5, g = new Mulberry32(9);
-    const w = quantWeight("q4_0", randomValues(g, O * I), O, I);
-    const x = wasm.allocF32(T * I);
-    x.set(randomValues(g, T * I));
-    const y = wasm.allocF32(T * O), yTs = new Float32Array(T * O);
-    wasm.matmul(y, x, w.dev, T, I, O);
-    ts.matmul(yTs, x.slice(), w.host, T, I, O);
-    expect(firstBitDifference(y, yTs)).toBeNull();
-  }));
+  it("a long input is processed in chunks of tokens with the same result per token", () =>
+    scoped(() => {
+      // I = 4096: 8.5 KB of quantized activations per token, so 300 tokens need several chunks
+      const T = 300,
+        I = 4096,
+        O = 5,
+        g = new Mulberry32(9);
+      const w = quantWeight("q4_0", randomValues(g, O * I), O, I);
+      const x = wasm.allocF32(T * I);
+      x.set(randomValues(g, T * I));
+      const y = wasm.allocF32(T * O),
+        yTs = new Float32Array(T * O);
+      wasm.matmul(y, x, w.dev, T, I, O);
+      ts.matmul(yTs, x.slice(), w.host, T, I, O);
+      expect(firstBitDifference(y, yTs)).toBeNull();
+    }));
 
-  it("extreme weights and activations: the integer block sums stay exact", () => scoped(() => {
-    // The baseline build's q4_0 dot works on 256·Σ n·x (nibbles masked in place against x stored
-    // pre-scaled by up to 256, assembly/quant.ts), the largest intermediates of any path: drive
-    // them to their limits with every nibble 0 or 15 (q8_0: every byte -128 or 127, as a GGUF from
-    // elsewhere may hold) and every activation at ±127 after quantization, in runs and alternating.
-    const I = 96, O = 7, B = I / 32, g = new Mulberry32(11);
-    for (const dtype of ["q4_0", "q8_0"] as const) {
-      for (const pattern of ["high", "low", "alternate", "random"] as const) {
-        const bytes = new Uint8Array(quantizedBytes(dtype, O * I)), bb = BLOCK_BYTES[dtype];
-        for (let blk = 0; blk < O * B; blk++) {
-          bytes[blk * bb] = 0x00; bytes[blk * bb + 1] = blk % 2 ? 0x3c : 0xbc; // scale ±1.0 (f16)
-          for (let j = 2; j < bb; j++) {
-            const hi = pattern === "high" || (pattern === "alternate" && j % 2 === 0) || (pattern === "random" && g.next() < 0.5);
-            bytes[blk * bb + j] = dtype === "q4_0" ? (hi ? 0xff : 0x00) : (hi ? 0x7f : 0x80);
+  it("extreme weights and activations: the integer block sums stay exact", () =>
+    scoped(() => {
+      // The baseline build's q4_0 dot works on 256·Σ n·x (nibbles masked in place against x stored
+      // pre-scaled by up to 256, assembly/quant.ts), the largest intermediates of any path: drive
+      // them to their limits with every nibble 0 or 15 (q8_0: every byte -128 or 127, as a GGUF from
+      // elsewhere may hold) and every activation at ±127 after quantization, in runs and alternating.
+      const I = 96,
+        O = 7,
+        B = I / 32,
+        g = new Mulberry32(11);
+      for (const dtype of ["q4_0", "q8_0"] as const) {
+        for (const pattern of ["high", "low", "alternate", "random"] as const) {
+          const bytes = new Uint8Array(quantizedBytes(dtype, O * I)),
+            bb = BLOCK_BYTES[dtype];
+          for (let blk = 0; blk < O * B; blk++) {
+            bytes[blk * bb] = 0x00;
+            bytes[blk * bb + 1] = blk % 2 ? 0x3c : 0xbc; // scale ±1.0 (f16)
+            for (let j = 2; j < bb; j++) {
+              const hi = pattern === "high" || (pattern === "alternate" && j % 2 === 0) || (pattern === "random" && g.next() < 0.5);
+              bytes[blk * bb + j] = dtype === "q4_0" ? (hi ? 0xff : 0x00) : hi ? 0x7f : 0x80;
+            }
+          }
+          const dev = wasm.allocU8(bytes.length);
+          dev.set(bytes);
+          for (const T of [1, 5]) {
+            const xHost = new Float32Array(T * I);
+            for (let i = 0; i < T * I; i++) xHost[i] = pattern === "alternate" ? (i % 2 ? -3 : 3) : g.next() < 0.5 ? -3 : 3;
+            const x = wasm.allocF32(T * I);
+            x.set(xHost);
+            const yWasm = wasm.allocF32(T * O),
+              yTs = new Float32Array(T * O);
+            wasm.matmul(yWasm, x, { dtype, shape: [O, I], data: dev }, T, I, O);
+            ts.matmul(yTs, xHost, { dtype, shape: [O, I], data: bytes }, T, I, O);
+            expect(firstBitDifference(yWasm, yTs), `${dtype} ${pattern} T=${T}`).toBeNull();
           }
         }
-        const dev = wasm.allocU8(bytes.length);
-        dev.set(bytes);
-        for (const T of [1, 5]) {
-          const xHost = new Float32Array(T * I);
-          for (let i = 0; i < T * I; i++) xHost[i] = pattern === "alternate" ? (i % 2 ? -3 : 3) : (g.next() < 0.5 ? -3 : 3);
-          const x = wasm.allocF32(T * I);
-          x.set(xHost);
-          const yWasm = wasm.allocF32(T * O), yTs = new Float32Array(T * O);
-          wasm.matmul(yWasm, x, { dtype, shape: [O, I], data: dev }, T, I, O);
-          ts.matmul(yTs, xHost, { dtype, shape: [O, I], data: bytes }, T, I, O);
-          expect(firstBitDifference(yWasm, yTs), `${dtype} ${pattern} T=${T}`).toBeNull();
-        }
       }
-    }
-  }));
+    }));
 
-  it("non-finite activations give NaN/Inf outputs, not finite garbage", () => scoped(() => {
-    const I = 64, O = 3, g = new Mulberry32(3);
-    const w = quantWeight("q8_0", randomValues(g, O * I), O, I);
-    for (const bad of [NaN, Infinity]) {
-      const x = wasm.allocF32(I);
-      x.set(randomValues(g, I));
-      x[40] = bad;
-      const y = wasm.allocF32(O), yTs = new Float32Array(O);
-      wasm.matmul(y, x, w.dev, 1, I, O);
-      ts.matmul(yTs, x.slice(), w.host, 1, I, O);
-      for (let o = 0; o < O; o++) expect(Number.isFinite(y[o])).toBe(false);
-      expect(firstBitDifference(y, yTs)).toBeNull();
-    }
-  }));
+  it("non-finite activations give NaN/Inf outputs, not finite garbage", () =>
+    scoped(() => {
+      const I = 64,
+        O = 3,
+        g = new Mulberry32(3);
+      const w = quantWeight("q8_0", randomValues(g, O * I), O, I);
+      for (const bad of [NaN, Infinity]) {
+        const x = wasm.allocF32(I);
+        x.set(randomValues(g, I));
+        x[40] = bad;
+        const y = wasm.allocF32(O),
+          yTs = new Float32Array(O);
+        wasm.matmul(y, x, w.dev, 1, I, O);
+        ts.matmul(yTs, x.slice(), w.host, 1, I, O);
+        for (let o = 0; o < O; o++) expect(Number.isFinite(y[o])).toBe(false);
+        expect(firstBitDifference(y, yTs)).toBeNull();
+      }
+    }));
 });
 
 describe("quantized matmul vs plain dequantize-and-dot (float64)", () => {
   it("within the activation-quantization bound", () => {
-    fc.assert(fc.property(shapes, ({ dtype, T, O, B, logScale, seed }) => {
-      const I = B * 32, g = new Mulberry32(seed);
-      const values = randomValues(g, O * I, logScale);
-      const bytes = new Uint8Array(quantizedBytes(dtype, O * I));
-      quantize(dtype, bytes, 0, values, 0, O * I);
-      const deq = new Float32Array(O * I);
-      dequantize(dtype, deq, bytes, 0, O * I);
-      const x = randomValues(g, T * I);
-      const y = new Float32Array(T * O);
-      ts.matmul(y, x, { dtype, shape: [O, I], data: bytes }, T, I, O);
-      for (let t = 0; t < T; t++) {
-        for (let o = 0; o < O; o++) {
-          let exact = 0, bound = 0, mag = 0;
-          for (let b = 0; b < B; b++) {
-            let amax = 0;
-            for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[t * I + b * 32 + j]!));
-            const dx = amax / 127;
-            for (let j = 0; j < 32; j++) {
-              const i = b * 32 + j, wv = deq[o * I + i]!, xv = x[t * I + i]!;
-              exact += wv * xv;
-              bound += Math.abs(wv) * dx / 2 * 1.000001;
-              mag += Math.abs(wv * xv);
+    fc.assert(
+      fc.property(shapes, ({ dtype, T, O, B, logScale, seed }) => {
+        const I = B * 32,
+          g = new Mulberry32(seed);
+        const values = randomValues(g, O * I, logScale);
+        const bytes = new Uint8Array(quantizedBytes(dtype, O * I));
+        quantize(dtype, bytes, 0, values, 0, O * I);
+        const deq = new Float32Array(O * I);
+        dequantize(dtype, deq, bytes, 0, O * I);
+        const x = randomValues(g, T * I);
+        const y = new Float32Array(T * O);
+        ts.matmul(y, x, { dtype, shape: [O, I], data: bytes }, T, I, O);
+        for (let t = 0; t < T; t++) {
+          for (let o = 0; o < O; o++) {
+            let exact = 0,
+              bound = 0,
+              mag = 0;
+            for (let b = 0; b < B; b++) {
+              let amax = 0;
+              for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[t * I + b * 32 + j]!));
+              const dx = amax / 127;
+              for (let j = 0; j < 32; j++) {
+                const i = b * 32 + j,
+                  wv = deq[o * I + i]!,
+                  xv = x[t * I + i]!;
+                exact += wv * xv;
+                bound += ((Math.abs(wv) * dx) / 2) * 1.000001;
+                mag += Math.abs(wv * xv);
+              }
             }
+            expect(Math.abs(y[t * O + o]! - exact)).toBeLessThanOrEqual(bound + 1e-5 * mag + 1e-30);
           }
-          expect(Math.abs(y[t * O + o]! - exact)).toBeLessThanOrEqual(bound + 1e-5 * mag + 1e-30);
         }
-      }
-    }), { numRuns: 100 });
+      }),
+      { numRuns: 100 },
+    );
   });
 });
 
 describe("quantized embedding rows", () => {
-  it("wasm dequantizes rows exactly like the TS reference", () => scoped(() => {
-    for (const dtype of ["q8_0", "q4_0"] as const) {
-      const V = 7, D = 96, g = new Mulberry32(4);
-      const w = quantWeight(dtype, randomValues(g, V * D), V, D);
-      const ids = [6, 0, 3, 3];
-      const out = wasm.allocF32(ids.length * D), outTs = new Float32Array(ids.length * D);
-      wasm.embedding(out, w.dev, ids, ids.length, D);
-      ts.embedding(outTs, w.host, ids, ids.length, D);
-      expect(firstBitDifference(out, outTs)).toBeNull();
-      expect(Array.from(outTs.subarray(0, D))).toEqual(Array.from(w.deq.subarray(6 * D, 7 * D)));
-    }
-  }));
+  it("wasm dequantizes rows exactly like the TS reference", () =>
+    scoped(() => {
+      for (const dtype of ["q8_0", "q4_0"] as const) {
+        const V = 7,
+          D = 96,
+          g = new Mulberry32(4);
+        const w = quantWeight(dtype, randomValues(g, V * D), V, D);
+        const ids = [6, 0, 3, 3];
+        const out = wasm.allocF32(ids.length * D),
+          outTs = new Float32Array(ids.length * D);
+        wasm.embedding(out, w.dev, ids, ids.length, D);
+        ts.embedding(outTs, w.host, ids, ids.length, D);
+        expect(firstBitDifference(out, outTs)).toBeNull();
+        expect(Array.from(outTs.subarray(0, D))).toEqual(Array.from(w.deq.subarray(6 * D, 7 * D)));
+      }
+    }));
 
   it("block bytes: q8_0 34, q4_0 18", () => {
     expect(BLOCK_BYTES).toEqual({ q8_0: 34, q4_0: 18 });

@@ -19,10 +19,13 @@ describe("relaxed-SIMD kernels", () => {
   it.skipIf(!built).each([
     ["deno", bin("deno"), ["run", "--allow-read", "--allow-env", "--no-prompt", script]],
     ["bun", bin("bun"), [script]],
-  ] as const)("%s: the relaxed build agrees bit for bit with the baseline build and the TS reference (300 random shapes)", (_name, exe, args) => {
-    const out = execFileSync(exe, [...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-    expect(JSON.parse(out.trim().split("\n").pop()!)).toMatchObject({ relaxedSimd: true, baseline: true, cases: 300, mismatches: 0 });
-  });
+  ] as const)(
+    "%s: the relaxed build agrees bit for bit with the baseline build and the TS reference (300 random shapes)",
+    (_name, exe, args) => {
+      const out = execFileSync(exe, [...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+      expect(JSON.parse(out.trim().split("\n").pop()!)).toMatchObject({ relaxedSimd: true, baseline: true, cases: 300, mismatches: 0 });
+    },
+  );
 
   it.skipIf(!built)("node 20 with --experimental-wasm-relaxed-simd: the self-test rejects its relaxed dot, the baseline runs", () => {
     const out = execFileSync(process.execPath, ["--experimental-wasm-relaxed-simd", script], { cwd: ROOT, encoding: "utf8" });

@@ -9,31 +9,64 @@ describe("wasm backward (training) kernels vs TS reference", () => {
   it("attentionBackward: dq, dk, dv (|diff| <= 1e-4 · (1 + max score magnitude) · (max|reference| + B))", () => {
     fc.assert(
       // T past 16: the wasm kernel works through the query rows in blocks of up to 16
-      fc.property(seed, fc.oneof(fc.integer({ min: 1, max: 13 }), fc.constantFrom(17, 33, 65)), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }),
-        fc.oneof(fc.constantFrom(1, 3, 4, 7, 16, 20, 64), fc.integer({ min: 1, max: 70 })), fc.integer({ min: -4, max: 0 }),
-        (s, T, KV, group, Dh, lqk) => scoped(() => {
-          const rand = mulberry32(s);
-          const H = KV * group, nq = T * H * Dh, nk = T * KV * Dh;
-          const q = values(rand, nq, lqk), k = values(rand, nk, lqk), v = values(rand, nk, 0), dout = values(rand, nq, 0);
-          const want = { dq: new Float32Array(nq), dk: new Float32Array(nk), dv: new Float32Array(nk) };
-          ts.attentionBackward(want.dq, want.dk, want.dv, dout, q, k, v, T, H, KV, Dh, new Float32Array(2 * T));
-          const got = { dq: wasm.allocF32(nq), dk: wasm.allocF32(nk), dv: wasm.allocF32(nk) };
-          got.dq.fill(7); got.dk.fill(7); got.dv.fill(7); // overwritten, not accumulated
-          wasm.attentionBackward(got.dq, got.dk, got.dv, toWasm(dout), toWasm(q), toWasm(k), toWasm(v), T, H, KV, Dh, wasm.allocF32(2 * T));
-          let maxScore = 0;
-          for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) for (let p = 0; p <= t; p++) {
-            let m = 0;
-            for (let i = 0; i < Dh; i++) m += Math.abs(q[(t * H + h) * Dh + i]! * k[(p * KV + Math.floor(h / group)) * Dh + i]!);
-            maxScore = Math.max(maxScore, m / Math.sqrt(Dh));
-          }
-          const maxAbs = (a: Float32Array) => a.reduce((m, b) => Math.max(m, Math.abs(b)), 0);
-          const terms = T * maxAbs(dout) * (1 + Dh * maxAbs(v) * Math.max(maxAbs(q), maxAbs(k)));
-          for (const name of ["dq", "dk", "dv"] as const) {
-            const maxRef = maxAbs(want[name]);
-            expectClose(got[name], want[name], () => 1e-4 * (1 + maxScore) * (maxRef + terms) + 1e-30,
-              `attentionBackward ${name} T=${T} H=${H} KV=${KV} Dh=${Dh}`);
-          }
-        })),
+      fc.property(
+        seed,
+        fc.oneof(fc.integer({ min: 1, max: 13 }), fc.constantFrom(17, 33, 65)),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.oneof(fc.constantFrom(1, 3, 4, 7, 16, 20, 64), fc.integer({ min: 1, max: 70 })),
+        fc.integer({ min: -4, max: 0 }),
+        (s, T, KV, group, Dh, lqk) =>
+          scoped(() => {
+            const rand = mulberry32(s);
+            const H = KV * group,
+              nq = T * H * Dh,
+              nk = T * KV * Dh;
+            const q = values(rand, nq, lqk),
+              k = values(rand, nk, lqk),
+              v = values(rand, nk, 0),
+              dout = values(rand, nq, 0);
+            const want = { dq: new Float32Array(nq), dk: new Float32Array(nk), dv: new Float32Array(nk) };
+            ts.attentionBackward(want.dq, want.dk, want.dv, dout, q, k, v, T, H, KV, Dh, new Float32Array(2 * T));
+            const got = { dq: wasm.allocF32(nq), dk: wasm.allocF32(nk), dv: wasm.allocF32(nk) };
+            got.dq.fill(7);
+            got.dk.fill(7);
+            got.dv.fill(7); // overwritten, not accumulated
+            wasm.attentionBackward(
+              got.dq,
+              got.dk,
+              got.dv,
+              toWasm(dout),
+              toWasm(q),
+              toWasm(k),
+              toWasm(v),
+              T,
+              H,
+              KV,
+              Dh,
+              wasm.allocF32(2 * T),
+            );
+            let maxScore = 0;
+            for (let t = 0; t < T; t++)
+              for (let h = 0; h < H; h++)
+                for (let p = 0; p <= t; p++) {
+                  let m = 0;
+                  for (let i = 0; i < Dh; i++) m += Math.abs(q[(t * H + h) * Dh + i]! * k[(p * KV + Math.floor(h / group)) * Dh + i]!);
+                  maxScore = Math.max(maxScore, m / Math.sqrt(Dh));
+                }
+            const maxAbs = (a: Float32Array) => a.reduce((m, b) => Math.max(m, Math.abs(b)), 0);
+            const terms = T * maxAbs(dout) * (1 + Dh * maxAbs(v) * Math.max(maxAbs(q), maxAbs(k)));
+            for (const name of ["dq", "dk", "dv"] as const) {
+              const maxRef = maxAbs(want[name]);
+              expectClose(
+                got[name],
+                want[name],
+                () => 1e-4 * (1 + maxScore) * (maxRef + terms) + 1e-30,
+                `attentionBackward ${name} T=${T} H=${H} KV=${KV} Dh=${Dh}`,
+              );
+            }
+          }),
+      ),
       { numRuns: 100 },
     );
   });
@@ -42,28 +75,41 @@ describe("wasm backward (training) kernels vs TS reference", () => {
 describe("wasm forward kernels vs TS reference", () => {
   it("causal GQA attention (|diff| <= 1e-5 · (1 + max score magnitude) · max|v|)", () => {
     fc.assert(
-      fc.property(seed, fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 70 }), fc.integer({ min: 1, max: 3 }),
-        fc.integer({ min: 1, max: 3 }), fc.oneof(fc.constantFrom(1, 3, 4, 7, 16, 20, 64), fc.integer({ min: 1, max: 70 })),
-        fc.integer({ min: -3, max: 1 }), logScale,
-        (s, T, pos0, KV, group, Dh, lqk, lv) => scoped(() => {
-          const rand = mulberry32(s);
-          const H = KV * group, P = pos0 + T, maxP = P + 2;
-          const q = values(rand, T * H * Dh, lqk);
-          const k = values(rand, maxP * KV * Dh, lqk);
-          const v = values(rand, maxP * KV * Dh, lv);
-          const want = new Float32Array(T * H * Dh);
-          ts.attention(want, q, k, v, T, pos0, H, KV, Dh, new Float32Array(P));
-          const got = wasm.allocF32(T * H * Dh);
-          wasm.attention(got, toWasm(q), toWasm(k), toWasm(v), T, pos0, H, KV, Dh, wasm.allocF32(P));
-          let maxV = 0, maxScore = 0;
-          for (const a of v) maxV = Math.max(maxV, Math.abs(a));
-          for (let t = 0; t < T; t++) for (let h = 0; h < H; h++) for (let p = 0; p < P; p++) {
-            let m = 0;
-            for (let i = 0; i < Dh; i++) m += Math.abs(q[(t * H + h) * Dh + i]! * k[(p * KV + Math.floor(h / group)) * Dh + i]!);
-            maxScore = Math.max(maxScore, m / Math.sqrt(Dh));
-          }
-          expectClose(got, want, () => 1e-5 * (1 + maxScore) * maxV + 1e-35, `attention T=${T} pos0=${pos0} H=${H} KV=${KV} Dh=${Dh}`);
-        })),
+      fc.property(
+        seed,
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 70 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.oneof(fc.constantFrom(1, 3, 4, 7, 16, 20, 64), fc.integer({ min: 1, max: 70 })),
+        fc.integer({ min: -3, max: 1 }),
+        logScale,
+        (s, T, pos0, KV, group, Dh, lqk, lv) =>
+          scoped(() => {
+            const rand = mulberry32(s);
+            const H = KV * group,
+              P = pos0 + T,
+              maxP = P + 2;
+            const q = values(rand, T * H * Dh, lqk);
+            const k = values(rand, maxP * KV * Dh, lqk);
+            const v = values(rand, maxP * KV * Dh, lv);
+            const want = new Float32Array(T * H * Dh);
+            ts.attention(want, q, k, v, T, pos0, H, KV, Dh, new Float32Array(P));
+            const got = wasm.allocF32(T * H * Dh);
+            wasm.attention(got, toWasm(q), toWasm(k), toWasm(v), T, pos0, H, KV, Dh, wasm.allocF32(P));
+            let maxV = 0,
+              maxScore = 0;
+            for (const a of v) maxV = Math.max(maxV, Math.abs(a));
+            for (let t = 0; t < T; t++)
+              for (let h = 0; h < H; h++)
+                for (let p = 0; p < P; p++) {
+                  let m = 0;
+                  for (let i = 0; i < Dh; i++) m += Math.abs(q[(t * H + h) * Dh + i]! * k[(p * KV + Math.floor(h / group)) * Dh + i]!);
+                  maxScore = Math.max(maxScore, m / Math.sqrt(Dh));
+                }
+            expectClose(got, want, () => 1e-5 * (1 + maxScore) * maxV + 1e-35, `attention T=${T} pos0=${pos0} H=${H} KV=${KV} Dh=${Dh}`);
+          }),
+      ),
       { numRuns: 120 },
     );
   });

@@ -7,16 +7,19 @@ import { ts, wasm, scoped, mulberry32, values, makeWeight, toWasm, size, seed } 
 describe("wasm backward (training) kernels vs TS reference", () => {
   it("embeddingBackward is exact (repeated ids accumulate)", () => {
     fc.assert(
-      fc.property(seed, fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 13 }), size, (s, V, T, D) => scoped(() => {
-        const rand = mulberry32(s);
-        const dTable = values(rand, V * D, 0), dOut = values(rand, T * D, 0);
-        const ids = Array.from({ length: T }, () => Math.floor(rand() * V));
-        const want = dTable.slice();
-        ts.embeddingBackward(want, dOut, ids, T, D);
-        const got = toWasm(dTable);
-        wasm.embeddingBackward(got, toWasm(dOut), ids, T, D);
-        expect(Array.from(got)).toEqual(Array.from(want));
-      })),
+      fc.property(seed, fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 13 }), size, (s, V, T, D) =>
+        scoped(() => {
+          const rand = mulberry32(s);
+          const dTable = values(rand, V * D, 0),
+            dOut = values(rand, T * D, 0);
+          const ids = Array.from({ length: T }, () => Math.floor(rand() * V));
+          const want = dTable.slice();
+          ts.embeddingBackward(want, dOut, ids, T, D);
+          const got = toWasm(dTable);
+          wasm.embeddingBackward(got, toWasm(dOut), ids, T, D);
+          expect(Array.from(got)).toEqual(Array.from(want));
+        }),
+      ),
       { numRuns: 80 },
     );
   });
@@ -25,8 +28,8 @@ describe("wasm backward (training) kernels vs TS reference", () => {
 describe("wasm forward kernels vs TS reference", () => {
   it("embedding (every dtype) copies the widened rows exactly", () => {
     fc.assert(
-      fc.property(seed, fc.constantFrom<DType>("f32", "f16", "bf16"), fc.integer({ min: 1, max: 9 }), size, size,
-        (s, dtype, T, V, D) => scoped(() => {
+      fc.property(seed, fc.constantFrom<DType>("f32", "f16", "bf16"), fc.integer({ min: 1, max: 9 }), size, size, (s, dtype, T, V, D) =>
+        scoped(() => {
           const rand = mulberry32(s);
           const table = makeWeight(rand, dtype, [V, D], 0);
           const ids = Array.from({ length: T }, () => Math.floor(rand() * V));
@@ -35,7 +38,8 @@ describe("wasm forward kernels vs TS reference", () => {
           const got = wasm.allocF32(T * D);
           wasm.embedding(got, table.dev, ids, T, D);
           expect(new Uint32Array(got.slice().buffer)).toEqual(new Uint32Array(want.buffer));
-        })),
+        }),
+      ),
       { numRuns: 100 },
     );
   });

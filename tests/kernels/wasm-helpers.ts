@@ -22,7 +22,6 @@ export const wasm: WasmKernels = await createWasmKernels();
 export const debug = wasmDebugHooks(wasm); // test hooks (sumF32, widen, expInPlace) on the same module
 wasm.reserve(256 << 20);
 
-
 /** Run `fn` with arena scratch released afterwards, so property runs don't accumulate memory. */
 export function scoped<R>(fn: () => R): R {
   const mark = wasm.arena.mark();
@@ -55,7 +54,8 @@ export function f16Bits(rand: () => number, n: number): Uint16Array {
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) {
     let h: number;
-    do h = Math.floor(rand() * 65536); while ((h & 0x7c00) === 0x7c00);
+    do h = Math.floor(rand() * 65536);
+    while ((h & 0x7c00) === 0x7c00);
     out[i] = h;
   }
   return out;
@@ -92,19 +92,30 @@ export function toWasm(a: Float32Array): Float32Array {
 /** Assert |got − want| <= tol[i] elementwise, reporting the worst element. */
 export function expectClose(got: Float32Array, want: Float32Array, tol: (i: number) => number, what: string): void {
   expect(got.length).toBe(want.length);
-  let worst = -1, worstRatio = 0;
+  let worst = -1,
+    worstRatio = 0;
   for (let i = 0; i < want.length; i++) {
-    const g = got[i]!, w = want[i]!;
+    const g = got[i]!,
+      w = want[i]!;
     if (Number.isNaN(w) || Number.isNaN(g)) {
-      if (Number.isNaN(w) !== Number.isNaN(g)) { worst = i; worstRatio = Infinity; break; }
+      if (Number.isNaN(w) !== Number.isNaN(g)) {
+        worst = i;
+        worstRatio = Infinity;
+        break;
+      }
       continue;
     }
     if (g === w) continue;
     const ratio = Math.abs(g - w) / tol(i);
-    if (!(ratio <= 1) && ratio > worstRatio) { worst = i; worstRatio = ratio; }
+    if (!(ratio <= 1) && ratio > worstRatio) {
+      worst = i;
+      worstRatio = ratio;
+    }
   }
   if (worst >= 0) {
-    expect.fail(`${what}: element ${worst} is ${got[worst]}, reference ${want[worst]}, |diff| = ${Math.abs(got[worst]! - want[worst]!)} > tolerance ${tol(worst)}`);
+    expect.fail(
+      `${what}: element ${worst} is ${got[worst]}, reference ${want[worst]}, |diff| = ${Math.abs(got[worst]! - want[worst]!)} > tolerance ${tol(worst)}`,
+    );
   }
 }
 

@@ -21,8 +21,11 @@ import { allocTrainState } from "../../src/train/state.js";
 import { expectedIds, FIXTURE_NAMES, FIXTURES } from "../helpers.js";
 
 const LOADS: { weights: string; dtype?: LoadModelOptions["dtype"] }[] = [
-  { weights: "model.safetensors" }, { weights: "model.fp16.safetensors" }, { weights: "model.bf16.safetensors" },
-  { weights: "pytorch_model.bin" }, { weights: "model.safetensors", dtype: "q8_0" },
+  { weights: "model.safetensors" },
+  { weights: "model.fp16.safetensors" },
+  { weights: "model.bf16.safetensors" },
+  { weights: "pytorch_model.bin" },
+  { weights: "model.safetensors", dtype: "q8_0" },
 ];
 
 const memoryOf = (m: { kernels: unknown }) => (m.kernels as WasmKernels).memory.buffer;
@@ -37,13 +40,15 @@ describe.each(FIXTURE_NAMES)("%s on unshared wasm memory", (fixture) => {
     const shared = await loadModel(dir, { ...load, shared: true, threads: 1 });
     expect(memoryOf(unshared)).toBeInstanceOf(ArrayBuffer);
     expect(memoryOf(shared)).toBeInstanceOf(SharedArrayBuffer);
-    const a = unshared.forward(promptIds), b = shared.forward(promptIds);
+    const a = unshared.forward(promptIds),
+      b = shared.forward(promptIds);
     expect(a.length).toBe(promptIds.length * unshared.config.vocabSize);
     expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
     for (const model of [unshared, shared]) model.reset();
     const ids = async (model: typeof shared) => {
       const out: number[] = [];
-      for await (const step of generate(model, promptIds, { maxNewTokens: greedyIds.length, temperature: 0, eosTokenId: null })) out.push(step.id);
+      for await (const step of generate(model, promptIds, { maxNewTokens: greedyIds.length, temperature: 0, eosTokenId: null }))
+        out.push(step.id);
       return out;
     };
     const got = await ids(unshared);
@@ -71,7 +76,8 @@ describe.each(FIXTURE_NAMES)("%s on unshared wasm memory", (fixture) => {
       const loss2 = trainForward(s);
       return { loss, loss2, grads: s.params.gradFlat.slice(), params: s.params.flat.slice(), m: s.opt.m.slice() };
     };
-    const u = await step(false), sh = await step(true);
+    const u = await step(false),
+      sh = await step(true);
     expect(u.loss).toBe(sh.loss);
     expect(u.loss2).toBe(sh.loss2);
     expect(u.loss2).toBeLessThan(u.loss); // the step did something

@@ -34,12 +34,14 @@ describe("wasm widening", () => {
   it("f16 matmul uses exactly the widened weights: each one-hot x picks out W[o, i] bit-exactly", () => {
     scoped(() => {
       // W[o, i] = pattern o*I + i covers all 65536 patterns; y = W·e_i equals column i exactly
-      const I = 256, O = 256;
+      const I = 256,
+        O = 256;
       const bits = wasm.allocU16(O * I);
       for (let h = 0; h < 65536; h++) bits[h] = h;
       const w: Weight = { dtype: "f16", shape: [O, I], data: bits };
       for (const T of [1, 4]) {
-        const x = wasm.allocF32(T * I), y = wasm.allocF32(T * O);
+        const x = wasm.allocF32(T * I),
+          y = wasm.allocF32(T * O);
         for (const i of [0, 1, 7, 8, 100, 255]) {
           x.fill(0);
           for (let t = 0; t < T; t++) x[t * I + i] = 1;
@@ -59,12 +61,14 @@ describe("wasm widening", () => {
     scoped(() => {
       // all 63488 finite patterns = 248 rows × 256; with x one-hot the sum is the widened weight
       // times x[i]: x = 1 takes the path with x pre-scaled by 2^112, x = 2^20 the unscaled one
-      const I = 256, O = 248;
+      const I = 256,
+        O = 248;
       const bits = wasm.allocU16(O * I);
       let e = 0;
       for (let h = 0; h < 65536; h++) if ((h & 0x7c00) !== 0x7c00) bits[e++] = h;
       const w: Weight = { dtype: "f16", shape: [O, I], data: bits };
-      const x = wasm.allocF32(I), y = wasm.allocF32(O);
+      const x = wasm.allocF32(I),
+        y = wasm.allocF32(O);
       for (const scale of [1, 2 ** 20]) {
         for (const i of [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 255]) {
           x.fill(0);

@@ -24,7 +24,10 @@ describe("presets", () => {
   });
 
   it("architectures match the paper's table", () => {
-    const arch = (n: string) => { const c = PRESETS[n]!; return [c.numLayers, c.numHeads, c.numKvHeads, c.hiddenSize]; };
+    const arch = (n: string) => {
+      const c = PRESETS[n]!;
+      return [c.numLayers, c.numHeads, c.numKvHeads, c.hiddenSize];
+    };
     expect(arch("125M")).toEqual([30, 9, 3, 576]);
     expect(arch("350M")).toEqual([32, 15, 5, 960]);
     expect(arch("600M")).toEqual([40, 18, 6, 1152]);
@@ -43,22 +46,58 @@ describe("presets", () => {
 
 // The Hugging Face release config of MobileLLM-125M (keys as published).
 const hfConfig = {
-  architectures: ["MobileLLMForCausalLM"], attention_bias: false, attention_dropout: 0.0,
+  architectures: ["MobileLLMForCausalLM"],
+  attention_bias: false,
+  attention_dropout: 0.0,
   auto_map: { AutoConfig: "configuration_mobilellm.MobileLLMConfig", AutoModelForCausalLM: "modeling_mobilellm.MobileLLMForCausalLM" },
-  bos_token_id: 1, eos_token_id: 2, head_dim: 64, hidden_act: "silu", hidden_size: 576, initializer_range: 0.02,
-  intermediate_size: 1536, layer_sharing: false, max_position_embeddings: 2048, mlp_bias: false, model_type: "mobilellm",
-  num_attention_heads: 9, num_hidden_layers: 30, num_key_value_heads: 3, pretraining_tp: 1, rms_norm_eps: 1e-5,
-  rope_scaling: null, rope_theta: 10000.0, share_embedding: true, tie_word_embeddings: false, torch_dtype: "float16",
-  transformers_version: "4.41.2", use_cache: true, vocab_size: 32000,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  head_dim: 64,
+  hidden_act: "silu",
+  hidden_size: 576,
+  initializer_range: 0.02,
+  intermediate_size: 1536,
+  layer_sharing: false,
+  max_position_embeddings: 2048,
+  mlp_bias: false,
+  model_type: "mobilellm",
+  num_attention_heads: 9,
+  num_hidden_layers: 30,
+  num_key_value_heads: 3,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: null,
+  rope_theta: 10000.0,
+  share_embedding: true,
+  tie_word_embeddings: false,
+  torch_dtype: "float16",
+  transformers_version: "4.41.2",
+  use_cache: true,
+  vocab_size: 32000,
 };
 
 // The GitHub training repo's Llama-style config (no share_embedding, no head_dim).
 const llamaConfig = {
-  architectures: ["LlamaForCausalLM"], bos_token_id: 1, eos_token_id: 2, hidden_act: "silu", hidden_size: 576,
-  initializer_range: 0.02, intermediate_size: 1536, max_position_embeddings: 2048, model_type: "llama",
-  num_attention_heads: 9, num_hidden_layers: 30, num_key_value_heads: 3, pretraining_tp: 1, rms_norm_eps: 1e-5,
-  rope_scaling: null, tie_word_embeddings: false, torch_dtype: "float16", transformers_version: "4.31.0",
-  use_cache: true, vocab_size: 32000,
+  architectures: ["LlamaForCausalLM"],
+  bos_token_id: 1,
+  eos_token_id: 2,
+  hidden_act: "silu",
+  hidden_size: 576,
+  initializer_range: 0.02,
+  intermediate_size: 1536,
+  max_position_embeddings: 2048,
+  model_type: "llama",
+  num_attention_heads: 9,
+  num_hidden_layers: 30,
+  num_key_value_heads: 3,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: null,
+  tie_word_embeddings: false,
+  torch_dtype: "float16",
+  transformers_version: "4.31.0",
+  use_cache: true,
+  vocab_size: 32000,
 };
 
 describe("parseConfig", () => {
@@ -98,8 +137,9 @@ describe("parseConfig", () => {
 
   it("with strict: false, an unknown key is a warning, not an error", () => {
     const warnings: string[] = [];
-    expect(parseConfig({ ...hfConfig, sliding_window: 4096 }, "c.json", { strict: false, warn: (m) => warnings.push(m) }))
-      .toEqual(PRESETS["125M"]);
+    expect(parseConfig({ ...hfConfig, sliding_window: 4096 }, "c.json", { strict: false, warn: (m) => warnings.push(m) })).toEqual(
+      PRESETS["125M"],
+    );
     expect(warnings).toEqual([expect.stringMatching(/c\.json: unknown key "sliding_window"/)]);
   });
 });

@@ -43,7 +43,8 @@ describe.each(BACKENDS)("layerSharingAttention on tiny-ls (%s backend)", (backen
 });
 
 it("a model without layer sharing is the same under both modes", async () => {
-  const fixture = join(FIXTURES, "tiny-gqa"), gqaIds = expectedIds("tiny-gqa", "input_ids");
+  const fixture = join(FIXTURES, "tiny-gqa"),
+    gqaIds = expectedIds("tiny-gqa", "input_ids");
   const a = await loadModel(fixture, { layerSharingAttention: "reference-cache" });
   expect(maxAbsDiff(a.forward(gqaIds), expected("tiny-gqa", "logits"))).toBeLessThan(1e-4);
   await expect(loadModel(fixture, { layerSharingAttention: "shared" as never })).rejects.toThrow(/layerSharingAttention must be/);
@@ -58,9 +59,21 @@ describe.skipIf(!HAS_BIN)("--layer-sharing-attention in the CLI", () => {
     expect(mobilellm(["info"]).stdout).toMatch(/^attention +n\/a \(no layer sharing\)/m);
 
     // Greedy continuation in reference-cache mode = argmax of the reference logits' last row.
-    const V = 512, last = refLogits.subarray((ids.length - 1) * V, ids.length * V);
+    const V = 512,
+      last = refLogits.subarray((ids.length - 1) * V, ids.length * V);
     const argmax = last.indexOf(Math.max(...last));
-    const r = mobilellm(["generate", "-m", LS, "--ids", ids.join(","), "-n", "1", "--layer-sharing-attention", "reference-cache", "--json"]);
+    const r = mobilellm([
+      "generate",
+      "-m",
+      LS,
+      "--ids",
+      ids.join(","),
+      "-n",
+      "1",
+      "--layer-sharing-attention",
+      "reference-cache",
+      "--json",
+    ]);
     expect(JSON.parse(r.stdout).ids).toEqual([argmax]);
     const bad = mobilellm(["generate", "-m", LS, "--ids", "1", "--layer-sharing-attention", "both"]);
     expect(bad.code).toBe(2);

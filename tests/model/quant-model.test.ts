@@ -23,7 +23,8 @@ describe.each(FIXTURE_NAMES)("%s quantized at load", (fixture) => {
     const logs: string[] = [];
     const wasm = await loadModel(join(FIXTURES, fixture), { backend: "wasm", dtype, log: (m) => logs.push(m) });
     const ts = await loadModel(join(FIXTURES, fixture), { backend: "ts", dtype });
-    const lw = wasm.forward(ids), lt = ts.forward(ids);
+    const lw = wasm.forward(ids),
+      lt = ts.forward(ids);
     expect(maxAbsDiff(lw, reference)).toBeLessThan(TOLERANCE[dtype]);
     expect(maxAbsDiff(lw, lt)).toBeLessThan(0.01);
     // RMSNorm weights stay f32; matrices with rows a multiple of 32 are quantized, the others f16 and logged
@@ -35,7 +36,9 @@ describe.each(FIXTURE_NAMES)("%s quantized at load", (fixture) => {
     expect(wasm.weights.embedVD.dtype).toBe(D % 32 === 0 ? "q8_0" : "f16");
     expect(layer.wDownDF.dtype).toBe(wasm.config.intermediateSize % 32 === 0 ? dtype : "f16");
     if (wasm.config.intermediateSize % 32 !== 0) {
-      expect(logs.join("\n")).toMatch(new RegExp(`${dtype}: \\d+ matri\\w+ stay f16 because .*model\\.layers\\.0\\.mlp\\.down_proj\\.weight`));
+      expect(logs.join("\n")).toMatch(
+        new RegExp(`${dtype}: \\d+ matri\\w+ stay f16 because .*model\\.layers\\.0\\.mlp\\.down_proj\\.weight`),
+      );
     }
   });
 

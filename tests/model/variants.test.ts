@@ -14,7 +14,12 @@ import { ggufFromModel, writeGguf } from "../../src/io/gguf-write.js";
 import { loadModel } from "../../src/index.js";
 import { BACKENDS, createKernels } from "../../src/kernels/index.js";
 import {
-  configToJson, parameterCount, parseConfig, type FfnType, type LayerSharingOrder, type MobileLLMConfig,
+  configToJson,
+  parameterCount,
+  parseConfig,
+  type FfnType,
+  type LayerSharingOrder,
+  type MobileLLMConfig,
 } from "../../src/model/config.js";
 import { MobileLLM } from "../../src/model/model.js";
 import { blockOf } from "../../src/model/state.js";
@@ -34,21 +39,39 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function config(ffnType: FfnType, order: LayerSharingOrder | "none", o: Partial<MobileLLMConfig> = {}): MobileLLMConfig {
   return {
-    vocabSize: 37, hiddenSize: 13, intermediateSize: 19, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 6,
-    maxPositions: 32, rmsNormEps: 1e-5, ropeTheta: 10000, shareEmbedding: true, layerSharing: order !== "none",
-    ...(ffnType !== "swiglu" ? { ffnType } : {}), ...(order !== "none" && order !== "immediate" ? { layerSharingOrder: order } : {}),
-    bosTokenId: 1, eosTokenId: 2, ...o,
+    vocabSize: 37,
+    hiddenSize: 13,
+    intermediateSize: 19,
+    numLayers: 3,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 6,
+    maxPositions: 32,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    shareEmbedding: true,
+    layerSharing: order !== "none",
+    ...(ffnType !== "swiglu" ? { ffnType } : {}),
+    ...(order !== "none" && order !== "immediate" ? { layerSharingOrder: order } : {}),
+    bosTokenId: 1,
+    eosTokenId: 2,
+    ...o,
   };
 }
 
 const VARIANTS: [FfnType, LayerSharingOrder | "none", Partial<MobileLLMConfig>][] = [
-  ["relu", "none", {}], ["relu", "none", { shareEmbedding: false, numKvHeads: 4 }], ["swiglu", "repeat_all", {}],
-  ["swiglu", "reverse", { numKvHeads: 1 }], ["relu", "immediate", { shareEmbedding: false }], ["relu", "reverse", {}],
+  ["relu", "none", {}],
+  ["relu", "none", { shareEmbedding: false, numKvHeads: 4 }],
+  ["swiglu", "repeat_all", {}],
+  ["swiglu", "reverse", { numKvHeads: 1 }],
+  ["relu", "immediate", { shareEmbedding: false }],
+  ["relu", "reverse", {}],
 ];
 
 describe("layer-sharing orders (§2.3)", () => {
   it("map the 2·L applications to blocks: immediate 0 0 1 1 2 2, repeat_all 0 1 2 0 1 2, reverse 0 1 2 2 1 0", () => {
-    const order = (o: LayerSharingOrder | "none") => Array.from({ length: o === "none" ? 3 : 6 }, (_, a) => blockOf(config("swiglu", o), a));
+    const order = (o: LayerSharingOrder | "none") =>
+      Array.from({ length: o === "none" ? 3 : 6 }, (_, a) => blockOf(config("swiglu", o), a));
     expect(order("none")).toEqual([0, 1, 2]);
     expect(order("immediate")).toEqual([0, 0, 1, 1, 2, 2]);
     expect(order("repeat_all")).toEqual([0, 1, 2, 0, 1, 2]);
@@ -68,7 +91,9 @@ describe("config.json keys of the variants", () => {
     expect(configToJson(config("relu", "reverse"))).toMatchObject({ ffn_type: "relu", hidden_act: "relu", layer_sharing_order: "reverse" });
     const json = configToJson(config("swiglu", "none"));
     expect(() => parseConfig({ ...json, ffn_type: "gelu" })).toThrow(/"ffn_type" must be "swiglu" or "relu", got "gelu"/);
-    expect(() => parseConfig({ ...json, layer_sharing_order: "reverse" })).toThrow(/layer_sharing_order "reverse" needs layer_sharing: true/);
+    expect(() => parseConfig({ ...json, layer_sharing_order: "reverse" })).toThrow(
+      /layer_sharing_order "reverse" needs layer_sharing: true/,
+    );
     expect(() => parseConfig({ ...json, hidden_act: "relu" })).toThrow(/hidden_act "relu" is not supported with ffn_type "swiglu"/);
   });
 
@@ -88,11 +113,15 @@ async function trainedShape(c: MobileLLMConfig, backend: "ts" | "wasm", B: numbe
 }
 
 describe.each(BACKENDS)("every variant, %s backend", (backend) => {
-  it.each(VARIANTS.map((v, i) => [i, ...v] as const))("#%i %s FFN, sharing %s: training forward = MobileLLM.forward, exactly",
+  it.each(VARIANTS.map((v, i) => [i, ...v] as const))(
+    "#%i %s FFN, sharing %s: training forward = MobileLLM.forward, exactly",
     async (_i, f, o, extra) => {
       // T = 8: the wasm matmul takes rows four at a time, so with T a multiple of 4 each sequence's
       // rows are grouped alike in the batch and alone (as on the fixtures), and the sums are the same bits
-      const c = config(f, o, extra), B = 2, T = 8, V = c.vocabSize;
+      const c = config(f, o, extra),
+        B = 2,
+        T = 8,
+        V = c.vocabSize;
       const { k, s, model } = await trainedShape(c, backend, B, T);
       try {
         for (let i = 0; i < B * T; i++) s.idsN[i] = (i * 11 + 3) % V;
@@ -107,17 +136,25 @@ describe.each(BACKENDS)("every variant, %s backend", (backend) => {
       } finally {
         await k.dispose?.();
       }
-    });
+    },
+  );
 });
 
 function tinyTokenizer(V: number): Tokenizer {
   const pieces: SentencePiece[] = [
-    { piece: "<unk>", score: 0, type: PieceType.UNKNOWN }, { piece: "<s>", score: 0, type: PieceType.CONTROL },
+    { piece: "<unk>", score: 0, type: PieceType.UNKNOWN },
+    { piece: "<s>", score: 0, type: PieceType.CONTROL },
     { piece: "</s>", score: 0, type: PieceType.CONTROL },
   ];
   for (let i = 0; pieces.length < V; i++) pieces.push({ piece: `\u2581t${i}`, score: -i, type: PieceType.NORMAL });
-  return new Tokenizer({ pieces, trainerSpec: { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V },
-    normalizerSpec: { ...defaultNormalizerSpec(), name: "identity" } }, "tiny");
+  return new Tokenizer(
+    {
+      pieces,
+      trainerSpec: { ...defaultTrainerSpec(), modelType: ModelType.BPE, vocabSize: V },
+      normalizerSpec: { ...defaultNormalizerSpec(), name: "identity" },
+    },
+    "tiny",
+  );
 }
 
 describe("exports of the variants", () => {
@@ -130,7 +167,8 @@ describe("exports of the variants", () => {
       writeGguf(file, metadata, tensors);
       const back = await loadModel(file, { backend: "ts" });
       expect(back.config.numLayers).toBe(6);
-      const a = back.forward(ids), b = model.forward(ids);
+      const a = back.forward(ids),
+        b = model.forward(ids);
       expect(Math.max(...a.map((x, i) => Math.abs(x - b[i]!)))).toBe(0);
       await k.dispose?.();
     }
@@ -139,13 +177,23 @@ describe("exports of the variants", () => {
   });
 
   it("Hugging Face folder: refused for ffn_type relu and repeat_all/reverse; the checkpoint itself loads here", async () => {
-    for (const [f, o] of [["relu", "none"], ["swiglu", "reverse"]] as const) {
+    for (const [f, o] of [
+      ["relu", "none"],
+      ["swiglu", "reverse"],
+    ] as const) {
       const c = config(f, o);
       const { k, s } = await trainedShape(c, "ts", 1, 8);
       const out = join(dir, `ckpt-${f}-${o}`);
-      const ckpt = saveCheckpoint(out, c, s.params, allocAdamW(s.params.layout.total, k),
-        { step: 1, data: { file: 0, line: 0, epoch: 0 } as never, dataCounts: {} as never, rng: new Rng(1).getState(), tokens: 0 });
-      await expect(exportModel(ckpt, join(dir, `hf-${f}-${o}`), c)).rejects.toThrow(/cannot export .* as a Hugging Face model folder: .*(ffn_type "relu"|layer_sharing_order "reverse")/);
+      const ckpt = saveCheckpoint(out, c, s.params, allocAdamW(s.params.layout.total, k), {
+        step: 1,
+        data: { file: 0, line: 0, epoch: 0 } as never,
+        dataCounts: {} as never,
+        rng: new Rng(1).getState(),
+        tokens: 0,
+      });
+      await expect(exportModel(ckpt, join(dir, `hf-${f}-${o}`), c)).rejects.toThrow(
+        /cannot export .* as a Hugging Face model folder: .*(ffn_type "relu"|layer_sharing_order "reverse")/,
+      );
       const loaded = await loadModel(ckpt, { backend: "ts" });
       expect(loaded.config).toEqual(c);
     }
@@ -154,8 +202,21 @@ describe("exports of the variants", () => {
   it("pretrain --export is refused before training when the format cannot hold the model", async () => {
     const file = join(dir, "relu.json");
     writeFileSync(file, JSON.stringify(configToJson(config("relu", "none"))));
-    for (const [target, why] of [["out.gguf", /llama\.cpp's llama architecture has no ReLU/], ["hf", /ffn_type "relu".*no Hugging Face/]] as const) {
-      const r = await cli(["pretrain", "--config", file, "--data", join(dir, "none"), "--out", join(dir, "run"), "--export", join(dir, target)]);
+    for (const [target, why] of [
+      ["out.gguf", /llama\.cpp's llama architecture has no ReLU/],
+      ["hf", /ffn_type "relu".*no Hugging Face/],
+    ] as const) {
+      const r = await cli([
+        "pretrain",
+        "--config",
+        file,
+        "--data",
+        join(dir, "none"),
+        "--out",
+        join(dir, "run"),
+        "--export",
+        join(dir, target),
+      ]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(why);
     }

@@ -22,7 +22,11 @@ const ROOT = HAS_SHARED ? join(SHARED, "fixtures") : FIXTURES;
 const GQA = join(ROOT, "tiny-gqa");
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-sources-"));
 
-interface Logged { path: string; range: string | undefined; status: number }
+interface Logged {
+  path: string;
+  range: string | undefined;
+  status: number;
+}
 const log: Logged[] = [];
 let base = "";
 let server: ReturnType<typeof createServer>;
@@ -52,7 +56,8 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
   if (mode === "short" && weights) data = data.subarray(0, data.length >> 1);
   const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
   if (mode === "range" && m) {
-    const start = Number(m[1]), end = Math.min(m[2] ? Number(m[2]) : data.length - 1, data.length - 1);
+    const start = Number(m[1]),
+      end = Math.min(m[2] ? Number(m[2]) : data.length - 1, data.length - 1);
     if (start >= data.length) {
       entry.status = 416;
       res.writeHead(416, { "Content-Range": `bytes */${data.length}` }).end();
@@ -137,8 +142,14 @@ describe("a model folder over HTTP", () => {
       expect((err as Error).message, mode).toMatch(mode === "short" ? /truncated/ : /broke off|sent \d+ of/);
     }
     // a server that stops sending but keeps the connection open: an error after timeoutMs
-    const stalled = await loadModel(`${base}/stall/gqa/`, { backend: "ts", weights: "model.safetensors", timeoutMs: 300 }).catch((e: Error) => e);
-    expect((stalled as Error).message).toMatch(new RegExp(`^${base}/stall/gqa/model\\.safetensors: the download of the file broke off after \\d+ of \\d+ bytes \\(no data for 0\\.3 s`));
+    const stalled = await loadModel(`${base}/stall/gqa/`, { backend: "ts", weights: "model.safetensors", timeoutMs: 300 }).catch(
+      (e: Error) => e,
+    );
+    expect((stalled as Error).message).toMatch(
+      new RegExp(
+        `^${base}/stall/gqa/model\\.safetensors: the download of the file broke off after \\d+ of \\d+ bytes \\(no data for 0\\.3 s`,
+      ),
+    );
     // the weights alone cut short: the safetensors reader's own check, with the URL
     const src = await openUrl(`${base}/short/gqa/model.safetensors`);
     expect(src!.size).toBe(statSync(join(GQA, "model.safetensors")).size >> 1);
@@ -162,29 +173,47 @@ describe("a map of files (drag-and-drop, <input type=file>)", () => {
       expect((await loadModel(files, { backend: "ts" })).forward(ids)).toEqual(reference);
     }
     // only pytorch_model.bin, through the browser entry
-    const model = await browser.loadModel({ "config.json": new Blob([config]), "pytorch_model.bin": new Blob([bytesOf("pytorch_model.bin")]) }, { backend: "ts" });
+    const model = await browser.loadModel(
+      { "config.json": new Blob([config]), "pytorch_model.bin": new Blob([bytesOf("pytorch_model.bin")]) },
+      { backend: "ts" },
+    );
     expect(maxAbsDiff(model.forward(ids), expected("tiny-gqa", "logits_fp16"))).toBeLessThan(1e-4);
   });
 
   it("a sharded checkpoint: the index and its shards from the map (and a missing shard named)", async () => {
     const header = readFileSync(join(GQA, "model.safetensors"));
-    const tensors = Object.keys(JSON.parse(header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString())).filter((n) => n !== "__metadata__");
-    const index = new TextEncoder().encode(JSON.stringify({ weight_map: Object.fromEntries(tensors.map((n) => [n, "shards/pytorch_model-00001-of-00001.bin"])) }));
-    const files = { "config.json": bytesOf("config.json"), "pytorch_model.bin.index.json": index, "shards/pytorch_model-00001-of-00001.bin": new Blob([bytesOf("pytorch_model.bin")]) };
-    expect(maxAbsDiff((await browser.loadModel(files, { backend: "ts" })).forward(ids), expected("tiny-gqa", "logits_fp16"))).toBeLessThan(1e-4);
+    const tensors = Object.keys(JSON.parse(header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString())).filter(
+      (n) => n !== "__metadata__",
+    );
+    const index = new TextEncoder().encode(
+      JSON.stringify({ weight_map: Object.fromEntries(tensors.map((n) => [n, "shards/pytorch_model-00001-of-00001.bin"])) }),
+    );
+    const files = {
+      "config.json": bytesOf("config.json"),
+      "pytorch_model.bin.index.json": index,
+      "shards/pytorch_model-00001-of-00001.bin": new Blob([bytesOf("pytorch_model.bin")]),
+    };
+    expect(maxAbsDiff((await browser.loadModel(files, { backend: "ts" })).forward(ids), expected("tiny-gqa", "logits_fp16"))).toBeLessThan(
+      1e-4,
+    );
     const { "shards/pytorch_model-00001-of-00001.bin": _, ...missing } = files;
-    await expect(loadModel(missing, { backend: "ts" })).rejects.toThrow(/^shards\/pytorch_model-00001-of-00001\.bin: checkpoint not found \(a shard named by pytorch_model\.bin\.index\.json/);
+    await expect(loadModel(missing, { backend: "ts" })).rejects.toThrow(
+      /^shards\/pytorch_model-00001-of-00001\.bin: checkpoint not found \(a shard named by pytorch_model\.bin\.index\.json/,
+    );
   });
 
   it("a truncated Blob and a map without config.json are errors naming the file", async () => {
     const weights = bytesOf("model.safetensors");
-    await expect(loadModel({ "config.json": bytesOf("config.json"), "model.safetensors": new Blob([weights.subarray(0, 5000)]) }, { backend: "ts" }))
-      .rejects.toThrow(/^model\.safetensors: .*truncated/);
+    await expect(
+      loadModel({ "config.json": bytesOf("config.json"), "model.safetensors": new Blob([weights.subarray(0, 5000)]) }, { backend: "ts" }),
+    ).rejects.toThrow(/^model\.safetensors: .*truncated/);
     await expect(loadModel({ "model.safetensors": weights }, { backend: "ts" })).rejects.toThrow(/^config\.json: not found/);
   });
 
   it("blob and memory sources refuse reads outside their bytes", async () => {
-    await expect(blobSource(new Blob([new Uint8Array(8)]), "a.bin").read(6, new Uint8Array(4))).rejects.toThrow(/^a\.bin: file ends inside data \(bytes 6\.\.10 of 8/);
+    await expect(blobSource(new Blob([new Uint8Array(8)]), "a.bin").read(6, new Uint8Array(4))).rejects.toThrow(
+      /^a\.bin: file ends inside data \(bytes 6\.\.10 of 8/,
+    );
     await expect(memorySource(new Uint8Array(8), "b.bin").read(-1, new Uint8Array(1))).rejects.toThrow(/^b\.bin: /);
   });
 });
@@ -205,7 +234,9 @@ describe("GGUF and the tokenizer from a URL", () => {
     for (const mode of ["range", "plain"]) {
       expect((await loadModel(`${base}/${mode}/written/model.gguf`, { backend: "ts" })).forward(prompt), mode).toEqual(fromPath);
     }
-    expect((await browser.loadModel({ "model.gguf": new Blob([readFileSync(gguf)]) }, { backend: "ts" })).forward(prompt)).toEqual(fromPath);
+    expect((await browser.loadModel({ "model.gguf": new Blob([readFileSync(gguf)]) }, { backend: "ts" })).forward(prompt)).toEqual(
+      fromPath,
+    );
     const tok = await loadTokenizer(`${base}/range/written/model.gguf`);
     expect(tok.encode("To be, or not to be")).toEqual((await loadTokenizer(gguf)).encode("To be, or not to be"));
   });
@@ -216,13 +247,17 @@ describe("GGUF and the tokenizer from a URL", () => {
     const want = await loadTokenizer(defaultModel);
     expect(tok.encode("ROMEO:")).toEqual(want.encode("ROMEO:"));
     const prompt = want.encode("ROMEO:", { addBos: true });
-    expect((await browser.loadModel(url, { backend: "ts" })).forward(prompt)).toEqual((await loadModel(defaultModel, { backend: "ts" })).forward(prompt));
+    expect((await browser.loadModel(url, { backend: "ts" })).forward(prompt)).toEqual(
+      (await loadModel(defaultModel, { backend: "ts" })).forward(prompt),
+    );
   });
 
   it("the browser entry's default model is models/<name>/ beside dist/ (and src/); Node loads that file: URL", async () => {
     expect(fileURLToPath(browser.defaultModelUrl())).toBe(join(defaultModel, "/"));
     const prompt = [1, 40, 7];
-    expect((await loadModel(browser.defaultModelUrl(), { backend: "ts" })).forward(prompt)).toEqual((await loadModel(undefined, { backend: "ts" })).forward(prompt));
+    expect((await loadModel(browser.defaultModelUrl(), { backend: "ts" })).forward(prompt)).toEqual(
+      (await loadModel(undefined, { backend: "ts" })).forward(prompt),
+    );
     expect((await loadTokenizer(browser.defaultModelUrl())).encode("ROMEO:")).toEqual((await loadTokenizer()).encode("ROMEO:"));
   });
 });

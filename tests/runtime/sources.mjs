@@ -23,7 +23,8 @@ const diff = (a) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - want[i])), 0)
 const files = Object.fromEntries(["config.json", "model.safetensors"].map((f) => [f, new Blob([readFileSync(`${folder}/${f}`)])]));
 const fromBlobs = await loadModel(files, { threads: 1 });
 const fromUrl = await loadModel(url, { threads: 1 });
-const a = fromBlobs.forward(ids), b = fromUrl.forward(ids);
+const a = fromBlobs.forward(ids),
+  b = fromUrl.forward(ids);
 console.log(JSON.stringify({ blob: diff(a), url: diff(b), same: a.every((x, i) => x === b[i]) }));
 await fromBlobs.dispose();
 await fromUrl.dispose();

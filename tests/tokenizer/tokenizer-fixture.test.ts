@@ -27,7 +27,8 @@ const readRefs = (name: string): Ref[] =>
 const refs = readRefs("shakespeare-bpe800.refs.jsonl");
 
 const haveSpm = spawnSync("spm_encode", ["--help"]).error === undefined;
-if (!haveSpm) console.warn("tokenizer-fixture.test: spm_encode not installed (apt-get install sentencepiece); skipping the live comparison");
+if (!haveSpm)
+  console.warn("tokenizer-fixture.test: spm_encode not installed (apt-get install sentencepiece); skipping the live comparison");
 
 describe("project SentencePiece model shakespeare-bpe800", async () => {
   const tok = await loadTokenizer(modelPath);
@@ -116,7 +117,10 @@ describe("UNUSED pieces are split back into the pieces that formed them", () => 
     const file = join(mkdtempSync(join(tmpdir(), "mobilellm-unused-")), "unused.model");
     writeFileSync(file, bytes);
     const lines = refs.map((r) => r.text).filter((t) => !/[\n\r\0]/.test(t));
-    const ids = execFileSync("spm_encode", [`--model=${file}`, "--output_format=id"], { input: lines.join("\n") + "\n", encoding: "utf8" }).split("\n");
+    const ids = execFileSync("spm_encode", [`--model=${file}`, "--output_format=id"], {
+      input: lines.join("\n") + "\n",
+      encoding: "utf8",
+    }).split("\n");
     lines.forEach((text, k) => {
       expect({ text, ids: tok.encode(text, { addBos: false, parseSpecial: false }).join(" ") }).toEqual({ text, ids: ids[k] });
     });

@@ -130,10 +130,14 @@ describe("bad tokenizer.model files", () => {
     const base = () => parseModelProto(good, "x.model");
     const noByte = base();
     noByte.pieces = noByte.pieces.filter((p) => p.piece !== "<0x41>");
-    expect(() => Tokenizer.fromBytes(serializeModelProto(noByte), "nobyte.model")).toThrow(/nobyte.model: byte_fallback is on but the byte piece <0x41> is missing/);
+    expect(() => Tokenizer.fromBytes(serializeModelProto(noByte), "nobyte.model")).toThrow(
+      /nobyte.model: byte_fallback is on but the byte piece <0x41> is missing/,
+    );
     const unigram = base();
     unigram.trainerSpec.modelType = 1;
-    expect(() => Tokenizer.fromBytes(serializeModelProto(unigram), "uni.model")).toThrow(/uni.model: unsupported SentencePiece model type UNIGRAM/);
+    expect(() => Tokenizer.fromBytes(serializeModelProto(unigram), "uni.model")).toThrow(
+      /uni.model: unsupported SentencePiece model type UNIGRAM/,
+    );
     const nfkc = base();
     nfkc.normalizerSpec.name = "nmt_nfkc";
     nfkc.normalizerSpec.precompiledCharsmap = new Uint8Array([1, 2, 3]);
@@ -150,16 +154,26 @@ describe("bad tokenizer.model files", () => {
 
 describe("the BPE encoder (word chunks, cache, pair table, heap) equals the plain one (fast-check)", () => {
   const nofallback = join(here, "fixtures", "tokenizer", "nofallback-bpe300.model");
-  const shortText = fc.oneof(fc.array(unit, { maxLength: 60 }).map((a) => a.join("")), fc.string({ unit: "binary", maxLength: 120 }),
-    fc.array(fc.constantFrom("the ", "and", "thee", "thou ", "art", "\n", "ROMEO:", "  ", "eee", "sss", "ooo", "!!!!", "lll", "   "), { maxLength: 30 }).map((a) => a.join("")));
+  const shortText = fc.oneof(
+    fc.array(unit, { maxLength: 60 }).map((a) => a.join("")),
+    fc.string({ unit: "binary", maxLength: 120 }),
+    fc
+      .array(fc.constantFrom("the ", "and", "thee", "thou ", "art", "\n", "ROMEO:", "  ", "eee", "sss", "ooo", "!!!!", "lll", "   "), {
+        maxLength: 30,
+      })
+      .map((a) => a.join("")),
+  );
   for (const [label, path] of [...models, ["nofallback-bpe300 (no byte fallback)", nofallback] as [string, string]]) {
     it(label, () => {
       const tok = Tokenizer.fromBytes(new Uint8Array(readFileSync(path)), path);
       const encodePlain = plainBpeEncoder(tok.model);
-      fc.assert(fc.property(shortText, (s) => {
-        const plain = encodePlain(normalize(s, tok.model.normalizerSpec, false));
-        expect(tok.encode(s, { addBos: false, parseSpecial: false })).toEqual(plain);
-      }), { numRuns: 300, seed: 5150 });
+      fc.assert(
+        fc.property(shortText, (s) => {
+          const plain = encodePlain(normalize(s, tok.model.normalizerSpec, false));
+          expect(tok.encode(s, { addBos: false, parseSpecial: false })).toEqual(plain);
+        }),
+        { numRuns: 300, seed: 5150 },
+      );
     });
   }
 });

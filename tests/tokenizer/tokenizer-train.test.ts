@@ -61,10 +61,19 @@ describe("trainBpeTokenizer", () => {
     expect(m.trainerSpec.modelType).toBe(ModelType.BPE);
     expect(m.trainerSpec.byteFallback).toBe(true);
     expect(m.trainerSpec.splitDigits).toBe(true);
-    expect(m.normalizerSpec).toMatchObject({ name: "identity", addDummyPrefix: true, removeExtraWhitespaces: false, escapeWhitespaces: true });
+    expect(m.normalizerSpec).toMatchObject({
+      name: "identity",
+      addDummyPrefix: true,
+      removeExtraWhitespaces: false,
+      escapeWhitespaces: true,
+    });
     expect(tok.vocabSize).toBe(V);
     expect(m.trainerSpec.vocabSize).toBe(V);
-    expect(m.pieces.slice(0, 3).map((p) => [p.piece, p.type])).toEqual([["<unk>", PieceType.UNKNOWN], ["<s>", PieceType.CONTROL], ["</s>", PieceType.CONTROL]]);
+    expect(m.pieces.slice(0, 3).map((p) => [p.piece, p.type])).toEqual([
+      ["<unk>", PieceType.UNKNOWN],
+      ["<s>", PieceType.CONTROL],
+      ["</s>", PieceType.CONTROL],
+    ]);
     expect(m.pieces[3 + 0x41]).toEqual({ piece: "<0x41>", score: 0, type: PieceType.BYTE });
     // Scores fall strictly after the byte pieces: -k for the k-th merge, then the characters.
     const normal = m.pieces.slice(259);
@@ -124,6 +133,13 @@ describe("trainBpeTokenizer", () => {
     expect(t.vocabSize).toBe(2000);
     const tail = text.slice(-20000);
     expect(t.decode(t.encode(tail))).toBe(tail);
-    if (haveSpm) checkWithSpm(model, tail.split("\n").filter((l) => l !== "").slice(0, 300));
+    if (haveSpm)
+      checkWithSpm(
+        model,
+        tail
+          .split("\n")
+          .filter((l) => l !== "")
+          .slice(0, 300),
+      );
   });
 });

@@ -25,7 +25,10 @@ interface Case {
 describe.skipIf(!haveShared)("MobileLLM tokenizer.model (LLaMA SentencePiece BPE)", () => {
   let tok: Tokenizer;
   const cases: Case[] = haveShared
-    ? readFileSync(casesPath, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Case)
+    ? readFileSync(casesPath, "utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l) as Case)
     : [];
 
   it("loads with the expected vocabulary and special ids", async () => {

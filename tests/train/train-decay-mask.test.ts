@@ -27,7 +27,9 @@ describe("AdamW parameter groups of the Hugging Face Trainer", () => {
 
   it("decay everything except the RMSNorm weights (input_layernorm, post_attention_layernorm, model.norm)", () => {
     const layout = paramLayout(config);
-    const noDecay = layout.tensors.filter((t) => decayGroups(layout).some((g) => !g.decay && t.offset >= g.offset && t.offset < g.offset + g.size));
+    const noDecay = layout.tensors.filter((t) =>
+      decayGroups(layout).some((g) => !g.decay && t.offset >= g.offset && t.offset < g.offset + g.size),
+    );
     expect(noDecay.map((t) => t.name)).toEqual(layout.tensors.filter((t) => t.shape.length === 1).map((t) => t.name));
     expect(noDecay.map((t) => t.name)).toContain("model.norm.weight");
     expect(noDecay.some((t) => t.name.includes("embed_tokens"))).toBe(false);

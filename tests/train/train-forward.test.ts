@@ -17,7 +17,8 @@ describe.each(CASES)("training forward = MobileLLM.forward on %s, %s backend", (
   it("a batch of 2 sequences gives, for each, exactly the logits of MobileLLM.forward", async () => {
     const dir = join(FIXTURES, fixture);
     const model = await loadModel(dir, { backend, dtype: "f32" });
-    const c = model.config, V = c.vocabSize;
+    const c = model.config,
+      V = c.vocabSize;
     const ids = expectedIds(fixture, "input_ids");
     const T = ids.length;
     const other = ids.map((id, t) => (id * 7 + t * 3 + 1) % V); // a second, different sequence
@@ -31,7 +32,10 @@ describe.each(CASES)("training forward = MobileLLM.forward on %s, %s backend", (
     s.idsN.set(ids, 0);
     s.idsN.set(other, T);
     trainLogits(s);
-    for (const [b, seq] of [[0, ids], [1, other]] as const) {
+    for (const [b, seq] of [
+      [0, ids],
+      [1, other],
+    ] as const) {
       const want = model.forward(seq);
       const got = s.logitsNV.subarray(b * T * V, (b + 1) * T * V);
       let maxDiff = 0;

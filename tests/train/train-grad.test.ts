@@ -45,7 +45,8 @@ describe.each(CASES)("training step on %s, %s backend", async (fixture, backend)
     for (const t of s.params.layout.tensors) {
       const ref = expected(fixture, `grad.${t.name}`);
       const got = s.params.gradFlat.subarray(t.offset, t.offset + t.size);
-      let err = 0, scale = 0;
+      let err = 0,
+        scale = 0;
       for (let i = 0; i < t.size; i++) {
         err = Math.max(err, Math.abs(got[i]! - ref[i]!));
         scale = Math.max(scale, Math.abs(ref[i]!));

@@ -16,23 +16,59 @@ if (!existsSync(BIN)) console.log("train-interrupt: skipped (dist/ is missing: `
 const tmp = mkdtempSync(join(tmpdir(), "mobilellm-interrupt-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const V = 40, STEPS = 150;
+const V = 40,
+  STEPS = 150;
 const data = join(tmp, "data");
 mkdirSync(join(data, "1"), { recursive: true });
-writeFileSync(join(data, "1", "data.jsonl"), Array.from({ length: 50 }, (_, i) =>
-  JSON.stringify({ token_ids: Array.from({ length: 17 }, (_, t) => 3 + ((i * 5 + t * (1 + (i % 3))) % (V - 3))) })).join("\n") + "\n");
+writeFileSync(
+  join(data, "1", "data.jsonl"),
+  Array.from({ length: 50 }, (_, i) =>
+    JSON.stringify({ token_ids: Array.from({ length: 17 }, (_, t) => 3 + ((i * 5 + t * (1 + (i % 3))) % (V - 3))) }),
+  ).join("\n") + "\n",
+);
 const config = join(tmp, "config.json");
-writeFileSync(config, JSON.stringify({
-  model_type: "mobilellm", vocab_size: V, hidden_size: 24, intermediate_size: 40, num_hidden_layers: 2,
-  num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 32, layer_sharing: false,
-}));
-const args = (out: string) => ["pretrain", "--config", config, "--data", data, "--out", out, "--steps", String(STEPS),
-  "--batch-size", "4", "--lr", "1e-2", "--backend", "ts", "--save-every", "1000"];
+writeFileSync(
+  config,
+  JSON.stringify({
+    model_type: "mobilellm",
+    vocab_size: V,
+    hidden_size: 24,
+    intermediate_size: 40,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    max_position_embeddings: 32,
+    layer_sharing: false,
+  }),
+);
+const args = (out: string) => [
+  "pretrain",
+  "--config",
+  config,
+  "--data",
+  data,
+  "--out",
+  out,
+  "--steps",
+  String(STEPS),
+  "--batch-size",
+  "4",
+  "--lr",
+  "1e-2",
+  "--backend",
+  "ts",
+  "--save-every",
+  "1000",
+];
 
 /** Lines of loss.jsonl written so far (one per step). */
 function stepsLogged(out: string): number {
   const f = join(out, "loss.jsonl");
-  return existsSync(f) ? readFileSync(f, "utf8").split("\n").filter((l) => l.trim()).length : 0;
+  return existsSync(f)
+    ? readFileSync(f, "utf8")
+        .split("\n")
+        .filter((l) => l.trim()).length
+    : 0;
 }
 
 describe.skipIf(!existsSync(BIN))("pretrain interrupted by SIGINT", () => {
@@ -67,8 +103,9 @@ describe.skipIf(!existsSync(BIN))("pretrain interrupted by SIGINT", () => {
     const resumed = await cli(["pretrain", "--data", data, "--out", out, "--resume"]);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resuming from .*checkpoint-${step} at step ${step}`));
-    expect(readFileSync(join(out, `checkpoint-${STEPS}`, "model.safetensors")))
-      .toEqual(readFileSync(join(ref, `checkpoint-${STEPS}`, "model.safetensors")));
+    expect(readFileSync(join(out, `checkpoint-${STEPS}`, "model.safetensors"))).toEqual(
+      readFileSync(join(ref, `checkpoint-${STEPS}`, "model.safetensors")),
+    );
     const losses = (dir: string) => parseLossLog(readFileSync(join(dir, "loss.jsonl"), "utf8")).map((r) => r.loss);
     expect(losses(out)).toEqual(losses(ref));
   }, 120_000);

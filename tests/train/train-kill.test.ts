@@ -23,19 +23,54 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const V = 48;
 const data = join(tmp, "data");
 mkdirSync(join(data, "1"), { recursive: true });
-writeFileSync(join(data, "1", "data.jsonl"),
-  Array.from({ length: 40 }, (_, i) => JSON.stringify({ token_ids: Array.from({ length: 9 }, (_, t) => 3 + ((i * 5 + t * 3) % (V - 3))) })).join("\n") + "\n");
+writeFileSync(
+  join(data, "1", "data.jsonl"),
+  Array.from({ length: 40 }, (_, i) =>
+    JSON.stringify({ token_ids: Array.from({ length: 9 }, (_, t) => 3 + ((i * 5 + t * 3) % (V - 3))) }),
+  ).join("\n") + "\n",
+);
 const cfg = join(tmp, "config.json");
-writeFileSync(cfg, JSON.stringify({
-  model_type: "mobilellm", vocab_size: V, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2,
-  num_key_value_heads: 1, head_dim: 8, max_position_embeddings: 32,
-}));
+writeFileSync(
+  cfg,
+  JSON.stringify({
+    model_type: "mobilellm",
+    vocab_size: V,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    head_dim: 8,
+    max_position_embeddings: 32,
+  }),
+);
 const tokenizer = join(FIXTURES, "tokenizer", "nofallback-bpe300.model");
 
 function pretrainArgs(out: string, first: boolean): string[] {
   return first
-    ? ["pretrain", "--config", cfg, "--data", data, "--out", out, "--steps", String(STEPS), "--save-every", "2",
-       "--batch-size", "2", "--seq-len", "8", "--lr", "0.01", "--backend", "ts", "--tokenizer", tokenizer]
+    ? [
+        "pretrain",
+        "--config",
+        cfg,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--steps",
+        String(STEPS),
+        "--save-every",
+        "2",
+        "--batch-size",
+        "2",
+        "--seq-len",
+        "8",
+        "--lr",
+        "0.01",
+        "--backend",
+        "ts",
+        "--tokenizer",
+        tokenizer,
+      ]
     : ["pretrain", "--out", out, "--resume"]; // every other option comes back from run.json
 }
 
@@ -43,7 +78,9 @@ function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((res) => {
     const p = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
-    p.stderr.on("data", (b) => { stderr += String(b); });
+    p.stderr.on("data", (b) => {
+      stderr += String(b);
+    });
     p.on("close", (code) => res({ code, stderr }));
   });
 }
@@ -55,21 +92,30 @@ describe("kill -9 during pretraining saves", () => {
     const ref = join(tmp, "reference");
     const r = await run(pretrainArgs(ref, true));
     expect(r.code, r.stderr).toBe(0);
-    const refLog = readFileSync(join(ref, "loss.jsonl"), "utf8").split("\n").filter((l) => l !== "");
+    const refLog = readFileSync(join(ref, "loss.jsonl"), "utf8")
+      .split("\n")
+      .filter((l) => l !== "");
     expect(refLog.length).toBe(STEPS);
 
     const out = join(tmp, "killed");
     const rng = new Mulberry32(19);
-    let kills = 0, first = true, lastStep = 0;
+    let kills = 0,
+      first = true,
+      lastStep = 0;
     while (kills < KILLS) {
       const log = join(out, "loss.jsonl");
       const before = size(log);
       const child = spawn(process.execPath, [CLI, ...pretrainArgs(out, first)], { stdio: ["ignore", "ignore", "pipe"] });
       let stderr = "";
-      child.stderr.on("data", (b) => { stderr += String(b); });
+      child.stderr.on("data", (b) => {
+        stderr += String(b);
+      });
       const exited = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
-      let done = false, killed = false;
-      void exited.then(() => { done = true; });
+      let done = false,
+        killed = false;
+      void exited.then(() => {
+        done = true;
+      });
       // wait until this incarnation is training (its log grew), then kill it at a random moment
       while (!done && size(log) <= before) await sleep(5);
       if (!done) {

@@ -26,19 +26,27 @@ describe("optimizer recipe", () => {
   });
 
   it("AdamW over two steps equals torch.optim.AdamW's formulas", () => {
-    const o = ADAMW_DEFAULTS, lr = 1e-3;
-    const w = new Float32Array([0.5, -0.25]), s = allocAdamW(2);
-    const g1 = [0.1, -0.02], g2 = [-0.05, 0.03];
+    const o = ADAMW_DEFAULTS,
+      lr = 1e-3;
+    const w = new Float32Array([0.5, -0.25]),
+      s = allocAdamW(2);
+    const g1 = [0.1, -0.02],
+      g2 = [-0.05, 0.03];
     adamwStep(w, new Float32Array(g1), s, o, lr);
     adamwStep(w, new Float32Array(g2), s, o, lr);
     for (let i = 0; i < 2; i++) {
-      let p = [0.5, -0.25][i]!, m = 0, v = 0;
-      for (const [t, g] of [[1, g1[i]!], [2, g2[i]!]] as const) {
+      let p = [0.5, -0.25][i]!,
+        m = 0,
+        v = 0;
+      for (const [t, g] of [
+        [1, g1[i]!],
+        [2, g2[i]!],
+      ] as const) {
         const gf = Math.fround(g);
         p *= 1 - lr * o.weightDecay;
         m = o.beta1 * m + (1 - o.beta1) * gf;
         v = o.beta2 * v + (1 - o.beta2) * gf * gf;
-        p -= (lr / (1 - o.beta1 ** t)) * m / (Math.sqrt(v) / Math.sqrt(1 - o.beta2 ** t) + o.eps);
+        p -= ((lr / (1 - o.beta1 ** t)) * m) / (Math.sqrt(v) / Math.sqrt(1 - o.beta2 ** t) + o.eps);
       }
       expect(Math.abs(w[i]! - p)).toBeLessThan(1e-7);
     }
@@ -51,7 +59,8 @@ describe("optimizer recipe", () => {
     const b = new Mulberry32(7);
     b.setState(a.getState());
     expect(Array.from({ length: 5 }, () => a.nextUint32())).toEqual(Array.from({ length: 5 }, () => b.nextUint32()));
-    let s1 = 0, s2 = 0;
+    let s1 = 0,
+      s2 = 0;
     const n = 20000;
     for (let i = 0; i < n; i++) {
       const x = a.normal();

@@ -15,18 +15,31 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const V = 48;
 const config: MobileLLMConfig = {
-  vocabSize: V, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8,
-  maxPositions: 64, rmsNormEps: 1e-5, ropeTheta: 10000, shareEmbedding: true, layerSharing: false, bosTokenId: 1, eosTokenId: 2,
+  vocabSize: V,
+  hiddenSize: 32,
+  intermediateSize: 64,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 8,
+  maxPositions: 64,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  shareEmbedding: true,
+  layerSharing: false,
+  bosTokenId: 1,
+  eosTokenId: 2,
 };
 
 /** Learnable synthetic data: each sequence counts upward from a random start with stride 1..3. */
 function writeData(base: string, lines: number, T: number, seed = 1): void {
   mkdirSync(join(base, "1"), { recursive: true });
   let x = seed;
-  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 4294967296;
   const out: string[] = [];
   for (let i = 0; i < lines; i++) {
-    const start = 3 + Math.floor(rnd() * (V - 3)), stride = 1 + Math.floor(rnd() * 3);
+    const start = 3 + Math.floor(rnd() * (V - 3)),
+      stride = 1 + Math.floor(rnd() * 3);
     const ids = [1];
     for (let t = 1; t < T; t++) ids.push(3 + ((start - 3 + t * stride) % (V - 3)));
     out.push(JSON.stringify({ token_ids: ids }));
@@ -71,7 +84,17 @@ describe("pretraining a tiny model", () => {
   it("an interrupted run (Ctrl-C) stops after the current step with a checkpoint, and --force starts over", async () => {
     const out = join(tmp, "interrupted");
     const ac = new AbortController();
-    const res = await pretrain({ config, recipe, data, out, saveEvery: 100, signal: ac.signal, onStep: (r) => { if (r.step === 3) ac.abort(); } });
+    const res = await pretrain({
+      config,
+      recipe,
+      data,
+      out,
+      saveEvery: 100,
+      signal: ac.signal,
+      onStep: (r) => {
+        if (r.step === 3) ac.abort();
+      },
+    });
     expect(res.step).toBe(3);
     expect(res.checkpoint).toBe(join(out, "checkpoint-3"));
     expect(existsSync(join(out, "checkpoint-3", "optimizer.safetensors"))).toBe(true);
@@ -101,8 +124,9 @@ describe("pretraining a tiny model", () => {
     expect(split).toEqual(full.records.map((r) => r.loss)); // toEqual on numbers: exact
     expect(parseLossLog(readFileSync(join(out, "loss.jsonl"), "utf8")).map((r) => r.loss)).toEqual(split);
     // and the final weights are identical
-    expect(readFileSync(join(out, "checkpoint-24", "model.safetensors")))
-      .toEqual(readFileSync(join(tmp, "full", "checkpoint-24", "model.safetensors")));
+    expect(readFileSync(join(out, "checkpoint-24", "model.safetensors"))).toEqual(
+      readFileSync(join(tmp, "full", "checkpoint-24", "model.safetensors")),
+    );
   });
 });
 
@@ -110,7 +134,10 @@ describe("training data (basepath/<node>/*.jsonl)", () => {
   const base = join(tmp, "jsonl");
   mkdirSync(join(base, "1"), { recursive: true });
   const good = (n: number) => JSON.stringify({ token_ids: [1, n, n + 1, n + 2] });
-  writeFileSync(join(base, "1", "a.jsonl"), [good(3), "{not json", "", JSON.stringify({ ids: [1] }), good(10), "[1, 2", good(20)].join("\n"));
+  writeFileSync(
+    join(base, "1", "a.jsonl"),
+    [good(3), "{not json", "", JSON.stringify({ ids: [1] }), good(10), "[1, 2", good(20)].join("\n"),
+  );
 
   it("skips malformed lines with a count, reads the files as an infinite stream", () => {
     const warnings: string[] = [];
@@ -140,7 +167,9 @@ describe("training data (basepath/<node>/*.jsonl)", () => {
     mkdirSync(join(mixed, "1"), { recursive: true });
     writeFileSync(join(mixed, "1", "a.jsonl"), [good(3), good(7), JSON.stringify({ token_ids: [1, 2, 3, 4, 5] })].join("\n") + "\n");
     const s = new TokenStream(mixed, 100, 4);
-    expect(() => s.nextBatch(new Int32Array(12))).toThrow(/a\.jsonl:3: 5 token ids, but the data's sequences hold 4.*prepare the data again/);
+    expect(() => s.nextBatch(new Int32Array(12))).toThrow(
+      /a\.jsonl:3: 5 token ids, but the data's sequences hold 4.*prepare the data again/,
+    );
   });
 
   it("pretrain takes the sequence length from the data (and refuses a --seq-len the lines do not have)", async () => {
@@ -149,7 +178,9 @@ describe("training data (basepath/<node>/*.jsonl)", () => {
     expect(res.recipe.seqLen).toBe(15);
     expect(JSON.parse(readFileSync(join(out, "run.json"), "utf8")).recipe.seqLen).toBe(15);
     const bad = join(tmp, "bad-seq-len");
-    await expect(pretrain({ config, recipe: { ...recipe, seqLen: 31 }, data, out: bad })).rejects.toThrow(/lines hold 16 token ids \(15 predictions\).*31/);
+    await expect(pretrain({ config, recipe: { ...recipe, seqLen: 31 }, data, out: bad })).rejects.toThrow(
+      /lines hold 16 token ids \(15 predictions\).*31/,
+    );
     expect(existsSync(join(bad, "run.json"))).toBe(false);
   });
 
@@ -187,6 +218,8 @@ describe("training data (basepath/<node>/*.jsonl)", () => {
   });
 
   it("a missing node folder names the expected layout", () => {
-    expect(() => new TokenStream(join(tmp, "nowhere"), 10, 4)).toThrow(/nowhere.*1: training data folder not found.*<basepath>\/<node>\/\*\.jsonl/);
+    expect(() => new TokenStream(join(tmp, "nowhere"), 10, 4)).toThrow(
+      /nowhere.*1: training data folder not found.*<basepath>\/<node>\/\*\.jsonl/,
+    );
   });
 });

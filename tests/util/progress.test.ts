@@ -16,22 +16,33 @@ const FAST = { MOBILELLM_PROGRESS_INTERVAL: "0.05" };
 
 function sink(isTTY: boolean) {
   const out: string[] = [];
-  return { out, stream: { isTTY, write: (s: string) => { out.push(s); return true; } } as unknown as NodeJS.WritableStream };
+  return {
+    out,
+    stream: {
+      isTTY,
+      write: (s: string) => {
+        out.push(s);
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
+  };
 }
 
 describe("createProgress", () => {
   it("formats a plain line with done/total, percent, rate, time left and detail", () => {
-    expect(formatProgressLine({ label: "ppl", done: 1024, total: 4096, unit: "tok", seconds: 2, detail: "windows 2/8" }))
-      .toBe("ppl: 1024/4096 tok (25%)  512 tok/s  6s left  windows 2/8");
-    expect(formatProgressLine({ label: "model.bin", done: 3 * 1024 * 1024, total: 12 * 1024 * 1024, unit: "bytes", seconds: 3 }))
-      .toBe("model.bin: 3.0/12.0 MB (25%)  1.0 MB/s  9s left");
+    expect(formatProgressLine({ label: "ppl", done: 1024, total: 4096, unit: "tok", seconds: 2, detail: "windows 2/8" })).toBe(
+      "ppl: 1024/4096 tok (25%)  512 tok/s  6s left  windows 2/8",
+    );
+    expect(formatProgressLine({ label: "model.bin", done: 3 * 1024 * 1024, total: 12 * 1024 * 1024, unit: "bytes", seconds: 3 })).toBe(
+      "model.bin: 3.0/12.0 MB (25%)  1.0 MB/s  9s left",
+    );
     expect(formatProgressLine({ label: "piqa", done: 30, unit: "items", seconds: 3 })).toBe("piqa: 30 items  10.0 items/s");
   });
 
   it("not on a TTY: lines at the interval and a final line; on a TTY: the bar; quiet: nothing", async () => {
     const pipe = sink(false);
     const p = createProgress({ label: "work", total: 3, unit: "steps", stream: pipe.stream, intervalMs: 20 });
-    p.update(1);                                   // before the first interval: nothing yet
+    p.update(1); // before the first interval: nothing yet
     expect(pipe.out).toEqual([]);
     await new Promise((r) => setTimeout(r, 30));
     p.update(2, "loss 1.5");
@@ -78,7 +89,8 @@ describe.skipIf(!HAS_BIN)("progress and Ctrl-C in the built CLI (stderr piped)",
   it("Ctrl-C on ppl says what was saved and how to resume; the rerun continues", async () => {
     const resume = join(tmp, "ppl-resume.json");
     const run = mobilellmAsync(["ppl", "--data", corpus, "--resume", resume], {
-      env: FAST, interruptWhen: /windows [1-9]/,
+      env: FAST,
+      interruptWhen: /windows [1-9]/,
     });
     const r = await run.done;
     expect(r.code).toBe(130);
@@ -92,33 +104,67 @@ describe.skipIf(!HAS_BIN)("progress and Ctrl-C in the built CLI (stderr piped)",
     expect(JSON.parse(again.stdout).resumedWindows).toBe(saved);
 
     const plain = mobilellmAsync(["ppl", "--data", corpus], {
-      env: FAST, interruptWhen: /windows [1-9]/,
+      env: FAST,
+      interruptWhen: /windows [1-9]/,
     });
     const p = await plain.done;
     expect(p.code).toBe(130);
-    expect(p.stderr).toMatch(/interrupted after \d+ of \d+ windows; nothing was saved\. Add --resume FILE to keep finished windows across runs/);
+    expect(p.stderr).toMatch(
+      /interrupted after \d+ of \d+ windows; nothing was saved\. Add --resume FILE to keep finished windows across runs/,
+    );
   });
 
   it("Ctrl-C on eval says what was saved and how to resume", async () => {
     const data = join(tmp, "piqa.jsonl");
-    writeFileSync(data, readFileSync(join(FIXTURES, "eval", "piqa.jsonl"), "utf8").trim().concat("\n").repeat(300));
+    writeFileSync(
+      data,
+      readFileSync(join(FIXTURES, "eval", "piqa.jsonl"), "utf8")
+        .trim()
+        .concat("\n")
+        .repeat(300),
+    );
     const resume = join(tmp, "eval-resume.jsonl");
     const run = mobilellmAsync(["eval", "--task", "piqa", "--data", data, "--resume", resume], {
-      env: FAST, interruptWhen: /^piqa: \d+\//m,
+      env: FAST,
+      interruptWhen: /^piqa: \d+\//m,
     });
     const r = await run.done;
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/^piqa: \d+\/\d+ items \(\d+%\)  [\d.k]+ items\/s  \S+ left  acc [\d.]+$/m);
-    expect(r.stderr).toMatch(new RegExp(`interrupted in piqa after \\d+ items; every finished item is saved in ${resume.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}; run the same command again`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `interrupted in piqa after \\d+ items; every finished item is saved in ${resume.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}; run the same command again`,
+      ),
+    );
     expect(existsSync(resume)).toBe(true);
   });
 
   it("pretrain prints interval lines when piped", () => {
     const data = join(tmp, "data");
     expect(mobilellm(["prepare", "--tokenizer", defaultModel, "--input", corpus, "--out", data, "--seq-len", "32"]).code).toBe(0);
-    const r = mobilellm(["pretrain", "--config", join(defaultModel, "config.json"), "--data", data, "--out", join(tmp, "run"),
-                         "--steps", "4", "--batch-size", "1", "--seq-len", "32", "--save-every", "4"], { env: FAST });
+    const r = mobilellm(
+      [
+        "pretrain",
+        "--config",
+        join(defaultModel, "config.json"),
+        "--data",
+        data,
+        "--out",
+        join(tmp, "run"),
+        "--steps",
+        "4",
+        "--batch-size",
+        "1",
+        "--seq-len",
+        "32",
+        "--save-every",
+        "4",
+      ],
+      { env: FAST },
+    );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^pretrain: [1-4]\/4 steps \(\d+%\)  [\d.]+ steps\/s  step [1-4]\/4  loss [\d.]+  lr \S+  \d+ tok\/s  ETA \S+$/m);
+    expect(r.stderr).toMatch(
+      /^pretrain: [1-4]\/4 steps \(\d+%\)  [\d.]+ steps\/s  step [1-4]\/4  loss [\d.]+  lr \S+  \d+ tok\/s  ETA \S+$/m,
+    );
   });
 });

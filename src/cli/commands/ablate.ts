@@ -17,9 +17,22 @@ export const ablate: Command = {
   usage: "[--study NAME|all] [--budget tiny|small|medium] [--data DIR] [--out DIR] [--threads N]",
   options: {
     study: { type: "string", value: "NAME", description: `${STUDY_NAMES.join(", ")} or all (default: all)` },
-    budget: { type: "string", value: "NAME", description: "tiny (about 15 min on 2 cores), small (the published report), medium (default: tiny)" },
-    data: { type: "string", value: "DIR", description: "a `mobilellm prepare` folder (its last 10% of lines held out), or a .txt file (default: tiny Shakespeare from ../shared/data)" },
-    out: { type: "string", value: "DIR", description: "report folder: report.md, summary.json, one SVG per study, runs/ (default: ablate-<budget>)" },
+    budget: {
+      type: "string",
+      value: "NAME",
+      description: "tiny (about 15 min on 2 cores), small (the published report), medium (default: tiny)",
+    },
+    data: {
+      type: "string",
+      value: "DIR",
+      description:
+        "a `mobilellm prepare` folder (its last 10% of lines held out), or a .txt file (default: tiny Shakespeare from ../shared/data)",
+    },
+    out: {
+      type: "string",
+      value: "DIR",
+      description: "report folder: report.md, summary.json, one SVG per study, runs/ (default: ablate-<budget>)",
+    },
     steps: { type: "string", value: "N", description: "optimizer steps per run instead of the budget's (scales the tokens)" },
     seeds: { type: "string", value: "N", description: "seeds per configuration instead of the budget's (seeds 0..N-1)" },
     backend: { type: "string", value: "NAME", description: "kernel backend: wasm or ts (default: wasm)" },
@@ -53,7 +66,11 @@ export const ablate: Command = {
     const steps = numberFlag(values, "steps", { integer: true, min: 1 });
     if (steps !== undefined) {
       // the schedule scales with the steps: warmup a tenth, validation points every third
-      Object.assign(budget, { steps, warmup: Math.min(budget.warmup, Math.floor(steps / 10)), evalEvery: Math.max(1, Math.round(steps / 3)) });
+      Object.assign(budget, {
+        steps,
+        warmup: Math.min(budget.warmup, Math.floor(steps / 10)),
+        evalEvery: Math.max(1, Math.round(steps / 3)),
+      });
     }
     const seeds = numberFlag(values, "seeds", { integer: true, min: 1, max: 100 });
     if (seeds !== undefined) budget.seeds = Array.from({ length: seeds }, (_, i) => i);
@@ -74,27 +91,47 @@ export const ablate: Command = {
     } else if (existsSync(DEFAULT_TEXT)) {
       data = { text: DEFAULT_TEXT };
     } else {
-      throw new UsageError(`no --data given and the default text (tiny Shakespeare, ../shared/data/tinyshakespeare.txt beside the project) ` +
-                           `is not there: pass --data with a \`mobilellm prepare\` folder or a .txt file`);
+      throw new UsageError(
+        `no --data given and the default text (tiny Shakespeare, ../shared/data/tinyshakespeare.txt beside the project) ` +
+          `is not there: pass --data with a \`mobilellm prepare\` folder or a .txt file`,
+      );
     }
     const out = (values.out as string | undefined) ?? `ablate-${budget.name}`;
 
     let progress: Progress | undefined;
     const log = (m: string) => (progress ? progress.log(m) : stderr.write(`${m}\n`));
     const res = await runAblation({
-      budget, studies: study === "all" ? STUDY_NAMES : [study as Study["name"]], data, out, backend,
-      ...(threads !== undefined ? { threads } : {}), signal, log,
+      budget,
+      studies: study === "all" ? STUDY_NAMES : [study as Study["name"]],
+      data,
+      out,
+      backend,
+      ...(threads !== undefined ? { threads } : {}),
+      signal,
+      log,
       onProgress: (p) => {
         // counted in percent of the planned work (every run's steps × its multiply-adds per token)
-        progress ??= createProgress({ label: "ablate", total: 100, unit: "%", stream: stderr, quiet: values.quiet === true,
-                                      alwaysFinalLine: true, timeLeft: false });
-        progress.update(Math.floor((100 * p.done) / p.total), `study ${p.study}  run ${p.run} (${p.runIndex}/${p.runs})  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}` +
-                                (p.etaSeconds !== undefined ? `  time left ${formatDuration(p.etaSeconds)}` : ""));
+        progress ??= createProgress({
+          label: "ablate",
+          total: 100,
+          unit: "%",
+          stream: stderr,
+          quiet: values.quiet === true,
+          alwaysFinalLine: true,
+          timeLeft: false,
+        });
+        progress.update(
+          Math.floor((100 * p.done) / p.total),
+          `study ${p.study}  run ${p.run} (${p.runIndex}/${p.runs})  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}` +
+            (p.etaSeconds !== undefined ? `  time left ${formatDuration(p.etaSeconds)}` : ""),
+        );
       },
     });
     progress?.done();
-    stderr.write(res.stopped === "finished"
-      ? `${res.reportDir}/report.md: ${res.trained.length} runs trained, ${res.skipped.length} already finished\n`
-      : `interrupted: rerun the same command to continue (${res.reportDir})\n`);
+    stderr.write(
+      res.stopped === "finished"
+        ? `${res.reportDir}/report.md: ${res.trained.length} runs trained, ${res.skipped.length} already finished\n`
+        : `interrupted: rerun the same command to continue (${res.reportDir})\n`,
+    );
   },
 };

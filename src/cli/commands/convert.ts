@@ -17,7 +17,12 @@ export const convert: Command = {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model) or hub id" },
     to: { type: "string", value: "FORMAT", description: "output format: gguf" },
     output: { type: "string", short: "o", value: "FILE", description: "the file to write (replaced atomically)" },
-    dtype: { type: "string", value: "TYPE", default: "f16", description: "weights in the file: f16, bf16, f32, q8_0 or q4_0 (llama.cpp's Q8_0 / Q4_0 bytes)" },
+    dtype: {
+      type: "string",
+      value: "TYPE",
+      default: "f16",
+      description: "weights in the file: f16, bf16, f32, q8_0 or q4_0 (llama.cpp's Q8_0 / Q4_0 bytes)",
+    },
   },
   details: [
     "Examples:",
@@ -46,6 +51,8 @@ export async function writeModelGguf(folder: string, output: string, dtype: DTyp
   const model = await loadModel(folder, { backend: "ts", dtype, maxPositions: 1, maxChunk: 1, log });
   const { metadata, tensors } = ggufFromModel(model, tokenizer, name ?? basename(resolve(folder)));
   writeGguf(output, metadata, tensors);
-  const blocks = model.config.layerSharing ? ` (${model.config.numLayers} shared blocks written unrolled as ${2 * model.config.numLayers})` : "";
+  const blocks = model.config.layerSharing
+    ? ` (${model.config.numLayers} shared blocks written unrolled as ${2 * model.config.numLayers})`
+    : "";
   log(`wrote ${output}: GGUF v3, llama, ${dtype}${blocks}, ${tensors.length} tensors`);
 }

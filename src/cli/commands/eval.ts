@@ -33,13 +33,28 @@ export const evalCommand: Command = {
   summary: "Zero-shot commonsense reasoning (BoolQ, PIQA, SIQA, HellaSwag, WinoGrande, ARC, OBQA)",
   usage: "[--model DIR ...] --task NAME[,NAME...]|all --data DIR|FILE [--limit N] [--metric acc|acc_norm] [--dtype TYPE] [--json]",
   options: {
-    model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (repeat for one table row per model)", multiple: true },
-    task: { type: "string", value: "NAME", description: `task(s), comma-separated, or all: ${TASKS.map((t) => t.name).join(", ")}`, default: "all" },
+    model: {
+      type: "string",
+      short: "m",
+      value: "DIR",
+      description: "checkpoint folder (repeat for one table row per model)",
+      multiple: true,
+    },
+    task: {
+      type: "string",
+      value: "NAME",
+      description: `task(s), comma-separated, or all: ${TASKS.map((t) => t.name).join(", ")}`,
+      default: "all",
+    },
     data: { type: "string", value: "DIR|FILE", description: "folder of <task>.jsonl / <task>.parquet files, or one task's file" },
     tokenizer: { type: "string", value: "PATH", description: "tokenizer folder or tokenizer.model (default: the model folder)" },
     limit: { type: "string", value: "N", description: "evaluate only the first N items of each task" },
     metric: { type: "string", value: "NAME", description: "metric in the summary table: acc or acc_norm", default: "acc" },
-    "no-bos": { type: "boolean", description: "do not prepend BOS to contexts (older lm-evaluation-harness releases; current ones add it, as MobileLLM's tokenizer does)" },
+    "no-bos": {
+      type: "boolean",
+      description:
+        "do not prepend BOS to contexts (older lm-evaluation-harness releases; current ones add it, as MobileLLM's tokenizer does)",
+    },
     resume: { type: "string", value: "FILE", description: "append each finished item here; rerun to continue" },
     ...LOAD_OPTIONS,
     quiet: { type: "boolean", short: "q", description: "no progress on stderr (by default a bar on a terminal, else a line every 10 s)" },
@@ -60,7 +75,13 @@ export const evalCommand: Command = {
   async run(values, _positionals, { stdout, stderr, signal }) {
     if (values.data === undefined) throw new UsageError("give the data with --data DIR (holding <task>.jsonl files) or --data FILE");
     const names = (values.task as string) === "all" ? TASKS.map((t) => t.name) : (values.task as string).split(",").map((s) => s.trim());
-    const tasks = names.map((n) => findTask(n) ?? (() => { throw new UsageError(`unknown task ${JSON.stringify(n)}; choose from ${TASKS.map((t) => t.name).join(", ")} or all`); })());
+    const tasks = names.map(
+      (n) =>
+        findTask(n) ??
+        (() => {
+          throw new UsageError(`unknown task ${JSON.stringify(n)}; choose from ${TASKS.map((t) => t.name).join(", ")} or all`);
+        })(),
+    );
     const limit = numberFlag(values, "limit", { integer: true, min: 1 });
     const metric = values.metric as string;
     if (metric !== "acc" && metric !== "acc_norm") throw new UsageError(`--metric must be acc or acc_norm, got ${JSON.stringify(metric)}`);
@@ -77,29 +98,39 @@ export const evalCommand: Command = {
       await using model = await loadModel(modelDir, { ...load, log: (m) => stderr.write(m + "\n") });
       const results: TaskResult[] = [];
       for (let i = 0; i < tasks.length; i++) {
-        const task = tasks[i]!, rows = await countRows(files[i]!);
-        const progress = createProgress({ label: task.name, total: limit !== undefined ? Math.min(limit, rows) : rows, unit: "items",
-                                          stream: stderr, quiet: values.quiet === true });
-        let correct = 0, done = 0;
+        const task = tasks[i]!,
+          rows = await countRows(files[i]!);
+        const progress = createProgress({
+          label: task.name,
+          total: limit !== undefined ? Math.min(limit, rows) : rows,
+          unit: "items",
+          stream: stderr,
+          quiet: values.quiet === true,
+        });
+        let correct = 0,
+          done = 0;
         let result: TaskResult;
         try {
           result = await evaluateTask(model, tokenizer, task, files[i]!, {
-            addBos: !values["no-bos"], signal,
+            addBos: !values["no-bos"],
+            signal,
             ...(limit !== undefined ? { limit } : {}),
             ...(values.resume !== undefined ? { resumeFile: values.resume as string } : {}),
             onItem: (n, item) => {
               done = n;
               if (item.pred === item.gold) correct++;
-              progress.update(n, `acc ${(100 * correct / n).toFixed(1)}`);
+              progress.update(n, `acc ${((100 * correct) / n).toFixed(1)}`);
             },
           });
         } catch (e) {
           progress.done();
           if (signal.aborted) {
             const resume = values.resume as string | undefined;
-            stderr.write(resume !== undefined
-              ? `interrupted in ${task.name} after ${done} items; every finished item is saved in ${resume}; run the same command again to continue from there\n`
-              : `interrupted in ${task.name} after ${done} items; nothing was saved. Add --resume FILE to keep finished items across runs\n`);
+            stderr.write(
+              resume !== undefined
+                ? `interrupted in ${task.name} after ${done} items; every finished item is saved in ${resume}; run the same command again to continue from there\n`
+                : `interrupted in ${task.name} after ${done} items; nothing was saved. Add --resume FILE to keep finished items across runs\n`,
+            );
           }
           throw e;
         }
@@ -114,6 +145,8 @@ export const evalCommand: Command = {
       stdout.write(JSON.stringify({ addBos: !values["no-bos"], models }) + "\n");
       return;
     }
-    stdout.write(resultsTable(rows, metric) + "\n" + rows.map((m) => (rows.length > 1 ? `${m.model}\n` : "") + detailTable(m.results)).join("\n"));
+    stdout.write(
+      resultsTable(rows, metric) + "\n" + rows.map((m) => (rows.length > 1 ? `${m.model}\n` : "") + detailTable(m.results)).join("\n"),
+    );
   },
 };

@@ -20,8 +20,9 @@ async function loadCodec(folder: string): Promise<TextCodec | null> {
 export const generate: Command = {
   name: "generate",
   summary: "Continue a prompt with the model, streaming the text",
-  usage: "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
-         "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--threads N] [--dtype auto|f32|f16|bf16|q8_0|q4_0] [--json]",
+  usage:
+    "[--model DIR] (--prompt TEXT | --ids 1,2,3) [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] " +
+    "[--min-p P] [--repetition-penalty R] [--seed S] [--stop STR]... [--backend ts|wasm] [--threads N] [--dtype auto|f32|f16|bf16|q8_0|q4_0] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder (config.json, weights, tokenizer.model) or hub id" },
     prompt: { type: "string", short: "p", value: "TEXT", description: "prompt text (needs the folder's tokenizer; BOS is prepended)" },
@@ -33,7 +34,12 @@ export const generate: Command = {
     "min-p": { type: "string", value: "P", description: "drop tokens below P times the top probability (0 = off)" },
     "repetition-penalty": { type: "string", value: "R", description: "penalize tokens already in the context (1 = off)" },
     seed: { type: "string", short: "s", value: "S", description: "sampling seed, an integer (default: random, printed with the stats)" },
-    stop: { type: "string", value: "STR", description: "stop when the text contains STR (repeatable; not printed; \\n \\t \\xHH \\uHHHH escapes)", multiple: true },
+    stop: {
+      type: "string",
+      value: "STR",
+      description: "stop when the text contains STR (repeatable; not printed; \\n \\t \\xHH \\uHHHH escapes)",
+      multiple: true,
+    },
     ...LOAD_OPTIONS,
     quiet: { type: "boolean", short: "q", description: "no download progress on stderr" },
     json: { type: "boolean", description: "print one JSON object at the end instead of streaming" },
@@ -44,10 +50,10 @@ export const generate: Command = {
     "as transformers does; otherwise greedy. generate() in the library follows the same rule.",
     "",
     "Examples:",
-    "  mobilellm generate --prompt \"ROMEO:\" -n 20",
+    '  mobilellm generate --prompt "ROMEO:" -n 20',
     "  mobilellm generate --ids 1,450,1024 --temperature 0.8 --top-p 0.9 --seed 42 --json",
-    "  mobilellm generate --model facebook/MobileLLM-125M --prompt \"The capital of France is\" -n 20",
-    "  mobilellm generate --prompt \"ROMEO:\" --dtype q8_0",
+    '  mobilellm generate --model facebook/MobileLLM-125M --prompt "The capital of France is" -n 20',
+    '  mobilellm generate --prompt "ROMEO:" --dtype q8_0',
     "",
     "Text goes to stdout as it is produced (token ids when the folder has no tokenizer); prompt and",
     "speed statistics go to stderr. Ctrl-C stops after the current token.",
@@ -70,9 +76,12 @@ export const generate: Command = {
     const minP = numberFlag(values, "min-p", { min: 0, max: 1 });
     const repetitionPenalty = numberFlag(values, "repetition-penalty", {});
     const seed = numberFlag(values, "seed", { integer: true, min: 0, max: 0xffffffff, hint: "leave --seed out for a random seed" });
-    if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new UsageError(`--top-p expects a number in (0, 1], got ${JSON.stringify(values["top-p"])}`);
+    if (topP !== undefined && !(topP > 0 && topP <= 1))
+      throw new UsageError(`--top-p expects a number in (0, 1], got ${JSON.stringify(values["top-p"])}`);
     if (repetitionPenalty !== undefined && !(repetitionPenalty > 0)) {
-      throw new UsageError(`--repetition-penalty expects a number > 0 (1 = off, 1.1-1.3 is typical), got ${JSON.stringify(values["repetition-penalty"])}`);
+      throw new UsageError(
+        `--repetition-penalty expects a number > 0 (1 = off, 1.1-1.3 is typical), got ${JSON.stringify(values["repetition-penalty"])}`,
+      );
     }
     if (topK !== undefined) options.topK = topK;
     if (topP !== undefined) options.topP = topP;
@@ -83,7 +92,8 @@ export const generate: Command = {
     if (stops.some((s) => s === "")) throw new UsageError("--stop needs a non-empty string");
 
     const N = options.maxNewTokens!;
-    const modelArg = values.model as string | undefined, quiet = values.quiet === true;
+    const modelArg = values.model as string | undefined,
+      quiet = values.quiet === true;
     if (modelArg !== undefined && isHubId(modelArg)) {
       // A hub model: check the prompt against its context before downloading the weights
       // (config.json and tokenizer.model are small, and come first).
@@ -127,27 +137,40 @@ export const generate: Command = {
     }
     const r = await gen.result;
     if (values.json) {
-      stdout.write(JSON.stringify({
-        ids: r.ids, text: r.text, prompt_tokens: r.promptTokens, generated_tokens: r.generatedTokens,
-        prefill_tokens_per_s: round(r.prefillTokensPerSecond), decode_tokens_per_s: round(r.decodeTokensPerSecond),
-        stop_reason: r.stopReason, seed: r.seed, threads: r.threads,
-      }) + "\n");
+      stdout.write(
+        JSON.stringify({
+          ids: r.ids,
+          text: r.text,
+          prompt_tokens: r.promptTokens,
+          generated_tokens: r.generatedTokens,
+          prefill_tokens_per_s: round(r.prefillTokensPerSecond),
+          decode_tokens_per_s: round(r.decodeTokensPerSecond),
+          stop_reason: r.stopReason,
+          seed: r.seed,
+          threads: r.threads,
+        }) + "\n",
+      );
     } else {
       stdout.write("\n");
     }
-    const t = options.temperature ?? model.generationDefaults.temperature ?? 1, k = options.topK ?? model.generationDefaults.topK;
+    const t = options.temperature ?? model.generationDefaults.temperature ?? 1,
+      k = options.topK ?? model.generationDefaults.topK;
     const sampling = t === 0 || k === 1 ? "greedy" : `sampled, seed ${r.seed}`;
-    stderr.write(`[${r.promptTokens} prompt tokens at ${r.prefillTokensPerSecond.toFixed(1)} tok/s; ` +
-                 `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend, ${r.threads} thread${r.threads === 1 ? "" : "s"}); ` +
-                 `stopped: ${r.stopReason}]\n`);
+    stderr.write(
+      `[${r.promptTokens} prompt tokens at ${r.prefillTokensPerSecond.toFixed(1)} tok/s; ` +
+        `${r.generatedTokens} generated at ${r.decodeTokensPerSecond.toFixed(1)} tok/s (${sampling}, ${model.kernels.name} backend, ${r.threads} thread${r.threads === 1 ? "" : "s"}); ` +
+        `stopped: ${r.stopReason}]\n`,
+    );
   },
 };
 
 /** The prompt (P tokens) and N new tokens must fit the model's context. */
 function checkContext(P: number, N: number, context: number): void {
   if (P + N > context) {
-    throw new UsageError(`the prompt (${P} tokens) plus --max-new-tokens ${N} needs ${P + N} positions, ` +
-                         `more than the model's context of ${context}; shorten the prompt or lower --max-new-tokens`);
+    throw new UsageError(
+      `the prompt (${P} tokens) plus --max-new-tokens ${N} needs ${P + N} positions, ` +
+        `more than the model's context of ${context}; shorten the prompt or lower --max-new-tokens`,
+    );
   }
 }
 

@@ -19,10 +19,18 @@ export const ppl: Command = {
   usage: "[--model DIR] (--data FILE | --ids FILE) [--seqlen N] [--strict] [--limit-windows N] [--resume FILE] [--dtype TYPE] [--json]",
   options: {
     model: { type: "string", short: "m", value: "DIR", description: "checkpoint folder" },
-    data: { type: "string", value: "FILE", description: "corpus: .txt, .jsonl (text field per row) or .parquet (text column), rows joined with blank lines" },
+    data: {
+      type: "string",
+      value: "FILE",
+      description: "corpus: .txt, .jsonl (text field per row) or .parquet (text column), rows joined with blank lines",
+    },
     ids: { type: "string", value: "FILE", description: "JSON array of token ids instead of --data (no tokenization)" },
     tokenizer: { type: "string", value: "PATH", description: "tokenizer folder or tokenizer.model (default: the model folder)" },
-    seqlen: { type: "string", value: "N", description: "window length in tokens (default: 2048 as in eval.py, or the model's context when smaller)" },
+    seqlen: {
+      type: "string",
+      value: "N",
+      description: "window length in tokens (default: 2048 as in eval.py, or the model's context when smaller)",
+    },
     strict: { type: "boolean", description: "average over the nsamples*(seqlen-1) predictions actually made" },
     "limit-windows": { type: "string", value: "N", description: "evaluate only the first N windows" },
     resume: { type: "string", value: "FILE", description: "save per-window losses here after each window; rerun to continue" },
@@ -41,7 +49,8 @@ export const ppl: Command = {
     "  mobilellm ppl -m facebook/MobileLLM-125M --data wikitext-2-raw-v1/test-00000-of-00001.parquet --resume ppl-125M.json",
   ].join("\n"),
   async run(values, _positionals, { stdout, stderr, signal }) {
-    if ((values.data === undefined) === (values.ids === undefined)) throw new UsageError("give the corpus with --data FILE or token ids with --ids FILE (one of them)");
+    if ((values.data === undefined) === (values.ids === undefined))
+      throw new UsageError("give the corpus with --data FILE or token ids with --ids FILE (one of them)");
     const givenSeqlen = numberFlag(values, "seqlen", { integer: true, min: 2 });
     const limitWindows = numberFlag(values, "limit-windows", { integer: true, min: 1 });
     const load = loadFlags(values);
@@ -52,8 +61,10 @@ export const ppl: Command = {
     }
     const seqlen = givenSeqlen ?? Math.min(DEFAULT_SEQLEN, maxP);
     if (givenSeqlen === undefined && seqlen < DEFAULT_SEQLEN) {
-      stderr.write(`seqlen ${seqlen}: the model's context (max_position_embeddings) is shorter than eval.py's ${DEFAULT_SEQLEN}; ` +
-                   `perplexities at different seqlen are not comparable\n`);
+      stderr.write(
+        `seqlen ${seqlen}: the model's context (max_position_embeddings) is shorter than eval.py's ${DEFAULT_SEQLEN}; ` +
+          `perplexities at different seqlen are not comparable\n`,
+      );
     }
 
     let ids: number[];
@@ -67,28 +78,39 @@ export const ppl: Command = {
 
     // Progress counts this run's tokens (resumed windows are done already); the detail has the windows.
     let progress: ReturnType<typeof createProgress> | undefined;
-    let windowsDone = 0, windowsTotal = 0;
+    let windowsDone = 0,
+      windowsTotal = 0;
     const resumeFile = values.resume as string | undefined;
     let result: Awaited<ReturnType<typeof perplexity>>;
     try {
       result = await perplexity(model, ids, {
-        seqlen, strict: Boolean(values.strict), signal,
+        seqlen,
+        strict: Boolean(values.strict),
+        signal,
         ...(limitWindows !== undefined ? { limitWindows } : {}),
         ...(resumeFile !== undefined ? { resumeFile } : {}),
         onProgress: (p) => {
           windowsDone = p.done;
           windowsTotal = p.total;
           const resumed = p.done - Math.floor(p.tokensThisRun / seqlen); // windows taken from the resume file
-          progress ??= createProgress({ label: "ppl", total: (p.total - resumed) * seqlen, unit: "tok", stream: stderr, quiet: values.quiet === true });
+          progress ??= createProgress({
+            label: "ppl",
+            total: (p.total - resumed) * seqlen,
+            unit: "tok",
+            stream: stderr,
+            quiet: values.quiet === true,
+          });
           progress.update(p.tokensThisRun, `windows ${p.done}/${p.total}  ppl ${Number.isNaN(p.ppl) ? "-" : p.ppl.toFixed(3)}`);
         },
       });
     } catch (e) {
       progress?.done();
       if (signal.aborted) {
-        stderr.write(resumeFile !== undefined
-          ? `interrupted: ${windowsDone} of ${windowsTotal} windows are saved in ${resumeFile}; run the same command again to continue from there\n`
-          : `interrupted after ${windowsDone} of ${windowsTotal} windows; nothing was saved. Add --resume FILE to keep finished windows across runs\n`);
+        stderr.write(
+          resumeFile !== undefined
+            ? `interrupted: ${windowsDone} of ${windowsTotal} windows are saved in ${resumeFile}; run the same command again to continue from there\n`
+            : `interrupted after ${windowsDone} of ${windowsTotal} windows; nothing was saved. Add --resume FILE to keep finished windows across runs\n`,
+        );
       }
       throw e;
     }
@@ -99,11 +121,13 @@ export const ppl: Command = {
       stdout.write(JSON.stringify({ model: modelDir, data: source, ...result }) + "\n");
       return;
     }
-    stdout.write([
-      `| model | data | seqlen | windows | tokens | ppl${result.strict ? " (strict)" : ""} |`,
-      "| --- | --- | --- | --- | --- | --- |",
-      `| ${basename(resolve(modelDir))} | ${basename(source)} | ${seqlen} | ${result.nsamples} | ${result.streamLength} | ${result.ppl.toFixed(4)} |`,
-      "",
-    ].join("\n"));
+    stdout.write(
+      [
+        `| model | data | seqlen | windows | tokens | ppl${result.strict ? " (strict)" : ""} |`,
+        "| --- | --- | --- | --- | --- | --- |",
+        `| ${basename(resolve(modelDir))} | ${basename(source)} | ${seqlen} | ${result.nsamples} | ${result.streamLength} | ${result.ppl.toFixed(4)} |`,
+        "",
+      ].join("\n"),
+    );
   },
 };

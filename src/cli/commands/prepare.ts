@@ -12,12 +12,15 @@ export async function loadTextTokenizer(arg: string): Promise<{ tokenizer: TextT
   if (!existsSync(arg)) throw new Error(`${arg}: tokenizer not found; pass a tokenizer.model file, a folder holding one, or "bytes"`);
   const file = statSync(arg).isDirectory() ? join(arg, "tokenizer.model") : arg;
   const tok = await loadTokenizer(arg);
-  return { tokenizer: { encode: (text) => tok.encode(text, { addBos: false }), bosId: tok.bosId, eosId: tok.eosId, vocabSize: tok.vocabSize }, file };
+  return {
+    tokenizer: { encode: (text) => tok.encode(text, { addBos: false }), bosId: tok.bosId, eosId: tok.eosId, vocabSize: tok.vocabSize },
+    file,
+  };
 }
 
 export const prepare: Command = {
   name: "prepare",
-  summary: "Tokenize text files into training lines of L+1 ids (<out>/1/data.jsonl, {\"token_ids\": [...]} per line)",
+  summary: 'Tokenize text files into training lines of L+1 ids (<out>/1/data.jsonl, {"token_ids": [...]} per line)',
   usage: "--tokenizer DIR|FILE|bytes --input FILE... --out BASEPATH --seq-len L [--split all|train|validation] [--bos]",
   options: {
     tokenizer: { type: "string", value: "DIR|FILE", description: 'tokenizer.model (or its folder), or "bytes" for UTF-8 byte tokens' },
@@ -46,14 +49,23 @@ export const prepare: Command = {
     const seqLen = numberFlag(values, "seq-len", { integer: true, min: 1 });
     if (seqLen === undefined) throw new UsageError("give the sequence length with --seq-len L");
     const split = values.split as string;
-    if (split !== "all" && split !== "train" && split !== "validation") throw new UsageError(`--split must be all, train or validation, got ${JSON.stringify(split)}`);
+    if (split !== "all" && split !== "train" && split !== "validation")
+      throw new UsageError(`--split must be all, train or validation, got ${JSON.stringify(split)}`);
     const fraction = numberFlag(values, "validation-fraction", { min: 0, max: 1 })!;
     const { tokenizer, file } = await loadTextTokenizer(values.tokenizer as string);
     const r = prepareData(tokenizer, {
-      inputs, out: values.out as string, seqLen, bos: values.bos === true, split: split as Split, validationFraction: fraction, node: values.node as string,
+      inputs,
+      out: values.out as string,
+      seqLen,
+      bos: values.bos === true,
+      split: split as Split,
+      validationFraction: fraction,
+      node: values.node as string,
       ...(file ? { tokenizerFile: file } : {}),
     });
-    stderr.write(`${r.file}: ${r.sequences} lines of ${seqLen + 1} tokens (${seqLen} predictions each; ${r.tokens} tokens from ${r.bytes} bytes of text, ` +
-                 `${(r.bytes / Math.max(1, r.tokens + r.droppedTokens)).toFixed(2)} bytes/token; ${r.droppedTokens} trailing tokens dropped)\n`);
+    stderr.write(
+      `${r.file}: ${r.sequences} lines of ${seqLen + 1} tokens (${seqLen} predictions each; ${r.tokens} tokens from ${r.bytes} bytes of text, ` +
+        `${(r.bytes / Math.max(1, r.tokens + r.droppedTokens)).toFixed(2)} bytes/token; ${r.droppedTokens} trailing tokens dropped)\n`,
+    );
   },
 };

@@ -11,7 +11,12 @@ export const tokenize: Command = {
   summary: "Show the token ids and pieces of a text (or decode ids)",
   usage: "[--model DIR] (--text TEXT | --ids 1,2,3) [--no-bos] [--json]",
   options: {
-    model: { type: "string", short: "m", value: "DIR", description: "model folder holding tokenizer.model, a tokenizer.model file, or a hub id" },
+    model: {
+      type: "string",
+      short: "m",
+      value: "DIR",
+      description: "model folder holding tokenizer.model, a tokenizer.model file, or a hub id",
+    },
     text: { type: "string", value: "TEXT", description: "text to encode" },
     ids: { type: "string", value: "IDS", description: "comma-separated ids to decode instead" },
     "no-bos": { type: "boolean", description: "do not prepend the BOS id (MobileLLM's tokenizer adds it)" },
@@ -20,16 +25,19 @@ export const tokenize: Command = {
   },
   details: [
     "Examples:",
-    "  mobilellm tokenize --text \"Hello world\"",
+    '  mobilellm tokenize --text "Hello world"',
     "  mobilellm tokenize --ids 1,450,1024 --json",
-    "  mobilellm tokenize --model facebook/MobileLLM-125M --text \"Hello world\" --json",
+    '  mobilellm tokenize --model facebook/MobileLLM-125M --text "Hello world" --json',
   ].join("\n"),
 
   async run(values, _positionals, { stdout, signal }) {
     if ((values.text === undefined) === (values.ids === undefined)) throw new UsageError("give exactly one of --text TEXT or --ids 1,2,3");
     const decodeIds = values.ids !== undefined ? idsFlag(values.ids as string) : null;
     const model = values.model as string | undefined;
-    const source = model !== undefined && existsSync(model) && statSync(model).isFile() ? model : await resolveModelArg(model, { signal, quiet: values.quiet === true });
+    const source =
+      model !== undefined && existsSync(model) && statSync(model).isFile()
+        ? model
+        : await resolveModelArg(model, { signal, quiet: values.quiet === true });
     const tok = await loadTokenizer(source);
     if (decodeIds) {
       const bad = decodeIds.find((id) => id >= tok.vocabSize);

@@ -52,6 +52,8 @@ export const trainTokenizer: Command = {
     const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t, "utf8"), 0);
     const pieces = Tokenizer.fromBytes(model, out).vocabSize; // smaller than asked when the text ran out of pairs
     const short = pieces < vocabSize ? ` (the text ran out of pairs to merge before ${vocabSize})` : "";
-    stderr.write(`${out}: ${pieces}-piece BPE tokenizer${short} from ${bytes} bytes of text in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    stderr.write(
+      `${out}: ${pieces}-piece BPE tokenizer${short} from ${bytes} bytes of text in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
   },
 };

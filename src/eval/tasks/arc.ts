@@ -11,7 +11,7 @@ function arcTask(name: string, title: string, subset: string): McTask {
     title,
     dataset: `allenai/ai2_arc/${subset}`,
     split: "test",
-    fields: 'question, choices {text: [...], label: [...]}, answerKey (one of choices.label)',
+    fields: "question, choices {text: [...], label: [...]}, answerKey (one of choices.label)",
     metrics: ["acc", "acc_norm"],
     toItem(row, fail) {
       const question = str(row, "question", fail);

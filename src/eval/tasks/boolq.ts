@@ -10,10 +10,11 @@ export const boolq: McTask = {
   title: "boolq",
   dataset: "super_glue/boolq",
   split: "validation",
-  fields: 'passage, question, label (0/1, super_glue) or answer (true/false, google/boolq)',
+  fields: "passage, question, label (0/1, super_glue) or answer (true/false, google/boolq)",
   metrics: ["acc"],
   toItem(row, fail) {
-    const passage = str(row, "passage", fail), question = str(row, "question", fail);
+    const passage = str(row, "passage", fail),
+      question = str(row, "question", fail);
     let gold: number;
     if (row.label !== undefined && row.label !== null) gold = intLabel(row, "label", 0, 1, fail);
     else if (typeof row.answer === "boolean") gold = row.answer ? 1 : 0;

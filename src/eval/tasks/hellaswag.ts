@@ -16,7 +16,8 @@ export function pyCapitalize(s: string): string {
 
 /** The harness's hellaswag preprocess(). */
 export function hellaswagPreprocess(text: string): string {
-  return text.trim()
+  return text
+    .trim()
     .replaceAll(" [title]", ". ")
     .replace(/\[.*?\]/g, "")
     .replaceAll("  ", " ");

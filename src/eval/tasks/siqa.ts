@@ -13,7 +13,8 @@ export const siqa: McTask = {
   fields: 'context, question, answerA, answerB, answerC, label ("1"/"2"/"3")',
   metrics: ["acc"],
   toItem(row, fail) {
-    const context = str(row, "context", fail), question = str(row, "question", fail);
+    const context = str(row, "context", fail),
+      question = str(row, "question", fail);
     const choices = [str(row, "answerA", fail), str(row, "answerB", fail), str(row, "answerC", fail)];
     return sharedContext(`Q: ${context} ${question}\nA:`, choices, intLabel(row, "label", 1, 3, fail) - 1);
   },

@@ -44,7 +44,9 @@ export interface McTask {
 
 /** A failure callback for rows of `file` at `line`. */
 export function rowFailer(file: string, line: number): (problem: string) => never {
-  return (problem: string) => { throw new DataError(file, line, problem); };
+  return (problem: string) => {
+    throw new DataError(file, line, problem);
+  };
 }
 
 // ---- field readers: each names the field and what it should be -----------------------------
@@ -70,8 +72,8 @@ export function intLabel(row: Record<string, unknown>, key: string, min: number,
   const v = row[key];
   if (v === undefined || v === null) fail(`missing field "${key}"`);
   // parquet INT64 columns arrive as bigint; the datasets' string labels ("1") as strings
-  const n = typeof v === "number" ? v : typeof v === "bigint" ? Number(v) :
-            typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  const n =
+    typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n)) fail(`field "${key}" should be an integer label, got ${JSON.stringify(v)}`);
   if (n < min || n > max) fail(`label "${key}" = ${JSON.stringify(v)} is out of range (expected ${min}..${max})`);
   return n;

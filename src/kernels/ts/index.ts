@@ -24,16 +24,26 @@ function widenRow(out: Float32Array, w: Weight, r: number, n: number): void {
 }
 
 /** x'[i] = x[i]·cos − x[i+R]·sin·sign,  x'[i+R] = x[i+R]·cos + x[i]·sin·sign  (R = Dh/2, position pos0 + t). */
-function rotate(x: Float32Array, T: number, H: number, Dh: number, pos0: number,
-                cosPR: Float32Array, sinPR: Float32Array, sign: 1 | -1): void {
+function rotate(
+  x: Float32Array,
+  T: number,
+  H: number,
+  Dh: number,
+  pos0: number,
+  cosPR: Float32Array,
+  sinPR: Float32Array,
+  sign: 1 | -1,
+): void {
   const R = Dh >> 1;
   for (let t = 0; t < T; t++) {
     const tab = (pos0 + t) * R;
     for (let h = 0; h < H; h++) {
       const base = (t * H + h) * Dh;
       for (let i = 0; i < R; i++) {
-        const c = cosPR[tab + i]!, s = sign * sinPR[tab + i]!;
-        const a = x[base + i]!, b = x[base + i + R]!;
+        const c = cosPR[tab + i]!,
+          s = sign * sinPR[tab + i]!;
+        const a = x[base + i]!,
+          b = x[base + i + R]!;
         x[base + i] = a * c - b * s;
         x[base + i + R] = b * c + a * s;
       }
@@ -76,7 +86,10 @@ export function createTsKernels(): Kernels {
         }
         for (let t = 0; t < T; t++) {
           const xBase = t * I;
-          let s0 = 0, s1 = 0, s2 = 0, s3 = 0; // four partial sums: shorter dependency chains
+          let s0 = 0,
+            s1 = 0,
+            s2 = 0,
+            s3 = 0; // four partial sums: shorter dependency chains
           let i = 0;
           for (; i + 4 <= I; i += 4) {
             s0 += xTI[xBase + i]! * wRow[wBase + i]!;
@@ -103,7 +116,8 @@ export function createTsKernels(): Kernels {
     // embed_tokens.weight.grad.index_add_(0, ids, dout)
     embeddingBackward(dTableVD, dOutTD, ids, T, D) {
       for (let t = 0; t < T; t++) {
-        const row = ids[t]! * D, src = t * D;
+        const row = ids[t]! * D,
+          src = t * D;
         for (let i = 0; i < D; i++) dTableVD[row + i]! += dOutTD[src + i]!;
       }
     },
@@ -130,7 +144,8 @@ export function createTsKernels(): Kernels {
         for (let i = 0; i < D; i++) gx += dyTD[base + i]! * wD[i]! * xTD[base + i]!;
         const c = (r * r * r * gx) / D;
         for (let i = 0; i < D; i++) {
-          const x = xTD[base + i]!, dy = dyTD[base + i]!;
+          const x = xTD[base + i]!,
+            dy = dyTD[base + i]!;
           dwD[i]! += dy * x * r;
           dxTD[base + i]! += r * dy * wD[i]! - c * x;
         }
@@ -188,14 +203,16 @@ export function createTsKernels(): Kernels {
       const scale = 1 / Math.sqrt(Dh);
       dkTKVDh.fill(0, 0, T * KV * Dh);
       dvTKVDh.fill(0, 0, T * KV * Dh);
-      const pP = scratch2T, dpP = scratch2T.subarray(T);
+      const pP = scratch2T,
+        dpP = scratch2T.subarray(T);
       for (let t = 0; t < T; t++) {
         const P = t + 1;
         for (let h = 0; h < H; h++) {
           const kvh = Math.floor(h / group);
           const qBase = (t * H + h) * Dh;
           let max = -Infinity;
-          for (let p = 0; p < P; p++) {                      // scores, as the forward computes them
+          for (let p = 0; p < P; p++) {
+            // scores, as the forward computes them
             const kBase = (p * KV + kvh) * Dh;
             let dot = 0;
             for (let i = 0; i < Dh; i++) dot += qTHDh[qBase + i]! * kTKVDh[kBase + i]!;
@@ -208,7 +225,7 @@ export function createTsKernels(): Kernels {
             pP[p] = e;
             sum += e;
           }
-          let pdp = 0;                                       // Σ_p P_p·dP_p
+          let pdp = 0; // Σ_p P_p·dP_p
           for (let p = 0; p < P; p++) {
             pP[p] = pP[p]! / sum;
             const vBase = (p * KV + kvh) * Dh;
@@ -242,7 +259,8 @@ export function createTsKernels(): Kernels {
     // d silu(g)/dg = σ(g)·(1 + g·(1 − σ(g)))
     siluMulBackward(dgateN, dupN, doutN, gateN, upN, n) {
       for (let i = 0; i < n; i++) {
-        const g = gateN[i]!, d = doutN[i]!;
+        const g = gateN[i]!,
+          d = doutN[i]!;
         const sig = 1 / (1 + Math.exp(-g));
         dgateN[i] = d * upN[i]! * sig * (1 + g * (1 - sig));
         dupN[i] = d * g * sig;
@@ -291,7 +309,8 @@ export function createTsKernels(): Kernels {
     crossEntropy(logitsTV, targetsT, T, V) {
       let total = 0;
       for (let t = 0; t < T; t++) {
-        const base = t * V, target = targetsT[t]!;
+        const base = t * V,
+          target = targetsT[t]!;
         let max = -Infinity;
         for (let v = 0; v < V; v++) if (logitsTV[base + v]! > max) max = logitsTV[base + v]!;
         const z = target >= 0 ? logitsTV[base + target]! : 0;
@@ -301,7 +320,7 @@ export function createTsKernels(): Kernels {
           logitsTV[base + v] = e;
           sum += e;
         }
-        if (target >= 0) total += Math.log(sum) + max - z;      // logsumexp(z) − z[target]
+        if (target >= 0) total += Math.log(sum) + max - z; // logsumexp(z) − z[target]
         for (let v = 0; v < V; v++) logitsTV[base + v]! /= sum;
       }
       return total;
@@ -310,7 +329,8 @@ export function createTsKernels(): Kernels {
     // d loss/d logits = softmax(logits) − onehot(target)
     crossEntropyBackward(probsTV, targetsT, T, V, scale) {
       for (let t = 0; t < T; t++) {
-        const base = t * V, target = targetsT[t]!;
+        const base = t * V,
+          target = targetsT[t]!;
         if (target < 0) {
           probsTV.fill(0, base, base + V);
           continue;
@@ -322,8 +342,11 @@ export function createTsKernels(): Kernels {
 
     // torch.optim.AdamW.step (decoupled weight decay), in float64 per element
     adamw(wN, gN, mN, vN, n, lr, beta1, beta2, eps, weightDecay, step) {
-      const bc1 = 1 - beta1 ** step, bc2 = 1 - beta2 ** step;
-      const stepSize = lr / bc1, bc2Sqrt = Math.sqrt(bc2), decay = 1 - lr * weightDecay;
+      const bc1 = 1 - beta1 ** step,
+        bc2 = 1 - beta2 ** step;
+      const stepSize = lr / bc1,
+        bc2Sqrt = Math.sqrt(bc2),
+        decay = 1 - lr * weightDecay;
       for (let i = 0; i < n; i++) {
         const g = gN[i]!;
         mN[i] = beta1 * mN[i]! + (1 - beta1) * g;

@@ -25,7 +25,8 @@ let dScratch = new Float32Array(0);
 /** yTO = xTI·Wᵀ for a q8_0/q4_0 weight W [O, I] (I a multiple of 32). */
 export function matmulQuantRef(yTO: Float32Array, xTI: Float32Array, w: Weight, T: number, I: number, O: number): void {
   const dtype = w.dtype as QuantDType;
-  const B = I / QK, bytes = BLOCK_BYTES[dtype];
+  const B = I / QK,
+    bytes = BLOCK_BYTES[dtype];
   if (qScratch.length < T * I) qScratch = new Int8Array(T * I);
   if (dScratch.length < T * B) dScratch = new Float32Array(T * B);
   quantizeActivations(qScratch, dScratch, xTI, T, I);

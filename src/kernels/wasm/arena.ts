@@ -25,7 +25,11 @@ export class WasmArena {
   /** Every buffer object views were made on (a shared memory hands out a new one after growth). */
   private readonly buffers = new Set<ArrayBufferLike>();
 
-  constructor(readonly memory: WebAssembly.Memory, readonly base: number, readonly shared: boolean) {
+  constructor(
+    readonly memory: WebAssembly.Memory,
+    readonly base: number,
+    readonly shared: boolean,
+  ) {
     this.top = alignUp(base);
     this.highest = this.top;
   }
@@ -106,14 +110,14 @@ export class WasmArena {
     if (end <= have) return;
     const pages = Math.ceil((end - have) / PAGE);
     if (have / PAGE + pages > MAX_PAGES) {
-      throw new RangeError(
-        `wasm arena (src/kernels/wasm/arena.ts): ${end} bytes requested, more than wasm32's 4 GiB of memory`);
+      throw new RangeError(`wasm arena (src/kernels/wasm/arena.ts): ${end} bytes requested, more than wasm32's 4 GiB of memory`);
     }
     if (this.viewsHandedOut && !this.shared) {
       throw new Error(
         "wasm arena (src/kernels/wasm/arena.ts): wasm memory must grow after buffers were created, which would " +
-        `detach them (need ${end} bytes, have ${have}): declare all buffers in one kernels.allocate() plan, ` +
-        "or call reserve() first with the total size");
+          `detach them (need ${end} bytes, have ${have}): declare all buffers in one kernels.allocate() plan, ` +
+          "or call reserve() first with the total size",
+      );
     }
     this.memory.grow(pages);
   }

@@ -18,7 +18,8 @@ export function wasmDebugHooks(k: WasmKernels): WasmDebugHooks {
   const wasm = k.exports;
   /** Byte address of a view on k's memory holding at least `bytes` bytes. */
   const ptr = (a: ArrayBufferView, bytes: number, what: string): number => {
-    if (!k.arena.owns(a.buffer) || a.byteLength < bytes) throw new RangeError(`wasm debug hook: ${what} is not a view of ${bytes} bytes on the kernels' memory`);
+    if (!k.arena.owns(a.buffer) || a.byteLength < bytes)
+      throw new RangeError(`wasm debug hook: ${what} is not a view of ${bytes} bytes on the kernels' memory`);
     return a.byteOffset;
   };
   return {

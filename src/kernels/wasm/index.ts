@@ -85,14 +85,23 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   const qScratchBytes = wasm.QMATMUL_SCRATCH_BYTES.value as number;
   const scratchBytes = Math.max(wasm.MATMUL_SCRATCH_BYTES.value as number, qScratchBytes);
   const scratch = arena.alloc(scratchBytes);
-  const pool = threads === 1 ? null : await KernelPool.start({
-    threads, module, memory, exports: instanceExports(wasm), ctrl: arena.alloc(CONTROL_BLOCK_BYTES),
-    scratch: [scratch, ...Array.from({ length: threads - 1 }, () => arena.alloc(scratchBytes))],
-    spawn: opts.spawnWorker ?? spawnWorker, minWork: opts.minThreadWork ?? MIN_THREAD_WORK,
-    oversubscribed: threads > (await defaultThreads()),
-  });
+  const pool =
+    threads === 1
+      ? null
+      : await KernelPool.start({
+          threads,
+          module,
+          memory,
+          exports: instanceExports(wasm),
+          ctrl: arena.alloc(CONTROL_BLOCK_BYTES),
+          scratch: [scratch, ...Array.from({ length: threads - 1 }, () => arena.alloc(scratchBytes))],
+          spawn: opts.spawnWorker ?? spawnWorker,
+          minWork: opts.minThreadWork ?? MIN_THREAD_WORK,
+          oversubscribed: threads > (await defaultThreads()),
+        });
   // crossEntropy's targets (i32) and per-row losses (f64) for threaded calls, CROSS_ENTROPY_ROWS rows at a time
-  const ceTargets = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 4) : 0, ceLosses = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 8) : 0;
+  const ceTargets = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 4) : 0,
+    ceLosses = pool ? arena.alloc(CROSS_ENTROPY_ROWS * 8) : 0;
   /** Row t0 + t's checked target into the targets buffer (t < CROSS_ENTROPY_ROWS), for each row of [t0, t1). */
   function stageTargets(targetsT: ArrayLike<number>, V: number, t0: number, t1: number): void {
     const view = new Int32Array(memory.buffer, ceTargets, t1 - t0);
@@ -128,7 +137,8 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     if (!arena.owns(a.buffer)) {
       throw new Error(
         `wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} is not a view on this backend's wasm memory ` +
-        "(allocate it with kernels.allocF32/allocU16; a view also detaches if the memory grew after it was made)");
+          "(allocate it with kernels.allocF32/allocU16; a view also detaches if the memory grew after it was made)",
+      );
     }
     if (a.length < need) {
       throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} has ${a.length} elements, needs ${need}`);
@@ -138,15 +148,19 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
   function weightPtr(w: Weight, need: number, what: string, op: string): number {
     if (DTYPE_CODE[w.dtype] === undefined || w.data.BYTES_PER_ELEMENT !== ELEMENT_BYTES[w.dtype]) {
-      throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} has dtype ${w.dtype} but a ` +
-        `${w.data.constructor.name} (f32 -> Float32Array, f16/bf16 -> Uint16Array, q8_0/q4_0 -> Uint8Array)`);
+      throw new TypeError(
+        `wasm kernels (src/kernels/wasm/index.ts): ${op}: ${what} has dtype ${w.dtype} but a ` +
+          `${w.data.constructor.name} (f32 -> Float32Array, f16/bf16 -> Uint16Array, q8_0/q4_0 -> Uint8Array)`,
+      );
     }
     return ptr(w.data, isQuantDType(w.dtype) ? quantizedBytes(w.dtype, need) : need, what, op);
   }
 
   function checkTarget(target: number, V: number, t: number): number {
     if (!(Number.isInteger(target) && target < V)) {
-      throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): crossEntropy: target ${target} of row ${t} is outside the vocabulary [0, ${V})`);
+      throw new RangeError(
+        `wasm kernels (src/kernels/wasm/index.ts): crossEntropy: target ${target} of row ${t} is outside the vocabulary [0, ${V})`,
+      );
     }
     return target < 0 ? -1 : target;
   }
@@ -167,8 +181,10 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       const before = arena.used;
       const result = build(kernels);
       if (arena.used - before !== bytes) {
-        throw new Error(`wasm kernels (src/kernels/wasm/index.ts): allocate(): the plan measured ${bytes} bytes but ` +
-          `allocated ${arena.used - before}; a build function must declare the same buffers every time it runs`);
+        throw new Error(
+          `wasm kernels (src/kernels/wasm/index.ts): allocate(): the plan measured ${bytes} bytes but ` +
+            `allocated ${arena.used - before}; a build function must declare the same buffers every time it runs`,
+        );
       }
       return result;
     },
@@ -181,29 +197,50 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     matmul(yTO, xTI, wOI, T, I, O) {
       const w = weightPtr(wOI, O * I, "wOI", "matmul");
       if (isQuantDType(wOI.dtype)) {
-        if (I % QK !== 0 || (2 * I + I / 4) > qScratchBytes) {
-          throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): matmul: ${wOI.dtype} needs I a multiple of ${QK} and at most ${Math.floor(qScratchBytes / 2.25)}, got ${I}`);
+        if (I % QK !== 0 || 2 * I + I / 4 > qScratchBytes) {
+          throw new RangeError(
+            `wasm kernels (src/kernels/wasm/index.ts): matmul: ${wOI.dtype} needs I a multiple of ${QK} and at most ${Math.floor(qScratchBytes / 2.25)}, got ${I}`,
+          );
         }
         // Threaded by output rows o; every thread quantizes x into its own scratch (the same bytes).
-        parallel("matmulQuant", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
-          DTYPE_CODE[wOI.dtype], T, I, O], { units: O, align: 4, work: T * I * O, scratch: true });
+        parallel("matmulQuant", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w, DTYPE_CODE[wOI.dtype], T, I, O], {
+          units: O,
+          align: 4,
+          work: T * I * O,
+          scratch: true,
+        });
         return;
       }
-      parallel("matmulRows", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w,
-        matmulDtypeCode(wOI, w, O * I), T, I, O], { units: O, align: 8, work: T * I * O, scratch: true });
+      parallel(
+        "matmulRows",
+        [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w, matmulDtypeCode(wOI, w, O * I), T, I, O],
+        { units: O, align: 8, work: T * I * O, scratch: true },
+      );
     },
 
     // Threaded by input columns i (8 at a time, as the kernel blocks them).
     matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
-      if (wOI.dtype !== "f32") throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): matmulBackwardX needs f32 weights, got ${wOI.dtype}`);
-      parallel("matmulBackwardXCols", [ptr(dXTI, T * I, "dXTI", "matmulBackwardX"), ptr(dYTO, T * O, "dYTO", "matmulBackwardX"),
-        weightPtr(wOI, O * I, "wOI", "matmulBackwardX"), T, I, O], { units: I, align: 8, work: T * I * O });
+      if (wOI.dtype !== "f32")
+        throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): matmulBackwardX needs f32 weights, got ${wOI.dtype}`);
+      parallel(
+        "matmulBackwardXCols",
+        [
+          ptr(dXTI, T * I, "dXTI", "matmulBackwardX"),
+          ptr(dYTO, T * O, "dYTO", "matmulBackwardX"),
+          weightPtr(wOI, O * I, "wOI", "matmulBackwardX"),
+          T,
+          I,
+          O,
+        ],
+        { units: I, align: 8, work: T * I * O },
+      );
     },
 
     // Threaded by weight rows o (4 at a time, as the kernel blocks them); the kernel works down T
     // in blocks of 64 rows, whose partial sums it adds into dW in order (see there).
     matmulBackwardW(dWOI, dYTO, xTI, T, I, O) {
-      const dW = ptr(dWOI, O * I, "dWOI", "matmulBackwardW"), dY = ptr(dYTO, T * O, "dYTO", "matmulBackwardW");
+      const dW = ptr(dWOI, O * I, "dWOI", "matmulBackwardW"),
+        dY = ptr(dYTO, T * O, "dYTO", "matmulBackwardW");
       const x = ptr(xTI, T * I, "xTI", "matmulBackwardW");
       parallel("matmulBackwardWRows", [dW, dY, x, T, I, O], { units: O, align: 4, work: T * I * O, scratch: true });
     },
@@ -231,7 +268,8 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     embeddingBackward(dTableVD, dOutTD, ids, T, D) {
       const V = dTableVD.length / D;
-      const dTable = ptr(dTableVD, D, "dTableVD", "embeddingBackward"), dOut = ptr(dOutTD, T * D, "dOutTD", "embeddingBackward");
+      const dTable = ptr(dTableVD, D, "dTableVD", "embeddingBackward"),
+        dOut = ptr(dOutTD, T * D, "dOutTD", "embeddingBackward");
       for (let t = 0; t < T; t++) {
         const id = ids[t]!;
         if (!(Number.isInteger(id) && id >= 0 && id < V)) {
@@ -242,28 +280,61 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     },
 
     rmsnorm(yTD, xTD, wD, T, D, eps) {
-      parallel("rmsnormRows", [ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps],
-        { units: T, align: 1, work: 3 * T * D });
+      parallel(
+        "rmsnormRows",
+        [ptr(yTD, T * D, "yTD", "rmsnorm"), ptr(xTD, T * D, "xTD", "rmsnorm"), ptr(wD, D, "wD", "rmsnorm"), T, D, eps],
+        { units: T, align: 1, work: 3 * T * D },
+      );
     },
 
     rmsnormBackward(dxTD, dwD, dyTD, xTD, wD, T, D, eps) {
       const op = "rmsnormBackward";
-      wasm.rmsnormBackward(ptr(dxTD, T * D, "dxTD", op), ptr(dwD, D, "dwD", op), ptr(dyTD, T * D, "dyTD", op),
-        ptr(xTD, T * D, "xTD", op), ptr(wD, D, "wD", op), T, D, eps);
+      wasm.rmsnormBackward(
+        ptr(dxTD, T * D, "dxTD", op),
+        ptr(dwD, D, "dwD", op),
+        ptr(dyTD, T * D, "dyTD", op),
+        ptr(xTD, T * D, "xTD", op),
+        ptr(wD, D, "wD", op),
+        T,
+        D,
+        eps,
+      );
     },
 
     ropeBackward(dxTHDh, T, H, Dh, pos0, cosPR, sinPR) {
       const R = Dh >> 1;
-      parallel("rotateRows", [ptr(dxTHDh, T * H * Dh, "dxTHDh", "ropeBackward"), T, H, Dh, pos0,
-        ptr(cosPR, (pos0 + T) * R, "cosPR", "ropeBackward"), ptr(sinPR, (pos0 + T) * R, "sinPR", "ropeBackward"), -1],
-        { units: T, align: 1, work: 2 * T * H * Dh });
+      parallel(
+        "rotateRows",
+        [
+          ptr(dxTHDh, T * H * Dh, "dxTHDh", "ropeBackward"),
+          T,
+          H,
+          Dh,
+          pos0,
+          ptr(cosPR, (pos0 + T) * R, "cosPR", "ropeBackward"),
+          ptr(sinPR, (pos0 + T) * R, "sinPR", "ropeBackward"),
+          -1,
+        ],
+        { units: T, align: 1, work: 2 * T * H * Dh },
+      );
     },
 
     rope(xTHDh, T, H, Dh, pos0, cosPR, sinPR) {
       const R = Dh >> 1;
-      parallel("rotateRows", [ptr(xTHDh, T * H * Dh, "xTHDh", "rope"), T, H, Dh, pos0,
-        ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"), ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"), 1],
-        { units: T, align: 1, work: 2 * T * H * Dh });
+      parallel(
+        "rotateRows",
+        [
+          ptr(xTHDh, T * H * Dh, "xTHDh", "rope"),
+          T,
+          H,
+          Dh,
+          pos0,
+          ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"),
+          ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"),
+          1,
+        ],
+        { units: T, align: 1, work: 2 * T * H * Dh },
+      );
     },
 
     // Threaded by query heads; with enough KV groups for every thread, the heads of one group go
@@ -271,8 +342,17 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     attention(outTHDh, qTHDh, kPKVDh, vPKVDh, T, pos0, H, KV, Dh, scoresP) {
       if (H % KV !== 0) throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): attention: H=${H} is not a multiple of KV=${KV}`);
       const P = pos0 + T;
-      const args = [ptr(outTHDh, T * H * Dh, "outTHDh", "attention"), ptr(qTHDh, T * H * Dh, "qTHDh", "attention"),
-        ptr(kPKVDh, P * KV * Dh, "kPKVDh", "attention"), ptr(vPKVDh, P * KV * Dh, "vPKVDh", "attention"), T, pos0, H, KV, Dh];
+      const args = [
+        ptr(outTHDh, T * H * Dh, "outTHDh", "attention"),
+        ptr(qTHDh, T * H * Dh, "qTHDh", "attention"),
+        ptr(kPKVDh, P * KV * Dh, "kPKVDh", "attention"),
+        ptr(vPKVDh, P * KV * Dh, "vPKVDh", "attention"),
+        T,
+        pos0,
+        H,
+        KV,
+        Dh,
+      ];
       const scores = ptr(scoresP, P, "scoresP", "attention");
       if (pool === null || P > maxThreadedP) return wasm.attentionHeads(...(args as Tuple9), 0, H, scores);
       // work: q·k and p·v over the visible positions (about T·P/2 of them per head)
@@ -282,15 +362,27 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     attentionBackward(dqTHDh, dkTKVDh, dvTKVDh, doutTHDh, qTHDh, kTKVDh, vTKVDh, T, H, KV, Dh, scratch2T) {
       const op = "attentionBackward";
       if (H % KV !== 0) throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): ${op}: H=${H} is not a multiple of KV=${KV}`);
-      const Q = T * H * Dh, K = T * KV * Dh;
-      const args = [ptr(dqTHDh, Q, "dqTHDh", op), ptr(dkTKVDh, K, "dkTKVDh", op), ptr(dvTKVDh, K, "dvTKVDh", op),
-        ptr(doutTHDh, Q, "doutTHDh", op), ptr(qTHDh, Q, "qTHDh", op), ptr(kTKVDh, K, "kTKVDh", op), ptr(vTKVDh, K, "vTKVDh", op),
-        T, H, KV, Dh];
+      const Q = T * H * Dh,
+        K = T * KV * Dh;
+      const args = [
+        ptr(dqTHDh, Q, "dqTHDh", op),
+        ptr(dkTKVDh, K, "dkTKVDh", op),
+        ptr(dvTKVDh, K, "dvTKVDh", op),
+        ptr(doutTHDh, Q, "doutTHDh", op),
+        ptr(qTHDh, Q, "qTHDh", op),
+        ptr(kTKVDh, K, "kTKVDh", op),
+        ptr(vTKVDh, K, "vTKVDh", op),
+        T,
+        H,
+        KV,
+        Dh,
+      ];
       // Blocked over R query rows (the same bits as the one-row kernel, fewer passes over dk and dv):
       // the group's probabilities and dS for R rows live in the thread's scratch. Threaded by KV
       // groups (a group's query heads write only its own dk, dv). work: about T²/2 visible pairs per head, 4 dots each.
       const R = Math.min(ATTENTION_BACKWARD_ROWS, Math.floor(maxThreadedP / (2 * (H / KV) * T)));
-      if (R >= 1) return parallel("attentionBackwardBlocked", [...args, R], { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
+      if (R >= 1)
+        return parallel("attentionBackwardBlocked", [...args, R], { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
       // contexts too long for the scratch: one row at a time, probabilities in the caller's scratch2T
       const scratch = ptr(scratch2T, 2 * T, "scratch2T", op);
       if (pool === null || 2 * T > maxThreadedP) return wasm.attentionBackwardGroups(...(args as Tuple11), 0, KV, scratch);
@@ -299,8 +391,18 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     siluMulBackward(dgateN, dupN, doutN, gateN, upN, n) {
       const op = "siluMulBackward";
-      parallel("siluMulBackwardRange", [ptr(dgateN, n, "dgateN", op), ptr(dupN, n, "dupN", op), ptr(doutN, n, "doutN", op),
-        ptr(gateN, n, "gateN", op), ptr(upN, n, "upN", op), n], { units: n, align: 4, work: 24 * n });
+      parallel(
+        "siluMulBackwardRange",
+        [
+          ptr(dgateN, n, "dgateN", op),
+          ptr(dupN, n, "dupN", op),
+          ptr(doutN, n, "doutN", op),
+          ptr(gateN, n, "gateN", op),
+          ptr(upN, n, "upN", op),
+          n,
+        ],
+        { units: n, align: 4, work: 24 * n },
+      );
     },
 
     crossEntropy(logitsTV, targetsT, T, V) {
@@ -336,16 +438,35 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
 
     adamw(wN, gN, mN, vN, n, lr, beta1, beta2, eps, weightDecay, step) {
       const op = "adamw";
-      parallel("adamwRange", [ptr(wN, n, "wN", op), ptr(gN, n, "gN", op), ptr(mN, n, "mN", op), ptr(vN, n, "vN", op), n,
-        lr, beta1, beta2, eps, weightDecay, 1 - beta1 ** step, 1 - beta2 ** step], { units: n, align: 1, work: 16 * n });
+      parallel(
+        "adamwRange",
+        [
+          ptr(wN, n, "wN", op),
+          ptr(gN, n, "gN", op),
+          ptr(mN, n, "mN", op),
+          ptr(vN, n, "vN", op),
+          n,
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay,
+          1 - beta1 ** step,
+          1 - beta2 ** step,
+        ],
+        { units: n, align: 1, work: 16 * n },
+      );
     },
 
     // Threaded by elements (4 at a time): an exp per element makes it 1–3% of a 125M prefill on one
     // thread (BENCHMARKS.md, Threads), the largest of the elementwise ops. Work counts an element as
     // about 16 multiply-adds, so decode's 1536 elements stay on the calling thread.
     siluMul(outN, gateN, upN, n) {
-      parallel("siluMulRange", [ptr(outN, n, "outN", "siluMul"), ptr(gateN, n, "gateN", "siluMul"), ptr(upN, n, "upN", "siluMul"), n],
-        { units: n, align: 4, work: 16 * n });
+      parallel("siluMulRange", [ptr(outN, n, "outN", "siluMul"), ptr(gateN, n, "gateN", "siluMul"), ptr(upN, n, "upN", "siluMul"), n], {
+        units: n,
+        align: 4,
+        work: 16 * n,
+      });
     },
 
     relu(outN, xN, n) {

@@ -18,8 +18,18 @@ export interface KernelExports {
   widenRow(dst: number, src: number, dtype: number, n: number): void;
   matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
   QMATMUL_SCRATCH_BYTES: WebAssembly.Global;
-  matmulQuant(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, o0: number, o1: number,
-              scratch: number): void;
+  matmulQuant(
+    y: number,
+    x: number,
+    w: number,
+    dtype: number,
+    T: number,
+    I: number,
+    O: number,
+    o0: number,
+    o1: number,
+    scratch: number,
+  ): void;
   dequantizeRow(dst: number, src: number, dtype: number, n: number): void;
   relaxedSimdSelfTest(): number;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
@@ -27,44 +37,153 @@ export interface KernelExports {
   // Range entry points, one thread's share of a call (pool.ts): `matmul` for output rows
   // [oBegin, oEnd), matmulBackwardX for input columns [iBegin, iEnd), matmulBackwardW for weight
   // rows [oBegin, oEnd), attention for query heads [hBegin, hEnd), siluMul for elements [begin, end).
-  matmulRows(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, oBegin: number, oEnd: number,
-             scratch: number): void;
+  matmulRows(
+    y: number,
+    x: number,
+    w: number,
+    dtype: number,
+    T: number,
+    I: number,
+    O: number,
+    oBegin: number,
+    oEnd: number,
+    scratch: number,
+  ): void;
   matmulBackwardXCols(dX: number, dY: number, w: number, T: number, I: number, O: number, iBegin: number, iEnd: number): void;
-  matmulBackwardWRows(dW: number, dY: number, x: number, T: number, I: number, O: number, oBegin: number, oEnd: number,
-                      scratch: number): void;
-  attentionHeads(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number, Dh: number,
-                 hBegin: number, hEnd: number, scores: number): void;
+  matmulBackwardWRows(
+    dW: number,
+    dY: number,
+    x: number,
+    T: number,
+    I: number,
+    O: number,
+    oBegin: number,
+    oEnd: number,
+    scratch: number,
+  ): void;
+  attentionHeads(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    T: number,
+    pos0: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    hBegin: number,
+    hEnd: number,
+    scores: number,
+  ): void;
   siluMulRange(out: number, gate: number, up: number, n: number, begin: number, end: number): void;
   f16AllFinite(p: number, n: number): number;
   rmsnorm(y: number, x: number, w: number, T: number, D: number, eps: number): void;
   rmsnormBackward(dx: number, dw: number, dy: number, x: number, w: number, T: number, D: number, eps: number): void;
   rope(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number): void;
   ropeBackward(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number): void;
-  attention(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number,
-            Dh: number, scores: number): void;
-  attentionBackward(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
-                    T: number, H: number, KV: number, Dh: number, scratch: number, g0: number, g1: number): void;
-  attentionBackwardGroups(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
-                          T: number, H: number, KV: number, Dh: number, g0: number, g1: number, scratch: number): void;
+  attention(out: number, q: number, k: number, v: number, T: number, pos0: number, H: number, KV: number, Dh: number, scores: number): void;
+  attentionBackward(
+    dq: number,
+    dk: number,
+    dv: number,
+    dout: number,
+    q: number,
+    k: number,
+    v: number,
+    T: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    scratch: number,
+    g0: number,
+    g1: number,
+  ): void;
+  attentionBackwardGroups(
+    dq: number,
+    dk: number,
+    dv: number,
+    dout: number,
+    q: number,
+    k: number,
+    v: number,
+    T: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    g0: number,
+    g1: number,
+    scratch: number,
+  ): void;
   rmsnormRows(y: number, x: number, w: number, T: number, D: number, eps: number, begin: number, end: number): void;
-  rotateRows(x: number, T: number, H: number, Dh: number, pos0: number, cos: number, sin: number, sign: number,
-             begin: number, end: number): void;
+  rotateRows(
+    x: number,
+    T: number,
+    H: number,
+    Dh: number,
+    pos0: number,
+    cos: number,
+    sin: number,
+    sign: number,
+    begin: number,
+    end: number,
+  ): void;
   siluMulBackwardRange(dgate: number, dup: number, dout: number, gate: number, up: number, n: number, begin: number, end: number): void;
   addRange(y: number, x: number, n: number, begin: number, end: number): void;
   crossEntropyRows(x: number, V: number, targets: number, losses: number, begin: number, end: number): void;
   crossEntropyBackwardRows(x: number, V: number, targets: number, s: number, begin: number, end: number): void;
-  adamwRange(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
-             weightDecay: number, bc1: number, bc2: number, begin: number, end: number): void;
-  attentionBackwardBlocked(dq: number, dk: number, dv: number, dout: number, q: number, k: number, v: number,
-                           T: number, H: number, KV: number, Dh: number, R: number, g0: number, g1: number, scratch: number): void;
+  adamwRange(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    bc1: number,
+    bc2: number,
+    begin: number,
+    end: number,
+  ): void;
+  attentionBackwardBlocked(
+    dq: number,
+    dk: number,
+    dv: number,
+    dout: number,
+    q: number,
+    k: number,
+    v: number,
+    T: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    R: number,
+    g0: number,
+    g1: number,
+    scratch: number,
+  ): void;
   siluMul(out: number, gate: number, up: number, n: number): void;
   siluMulBackward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
   relu(out: number, x: number, n: number): void;
   reluBackward(dx: number, dout: number, x: number, n: number): void;
   crossEntropyRow(x: number, V: number, target: number): number;
   crossEntropyBackwardRow(x: number, V: number, target: number, scale: number): void;
-  adamw(w: number, g: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number, eps: number,
-        weightDecay: number, bc1: number, bc2: number): void;
+  adamw(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    bc1: number,
+    bc2: number,
+  ): void;
   add(y: number, x: number, n: number): void;
   // Debug exports (tests and benches: src/kernels/wasm/debug.ts); src/ does not call them.
   debugSumF32(x: number, n: number): number;
@@ -107,8 +226,9 @@ async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
 }
 
 /** Compile and instantiate the kernels with a fresh imported memory (1 page, growable to 4 GiB). */
-export async function instantiateKernels(opts: LoadOptions = {}):
-    Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean; module: WebAssembly.Module; relaxedSimd: boolean }> {
+export async function instantiateKernels(
+  opts: LoadOptions = {},
+): Promise<{ exports: KernelExports; memory: WebAssembly.Memory; shared: boolean; module: WebAssembly.Module; relaxedSimd: boolean }> {
   const shared = opts.shared ?? typeof SharedArrayBuffer !== "undefined";
   const fallback = shared ? DEFAULT_SHARED_WASM_URL : DEFAULT_WASM_URL;
   const instantiate = async (bytes: ArrayBuffer | Uint8Array) => {
@@ -119,14 +239,17 @@ export async function instantiateKernels(opts: LoadOptions = {}):
   if (opts.wasmBytes === undefined && opts.wasmUrl === undefined && opts.relaxedSimd !== false) {
     // the relaxed build where the runtime validates it AND its relaxed dot gives the specified result
     const relaxed = await readBytes(shared ? RELAXED_SHARED_WASM_URL : RELAXED_WASM_URL);
-    const why = !WebAssembly.validate(relaxed) ? "does not support relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd; Node 22+, Deno, Bun and current browsers have it)"
+    const why = !WebAssembly.validate(relaxed)
+      ? "does not support relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd; Node 22+, Deno, Bun and current browsers have it)"
       : null;
     if (why === null) {
       const r = await instantiate(relaxed);
       if (r.exports.relaxedSimdSelfTest() === 1) return { ...r, shared, relaxedSimd: true };
     }
     if (opts.relaxedSimd === true) {
-      throw new Error(`wasm kernels (src/kernels/wasm/load.ts): relaxedSimd: true, but this runtime ${why ?? "computes relaxed dot products wrongly (Node 20's experimental relaxed SIMD does; use Node 22+, Deno or Bun)"}`);
+      throw new Error(
+        `wasm kernels (src/kernels/wasm/load.ts): relaxedSimd: true, but this runtime ${why ?? "computes relaxed dot products wrongly (Node 20's experimental relaxed SIMD does; use Node 22+, Deno or Bun)"}`,
+      );
     }
   }
   const url = opts.wasmUrl === undefined ? fallback : new URL(opts.wasmUrl, fallback);

@@ -24,18 +24,18 @@
 
 /** Int32 slots of the control block (byte offset `ctrl` in the shared memory). */
 const LAYOUT = {
-  SEQ: 0,         // dispatch sequence number: bumped once per threaded call (wakes the workers)
-  CLAIM: 1,       // chunks << 16 | next unclaimed chunk, of the current call
-  DONE: 2,        // chunks finished in the current call
-  KERNEL: 3,      // index of the kernel among the module's exports
-  NARGS: 4,       // number of leading arguments (before the range)
-  SCRATCH: 5,     // 1: append the thread's scratch address after the range
-  UNITS: 6,       // the call's output units (rows, columns, heads) ...
-  ALIGN: 7,       // ... cut at multiples of this
-  ERROR: 8,       // 0, or 1 + the index of the first thread that threw
-  STOP: 9,        // 1: workers exit their loop
-  ERROR_LEN: 10,  // bytes of the UTF-8 error message at ERROR_TEXT_BYTE
-  ARGS_BYTE: 1024,       // Float64 arguments (exact for every i32, u32 and f32 value)
+  SEQ: 0, // dispatch sequence number: bumped once per threaded call (wakes the workers)
+  CLAIM: 1, // chunks << 16 | next unclaimed chunk, of the current call
+  DONE: 2, // chunks finished in the current call
+  KERNEL: 3, // index of the kernel among the module's exports
+  NARGS: 4, // number of leading arguments (before the range)
+  SCRATCH: 5, // 1: append the thread's scratch address after the range
+  UNITS: 6, // the call's output units (rows, columns, heads) ...
+  ALIGN: 7, // ... cut at multiples of this
+  ERROR: 8, // 0, or 1 + the index of the first thread that threw
+  STOP: 9, // 1: workers exit their loop
+  ERROR_LEN: 10, // bytes of the UTF-8 error message at ERROR_TEXT_BYTE
+  ARGS_BYTE: 1024, // Float64 arguments (exact for every i32, u32 and f32 value)
   ERROR_TEXT_BYTE: 2048,
   BYTES: 4096,
 } as const;
@@ -91,8 +91,11 @@ export function workerLoop(d: WorkerData, post: (message: unknown) => void): voi
   post("ready");
   for (;;) {
     let slept = false;
-    for (let spins = 0; Atomics.load(i32, L.SEQ) === seq;) {
-      if (++spins > budget) { slept = true; Atomics.wait(i32, L.SEQ, seq); }
+    for (let spins = 0; Atomics.load(i32, L.SEQ) === seq; ) {
+      if (++spins > budget) {
+        slept = true;
+        Atomics.wait(i32, L.SEQ, seq);
+      }
     }
     budget = slept ? Math.max(d.minSpin, budget >> 1) : Math.min(d.spin, budget * 2);
     seq = Atomics.load(i32, L.SEQ);
@@ -100,13 +103,18 @@ export function workerLoop(d: WorkerData, post: (message: unknown) => void): voi
     for (;;) {
       // Claim the next chunk. A claim below `chunks` is a chunk of the call in progress, whichever
       // call that is by now, and pins its arguments until DONE counts it; anything else: no work.
-      const claim = Atomics.add(i32, L.CLAIM, 1), chunks = claim >>> 16, c = claim & 0xffff;
+      const claim = Atomics.add(i32, L.CLAIM, 1),
+        chunks = claim >>> 16,
+        c = claim & 0xffff;
       if (c >= chunks) break;
-      const units = i32[L.UNITS]!, align = i32[L.ALIGN]!, blocks = Math.ceil(units / align);
+      const units = i32[L.UNITS]!,
+        align = i32[L.ALIGN]!,
+        blocks = Math.ceil(units / align);
       const begin = Math.min(Math.floor((c * blocks) / chunks) * align, units);
       const end = Math.min(Math.floor(((c + 1) * blocks) / chunks) * align, units);
       try {
-        const n = i32[L.NARGS]!, args: number[] = [];
+        const n = i32[L.NARGS]!,
+          args: number[] = [];
         for (let a = 0; a < n; a++) args.push(f64[a]!);
         args.push(begin, end);
         if (i32[L.SCRATCH] === 1) args.push(d.scratch);
@@ -146,9 +154,16 @@ export class KernelPool {
   private disposed = false;
   private budget: number; // the calling thread's adaptive spin, see SPIN
 
-  private constructor(memory: WebAssembly.Memory, readonly ctrl: number, private readonly scratch0: number,
-                      private readonly workers: PoolWorker[], module: WebAssembly.Module,
-                      exports: Record<string, unknown>, readonly minWork: number, private readonly spin: number) {
+  private constructor(
+    memory: WebAssembly.Memory,
+    readonly ctrl: number,
+    private readonly scratch0: number,
+    private readonly workers: PoolWorker[],
+    module: WebAssembly.Module,
+    exports: Record<string, unknown>,
+    readonly minWork: number,
+    private readonly spin: number,
+  ) {
     this.threads = workers.length + 1;
     this.budget = spin;
     this.i32 = new Int32Array(memory.buffer, ctrl, LAYOUT.BYTES >> 2);
@@ -163,25 +178,46 @@ export class KernelPool {
    * block; scratch[i] is thread i's scratch (scratch[0] the caller's). If any worker fails to
    * start, the others are ended and the error says which one and why.
    */
-  static async start(o: { threads: number; module: WebAssembly.Module; memory: WebAssembly.Memory; exports: Record<string, unknown>;
-                          ctrl: number; scratch: number[]; spawn: SpawnWorker; minWork: number; oversubscribed: boolean }): Promise<KernelPool> {
+  static async start(o: {
+    threads: number;
+    module: WebAssembly.Module;
+    memory: WebAssembly.Memory;
+    exports: Record<string, unknown>;
+    ctrl: number;
+    scratch: number[];
+    spawn: SpawnWorker;
+    minWork: number;
+    oversubscribed: boolean;
+  }): Promise<KernelPool> {
     if (!(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= MAX_THREADS)) {
       throw new RangeError(`wasm kernels (src/kernels/wasm/pool.ts): threads must be an integer in 1..${MAX_THREADS}, got ${o.threads}`);
     }
     // more threads than cores: spinning would only take the core a sleeping thread needs
     const spin = o.oversubscribed ? 0 : SPIN;
     const source = workerLoop.toString();
-    const started = await Promise.allSettled(Array.from({ length: o.threads - 1 }, (_, w) => o.spawn(source, {
-      module: o.module, memory: o.memory, ctrl: o.ctrl, index: w + 1, scratch: o.scratch[w + 1]!,
-      spin, minSpin: Math.min(spin, MIN_SPIN), layout: LAYOUT,
-    })));
+    const started = await Promise.allSettled(
+      Array.from({ length: o.threads - 1 }, (_, w) =>
+        o.spawn(source, {
+          module: o.module,
+          memory: o.memory,
+          ctrl: o.ctrl,
+          index: w + 1,
+          scratch: o.scratch[w + 1]!,
+          spin,
+          minSpin: Math.min(spin, MIN_SPIN),
+          layout: LAYOUT,
+        }),
+      ),
+    );
     const workers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     const failed = started.findIndex((s) => s.status === "rejected");
     if (failed >= 0) {
       const reason = (started[failed] as PromiseRejectedResult).reason as Error;
       await stopWorkers(new Int32Array(o.memory.buffer, o.ctrl, LAYOUT.BYTES >> 2), workers);
-      throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): kernel worker ${failed + 1} of ${o.threads - 1} failed to start: ` +
-                      `${reason?.message ?? reason}; pass threads: 1 to run without workers`);
+      throw new Error(
+        `wasm kernels (src/kernels/wasm/pool.ts): kernel worker ${failed + 1} of ${o.threads - 1} failed to start: ` +
+          `${reason?.message ?? reason}; pass threads: 1 to run without workers`,
+      );
     }
     return new KernelPool(o.memory, o.ctrl, o.scratch[0]!, workers, o.module, o.exports, o.minWork, spin);
   }
@@ -202,14 +238,16 @@ export class KernelPool {
     const parts = this.parts(s);
     const fn = this.fns[kernel] as ((...a: number[]) => void) | undefined;
     const id = this.kernelIds.get(kernel);
-    if (fn === undefined || id === undefined) throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): the module has no kernel ${kernel}`);
+    if (fn === undefined || id === undefined)
+      throw new Error(`wasm kernels (src/kernels/wasm/pool.ts): the module has no kernel ${kernel}`);
     const tail = s.scratch ? [this.scratch0] : [];
     if (parts === 1) {
       fn(...args, 0, s.units, ...tail);
       return;
     }
     if (args.length > MAX_ARGS) throw new RangeError(`wasm kernels (src/kernels/wasm/pool.ts): ${kernel}: more than ${MAX_ARGS} arguments`);
-    const i32 = this.i32, L = LAYOUT;
+    const i32 = this.i32,
+      L = LAYOUT;
     const blocks = Math.ceil(s.units / s.align);
     const chunks = Math.min(blocks, parts * CHUNKS_PER_THREAD);
     for (let a = 0; a < args.length; a++) this.f64[a] = args[a]!;
@@ -223,24 +261,34 @@ export class KernelPool {
     Atomics.add(i32, L.SEQ, 1);
     Atomics.notify(i32, L.SEQ);
     let mine: unknown = null;
-    for (;;) { // the calling thread claims chunks like any worker
-      const claim = Atomics.add(i32, L.CLAIM, 1), c = claim & 0xffff;
+    for (;;) {
+      // the calling thread claims chunks like any worker
+      const claim = Atomics.add(i32, L.CLAIM, 1),
+        c = claim & 0xffff;
       if (c >= chunks) break;
       try {
-        fn(...args, Math.min(Math.floor((c * blocks) / chunks) * s.align, s.units),
-           Math.min(Math.floor(((c + 1) * blocks) / chunks) * s.align, s.units), ...tail);
+        fn(
+          ...args,
+          Math.min(Math.floor((c * blocks) / chunks) * s.align, s.units),
+          Math.min(Math.floor(((c + 1) * blocks) / chunks) * s.align, s.units),
+          ...tail,
+        );
       } catch (e) {
         mine ??= e; // finish the call all the same: the workers are still using the memory
       }
       Atomics.add(i32, L.DONE, 1);
     }
     let slept = false;
-    for (let spins = 0, done: number; (done = Atomics.load(i32, L.DONE)) !== chunks;) {
-      if (++spins > this.budget) { slept = true; Atomics.wait(i32, L.DONE, done); }
+    for (let spins = 0, done: number; (done = Atomics.load(i32, L.DONE)) !== chunks; ) {
+      if (++spins > this.budget) {
+        slept = true;
+        Atomics.wait(i32, L.DONE, done);
+      }
     }
     this.budget = slept ? Math.max(Math.min(this.spin, MIN_SPIN), this.budget >> 1) : Math.min(this.spin, this.budget * 2);
     const failed = Atomics.exchange(i32, L.ERROR, 0);
-    if (mine !== null) throw new Error(`wasm kernels: ${kernel} failed on the calling thread: ${(mine as Error)?.message ?? mine}`, { cause: mine });
+    if (mine !== null)
+      throw new Error(`wasm kernels: ${kernel} failed on the calling thread: ${(mine as Error)?.message ?? mine}`, { cause: mine });
     if (failed !== 0) {
       const text = new TextDecoder().decode(this.u8.slice(0, i32[L.ERROR_LEN]!));
       throw new Error(`wasm kernels: ${kernel} failed on worker thread ${failed - 1}: ${text}`);

@@ -54,8 +54,8 @@ export const spawnWorker: SpawnWorker = async (loopSource, data) => {
 };
 
 async function spawnNodeWorker(threads: typeof import("node:worker_threads"), loopSource: string, data: WorkerData): Promise<PoolWorker> {
-  const source = `import { parentPort, workerData } from "node:worker_threads";\n` +
-                 `(${loopSource})(workerData, (m) => parentPort.postMessage(m));\n`;
+  const source =
+    `import { parentPort, workerData } from "node:worker_threads";\n` + `(${loopSource})(workerData, (m) => parentPort.postMessage(m));\n`;
   const worker = new threads.Worker(new URL("data:text/javascript," + encodeURIComponent(source)), { workerData: data });
   await new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());
