@@ -1,5 +1,5 @@
 // Finding and instantiating the kernels: the only platform-dependent part of the backend.
-// Node, Deno and Bun read the file with node:fs; a browser fetches it. The path is relative to
+// Node, Deno and Bun read the file with node:fs (process.getBuiltinModule); a browser fetches it. The path is relative to
 // this module, which works from both src/kernels/wasm/ and dist/kernels/wasm/.
 //
 // Two builds of the same code exist (scripts/build-wasm.mjs): kernels-shared.wasm imports a
@@ -10,6 +10,7 @@
 // quantized matmuls, same results bit for bit), used where WebAssembly.validate accepts it.
 
 import { MAX_PAGES } from "./arena.js";
+import { nodeBuiltin } from "./threads.js";
 
 /** The module's exports (build/kernels.wasm, compiled from assembly/). Pointers are byte addresses. */
 export interface KernelExports {
@@ -214,7 +215,11 @@ export const RELAXED_SHARED_WASM_URL = new URL("../../../build/kernels-relaxed-s
 
 async function readBytes(url: URL): Promise<ArrayBuffer | Uint8Array> {
   if (url.protocol === "file:") {
-    const fs = await import("node:fs");
+    const fs = nodeBuiltin<{ existsSync(u: URL): boolean; readFileSync(u: URL): Uint8Array }>("node:fs");
+    if (!fs)
+      throw new Error(
+        `wasm kernels (src/kernels/wasm/load.ts): cannot read ${url}: this runtime has no file system; pass an http(s) wasmUrl`,
+      );
     if (!fs.existsSync(url)) {
       throw new Error(`wasm kernels (src/kernels/wasm/load.ts): ${url.pathname} not found: run \`npm run build:wasm\` first`);
     }

@@ -1,8 +1,9 @@
 // Threads on each platform: how many cores there are, whether this thread may block in
 // Atomics.wait, and how to start a kernel worker. The only platform-dependent part of the pool.
 //
-//  * Node, Deno, Bun: node:worker_threads (all three support it without flags), the worker's code
-//    as a data: URL module. Workers are unref'd once started, so an idle pool never keeps the
+//  * Node, Deno, Bun: node:worker_threads (all three support it without flags), reached through
+//    process.getBuiltinModule (no import statement, so a browser bundle never sees a Node module:
+//    tests/browser-imports.test.ts), the worker's code as a data: URL module. Workers are unref'd once started, so an idle pool never keeps the
 //    process alive, and a process that forgets dispose() still exits.
 //  * Browsers: a module Web Worker from a Blob URL. Threads need SharedArrayBuffer (a page served
 //    cross-origin isolated) and a calling thread that may block: a Web Worker, not the page's main
@@ -10,15 +11,22 @@
 
 import type { PoolWorker, SpawnWorker, WorkerData } from "./pool.js";
 
+/**
+ * A Node built-in module where the runtime has them (Node >= 20.16, Deno, Bun), else undefined (a
+ * browser). process.getBuiltinModule instead of an import: the browser entry's module graph then
+ * holds no Node module at all, and no bundler tries to resolve one.
+ */
+export function nodeBuiltin<T>(name: string): T | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return proc?.getBuiltinModule?.(name) as T | undefined;
+}
+
 /** The machine's available parallelism: os.availableParallelism() or navigator.hardwareConcurrency. */
 export async function defaultThreads(): Promise<number> {
-  try {
-    const os = await import("node:os");
-    return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
-  } catch {
-    const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
-    return Math.max(1, n ?? 1);
-  }
+  const os = nodeBuiltin<{ availableParallelism?: () => number; cpus(): unknown[] }>("node:os");
+  if (os) return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return Math.max(1, n ?? 1);
 }
 
 /** Why this thread cannot run a pool (no shared memory, or blocking forbidden here), or null if it can. */
@@ -42,30 +50,39 @@ export function warnSingleThreadOnce(reason: string, log: (message: string) => v
   log(`mobilellm: running the wasm kernels on one thread: ${reason}`);
 }
 
+/** The few node:worker_threads members used here. */
+interface NodeWorkerThreads {
+  Worker: new (
+    url: URL,
+    options: { workerData: unknown },
+  ) => {
+    once(event: string, listener: (arg: never) => void): void;
+    on(event: string, listener: (arg: never) => void): void;
+    removeAllListeners(): void;
+    unref(): void;
+    terminate(): Promise<number>;
+  };
+}
+
 /** Start a kernel worker with the platform's worker API. */
 export const spawnWorker: SpawnWorker = async (loopSource, data) => {
-  let threads: typeof import("node:worker_threads") | null = null;
-  try {
-    threads = await import("node:worker_threads");
-  } catch {
-    // a browser: Web Workers below
-  }
+  const threads = nodeBuiltin<NodeWorkerThreads>("node:worker_threads");
   return threads ? spawnNodeWorker(threads, loopSource, data) : spawnWebWorker(loopSource, data);
 };
 
-async function spawnNodeWorker(threads: typeof import("node:worker_threads"), loopSource: string, data: WorkerData): Promise<PoolWorker> {
+async function spawnNodeWorker(threads: NodeWorkerThreads, loopSource: string, data: WorkerData): Promise<PoolWorker> {
   const source =
     `import { parentPort, workerData } from "node:worker_threads";\n` + `(${loopSource})(workerData, (m) => parentPort.postMessage(m));\n`;
   const worker = new threads.Worker(new URL("data:text/javascript," + encodeURIComponent(source)), { workerData: data });
   await new Promise<void>((resolve, reject) => {
     worker.once("message", () => resolve());
     worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`the worker exited (code ${code}) before it was ready`)));
+    worker.once("exit", (code: number) => reject(new Error(`the worker exited (code ${code}) before it was ready`)));
   });
   worker.removeAllListeners();
   // A worker only ends through terminate(); an uncaught error after start (never from a kernel:
   // the loop catches those) would leave the pool waiting, so surface it rather than hide it.
-  worker.on("error", (e) => console.error(`mobilellm: kernel worker ${data.index} crashed:`, e));
+  worker.on("error", (e: Error) => console.error(`mobilellm: kernel worker ${data.index} crashed:`, e));
   worker.unref();
   return { terminate: () => worker.terminate() };
 }
