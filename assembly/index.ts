@@ -4,7 +4,7 @@
 
 export { widenRow } from "./half";
 export { matmul, matmulRows, matmulBackwardX, matmulBackwardXCols, matmulBackwardW, matmulBackwardWRows, f16AllFinite,
-  MATMUL_SCRATCH_BYTES } from "./matmul";
+  MATMUL_SCRATCH_BYTES, matmulTokens, matmulBackwardXTokens } from "./matmul";
 export {
   rmsnorm, rmsnormBackward, rope, ropeBackward, attention, attentionHeads, attentionBackward, attentionBackwardGroups,
   attentionBackwardBlocked, siluMul, siluMulRange, siluMulBackward, relu, reluBackward, add, crossEntropyRow, crossEntropyBackwardRow,

@@ -306,6 +306,12 @@ export function matmulRows(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: 
     }
     return;
   }
+  matmulPrefill(y, x, w, dtype, T, I, O, oBegin, oEnd, scratch);
+}
+
+/** The prefill path of matmulRows (any T >= 1 here: a token range of a call with T >= 4 may hold fewer). */
+function matmulPrefill(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, oBegin: i32, oEnd: i32,
+                       scratch: usize): void {
   if (dtype == DT_F16_FINITE) dtype = DT_F16;
   const panel = scratch, tmp = scratch + (<usize>KC << 5);
   const nK = (I + KC - 1) / KC;
@@ -335,6 +341,26 @@ export function matmulRows(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: 
       }
     }
   }
+}
+
+/**
+ * `matmul` (prefill path, T >= 4 in the whole call) restricted to the tokens [tBegin, tEnd): the
+ * split for training's long batches (src/kernels/wasm/index.ts), where every thread then reads
+ * only its own rows of x and writes only its own rows of y (split by outputs, each thread would
+ * read all of x and write a few floats of every row of y, cache lines shared with the other
+ * threads). tBegin must be a multiple of 4 and tEnd a multiple of 4 or T: then every token goes
+ * through the micro-kernel (4 tokens, or the 1-token tail) it takes in the whole call, with the
+ * same k blocks, so results are bit-identical to it. Each thread needs its own scratch.
+ */
+export function matmulTokens(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32,
+                             tBegin: i32, tEnd: i32, scratch: usize): void {
+  if (T < 4 || I <= 0) { // the whole call would not take the prefill path: one range only (the caller's guard)
+    if (tBegin == 0 && tEnd == T) matmulRows(y, x, w, dtype, T, I, O, 0, O, scratch);
+    else unreachable();
+    return;
+  }
+  matmulPrefill(y + (<usize>tBegin * <usize>O << 2), x + (<usize>tBegin * <usize>I << 2), w, dtype, tEnd - tBegin, I, O,
+                0, O, scratch);
 }
 
 /** Backward of y = x·Wᵀ for the input: dX[T,I] = dY[T,O]·W[O,I] (f32 W). */
@@ -372,6 +398,16 @@ export function matmulBackwardXCols(dX: usize, dY: usize, w: usize, T: i32, I: i
       store<f32>(dX + <usize>t * xRow + (<usize>i << 2), s);
     }
   }
+}
+
+/**
+ * matmulBackwardX for the tokens [tBegin, tEnd) only (training's split: each thread reads its own
+ * rows of dY and writes its own rows of dX). tBegin must be a multiple of 4 and tEnd a multiple
+ * of 4 or T: then every row goes through the kernel (4 rows, or the 1-row tail) it takes in the
+ * whole call, so results are bit-identical to it.
+ */
+export function matmulBackwardXTokens(dX: usize, dY: usize, w: usize, T: i32, I: i32, O: i32, tBegin: i32, tEnd: i32): void {
+  matmulBackwardXCols(dX + (<usize>tBegin * <usize>I << 2), dY + (<usize>tBegin * <usize>O << 2), w, tEnd - tBegin, I, O, 0, I);
 }
 
 /**

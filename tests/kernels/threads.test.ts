@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mulberry32 } from "../../src/util/rng.js";
 import { generate } from "../../src/generate/generate.js";
 import type { DType, Weight } from "../../src/kernels/kernels.js";
-import { createWasmKernels, type WasmKernels } from "../../src/kernels/wasm/index.js";
+import { createWasmKernels, DTYPE_CODE, type WasmKernels } from "../../src/kernels/wasm/index.js";
 import { spawnWorker } from "../../src/kernels/wasm/threads.js";
 import { loadModel } from "../../src/load.js";
 import type { MobileLLMConfig } from "../../src/model/config.js";
@@ -146,6 +146,72 @@ describe("threaded kernels are bit-identical to one thread", () => {
         expect(run(many.get(n)!)).toEqual(run(one));
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it("matmul and matmulBackwardX on training batches (split by tokens, 4 at a time)", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(512, 513, 515, 517, 519, 577), size, size, threads, seed, (T, I, O, n, s) => {
+        const x = randomF32(s, T * I),
+          w = randomF32(s + 1, O * I),
+          dY = randomF32(s + 2, T * O);
+        const run = (k: WasmKernels) =>
+          scoped(k, () => {
+            const y = k.allocF32(T * O),
+              dX = k.allocF32(T * I),
+              W = weight(k, "f32", [O, I], w);
+            k.matmul(y, f32(k, x), W, T, I, O);
+            k.matmulBackwardX(dX, f32(k, dY), W, T, I, O);
+            return [bits(y), bits(dX)];
+          });
+        expect(run(many.get(n)!)).toEqual(run(one));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("the token-split entry points on short and odd batches (more threads than 4-token blocks)", () => {
+    // through parallel() directly: any T >= 4 (the prefill path), including 5..7 tokens on 8 threads
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4, max: 70 }),
+        size,
+        size,
+        fc.constantFrom<DType>("f32", "f16", "bf16"),
+        threads,
+        seed,
+        (T, I, O, dtype, n, s) => {
+          const x = randomF32(s, T * I),
+            w = randomWeightData(s + 1, dtype, O * I, false),
+            wf = randomF32(s + 1, O * I),
+            dY = randomF32(s + 2, T * O);
+          const run = (k: WasmKernels, tokens: boolean) =>
+            scoped(k, () => {
+              const y = k.allocF32(T * O),
+                dX = k.allocF32(T * I),
+                W = weight(k, dtype, [O, I], w),
+                Wf = weight(k, "f32", [O, I], wf),
+                code = DTYPE_CODE[dtype];
+              const split = (units: number, align: number) => ({ units, align, work: T * I * O });
+              if (tokens) {
+                k.parallel("matmulTokens", [y.byteOffset, f32(k, x).byteOffset, W.data.byteOffset, code, T, I, O], {
+                  ...split(T, 4),
+                  scratch: true,
+                });
+                k.parallel("matmulBackwardXTokens", [dX.byteOffset, f32(k, dY).byteOffset, Wf.data.byteOffset, T, I, O], split(T, 4));
+              } else {
+                k.parallel("matmulRows", [y.byteOffset, f32(k, x).byteOffset, W.data.byteOffset, code, T, I, O], {
+                  ...split(O, 8),
+                  scratch: true,
+                });
+                k.parallel("matmulBackwardXCols", [dX.byteOffset, f32(k, dY).byteOffset, Wf.data.byteOffset, T, I, O], split(I, 8));
+              }
+              return [bits(y), bits(dX)];
+            });
+          expect(run(many.get(n)!, true)).toEqual(run(one, false));
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 

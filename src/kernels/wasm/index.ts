@@ -21,6 +21,14 @@ const ELEMENT_BYTES: Record<DType, number> = { f32: 4, f16: 2, bf16: 2, q8_0: 1,
 const CROSS_ENTROPY_ROWS = 8192;
 /** Most query rows attentionBackward handles per pass over dk and dv (fewer when the scratch holds fewer). */
 const ATTENTION_BACKWARD_ROWS = 16;
+/**
+ * From this many tokens on, matmul and matmulBackwardX are split by tokens instead of by outputs
+ * (training's batches: B·T in the thousands). Then each thread reads only its rows of x and writes
+ * only its rows of y; split by outputs, every thread reads all of x and writes a slice of every
+ * row of y, sharing cache lines with the others at each slice's ends. A prefill (up to a few
+ * hundred tokens) keeps the output split, which packs each weight panel once, not once per thread.
+ */
+const TOKEN_SPLIT_MIN_T = 512;
 /** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
 const F16_FINITE_CODE = 3;
 
@@ -211,29 +219,27 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         });
         return;
       }
-      parallel(
-        "matmulRows",
-        [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w, matmulDtypeCode(wOI, w, O * I), T, I, O],
-        { units: O, align: 8, work: T * I * O, scratch: true },
-      );
+      const args = [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w, matmulDtypeCode(wOI, w, O * I), T, I, O];
+      // training batches: by tokens, 4 at a time (the micro-kernel's rows)
+      if (T >= TOKEN_SPLIT_MIN_T && I > 0) return parallel("matmulTokens", args, { units: T, align: 4, work: T * I * O, scratch: true });
+      parallel("matmulRows", args, { units: O, align: 8, work: T * I * O, scratch: true });
     },
 
-    // Threaded by input columns i (8 at a time, as the kernel blocks them).
+    // Threaded by input columns i (8 at a time, as the kernel blocks them), or for training
+    // batches by tokens (4 at a time, as the kernel blocks them; see TOKEN_SPLIT_MIN_T).
     matmulBackwardX(dXTI, dYTO, wOI, T, I, O) {
       if (wOI.dtype !== "f32")
         throw new TypeError(`wasm kernels (src/kernels/wasm/index.ts): matmulBackwardX needs f32 weights, got ${wOI.dtype}`);
-      parallel(
-        "matmulBackwardXCols",
-        [
-          ptr(dXTI, T * I, "dXTI", "matmulBackwardX"),
-          ptr(dYTO, T * O, "dYTO", "matmulBackwardX"),
-          weightPtr(wOI, O * I, "wOI", "matmulBackwardX"),
-          T,
-          I,
-          O,
-        ],
-        { units: I, align: 8, work: T * I * O },
-      );
+      const args = [
+        ptr(dXTI, T * I, "dXTI", "matmulBackwardX"),
+        ptr(dYTO, T * O, "dYTO", "matmulBackwardX"),
+        weightPtr(wOI, O * I, "wOI", "matmulBackwardX"),
+        T,
+        I,
+        O,
+      ];
+      if (T >= TOKEN_SPLIT_MIN_T) return parallel("matmulBackwardXTokens", args, { units: T, align: 4, work: T * I * O });
+      parallel("matmulBackwardXCols", args, { units: I, align: 8, work: T * I * O });
     },
 
     // Threaded by weight rows o (4 at a time, as the kernel blocks them); the kernel works down T

@@ -51,6 +51,20 @@ export interface KernelExports {
     scratch: number,
   ): void;
   matmulBackwardXCols(dX: number, dY: number, w: number, T: number, I: number, O: number, iBegin: number, iEnd: number): void;
+  // training's long batches: matmul and matmulBackwardX for the tokens [tBegin, tEnd)
+  matmulTokens(
+    y: number,
+    x: number,
+    w: number,
+    dtype: number,
+    T: number,
+    I: number,
+    O: number,
+    tBegin: number,
+    tEnd: number,
+    scratch: number,
+  ): void;
+  matmulBackwardXTokens(dX: number, dY: number, w: number, T: number, I: number, O: number, tBegin: number, tEnd: number): void;
   matmulBackwardWRows(
     dW: number,
     dY: number,
