@@ -141,6 +141,11 @@ export interface Split {
   work: number;
   /** Append each thread's scratch address (MATMUL_SCRATCH_BYTES) after the range. */
   scratch?: boolean;
+  /**
+   * Chunks per participating thread (default CHUNKS_PER_THREAD). Fewer for a kernel whose every
+   * chunk reads all of a large operand (matmulBackwardW reads all of x for any rows of dW).
+   */
+  chunksPerThread?: number;
 }
 
 export class KernelPool {
@@ -249,7 +254,7 @@ export class KernelPool {
     const i32 = this.i32,
       L = LAYOUT;
     const blocks = Math.ceil(s.units / s.align);
-    const chunks = Math.min(blocks, parts * CHUNKS_PER_THREAD);
+    const chunks = Math.min(blocks, parts * (s.chunksPerThread ?? CHUNKS_PER_THREAD));
     for (let a = 0; a < args.length; a++) this.f64[a] = args[a]!;
     i32[L.KERNEL] = id;
     i32[L.NARGS] = args.length;
