@@ -13,6 +13,7 @@
 //
 //   npm run bench:train              (prints the tables, writes the "Training throughput" section of BENCHMARKS.md)
 //   npm run bench:train -- --reps 5  (more interleaved repetitions; --no-write to only print)
+//   npm run bench:train -- --no-pytorch --no-write  (ours only: a quick look at 1 vs 2 threads)
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -109,10 +110,11 @@ const OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread";
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 /** null when PyTorch can run here, else why not. */
 const pytorchMissing = (() => {
+  if (argv.includes("--no-pytorch")) return "--no-pytorch";
   const r = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
   return r.status === 0 ? null : (r.error?.message ?? r.stderr.trim().split("\n").at(-1) ?? "python3 -c 'import torch' failed");
 })();
-if (pytorchMissing)
+if (pytorchMissing && pytorchMissing !== "--no-pytorch")
   console.log(`PyTorch rows skipped: ${pytorchMissing} (install it: apt-get install -y python3-torch libopenblas0-pthread)`);
 /**
  * PyTorch's variants: OpenBLAS's own choice of kernel, and where the CPU has AVX-512 and OpenBLAS
