@@ -1,7 +1,7 @@
 // Threads: the wasm kernels on 1 vs 2 threads (src/kernels/wasm/pool.ts), in one run:
 //   * 125M-shape prefill of 128 tokens, f32 and f16 weights (random)
 //   * 125M-shape decode step at KV 128, f16 and f32 weights
-//   * pretraining tokens/s on bench/train.bench.ts's "small" config (one optimizer step)
+//   * pretraining tokens/s on bench/train.bench.ts's nano config and batch, 16×256 (one optimizer step)
 //   * the pool's dispatch cost: an empty kernel through the pool
 //   * where splitting starts to pay: decode matmuls of growing size, and the elementwise ops'
 //     share of a prefill
@@ -120,7 +120,7 @@ for (const dtype of ["f32", "f16"] as const) {
   for (const m of models.values()) await m.dispose();
 }
 
-// ---- pretraining: bench/train.bench.ts's "small" config -------------------------------------------
+// ---- pretraining: bench/train.bench.ts's nano config and batch (issue 15's 16×256) ----------------
 
 {
   const c: MobileLLMConfig = {
@@ -139,8 +139,8 @@ for (const dtype of ["f32", "f16"] as const) {
     bosTokenId: 1,
     eosTokenId: 2,
   };
-  const B = 4,
-    T = 128;
+  const B = 16,
+    T = 256;
   const runs = new Map<number, () => void>();
   const kernels: WasmKernels[] = [];
   for (const t of THREADS) {
@@ -160,7 +160,7 @@ for (const dtype of ["f32", "f16"] as const) {
       adamwStep(s.params.flat, s.params.gradFlat, opt, ADAMW_DEFAULTS, 1e-3, groups, k);
     });
   }
-  const train = row(`pretraining, small config (D128 L8 V2048), B×T ${B}×${T}`, "tokens/s", true);
+  const train = row(`pretraining, nano config (D128 L8 V2048), B×T ${B}×${T}`, "tokens/s", true);
   for (const run of runs.values()) run(); // warm-up
   for (let rep = 0; rep < REPS; rep++) {
     for (const t of order(rep)) {
@@ -319,7 +319,7 @@ if (!argv.includes("--no-write")) {
       "Random weights; the 1- and 2-thread models are alive side by side and measured in alternation " +
       `(${REPS} repetitions), so load changes hit both columns; median and min–max over the repetitions. ` +
       `Prefill: one 128-token feed from position 0. Decode: ${DECODE_STEPS} steps at position 128 (the cache truncated back ` +
-      "before each). Pretraining: one optimizer step (forward, backward, clipping, AdamW) of bench/train.bench.ts's small config. " +
+      "before each). Pretraining: one optimizer step (forward, backward, clipping, AdamW) of bench/train.bench.ts's nano config and batch (16×256). " +
       "Outputs are bit-identical for every thread count (tests/kernels/threads.test.ts).",
     "",
     ...(loaded
