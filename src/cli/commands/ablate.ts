@@ -59,7 +59,7 @@ export const ablate: Command = {
 
   async run(values, _positionals, { stderr, signal }) {
     const budgetName = (values.budget as string | undefined) ?? "tiny";
-    if (!Object.prototype.hasOwnProperty.call(BUDGETS, budgetName)) {
+    if (!Object.hasOwn(BUDGETS, budgetName)) {
       throw new UsageError(`--budget must be ${Object.keys(BUDGETS).join(", ")}, got ${JSON.stringify(budgetName)}`);
     }
     const budget: Budget = { ...BUDGETS[budgetName as Budget["name"]] };

@@ -154,6 +154,35 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     return a.byteOffset;
   }
 
+  /** RoPE's rotation of every head of T rows by +θ (sign 1, the forward) or -θ (-1, its backward), by rows. */
+  function rotate(
+    xTHDh: Float32Array,
+    T: number,
+    H: number,
+    Dh: number,
+    pos0: number,
+    cosPR: Float32Array,
+    sinPR: Float32Array,
+    sign: 1 | -1,
+    op: string,
+  ): void {
+    const R = Dh >> 1;
+    parallel(
+      "rotateRows",
+      [
+        ptr(xTHDh, T * H * Dh, "xTHDh", op),
+        T,
+        H,
+        Dh,
+        pos0,
+        ptr(cosPR, (pos0 + T) * R, "cosPR", op),
+        ptr(sinPR, (pos0 + T) * R, "sinPR", op),
+        sign,
+      ],
+      { units: T, align: 1, work: 2 * T * H * Dh },
+    );
+  }
+
   function weightPtr(w: Weight, need: number, what: string, op: string): number {
     if (DTYPE_CODE[w.dtype] === undefined || w.data.BYTES_PER_ELEMENT !== ELEMENT_BYTES[w.dtype]) {
       throw new TypeError(
@@ -309,40 +338,13 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       );
     },
 
+    // RoPE's backward is the rotation by -θ: one kernel, the sign picks the direction.
     ropeBackward(dxTHDh, T, H, Dh, pos0, cosPR, sinPR) {
-      const R = Dh >> 1;
-      parallel(
-        "rotateRows",
-        [
-          ptr(dxTHDh, T * H * Dh, "dxTHDh", "ropeBackward"),
-          T,
-          H,
-          Dh,
-          pos0,
-          ptr(cosPR, (pos0 + T) * R, "cosPR", "ropeBackward"),
-          ptr(sinPR, (pos0 + T) * R, "sinPR", "ropeBackward"),
-          -1,
-        ],
-        { units: T, align: 1, work: 2 * T * H * Dh },
-      );
+      rotate(dxTHDh, T, H, Dh, pos0, cosPR, sinPR, -1, "ropeBackward");
     },
 
     rope(xTHDh, T, H, Dh, pos0, cosPR, sinPR) {
-      const R = Dh >> 1;
-      parallel(
-        "rotateRows",
-        [
-          ptr(xTHDh, T * H * Dh, "xTHDh", "rope"),
-          T,
-          H,
-          Dh,
-          pos0,
-          ptr(cosPR, (pos0 + T) * R, "cosPR", "rope"),
-          ptr(sinPR, (pos0 + T) * R, "sinPR", "rope"),
-          1,
-        ],
-        { units: T, align: 1, work: 2 * T * H * Dh },
-      );
+      rotate(xTHDh, T, H, Dh, pos0, cosPR, sinPR, 1, "rope");
     },
 
     // Threaded by query heads; with enough KV groups for every thread, the heads of one group go
