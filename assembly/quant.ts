@@ -25,7 +25,7 @@
 // on int8 x directly — no widening to i16. Its second operand must be 7-bit, so it is |x|, with x's
 // sign moved onto the weight (w·x = (w·sign x)·|x|; |w| <= 127 so the negation is exact; |x| and
 // the sign masks are stored by quantizeX, once per activation block rather than per row); q4_0
-// weights enter as their nibbles 0..15 and the −8 offset is applied as −8·Σx (Σx kept with x).
+// weights enter as their nibbles 0..15 and the −8 offset is applied as −8·Σx (8·Σx kept with x).
 // Pair sums stay below 2^15 (2·127·127), so nothing saturates: the integer block sums, and hence
 // every output bit, are the same as the baseline build's.
 
@@ -50,7 +50,7 @@
 // @ts-ignore: decorator
 @inline const XB: i32 = 64;
 
-/** Bytes of one token's quantized x: the blocks, then Σx of each block as i32. */
+/** Bytes of one token's quantized x: the blocks, then the q4_0 offset 8·Σx of each block as i32 (Q4_OFFSET_SHIFT). */
 // @ts-ignore: decorator
 @inline function xRowBytes(I: i32): i32 {
   return (I << 1) + ((I / QK) << 2);
@@ -76,26 +76,34 @@ export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
  */
 // @ts-ignore: decorator
 @inline function f16x4HighFinite(h16: v128): v128 {
-  const bits = v128.and(i32x4.shr_s(h16, 3), i32x4.splat(0x8fffffff));
-  return f32x4.mul(bits, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const bits = v128.and(i32x4.shr_s(h16, 3), v128.load(F16_CONSTS));
+  return f32x4.mul(bits, v128.load(F16_CONSTS, 16));
 }
+/** f16x4HighFinite's two constants in memory: loaded in the loop rather than rebuilt by the engine each pass. */
+const F16_CONSTS = memory.data<u32>([0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff, 0x77800000, 0x77800000, 0x77800000, 0x77800000], 16);
 
 /**
  * q4_0 block sums Σ (n − 8)·x from blockDot's sums of four rows or tokens (`raw`, one per lane)
- * and the matching Σx (`xsum`), exact. Baseline build: raw = 256·Σ n·x (blockDot), so subtract
- * 256·8·Σx and shift the exact multiple of 256 back down; relaxed build: raw = Σ n·x.
+ * and the matching offsets (`off`), exact. Baseline build: raw = 256·Σ n·x (blockDot) and
+ * off = 256·8·Σx (quantizeX stores it so scaled), so subtract and shift the exact multiple of 256
+ * back down; relaxed build: raw = Σ n·x and off = 8·Σx.
  */
 // @ts-ignore: decorator
-@inline function q4Sums(raw: v128, xsum: v128): v128 {
-  if (RELAXED) return i32x4.sub(raw, i32x4.shl(xsum, 3));
-  return i32x4.shr_s(i32x4.sub(raw, i32x4.shl(xsum, 11)), 8);
+@inline function q4Sums(raw: v128, off: v128): v128 {
+  if (RELAXED) return i32x4.sub(raw, off);
+  return i32x4.shr_s(i32x4.sub(raw, off), 8);
 }
 
 /** The same for one row and token (scalars). */
 // @ts-ignore: decorator
-@inline function q4Sum(raw: i32, xsum: i32): i32 {
-  return RELAXED ? raw - (xsum << 3) : (raw - (xsum << 11)) >> 8;
+@inline function q4Sum(raw: i32, off: i32): i32 {
+  return RELAXED ? raw - off : (raw - off) >> 8;
 }
+
+/** What quantizeX stores after a token's blocks, per block: the q4_0 offset 8·Σx, scaled by 256 in
+ * the baseline build to match blockDot's scaled sums (|256·8·Σx| <= 2^11·32·127 < 2^23). */
+// @ts-ignore: decorator
+@inline const Q4_OFFSET_SHIFT: i32 = RELAXED ? 3 : 11;
 
 /** One finite f16 to f32 (same trick, scalar). */
 // @ts-ignore: decorator
@@ -104,8 +112,8 @@ export const QMATMUL_SCRATCH_BYTES: i32 = 256 * 1024;
 }
 
 /**
- * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (relaxed build: int8), then Σx
- * per block (row stride xRowBytes(I)), and dx[b·T + t] = amax/127 (f32; token-minor so four
+ * Quantize x[T, I] (I a multiple of 32) per block: xq[t, i] as i16 (relaxed build: int8), then the
+ * q4_0 offset 8·Σx per block (row stride xRowBytes(I)), and dx[b·T + t] = amax/127 (f32; token-minor so four
  * tokens' scales are one v128 load). For q4_0 weights (baseline build) each block's x is stored
  * in the order, and at the scale, in which blockDot finds its nibbles in i16 lanes:
  * 256·(x0,x2..x14) | x1,x3..x15 | 16·(x16,x18..x30) | 256·(x17,x19..x31).
@@ -159,7 +167,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
         v128.store(qp, n0); v128.store(qp, n1, 16); v128.store(qp, n2, 32); v128.store(qp, n3, 48);
       }
       const h = i32x4.add(sum, v128.shuffle<i32>(sum, sum, 2, 3, 0, 1));
-      store<i32>(row + <usize>(B * XB) + (<usize>b << 2), i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1));
+      store<i32>(row + <usize>(B * XB) + (<usize>b << 2), (i32x4.extract_lane(h, 0) + i32x4.extract_lane(h, 1)) << Q4_OFFSET_SHIFT);
     }
   }
 }
@@ -212,7 +220,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
  */
 // @ts-ignore: decorator
 @inline function rowDot(dtype: i32, w: usize, xq: usize, dx: usize, dxStride: usize, B: i32, bytes: i32): f32 {
-  const xs = xq + <usize>(B * XB); // Σx of each block, after the blocks
+  const xs = xq + <usize>(B * XB); // the q4_0 offsets of the blocks, after them
   let acc: f32 = 0;
   for (let b = 0; b < B; b++) {
     const wp = w + <usize>(b * bytes);
@@ -232,7 +240,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
   const rowBytes = <usize>(B * bytes);
   const Q = (o1 - o0) >> 2;
   const quarter = <usize>Q * rowBytes;
-  const xsum = xq + <usize>(B * XB); // Σx of each block, after the blocks
+  const xsum = xq + <usize>(B * XB); // the q4_0 offsets of the blocks, after them
   for (let o = o0; o < o0 + Q; o++) {
     // pointers stepped block by block (the engine does not strength-reduce b·bytes)
     let wp = w + <usize>o * rowBytes, xp = xq, xs = xsum, dp = dx;
@@ -274,7 +282,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
       if (RELAXED || dtype == DT_Q4_0) { // cheap unpacking (relaxed: none): one block dot per token
         let isum = hsum4i(blockDot(dtype, wp, xp), blockDot(dtype, wp, xp + xRow),
                           blockDot(dtype, wp, xp + 2 * xRow), blockDot(dtype, wp, xp + 3 * xRow));
-        if (dtype == DT_Q4_0) { // the four tokens' Σx
+        if (dtype == DT_Q4_0) { // the four tokens' offsets
           const xs = xq + <usize>(B * XB) + (<usize>b << 2);
           let xsum = v128.load32_lane(xs, i32x4.splat(0), 0);
           xsum = v128.load32_lane(xs + xRow, xsum, 1);
