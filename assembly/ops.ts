@@ -672,7 +672,38 @@ export function adamw(w: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, b
 export function adamwRange(w: usize, g: usize, m: usize, v: usize, n: i32, lr: f64, beta1: f64, beta2: f64, eps: f64,
                            weightDecay: f64, bc1: f64, bc2: f64, begin: i32, end: i32): void {
   const stepSize = lr / bc1, bc2Sqrt = Math.sqrt(bc2), decay = 1 - lr * weightDecay;
-  for (let i = begin; i < end; i++) {
+  // Four parameters per pass as two f64x2 halves: the same float64 operations in the same order as
+  // the scalar loop below (IEEE f64 arithmetic and sqrt are exact-rounded lane by lane), so the
+  // same bits, with the conversions and the division done two at a time.
+  const b1 = f64x2.splat(beta1), c1 = f64x2.splat(1 - beta1), b2 = f64x2.splat(beta2), c2 = f64x2.splat(1 - beta2);
+  const dec = f64x2.splat(decay), step = f64x2.splat(stepSize), s2 = f64x2.splat(bc2Sqrt), ep = f64x2.splat(eps);
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
+    const o = <usize>i << 2;
+    const g4 = v128.load(g + o), m4 = v128.load(m + o), v4 = v128.load(v + o), w4 = v128.load(w + o);
+    let mOut = f32x4.splat(0), vOut = f32x4.splat(0), wOut = f32x4.splat(0);
+    for (let half = 0; half < 2; half++) {
+      // lanes 0-1, then 2-3 moved down
+      const gh = f64x2.promote_low_f32x4(half == 0 ? g4 : v128.shuffle<f32>(g4, g4, 2, 3, 0, 1));
+      const mh = f64x2.promote_low_f32x4(half == 0 ? m4 : v128.shuffle<f32>(m4, m4, 2, 3, 0, 1));
+      const vh = f64x2.promote_low_f32x4(half == 0 ? v4 : v128.shuffle<f32>(v4, v4, 2, 3, 0, 1));
+      const wh = f64x2.promote_low_f32x4(half == 0 ? w4 : v128.shuffle<f32>(w4, w4, 2, 3, 0, 1));
+      const mi = f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(b1, mh), f64x2.mul(c1, gh)));
+      const vi = f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(b2, vh), f64x2.mul(f64x2.mul(c2, gh), gh)));
+      const den = f64x2.add(f64x2.div(f64x2.sqrt(f64x2.promote_low_f32x4(vi)), s2), ep);
+      const wi = f32x4.demote_f64x2_zero(f64x2.sub(f64x2.mul(wh, dec), f64x2.div(f64x2.mul(step, f64x2.promote_low_f32x4(mi)), den)));
+      if (half == 0) {
+        mOut = mi; vOut = vi; wOut = wi;
+      } else {
+        mOut = v128.shuffle<f32>(mOut, mi, 0, 1, 4, 5); vOut = v128.shuffle<f32>(vOut, vi, 0, 1, 4, 5);
+        wOut = v128.shuffle<f32>(wOut, wi, 0, 1, 4, 5);
+      }
+    }
+    v128.store(m + o, mOut);
+    v128.store(v + o, vOut);
+    v128.store(w + o, wOut);
+  }
+  for (; i < end; i++) {
     const o = <usize>i << 2;
     const gi = <f64>load<f32>(g + o);
     const mi = <f32>(beta1 * <f64>load<f32>(m + o) + (1 - beta1) * gi);
