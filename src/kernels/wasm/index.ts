@@ -364,6 +364,12 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         Dh,
       ];
       const scores = ptr(scoresP, P, "scoresP", "attention");
+      // Prefill: blocks of 4 query rows (assembly/attention.ts), threaded by work units of equal
+      // causal cost (a kv head's query head and a pair of row blocks, one early and one late).
+      if (T > 1 && Dh % 4 === 0 && wasm.attentionBlocksScratchFloats(P, Dh) * 4 <= scratchBytes) {
+        const units = KV * Math.ceil(Math.ceil(T / 4) / 2) * (H / KV);
+        return parallel("attentionBlocks", args, { units, align: 1, work: T * H * Dh * P, scratch: true });
+      }
       if (pool === null || P > maxThreadedP) return wasm.attentionHeads(...(args as Tuple9), 0, H, scores);
       // work: q·k and p·v over the visible positions (about T·P/2 of them per head)
       pool.run("attentionHeads", args, { units: H, align: KV >= 2 * threads ? H / KV : 1, work: T * H * Dh * P, scratch: true });
@@ -387,6 +393,9 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
         KV,
         Dh,
       ];
+      // Blocks of 4 query rows (assembly/attention.ts), threaded by KV groups as below.
+      if (Dh % 4 === 0 && wasm.attentionBackwardBlocksScratchFloats(T, Dh) * 4 <= scratchBytes)
+        return parallel("attentionBackwardBlocks", args, { units: KV, align: 1, work: 2 * T * T * H * Dh, scratch: true });
       // Blocked over R query rows (the same bits as the one-row kernel, fewer passes over dk and dv):
       // the group's probabilities and dS for R rows live in the thread's scratch. Threaded by KV
       // groups (a group's query heads write only its own dk, dv). work: about T²/2 visible pairs per head, 4 dots each.
