@@ -56,6 +56,14 @@
 }
 
 /**
+ * Bytes of scratch each thread has for these kernels (at least; the backend gives every thread the
+ * largest scratch any kernel asks for): the forward's transposed keys and tiles for contexts up to
+ * 2272 positions at Dh = 64 (MobileLLM's head dim; 2048 is its context), the backward's for
+ * sequences up to 608 tokens at Dh = 64. Longer ones take the one-row kernels of ops.ts.
+ */
+export const ATTENTION_SCRATCH_BYTES: i32 = 640 * 1024;
+
+/**
  * Floats of scratch attentionBlocks needs for contexts of up to P positions: kT [Dh][P8], scores
  * [4][P8], weights wT [P8][4], qI [Dh][4] (P8 = P rounded up to 8).
  */

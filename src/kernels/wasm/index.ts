@@ -89,9 +89,9 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
   const { exports: wasm, memory, shared, module, relaxedSimd } = await instantiateKernels(opts);
   const arena = new WasmArena(memory, wasm.heapBase(), shared);
   // Each thread's scratch: matmul's packed panel, matmulQuant's quantized activations, or
-  // attention's scores (the calling thread's is `scratch`).
+  // attention's scores and transposed keys (the calling thread's is `scratch`).
   const qScratchBytes = wasm.QMATMUL_SCRATCH_BYTES.value as number;
-  const scratchBytes = Math.max(wasm.MATMUL_SCRATCH_BYTES.value as number, qScratchBytes);
+  const scratchBytes = Math.max(wasm.MATMUL_SCRATCH_BYTES.value as number, qScratchBytes, wasm.ATTENTION_SCRATCH_BYTES.value as number);
   const scratch = arena.alloc(scratchBytes);
   const pool =
     threads === 1

@@ -19,6 +19,7 @@ export interface KernelExports {
   widenRow(dst: number, src: number, dtype: number, n: number): void;
   matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
   QMATMUL_SCRATCH_BYTES: WebAssembly.Global;
+  ATTENTION_SCRATCH_BYTES: WebAssembly.Global;
   matmulQuant(
     y: number,
     x: number,
