@@ -73,12 +73,28 @@ export function attentionBlocksScratchFloats(P: i32, Dh: i32): i32 {
 
 /**
  * kT[i][p] = rows[p·stride + i] for p < n, 0 for n ≤ p < n8 (n8 = n rounded up to 8): one kv head's
- * keys (or values) transposed, row length `ld` floats.
+ * keys (or values) transposed, row length `ld` floats; Dh a multiple of 4.
  */
 // @ts-ignore: decorator
 @inline function transposeRows(kT: usize, ld: i32, rows: usize, stride: usize, n: i32, Dh: i32): void {
   const ldBytes = <usize>ld << 2;
-  for (let p = 0; p < n; p++) {
+  let p = 0;
+  for (; p + 4 <= n; p += 4) { // 4 positions × 4 dims at a time: a 4x4 transpose in registers
+    const r0 = rows + <usize>p * stride, r1 = r0 + stride, r2 = r1 + stride, r3 = r2 + stride;
+    let dst = kT + (<usize>p << 2);
+    for (let i = 0; i < Dh; i += 4) {
+      const o = <usize>i << 2;
+      const a = v128.load(r0 + o), b = v128.load(r1 + o), c = v128.load(r2 + o), d = v128.load(r3 + o);
+      const t0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+      const t2 = v128.shuffle<f32>(c, d, 0, 4, 1, 5), t3 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+      v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+      v128.store(dst + ldBytes, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+      v128.store(dst + 2 * ldBytes, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+      v128.store(dst + 3 * ldBytes, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+      dst += 4 * ldBytes;
+    }
+  }
+  for (; p < n; p++) {
     const src = rows + <usize>p * stride;
     let dst = kT + (<usize>p << 2);
     for (let i = 0; i < Dh; i++) {
@@ -88,7 +104,7 @@ export function attentionBlocksScratchFloats(P: i32, Dh: i32): i32 {
   }
   const n8 = roundUp8(n);
   for (let i = 0; i < Dh; i++) {
-    for (let p = n; p < n8; p++) store<f32>(kT + <usize>i * ldBytes + (<usize>p << 2), 0);
+    for (let q = n; q < n8; q++) store<f32>(kT + <usize>i * ldBytes + (<usize>q << 2), 0);
   }
 }
 
