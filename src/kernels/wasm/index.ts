@@ -347,8 +347,10 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       rotate(xTHDh, T, H, Dh, pos0, cosPR, sinPR, 1, "rope");
     },
 
-    // Threaded by query heads; with enough KV groups for every thread, the heads of one group go
-    // together (they read the same keys and values). Each thread keeps its scores in its scratch.
+    // Prefill (T > 1): the blocked kernel, split into units of equal causal work (below). Decode
+    // (and what the blocked kernel cannot take): threaded by query heads; with enough KV groups for
+    // every thread, the heads of one group go together (they read the same keys and values). Each
+    // thread keeps its scores in its scratch.
     attention(outTHDh, qTHDh, kPKVDh, vPKVDh, T, pos0, H, KV, Dh, scoresP) {
       if (H % KV !== 0) throw new RangeError(`wasm kernels (src/kernels/wasm/index.ts): attention: H=${H} is not a multiple of KV=${KV}`);
       const P = pos0 + T;
