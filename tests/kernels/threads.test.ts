@@ -251,12 +251,16 @@ describe("threaded kernels are bit-identical to one thread", () => {
       fc.property(
         fc.constantFrom(2, 3, 5, 7, 13, 63, 65),
         fc.integer({ min: 0, max: 40 }),
-        fc.integer({ min: 1, max: 3 }),
-        fc.integer({ min: 1, max: 3 }),
+        // H query heads 1..9, KV kv heads dividing H
+        fc
+          .integer({ min: 1, max: 9 })
+          .chain((H) =>
+            fc.constantFrom(...Array.from({ length: H }, (_, i) => i + 1).filter((kv) => H % kv === 0)).map((KV) => [KV, H / KV] as const),
+          ),
         fc.integer({ min: 1, max: 16 }).map((n) => 4 * n),
         threads,
         seed,
-        (T, pos0, KV, group, Dh, n, s) => {
+        (T, pos0, [KV, group], Dh, n, s) => {
           const H = KV * group,
             P = pos0 + T,
             Q = T * H * Dh,

@@ -121,6 +121,12 @@ describe("wasm forward kernels vs TS reference", () => {
 describe("blocked attention kernels (assembly/attention.ts) vs TS reference", () => {
   const T = fc.oneof(fc.constantFrom(1, 3, 5, 7, 13, 63, 65), fc.integer({ min: 1, max: 70 }));
   const Dh = fc.integer({ min: 1, max: 16 }).map((n) => 4 * n);
+  // H query heads 1..9 and KV kv heads dividing H (1..9; group = H / KV)
+  const headsKV = fc
+    .integer({ min: 1, max: 9 })
+    .chain((H) =>
+      fc.constantFrom(...Array.from({ length: H }, (_, i) => i + 1).filter((kv) => H % kv === 0)).map((KV) => [KV, H / KV] as const),
+    );
   const maxScoreOf = (q: Float32Array, k: Float32Array, T: number, pos0: number, H: number, KV: number, Dh: number) => {
     let maxScore = 0;
     for (let t = 0; t < T; t++)
@@ -140,12 +146,11 @@ describe("blocked attention kernels (assembly/attention.ts) vs TS reference", ()
         seed,
         T,
         fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 40 })),
-        fc.integer({ min: 1, max: 3 }),
-        fc.integer({ min: 1, max: 3 }),
+        headsKV,
         Dh,
         fc.integer({ min: -3, max: 1 }),
         logScale,
-        (s, T, pos0, KV, group, Dh, lqk, lv) =>
+        (s, T, pos0, [KV, group], Dh, lqk, lv) =>
           scoped(() => {
             const rand = mulberry32(s);
             const H = KV * group,
@@ -173,72 +178,65 @@ describe("blocked attention kernels (assembly/attention.ts) vs TS reference", ()
 
   it("attentionBackwardBlocks: dq, dk, dv (|diff| <= 1e-5 · (1 + max score magnitude) · magnitude of the summed terms)", () => {
     fc.assert(
-      fc.property(
-        seed,
-        T,
-        fc.integer({ min: 1, max: 3 }),
-        fc.integer({ min: 1, max: 3 }),
-        Dh,
-        fc.integer({ min: -4, max: 0 }),
-        (s, T, KV, group, Dh, lqk) =>
-          scoped(() => {
-            const rand = mulberry32(s);
-            const H = KV * group,
-              nq = T * H * Dh,
-              nk = T * KV * Dh;
-            const q = values(rand, nq, lqk),
-              k = values(rand, nk, lqk),
-              v = values(rand, nk, 0),
-              dout = values(rand, nq, 0);
-            const want = { dq: new Float32Array(nq), dk: new Float32Array(nk), dv: new Float32Array(nk) };
-            ts.attentionBackward(want.dq, want.dk, want.dv, dout, q, k, v, T, H, KV, Dh, new Float32Array(2 * T));
-            const got = { dq: wasm.allocF32(nq).fill(7), dk: wasm.allocF32(nk).fill(7), dv: wasm.allocF32(nk).fill(7) };
-            const scratch = wasm.allocF32(wasm.exports.attentionBackwardBlocksScratchFloats(T, Dh));
-            const ptrs = [got.dq, got.dk, got.dv, toWasm(dout), toWasm(q), toWasm(k), toWasm(v)].map((a) => a.byteOffset);
-            // kv group by kv group, as the threads would run them
-            for (let g = 0; g < KV; g++)
-              (wasm.exports.attentionBackwardBlocks as (...a: number[]) => void)(...ptrs, T, H, KV, Dh, g, g + 1, scratch.byteOffset);
-            // per element, the magnitude of the terms of its sums (float64): with P the
-            // probabilities, |dS|_p = P_p·(|dP|_p + Σ P·|dP|)/sqrt(Dh), |dP|_p = Σ_i |dout_i·v_p,i|:
-            // dq ~ Σ_p |dS|_p·|k_p|, dk_p ~ Σ_(t,h) |dS|·|q|, dv_p ~ Σ_(t,h) P·|dout|
-            const mag = { dq: new Float64Array(nq), dk: new Float64Array(nk), dv: new Float64Array(nk) };
-            for (let t = 0; t < T; t++)
-              for (let h = 0; h < H; h++) {
-                const g = Math.floor(h / group),
-                  qo = (t * H + h) * Dh;
-                const sc: number[] = [],
-                  adp: number[] = [];
-                for (let p = 0; p <= t; p++) {
-                  let d = 0,
-                    a = 0;
-                  for (let i = 0; i < Dh; i++) {
-                    d += q[qo + i]! * k[(p * KV + g) * Dh + i]!;
-                    a += Math.abs(dout[qo + i]! * v[(p * KV + g) * Dh + i]!);
-                  }
-                  sc.push(d / Math.sqrt(Dh));
-                  adp.push(a);
+      fc.property(seed, T, headsKV, Dh, fc.integer({ min: -4, max: 0 }), (s, T, [KV, group], Dh, lqk) =>
+        scoped(() => {
+          const rand = mulberry32(s);
+          const H = KV * group,
+            nq = T * H * Dh,
+            nk = T * KV * Dh;
+          const q = values(rand, nq, lqk),
+            k = values(rand, nk, lqk),
+            v = values(rand, nk, 0),
+            dout = values(rand, nq, 0);
+          const want = { dq: new Float32Array(nq), dk: new Float32Array(nk), dv: new Float32Array(nk) };
+          ts.attentionBackward(want.dq, want.dk, want.dv, dout, q, k, v, T, H, KV, Dh, new Float32Array(2 * T));
+          const got = { dq: wasm.allocF32(nq).fill(7), dk: wasm.allocF32(nk).fill(7), dv: wasm.allocF32(nk).fill(7) };
+          const scratch = wasm.allocF32(wasm.exports.attentionBackwardBlocksScratchFloats(T, Dh));
+          const ptrs = [got.dq, got.dk, got.dv, toWasm(dout), toWasm(q), toWasm(k), toWasm(v)].map((a) => a.byteOffset);
+          // kv group by kv group, as the threads would run them
+          for (let g = 0; g < KV; g++)
+            (wasm.exports.attentionBackwardBlocks as (...a: number[]) => void)(...ptrs, T, H, KV, Dh, g, g + 1, scratch.byteOffset);
+          // per element, the magnitude of the terms of its sums (float64): with P the
+          // probabilities, |dS|_p = P_p·(|dP|_p + Σ P·|dP|)/sqrt(Dh), |dP|_p = Σ_i |dout_i·v_p,i|:
+          // dq ~ Σ_p |dS|_p·|k_p|, dk_p ~ Σ_(t,h) |dS|·|q|, dv_p ~ Σ_(t,h) P·|dout|
+          const mag = { dq: new Float64Array(nq), dk: new Float64Array(nk), dv: new Float64Array(nk) };
+          for (let t = 0; t < T; t++)
+            for (let h = 0; h < H; h++) {
+              const g = Math.floor(h / group),
+                qo = (t * H + h) * Dh;
+              const sc: number[] = [],
+                adp: number[] = [];
+              for (let p = 0; p <= t; p++) {
+                let d = 0,
+                  a = 0;
+                for (let i = 0; i < Dh; i++) {
+                  d += q[qo + i]! * k[(p * KV + g) * Dh + i]!;
+                  a += Math.abs(dout[qo + i]! * v[(p * KV + g) * Dh + i]!);
                 }
-                const m = Math.max(...sc),
-                  e = sc.map((x) => Math.exp(x - m)),
-                  z = e.reduce((a, b) => a + b, 0),
-                  P = e.map((x) => x / z);
-                const pdp = P.reduce((a, x, p) => a + x * adp[p]!, 0);
-                for (let p = 0; p <= t; p++) {
-                  const ds = (P[p]! * (adp[p]! + pdp)) / Math.sqrt(Dh),
-                    ko = (p * KV + g) * Dh;
-                  for (let i = 0; i < Dh; i++) {
-                    mag.dq[qo + i]! += ds * Math.abs(k[ko + i]!);
-                    mag.dk[ko + i]! += ds * Math.abs(q[qo + i]!);
-                    mag.dv[ko + i]! += P[p]! * Math.abs(dout[qo + i]!);
-                  }
+                sc.push(d / Math.sqrt(Dh));
+                adp.push(a);
+              }
+              const m = Math.max(...sc),
+                e = sc.map((x) => Math.exp(x - m)),
+                z = e.reduce((a, b) => a + b, 0),
+                P = e.map((x) => x / z);
+              const pdp = P.reduce((a, x, p) => a + x * adp[p]!, 0);
+              for (let p = 0; p <= t; p++) {
+                const ds = (P[p]! * (adp[p]! + pdp)) / Math.sqrt(Dh),
+                  ko = (p * KV + g) * Dh;
+                for (let i = 0; i < Dh; i++) {
+                  mag.dq[qo + i]! += ds * Math.abs(k[ko + i]!);
+                  mag.dk[ko + i]! += ds * Math.abs(q[qo + i]!);
+                  mag.dv[ko + i]! += P[p]! * Math.abs(dout[qo + i]!);
                 }
               }
-            const maxScore = maxScoreOf(q, k, T, 0, H, KV, Dh);
-            for (const name of ["dq", "dk", "dv"] as const) {
-              const tol = (i: number) => 1e-5 * (1 + maxScore) * mag[name][i]! + 1e-30;
-              expectClose(got[name], want[name], tol, `attentionBackwardBlocks ${name} T=${T} H=${H} KV=${KV} Dh=${Dh}`);
             }
-          }),
+          const maxScore = maxScoreOf(q, k, T, 0, H, KV, Dh);
+          for (const name of ["dq", "dk", "dv"] as const) {
+            const tol = (i: number) => 1e-5 * (1 + maxScore) * mag[name][i]! + 1e-30;
+            expectClose(got[name], want[name], tol, `attentionBackwardBlocks ${name} T=${T} H=${H} KV=${KV} Dh=${Dh}`);
+          }
+        }),
       ),
       { numRuns: 100 },
     );
