@@ -1,6 +1,6 @@
 // The wasm kernels vs the TS reference: causal GQA attention and its backward. Tolerances and random data: wasm-helpers.ts.
 import fc from "fast-check";
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ts, wasm, scoped, mulberry32, values, toWasm, expectClose, seed, logScale } from "./wasm-helpers.js";
 
 describe("wasm backward (training) kernels vs TS reference", () => {
@@ -241,4 +241,72 @@ describe("blocked attention kernels (assembly/attention.ts) vs TS reference", ()
       { numRuns: 100 },
     );
   });
+});
+
+// The largest contexts the per-thread scratch (ATTENTION_SCRATCH_BYTES) holds for the blocked
+// kernels at Dh = 64, and one position past them (the one-row kernels then): a scratch overrun
+// would overwrite the inputs, allocated after it, and show here.
+describe("blocked attention at the edge of its scratch", () => {
+  const maxAbs = (a: Float32Array) => a.reduce((m, b) => Math.max(m, Math.abs(b)), 0);
+  for (const P of [2272, 2273])
+    it(`forward, 8 queries at the end of a context of ${P}, H=9 KV=3 Dh=64 (|diff| <= 1e-5 · (1 + max score magnitude) · max|v|)`, () =>
+      scoped(() => {
+        const rand = mulberry32(P);
+        const T = 8,
+          H = 9,
+          KV = 3,
+          Dh = 64,
+          pos0 = P - T;
+        expect(wasm.exports.attentionBlocksScratchFloats(P, Dh) * 4 <= (wasm.exports.ATTENTION_SCRATCH_BYTES.value as number)).toBe(
+          P === 2272,
+        );
+        const q = values(rand, T * H * Dh, -3),
+          k = values(rand, P * KV * Dh, -3),
+          v = values(rand, P * KV * Dh, 0);
+        const want = new Float32Array(T * H * Dh);
+        ts.attention(want, q, k, v, T, pos0, H, KV, Dh, new Float32Array(P));
+        const got = wasm.allocF32(T * H * Dh);
+        wasm.attention(got, toWasm(q), toWasm(k), toWasm(v), T, pos0, H, KV, Dh, wasm.allocF32(P));
+        // the largest score magnitude Σ|q·k|/sqrt(Dh), as in the properties above
+        let maxScore = 0;
+        for (let t = 0; t < T; t++)
+          for (let h = 0; h < H; h++)
+            for (let p = 0; p <= pos0 + t; p++) {
+              let m = 0;
+              for (let i = 0; i < Dh; i++) m += Math.abs(q[(t * H + h) * Dh + i]! * k[(p * KV + Math.floor(h / 3)) * Dh + i]!);
+              maxScore = Math.max(maxScore, m / 8);
+            }
+        const tol = 1e-5 * (1 + maxScore) * maxAbs(v) + 1e-35;
+        expectClose(got, want, () => tol, `attention P=${P}`);
+      }));
+
+  it("backward at T=608, H=2 KV=1 Dh=64, the blocked kernel's largest at Dh=64 (|diff| <= 1e-5 · (1 + 8) · T·2·Dh·max|dout|·max|v|·max|q,k|)", () =>
+    scoped(() => {
+      const rand = mulberry32(608);
+      const T = 608,
+        H = 2,
+        KV = 1,
+        Dh = 64;
+      expect(wasm.exports.attentionBackwardBlocksScratchFloats(T, Dh) * 4).toBeLessThanOrEqual(
+        wasm.exports.ATTENTION_SCRATCH_BYTES.value as number,
+      );
+      expect(wasm.exports.attentionBackwardBlocksScratchFloats(T + 8, Dh) * 4).toBeGreaterThan(
+        wasm.exports.ATTENTION_SCRATCH_BYTES.value as number,
+      );
+      const nq = T * H * Dh,
+        nk = T * KV * Dh;
+      const q = values(rand, nq, -4),
+        k = values(rand, nk, -4),
+        v = values(rand, nk, 0),
+        dout = values(rand, nq, 0);
+      const want = { dq: new Float32Array(nq), dk: new Float32Array(nk), dv: new Float32Array(nk) };
+      ts.attentionBackward(want.dq, want.dk, want.dv, dout, q, k, v, T, H, KV, Dh, new Float32Array(2 * T));
+      const got = { dq: wasm.allocF32(nq), dk: wasm.allocF32(nk), dv: wasm.allocF32(nk) };
+      wasm.attentionBackward(got.dq, got.dk, got.dv, toWasm(dout), toWasm(q), toWasm(k), toWasm(v), T, H, KV, Dh, wasm.allocF32(2 * T));
+      // |q|, |k| <= 2^4 · 2^-4 = 1, so every score is at most 64/8 = 8 in magnitude; |dS|_p <= P_p·2·max|dP|/8
+      // and Σ_p P_p = 1, so each gradient sums terms of magnitude <= T · 2 · Dh · max|dout|·max|v| · max|q,k|
+      const terms = T * 2 * Dh * maxAbs(dout) * maxAbs(v) * Math.max(maxAbs(q), maxAbs(k));
+      for (const name of ["dq", "dk", "dv"] as const)
+        expectClose(got[name], want[name], () => 1e-5 * (1 + 8) * terms, `attentionBackward ${name} T=${T}`);
+    }));
 });
