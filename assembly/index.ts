@@ -10,6 +10,7 @@ export {
   attentionBackwardBlocked, siluMul, siluMulRange, siluMulBackward, relu, reluBackward, add, crossEntropyRow, crossEntropyBackwardRow,
   adamw, rmsnormRows, rotateRows, siluMulBackwardRange, addRange, crossEntropyRows, crossEntropyBackwardRows, adamwRange,
 } from "./ops";
+export { attentionBlocks, attentionBlocksScratchFloats, ATTENTION_SCRATCH_BYTES, attentionBackwardBlocks, attentionBackwardBlocksScratchFloats } from "./attention";
 export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */

@@ -233,7 +233,8 @@ export function rotateRows(x: usize, T: i32, H: i32, Dh: i32, pos0: i32, cos: us
 /**
  * Causal GQA attention (see Kernels.attention). For each new token t and query head h:
  *   scores[p] = q·k_p / sqrt(Dh) for p <= pos0+t, softmax, out = Σ_p scores[p]·v_p.
- * k and v rows of position p, kv head g live at ((p·KV + g)·Dh).
+ * k and v rows of position p, kv head g live at ((p·KV + g)·Dh). One row at a time: decode runs
+ * it; prefill and training take the blocked kernels of attention.ts where they apply.
  */
 export function attention(out: usize, q: usize, k: usize, v: usize, T: i32, pos0: i32, H: i32, KV: i32, Dh: i32, scores: usize): void {
   attentionHeads(out, q, k, v, T, pos0, H, KV, Dh, 0, H, scores);

@@ -297,6 +297,50 @@ for (const [ctx, T] of [
   });
 }
 
+// ---- training attention, forward and backward (issue 15): causal, from position 0, at the nano
+// training shape (T=256, H=4, KV=2, Dh=32) and the 125M shape's 128-token prefill. The backward's
+// flop: q·k, dout·v, dq, dk, dv: 5 · 2 · Dh per (query, head, visible position).
+for (const [Tn, Hn, KVn, Dhn] of [
+  [256, 4, 2, 32],
+  [128, H, KV, Dh],
+] as const) {
+  const nq = Tn * Hn * Dhn,
+    nk = Tn * KVn * Dhn;
+  const w = {
+    q: fillNormalish(wasm.allocF32(nq), 1),
+    k: fillNormalish(wasm.allocF32(nk), 1),
+    v: fillNormalish(wasm.allocF32(nk), 1),
+    dout: fillNormalish(wasm.allocF32(nq), 1),
+    out: wasm.allocF32(nq),
+    dq: wasm.allocF32(nq),
+    dk: wasm.allocF32(nk),
+    dv: wasm.allocF32(nk),
+    scratch: wasm.allocF32(2 * Tn),
+  };
+  const h = Object.fromEntries(Object.entries(w).map(([name, a]) => [name, a.slice()])) as typeof w;
+  const pairs = (Tn * (Tn + 1)) / 2;
+  const base = `attention H=${Hn} KV=${KVn} Dh=${Dhn}, training T=${Tn}`;
+  for (const [what, flop, tsFn, wasmFn] of [
+    [
+      "forward",
+      4 * Dhn * Hn * pairs,
+      () => ref.attention(h.out, h.q, h.k, h.v, Tn, 0, Hn, KVn, Dhn, h.scratch),
+      () => wasm.attention(w.out, w.q, w.k, w.v, Tn, 0, Hn, KVn, Dhn, w.scratch),
+    ],
+    [
+      "backward",
+      10 * Dhn * Hn * pairs,
+      () => ref.attentionBackward(h.dq, h.dk, h.dv, h.dout, h.q, h.k, h.v, Tn, Hn, KVn, Dhn, h.scratch),
+      () => wasm.attentionBackward(w.dq, w.dk, w.dv, w.dout, w.q, w.k, w.v, Tn, Hn, KVn, Dhn, w.scratch),
+    ],
+  ] as const) {
+    if (what === "forward" && Tn === 128) continue; // the prefill T=128 row above
+    const shape = `${base}, ${what}`;
+    rows.push({ group: "attention", shape, impl: "TS reference", ms: Infinity, flop, slow: true, fn: tsFn });
+    rows.push({ group: "attention", shape, impl: "WASM", ms: Infinity, flop, slow: false, fn: wasmFn });
+  }
+}
+
 // ---- measure: several rounds over all tasks, keeping each task's fastest sample ----------------------
 // (other processes on a shared machine slow down whole stretches of time; interleaving the tasks
 // and keeping the best of several rounds keeps the comparisons within a row group fair)

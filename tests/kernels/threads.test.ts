@@ -244,6 +244,49 @@ describe("threaded kernels are bit-identical to one thread", () => {
     );
   });
 
+  // The blocked kernels (assembly/attention.ts): prefill split into units of (kv head, pair of
+  // 4-row blocks, query head), more threads than units included; the backward by KV groups.
+  it("blocked attention (split by units of equal causal work) and its backward, T and Dh of the blocked path", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(2, 3, 5, 7, 13, 63, 65),
+        fc.integer({ min: 0, max: 40 }),
+        // H query heads 1..9, KV kv heads dividing H
+        fc
+          .integer({ min: 1, max: 9 })
+          .chain((H) =>
+            fc.constantFrom(...Array.from({ length: H }, (_, i) => i + 1).filter((kv) => H % kv === 0)).map((KV) => [KV, H / KV] as const),
+          ),
+        fc.integer({ min: 1, max: 16 }).map((n) => 4 * n),
+        threads,
+        seed,
+        (T, pos0, [KV, group], Dh, n, s) => {
+          const H = KV * group,
+            P = pos0 + T,
+            Q = T * H * Dh,
+            K = T * KV * Dh;
+          const q = randomF32(s, Q),
+            kc = randomF32(s + 1, P * KV * Dh),
+            vc = randomF32(s + 2, P * KV * Dh),
+            dout = randomF32(s + 3, Q);
+          const run = (k: WasmKernels) =>
+            scoped(k, () => {
+              const out = k.allocF32(Q),
+                dq = k.allocF32(Q),
+                dk = k.allocF32(K),
+                dv = k.allocF32(K);
+              k.attention(out, f32(k, q), f32(k, kc), f32(k, vc), T, pos0, H, KV, Dh, k.allocF32(P));
+              const [kt, vt] = [f32(k, kc.subarray(0, K)), f32(k, vc.subarray(0, K))];
+              k.attentionBackward(dq, dk, dv, f32(k, dout), f32(k, q), kt, vt, T, H, KV, Dh, k.allocF32(2 * T));
+              return [bits(out), bits(dq), bits(dk), bits(dv)];
+            });
+          expect(run(many.get(n)!)).toEqual(run(one));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it("attentionBackward (split by KV groups), GQA groups of 1..4", () => {
     fc.assert(
       fc.property(

@@ -19,6 +19,7 @@ export interface KernelExports {
   widenRow(dst: number, src: number, dtype: number, n: number): void;
   matmul(y: number, x: number, w: number, dtype: number, T: number, I: number, O: number, scratch: number): void;
   QMATMUL_SCRATCH_BYTES: WebAssembly.Global;
+  ATTENTION_SCRATCH_BYTES: WebAssembly.Global;
   matmulQuant(
     y: number,
     x: number,
@@ -90,6 +91,42 @@ export interface KernelExports {
     hEnd: number,
     scores: number,
   ): void;
+  /** Prefill attention in blocks of 4 query rows over the work units [uBegin, uEnd) (assembly/attention.ts). */
+  attentionBlocks(
+    out: number,
+    q: number,
+    k: number,
+    v: number,
+    T: number,
+    pos0: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    uBegin: number,
+    uEnd: number,
+    scratch: number,
+  ): void;
+  /** Floats of scratch attentionBlocks needs for P positions of head dim Dh. */
+  attentionBlocksScratchFloats(P: number, Dh: number): number;
+  /** Training's attention gradient in blocks of 4 query rows, for the kv heads [g0, g1) (assembly/attention.ts). */
+  attentionBackwardBlocks(
+    dq: number,
+    dk: number,
+    dv: number,
+    dout: number,
+    q: number,
+    k: number,
+    v: number,
+    T: number,
+    H: number,
+    KV: number,
+    Dh: number,
+    g0: number,
+    g1: number,
+    scratch: number,
+  ): void;
+  /** Floats of scratch attentionBackwardBlocks needs for T tokens of head dim Dh. */
+  attentionBackwardBlocksScratchFloats(T: number, Dh: number): number;
   siluMulRange(out: number, gate: number, up: number, n: number, begin: number, end: number): void;
   f16AllFinite(p: number, n: number): number;
   rmsnorm(y: number, x: number, w: number, T: number, D: number, eps: number): void;
