@@ -10,7 +10,7 @@ export {
   attentionBackwardBlocked, siluMul, siluMulRange, siluMulBackward, relu, reluBackward, add, crossEntropyRow, crossEntropyBackwardRow,
   adamw, rmsnormRows, rotateRows, siluMulBackwardRange, addRange, crossEntropyRows, crossEntropyBackwardRows, adamwRange,
 } from "./ops";
-export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
+export { matmulQuant, dequantizeRow, dequantizeRowQ4x4, repackQ4x4, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */
 export function heapBase(): usize {
