@@ -16,6 +16,10 @@
 //    and (q4_0) the offset 8 is taken out once for the four rows: Σ (n − 8)·x = Σ n·x − 8·Σx.
 //  * prefill (T >= 4): four tokens per pass over one weight row: each weight block is widened
 //    once and used for four tokens; the four token sums are gathered the same way.
+//  * q4_0 matrices the wasm backend has rewritten into groups of four rows (DT_Q4_0X4, below):
+//    the same per-row arithmetic without the gathering — the four rows' sums come out of the
+//    multiplies lane by lane. The two kernels above stay for q8_0, for rows past the last group,
+//    and as the plain version of the grouped ones.
 //
 // The x chunk (quantized values + f32 scales) lives in `scratch` (QMATMUL_SCRATCH_BYTES); longer
 // inputs are processed in chunks of tokens, each token's row being independent.
@@ -328,13 +332,21 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
 //   bytes 40..55  r0[8..11]  ...                               chunk 2
 //   bytes 56..71  r0[12..15] ...                               chunk 3
 //
-// (a 4x4 transpose of the rows' 32-bit words). So i32 lane k of a chunk belongs to row k, and the
-// mask-and-multiply of blockDot (each i16 lane holds 4 nibbles: elements 4c+m, 4c+16+m, 4c+1+m,
-// 4c+17+m for m = 0, 2) multiplied by ONE pair of x broadcast to all lanes (v128.load32_splat of
-// quantizeX's q4_0 layout, unchanged) gives the four rows' partial sums lane by lane: no horizontal
-// sum, the four scales one 8-byte load, one weight stream. Rows past the last multiple of 4 stay
-// in the plain layout and take the plain path (matvecQ4 / matmul4Q4 / rowDot). Every row still
-// does rowDot's f32 operations in block order, so the bits equal the plain kernels'.
+// (a 4x4 transpose of the rows' 32-bit words). So i32 lane k of a chunk belongs to row k. Its two
+// i16 lanes hold the nibbles of elements 4c+m (bits 0-3), 4c+16+m (4-7), 4c+1+m (8-11) and
+// 4c+17+m (12-15), m = 0 and 2; blockDot's masks isolate one nibble position, and ONE pair of x
+// broadcast to all lanes (v128.load32_splat from quantizeX's q4_0 layout, unchanged) completes it:
+//
+//   chunk c & 0x000f      | row 0: n(4c)  n(4c+2) | row 1: n(4c)  n(4c+2) | row 2 ... | row 3 ... |
+//   x pair (splat)        | 256·x(4c)  256·x(4c+2) | 256·x(4c)  256·x(4c+2) | ...                 |
+//   i32x4.dot_i16x8_s  -> | row 0's two products   | row 1's                | row 2's   | row 3's   |
+//
+// Sixteen such products make the four rows' block sums, lane by lane: no horizontal sum, the four
+// scales one 8-byte load, one weight stream per group. Rows past the last multiple of 4 stay in
+// the plain layout and take the plain path (matvecQ4 / matmul4Q4 / rowDot). Every row still does
+// rowDot's f32 operations in block order, so the bits equal the plain kernels'. Relaxed build: the
+// same chunks as int8 (low nibbles: elements 4c..4c+3, high: 4c+16..4c+19) against four |x| of
+// the relaxed x layout broadcast, the signs moved onto the weights as blockDot does.
 
 /** dtype code of a q4_0 matrix repacked by repackQ4x4 (the wasm backend's Weight.layout "q4_0x4"). */
 // @ts-ignore: decorator

@@ -248,16 +248,17 @@ function transposeGroups(data: Uint8Array, O: number, I: number, toGroups: boole
   for (let o = 0; o + 4 <= O; o += 4) {
     const g = o * rowBytes;
     scratch.set(data.subarray(g, g + 4 * rowBytes));
+    /** n bytes at `plain` (row k's block, as in GGUF) <-> at `grouped` (in the group's block), offsets from g. */
+    const move = (plain: number, grouped: number, n: number): void => {
+      const [from, to] = toGroups ? [plain, grouped] : [grouped, plain];
+      for (let i = 0; i < n; i++) data[g + to + i] = scratch[from + i]!;
+    };
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < 4; k++) {
         const plain = k * rowBytes + b * 18,
           grouped = b * 72; // row k's block b; the group's block b
-        const moves: [number, number, number][] = [[plain, grouped + 2 * k, 2]]; // the scale
-        for (let c = 0; c < 4; c++) moves.push([plain + 2 + 4 * c, grouped + 8 + 16 * c + 4 * k, 4]); // chunk c
-        for (const [p, q, n] of moves) {
-          const [from, to] = toGroups ? [p, q] : [q, p];
-          data.set(scratch.subarray(from, from + n), g + to);
-        }
+        move(plain, grouped + 2 * k, 2); // the scale d_k
+        for (let c = 0; c < 4; c++) move(plain + 2 + 4 * c, grouped + 8 + 16 * c + 4 * k, 4); // chunk c: row k's nibble bytes 4c..4c+3
       }
     }
   }
@@ -284,7 +285,7 @@ const groupedArrays = new WeakMap<Uint8Array, readonly [number, number]>();
 export function groupedQ4Shape(w: Weight): readonly [number, number] | undefined {
   const shape = w.dtype === "q4_0" ? groupedArrays.get(w.data as Uint8Array) : undefined;
   if (shape) w.layout = Q4_0X4;
-  else delete w.layout;
+  else if (w.layout !== undefined) delete w.layout;
   return shape;
 }
 

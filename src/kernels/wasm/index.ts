@@ -142,9 +142,10 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     return finite ? F16_FINITE_CODE : DTYPE_CODE.f16;
   }
 
-  // q4_0 matrices are decoded from groups of four rows interleaved (src/kernels/quant.ts Q4_0X4:
-  // no horizontal sums, one weight stream per group; BENCHMARKS.md, Quantized weights): each is
-  // rewritten in place at its first matmul, through this thread's scratch, and says so in its layout.
+  // q4_0 matrices are multiplied from groups of four rows interleaved (src/kernels/quant.ts Q4_0X4:
+  // no horizontal sums, one weight stream per group; faster per weight: BENCHMARKS.md, Figures cited
+  // in the source): each is rewritten in place at its first matmul, through this thread's scratch,
+  // and the bytes are recorded as grouped (plainBlocks undoes it for anything reading them).
   function quantCode(w: Weight, wPtr: number, O: number, I: number): number {
     if (w.dtype !== "q4_0") return DTYPE_CODE[w.dtype];
     const grouped = groupedQ4Shape(w);
