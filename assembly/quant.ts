@@ -402,8 +402,9 @@ const Q4_MASKS = memory.data<u16>([0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000
 
 /**
  * Decode over repacked groups: y[o..o+3] for the groups of rows [o0, o1) (both multiples of 4).
- * Four groups per pass, one from each quarter of the range, block by block: four DRAM streams
- * (one sequential stream is latency-bound: the prefetcher restarts at every 4 KiB page).
+ * Four groups per pass, one from each quarter of the range, block by block: four memory streams
+ * (one sequential stream took 1.6× as long from memory, two 1.2×: BENCHMARKS.md, Figures cited in
+ * the source).
  */
 // @ts-ignore: decorator
 @noinline function matvecQ4x4(y: usize, xq: usize, dx: usize, dxStride: usize, w: usize, B: i32, o0: i32, o1: i32): void {
