@@ -402,31 +402,37 @@ const Q4_MASKS = memory.data<u16>([0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000
 
 /**
  * Decode over repacked groups: y[o..o+3] for the groups of rows [o0, o1) (both multiples of 4).
- * Four groups per pass, one from each quarter of the range, block by block: four memory streams
- * (one sequential stream took 1.6× as long from memory, two 1.2×: BENCHMARKS.md, Figures cited in
- * the source).
+ * Eight groups per pass, one from each eighth of the range, block by block: eight memory streams
+ * sharing the x loads (from memory one stream took 1.6× as long as four, and four took ~3% longer
+ * than eight in the whole decode step: BENCHMARKS.md, Figures cited in the source).
  */
 // @ts-ignore: decorator
 @noinline function matvecQ4x4(y: usize, xq: usize, dx: usize, dxStride: usize, w: usize, B: i32, o0: i32, o1: i32): void {
   const groupBytes = <usize>(B * Q4X4_BYTES);
   const xsum = xq + <usize>(B * XB); // the q4_0 offsets of the blocks, after them
-  const g0 = o0 >> 2, G = (o1 - o0) >> 2, Q = G >> 2;
-  const quarter = <usize>Q * groupBytes;
-  for (let g = g0; g < g0 + Q; g++) {
+  const g0 = o0 >> 2, G = (o1 - o0) >> 2, E = G >> 3;
+  const eighth = <usize>E * groupBytes;
+  for (let g = g0; g < g0 + E; g++) {
     let wp = w + <usize>g * groupBytes, xp = xq, xs = xsum, dp = dx;
     const wEnd = wp + groupBytes;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0); // groups g, g+Q, g+2Q, g+3Q
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0); // groups g, g+E, .., g+7E
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
     while (wp < wEnd) {
       a0 = groupBlock(a0, wp, xp, xs, dp);
-      a1 = groupBlock(a1, wp + quarter, xp, xs, dp);
-      a2 = groupBlock(a2, wp + 2 * quarter, xp, xs, dp);
-      a3 = groupBlock(a3, wp + 3 * quarter, xp, xs, dp);
+      a1 = groupBlock(a1, wp + eighth, xp, xs, dp);
+      a2 = groupBlock(a2, wp + 2 * eighth, xp, xs, dp);
+      a3 = groupBlock(a3, wp + 3 * eighth, xp, xs, dp);
+      a4 = groupBlock(a4, wp + 4 * eighth, xp, xs, dp);
+      a5 = groupBlock(a5, wp + 5 * eighth, xp, xs, dp);
+      a6 = groupBlock(a6, wp + 6 * eighth, xp, xs, dp);
+      a7 = groupBlock(a7, wp + 7 * eighth, xp, xs, dp);
       wp += <usize>Q4X4_BYTES; xp += <usize>XB; xs += 4; dp += dxStride;
     }
-    const yo = y + (<usize>g << 4), yq = <usize>Q << 4;
-    v128.store(yo, a0); v128.store(yo + yq, a1); v128.store(yo + 2 * yq, a2); v128.store(yo + 3 * yq, a3);
+    const yo = y + (<usize>g << 4), ye = <usize>E << 4;
+    v128.store(yo, a0); v128.store(yo + ye, a1); v128.store(yo + 2 * ye, a2); v128.store(yo + 3 * ye, a3);
+    v128.store(yo + 4 * ye, a4); v128.store(yo + 5 * ye, a5); v128.store(yo + 6 * ye, a6); v128.store(yo + 7 * ye, a7);
   }
-  for (let g = g0 + 4 * Q; g < g0 + G; g++) { // the last G mod 4 groups, one at a time
+  for (let g = g0 + 8 * E; g < g0 + G; g++) { // the last G mod 8 groups, one at a time
     let wp = w + <usize>g * groupBytes, xp = xq, xs = xsum, dp = dx;
     const wEnd = wp + groupBytes;
     let acc = f32x4.splat(0);
