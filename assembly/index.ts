@@ -11,7 +11,7 @@ export {
   adamw, rmsnormRows, rotateRows, siluMulBackwardRange, addRange, crossEntropyRows, crossEntropyBackwardRows, adamwRange,
 } from "./ops";
 export { attentionBlocks, attentionBlocksScratchFloats, ATTENTION_SCRATCH_BYTES, attentionBackwardBlocks, attentionBackwardBlocksScratchFloats } from "./attention";
-export { matmulQuant, dequantizeRow, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
+export { matmulQuant, dequantizeRow, dequantizeRowQ4x4, repackQ4x4, relaxedSimdSelfTest, QMATMUL_SCRATCH_BYTES } from "./quant";
 
 /** First free byte after the module's static data: the TypeScript arena starts here. */
 export function heapBase(): usize {

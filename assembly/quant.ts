@@ -16,6 +16,10 @@
 //    and (q4_0) the offset 8 is taken out once for the four rows: Σ (n − 8)·x = Σ n·x − 8·Σx.
 //  * prefill (T >= 4): four tokens per pass over one weight row: each weight block is widened
 //    once and used for four tokens; the four token sums are gathered the same way.
+//  * q4_0 matrices the wasm backend has rewritten into groups of four rows (DT_Q4_0X4, below):
+//    the same per-row arithmetic without the gathering — the four rows' sums come out of the
+//    multiplies lane by lane. The two kernels above stay for q8_0, for rows past the last group,
+//    and as the plain version of the grouped ones.
 //
 // The x chunk (quantized values + f32 scales) lives in `scratch` (QMATMUL_SCRATCH_BYTES); longer
 // inputs are processed in chunks of tokens, each token's row being independent.
@@ -317,6 +321,171 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
   }
 }
 
+// ---- q4_0 with four rows interleaved (DT_Q4_0X4): the wasm backend's decode layout ----
+//
+// repackQ4x4 rewrites each group of four consecutive rows (o = 4g..4g+3) of a q4_0 matrix in place,
+// in the bytes those rows occupied (B blocks of 4·18 = 72 bytes). Block b of the group:
+//
+//   bytes  0..7   d0 d1 d2 d3                          the four rows' f16 scales
+//   bytes  8..23  r0[0..3]   r1[0..3]   r2[0..3]   r3[0..3]    chunk 0: row k's nibble bytes 0..3
+//   bytes 24..39  r0[4..7]   r1[4..7]   r2[4..7]   r3[4..7]    chunk 1
+//   bytes 40..55  r0[8..11]  ...                               chunk 2
+//   bytes 56..71  r0[12..15] ...                               chunk 3
+//
+// (a 4x4 transpose of the rows' 32-bit words). So i32 lane k of a chunk belongs to row k. Its two
+// i16 lanes hold the nibbles of elements 4c+m (bits 0-3), 4c+16+m (4-7), 4c+1+m (8-11) and
+// 4c+17+m (12-15), m = 0 and 2; blockDot's masks isolate one nibble position, and ONE pair of x
+// broadcast to all lanes (v128.load32_splat from quantizeX's q4_0 layout, unchanged) completes it:
+//
+//   chunk c & 0x000f      | row 0: n(4c)  n(4c+2) | row 1: n(4c)  n(4c+2) | row 2 ... | row 3 ... |
+//   x pair (splat)        | 256·x(4c)  256·x(4c+2) | 256·x(4c)  256·x(4c+2) | ...                 |
+//   i32x4.dot_i16x8_s  -> | row 0's two products   | row 1's                | row 2's   | row 3's   |
+//
+// Sixteen such products make the four rows' block sums, lane by lane: no horizontal sum, the four
+// scales one 8-byte load, one weight stream per group. Rows past the last multiple of 4 stay in
+// the plain layout and take the plain path (matvecQ4 / matmul4Q4 / rowDot). Every row still does
+// rowDot's f32 operations in block order, so the bits equal the plain kernels'. Relaxed build: the
+// same chunks as int8 (low nibbles: elements 4c..4c+3, high: 4c+16..4c+19) against four |x| of
+// the relaxed x layout broadcast, the signs moved onto the weights as blockDot does.
+
+/** dtype code of a q4_0 matrix repacked by repackQ4x4 (the wasm backend's Weight.layout "q4_0x4"). */
+// @ts-ignore: decorator
+@inline export const DT_Q4_0X4: i32 = 7;
+/** Bytes of one block of a group of four rows. */
+// @ts-ignore: decorator
+@inline const Q4X4_BYTES: i32 = 4 * Q4_BYTES;
+
+/** One chunk (16 bytes of nibbles, 8 elements of each of 4 rows) against the x pairs at xc: Σ n·x per row (scaled as blockDot). */
+// @ts-ignore: decorator
+@inline function chunkDot4(s: v128, p: v128, xc: usize, first: bool = false): v128 {
+  if (RELAXED) { // bytes 4c..4c+3 of a row: elements 4c..4c+3 (low nibbles) and 4c+16.. (high)
+    let w0 = v128.and(p, i8x16.splat(15)), w1 = i8x16.shr_u(p, 4);
+    const m0 = v128.load32_splat(xc, 32), m1 = v128.load32_splat(xc, 48); // -1 where x < 0
+    w0 = i8x16.sub(v128.xor(w0, m0), m0); w1 = i8x16.sub(v128.xor(w1, m1), m1);
+    s = first ? i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, v128.load32_splat(xc), i32x4.splat(0))
+              : i32x4.relaxed_dot_i8x16_i7x16_add_s(w0, v128.load32_splat(xc), s);
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(w1, v128.load32_splat(xc, 16), s);
+  }
+  const s0 = i32x4.dot_i16x8_s(v128.and(p, v128.load(Q4_MASKS)), v128.load32_splat(xc));
+  s = first ? s0 : i32x4.add(s, s0);
+  s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(p, v128.load(Q4_MASKS, 16)), v128.load32_splat(xc, 16)));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(v128.and(p, v128.load(Q4_MASKS, 32)), v128.load32_splat(xc, 32)));
+  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.shr_u(p, 12), v128.load32_splat(xc, 48)));
+}
+/** chunkDot4's masks in memory (0x000f, 0x0f00, 0x00f0 per i16 lane): loaded rather than rebuilt each pass. */
+const Q4_MASKS = memory.data<u16>([0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f, 0x000f,
+  0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00, 0x0f00,
+  0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0, 0x00f0], 16);
+
+/** One block of a group of four rows at wp against the x block at xp: the rows' exact q4_0 sums Σ (n − 8)·x, one per lane. */
+// @ts-ignore: decorator
+@inline function groupSums(wp: usize, xp: usize, xs: usize): v128 {
+  let s = chunkDot4(i32x4.splat(0), v128.load(wp, 8), xp, true);
+  s = chunkDot4(s, v128.load(wp, 24), xp + 4);
+  s = chunkDot4(s, v128.load(wp, 40), xp + 8);
+  s = chunkDot4(s, v128.load(wp, 56), xp + 12);
+  return q4Sums(s, v128.load32_splat(xs));
+}
+
+/** The four f16 scales at wp (a group's block) as f32. */
+// @ts-ignore: decorator
+@inline function groupScales(wp: usize): v128 {
+  return f16x4HighFinite(v128.shuffle<i16>(i16x8.splat(0), v128.load64_zero(wp), 0, 8, 1, 9, 2, 10, 3, 11));
+}
+
+/** One block of a group at wp added into the group's f32 accumulator (rowDot's f32 operations, per lane). */
+// @ts-ignore: decorator
+@inline function groupBlock(acc: v128, wp: usize, xp: usize, xs: usize, dp: usize): v128 {
+  const s = f32x4.mul(groupScales(wp), v128.load32_splat(dp));
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(groupSums(wp, xp, xs)), s));
+}
+
+/**
+ * Decode over repacked groups: y[o..o+3] for the groups of rows [o0, o1) (both multiples of 4).
+ * Eight groups per pass, one from each eighth of the range, block by block: eight memory streams
+ * sharing the x loads (from memory one stream took 1.6× as long as four, and four took ~3% longer
+ * than eight in the whole decode step: BENCHMARKS.md, Figures cited in the source).
+ */
+// @ts-ignore: decorator
+@noinline function matvecQ4x4(y: usize, xq: usize, dx: usize, dxStride: usize, w: usize, B: i32, o0: i32, o1: i32): void {
+  const groupBytes = <usize>(B * Q4X4_BYTES);
+  const xsum = xq + <usize>(B * XB); // the q4_0 offsets of the blocks, after them
+  const g0 = o0 >> 2, G = (o1 - o0) >> 2, E = G >> 3;
+  const eighth = <usize>E * groupBytes;
+  for (let g = g0; g < g0 + E; g++) {
+    let wp = w + <usize>g * groupBytes, xp = xq, xs = xsum, dp = dx;
+    const wEnd = wp + groupBytes;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0); // groups g, g+E, .., g+7E
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+    while (wp < wEnd) {
+      a0 = groupBlock(a0, wp, xp, xs, dp);
+      a1 = groupBlock(a1, wp + eighth, xp, xs, dp);
+      a2 = groupBlock(a2, wp + 2 * eighth, xp, xs, dp);
+      a3 = groupBlock(a3, wp + 3 * eighth, xp, xs, dp);
+      a4 = groupBlock(a4, wp + 4 * eighth, xp, xs, dp);
+      a5 = groupBlock(a5, wp + 5 * eighth, xp, xs, dp);
+      a6 = groupBlock(a6, wp + 6 * eighth, xp, xs, dp);
+      a7 = groupBlock(a7, wp + 7 * eighth, xp, xs, dp);
+      wp += <usize>Q4X4_BYTES; xp += <usize>XB; xs += 4; dp += dxStride;
+    }
+    const yo = y + (<usize>g << 4), ye = <usize>E << 4;
+    v128.store(yo, a0); v128.store(yo + ye, a1); v128.store(yo + 2 * ye, a2); v128.store(yo + 3 * ye, a3);
+    v128.store(yo + 4 * ye, a4); v128.store(yo + 5 * ye, a5); v128.store(yo + 6 * ye, a6); v128.store(yo + 7 * ye, a7);
+  }
+  for (let g = g0 + 8 * E; g < g0 + G; g++) { // the last G mod 8 groups, one at a time
+    let wp = w + <usize>g * groupBytes, xp = xq, xs = xsum, dp = dx;
+    const wEnd = wp + groupBytes;
+    let acc = f32x4.splat(0);
+    while (wp < wEnd) {
+      acc = groupBlock(acc, wp, xp, xs, dp);
+      wp += <usize>Q4X4_BYTES; xp += <usize>XB; xs += 4; dp += dxStride;
+    }
+    v128.store(y + (<usize>g << 4), acc);
+  }
+}
+
+/** Prefill over repacked groups: four tokens (as matmul4Q) against the groups of rows [o0, o1) (multiples of 4). */
+// @ts-ignore: decorator
+@noinline function matmul4Q4x4(y: usize, yRow: usize, xq: usize, xRow: usize, dx: usize, dxT: usize,
+                               w: usize, B: i32, o0: i32, o1: i32): void {
+  const groupBytes = <usize>(B * Q4X4_BYTES);
+  const xsum = xq + <usize>(B * XB);
+  for (let o = o0; o < o1; o += 4) {
+    const wg = w + <usize>(o >> 2) * groupBytes;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0); // tokens 0..3, rows o..o+3
+    for (let b = 0; b < B; b++) {
+      const wp = wg + <usize>(b * Q4X4_BYTES), xp = xq + <usize>(b * XB), xs = xsum + (<usize>b << 2);
+      const d = groupScales(wp), dp = dx + ((<usize>b * dxT) << 2);
+      a0 = f32x4.add(a0, f32x4.mul(f32x4.convert_i32x4_s(groupSums(wp, xp, xs)), f32x4.mul(d, v128.load32_splat(dp))));
+      a1 = f32x4.add(a1, f32x4.mul(f32x4.convert_i32x4_s(groupSums(wp, xp + xRow, xs + xRow)), f32x4.mul(d, v128.load32_splat(dp, 4))));
+      a2 = f32x4.add(a2, f32x4.mul(f32x4.convert_i32x4_s(groupSums(wp, xp + 2 * xRow, xs + 2 * xRow)), f32x4.mul(d, v128.load32_splat(dp, 8))));
+      a3 = f32x4.add(a3, f32x4.mul(f32x4.convert_i32x4_s(groupSums(wp, xp + 3 * xRow, xs + 3 * xRow)), f32x4.mul(d, v128.load32_splat(dp, 12))));
+    }
+    const yo = y + (<usize>o << 2);
+    v128.store(yo, a0); v128.store(yo + yRow, a1); v128.store(yo + 2 * yRow, a2); v128.store(yo + 3 * yRow, a3);
+  }
+}
+
+/**
+ * Rewrite the q4_0 matrix w [O, I] in place into the DT_Q4_0X4 layout (rows 0 .. O&~3; the rest
+ * stay as they are), one group of four rows at a time through `scratch` (4 rows' bytes).
+ */
+export function repackQ4x4(w: usize, O: i32, I: i32, scratch: usize): void {
+  const B = I / QK, rowBytes = <usize>(B * Q4_BYTES);
+  for (let o = 0; o + 4 <= O; o += 4) {
+    const g = w + <usize>o * rowBytes;
+    memory.copy(scratch, g, rowBytes << 2);
+    for (let b = 0; b < B; b++) {
+      const dst = g + <usize>(b * Q4X4_BYTES);
+      for (let k = 0; k < 4; k++) {
+        const src = scratch + <usize>k * rowBytes + <usize>(b * Q4_BYTES);
+        store<u16>(dst + (<usize>k << 1), load<u16>(src));
+        for (let c = 0; c < 4; c++) store<u32>(dst + 8 + <usize>(c * 16 + k * 4), load<u32>(src + 2 + <usize>(c * 4)));
+      }
+    }
+  }
+}
+
 // One function per format, so that each is compiled for its constant dtype (inlined into one
 // function with a runtime dtype, the optimizer kept a dtype test in the innermost loop).
 // @ts-ignore: decorator
@@ -338,7 +507,8 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
 
 /**
  * yTO[t, o] = Σ_i xTI[t, i]·W[o, i] for o in [o0, o1), W [O, I] in q8_0/q4_0 blocks (I a multiple
- * of 32; the caller checks). `scratch` holds QMATMUL_SCRATCH_BYTES (16-byte aligned).
+ * of 32; the caller checks), or q4_0 repacked by repackQ4x4 (DT_Q4_0X4: then o0 is a multiple of
+ * 4, and the rows from O&~3 on are plain q4_0). `scratch` holds QMATMUL_SCRATCH_BYTES (16-byte aligned).
  */
 export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I: i32, O: i32, o0: i32, o1: i32,
                             scratch: usize): void {
@@ -348,6 +518,10 @@ export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I:
   if (TC >= 4) TC &= ~3;
   TC = min(T, max(1, TC));
   const xRow = <usize>xRowBytes(I), yRow = <usize>O << 2;
+  // repacked: the groups [o0, og), then the plain rows [op, o1)
+  const grouped = dtype == DT_Q4_0X4;
+  if (grouped) dtype = DT_Q4_0; // x is quantized as for q4_0
+  const og = grouped ? min(o1, O & ~3) : o0, op = grouped ? max(o0, O & ~3) : o0;
   for (let t0 = 0; t0 < T; t0 += TC) {
     const n = min(TC, T - t0);
     const xq = scratch, dx = scratch + <usize>n * xRow;
@@ -355,19 +529,28 @@ export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I:
     const yc = y + <usize>t0 * yRow;
     if (T < 4) {
       for (let t = 0; t < n; t++) {
-        if (dtype == DT_Q8_0) matvecQ8(yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
-        else matvecQ4(yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, o1);
+        const yt = yc + <usize>t * yRow, xt = xq + <usize>t * xRow, dt = dx + (<usize>t << 2), dxStride = <usize>n << 2;
+        if (dtype == DT_Q8_0) matvecQ8(yt, xt, dt, dxStride, w, B, o0, o1);
+        else {
+          if (og > o0) matvecQ4x4(yt, xt, dt, dxStride, w, B, o0, og);
+          matvecQ4(yt, xt, dt, dxStride, w, B, op, o1);
+        }
       }
       continue;
     }
     let t = 0;
     for (; t + 4 <= n; t += 4) {
-      if (dtype == DT_Q8_0) matmul4Q8(yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
-      else matmul4Q4(yc + <usize>t * yRow, yRow, xq + <usize>t * xRow, xRow, dx + (<usize>t << 2), <usize>n, w, B, o0, o1);
+      const yt = yc + <usize>t * yRow, xt = xq + <usize>t * xRow, dt = dx + (<usize>t << 2);
+      if (dtype == DT_Q8_0) matmul4Q8(yt, yRow, xt, xRow, dt, <usize>n, w, B, o0, o1);
+      else {
+        if (og > o0) matmul4Q4x4(yt, yRow, xt, xRow, dt, <usize>n, w, B, o0, og);
+        matmul4Q4(yt, yRow, xt, xRow, dt, <usize>n, w, B, op, o1);
+      }
     }
-    for (; t < n; t++) { // token tail: one row at a time
+    for (; t < n; t++) { // token tail: one row at a time (repacked groups: the decode kernel)
       const rowBytes = <usize>(B * (dtype == DT_Q8_0 ? Q8_BYTES : Q4_BYTES));
-      for (let o = o0; o < o1; o++) {
+      if (og > o0) matvecQ4x4(yc + <usize>t * yRow, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, w, B, o0, og);
+      for (let o = op; o < o1; o++) {
         const v = dtype == DT_Q8_0
           ? rowDot(DT_Q8_0, w + <usize>o * rowBytes, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, B, Q8_BYTES)
           : rowDot(DT_Q4_0, w + <usize>o * rowBytes, xq + <usize>t * xRow, dx + (<usize>t << 2), <usize>n << 2, B, Q4_BYTES);
@@ -377,30 +560,48 @@ export function matmulQuant(y: usize, x: usize, w: usize, dtype: i32, T: i32, I:
   }
 }
 
+/** out[0..32) = d·q of one block: q's 32 int8 values as a (elements 0-15) and c (16-31). */
+// @ts-ignore: decorator
+@inline function dequantizeBlock(out: usize, d: v128, a: v128, c: v128): void {
+  const a0 = i16x8.extend_low_i8x16_s(a), a1 = i16x8.extend_high_i8x16_s(a);
+  const c0 = i16x8.extend_low_i8x16_s(c), c1 = i16x8.extend_high_i8x16_s(c);
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a0)), d));
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a0)), d), 16);
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a1)), d), 32);
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a1)), d), 48);
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c0)), d), 64);
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c0)), d), 80);
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c1)), d), 96);
+  v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c1)), d), 112);
+}
+
+/** q4_0's 16 nibble bytes as int8 values: elements 0-15 (low nibbles) and 16-31 (high), minus 8. */
+// @ts-ignore: decorator
+@inline function dequantizeQ4(out: usize, d: v128, p: v128): void {
+  dequantizeBlock(out, d, i8x16.sub(v128.and(p, i8x16.splat(15)), i8x16.splat(8)), i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8)));
+}
+
 /** dst[0..n) = the values of the q8_0/q4_0 blocks at src, d·q as f32 (embedding rows). */
 export function dequantizeRow(dst: usize, src: usize, dtype: i32, n: i32): void {
   const bytes = dtype == DT_Q8_0 ? Q8_BYTES : Q4_BYTES;
   for (let b = 0; b < n / QK; b++) {
     const wp = src + <usize>(b * bytes), out = dst + (<usize>(b * QK) << 2);
     const d = f32x4.splat(f16Finite(<u32>load<u16>(wp)));
-    let a: v128, c: v128;
-    if (dtype == DT_Q8_0) {
-      a = v128.load(wp, 2); c = v128.load(wp, 18);
-    } else {
-      const p = v128.load(wp, 2);
-      a = i8x16.sub(v128.and(p, i8x16.splat(15)), i8x16.splat(8));
-      c = i8x16.sub(i8x16.shr_u(p, 4), i8x16.splat(8));
-    }
-    const a0 = i16x8.extend_low_i8x16_s(a), a1 = i16x8.extend_high_i8x16_s(a);
-    const c0 = i16x8.extend_low_i8x16_s(c), c1 = i16x8.extend_high_i8x16_s(c);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a0)), d));
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a0)), d), 16);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a1)), d), 32);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a1)), d), 48);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c0)), d), 64);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c0)), d), 80);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(c1)), d), 96);
-    v128.store(out, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(c1)), d), 112);
+    if (dtype == DT_Q8_0) dequantizeBlock(out, d, v128.load(wp, 2), v128.load(wp, 18));
+    else dequantizeQ4(out, d, v128.load(wp, 2));
+  }
+}
+
+/** dst[0..n) = row k (0..3) of the repacked group of four q4_0 rows at group (DT_Q4_0X4), as dequantizeRow. */
+export function dequantizeRowQ4x4(dst: usize, group: usize, k: i32, n: i32): void {
+  for (let b = 0; b < n / QK; b++) {
+    const wp = group + <usize>(b * Q4X4_BYTES), out = dst + (<usize>(b * QK) << 2);
+    const d = f32x4.splat(f16Finite(<u32>load<u16>(wp + (<usize>k << 1))));
+    const q = wp + 8 + (<usize>k << 2); // row k's 4 bytes of each chunk
+    let p = v128.load32_zero(q);
+    p = v128.load32_lane(q + 16, p, 1);
+    p = v128.load32_lane(q + 32, p, 2);
+    dequantizeQ4(out, d, v128.load32_lane(q + 48, p, 3));
   }
 }
 

@@ -8,6 +8,7 @@
 
 import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import type { DType, Weight } from "../kernels/kernels.js";
+import { isQuantDType, plainBlocks } from "../kernels/quant.js";
 import { ffnTypeOf } from "../model/config.js";
 import type { MobileLLM } from "../model/model.js";
 import { numApplications } from "../model/state.js";
@@ -72,7 +73,7 @@ export function ggufFromModel(
   const tensors: GgufTensorOut[] = [];
   const matrix = (tname: string, wt: Weight, permuteHeads = 0): void => {
     const [O, I] = wt.shape as [number, number];
-    let data = bytesOf(wt.data);
+    let data = bytesOf(isQuantDType(wt.dtype) ? plainBlocks(wt) : wt.data); // GGUF's block layout (restored if a backend repacked it)
     if (permuteHeads > 0) data = permuteRopeRows(data, permuteHeads, c.headDim, data.length / O, true);
     tensors.push({ name: tname, type: GGML_OF[wt.dtype], dims: [I, O], data });
   };

@@ -17,6 +17,7 @@
 // whatever q holds.
 
 import { F16_TABLE, numberToF16Bits } from "./half.js";
+import type { Weight } from "./kernels.js";
 
 /** Values per block. */
 export const QK = 32;
@@ -222,4 +223,95 @@ export function quantizeActivations(qTI: Int8Array, dTB: Float32Array, xTI: Arra
       for (let j = 0; j < QK; j++) qTI[base + j] = roundHalfEven(fround(xTI[base + j]! * id)); // NaN -> 0
     }
   }
+}
+
+// ---- q4_0 with four rows interleaved: the wasm backend's decode layout (Weight.layout "q4_0x4") ----
+//
+// The wasm backend rewrites a q4_0 matrix [O, I] in place at its first matmul (assembly/quant.ts
+// repackQ4x4, where the kernels that read it are): each group of four rows 4g..4g+3 keeps the
+// bytes it occupied (B blocks of 4·18 bytes), block b of the group holding
+//
+//   d0 d1 d2 d3 | r0[0..3] r1[0..3] r2[0..3] r3[0..3] | r0[4..7] r1[4..7] ... | ... | r0[12..15] ... r3[12..15]
+//   4 f16 scales  chunk 0: row k's nibble bytes 0..3     chunk 1                      chunk 3
+//
+// and rows from O&~3 on stay plain. Everything else that reads the bytes (GGUF export, the TS
+// kernels) first calls plainBlocks, which restores GGUF's layout in place.
+
+/** Weight.layout of a q4_0 matrix in the four-row layout above. */
+export const Q4_0X4 = "q4_0x4";
+
+/** Move the bytes of groups of four q4_0 rows between the plain layout and Q4_0X4, in place (4 rows' scratch). */
+function transposeGroups(data: Uint8Array, O: number, I: number, toGroups: boolean): void {
+  const B = I / QK,
+    rowBytes = B * BLOCK_BYTES.q4_0;
+  const scratch = new Uint8Array(4 * rowBytes);
+  for (let o = 0; o + 4 <= O; o += 4) {
+    const g = o * rowBytes;
+    scratch.set(data.subarray(g, g + 4 * rowBytes));
+    /** n bytes at `plain` (row k's block, as in GGUF) <-> at `grouped` (in the group's block), offsets from g. */
+    const move = (plain: number, grouped: number, n: number): void => {
+      const [from, to] = toGroups ? [plain, grouped] : [grouped, plain];
+      for (let i = 0; i < n; i++) data[g + to + i] = scratch[from + i]!;
+    };
+    for (let b = 0; b < B; b++) {
+      for (let k = 0; k < 4; k++) {
+        const plain = k * rowBytes + b * 18,
+          grouped = b * 72; // row k's block b; the group's block b
+        move(plain, grouped + 2 * k, 2); // the scale d_k
+        for (let c = 0; c < 4; c++) move(plain + 2 + 4 * c, grouped + 8 + 16 * c + 4 * k, 4); // chunk c: row k's nibble bytes 4c..4c+3
+      }
+    }
+  }
+}
+
+/** Rewrite the q4_0 matrix data [O, I] in place into Q4_0X4 (the reference of assembly/quant.ts repackQ4x4). */
+export function repackQ4x4(data: Uint8Array, O: number, I: number): void {
+  transposeGroups(data, O, I, true);
+}
+
+/** The inverse of repackQ4x4, in place. */
+export function unpackQ4x4(data: Uint8Array, O: number, I: number): void {
+  transposeGroups(data, O, I, false);
+}
+
+/**
+ * The q4_0 byte arrays now holding Q4_0X4 groups, with their [O, I]. Kept by array rather than by
+ * Weight because several Weight objects may wrap one array (a test's, a caller's); Weight.layout
+ * says the same on each Weight a backend has seen, and plainBlocks clears both.
+ */
+const groupedArrays = new WeakMap<Uint8Array, readonly [number, number]>();
+
+/** The [O, I] the bytes of q4_0 weight w were grouped as (Q4_0X4; w.layout is set to match), or undefined: plain. */
+export function groupedQ4Shape(w: Weight): readonly [number, number] | undefined {
+  const shape = w.dtype === "q4_0" ? groupedArrays.get(w.data as Uint8Array) : undefined;
+  if (shape) w.layout = Q4_0X4;
+  else if (w.layout !== undefined) delete w.layout;
+  return shape;
+}
+
+/** Whether the bytes of q4_0 weight w are in the Q4_0X4 layout (w.layout is set to match). */
+export function isGroupedQ4(w: Weight): boolean {
+  return groupedQ4Shape(w) !== undefined;
+}
+
+/** Record that a backend rewrote the bytes of q4_0 weight w, a matrix [O, I], into Q4_0X4. */
+export function markGroupedQ4(w: Weight, O: number, I: number): void {
+  groupedArrays.set(w.data as Uint8Array, [O, I]);
+  w.layout = Q4_0X4;
+}
+
+/**
+ * The bytes of a q8_0/q4_0 weight in GGUF's block layout, row after row. A q4_0 matrix a backend
+ * repacked (Q4_0X4) is restored in place and its layout cleared; the backend repacks it again at
+ * its next matmul.
+ */
+export function plainBlocks(w: Weight): Uint8Array {
+  const data = w.data as Uint8Array;
+  const shape = groupedQ4Shape(w);
+  if (shape) {
+    unpackQ4x4(data, shape[0], shape[1]);
+    groupedArrays.delete(data);
+    delete w.layout;
+  }
+  return data;
 }

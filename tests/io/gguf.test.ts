@@ -79,6 +79,24 @@ describe("GGUF loads in another dtype, and the tokenizer", () => {
     }
   });
 
+  it("a q4_0 model that has run (the wasm backend regrouped its matrices) writes GGUF's plain Q4_0 blocks", async () => {
+    const ids = [1, 827, 2010, 13, 2015, 260];
+    const tok = await loadTokenizer(DEFAULT_MODEL);
+    const ran = await loadModel(DEFAULT_MODEL, { dtype: "q4_0", embeddingDType: "q4_0" });
+    const logits = ran.forward(ids).slice();
+    expect(ran.weights.layers[0]!.wqQD.layout).toBe("q4_0x4"); // in groups of four rows (src/kernels/quant.ts Q4_0X4)
+    expect(ran.weights.embedVD.layout).toBe("q4_0x4"); // the shared lm_head
+    const fresh = ggufFromModel(await loadModel(DEFAULT_MODEL, { dtype: "q4_0", embeddingDType: "q4_0" }), tok);
+    const g = ggufFromModel(ran, tok);
+    expect(g.tensors.map((t) => t.name)).toEqual(fresh.tensors.map((t) => t.name));
+    g.tensors.forEach((t, i) => expect(Buffer.from(t.data).equals(Buffer.from(fresh.tensors[i]!.data)), t.name).toBe(true));
+    const file = join(dir, "sh-q4-ran.gguf");
+    writeGguf(file, g.metadata, g.tensors);
+    expect(maxAbsDiff((await loadModel(file)).forward(ids), logits)).toBe(0);
+    expect(maxAbsDiff(ran.forward(ids), logits)).toBe(0); // and it runs on, regrouped
+    expect(ran.weights.layers[0]!.wqQD.layout).toBe("q4_0x4");
+  });
+
   it("loadTokenizer(model.gguf) encodes like tokenizer.model", async () => {
     const tok = await loadTokenizer(DEFAULT_MODEL);
     const m = await loadModel(DEFAULT_MODEL);

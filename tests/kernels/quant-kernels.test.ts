@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Mulberry32 } from "../../src/util/rng.js";
 import type { Weight } from "../../src/kernels/kernels.js";
-import { BLOCK_BYTES, dequantize, quantize, quantizedBytes, type QuantDType } from "../../src/kernels/quant.js";
+import { BLOCK_BYTES, dequantize, isGroupedQ4, quantize, quantizedBytes, type QuantDType } from "../../src/kernels/quant.js";
 import { createTsKernels } from "../../src/kernels/ts/index.js";
 import { createWasmKernels, type WasmKernels } from "../../src/kernels/wasm/index.js";
 
@@ -96,25 +96,22 @@ describe("quantized matmul: wasm == TS reference, bit for bit", () => {
           x.set(randomValues(g, T * I));
           const whole = wasm.allocF32(T * O),
             parts = wasm.allocF32(T * O);
-          wasm.matmul(whole, x, w.dev, T, I, O);
-          const bounds = [0, ...cuts.map((c) => c % (O + 1)).sort((a, b) => a - b), O];
+          const plain = wasm.allocU8(w.dev.data.length); // GGUF's layout, never given to matmul
+          plain.set(w.dev.data);
+          wasm.matmul(whole, x, w.dev, T, I, O); // q4_0 with O >= 4: now in groups of four rows
           const scratch = wasm.arena.alloc(wasm.exports.QMATMUL_SCRATCH_BYTES.value as number);
-          const code = dtype === "q8_0" ? 5 : 6;
-          for (let k = 0; k + 1 < bounds.length; k++) {
-            wasm.exports.matmulQuant(
-              parts.byteOffset,
-              x.byteOffset,
-              w.dev.data.byteOffset,
-              code,
-              T,
-              I,
-              O,
-              bounds[k]!,
-              bounds[k + 1]!,
-              scratch,
-            );
-          }
-          expect(firstBitDifference(parts, whole)).toBeNull();
+          const split = (data: Uint8Array, code: number, align: number): string | null => {
+            parts.fill(NaN);
+            const bounds = [0, ...cuts.map((c) => (c % (O + 1)) - ((c % (O + 1)) % align)).sort((a, b) => a - b), O];
+            for (let k = 0; k + 1 < bounds.length; k++) {
+              wasm.exports.matmulQuant(parts.byteOffset, x.byteOffset, data.byteOffset, code, T, I, O, bounds[k]!, bounds[k + 1]!, scratch);
+            }
+            return firstBitDifference(parts, whole);
+          };
+          // the plain kernels, split anywhere; the q4_0 groups (code 7), split at multiples of 4 as the backend does
+          expect(split(plain, dtype === "q8_0" ? 5 : 6, 1)).toBeNull();
+          expect(isGroupedQ4(w.dev)).toBe(dtype === "q4_0" && O >= 4);
+          if (isGroupedQ4(w.dev)) expect(split(w.dev.data as Uint8Array, 7, 4)).toBeNull();
         }),
       ),
       { numRuns: 60 },

@@ -8,7 +8,7 @@
 // dequantizeRowTo (d·q per value) is the plain dequantize used for embedding rows and backward.
 
 import type { Weight } from "../kernels.js";
-import { BLOCK_BYTES, blockScale, dequantize, QK, quantizeActivations, type QuantDType } from "../quant.js";
+import { BLOCK_BYTES, blockScale, dequantize, plainBlocks, QK, quantizeActivations, type QuantDType } from "../quant.js";
 
 const fround = Math.fround;
 
@@ -30,7 +30,7 @@ export function matmulQuantRef(yTO: Float32Array, xTI: Float32Array, w: Weight, 
   if (qScratch.length < T * I) qScratch = new Int8Array(T * I);
   if (dScratch.length < T * B) dScratch = new Float32Array(T * B);
   quantizeActivations(qScratch, dScratch, xTI, T, I);
-  const wb = w.data as Uint8Array;
+  const wb = plainBlocks(w); // GGUF's layout (a wasm-repacked q4_0 matrix is restored)
   for (let o = 0; o < O; o++) {
     for (let t = 0; t < T; t++) {
       let acc = 0;
@@ -47,5 +47,5 @@ export function matmulQuantRef(yTO: Float32Array, xTI: Float32Array, w: Weight, 
 
 /** out[0..n) = row r of a q8_0/q4_0 weight (n values per row), dequantized. */
 export function dequantizeRowTo(out: Float32Array, w: Weight, r: number, n: number): void {
-  dequantize(w.dtype as QuantDType, out, w.data as Uint8Array, r * (n / QK) * BLOCK_BYTES[w.dtype as QuantDType], n);
+  dequantize(w.dtype as QuantDType, out, plainBlocks(w), r * (n / QK) * BLOCK_BYTES[w.dtype as QuantDType], n);
 }

@@ -2,7 +2,7 @@
 // src/. They call the module's debug exports (assembly/debug.ts) and its widening kernels directly.
 
 import type { Weight } from "../kernels.js";
-import { isQuantDType, quantizedBytes } from "../quant.js";
+import { isQuantDType, plainBlocks, quantizedBytes } from "../quant.js";
 import { DTYPE_CODE, type WasmKernels } from "./index.js";
 
 export interface WasmDebugHooks {
@@ -29,7 +29,7 @@ export function wasmDebugHooks(k: WasmKernels): WasmDebugHooks {
     },
     widen(outN, w, n) {
       const out = ptr(outN, 4 * n, "outN");
-      if (isQuantDType(w.dtype)) wasm.dequantizeRow(out, ptr(w.data, quantizedBytes(w.dtype, n), "w"), DTYPE_CODE[w.dtype], n);
+      if (isQuantDType(w.dtype)) wasm.dequantizeRow(out, ptr(plainBlocks(w), quantizedBytes(w.dtype, n), "w"), DTYPE_CODE[w.dtype], n);
       else wasm.widenRow(out, ptr(w.data, n * w.data.BYTES_PER_ELEMENT, "w"), DTYPE_CODE[w.dtype], n);
     },
     expInPlace(xN, n) {

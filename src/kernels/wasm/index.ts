@@ -7,7 +7,7 @@
 // time; otherwise the buffers are planned with allocate(), which grows the memory once).
 
 import type { DType, Kernels, Weight } from "../kernels.js";
-import { isQuantDType, QK, quantizedBytes, type QuantDType } from "../quant.js";
+import { groupedQ4Shape, isQuantDType, markGroupedQ4, QK, quantizedBytes, type QuantDType } from "../quant.js";
 import { planBytes } from "../plan.js";
 import { WasmArena } from "./arena.js";
 import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
@@ -31,6 +31,8 @@ const ATTENTION_BACKWARD_ROWS = 16;
 const TOKEN_SPLIT_MIN_T = 512;
 /** matmul's dtype code for f16 weights known to hold no Inf/NaN (assembly/matmul.ts DT_F16_FINITE). */
 const F16_FINITE_CODE = 3;
+/** matmulQuant's dtype code for q4_0 in the four-row layout (assembly/quant.ts DT_Q4_0X4). */
+const Q4_0X4_CODE = 7;
 
 /** The wasm Kernels, plus access to the arena and raw exports. */
 export interface WasmKernels extends Kernels {
@@ -140,6 +142,28 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     return finite ? F16_FINITE_CODE : DTYPE_CODE.f16;
   }
 
+  // q4_0 matrices are multiplied from groups of four rows interleaved (src/kernels/quant.ts Q4_0X4:
+  // no horizontal sums, one weight stream per group; faster per weight: BENCHMARKS.md, Figures cited
+  // in the source): each is rewritten in place at its first matmul, through this thread's scratch,
+  // and the bytes are recorded as grouped (plainBlocks undoes it for anything reading them).
+  function quantCode(w: Weight, wPtr: number, O: number, I: number): number {
+    if (w.dtype !== "q4_0") return DTYPE_CODE[w.dtype];
+    const grouped = groupedQ4Shape(w);
+    if (grouped) {
+      if (grouped[0] !== O || grouped[1] !== I) {
+        throw new RangeError(
+          `wasm kernels (src/kernels/wasm/index.ts): matmul: a q4_0 weight in the ${w.layout} layout as [${grouped}], called as [${O}, ${I}]`,
+        );
+      }
+      return Q4_0X4_CODE;
+    }
+    // only a whole matrix [O, I] is rewritten (a call on part of one takes the plain kernel)
+    if (O < 4 || w.shape.length !== 2 || w.shape[0] !== O || w.shape[1] !== I) return DTYPE_CODE.q4_0;
+    wasm.repackQ4x4(wPtr, O, I, scratch);
+    markGroupedQ4(w, O, I);
+    return Q4_0X4_CODE;
+  }
+
   /** Byte address of `a` after checking it lives in our memory and holds `need` elements. */
   function ptr(a: Float32Array | Uint16Array | Uint8Array, need: number, what: string, op: string): number {
     if (!arena.owns(a.buffer)) {
@@ -240,7 +264,8 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
           );
         }
         // Threaded by output rows o; every thread quantizes x into its own scratch (the same bytes).
-        parallel("matmulQuant", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w, DTYPE_CODE[wOI.dtype], T, I, O], {
+        const code = quantCode(wOI, w, O, I);
+        parallel("matmulQuant", [ptr(yTO, T * O, "yTO", "matmul"), ptr(xTI, T * I, "xTI", "matmul"), w, code, T, I, O], {
           units: O,
           align: 4,
           work: T * I * O,
@@ -292,13 +317,22 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
       const out = ptr(outTD, T * D, "outTD", "embedding");
       const table = weightPtr(tableVD, V * D, "tableVD", "embedding");
       const quant = isQuantDType(tableVD.dtype);
+      // a q4_0 table that is also the lm_head: rows [0, V&~3) in groups of four (src/kernels/quant.ts Q4_0X4)
+      const grouped = groupedQ4Shape(tableVD);
+      if (grouped && grouped[1] !== D) {
+        throw new RangeError(
+          `wasm kernels (src/kernels/wasm/index.ts): embedding: a q4_0 table grouped as [${grouped}] read with D = ${D}`,
+        );
+      }
+      const groupedRows = grouped ? grouped[0] & ~3 : 0;
       const rowBytes = quant ? quantizedBytes(tableVD.dtype as QuantDType, D) : D * ELEMENT_BYTES[tableVD.dtype];
       for (let t = 0; t < T; t++) {
         const id = ids[t]!;
         if (!(Number.isInteger(id) && id >= 0 && id < V)) {
           throw new RangeError(`token id ${id} at position ${t} is outside the vocabulary [0, ${V})`);
         }
-        if (quant) wasm.dequantizeRow(out + t * D * 4, table + id * rowBytes, DTYPE_CODE[tableVD.dtype], D);
+        if (id < groupedRows) wasm.dequantizeRowQ4x4(out + t * D * 4, table + (id >> 2) * 4 * rowBytes, id & 3, D);
+        else if (quant) wasm.dequantizeRow(out + t * D * 4, table + id * rowBytes, DTYPE_CODE[tableVD.dtype], D);
         else wasm.widenRow(out + t * D * 4, table + id * rowBytes, DTYPE_CODE[tableVD.dtype], D);
       }
     },

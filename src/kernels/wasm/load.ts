@@ -33,6 +33,8 @@ export interface KernelExports {
     scratch: number,
   ): void;
   dequantizeRow(dst: number, src: number, dtype: number, n: number): void;
+  dequantizeRowQ4x4(dst: number, group: number, k: number, n: number): void;
+  repackQ4x4(w: number, O: number, I: number, scratch: number): void;
   relaxedSimdSelfTest(): number;
   matmulBackwardX(dX: number, dY: number, w: number, T: number, I: number, O: number): void;
   matmulBackwardW(dW: number, dY: number, x: number, T: number, I: number, O: number, scratch: number): void;
