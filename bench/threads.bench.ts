@@ -295,7 +295,10 @@ const targets = [
   `- pretraining tokens/s: 2 threads ${ratio(4).toFixed(2)}× 1 thread (target ≥ 1.7×: ${met(ratio(4) >= 1.7)})`,
   `- empty kernel through the pool: ${fmt(emptyUs)} µs (target ≤ 5 µs: ${met(emptyUs <= 5)})`,
 ];
-const loaded = Math.max(loadStart, loadEnd) > cpus().length / 2;
+// Whether the second thread had a core of its own: the 2-thread rows' CPU seconds per wall second
+// (the load average counts this bench's own two threads, and the rows before it, so it cannot tell).
+const twoThreadCpu = Math.min(...rows.filter((r) => r.cpuPerWall.get(2)!.length > 0).map((r) => median(r.cpuPerWall.get(2)!)));
+const loaded = twoThreadCpu < 1.8;
 
 console.log(markdownTable(table));
 console.log();
@@ -310,7 +313,7 @@ if (!argv.includes("--no-write")) {
   const section = [
     heading,
     "",
-    "Command: `npm run bench:threads`  ",
+    `Command: \`npm run bench:threads${REPS === 5 ? "" : ` -- --reps ${REPS}`}\`  `,
     `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${platform()}/${arch()}, Node ${process.version}; ` +
       `measured ${new Date().toISOString().slice(0, 10)}. 1-minute load average ${loadStart.toFixed(1)} at the start, ` +
       `${loadEnd.toFixed(1)} at the end.`,
@@ -324,8 +327,8 @@ if (!argv.includes("--no-write")) {
     "",
     ...(loaded
       ? [
-          `**Measured on a shared, loaded machine** (load average ${loadStart.toFixed(1)}–${loadEnd.toFixed(1)} on ${cpus().length} cores: ` +
-            "other jobs were running). A second thread then seldom finds an idle core, so the 2-thread columns and ratios understate " +
+          `**Measured on a shared, loaded machine** (on 2 threads the process got only ${twoThreadCpu.toFixed(2)} CPU seconds per wall second: ` +
+            "other work held a core). A second thread then seldom finds an idle core, so the 2-thread columns and ratios understate " +
             "what threads give on an idle machine; re-run `npm run bench:threads` on a quiet one for the real figures. The last " +
             "column shows it: the process's CPU seconds per wall second stay near 1 on 2 threads when the second thread got no core of its own.",
           "",

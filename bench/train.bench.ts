@@ -279,10 +279,11 @@ const section = [
   `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${platform()}/${arch()}; ` +
     `1-minute load average ${loadStart.toFixed(1)} at the start of the run, ${loadavg()[0]!.toFixed(1)} at the end; ` +
     `${new Date().toISOString().slice(0, 10)}.`,
-  ...(load > cpus().length * 0.75
+  // the load average counts this bench's own threads (and PyTorch's), so only more than the cores means other work
+  ...(load > cpus().length
     ? [
         "",
-        `**Taken under load** (other jobs kept the ${cpus().length} cores busy): a lower bound for both sides; re-run on a quiet machine.`,
+        `**Taken under load** (load average above the ${cpus().length} cores: other work competed for them): a lower bound for both sides; re-run on a quiet machine.`,
       ]
     : []),
   "",
