@@ -348,7 +348,7 @@ function quantizeX(xq: usize, dx: usize, x: usize, T: i32, I: i32, dtype: i32): 
 // same chunks as int8 (low nibbles: elements 4c..4c+3, high: 4c+16..4c+19) against four |x| of
 // the relaxed x layout broadcast, the signs moved onto the weights as blockDot does.
 
-/** dtype code of a q4_0 matrix repacked by repackQ4x4 (the wasm backend's Weight.layout "q4_0x4"). */
+/** dtype code of a q4_0 matrix repacked by repackQ4x4 (the wasm backend's "q4_0x4" layout, src/kernels/quant.ts Q4_0X4). */
 // @ts-ignore: decorator
 @inline export const DT_Q4_0X4: i32 = 7;
 /** Bytes of one block of a group of four rows. */

@@ -16,18 +16,21 @@
 }
 
 /**
- * e^x for 4 lanes (Cephes expf scheme): x = n·ln2 + r with |r| <= ln2/2, e^r ≈ 1 + r + r²·p(r)
- * with p a degree-5 polynomial, 2^n built in the exponent bits. Error below 1 ulp of the exact e^x over
- * [-87.3, 88.7] (measured max 0.97 ulp, mean 0.27 ulp, i.e. relative error < 1.2e-7;
- * tests/kernels/wasm-exp-and-sums.test.ts checks <= 2 ulp against Math.exp rounded to f32). x < -87.336
- * gives 0 (no subnormal results), x > 88.7228 gives +Inf, NaN gives NaN.
+ * The two halves of e^x shared by exp4 and the attention kernels' expNeg4 (Cephes expf scheme),
+ * for x already clamped to [-87.34, 88.73]: x = n·ln2 + r with |r| <= ln2/2.
+ * expRound: t = x·log2 e + 1.5·2^23. Adding 1.5·2^23 rounds to an integer (ties to even, as
+ * f32x4.nearest) and leaves n in t's low mantissa bits: n = t − 1.5·2^23 exactly, and
+ * t's bits − 0x4b400000 = n as an integer (|n| <= 128), with no float-to-int conversion.
  */
 // @ts-ignore: decorator
-@inline export function exp4(x: v128): v128 {
-  // pmin/pmax (one minps/maxps each; wasm's min/max order NaNs and signed zeros in ~7 instructions
-  // on x86). Against these constants they give the same results, a NaN x passing through as NaN.
-  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(88.72283)), f32x4.splat(-87.33654));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+@inline export function expRound(xc: v128): v128 {
+  return f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
+}
+
+/** e^r ≈ 1 + r + r²·p(r), p a degree-5 polynomial, for r = xc − n·ln2 with n from t = expRound(xc). */
+// @ts-ignore: decorator
+@inline export function expPoly(xc: v128, t: v128): v128 {
+  const n = f32x4.sub(t, f32x4.splat(12582912.0));
   // r = x - n·ln2, with ln2 split in two so n·C1 is exact
   let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
@@ -37,12 +40,24 @@
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  const r2 = f32x4.mul(r, r);
-  const er = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), f32x4.splat(1.0)); // 1 + r + r²·p(r)
+  return f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1.0));
+}
+
+/**
+ * e^x for 4 lanes: expRound and expPoly, then 2^n built in the exponent bits. Error below 1 ulp of
+ * the exact e^x over [-87.3, 88.7] (measured max 0.97 ulp, mean 0.27 ulp, i.e. relative error <
+ * 1.2e-7; tests/kernels/wasm-exp-and-sums.test.ts checks <= 2 ulp against Math.exp rounded to f32).
+ * x < -87.336 gives 0 (no subnormal results), x > 88.7228 gives +Inf, NaN gives NaN (through er).
+ */
+// @ts-ignore: decorator
+@inline export function exp4(x: v128): v128 {
+  // pmin/pmax (one minps/maxps each; wasm's min/max order NaNs and signed zeros in ~7 instructions
+  // on x86). Against these constants they give the same results, a NaN x passing through as NaN.
+  const xc = f32x4.pmax(f32x4.pmin(x, f32x4.splat(88.72283)), f32x4.splat(-87.33654));
+  const t = expRound(xc);
+  const er = expPoly(xc, t);
   // 2^n as 2^a · 2^b with a = n >> 1, b = n - a: both stay normal for n in [-126, 128]
-  // n is integral and |n| <= 128: adding 1.5·2^23 puts it in the low mantissa bits exactly, so two
-  // integer-exact ops replace trunc_sat's NaN and overflow handling (a NaN x stays NaN through er)
-  const ni = i32x4.sub(f32x4.add(n, f32x4.splat(12582912.0)), i32x4.splat(0x4b400000));
+  const ni = i32x4.sub(t, i32x4.splat(0x4b400000));
   const a = i32x4.shr_s(ni, 1);
   const pow2a = i32x4.shl(i32x4.add(a, i32x4.splat(127)), 23);
   const pow2b = i32x4.shl(i32x4.add(i32x4.sub(ni, a), i32x4.splat(127)), 23);

@@ -37,17 +37,12 @@ export interface Weight {
   shape: number[];
   /**
    * f32 → Float32Array; f16/bf16 → Uint16Array of raw bits (length = product of shape);
-   * q8_0/q4_0 → Uint8Array of blocks, row after row (length = rows · row bytes).
+   * q8_0/q4_0 → Uint8Array of blocks, row after row (length = rows · row bytes). The wasm backend
+   * rewrites a q4_0 matrix's blocks in place into groups of four rows at its first matmul
+   * (src/kernels/quant.ts Q4_0X4, recorded with the bytes: isGroupedQ4); code reading the bytes of
+   * a quantized weight calls plainBlocks(w), which restores this layout in place.
    */
   data: Float32Array | Uint16Array | Uint8Array;
-  /**
-   * How a backend arranged a q4_0 matrix's blocks; absent: GGUF's, row after row. "q4_0x4": groups
-   * of four rows interleaved block by block (src/kernels/quant.ts Q4_0X4), which the wasm backend
-   * makes in place at the matrix's first matmul (shape must then be [O, I]) and records with the
-   * bytes (isGroupedQ4). Code reading the bytes of a quantized weight calls plainBlocks(w)
-   * (src/kernels/quant.ts), which restores GGUF's layout in place.
-   */
-  layout?: "q4_0x4";
 }
 
 /** What declares buffers: a Kernels backend, or the measuring allocator of a memory plan (plan.ts). */

@@ -225,7 +225,7 @@ export function quantizeActivations(qTI: Int8Array, dTB: Float32Array, xTI: Arra
   }
 }
 
-// ---- q4_0 with four rows interleaved: the wasm backend's decode layout (Weight.layout "q4_0x4") ----
+// ---- q4_0 with four rows interleaved: the wasm backend's decode layout ("q4_0x4") ----
 //
 // The wasm backend rewrites a q4_0 matrix [O, I] in place at its first matmul (assembly/quant.ts
 // repackQ4x4, where the kernels that read it are): each group of four rows 4g..4g+3 keeps the
@@ -237,7 +237,7 @@ export function quantizeActivations(qTI: Int8Array, dTB: Float32Array, xTI: Arra
 // and rows from O&~3 on stay plain. Everything else that reads the bytes (GGUF export, the TS
 // kernels) first calls plainBlocks, which restores GGUF's layout in place.
 
-/** Weight.layout of a q4_0 matrix in the four-row layout above. */
+/** The name of the four-row layout above (in messages). */
 export const Q4_0X4 = "q4_0x4";
 
 /** Move the bytes of groups of four q4_0 rows between the plain layout and Q4_0X4, in place (4 rows' scratch). */
@@ -275,21 +275,18 @@ export function unpackQ4x4(data: Uint8Array, O: number, I: number): void {
 }
 
 /**
- * The q4_0 byte arrays now holding Q4_0X4 groups, with their [O, I]. Kept by array rather than by
- * Weight because several Weight objects may wrap one array (a test's, a caller's); Weight.layout
- * says the same on each Weight a backend has seen, and plainBlocks clears both.
+ * The q4_0 byte arrays now holding Q4_0X4 groups, with their [O, I]: the one record of the layout,
+ * kept by array rather than by Weight because several Weight objects may wrap one array (a test's,
+ * a caller's), and all of them must see the bytes as they are.
  */
 const groupedArrays = new WeakMap<Uint8Array, readonly [number, number]>();
 
-/** The [O, I] the bytes of q4_0 weight w were grouped as (Q4_0X4; w.layout is set to match), or undefined: plain. */
+/** The [O, I] the bytes of q4_0 weight w were grouped as (Q4_0X4), or undefined: plain. */
 export function groupedQ4Shape(w: Weight): readonly [number, number] | undefined {
-  const shape = w.dtype === "q4_0" ? groupedArrays.get(w.data as Uint8Array) : undefined;
-  if (shape) w.layout = Q4_0X4;
-  else if (w.layout !== undefined) delete w.layout;
-  return shape;
+  return w.dtype === "q4_0" ? groupedArrays.get(w.data as Uint8Array) : undefined;
 }
 
-/** Whether the bytes of q4_0 weight w are in the Q4_0X4 layout (w.layout is set to match). */
+/** Whether the bytes of q4_0 weight w are in the Q4_0X4 layout. */
 export function isGroupedQ4(w: Weight): boolean {
   return groupedQ4Shape(w) !== undefined;
 }
@@ -297,12 +294,11 @@ export function isGroupedQ4(w: Weight): boolean {
 /** Record that a backend rewrote the bytes of q4_0 weight w, a matrix [O, I], into Q4_0X4. */
 export function markGroupedQ4(w: Weight, O: number, I: number): void {
   groupedArrays.set(w.data as Uint8Array, [O, I]);
-  w.layout = Q4_0X4;
 }
 
 /**
  * The bytes of a q8_0/q4_0 weight in GGUF's block layout, row after row. A q4_0 matrix a backend
- * repacked (Q4_0X4) is restored in place and its layout cleared; the backend repacks it again at
+ * repacked (Q4_0X4) is restored in place and recorded as plain; the backend repacks it again at
  * its next matmul.
  */
 export function plainBlocks(w: Weight): Uint8Array {
@@ -311,7 +307,6 @@ export function plainBlocks(w: Weight): Uint8Array {
   if (shape) {
     unpackQ4x4(data, shape[0], shape[1]);
     groupedArrays.delete(data);
-    delete w.layout;
   }
   return data;
 }

@@ -108,7 +108,7 @@ describe("q4_0 in groups of four rows", () => {
             for (const pass of ["first (rewrites)", "second (grouped)"]) {
               const y = k.allocF32(T * O);
               k.matmul(y, xk, w, T, I, O);
-              expect(isGroupedQ4(w) && w.layout).toBe("q4_0x4");
+              expect(isGroupedQ4(w)).toBe(true);
               expect(firstBitDifference(y, yTs), `${threads} threads, ${pass} call, T=${T} O=${O} I=${I}`).toBeNull();
             }
           });
@@ -154,13 +154,13 @@ describe("q4_0 in groups of four rows", () => {
       const y = k.allocF32(O),
         yTs = new Float32Array(O);
       k.matmul(y, xk, w, 1, I, O);
-      expect(w.layout).toBe("q4_0x4");
+      expect(isGroupedQ4(w)).toBe(true);
       ts.matmul(yTs, x, w, 1, I, O); // the TS kernel restores the bytes first
       expect(firstBitDifference(y, yTs)).toBeNull();
-      expect(w.layout).toBeUndefined();
+      expect(isGroupedQ4(w)).toBe(false);
       expect(Buffer.from(w.data as Uint8Array).equals(Buffer.from(bytes))).toBe(true);
       k.matmul(y, xk, w, 1, I, O);
-      expect(w.layout).toBe("q4_0x4");
+      expect(isGroupedQ4(w)).toBe(true);
       expect(firstBitDifference(y, yTs)).toBeNull();
       expect(Buffer.from(plainBlocks(w)).equals(Buffer.from(bytes))).toBe(true);
       expect(isGroupedQ4(w)).toBe(false);
@@ -182,7 +182,7 @@ describe("q4_0 in groups of four rows", () => {
         yb = k.allocF32(O);
       k.matmul(ya, x, a, 1, I, O);
       k.matmul(yb, x, b, 1, I, O);
-      expect(b.layout).toBe("q4_0x4");
+      expect(isGroupedQ4(b)).toBe(true);
       expect(firstBitDifference(ya, yb)).toBeNull();
       expect(() => k.matmul(ya, x, { dtype: "q4_0", shape: [O - 1, I], data: a.data }, 1, I, O - 1)).toThrow(
         /q4_0x4 layout as \[9,32\], called as \[8, 32\]/,

@@ -7,7 +7,7 @@
 // time; otherwise the buffers are planned with allocate(), which grows the memory once).
 
 import type { DType, Kernels, Weight } from "../kernels.js";
-import { groupedQ4Shape, isQuantDType, markGroupedQ4, QK, quantizedBytes, type QuantDType } from "../quant.js";
+import { groupedQ4Shape, isQuantDType, markGroupedQ4, Q4_0X4, QK, quantizedBytes, type QuantDType } from "../quant.js";
 import { planBytes } from "../plan.js";
 import { WasmArena } from "./arena.js";
 import { instantiateKernels, type KernelExports, type LoadOptions } from "./load.js";
@@ -152,7 +152,7 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
     if (grouped) {
       if (grouped[0] !== O || grouped[1] !== I) {
         throw new RangeError(
-          `wasm kernels (src/kernels/wasm/index.ts): matmul: a q4_0 weight in the ${w.layout} layout as [${grouped}], called as [${O}, ${I}]`,
+          `wasm kernels (src/kernels/wasm/index.ts): matmul: a q4_0 weight in the ${Q4_0X4} layout as [${grouped}], called as [${O}, ${I}]`,
         );
       }
       return Q4_0X4_CODE;
